@@ -1,0 +1,60 @@
+/* kiln/jsonl.h - streaming JSON Lines input and atomic output.
+ *
+ * The reader takes a path ("-" is stdin); gzip input is decompressed
+ * transparently. Each line must be one JSON object in valid UTF-8 and no
+ * longer than the reader's cap. A bad line is reported as "FILE:LINE: what"
+ * and skipped, so a caller may stop or go on (--on-error=stop|skip).
+ *
+ * The writer writes to stdout or, given a path, to a temporary file in the
+ * same directory that kiln_out_commit() fsyncs and renames into place: a
+ * reader of the path never sees a half-written file.
+ */
+#ifndef KILN_JSONL_H
+#define KILN_JSONL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "kiln/error.h"
+
+#define KILN_JSONL_MAX_LINE_DEFAULT (64u << 20) /* 64 MiB */
+
+typedef struct kiln_jsonl_reader kiln_jsonl_reader;
+
+int kiln_jsonl_open(kiln_jsonl_reader **out, const char *path, size_t max_line,
+		    kiln_error *err);
+
+/* Reads the next non-blank line. Returns 0 and a new reference in *obj,
+ * KILN_EEOF at the end, KILN_EIO if the file cannot be read (fatal), or
+ * KILN_EPARSE / KILN_ELIMIT for a bad line (the line is consumed; reading
+ * may go on). */
+int kiln_jsonl_next(kiln_jsonl_reader *r, json_t **obj, kiln_error *err);
+
+/* 1-based number of the line most recently returned by kiln_jsonl_next. */
+long kiln_jsonl_lineno(const kiln_jsonl_reader *r);
+const char *kiln_jsonl_path(const kiln_jsonl_reader *r);
+void kiln_jsonl_close(kiln_jsonl_reader *r);
+
+/* Parses one line already in memory (no trailing newline needed): checks
+ * UTF-8, parses JSON, requires an object. Used by the reader and fuzzers. */
+int kiln_jsonl_parse_line(const char *buf, size_t len, json_t **obj,
+			  kiln_error *err);
+
+/* Returns the byte offset of the first invalid UTF-8 sequence in buf, or
+ * -1 if buf is valid UTF-8 (overlongs, surrogates and > U+10FFFF are
+ * invalid). */
+long kiln_utf8_invalid_at(const char *buf, size_t len);
+
+typedef struct kiln_out kiln_out;
+
+/* path NULL or "-" writes to stdout. */
+int kiln_out_open(kiln_out **out, const char *path, kiln_error *err);
+/* Writes obj as one compact line, keys in their original order. */
+int kiln_out_write(kiln_out *o, const json_t *obj, kiln_error *err);
+/* Flushes, fsyncs and renames into place; frees o. */
+int kiln_out_commit(kiln_out *o, kiln_error *err);
+/* Removes the temporary file (nothing at the path changes); frees o. */
+void kiln_out_abort(kiln_out *o);
+
+#endif

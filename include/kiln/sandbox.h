@@ -1,0 +1,84 @@
+/* kiln/sandbox.h - run untrusted programs against tests, isolated.
+ *
+ * A box is one sandbox: a process tree in new user, PID, mount, network,
+ * IPC and UTS namespaces, with a read-only root built from the host's /usr,
+ * a private size-limited tmpfs at /tmp, no network, rlimits and a seccomp
+ * filter. PID 1 of the box is kiln's harness (a Python process with the
+ * test driver already imported) that forks one child per run: a run costs a
+ * fork, not an interpreter start-up. After every run the harness kills
+ * every other process in the box and empties /tmp.
+ *
+ * A box runs one job at a time; use one box per thread for parallel runs.
+ */
+#ifndef KILN_SANDBOX_H
+#define KILN_SANDBOX_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "kiln/error.h"
+
+typedef struct kiln_limits {
+	long timeout_ms;      /* wall clock for loading and for each test */
+	long cpu_ms;          /* CPU time per process (a backstop to the wall) */
+	long long memory;     /* address space per process, bytes; 0 = none */
+	long long output;     /* stdout + stderr bytes per run */
+	int nproc;            /* processes in the box, the harness included */
+	long long fsize;      /* largest file a run may write, bytes */
+	int nofile;           /* open files per process */
+	long long tmpfs;      /* size of the writable /tmp, bytes */
+	long compile_ms;      /* wall clock for a compile step */
+	long long compile_memory; /* address space for a compile step */
+} kiln_limits;
+
+void kiln_limits_default(kiln_limits *l);
+
+/* One thing to verify. tests are independent snippets judged one by one,
+ * or (program = 1) a single test program given as tests[0]. */
+typedef struct kiln_job {
+	const char *language;         /* "python", "c", "sh"; NULL = python */
+	const char *setup;            /* test set-up, run after the solution */
+	const char *solution;
+	const char *const *tests;
+	size_t ntests;
+	int program;
+	long timeout_ms;              /* > 0 overrides the box's limit */
+} kiln_job;
+
+/* Languages are a table (src/sandbox/lang.c). */
+int kiln_lang_known(const char *name);
+/* Comma-separated names, for --help. */
+const char *kiln_lang_list(void);
+
+typedef struct kiln_box kiln_box;
+
+typedef struct kiln_box_config {
+	kiln_limits limits;
+	int cold;             /* start a fresh interpreter per run (slow) */
+	const char *python;   /* interpreter path; NULL = /usr/bin/python3 */
+} kiln_box_config;
+
+int kiln_box_open(kiln_box **box, const kiln_box_config *cfg, kiln_error *err);
+
+/* Runs a job. On return 0, *result is a new JSON object:
+ *   status        pass|fail|error|timeout|memory|output_limit|killed|
+ *                 sandbox_error
+ *   tests_passed, tests_total
+ *   tests         [{status, wall_ms, cpu_ms, detail}, ...]
+ *   cpu_ms, wall_ms, max_rss_kb, stderr (a bounded tail)
+ * A failure of the sandbox itself is reported as status sandbox_error
+ * (and the box restarts on the next run); a nonzero return means the job
+ * could not even be described (bad language, out of memory). */
+int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
+		 kiln_error *err);
+
+/* The PID, in the caller's namespace, of the box's PID 1 (0 if down). */
+long kiln_box_pid(const kiln_box *box);
+
+void kiln_box_close(kiln_box *box);
+
+/* Checks that this host can create sandboxes (user namespaces allowed, a
+ * python interpreter present). Fills err with what is missing. */
+int kiln_sandbox_check(const kiln_box_config *cfg, kiln_error *err);
+
+#endif

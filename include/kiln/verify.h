@@ -1,0 +1,62 @@
+/* kiln/verify.h - verify tasks or candidates in parallel sandboxes.
+ *
+ * Reads records (each with a solution and tests), runs each in a box, and
+ * writes one verdict a record, in input order:
+ *   {id, candidate?, status, tests_passed, tests_total, tests: [...],
+ *    cpu_ms, wall_ms, max_rss_kb, stderr, output_bytes, timeout_ms?}
+ */
+#ifndef KILN_VERIFY_H
+#define KILN_VERIFY_H
+
+#include "kiln/error.h"
+#include "kiln/jsonl.h"
+#include "kiln/sandbox.h"
+
+typedef enum kiln_status {
+	KILN_PASS, KILN_FAIL, KILN_ERROR, KILN_TIMEOUT, KILN_MEMORY,
+	KILN_OUTPUT_LIMIT, KILN_KILLED, KILN_SANDBOX_ERROR,
+	KILN_NSTATUS
+} kiln_status;
+
+const char *kiln_status_name(kiln_status s);
+/* Returns the status for a name, or KILN_NSTATUS if unknown. */
+kiln_status kiln_status_parse(const char *name);
+
+typedef struct kiln_verify_stats {
+	long status[KILN_NSTATUS];  /* verdicts per status */
+	long verdicts;              /* records verified */
+	long tests;                 /* test executions */
+	long bad_lines;             /* input lines skipped */
+	double seconds;             /* wall time of the whole run */
+} kiln_verify_stats;
+
+typedef struct kiln_verify_opts {
+	kiln_box_config box;
+	int jobs;                  /* parallel boxes; <= 0: one per core */
+	int skip_bad;              /* go on after a bad input line */
+	/* Relative timeouts (as evalplus): when > 0 and a record's task has a
+	 * reference solution in references (id -> task record), each test's
+	 * timeout is max(timeout_floor_ms, timeout_factor x the reference's
+	 * slowest test), the reference being run once per task. */
+	double timeout_factor;
+	long timeout_floor_ms;
+	const json_t *references;
+	/* Called from the calling thread after each verdict is written. */
+	void (*progress)(void *ctx, const kiln_verify_stats *st);
+	/* Called for a bad input line that is skipped. */
+	void (*bad_line)(void *ctx, const kiln_error *err);
+	void *ctx;
+} kiln_verify_opts;
+
+/* Verifies every record of in, writing verdicts to out. Returns 0, or an
+ * error (a bad line without skip_bad, a write failure, a sandbox that
+ * cannot start); the verdicts before the error have been written. */
+int kiln_verify_stream(kiln_jsonl_reader *in, kiln_out *out,
+		       const kiln_verify_opts *opts, kiln_verify_stats *st,
+		       kiln_error *err);
+
+/* Verifies one record in a box and returns its verdict (new reference). */
+int kiln_verify_record(kiln_box *box, const json_t *rec, long timeout_ms,
+		       json_t **verdict, kiln_error *err);
+
+#endif

@@ -1,0 +1,151 @@
+/* The seccomp filter of every process in a box.
+ *
+ * Default allow, with a deny list: a candidate needs the ordinary system
+ * calls of an interpreter or a compiler, and nothing that administers the
+ * machine, inspects other processes, creates namespaces or reaches the
+ * network. Denied calls fail with EPERM (ENOSYS for clone3, so that libc
+ * falls back to clone, whose flags the filter can inspect), which gives the
+ * candidate a clean error instead of a mysterious death. System calls of
+ * another ABI (i386 via int 0x80, x32) kill the process.
+ *
+ * The program is built once with libseccomp in the parent and exported as
+ * raw BPF, because the box's child must not call malloc (it is forked from
+ * a multithreaded process) and so cannot run libseccomp itself.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sandbox_int.h"
+
+static const char *const denied[] = {
+	"ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
+	"mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree",
+	"fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+	"setns", "unshare",
+	"kexec_load", "kexec_file_load", "reboot",
+	"init_module", "finit_module", "delete_module",
+	"bpf", "perf_event_open", "userfaultfd", "fanotify_init",
+	"keyctl", "add_key", "request_key",
+	"swapon", "swapoff", "acct", "quotactl", "syslog",
+	"open_by_handle_at", "name_to_handle_at",
+	"settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+	"sethostname", "setdomainname", "iopl", "ioperm", "vhangup",
+	"io_uring_setup", "io_uring_enter", "io_uring_register",
+	"personality", "lookup_dcookie", "uselib",
+};
+
+static const unsigned long ns_flags[] = {
+	CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC,
+	CLONE_NEWUTS, CLONE_NEWCGROUP, CLONE_NEWTIME,
+};
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static struct sock_fprog program;
+static int build_rc;
+static char build_msg[256];
+
+static void build(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int pfd[2] = { -1, -1 };
+	const char *what = "seccomp_init";
+	int rc = -ENOMEM;
+
+	if (!ctx)
+		goto out;
+	what = "deny rule";
+	for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) {
+		int nr = seccomp_syscall_resolve_name(denied[i]);
+		if (nr == __NR_SCMP_ERROR)
+			continue; /* not on this architecture */
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+		if (rc)
+			goto out;
+	}
+	what = "clone rule";
+	for (size_t i = 0; i < sizeof(ns_flags) / sizeof(ns_flags[0]); i++) {
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+				      SCMP_SYS(clone), 1,
+				      SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i],
+					      ns_flags[i]));
+		if (rc)
+			goto out;
+	}
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	if (rc)
+		goto out;
+	what = "socket rule";
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
+			      SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+	if (rc)
+		goto out;
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES),
+			      SCMP_SYS(socketpair), 1,
+			      SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+	if (rc)
+		goto out;
+	what = "ioctl rule";
+	/* TIOCSTI pushes input into a terminal: no reason to allow it. */
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+			      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
+	if (rc)
+		goto out;
+
+	/* Export the BPF through a pipe: the program is a few hundred bytes,
+	 * far below a pipe's buffer. */
+	what = "export";
+	if (pipe(pfd) != 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = seccomp_export_bpf(ctx, pfd[1]);
+	if (rc)
+		goto out;
+	close(pfd[1]);
+	pfd[1] = -1;
+	{
+		size_t cap = 64 * 1024, len = 0;
+		char *buf = malloc(cap);
+		ssize_t n;
+		if (!buf) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		while ((n = read(pfd[0], buf + len, cap - len)) > 0)
+			len += (size_t)n;
+		if (n < 0 || len == 0 || len % sizeof(struct sock_filter)) {
+			free(buf);
+			rc = -EIO;
+			goto out;
+		}
+		program.filter = (struct sock_filter *)buf;
+		program.len = (unsigned short)(len / sizeof(struct sock_filter));
+	}
+	rc = 0;
+out:
+	if (rc)
+		snprintf(build_msg, sizeof(build_msg),
+			 "seccomp: %s failed: %s", what, strerror(-rc));
+	build_rc = rc;
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	seccomp_release(ctx);
+}
+
+int kiln__seccomp_program(const struct sock_fprog **prog, kiln_error *err)
+{
+	pthread_once(&once, build);
+	if (build_rc)
+		return kiln_error_set(err, KILN_ESANDBOX, "%s", build_msg);
+	*prog = &program;
+	return 0;
+}

@@ -1,0 +1,78 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "kiln/task.h"
+
+static int opt_string(const json_t *rec, const char *key, const char **out,
+		      kiln_error *err)
+{
+	const json_t *v = json_object_get(rec, key);
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return kiln_error_set(err, KILN_EPARSE,
+				      "field '%s' must be a string", key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+int kiln_job_from_record(const json_t *rec, kiln_job *job, kiln_error *err)
+{
+	const json_t *tests = json_object_get(rec, "tests");
+	int rc;
+
+	memset(job, 0, sizeof(*job));
+	if (!json_is_string(json_object_get(rec, "id")))
+		return kiln_error_set(err, KILN_EPARSE,
+				      "field 'id' must be a string");
+	if ((rc = opt_string(rec, "language", &job->language, err)) ||
+	    (rc = opt_string(rec, "test_setup", &job->setup, err)) ||
+	    (rc = opt_string(rec, "solution", &job->solution, err)))
+		return rc;
+	if (job->language && !kiln_lang_known(job->language))
+		return kiln_error_set(err, KILN_EPARSE,
+				      "unknown language '%s' (known: %s)",
+				      job->language, kiln_lang_list());
+	if (!job->solution)
+		return kiln_error_set(err, KILN_EPARSE,
+				      "no 'solution' to verify");
+	if (json_is_string(tests)) {
+		const char **t = malloc(sizeof(*t));
+		if (!t)
+			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		t[0] = json_string_value(tests);
+		job->tests = t;
+		job->ntests = 1;
+		job->program = 1;
+	} else if (json_is_array(tests) && json_array_size(tests) > 0) {
+		size_t n = json_array_size(tests);
+		const char **t = calloc(n, sizeof(*t));
+		if (!t)
+			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		for (size_t i = 0; i < n; i++) {
+			const json_t *s = json_array_get(tests, i);
+			if (!json_is_string(s)) {
+				free(t);
+				return kiln_error_set(err, KILN_EPARSE,
+					"tests[%zu] must be a string", i);
+			}
+			t[i] = json_string_value(s);
+		}
+		job->tests = t;
+		job->ntests = n;
+	} else {
+		return kiln_error_set(err, KILN_EPARSE,
+			"field 'tests' must be a non-empty list of test "
+			"snippets or one test program (a string)");
+	}
+	return 0;
+}
+
+void kiln_job_release(kiln_job *job)
+{
+	free((void *)job->tests);
+	job->tests = NULL;
+	job->ntests = 0;
+}

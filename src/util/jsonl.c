@@ -1,0 +1,363 @@
+#include "kiln/jsonl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+struct kiln_jsonl_reader {
+	gzFile gz;
+	char *path;
+	size_t max_line;
+	long lineno;
+	char *rbuf;          /* raw read buffer */
+	size_t rlen, rpos;
+	char *line;          /* current line */
+	size_t line_cap;
+	int eof;
+};
+
+#define READ_CHUNK (256u << 10)
+
+int kiln_jsonl_open(kiln_jsonl_reader **out, const char *path, size_t max_line,
+		    kiln_error *err)
+{
+	kiln_jsonl_reader *r = calloc(1, sizeof(*r));
+	int rc = KILN_ENOMEM;
+
+	*out = NULL;
+	if (!r)
+		return kiln_error_set(err, KILN_ENOMEM, "%s: out of memory", path);
+	r->path = strdup(path);
+	r->rbuf = malloc(READ_CHUNK);
+	r->max_line = max_line ? max_line : KILN_JSONL_MAX_LINE_DEFAULT;
+	if (!r->path || !r->rbuf) {
+		kiln_error_set(err, rc, "%s: out of memory", path);
+		goto fail;
+	}
+	if (strcmp(path, "-") == 0) {
+		int fd = dup(STDIN_FILENO);
+		r->gz = fd >= 0 ? gzdopen(fd, "rb") : NULL;
+		if (!r->gz && fd >= 0)
+			close(fd);
+	} else {
+		r->gz = gzopen(path, "rb");
+	}
+	if (!r->gz) {
+		rc = kiln_error_set(err, KILN_EIO, "%s: cannot open: %s", path,
+				    errno ? strerror(errno) : "out of memory");
+		goto fail;
+	}
+	gzbuffer(r->gz, READ_CHUNK);
+	*out = r;
+	return 0;
+fail:
+	kiln_jsonl_close(r);
+	return rc;
+}
+
+void kiln_jsonl_close(kiln_jsonl_reader *r)
+{
+	if (!r)
+		return;
+	if (r->gz)
+		gzclose(r->gz);
+	free(r->path);
+	free(r->rbuf);
+	free(r->line);
+	free(r);
+}
+
+long kiln_jsonl_lineno(const kiln_jsonl_reader *r) { return r->lineno; }
+const char *kiln_jsonl_path(const kiln_jsonl_reader *r) { return r->path; }
+
+/* Fills r->rbuf. Returns bytes available, 0 at EOF, or KILN_EIO. */
+static int refill(kiln_jsonl_reader *r, kiln_error *err)
+{
+	int n, zerr;
+
+	if (r->rpos < r->rlen)
+		return (int)(r->rlen - r->rpos);
+	if (r->eof)
+		return 0;
+	n = gzread(r->gz, r->rbuf, READ_CHUNK);
+	if (n < 0) {
+		const char *msg = gzerror(r->gz, &zerr);
+		return kiln_error_set(err, KILN_EIO, "%s:%ld: read failed: %s",
+				      r->path, r->lineno + 1, msg);
+	}
+	if (n == 0) {
+		/* A truncated gzip stream reads as EOF with an error set. */
+		const char *msg = gzerror(r->gz, &zerr);
+		r->eof = 1;
+		if (zerr != Z_OK && zerr != Z_STREAM_END)
+			return kiln_error_set(err, KILN_EIO, "%s:%ld: %s",
+					      r->path, r->lineno + 1, msg);
+		return 0;
+	}
+	r->rlen = (size_t)n;
+	r->rpos = 0;
+	return n;
+}
+
+/* Reads one raw line into r->line (NUL-terminated, no newline). Returns its
+ * length, KILN_EEOF, KILN_EIO, or KILN_ELIMIT (line consumed but dropped). */
+static long read_line(kiln_jsonl_reader *r, kiln_error *err)
+{
+	size_t len = 0;
+	int too_long = 0, got_any = 0;
+
+	for (;;) {
+		int avail = refill(r, err);
+		char *start, *nl;
+		size_t take;
+
+		if (avail < 0)
+			return avail;
+		if (avail == 0)
+			break;
+		got_any = 1;
+		start = r->rbuf + r->rpos;
+		nl = memchr(start, '\n', (size_t)avail);
+		take = nl ? (size_t)(nl - start) : (size_t)avail;
+		if (!too_long && len + take > r->max_line)
+			too_long = 1;
+		if (!too_long) {
+			if (len + take + 1 > r->line_cap) {
+				size_t cap = r->line_cap ? r->line_cap : 4096;
+				char *p;
+				while (cap < len + take + 1)
+					cap *= 2;
+				p = realloc(r->line, cap);
+				if (!p)
+					return kiln_error_set(err, KILN_ENOMEM,
+						"%s:%ld: out of memory",
+						r->path, r->lineno + 1);
+				r->line = p;
+				r->line_cap = cap;
+			}
+			memcpy(r->line + len, start, take);
+			len += take;
+		}
+		r->rpos += take + (nl ? 1 : 0);
+		if (nl)
+			break;
+	}
+	if (!got_any)
+		return KILN_EEOF;
+	r->lineno++;
+	if (too_long)
+		return kiln_error_set(err, KILN_ELIMIT,
+				      "%s:%ld: line longer than %zu bytes",
+				      r->path, r->lineno, r->max_line);
+	if (len && r->line[len - 1] == '\r')
+		len--;
+	r->line[len] = '\0';
+	return (long)len;
+}
+
+static int is_blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return 0;
+	return 1;
+}
+
+int kiln_jsonl_next(kiln_jsonl_reader *r, json_t **obj, kiln_error *err)
+{
+	*obj = NULL;
+	for (;;) {
+		long n = read_line(r, err);
+		int rc;
+
+		if (n < 0)
+			return (int)n;
+		if (is_blank(r->line, (size_t)n))
+			continue;
+		rc = kiln_jsonl_parse_line(r->line, (size_t)n, obj, err);
+		if (rc)
+			kiln_error_prefix(err, "%s:%ld: ", r->path, r->lineno);
+		return rc;
+	}
+}
+
+long kiln_utf8_invalid_at(const char *buf, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = s[i];
+		size_t n;
+		unsigned cp, min;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1; cp = c & 0x1f; min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2; cp = c & 0x0f; min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3; cp = c & 0x07; min = 0x10000;
+		} else {
+			return (long)i;
+		}
+		if (i + n >= len)
+			return (long)i; /* truncated sequence */
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return (long)i;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return (long)i;
+		i += n + 1;
+	}
+	return -1;
+}
+
+int kiln_jsonl_parse_line(const char *buf, size_t len, json_t **obj,
+			  kiln_error *err)
+{
+	json_error_t jerr;
+	long bad = kiln_utf8_invalid_at(buf, len);
+	json_t *v;
+
+	*obj = NULL;
+	if (bad >= 0)
+		return kiln_error_set(err, KILN_EPARSE,
+				      "invalid UTF-8 at byte %ld", bad + 1);
+	v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!v)
+		return kiln_error_set(err, KILN_EPARSE, "column %d: %s",
+				      jerr.column, jerr.text);
+	if (!json_is_object(v)) {
+		json_decref(v);
+		return kiln_error_set(err, KILN_EPARSE,
+				      "expected a JSON object on the line");
+	}
+	*obj = v;
+	return 0;
+}
+
+struct kiln_out {
+	FILE *f;
+	char *path;  /* final path, NULL for stdout */
+	char *tmp;
+};
+
+int kiln_out_open(kiln_out **out, const char *path, kiln_error *err)
+{
+	kiln_out *o = calloc(1, sizeof(*o));
+	int fd;
+
+	*out = NULL;
+	if (!o)
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	if (!path || strcmp(path, "-") == 0) {
+		o->f = stdout;
+		*out = o;
+		return 0;
+	}
+	o->path = strdup(path);
+	o->tmp = malloc(strlen(path) + 16);
+	if (!o->path || !o->tmp) {
+		kiln_out_abort(o);
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	}
+	sprintf(o->tmp, "%s.tmp.XXXXXX", path);
+	fd = mkstemp(o->tmp);
+	if (fd < 0) {
+		int e = errno;
+		free(o->tmp);
+		o->tmp = NULL;
+		kiln_out_abort(o);
+		return kiln_error_set(err, KILN_EIO, "%s: cannot create: %s",
+				      path, strerror(e));
+	}
+	fchmod(fd, 0644);
+	o->f = fdopen(fd, "w");
+	if (!o->f) {
+		close(fd);
+		kiln_out_abort(o);
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	}
+	*out = o;
+	return 0;
+}
+
+int kiln_out_write(kiln_out *o, const json_t *obj, kiln_error *err)
+{
+	if (json_dumpf(obj, o->f, JSON_COMPACT | JSON_PRESERVE_ORDER |
+		       JSON_REAL_PRECISION(9)) != 0 ||
+	    fputc('\n', o->f) == EOF)
+		return kiln_error_set(err, KILN_EIO, "%s: write failed: %s",
+				      o->path ? o->path : "stdout",
+				      strerror(errno));
+	return 0;
+}
+
+int kiln_out_commit(kiln_out *o, kiln_error *err)
+{
+	int rc = 0;
+
+	if (!o->path) {
+		if (fflush(o->f) != 0)
+			rc = kiln_error_set(err, KILN_EIO,
+					    "stdout: write failed: %s",
+					    strerror(errno));
+		free(o);
+		return rc;
+	}
+	if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0) {
+		rc = kiln_error_set(err, KILN_EIO, "%s: write failed: %s",
+				    o->path, strerror(errno));
+		kiln_out_abort(o);
+		return rc;
+	}
+	fclose(o->f);
+	o->f = NULL;
+	if (rename(o->tmp, o->path) != 0) {
+		rc = kiln_error_set(err, KILN_EIO, "%s: rename failed: %s",
+				    o->path, strerror(errno));
+		kiln_out_abort(o);
+		return rc;
+	}
+	{
+		/* Make the rename itself durable. */
+		char *d = strdup(o->path);
+		int dfd = d ? open(dirname(d), O_RDONLY | O_DIRECTORY) : -1;
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+		free(d);
+	}
+	free(o->tmp);
+	free(o->path);
+	free(o);
+	return 0;
+}
+
+void kiln_out_abort(kiln_out *o)
+{
+	if (!o)
+		return;
+	if (o->path) {
+		if (o->f)
+			fclose(o->f);
+		if (o->tmp)
+			unlink(o->tmp);
+	} else if (o->f) {
+		fflush(o->f);
+	}
+	free(o->tmp);
+	free(o->path);
+	free(o);
+}

@@ -1,0 +1,358 @@
+/* Parallel verification with ordered output.
+ *
+ * The calling thread reads records and writes verdicts; N worker threads,
+ * each owning one box, take records in sequence. A ring of slots between
+ * them bounds memory (a few records per worker in flight) and lets
+ * verdicts leave in input order whatever order they finish in.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kiln/task.h"
+#include "kiln/verify.h"
+
+static const char *const status_names[KILN_NSTATUS] = {
+	"pass", "fail", "error", "timeout", "memory", "output_limit",
+	"killed", "sandbox_error",
+};
+
+const char *kiln_status_name(kiln_status s)
+{
+	return s < KILN_NSTATUS ? status_names[s] : "unknown";
+}
+
+kiln_status kiln_status_parse(const char *name)
+{
+	for (int i = 0; i < KILN_NSTATUS; i++)
+		if (name && strcmp(name, status_names[i]) == 0)
+			return (kiln_status)i;
+	return KILN_NSTATUS;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int kiln_verify_record(kiln_box *box, const json_t *rec, long timeout_ms,
+		       json_t **verdict, kiln_error *err)
+{
+	kiln_job job;
+	json_t *res = NULL, *v;
+	const json_t *cand = json_object_get(rec, "candidate");
+	int rc;
+
+	*verdict = NULL;
+	rc = kiln_job_from_record(rec, &job, err);
+	if (rc)
+		return rc;
+	job.timeout_ms = timeout_ms;
+	rc = kiln_box_run(box, &job, &res, err);
+	kiln_job_release(&job);
+	if (rc)
+		return rc;
+	v = json_pack("{sO}", "id", json_object_get(rec, "id"));
+	if (!v) {
+		json_decref(res);
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	}
+	if (cand)
+		json_object_set(v, "candidate", (json_t *)cand);
+	json_object_update(v, res);
+	json_decref(res);
+	if (timeout_ms > 0)
+		json_object_set_new(v, "timeout_ms", json_integer(timeout_ms));
+	*verdict = v;
+	return 0;
+}
+
+struct slot {
+	json_t *rec;
+	json_t *verdict;
+	int done;
+	int rc;           /* a job that could not run at all */
+	kiln_error err;
+};
+
+struct run {
+	const kiln_verify_opts *o;
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	struct slot *ring;
+	size_t cap;
+	unsigned long next_read, next_claim, next_write;
+	int eof;
+	json_t *ref_ms;   /* id -> slowest reference test, ms (cache) */
+};
+
+/* The timeout for a record under relative timeouts, or 0 for the default.
+ * Runs the task's reference solution once per task id. */
+static long relative_timeout(struct run *r, kiln_box *box, const json_t *rec)
+{
+	const kiln_verify_opts *o = r->o;
+	const char *id = json_string_value(json_object_get(rec, "id"));
+	const json_t *ref, *cached;
+	json_t *verdict = NULL;
+	double slowest = -1;
+	long t;
+
+	if (o->timeout_factor <= 0 || !o->references || !id)
+		return 0;
+	ref = json_object_get(o->references, id);
+	if (!ref)
+		return 0;
+	pthread_mutex_lock(&r->mu);
+	cached = json_object_get(r->ref_ms, id);
+	if (cached)
+		slowest = json_real_value(cached);
+	pthread_mutex_unlock(&r->mu);
+	if (!cached) {
+		if (kiln_verify_record(box, ref, 0, &verdict, NULL) == 0 &&
+		    strcmp(json_string_value(json_object_get(verdict,
+				"status")), "pass") == 0) {
+			size_t i;
+			json_t *tr;
+			slowest = 0;
+			json_array_foreach(json_object_get(verdict, "tests"),
+					   i, tr) {
+				double w = json_number_value(
+					json_object_get(tr, "wall_ms"));
+				if (w > slowest)
+					slowest = w;
+			}
+		}
+		json_decref(verdict);
+		pthread_mutex_lock(&r->mu);
+		json_object_set_new(r->ref_ms, id, json_real(slowest));
+		pthread_mutex_unlock(&r->mu);
+	}
+	if (slowest < 0)
+		return 0; /* the reference itself fails: keep the default */
+	t = (long)(o->timeout_factor * slowest);
+	return t > o->timeout_floor_ms ? t : o->timeout_floor_ms;
+}
+
+struct worker {
+	struct run *r;
+	kiln_box *box;
+	pthread_t th;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct run *r = w->r;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		struct slot *s;
+		long t;
+
+		while (r->next_claim == r->next_read && !r->eof)
+			pthread_cond_wait(&r->work, &r->mu);
+		if (r->next_claim == r->next_read)
+			break;
+		s = &r->ring[r->next_claim++ % r->cap];
+		pthread_mutex_unlock(&r->mu);
+
+		t = relative_timeout(r, w->box, s->rec);
+		s->rc = kiln_verify_record(w->box, s->rec, t, &s->verdict,
+					   &s->err);
+
+		pthread_mutex_lock(&r->mu);
+		s->done = 1;
+		pthread_cond_broadcast(&r->done);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+static void count(kiln_verify_stats *st, const json_t *v)
+{
+	kiln_status s = kiln_status_parse(
+		json_string_value(json_object_get(v, "status")));
+	if (s < KILN_NSTATUS)
+		st->status[s]++;
+	st->verdicts++;
+	st->tests += (long)json_integer_value(json_object_get(v,
+							      "tests_total"));
+}
+
+/* Writes finished verdicts in order. With wait_for set, blocks until the
+ * slot of that sequence number has been written. Called without the lock. */
+static int drain(struct run *r, kiln_out *out, kiln_verify_stats *st,
+		 unsigned long wait_for, double t0, kiln_error *err)
+{
+	int rc = 0;
+
+	for (;;) {
+		struct slot *s;
+
+		pthread_mutex_lock(&r->mu);
+		while (r->next_write < wait_for &&
+		       !r->ring[r->next_write % r->cap].done)
+			pthread_cond_wait(&r->done, &r->mu);
+		if (r->next_write == r->next_claim ||
+		    !r->ring[r->next_write % r->cap].done) {
+			pthread_mutex_unlock(&r->mu);
+			return rc;
+		}
+		s = &r->ring[r->next_write % r->cap];
+		pthread_mutex_unlock(&r->mu);
+
+		if (!rc && s->rc) {
+			rc = s->rc;
+			if (err)
+				*err = s->err;
+		}
+		if (!rc && s->verdict) {
+			rc = kiln_out_write(out, s->verdict, err);
+			count(st, s->verdict);
+			st->seconds = now_s() - t0;
+			if (r->o->progress)
+				r->o->progress(r->o->ctx, st);
+		}
+		json_decref(s->rec);
+		json_decref(s->verdict);
+		memset(s, 0, sizeof(*s));
+		pthread_mutex_lock(&r->mu);
+		r->next_write++;
+		pthread_cond_broadcast(&r->done);
+		pthread_mutex_unlock(&r->mu);
+	}
+}
+
+static int default_jobs(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+int kiln_verify_stream(kiln_jsonl_reader *in, kiln_out *out,
+		       const kiln_verify_opts *o, kiln_verify_stats *st,
+		       kiln_error *err)
+{
+	struct run r;
+	struct worker *ws = NULL;
+	int nw = o->jobs > 0 ? o->jobs : default_jobs();
+	int started = 0, rc = 0;
+	double t0 = now_s();
+
+	memset(st, 0, sizeof(*st));
+	memset(&r, 0, sizeof(r));
+	r.o = o;
+	r.cap = (size_t)nw * 4;
+	r.ring = calloc(r.cap, sizeof(*r.ring));
+	ws = calloc((size_t)nw, sizeof(*ws));
+	r.ref_ms = json_object();
+	if (!r.ring || !ws || !r.ref_ms) {
+		free(r.ring);
+		free(ws);
+		json_decref(r.ref_ms);
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.work, NULL);
+	pthread_cond_init(&r.done, NULL);
+
+	for (int i = 0; i < nw; i++) {
+		ws[i].r = &r;
+		rc = kiln_box_open(&ws[i].box, &o->box, err);
+		if (rc)
+			goto stop;
+		if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i])) {
+			kiln_box_close(ws[i].box);
+			ws[i].box = NULL;
+			rc = kiln_error_set(err, KILN_ENOMEM,
+					    "cannot start a thread");
+			goto stop;
+		}
+		started++;
+	}
+
+	for (;;) {
+		json_t *rec = NULL;
+		kiln_error lerr;
+		kiln_job probe;
+		unsigned long seq;
+
+		rc = kiln_jsonl_next(in, &rec, &lerr);
+		if (rc == KILN_EEOF) {
+			rc = 0;
+			break;
+		}
+		if (rc == 0) {
+			/* Check the record now, so that its error carries
+			 * its line number and comes in order. */
+			rc = kiln_job_from_record(rec, &probe, &lerr);
+			if (rc == 0)
+				kiln_job_release(&probe);
+			else
+				kiln_error_prefix(&lerr, "%s:%ld: ",
+						  kiln_jsonl_path(in),
+						  kiln_jsonl_lineno(in));
+		}
+		if (rc) {
+			json_decref(rec);
+			if (rc == KILN_EIO || rc == KILN_ENOMEM ||
+			    !o->skip_bad) {
+				if (err)
+					*err = lerr;
+				break;
+			}
+			st->bad_lines++;
+			if (o->bad_line)
+				o->bad_line(o->ctx, &lerr);
+			rc = 0;
+			continue;
+		}
+		pthread_mutex_lock(&r.mu);
+		seq = r.next_read;
+		pthread_mutex_unlock(&r.mu);
+		if (seq >= r.cap) {
+			rc = drain(&r, out, st, seq - r.cap + 1, t0, err);
+			if (rc) {
+				json_decref(rec);
+				break;
+			}
+		}
+		pthread_mutex_lock(&r.mu);
+		r.ring[seq % r.cap].rec = rec;
+		r.next_read++;
+		pthread_cond_signal(&r.work);
+		pthread_mutex_unlock(&r.mu);
+		rc = drain(&r, out, st, 0, t0, err);
+		if (rc)
+			break;
+	}
+stop:
+	pthread_mutex_lock(&r.mu);
+	r.eof = 1;
+	pthread_cond_broadcast(&r.work);
+	pthread_mutex_unlock(&r.mu);
+	{
+		/* Finish what is in flight: verdicts already computed are
+		 * written even when the run stops on an error. */
+		kiln_error e2;
+		int rc2 = drain(&r, out, st, r.next_read, t0, rc ? &e2 : err);
+		if (!rc)
+			rc = rc2;
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(ws[i].th, NULL);
+	for (int i = 0; i < nw; i++)
+		kiln_box_close(ws[i].box);
+	st->seconds = now_s() - t0;
+	pthread_mutex_destroy(&r.mu);
+	pthread_cond_destroy(&r.work);
+	pthread_cond_destroy(&r.done);
+	free(r.ring);
+	free(ws);
+	json_decref(r.ref_ms);
+	return rc;
+}
