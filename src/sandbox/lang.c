@@ -38,19 +38,21 @@ static void put_code(FILE *f, const kiln_job *job)
 		fprintf(f, "%s\n", job->setup);
 }
 
-static int finish_file(FILE *f, char *buf, json_t *files, const char *name,
+/* Closes a memstream (which only then sets *bufp) and stores its text in
+ * files[name]. */
+static int finish_file(FILE *f, char **bufp, json_t *files, const char *name,
 		       kiln_error *err)
 {
 	json_t *s;
 
-	if (fclose(f) != 0 || !buf) {
-		free(buf);
+	if (fclose(f) != 0 || !*bufp) {
+		free(*bufp);
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	}
-	/* Source text is passed to the harness as JSON, which must be
-	 * UTF-8; candidate text was validated when it was read. */
-	s = json_string(buf);
-	free(buf);
+	/* Source text goes to the harness as JSON, which must be UTF-8;
+	 * candidate text was validated when it was read. */
+	s = json_string(*bufp);
+	free(*bufp);
 	if (!s || json_object_set_new(files, name, s) != 0)
 		return kiln_error_set(err, KILN_EPARSE,
 				      "%s: source is not valid UTF-8", name);
@@ -104,7 +106,7 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 		fputs("\tdefault: return 2;\n\t}\n\tkiln__done();\n"
 		      "\treturn 0;\n}\n", f);
 	}
-	rc = finish_file(f, buf, files, "main.c", err);
+	rc = finish_file(f, &buf, files, "main.c", err);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
@@ -131,7 +133,7 @@ static int render_script(const struct lang *l, const kiln_job *job,
 		put_code(f, job);
 		fprintf(f, "%s\n%s\n", job->tests[i], l->trailer);
 		snprintf(name, sizeof(name), "t%zu.%s", i, l->ext);
-		rc = finish_file(f, buf, files, name, err);
+		rc = finish_file(f, &buf, files, name, err);
 		if (rc)
 			return rc;
 		snprintf(path, sizeof(path), "/tmp/w/%s", name);

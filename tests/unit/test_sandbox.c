@@ -1,0 +1,376 @@
+/* The sandbox, through its public API, on real boxes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kiln/sandbox.h"
+
+static kiln_box *warm, *cold;
+
+static int setup(void **state)
+{
+	kiln_box_config cfg;
+	kiln_error err;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	kiln_limits_default(&cfg.limits);
+	cfg.limits.timeout_ms = 1000;
+	cfg.limits.memory = 256LL << 20;
+	cfg.limits.output = 64 * 1024;
+	if (kiln_box_open(&warm, &cfg, &err)) {
+		print_error("warm box: %s\n", err.msg);
+		return -1;
+	}
+	cfg.cold = 1;
+	if (kiln_box_open(&cold, &cfg, &err)) {
+		print_error("cold box: %s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	kiln_box_close(warm);
+	kiln_box_close(cold);
+	return 0;
+}
+
+/* Runs a job and returns its verdict (caller decrefs). */
+static json_t *run_in(kiln_box *box, const char *lang, const char *solution,
+		      const char *const *tests, size_t n, int program)
+{
+	kiln_job job = { .language = lang, .solution = solution,
+			 .tests = tests, .ntests = n, .program = program };
+	kiln_error err;
+	json_t *res = NULL;
+
+	assert_int_equal(kiln_box_run(box, &job, &res, &err), 0);
+	assert_non_null(res);
+	return res;
+}
+
+static const char *status(const json_t *v)
+{
+	return json_string_value(json_object_get(v, "status"));
+}
+
+static const char *test_status(const json_t *v, size_t i)
+{
+	return json_string_value(json_object_get(
+		json_array_get(json_object_get(v, "tests"), i), "status"));
+}
+
+static void python_pass_and_fail(void **state)
+{
+	const char *tests[] = { "assert add(1, 2) == 3", "assert add(2, 2) == 5",
+				"assert add(0, 0) == 0" };
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "python", "def add(a, b):\n    return a + b\n",
+		   tests, 3, 0);
+	assert_string_equal(status(v), "fail");
+	assert_int_equal(json_integer_value(json_object_get(v, "tests_passed")),
+			 2);
+	assert_string_equal(test_status(v, 0), "pass");
+	assert_string_equal(test_status(v, 1), "fail");
+	assert_string_equal(test_status(v, 2), "pass");
+	json_decref(v);
+}
+
+/* A failing, hanging, crashing or exiting test hides none of the others. */
+static void tests_are_independent(void **state)
+{
+	const char *tests[] = {
+		"assert f() == 1",
+		"while True: pass",                      /* timeout */
+		"import os; os._exit(0)",                /* exits mid-test */
+		"import os, signal; os.kill(os.getpid(), signal.SIGSEGV)",
+		"raise ValueError('boom')",
+		"x = [0] * (1 << 40)",                   /* memory */
+		"assert f() == 1",
+	};
+	const char *want[] = { "pass", "timeout", "error", "killed", "error",
+			       "memory", "pass" };
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "python", "def f():\n    return 1\n", tests, 7, 0);
+	for (size_t i = 0; i < 7; i++)
+		assert_string_equal(test_status(v, i), want[i]);
+	assert_int_equal(json_integer_value(json_object_get(v, "tests_passed")),
+			 2);
+	assert_string_equal(status(v), "timeout"); /* the first non-pass */
+	json_decref(v);
+}
+
+/* Exit code and printed text prove nothing: a candidate that announces
+ * success and leaves before any test runs does not pass. */
+static void early_exit_cannot_pass(void **state)
+{
+	const char *tests[] = { "assert False", "assert False" };
+	const char *sols[] = {
+		"import os\nprint('all tests passed')\nos._exit(0)\n",
+		"import sys\nprint('OK')\nsys.exit(0)\n",
+		"import os\nos.write(1, b'pass\\n' * 3)\nos._exit(0)\n",
+	};
+	(void)state;
+	for (size_t s = 0; s < 3; s++) {
+		json_t *v = run_in(warm, "python", sols[s], tests, 2, 0);
+		assert_string_not_equal(status(v), "pass");
+		assert_int_equal(json_integer_value(json_object_get(
+			v, "tests_passed")), 0);
+		json_decref(v);
+	}
+}
+
+/* Writing made-up records to every descriptor forges nothing. */
+static void forged_records_are_ignored(void **state)
+{
+	const char *tests[] = { "assert False" };
+	const char *sol =
+		"import os\n"
+		"for fd in range(3, 1024):\n"
+		"    for rec in (b'x\\tL\\tok\\t\\n', b'x\\tS\\t0\\n',\n"
+		"                b'x\\tR\\t0\\tpass\\t0\\t\\n', b'x\\tD\\n'):\n"
+		"        try: os.write(fd, rec)\n"
+		"        except OSError: pass\n";
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "python", sol, tests, 1, 0);
+	assert_string_equal(status(v), "fail");
+	json_decref(v);
+}
+
+static void single_program_gives_one_result(void **state)
+{
+	const char *prog[] = { "def check(f):\n    assert f(2) == 4\n"
+			       "    assert f(3) == 9\n\ncheck(sq)\n" };
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "python", "def sq(x):\n    return x * x\n", prog, 1, 1);
+	assert_string_equal(status(v), "pass");
+	assert_int_equal(json_integer_value(json_object_get(v, "tests_total")),
+			 1);
+	json_decref(v);
+	v = run_in(warm, "python", "def sq(x):\n    return x + x\n", prog, 1, 1);
+	assert_string_equal(status(v), "fail");
+	json_decref(v);
+}
+
+/* The warm zygote and a cold interpreter agree, case by case. */
+static void warm_and_cold_agree(void **state)
+{
+	static const struct { const char *sol, *tests[3]; } cases[] = {
+		{ "def f(x):\n    return x + 1\n",
+		  { "assert f(1) == 2", "assert f(2) == 4", "f(None)" } },
+		{ "import math\ndef f(x):\n    return math.isqrt(x)\n",
+		  { "assert f(17) == 4", "while 1: pass", "assert f(0) == 0" } },
+		{ "def f(:\n", { "assert f()", "assert 1", "assert 1" } },
+		{ "import os\nos._exit(3)\n", { "assert 1", "assert 1",
+						  "assert 1" } },
+		{ "import random\ndef f():\n    return random.random() < 2\n",
+		  { "assert f()", "print('x' * 100)", "assert not f()" } },
+	};
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		json_t *a = run_in(warm, "python", cases[c].sol, cases[c].tests,
+				   3, 0);
+		json_t *b = run_in(cold, "python", cases[c].sol, cases[c].tests,
+				   3, 0);
+		assert_string_equal(status(a), status(b));
+		for (size_t i = 0; i < 3; i++)
+			assert_string_equal(test_status(a, i),
+					    test_status(b, i));
+		json_decref(a);
+		json_decref(b);
+	}
+}
+
+static void output_limit(void **state)
+{
+	const char *tests[] = { "spam()", "assert 1" };
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "python",
+		   "import sys\ndef spam():\n    while True:\n"
+		   "        sys.stdout.write('y' * 65536)\n", tests, 2, 0);
+	assert_string_equal(test_status(v, 0), "output_limit");
+	assert_string_equal(test_status(v, 1), "pass");
+	json_decref(v);
+}
+
+static void stderr_tail_is_bounded(void **state)
+{
+	const char *tests[] = { "assert 1" };
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "python",
+		   "import sys\nsys.stderr.write('e' * 20000 + 'END')\n",
+		   tests, 1, 0);
+	assert_string_equal(status(v), "pass");
+	assert_true(json_string_length(json_object_get(v, "stderr")) <= 4096);
+	assert_non_null(strstr(json_string_value(json_object_get(v, "stderr")),
+			       "END"));
+	json_decref(v);
+}
+
+/* kill(-1) and killing PID 1 from inside do not break the box. */
+static void box_survives_its_candidates(void **state)
+{
+	const char *tests[] = { "assert 1" };
+	const char *ok[] = { "assert g() == 7" };
+	long pid = kiln_box_pid(warm);
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "python",
+		   "import os, signal\n"
+		   "for p in (1, -1):\n"
+		   "    try: os.kill(p, signal.SIGKILL)\n"
+		   "    except OSError: pass\n", tests, 1, 0);
+	json_decref(v);
+	v = run_in(warm, "python", "def g():\n    return 7\n", ok, 1, 0);
+	assert_string_equal(status(v), "pass");
+	assert_int_equal(kiln_box_pid(warm), pid); /* same box, no restart */
+	json_decref(v);
+}
+
+/* Nothing a run leaves in /tmp is seen by the next run. */
+static void tmp_is_emptied_between_runs(void **state)
+{
+	const char *w[] = { "open('/tmp/left', 'w').write('x')\n"
+			    "open('mine', 'w').write('y')" };
+	const char *r[] = { "import os\nassert not os.path.exists('/tmp/left')\n"
+			    "assert os.listdir('.') == []" };
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "python", "", w, 1, 0);
+	assert_string_equal(status(v), "pass");
+	json_decref(v);
+	v = run_in(warm, "python", "", r, 1, 0);
+	assert_string_equal(status(v), "pass");
+	json_decref(v);
+}
+
+static void c_language(void **state)
+{
+	const char *tests[] = { "assert(add(1, 2) == 3);",
+				"assert(add(2, 2) == 5);",
+				"volatile int *p = 0; *p = 1;",
+				"exit(0);" };
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "c", "int add(int a, int b) { return a + b; }\n",
+		   tests, 4, 0);
+	assert_string_equal(test_status(v, 0), "pass");
+	assert_string_equal(test_status(v, 1), "fail");
+	assert_string_equal(test_status(v, 2), "killed");
+	assert_string_equal(test_status(v, 3), "error"); /* left early */
+	json_decref(v);
+	v = run_in(warm, "c", "int add(int a, int b) { return a + ; }\n",
+		   tests, 4, 0);
+	assert_string_equal(status(v), "error");
+	assert_non_null(strstr(json_string_value(json_object_get(
+		json_array_get(json_object_get(v, "tests"), 0), "detail")),
+		"compile failed"));
+	json_decref(v);
+}
+
+static void c_test_program(void **state)
+{
+	const char *prog[] = { "int main(void) { return add(2, 3) == 5 ? 0 : 1; }" };
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "c", "int add(int a, int b) { return a + b; }\n",
+		   prog, 1, 1);
+	assert_string_equal(status(v), "pass");
+	json_decref(v);
+	v = run_in(warm, "c", "int add(int a, int b) { return a - b; }\n",
+		   prog, 1, 1);
+	assert_string_equal(status(v), "fail");
+	json_decref(v);
+}
+
+static void sh_language(void **state)
+{
+	const char *tests[] = { "[ \"$(greet)\" = hello ] || exit 1",
+				"[ \"$(greet)\" = bye ] || exit 1", "exit 0" };
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "sh", "greet() { echo hello; }\n", tests, 3, 0);
+	assert_string_equal(test_status(v, 0), "pass");
+	assert_string_equal(test_status(v, 1), "fail");
+	assert_string_equal(test_status(v, 2), "error");
+	json_decref(v);
+}
+
+static void unknown_language_is_an_error(void **state)
+{
+	const char *tests[] = { "x" };
+	kiln_job job = { .language = "cobol", .solution = "", .tests = tests,
+			 .ntests = 1 };
+	kiln_error err;
+	json_t *res = NULL;
+
+	(void)state;
+	assert_int_equal(kiln_box_run(warm, &job, &res, &err), KILN_EINVAL);
+	assert_null(res);
+	assert_non_null(strstr(err.msg, "cobol"));
+}
+
+/* A box whose harness is killed from outside reports sandbox_error once
+ * and then comes back by itself. */
+static void dead_box_restarts(void **state)
+{
+	const char *tests[] = { "assert 1" };
+	json_t *v;
+
+	(void)state;
+	kill((pid_t)kiln_box_pid(warm), SIGKILL);
+	v = run_in(warm, "python", "", tests, 1, 0);
+	assert_string_equal(status(v), "sandbox_error");
+	json_decref(v);
+	v = run_in(warm, "python", "", tests, 1, 0);
+	assert_string_equal(status(v), "pass");
+	json_decref(v);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(python_pass_and_fail),
+		cmocka_unit_test(tests_are_independent),
+		cmocka_unit_test(early_exit_cannot_pass),
+		cmocka_unit_test(forged_records_are_ignored),
+		cmocka_unit_test(single_program_gives_one_result),
+		cmocka_unit_test(warm_and_cold_agree),
+		cmocka_unit_test(output_limit),
+		cmocka_unit_test(stderr_tail_is_bounded),
+		cmocka_unit_test(box_survives_its_candidates),
+		cmocka_unit_test(tmp_is_emptied_between_runs),
+		cmocka_unit_test(c_language),
+		cmocka_unit_test(c_test_program),
+		cmocka_unit_test(sh_language),
+		cmocka_unit_test(unknown_language_is_an_error),
+		cmocka_unit_test(dead_box_restarts),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
