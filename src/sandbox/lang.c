@@ -60,7 +60,7 @@ static int finish_file(FILE *f, char **bufp, json_t *files, const char *name,
 }
 
 static const char c_prelude[] =
-	"#include <assert.h>\n#include <limits.h>\n#include <math.h>\n"
+	"#include <assert.h>\n#include <limits.h>\n#include <math.h>\n#include <signal.h>\n"
 	"#include <stdbool.h>\n#include <stddef.h>\n#include <stdint.h>\n"
 	"#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
 	"#include <unistd.h>\n";
