@@ -271,7 +271,7 @@ static void c_language(void **state)
 {
 	const char *tests[] = { "assert(add(1, 2) == 3);",
 				"assert(add(2, 2) == 5);",
-				"int *volatile p = 0; *p = 1;",
+				"volatile int *volatile p = 0; *p = 1;",
 				"exit(0);" };
 	json_t *v;
 
