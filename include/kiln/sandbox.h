@@ -75,6 +75,9 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 /* The PID, in the caller's namespace, of the box's PID 1 (0 if down). */
 long kiln_box_pid(const kiln_box *box);
 
+/* "v2", "v1" or "none": the cgroup that bounds the box as a whole. */
+const char *kiln_box_cgroup(const kiln_box *box);
+
 void kiln_box_close(kiln_box *box);
 
 /* Checks that this host can create sandboxes (user namespaces allowed, a

@@ -58,6 +58,7 @@ struct kiln_box {
 	int res_fd;     /* pipe: results from the harness */
 	char *buf;      /* partial result line */
 	size_t len, cap;
+	kiln__cgroup cg;
 };
 
 void kiln_limits_default(kiln_limits *l)
@@ -409,6 +410,7 @@ static void box_stop(kiln_box *box)
 	}
 	box->pid = 0;
 	box->len = 0;
+	kiln__cgroup_destroy(&box->cg);
 }
 
 static int box_start(kiln_box *box, kiln_error *err)
@@ -512,6 +514,18 @@ static int box_start(kiln_box *box, kiln_error *err)
 			       strerror(errno));
 		goto out;
 	}
+	{
+		/* Into the box's cgroup before it runs anything. Best
+		 * effort: without one, rlimits still bound every process.
+		 * The memory cap covers the harness, the run's processes
+		 * and what they write to the tmpfs. */
+		char name[64];
+		long long mem = l->memory > 0
+			? l->memory + l->tmpfs + (256LL << 20) : 0;
+		snprintf(name, sizeof(name), "box-%d-%u", (int)getpid(),
+			 outer_id() & 0xffffu);
+		kiln__cgroup_create(&box->cg, name, mem, l->nproc, pid);
+	}
 	if (write(syncp[1], "x", 1) != 1) {
 		kiln_error_set(err, KILN_ESANDBOX, "sandbox: releasing child: %s",
 			       strerror(errno));
@@ -551,6 +565,7 @@ out:
 	if (pid > 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
+		kiln__cgroup_destroy(&box->cg);
 	}
 	for (int i = 0; i < 2; i++) {
 		if (sv[i] >= 0) close(sv[i]);
@@ -592,6 +607,37 @@ void kiln_box_close(kiln_box *box)
 
 long kiln_box_pid(const kiln_box *box) { return box ? box->pid : 0; }
 
+const char *kiln_box_cgroup(const kiln_box *box)
+{
+	if (!box || !box->cg.active)
+		return "none";
+	return box->cg.v2 ? "v2" : "v1";
+}
+
+/* The cgroup's OOM killer struck during the run: a process killed by
+ * SIGKILL that kiln did not kill itself ran out of memory. */
+static void charge_oom_kills(json_t *res)
+{
+	json_t *t, *first = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(res, "tests"), i, t) {
+		const char *d = json_string_value(json_object_get(t, "detail"));
+		if (d && strcmp(d, "killed by SIGKILL") == 0) {
+			json_object_set_new(t, "status", json_string("memory"));
+			json_object_set_new(t, "detail", json_string(
+				"killed by the out-of-memory killer "
+				"(box memory limit)"));
+		}
+		if (!first && strcmp(json_string_value(json_object_get(t,
+				"status")) ?: "", "pass") != 0)
+			first = t;
+	}
+	if (first)
+		json_object_set(res, "status", json_object_get(first,
+							       "status"));
+}
+
 static json_t *sandbox_error(const char *what)
 {
 	return json_pack("{ss si si s[] sf sf si ss}", "status", "sandbox_error",
@@ -623,7 +669,7 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 	char *text = NULL, *line, what[600];
 	long long budget, t0 = now_ms();
 	long timeout = job->timeout_ms > 0 ? job->timeout_ms : l->timeout_ms;
-	long len;
+	long len, oom0;
 	int rc;
 
 	*result = NULL;
@@ -646,6 +692,7 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 	 * catches a harness that has stopped answering. */
 	budget = (long long)(job->ntests + 2) * (timeout + 2000) + 10000 +
 		 l->compile_ms;
+	oom0 = kiln__cgroup_oom_kills(&box->cg);
 	if (send_all(box->job_fd, text, strlen(text)) != 0 ||
 	    send_all(box->job_fd, "\n", 1) != 0) {
 		snprintf(what, sizeof(what), "sandbox: sending the job: %s",
@@ -667,6 +714,8 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 		snprintf(what, sizeof(what), "sandbox: unreadable harness reply");
 		goto broken;
 	}
+	if (oom0 >= 0 && kiln__cgroup_oom_kills(&box->cg) > oom0)
+		charge_oom_kills(res);
 	if (json_is_true(json_object_get(res, "recycle"))) {
 		/* Something survived clean-up: start the next run afresh. */
 		box_stop(box);

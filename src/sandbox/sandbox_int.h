@@ -13,6 +13,21 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 /* The seccomp program every box process runs under, built once. */
 int kiln__seccomp_program(const struct sock_fprog **prog, kiln_error *err);
 
+/* A box's cgroup (cgroup.c). */
+typedef struct kiln__cgroup {
+	int active, v2;
+	char mem[256];   /* v2: the cgroup; v1: in the memory hierarchy */
+	char pids[256];  /* v1: in the pids hierarchy */
+} kiln__cgroup;
+
+/* Creates a cgroup limiting memory (bytes; 0 = none) and processes, and
+ * moves pid into it. Returns 0, or -1 when the host offers none to us. */
+int kiln__cgroup_create(kiln__cgroup *cg, const char *name, long long mem,
+			int pids, long pid);
+/* The cgroup's count of OOM kills so far, or -1 if unknown. */
+long kiln__cgroup_oom_kills(const kiln__cgroup *cg);
+void kiln__cgroup_destroy(kiln__cgroup *cg);
+
 /* The harness source, embedded at build time (harness_py.c). */
 extern const char kiln__harness_py[];
 extern const unsigned long kiln__harness_py_len;

@@ -353,6 +353,36 @@ static void dead_box_restarts(void **state)
 	json_decref(v);
 }
 
+/* rlimits bound each process; the cgroup bounds the box as a whole: six
+ * processes of 200 MB each (under the 256 MB per-process cap) do not all
+ * get their memory. */
+static void box_memory_is_bounded_as_a_whole(void **state)
+{
+	const char *tests[] = { "hog()" };
+	const char *sol =
+		"import os, time\n"
+		"def hog():\n"
+		"    kids = []\n"
+		"    for i in range(6):\n"
+		"        pid = os.fork()\n"
+		"        if pid == 0:\n"
+		"            x = bytearray(200 << 20)\n"
+		"            for j in range(0, len(x), 4096): x[j] = 1\n"
+		"            time.sleep(0.5)\n"
+		"            os._exit(0)\n"
+		"        kids.append(pid)\n"
+		"    died = sum(os.waitpid(p, 0)[1] != 0 for p in kids)\n"
+		"    assert died == 0, '%d died' % died\n";
+	json_t *v;
+
+	(void)state;
+	if (strcmp(kiln_box_cgroup(warm), "none") == 0)
+		skip(); /* the host gives kiln no cgroup */
+	v = run_in(warm, "python", sol, tests, 1, 0);
+	assert_string_equal(status(v), "fail");
+	json_decref(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +401,7 @@ int main(void)
 		cmocka_unit_test(sh_language),
 		cmocka_unit_test(unknown_language_is_an_error),
 		cmocka_unit_test(dead_box_restarts),
+		cmocka_unit_test(box_memory_is_bounded_as_a_whole),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
