@@ -373,13 +373,19 @@ static void box_memory_is_bounded_as_a_whole(void **state)
 		"        kids.append(pid)\n"
 		"    died = sum(os.waitpid(p, 0)[1] != 0 for p in kids)\n"
 		"    assert died == 0, '%d died' % died\n";
+	kiln_job job = { .language = "python", .solution = sol,
+			 .tests = tests, .ntests = 1, .timeout_ms = 20000 };
+	kiln_error err;
 	json_t *v;
 
 	(void)state;
 	if (strcmp(kiln_box_cgroup(warm), "none") == 0)
 		skip(); /* the host gives kiln no cgroup */
-	v = run_in(warm, "python", sol, tests, 1, 0);
+	assert_int_equal(kiln_box_run(warm, &job, &v, &err), 0);
 	assert_string_equal(status(v), "fail");
+	assert_non_null(strstr(json_string_value(json_object_get(
+		json_array_get(json_object_get(v, "tests"), 0), "detail")),
+		"died"));
 	json_decref(v);
 }
 
