@@ -26,6 +26,7 @@
 # test; kiln's generated entry point writes the nonce to fd 3 when the test
 # body has returned.
 
+import gc
 import os
 import sys
 import json
@@ -77,8 +78,9 @@ def send(rfd, nonce, *fields):
 def run_tests(job, start, rfd, nonce):
     """Runs the solution, the test set-up and tests[start:] here.
 
-    Records: "L ok|<status> detail" after loading, then "S i" before and
-    "R i status cpu_ms detail" after each test, then "D" after the last."""
+    Records: "L ok|<status> detail" after loading, "R i status cpu_ms
+    wall_ms detail" after each test, "D" after the last. Test i is running
+    from the record before its R: the harness needs no "start" record."""
     ns = {"__name__": "__main__", "__builtins__": __builtins__}
     t0 = cpu_ms_self()
     try:
@@ -96,15 +98,16 @@ def run_tests(job, start, rfd, nonce):
         return
     tests = job["tests"]
     for i in range(start, len(tests)):
-        send(rfd, nonce, "S", i)
         t0 = cpu_ms_self()
+        w0 = now_ms()
         try:
             exec(compile(tests[i], "<test %d>" % i, "exec"), ns)
             status, detail = "pass", ""
         except BaseException as e:
             status = PY_STATUS.get(type(e), "error")
             detail = describe(e)
-        send(rfd, nonce, "R", i, status, "%.3f" % (cpu_ms_self() - t0), detail)
+        send(rfd, nonce, "R", i, status, "%.3f" % (cpu_ms_self() - t0),
+             "%.3f" % (now_ms() - w0), detail)
     send(rfd, nonce, "D")
 
 
@@ -377,22 +380,19 @@ class Box:
                     st["loaded"] = True
                     if f[1] != "ok":
                         load = (f[1], f[2])
+                    else:
+                        st["cur"] = st["next"]
                     st["t"] = now_ms()
-                elif tag == "S" and st["loaded"] and st["cur"] is None:
-                    i = int(f[1])
-                    if i == st["next"]:
-                        st["cur"] = i
-                        st["t"] = now_ms()
-                elif tag == "R" and len(f) >= 5 and st["cur"] is not None:
+                elif tag == "R" and len(f) >= 6 and st["cur"] is not None:
                     i = int(f[1])
                     if i == st["cur"] and f[2] in ("pass", "fail", "error",
                                                    "memory"):
                         results[i] = {"status": f[2],
-                                      "wall_ms": round(now_ms() - st["t"], 3),
+                                      "wall_ms": float(f[4]),
                                       "cpu_ms": float(f[3]),
-                                      "detail": f[4]}
-                        st["cur"] = None
+                                      "detail": f[5]}
                         st["next"] = i + 1
+                        st["cur"] = i + 1 if i + 1 < n else None
                         st["t"] = now_ms()
 
             def deadline(st=st):
@@ -590,6 +590,10 @@ def set_nondumpable():
 def serve():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_nondumpable()
+    # Everything imported so far lives as long as the box: keep the
+    # collector from walking (and so copying) it in every forked child.
+    gc.collect()
+    gc.freeze()
     box = Box()
     inp = os.fdopen(0, "rb", buffering=0)
     buf = b""

@@ -81,6 +81,11 @@ static int import_humaneval(const json_t *in, json_t **out, kiln_error *err)
 	    (rc = need_string(in, "test", &test, err)) ||
 	    (rc = need_string(in, "entry_point", &entry, err)))
 		return rc;
+	/* The task_id becomes the task's id, which joins candidates and
+	 * results to their task: an empty one would make an id-less task. */
+	if (!*id)
+		return kiln_error_set(err, KILN_EPARSE,
+				      "field 'task_id' is empty");
 	if (!is_identifier(entry))
 		return kiln_error_set(err, KILN_EPARSE,
 				      "entry_point '%.64s' is not an identifier",

@@ -87,6 +87,9 @@ struct run {
 	size_t cap;
 	unsigned long next_read, next_claim, next_write;
 	int eof;
+	int opened;       /* workers that have tried to open their box */
+	int open_rc;      /* the first failure among them */
+	kiln_error open_err;
 	json_t *ref_ms;   /* id -> slowest reference test, ms (cache) */
 };
 
@@ -147,8 +150,22 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct run *r = w->r;
+	kiln_error err;
+	/* Boxes start in parallel: a start-up is mostly the interpreter
+	 * importing the harness, tens of milliseconds each. */
+	int rc = kiln_box_open(&w->box, &r->o->box, &err);
 
 	pthread_mutex_lock(&r->mu);
+	r->opened++;
+	if (rc && !r->open_rc) {
+		r->open_rc = rc;
+		r->open_err = err;
+	}
+	pthread_cond_broadcast(&r->done);
+	if (rc) {
+		pthread_mutex_unlock(&r->mu);
+		return NULL;
+	}
 	for (;;) {
 		struct slot *s;
 		long t;
@@ -262,18 +279,22 @@ int kiln_verify_stream(kiln_jsonl_reader *in, kiln_out *out,
 
 	for (int i = 0; i < nw; i++) {
 		ws[i].r = &r;
-		rc = kiln_box_open(&ws[i].box, &o->box, err);
-		if (rc)
-			goto stop;
 		if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i])) {
-			kiln_box_close(ws[i].box);
-			ws[i].box = NULL;
 			rc = kiln_error_set(err, KILN_ENOMEM,
 					    "cannot start a thread");
 			goto stop;
 		}
 		started++;
 	}
+	pthread_mutex_lock(&r.mu);
+	while (r.opened < started)
+		pthread_cond_wait(&r.done, &r.mu);
+	rc = r.open_rc;
+	if (rc && err)
+		*err = r.open_err;
+	pthread_mutex_unlock(&r.mu);
+	if (rc)
+		goto stop;
 
 	for (;;) {
 		json_t *rec = NULL;
