@@ -9,6 +9,9 @@
  * every other process in the box and empties /tmp.
  *
  * A box runs one job at a time; use one box per thread for parallel runs.
+ * The box's PID 1 dies with the thread that started it (PR_SET_PDEATHSIG
+ * follows the creating thread): open and run a box from a thread that
+ * outlives it. kiln_box_run restarts a broken box from the calling thread.
  */
 #ifndef KILN_SANDBOX_H
 #define KILN_SANDBOX_H

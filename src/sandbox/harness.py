@@ -42,7 +42,8 @@ import stat
 import math, re, string, collections, itertools, functools, heapq, bisect  # noqa
 import typing, copy, random, operator, fractions, decimal, statistics  # noqa
 import hashlib, datetime, json as _json, traceback, io, textwrap  # noqa
-import unittest  # noqa
+# Not unittest: ~9 ms more at every box start-up for the few candidates that
+# use it (they import it themselves, as they would in a cold start).
 
 WORKDIR = "/tmp/w"
 TAIL = 4096          # bytes of stderr kept per run
