@@ -84,7 +84,9 @@ static void on_progress(void *ctx, const kiln_verify_stats *st)
 
 static void on_bad_line(void *ctx, const kiln_error *err)
 {
-	(void)ctx;
+	struct progress *p = ctx;
+	if (p->tty && !p->quiet)
+		fputs("\r\033[K", stderr); /* clear the bar's line first */
 	cli_error("verify", "%s (skipped)", err->msg);
 }
 
