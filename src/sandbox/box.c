@@ -124,10 +124,12 @@ static void die(int fd, const char *step)
 	_exit(127);
 }
 
-static int write_all(int fd, const char *p, size_t n)
+/* Writes all of p. On a socket, with MSG_NOSIGNAL: a dead harness is an
+ * EPIPE to report, not a SIGPIPE that kills kiln. */
+static int write_all(int fd, const char *p, size_t n, int sock)
 {
 	while (n) {
-		ssize_t k = write(fd, p, n);
+		ssize_t k = sock ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
@@ -147,7 +149,7 @@ static int write_file(const char *path, const char *text, size_t len,
 
 	if (fd < 0)
 		return -1;
-	rc = write_all(fd, text, len);
+	rc = write_all(fd, text, len, 0);
 	close(fd);
 	return rc;
 }
@@ -646,21 +648,6 @@ static json_t *sandbox_error(const char *what)
 			 "stderr", what);
 }
 
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 		 kiln_error *err)
 {
@@ -693,8 +680,8 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 	budget = (long long)(job->ntests + 2) * (timeout + 2000) + 10000 +
 		 l->compile_ms;
 	oom0 = kiln__cgroup_oom_kills(&box->cg);
-	if (send_all(box->job_fd, text, strlen(text)) != 0 ||
-	    send_all(box->job_fd, "\n", 1) != 0) {
+	if (write_all(box->job_fd, text, strlen(text), 1) != 0 ||
+	    write_all(box->job_fd, "\n", 1, 1) != 0) {
 		snprintf(what, sizeof(what), "sandbox: sending the job: %s",
 			 strerror(errno));
 		goto broken;
