@@ -39,7 +39,7 @@ void kiln_limits_default(kiln_limits *l);
 /* One thing to verify. tests are independent snippets judged one by one,
  * or (program = 1) a single test program given as tests[0]. */
 typedef struct kiln_job {
-	const char *language;         /* "python", "c", "sh"; NULL = python */
+	const char *language;         /* "python" or "c"; NULL = python */
 	const char *setup;            /* test set-up, run after the solution */
 	const char *solution;
 	const char *const *tests;

@@ -43,7 +43,7 @@ static const char usage[] =
 "  -q, --quiet              no progress bar and no summary\n"
 "  -h, --help               this text\n"
 "\n"
-"Languages: python, c, sh (field 'language'; default python).\n";
+"Languages: python, c (field 'language'; default python).\n";
 
 struct progress {
 	int tty;

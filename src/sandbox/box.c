@@ -640,12 +640,24 @@ static void charge_oom_kills(json_t *res)
 							       "status"));
 }
 
-static json_t *sandbox_error(const char *what)
+/* The verdict of a run the harness could not finish: sandbox_error, or
+ * memory (what = "memory") when the box as a whole ran out of it. Every
+ * test gets that status, so counts stay true. */
+static json_t *sandbox_error(const char *what, size_t ntests)
 {
-	return json_pack("{ss si si s[] sf sf si ss}", "status", "sandbox_error",
-			 "tests_passed", 0, "tests_total", 0, "tests",
-			 "cpu_ms", 0.0, "wall_ms", 0.0, "max_rss_kb", 0,
-			 "stderr", what);
+	int mem = strcmp(what, "memory") == 0;
+	const char *st = mem ? "memory" : "sandbox_error";
+	const char *msg = mem ? "the box ran out of memory as a whole (cgroup "
+				"limit); the harness was killed" : what;
+	json_t *tests = json_array();
+
+	for (size_t i = 0; tests && i < ntests; i++)
+		json_array_append_new(tests, json_pack("{ss sf sn ss}",
+			"status", st, "wall_ms", 0.0, "cpu_ms", "detail", msg));
+	return json_pack("{ss si sI so* sf sf si ss}", "status", st,
+			 "tests_passed", 0, "tests_total", (json_int_t)ntests,
+			 "tests", tests, "cpu_ms", 0.0, "wall_ms", 0.0,
+			 "max_rss_kb", 0, "stderr", msg);
 }
 
 int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
@@ -656,7 +668,7 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 	char *text = NULL, *line, what[600];
 	long long budget, t0 = now_ms();
 	long timeout = job->timeout_ms > 0 ? job->timeout_ms : l->timeout_ms;
-	long len, oom0;
+	long len, oom0 = -1;
 	int rc;
 
 	*result = NULL;
@@ -693,12 +705,17 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 			 : len == -EPIPE ? "died" : strerror((int)-len));
 		goto broken;
 	}
-	res = json_loadb(line, (size_t)len, 0, NULL);
+	res = json_loadb(line, (size_t)len, JSON_ALLOW_NUL, NULL);
 	consume_line(box, len);
 	if (!res || !json_is_object(res) ||
-	    !json_is_string(json_object_get(res, "status"))) {
+	    !json_is_string(json_object_get(res, "status")) ||
+	    !json_is_array(json_object_get(res, "tests"))) {
+		/* Unreadable, or the harness's own failure report. */
+		const char *d = json_string_value(json_object_get(res,
+								  "detail"));
+		snprintf(what, sizeof(what), "sandbox: %s",
+			 d ? d : "unreadable harness reply");
 		json_decref(res);
-		snprintf(what, sizeof(what), "sandbox: unreadable harness reply");
 		goto broken;
 	}
 	if (oom0 >= 0 && kiln__cgroup_oom_kills(&box->cg) > oom0)
@@ -713,8 +730,13 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 	return 0;
 broken:
 	free(text);
+	/* A box whose harness the OOM killer took ran out of memory as a
+	 * whole: the candidate's doing (memory it holds outside any one
+	 * process's limit, e.g. in memfds or the tmpfs), not kiln's. */
+	if (oom0 >= 0 && kiln__cgroup_oom_kills(&box->cg) > oom0)
+		snprintf(what, sizeof(what), "memory");
 	box_stop(box);
-	*result = sandbox_error(what);
+	*result = sandbox_error(what, job->program ? 1 : job->ntests);
 	return *result ? 0 : kiln_error_set(err, KILN_ENOMEM, "out of memory");
 }
 

@@ -49,67 +49,86 @@ WORKDIR = "/tmp/w"
 TAIL = 4096          # bytes of stderr kept per run
 RECORD_MAX = 2048    # bytes of a result record
 
-PY_STATUS = {
-    AssertionError: "fail",
-    MemoryError: "memory",
-}
-
-
 def now_ms():
     return time.monotonic() * 1000.0
 
 
-def cpu_ms_self():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return (r.ru_utime + r.ru_stime) * 1000.0
+def as_text(data):
+    """Candidate bytes as text for a JSON reply: NUL spelled out."""
+    return data.decode("utf-8", "replace").replace("\0", "\\0")
 
 
-def describe(exc):
-    s = "%s: %s" % (type(exc).__name__, exc)
-    return s[:300]
+def describe(exc, _type=type, _str=str):
+    try:
+        s = "%s: %s" % (_type(exc).__name__, _str(exc))
+    except BaseException:  # a candidate's __str__ may raise anything
+        s = _type(exc).__name__
+    return s[:300].replace("\0", "\\0")
 
 
 # ---------------------------------------------------------------- child side
+#
+# Candidate code runs in this process, after run_tests() has started. So
+# everything run_tests() relies on is bound when this module is imported
+# (default arguments), before any candidate exists: a candidate that
+# replaces builtins.exec, os.write, resource.getrusage or this module's
+# globals changes nothing here. The tests are copied into a tuple before
+# the solution runs, so walking up the stack cannot rewrite them.
 
-def send(rfd, nonce, *fields):
-    line = (nonce + "\t" + "\t".join(str(f) for f in fields)).replace("\n", " ")
-    os.write(rfd, (line[:RECORD_MAX] + "\n").encode("utf-8", "replace"))
-
-
-def run_tests(job, start, rfd, nonce):
+def run_tests(job, start, rfd, nonce, _exec=exec, _compile=compile,
+              _write=os.write, _rusage=resource.getrusage,
+              _self=resource.RUSAGE_SELF, _mono=time.monotonic,
+              _describe=describe, _str=str, _tuple=tuple, _len=len,
+              _range=range, _Base=BaseException, _type=type,
+              _status=((AssertionError, "fail"), (MemoryError, "memory"))):
     """Runs the solution, the test set-up and tests[start:] here.
 
     Records: "L ok|<status> detail" after loading, "R i status cpu_ms
     wall_ms detail" after each test, "D" after the last. Test i is running
     from the record before its R: the harness needs no "start" record."""
+    prefix = nonce + "\t"
+
+    def send(*fields):
+        line = (prefix + "\t".join(_str(f) for f in fields)).replace(
+            "\n", " ")
+        _write(rfd, (line[:RECORD_MAX] + "\n").encode("utf-8", "replace"))
+
+    def cpu():
+        r = _rusage(_self)
+        return (r.ru_utime + r.ru_stime) * 1000.0
+
+    def status_of(e):
+        for cls, st in _status:
+            if _type(e) is cls:
+                return st
+        return "error"
+
+    tests = _tuple(job["tests"])
+    solution = job.get("solution") or ""
+    setup = job.get("setup") or ""
     ns = {"__name__": "__main__", "__builtins__": __builtins__}
-    t0 = cpu_ms_self()
     try:
-        exec(compile(job.get("solution") or "", "<solution>", "exec"), ns)
-        if job.get("setup"):
+        _exec(_compile(solution, "<solution>", "exec"), ns)
+        if setup:
             # Test-side set-up (MBPP's test_setup_code): it may use what
             # the solution defines, so it runs after it.
-            exec(compile(job["setup"], "<setup>", "exec"), ns)
-        send(rfd, nonce, "L", "ok", "")
-    except BaseException as e:  # the candidate's fault, whatever it is
-        status = PY_STATUS.get(type(e), "error")
-        if status == "fail":
-            status = "error"
-        send(rfd, nonce, "L", status, describe(e))
+            _exec(_compile(setup, "<setup>", "exec"), ns)
+        send("L", "ok", "")
+    except _Base as e:  # the candidate's fault, whatever it is
+        st = status_of(e)
+        send("L", "error" if st == "fail" else st, _describe(e))
         return
-    tests = job["tests"]
-    for i in range(start, len(tests)):
-        t0 = cpu_ms_self()
-        w0 = now_ms()
+    for i in _range(start, _len(tests)):
+        t0 = cpu()
+        w0 = _mono()
         try:
-            exec(compile(tests[i], "<test %d>" % i, "exec"), ns)
-            status, detail = "pass", ""
-        except BaseException as e:
-            status = PY_STATUS.get(type(e), "error")
-            detail = describe(e)
-        send(rfd, nonce, "R", i, status, "%.3f" % (cpu_ms_self() - t0),
-             "%.3f" % (now_ms() - w0), detail)
-    send(rfd, nonce, "D")
+            _exec(_compile(tests[i], "<test %d>" % i, "exec"), ns)
+            st, detail = "pass", ""
+        except _Base as e:
+            st, detail = status_of(e), _describe(e)
+        send("R", i, st, "%.3f" % (cpu() - t0),
+             "%.3f" % ((_mono() - w0) * 1000.0), detail)
+    send("D")
 
 
 def child_enter(limits, out_w, err_w, rfd):
@@ -168,47 +187,29 @@ def reap_all():
 
 
 def clean_tmp():
-    """Empties /tmp. Returns False if something could not be removed."""
-    ok = True
-
-    def rm(path):
-        nonlocal ok
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            return
-        except OSError:
-            ok = False
-            return
-        if stat.S_ISDIR(st.st_mode):
-            try:
-                os.chmod(path, 0o700)
-            except OSError:
-                pass
-            try:
-                names = os.listdir(path)
-            except OSError:
-                ok = False
-                return
-            for n in names:
-                rm(os.path.join(path, n))
-            try:
-                os.rmdir(path)
-            except OSError:
-                ok = False
-        else:
-            try:
-                os.unlink(path)
-            except OSError:
-                ok = False
-
+    """Empties /tmp. Returns False if anything could not be removed (the
+    box is then rebuilt). Iterative: a candidate may leave a tree deeper
+    than Python's recursion limit."""
     try:
-        names = os.listdir("/tmp")
-    except OSError:
+        stack = [("/tmp", False)]
+        while stack:
+            path, visited = stack.pop()
+            if visited:
+                if path != "/tmp":
+                    os.rmdir(path)
+                continue
+            st = os.lstat(path)
+            if not stat.S_ISDIR(st.st_mode):
+                os.unlink(path)
+                continue
+            if path != "/tmp":
+                os.chmod(path, 0o700)
+            stack.append((path, True))
+            for name in os.listdir(path):
+                stack.append((path + "/" + name, False))
+        return True
+    except Exception:
         return False
-    for n in names:
-        rm(os.path.join("/tmp", n))
-    return ok
 
 
 def signame(sig):
@@ -355,7 +356,7 @@ class Box:
         reap_all()
         clean = clean_tmp()
         result["wall_ms"] = round(now_ms() - t_start, 3)
-        result["stderr"] = self.err_tail.decode("utf-8", "replace")
+        result["stderr"] = as_text(self.err_tail)
         result["output_bytes"] = self.out_bytes
         if not clean:
             result["recycle"] = True
@@ -511,7 +512,7 @@ class Box:
                 detail = "compile failed: " + (
                     self.death_detail(how, status) if how or
                     os.WIFSIGNALED(status) else
-                    self.err_tail.decode("utf-8", "replace")[-300:])
+                    as_text(self.err_tail)[-300:])
                 st = "timeout" if how == "timeout" else "error"
                 for i in range(len(runs)):
                     results[i] = {"status": st, "wall_ms": 0.0,

@@ -4,8 +4,11 @@
  * the entry point: it runs the test body and only then writes the run's
  * nonce to fd 3, so an early exit(0) cannot pass a test.
  *
- * To add a language, add a row: its file name, compile and run argv, and a
- * render function (script languages can use render_script with a trailer).
+ * To add a language, add a row: its compile argv and a render function that
+ * writes its files and the argv of each test's run. The render function
+ * must keep the completion proof out of the candidate's reach (as render_c
+ * does with a separate translation unit): a shell, whose script can read
+ * everything its trailer could, is for that reason not in the table.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +26,6 @@ struct lang {
 	const char *name;
 	enum lang_kind kind;
 	const char *const *compile;  /* argv, or NULL when interpreted */
-	const char *trailer;         /* script languages: writes the nonce */
-	const char *run_prefix;      /* script languages: the interpreter */
-	const char *ext;
 	render_fn render;
 };
 
@@ -65,48 +65,77 @@ static const char c_prelude[] =
 	"#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
 	"#include <unistd.h>\n";
 
-static const char c_done[] =
+/* kiln's own translation unit of a C job: the entry point. It is linked
+ * first, so its .preinit_array entry runs before any constructor of the
+ * candidate's: it takes the run's nonce out of the environment, wiping the
+ * bytes and renaming the variable in place (libc's environ is not set up
+ * yet at that point, so unsetenv would do nothing), and keeps it in a
+ * static the candidate's unit cannot name. */
+static const char c_main_head[] =
+	"#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
+	"#include <unistd.h>\n"
+	"static char kiln__nonce[64];\n"
+	"static void kiln__grab(int argc, char **argv, char **envp)\n{\n"
+	"\t(void)argc;\n\t(void)argv;\n"
+	"\tfor (char **e = envp; e && *e; e++) {\n"
+	"\t\tif (strncmp(*e, \"KILN_NONCE=\", 11) == 0) {\n"
+	"\t\t\tsnprintf(kiln__nonce, sizeof(kiln__nonce), \"%s\", *e + 11);\n"
+	"\t\t\tmemset(*e + 11, 0, strlen(*e + 11));\n"
+	"\t\t\tmemcpy(*e, \"KILN_USED_\", 10);\n\t\t}\n\t}\n}\n"
+	"__attribute__((section(\".preinit_array\"), used))\n"
+	"static void (*kiln__pre)(int, char **, char **) = kiln__grab;\n"
 	"static void kiln__done(void)\n{\n"
-	"\tconst char *n = getenv(\"KILN_NONCE\");\n"
 	"\tfflush(stdout);\n"
-	"\tif (n)\n\t\tdprintf(3, \"%s\\tD\\n\", n);\n}\n";
+	"\tdprintf(3, \"%s\\tD\\n\", kiln__nonce);\n}\n";
 
 static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 		    json_t *runs, kiln_error *err)
 {
-	char *buf = NULL;
-	size_t len = 0;
+	char *buf = NULL, *mbuf = NULL;
+	size_t len = 0, mlen = 0;
 	FILE *f = open_memstream(&buf, &len);
+	FILE *m = f ? open_memstream(&mbuf, &mlen) : NULL;
 	int rc;
 
 	(void)l;
-	if (!f)
+	if (!m) {
+		if (f)
+			fclose(f);
+		free(buf);
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	}
 	fputs(c_prelude, f);
 	put_code(f, job);
+	fputs(c_main_head, m);
 	if (job->program) {
 		fprintf(f, "#define main kiln_user_main\n%s\n#undef main\n",
 			job->ntests ? job->tests[0] : "");
-		fputs(c_done, f);
 		fputs("int kiln_user_main();\n"
 		      "int main(int argc, char **argv)\n{\n"
 		      "\tint rc = ((int (*)(int, char **))kiln_user_main)"
 		      "(argc, argv);\n"
-		      "\tif (rc == 0)\n\t\tkiln__done();\n\treturn rc;\n}\n", f);
+		      "\tif (rc == 0)\n\t\tkiln__done();\n\treturn rc;\n}\n", m);
 	} else {
-		for (size_t i = 0; i < job->ntests; i++)
-			fprintf(f, "static void kiln_test_%zu(void)\n{\n%s\n}\n",
+		for (size_t i = 0; i < job->ntests; i++) {
+			fprintf(f, "void kiln_test_%zu(void)\n{\n%s\n}\n",
 				i, job->tests[i]);
-		fputs(c_done, f);
+			fprintf(m, "void kiln_test_%zu(void);\n", i);
+		}
 		fputs("int main(int argc, char **argv)\n{\n"
 		      "\tlong i = argc > 1 ? strtol(argv[1], NULL, 10) : -1;\n"
-		      "\tswitch (i) {\n", f);
+		      "\tswitch (i) {\n", m);
 		for (size_t i = 0; i < job->ntests; i++)
-			fprintf(f, "\tcase %zu: kiln_test_%zu(); break;\n", i, i);
+			fprintf(m, "\tcase %zu: kiln_test_%zu(); break;\n", i, i);
 		fputs("\tdefault: return 2;\n\t}\n\tkiln__done();\n"
-		      "\treturn 0;\n}\n", f);
+		      "\treturn 0;\n}\n", m);
 	}
 	rc = finish_file(f, &buf, files, "main.c", err);
+	if (rc) {
+		fclose(m);
+		free(mbuf);
+		return rc;
+	}
+	rc = finish_file(m, &mbuf, files, "kiln_main.c", err);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
@@ -117,42 +146,14 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 	return 0;
 }
 
-/* Script languages: one file per test: setup, solution, test, trailer. */
-static int render_script(const struct lang *l, const kiln_job *job,
-			 json_t *files, json_t *runs, kiln_error *err)
-{
-	for (size_t i = 0; i < job->ntests; i++) {
-		char name[64], path[96];
-		char *buf = NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&buf, &len);
-		int rc;
-
-		if (!f)
-			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-		put_code(f, job);
-		fprintf(f, "%s\n%s\n", job->tests[i], l->trailer);
-		snprintf(name, sizeof(name), "t%zu.%s", i, l->ext);
-		rc = finish_file(f, &buf, files, name, err);
-		if (rc)
-			return rc;
-		snprintf(path, sizeof(path), "/tmp/w/%s", name);
-		json_array_append_new(runs, json_pack("[ss]", l->run_prefix,
-						      path));
-	}
-	return 0;
-}
-
 static const char *const c_compile[] = {
 	"/usr/bin/cc", "-std=gnu17", "-O1", "-pipe", "-o", "/tmp/w/prog",
-	"/tmp/w/main.c", "-lm", NULL
+	"/tmp/w/kiln_main.c", "/tmp/w/main.c", "-lm", NULL
 };
 
 static const struct lang langs[] = {
-	{ "python", LANG_INPROC, NULL, NULL, NULL, "py", NULL },
-	{ "c", LANG_EXEC, c_compile, NULL, NULL, "c", render_c },
-	{ "sh", LANG_EXEC, NULL, "printf '%s\\tD\\n' \"$KILN_NONCE\" >&3",
-	  "/bin/sh", "sh", render_script },
+	{ "python", LANG_INPROC, NULL, NULL },
+	{ "c", LANG_EXEC, c_compile, render_c },
 };
 
 static const struct lang *find(const char *name)
@@ -169,7 +170,7 @@ static const struct lang *find(const char *name)
 
 int kiln_lang_known(const char *name) { return find(name) != NULL; }
 
-const char *kiln_lang_list(void) { return "python, c, sh"; }
+const char *kiln_lang_list(void) { return "python, c"; }
 
 static json_t *limits_json(long timeout_ms, long cpu_ms, long long memory,
 			   long long output)

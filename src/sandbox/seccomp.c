@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,7 +39,22 @@ static const char *const denied[] = {
 	"settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
 	"sethostname", "setdomainname", "iopl", "ioperm", "vhangup",
 	"io_uring_setup", "io_uring_enter", "io_uring_register",
-	"personality", "lookup_dcookie", "uselib",
+	"personality", "lookup_dcookie", "uselib", "pidfd_getfd",
+	/* System V IPC and POSIX message queues outlive a run inside the
+	 * box's IPC namespace: one run could leave them for the next. */
+	"shmget", "shmat", "shmctl", "shmdt", "msgget", "msgsnd", "msgrcv",
+	"msgctl", "semget", "semop", "semtimedop", "semctl", "mq_open",
+	"mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify",
+	"mq_getsetattr",
+};
+
+/* Calls that may act on another process: allowed only on the caller
+ * itself (pid argument 0), so no run can renice, pin, or lower the limits
+ * of the harness (PID 1) or of a later run. {name, index of the pid arg} */
+static const struct { const char *name; unsigned arg; } self_only[] = {
+	{ "setpriority", 1 }, { "ioprio_set", 1 }, { "prlimit64", 0 },
+	{ "sched_setaffinity", 0 }, { "sched_setscheduler", 0 },
+	{ "sched_setparam", 0 }, { "sched_setattr", 0 },
 };
 
 static const unsigned long ns_flags[] = {
@@ -78,6 +94,30 @@ static void build(void)
 		if (rc)
 			goto out;
 	}
+	what = "self-only rule";
+	for (size_t i = 0; i < sizeof(self_only) / sizeof(self_only[0]); i++) {
+		int nr = seccomp_syscall_resolve_name(self_only[i].name);
+		struct scmp_arg_cmp cmp = {
+			self_only[i].arg, SCMP_CMP_NE, 0, 0 };
+		if (nr == __NR_SCMP_ERROR)
+			continue;
+		rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
+					    &cmp);
+		if (rc)
+			goto out;
+	}
+	/* ... and for the two that take a "which": only the process itself
+	 * (PRIO_USER with who 0 would renice every process of the uid). */
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+			      SCMP_SYS(setpriority), 1,
+			      SCMP_A0(SCMP_CMP_NE, PRIO_PROCESS));
+	if (rc)
+		goto out;
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+			      SCMP_SYS(ioprio_set), 1,
+			      SCMP_A0(SCMP_CMP_NE, 1 /* IOPRIO_WHO_PROCESS */));
+	if (rc)
+		goto out;
 	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	if (rc)
 		goto out;

@@ -16,6 +16,12 @@
  * KILN_EEOF after the last line; a corrupt or truncated gzip stream must
  * end in KILN_EIO after a prefix of its complete lines. Results must
  * match in code, line number, object and error-message prefix.
+ *
+ * Built for libFuzzer (KILN_LIBFUZZER), it also has a custom mutator:
+ * random mutations of gzip bytes almost always just break the CRC, so for
+ * a gzip input it usually inflates the first member, mutates the text and
+ * deflates it again; now and then it mutates the raw bytes (corrupt-stream
+ * paths) or gzips a plain input.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -164,6 +170,79 @@ static int next_expected(struct walk *w, struct expect *e)
 	}
 	return 0;
 }
+
+#ifdef KILN_LIBFUZZER
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size,
+			       unsigned int seed);
+
+#define PLAIN_MAX (1u << 20)
+
+/* gzip-compresses in[0..n) into out (cap bytes); returns the size or 0. */
+static size_t gzip_to(const uint8_t *in, size_t n, uint8_t *out, size_t cap,
+		      int level)
+{
+	z_stream zs;
+	size_t len = 0;
+
+	memset(&zs, 0, sizeof(zs));
+	if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK)
+		return 0;
+	zs.next_in = (unsigned char *)(uintptr_t)in;
+	zs.avail_in = (uInt)n;
+	zs.next_out = out;
+	zs.avail_out = (uInt)cap;
+	if (deflate(&zs, Z_FINISH) == Z_STREAM_END)
+		len = cap - zs.avail_out;
+	deflateEnd(&zs);
+	return len;
+}
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size,
+			       unsigned int seed)
+{
+	static uint8_t *plain, *out;
+	size_t plen = 0, n;
+	z_stream zs;
+
+	if (!plain) {
+		plain = malloc(PLAIN_MAX);
+		out = malloc(PLAIN_MAX);
+		if (!plain || !out)
+			FAIL("out of memory");
+	}
+	if (size < 2 || data[0] != 0x1f || data[1] != 0x8b || seed % 8 == 0) {
+		n = LLVMFuzzerMutate(data, size, max_size);
+		if (seed % 16 == 1 && n <= PLAIN_MAX) {
+			size_t z = gzip_to(data, n, out, max_size,
+					   (int)(seed / 16 % 10));
+			if (z) {
+				memcpy(data, out, z);
+				return z;
+			}
+		}
+		return n;
+	}
+	/* Inflate what the first member gives (errors are fine). */
+	memset(&zs, 0, sizeof(zs));
+	if (inflateInit2(&zs, 15 + 16) != Z_OK)
+		return LLVMFuzzerMutate(data, size, max_size);
+	zs.next_in = data;
+	zs.avail_in = (uInt)size;
+	zs.next_out = plain;
+	zs.avail_out = PLAIN_MAX / 2;
+	inflate(&zs, Z_FINISH);
+	plen = PLAIN_MAX / 2 - zs.avail_out;
+	inflateEnd(&zs);
+	plen = LLVMFuzzerMutate(plain, plen, PLAIN_MAX);
+	n = gzip_to(plain, plen, out, max_size, (int)(seed / 8 % 10));
+	if (!n)
+		return LLVMFuzzerMutate(data, size, max_size);
+	memcpy(data, out, n);
+	return n;
+}
+#endif
 
 static int memfd = -1;
 static char path[64];

@@ -247,8 +247,12 @@ def reader_seeds():
     s["gzip-big-long-across-chunk"] = big((b"y" * 50, b"y" * 50))
     s["gzip-big-64-across-chunk"] = big((l64[:32], l64[32:] + b"\r"))
     s["gzip-big-blank-across-chunk"] = big((b"  ", b"\t \r"))
-    # Three chunks of short valid lines.
-    s["gzip-big-many-lines"] = gz((line + b"\r\n") * (3 * CHUNK // 41 + 7))
+    # Three refills; a few short lines at each chunk boundary (the bulk
+    # is cheap too-long filler so that the seed stays fast).
+    body = b""
+    for k in (1, 2, 3):
+        body += pad_to(len(body), k * CHUNK - 3 * k) + (line + b"\r\n") * 3
+    s["gzip-big-three-chunks"] = gz(body + b"\n" + line)
     return s
 
 

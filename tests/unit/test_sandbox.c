@@ -308,24 +308,10 @@ static void c_test_program(void **state)
 	json_decref(v);
 }
 
-static void sh_language(void **state)
-{
-	const char *tests[] = { "[ \"$(greet)\" = hello ] || exit 1",
-				"[ \"$(greet)\" = bye ] || exit 1", "exit 0" };
-	json_t *v;
-
-	(void)state;
-	v = run_in(warm, "sh", "greet() { echo hello; }\n", tests, 3, 0);
-	assert_string_equal(test_status(v, 0), "pass");
-	assert_string_equal(test_status(v, 1), "fail");
-	assert_string_equal(test_status(v, 2), "error");
-	json_decref(v);
-}
-
 static void unknown_language_is_an_error(void **state)
 {
 	const char *tests[] = { "x" };
-	kiln_job job = { .language = "cobol", .solution = "", .tests = tests,
+	kiln_job job = { .language = "sh", .solution = "", .tests = tests,
 			 .ntests = 1 };
 	kiln_error err;
 	json_t *res = NULL;
@@ -333,7 +319,7 @@ static void unknown_language_is_an_error(void **state)
 	(void)state;
 	assert_int_equal(kiln_box_run(warm, &job, &res, &err), KILN_EINVAL);
 	assert_null(res);
-	assert_non_null(strstr(err.msg, "cobol"));
+	assert_non_null(strstr(err.msg, "'sh'"));
 }
 
 /* A box whose harness is killed from outside reports sandbox_error once
@@ -404,7 +390,6 @@ int main(void)
 		cmocka_unit_test(tmp_is_emptied_between_runs),
 		cmocka_unit_test(c_language),
 		cmocka_unit_test(c_test_program),
-		cmocka_unit_test(sh_language),
 		cmocka_unit_test(unknown_language_is_an_error),
 		cmocka_unit_test(dead_box_restarts),
 		cmocka_unit_test(box_memory_is_bounded_as_a_whole),
