@@ -9,6 +9,9 @@ packages=(
   zlib1g-dev          # reading .gz inputs (HumanEval is published gzipped)
   libseccomp-dev      # sandbox syscall filter
   libcmocka-dev       # unit tests
+  libcurl4-openssl-dev  # OpenAI-compatible HTTP client (multi interface)
+  libmicrohttpd-dev   # HTTP servers: the loopback test server, kiln serve
+  libsqlite3-dev      # the job store
   python3             # Debian's interpreter: runs Python candidates
   clang               # libFuzzer targets and sanitizer builds
   procps              # ps/pgrep: tests look for stray processes

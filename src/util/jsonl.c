@@ -9,13 +9,30 @@
 #include <unistd.h>
 #include <zlib.h>
 
+/* Input is read with read(2) and, when it starts with the gzip magic,
+ * inflated here rather than through gzread(): gzread() reports some
+ * truncated streams as a clean end of file (when inflate() has consumed
+ * the last input byte just as its output buffer fills, the next gzread()
+ * sees end of input and stops without asking inflate() for the rest), so
+ * a cut-off .jsonl.gz could read as a shorter, valid file. Semantics are
+ * otherwise gzread()'s: plain input is passed through, gzip members are
+ * read one after another, and bytes after a member that do not start
+ * another member are ignored. */
+enum in_mode { IN_LOOK, IN_PLAIN, IN_GZIP };
+
 struct kiln_jsonl_reader {
-	gzFile gz;
+	int fd;
 	char *path;
 	size_t max_line;
 	long lineno;
-	char *rbuf;          /* raw read buffer */
+	char *rbuf;          /* plain bytes (read or inflated) */
 	size_t rlen, rpos;
+	unsigned char *zbuf; /* raw input not yet consumed: zs.next_in */
+	z_stream zs;
+	enum in_mode mode;
+	int zinit;           /* zs is initialised */
+	long members;        /* gzip members finished */
+	int in_eof;          /* read(2) returned 0 */
 	char *line;          /* current line */
 	size_t line_cap;
 	int eof;
@@ -32,27 +49,25 @@ int kiln_jsonl_open(kiln_jsonl_reader **out, const char *path, size_t max_line,
 	*out = NULL;
 	if (!r)
 		return kiln_error_set(err, KILN_ENOMEM, "%s: out of memory", path);
+	r->fd = -1;
 	r->path = strdup(path);
 	r->rbuf = malloc(READ_CHUNK);
+	r->zbuf = malloc(READ_CHUNK);
 	r->max_line = max_line ? max_line : KILN_JSONL_MAX_LINE_DEFAULT;
-	if (!r->path || !r->rbuf) {
+	if (!r->path || !r->rbuf || !r->zbuf) {
 		kiln_error_set(err, rc, "%s: out of memory", path);
 		goto fail;
 	}
-	if (strcmp(path, "-") == 0) {
-		int fd = dup(STDIN_FILENO);
-		r->gz = fd >= 0 ? gzdopen(fd, "rb") : NULL;
-		if (!r->gz && fd >= 0)
-			close(fd);
-	} else {
-		r->gz = gzopen(path, "rb");
-	}
-	if (!r->gz) {
+	r->zs.next_in = r->zbuf;
+	if (strcmp(path, "-") == 0)
+		r->fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0);
+	else
+		r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0) {
 		rc = kiln_error_set(err, KILN_EIO, "%s: cannot open: %s", path,
-				    errno ? strerror(errno) : "out of memory");
+				    strerror(errno));
 		goto fail;
 	}
-	gzbuffer(r->gz, READ_CHUNK);
 	*out = r;
 	return 0;
 fail:
@@ -64,10 +79,13 @@ void kiln_jsonl_close(kiln_jsonl_reader *r)
 {
 	if (!r)
 		return;
-	if (r->gz)
-		gzclose(r->gz);
+	if (r->zinit)
+		inflateEnd(&r->zs);
+	if (r->fd >= 0)
+		close(r->fd);
 	free(r->path);
 	free(r->rbuf);
+	free(r->zbuf);
 	free(r->line);
 	free(r);
 }
@@ -75,33 +93,150 @@ void kiln_jsonl_close(kiln_jsonl_reader *r)
 long kiln_jsonl_lineno(const kiln_jsonl_reader *r) { return r->lineno; }
 const char *kiln_jsonl_path(const kiln_jsonl_reader *r) { return r->path; }
 
-/* Fills r->rbuf. Returns bytes available, 0 at EOF, or KILN_EIO. */
+static ssize_t read_some(int fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/* Appends raw input after what is left in zbuf. Returns 0 or KILN_EIO. */
+static int fill_input(kiln_jsonl_reader *r, kiln_error *err)
+{
+	size_t have = r->zs.avail_in;
+	ssize_t n;
+
+	if (have && r->zs.next_in != r->zbuf)
+		memmove(r->zbuf, r->zs.next_in, have);
+	r->zs.next_in = r->zbuf;
+	n = read_some(r->fd, r->zbuf + have, READ_CHUNK - have);
+	if (n < 0)
+		return kiln_error_set(err, KILN_EIO, "%s:%ld: read failed: %s",
+				      r->path, r->lineno + 1, strerror(errno));
+	if (n == 0)
+		r->in_eof = 1;
+	r->zs.avail_in = (uInt)(have + (size_t)n);
+	return 0;
+}
+
+/* Fills r->rbuf. Returns bytes available, 0 at EOF, or KILN_EIO /
+ * KILN_ENOMEM. */
 static int refill(kiln_jsonl_reader *r, kiln_error *err)
 {
-	int n, zerr;
+	int rc;
 
 	if (r->rpos < r->rlen)
 		return (int)(r->rlen - r->rpos);
 	if (r->eof)
 		return 0;
-	n = gzread(r->gz, r->rbuf, READ_CHUNK);
-	if (n < 0) {
-		const char *msg = gzerror(r->gz, &zerr);
-		return kiln_error_set(err, KILN_EIO, "%s:%ld: read failed: %s",
-				      r->path, r->lineno + 1, msg);
+	for (;;) {
+		switch (r->mode) {
+		case IN_LOOK:
+			/* At the start, or after a gzip member. */
+			while (r->zs.avail_in < 2 && !r->in_eof)
+				if ((rc = fill_input(r, err)) < 0)
+					return rc;
+			if (r->zs.avail_in >= 2 && r->zs.next_in[0] == 0x1f &&
+			    r->zs.next_in[1] == 0x8b) {
+				if (!r->zinit) {
+					if (inflateInit2(&r->zs, 15 + 16) != Z_OK)
+						return kiln_error_set(err,
+							KILN_ENOMEM,
+							"%s: out of memory",
+							r->path);
+					r->zinit = 1;
+				} else if (inflateReset(&r->zs) != Z_OK) {
+					return kiln_error_set(err, KILN_EIO,
+						"%s: inflate failed", r->path);
+				}
+				r->mode = IN_GZIP;
+				continue;
+			}
+			if (r->members == 0) {
+				r->mode = IN_PLAIN;
+				continue;
+			}
+			/* Not another member: trailing bytes, ignored. */
+			r->eof = 1;
+			return 0;
+		case IN_PLAIN: {
+			ssize_t n;
+
+			if (r->zs.avail_in) { /* what IN_LOOK read ahead */
+				n = (ssize_t)r->zs.avail_in;
+				memcpy(r->rbuf, r->zs.next_in, (size_t)n);
+				r->zs.avail_in = 0;
+			} else if (r->in_eof) {
+				n = 0;
+			} else {
+				n = read_some(r->fd, r->rbuf, READ_CHUNK);
+				if (n < 0)
+					return kiln_error_set(err, KILN_EIO,
+						"%s:%ld: read failed: %s",
+						r->path, r->lineno + 1,
+						strerror(errno));
+			}
+			if (n == 0) {
+				r->in_eof = r->eof = 1;
+				return 0;
+			}
+			r->rlen = (size_t)n;
+			r->rpos = 0;
+			return (int)n;
+		}
+		case IN_GZIP: {
+			size_t got;
+			int ret;
+
+			r->zs.next_out = (unsigned char *)r->rbuf;
+			r->zs.avail_out = READ_CHUNK;
+			for (;;) {
+				if (r->zs.avail_in == 0 && !r->in_eof &&
+				    (rc = fill_input(r, err)) < 0)
+					return rc;
+				ret = inflate(&r->zs, Z_NO_FLUSH);
+				if (ret == Z_STREAM_END) {
+					r->members++;
+					r->mode = IN_LOOK;
+					break;
+				}
+				if (ret == Z_MEM_ERROR)
+					return kiln_error_set(err, KILN_ENOMEM,
+						"%s:%ld: out of memory",
+						r->path, r->lineno + 1);
+				if (ret != Z_OK && ret != Z_BUF_ERROR)
+					return kiln_error_set(err, KILN_EIO,
+						"%s:%ld: corrupt gzip data: %s",
+						r->path, r->lineno + 1,
+						r->zs.msg ? r->zs.msg
+							  : "inflate failed");
+				if (r->zs.avail_out == 0)
+					break;
+				if (ret == Z_BUF_ERROR && r->zs.avail_in == 0 &&
+				    r->in_eof) {
+					/* No progress and no more input. Hand
+					 * over what came out; the error comes
+					 * on the next call. */
+					if (r->zs.avail_out < READ_CHUNK)
+						break;
+					return kiln_error_set(err, KILN_EIO,
+						"%s:%ld: unexpected end of file "
+						"in gzip data (truncated?)",
+						r->path, r->lineno + 1);
+				}
+			}
+			got = READ_CHUNK - r->zs.avail_out;
+			if (got == 0)
+				continue; /* an empty member: look further */
+			r->rlen = got;
+			r->rpos = 0;
+			return (int)got;
+		}
+		}
 	}
-	if (n == 0) {
-		/* A truncated gzip stream reads as EOF with an error set. */
-		const char *msg = gzerror(r->gz, &zerr);
-		r->eof = 1;
-		if (zerr != Z_OK && zerr != Z_STREAM_END)
-			return kiln_error_set(err, KILN_EIO, "%s:%ld: %s",
-					      r->path, r->lineno + 1, msg);
-		return 0;
-	}
-	r->rlen = (size_t)n;
-	r->rpos = 0;
-	return n;
 }
 
 /* Reads one raw line into r->line (NUL-terminated, no newline). Returns its

@@ -1,15 +1,17 @@
 /* fuzz_reader - a whole file through the streaming JSON Lines reader.
  *
  * The input is written to a memfd and opened by its /proc/self/fd path
- * with kiln_jsonl_open(), with a small line cap (MAX_LINE) so that the
- * cap, CRLF and blank-line paths are hit by short inputs; gzip input
- * (1f 8b ...) goes through zlib's gzread like a real .jsonl.gz.
+ * with kiln_jsonl_open(), with a small line cap (MAX_LINE = 64) so that
+ * the cap, CRLF and blank-line paths are hit by short inputs; one input
+ * size in eight (size % 8 == 7) uses BIG_LINE instead, just above the
+ * reader's first 4096-byte line buffer, so that its growth is exercised
+ * too. gzip input (1f 8b ...) is inflated like a real .jsonl.gz.
  *
  * Every result of kiln_jsonl_next() is checked against a reference model
  * written here: the file is decompressed in memory (inflate, gzip members
  * one after another, trailing non-gzip bytes ignored, plain text passed
  * through - gzread's rules), split on '\n', and each line is
- *   longer than MAX_LINE (a trailing '\r' counts)  -> KILN_ELIMIT
+ *   longer than the cap (a trailing '\r' counts)  -> KILN_ELIMIT
  *   only ' ', '\t', '\r' after one trailing '\r' is dropped -> skipped
  *   otherwise -> whatever kiln_jsonl_parse_line() says of it,
  * with kiln_jsonl_lineno() counting every line. A clean stream must end in
@@ -34,6 +36,7 @@
 #include "kiln/jsonl.h"
 
 #define MAX_LINE 64
+#define BIG_LINE 5000
 /* A gzip bomb in a fuzz input can only reach ~1032x its size; this just
  * bounds memory if -max_len is raised a lot. */
 #define MAX_INFLATED (64u << 20)
@@ -129,6 +132,7 @@ static int is_blank(const unsigned char *s, size_t n)
  * expected outcome of the next non-blank line, 0 when none is left. */
 struct walk {
 	const struct ref *ref;
+	size_t max_line;
 	size_t pos;
 	long lineno;
 };
@@ -156,7 +160,7 @@ static int next_expected(struct walk *w, struct expect *e)
 		memset(e, 0, sizeof(*e));
 		e->lineno = w->lineno;
 		e->complete = nl != NULL;
-		if (n > MAX_LINE) {
+		if (n > w->max_line) {
 			e->rc = KILN_ELIMIT;
 			return 1;
 		}
@@ -282,9 +286,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memset(&w, 0, sizeof(w));
 	w.ref = &ref;
+	w.max_line = size % 8 == 7 ? BIG_LINE : MAX_LINE;
 
 	memset(&err, 0, sizeof(err));
-	rc = kiln_jsonl_open(&r, path, MAX_LINE, &err);
+	rc = kiln_jsonl_open(&r, path, w.max_line, &err);
 	if (rc != 0)
 		FAIL("kiln_jsonl_open failed: %s", err.msg);
 	if (strcmp(kiln_jsonl_path(r), path) != 0)

@@ -253,6 +253,18 @@ def reader_seeds():
     for k in (1, 2, 3):
         body += pad_to(len(body), k * CHUNK - 3 * k) + (line + b"\r\n") * 3
     s["gzip-big-three-chunks"] = gz(body + b"\n" + line)
+    # size % 8 == 7 selects fuzz_reader's bigger cap (5000): lines that
+    # outgrow the reader's first 4096-byte line buffer.
+    def size7(b, pad):
+        while len(b) % 8 != 7:
+            b += pad
+        return b
+    long1 = b'{"id":"' + b"x" * 4500 + b'"}'
+    long2 = b'{"id":"' + b"y" * 6000 + b'"}'
+    s["bigcap-lines"] = size7(long1 + b"\r\n" + line + b"\n" + long2 +
+                              b"\n" + long1 + b"\n", b" ")
+    s["bigcap-gzip"] = size7(gz(long1 + b"\n" + long2 + b"\n" + long1),
+                             b"\0")
     return s
 
 
