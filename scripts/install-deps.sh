@@ -12,6 +12,7 @@ packages=(
   libcurl4-openssl-dev  # OpenAI-compatible HTTP client (multi interface)
   libmicrohttpd-dev   # HTTP servers: the loopback test server, kiln serve
   libsqlite3-dev      # the job store
+  libxxhash-dev       # request hashes (cache keys), later MinHash
   python3             # Debian's interpreter: runs Python candidates
   clang               # libFuzzer targets and sanitizer builds
   procps              # ps/pgrep: tests look for stray processes

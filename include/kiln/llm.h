@@ -1,0 +1,73 @@
+/* kiln/llm.h - talking to teacher models over the OpenAI-compatible API.
+ *
+ * Any server that speaks /v1/chat/completions or /v1/completions (llama.cpp,
+ * vLLM, SGLang, Ollama, TGI, hosted APIs). Many requests are in flight from
+ * one thread (libcurl's multi interface). Requests that fail for a reason
+ * that may pass (429, 5xx, a timeout, a dropped connection, an answer that
+ * is not an OpenAI response) are retried with exponential back-off and
+ * jitter, honouring Retry-After; separate token buckets limit requests,
+ * input tokens and output tokens per minute.
+ */
+#ifndef KILN_LLM_H
+#define KILN_LLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln/error.h"
+
+typedef struct kiln_llm_config {
+	const char *base_url;    /* e.g. http://127.0.0.1:8080/v1 */
+	const char *api_key;     /* sent as a bearer token; never logged */
+	int concurrency;         /* requests in flight (default 16) */
+	long timeout_ms;         /* per attempt (default 120000) */
+	int max_attempts;        /* per request (default 6) */
+	long backoff_ms;         /* first back-off (default 500) */
+	long backoff_max_ms;     /* cap (default 60000) */
+	double max_rpm;          /* requests per minute; 0 = no limit */
+	double max_input_tpm;    /* prompt tokens per minute; 0 = no limit */
+	double max_output_tpm;   /* completion tokens per minute; 0 = none */
+	size_t max_answer;       /* bytes of one answer (default 16 MiB) */
+} kiln_llm_config;
+
+void kiln_llm_config_default(kiln_llm_config *c);
+
+typedef struct kiln_llm_request {
+	int64_t id;              /* the caller's, handed back */
+	const char *path;        /* "/chat/completions" or "/completions" */
+	const char *body;        /* the JSON request */
+	long est_input_tokens;   /* for the input-token bucket (0: bytes/4) */
+} kiln_llm_request;
+
+typedef struct kiln_llm_result {
+	int64_t id;
+	int ok;                  /* 1: body is a well-formed OpenAI answer */
+	long http_status;        /* last attempt's, 0 if no response */
+	const char *body;        /* the answer's JSON text (ok), or NULL */
+	const char *error;       /* why it failed (after all attempts) */
+	int attempts;
+	double ms;               /* from first send to result */
+	long input_tokens;       /* from "usage", when the answer had it */
+	long output_tokens;
+} kiln_llm_result;
+
+/* Called once per request, in the calling thread, as results arrive.
+ * Returning nonzero stops the run (in-flight requests are abandoned). */
+typedef int (*kiln_llm_done_fn)(void *ctx, const kiln_llm_result *r);
+
+typedef struct kiln_llm kiln_llm;
+
+int kiln_llm_open(kiln_llm **out, const kiln_llm_config *cfg,
+		  kiln_error *err);
+/* Sends every request, concurrency at a time, and reports each one. */
+int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
+		 kiln_llm_done_fn done, void *ctx, kiln_error *err);
+void kiln_llm_close(kiln_llm *l);
+
+/* Checks an answer: a JSON object with a non-empty "choices" array. On
+ * success fills the usage counts (0 when absent). Used by the client; public
+ * for tests and for answers read back from the store. */
+int kiln_llm_check_answer(const char *body, size_t len, long *in_tokens,
+			  long *out_tokens, kiln_error *err);
+
+#endif

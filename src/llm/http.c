@@ -1,0 +1,513 @@
+/* The OpenAI-compatible HTTP client: libcurl's multi interface, one thread.
+ *
+ * Each request is an entry with its own attempt count and a time before
+ * which it may not be sent (back-off). The loop starts transfers while
+ * fewer than `concurrency` are in flight and the token buckets allow,
+ * lets curl move data, and classifies each finished attempt:
+ *
+ *   ok         HTTP 200 and a well-formed answer (JSON object, non-empty
+ *              "choices"), whatever the content type says
+ *   retry      429, 408, 5xx, a timeout, a refused/reset/truncated
+ *              connection, a 200 whose body is not an answer
+ *   permanent  other 4xx, a bad URL, an answer over the size cap
+ *
+ * Back-off is exponential with full jitter, at least what Retry-After
+ * asks, at most backoff_max_ms.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kiln/llm.h"
+
+void kiln_llm_config_default(kiln_llm_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->concurrency = 16;
+	c->timeout_ms = 120000;
+	c->max_attempts = 6;
+	c->backoff_ms = 500;
+	c->backoff_max_ms = 60000;
+	c->max_answer = 16u << 20;
+}
+
+struct kiln_llm {
+	kiln_llm_config cfg;
+	char *base;               /* base URL without a trailing slash */
+	struct curl_slist *headers;
+	unsigned rng;
+};
+
+/* A token bucket: capacity = the per-minute limit, refilled continuously.
+ * A level below zero (a big answer) delays later sends until repaid. */
+struct bucket {
+	double per_min, level;
+	double t;                 /* ms of the last refill */
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void bucket_init(struct bucket *b, double per_min)
+{
+	b->per_min = per_min;
+	b->level = per_min;
+	b->t = now_ms();
+}
+
+static void bucket_refill(struct bucket *b, double now)
+{
+	if (b->per_min <= 0)
+		return;
+	b->level += (now - b->t) * b->per_min / 60000.0;
+	if (b->level > b->per_min)
+		b->level = b->per_min;
+	b->t = now;
+}
+
+/* ms until `amount` may be taken (0: now). A request larger than the whole
+ * bucket waits for a full bucket rather than forever. */
+static double bucket_wait(struct bucket *b, double amount, double now)
+{
+	double need;
+
+	if (b->per_min <= 0)
+		return 0;
+	bucket_refill(b, now);
+	need = amount < b->per_min ? amount : b->per_min;
+	if (b->level >= need)
+		return 0;
+	return (need - b->level) * 60000.0 / b->per_min;
+}
+
+static void bucket_take(struct bucket *b, double amount)
+{
+	if (b->per_min > 0)
+		b->level -= amount;
+}
+
+int kiln_llm_check_answer(const char *body, size_t len, long *in_tokens,
+			  long *out_tokens, kiln_error *err)
+{
+	json_error_t jerr;
+	json_t *v = json_loadb(body, len, 0, &jerr), *choices, *usage;
+	int rc = 0;
+
+	*in_tokens = *out_tokens = 0;
+	if (!v)
+		return kiln_error_set(err, KILN_EPARSE,
+				      "answer is not JSON (%s)", jerr.text);
+	choices = json_object_get(v, "choices");
+	if (!json_is_object(v)) {
+		rc = kiln_error_set(err, KILN_EPARSE,
+				    "answer is not a JSON object");
+	} else if (!json_is_array(choices) || json_array_size(choices) == 0) {
+		const char *msg = json_string_value(json_object_get(
+			json_object_get(v, "error"), "message"));
+		rc = kiln_error_set(err, KILN_EPARSE, "answer has no choices%s%s",
+				    msg ? ": " : "", msg ? msg : "");
+	} else {
+		usage = json_object_get(v, "usage");
+		*in_tokens = (long)json_integer_value(json_object_get(usage,
+						"prompt_tokens"));
+		*out_tokens = (long)json_integer_value(json_object_get(usage,
+						"completion_tokens"));
+	}
+	json_decref(v);
+	return rc;
+}
+
+int kiln_llm_open(kiln_llm **out, const kiln_llm_config *cfg,
+		  kiln_error *err)
+{
+	static int global_done;
+	kiln_llm *l;
+	size_t n;
+
+	*out = NULL;
+	if (!cfg->base_url || strncmp(cfg->base_url, "http", 4) != 0)
+		return kiln_error_set(err, KILN_EINVAL,
+				      "backend URL '%s' must start with http:// "
+				      "or https://", cfg->base_url ?
+				      cfg->base_url : "");
+	if (!global_done) {
+		/* Not thread-safe by libcurl's contract: kiln opens its
+		 * clients from the main thread. */
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "curl_global_init failed");
+		global_done = 1;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l || !(l->base = strdup(cfg->base_url))) {
+		free(l);
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	}
+	l->cfg = *cfg;
+	if (l->cfg.concurrency <= 0)
+		l->cfg.concurrency = 16;
+	if (l->cfg.max_attempts <= 0)
+		l->cfg.max_attempts = 1;
+	if (!l->cfg.max_answer)
+		l->cfg.max_answer = 16u << 20;
+	n = strlen(l->base);
+	while (n && l->base[n - 1] == '/')
+		l->base[--n] = '\0';
+	l->headers = curl_slist_append(NULL, "Content-Type: application/json");
+	l->headers = curl_slist_append(l->headers, "Accept: application/json");
+	if (cfg->api_key && *cfg->api_key) {
+		char *h = malloc(strlen(cfg->api_key) + 32);
+		if (h) {
+			sprintf(h, "Authorization: Bearer %s", cfg->api_key);
+			l->headers = curl_slist_append(l->headers, h);
+			memset(h, 0, strlen(h));
+			free(h);
+		}
+	}
+	l->rng = 2463534242u ^ (unsigned)time(NULL);
+	*out = l;
+	return 0;
+}
+
+void kiln_llm_close(kiln_llm *l)
+{
+	if (!l)
+		return;
+	curl_slist_free_all(l->headers);
+	free(l->base);
+	free(l);
+}
+
+/* One request's state across its attempts. */
+struct entry {
+	int attempts;
+	double first;        /* ms of the first send; 0 = not sent yet */
+	double not_before;
+	int done;
+};
+
+/* One attempt in flight. */
+struct xfer {
+	size_t req;
+	CURL *easy;
+	char *buf;
+	size_t len, cap, max;
+	int too_big;
+	double retry_after_ms;
+	char errbuf[CURL_ERROR_SIZE];
+	char url[1024];
+};
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb;
+
+	if (x->len + n + 1 > x->max) {
+		x->too_big = 1;
+		return 0; /* makes curl fail with CURLE_WRITE_ERROR */
+	}
+	if (x->len + n + 1 > x->cap) {
+		size_t cap = x->cap ? x->cap : 16384;
+		char *q;
+		while (cap < x->len + n + 1)
+			cap *= 2;
+		q = realloc(x->buf, cap);
+		if (!q)
+			return 0;
+		x->buf = q;
+		x->cap = cap;
+	}
+	memcpy(x->buf + x->len, p, n);
+	x->len += n;
+	x->buf[x->len] = '\0';
+	return n;
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb;
+	char line[256];
+
+	if (n < sizeof(line) && n > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
+		char *v;
+		memcpy(line, p + 12, n - 12);
+		line[n - 12] = '\0';
+		v = line + strspn(line, " \t");
+		v[strcspn(v, "\r\n")] = '\0';
+		if (*v >= '0' && *v <= '9') {
+			x->retry_after_ms = atof(v) * 1000.0;
+		} else {
+			time_t when = curl_getdate(v, NULL);
+			if (when > 0)
+				x->retry_after_ms = difftime(when, time(NULL)) * 1e3;
+		}
+	}
+	return n;
+}
+
+static int curl_retryable(CURLcode c)
+{
+	switch (c) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static unsigned xorshift(unsigned *s)
+{
+	unsigned x = *s;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return *s = x;
+}
+
+/* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))], at least
+ * what the server asked for. */
+static double backoff(kiln_llm *l, int attempt, double retry_after)
+{
+	double ceil_ms = l->cfg.backoff_ms * pow(2.0, attempt - 1);
+	double d;
+
+	if (ceil_ms > l->cfg.backoff_max_ms)
+		ceil_ms = (double)l->cfg.backoff_max_ms;
+	d = ceil_ms * (xorshift(&l->rng) / 4294967296.0);
+	if (retry_after > d)
+		d = retry_after < l->cfg.backoff_max_ms ? retry_after
+			: (double)l->cfg.backoff_max_ms;
+	return d;
+}
+
+static int start(kiln_llm *l, CURLM *multi, struct xfer *x,
+		 const kiln_llm_request *r)
+{
+	CURL *e = curl_easy_init();
+
+	if (!e)
+		return -1;
+	snprintf(x->url, sizeof(x->url), "%s%s", l->base, r->path);
+	x->easy = e;
+	x->len = 0;
+	x->too_big = 0;
+	x->retry_after_ms = 0;
+	x->errbuf[0] = '\0';
+	x->max = l->cfg.max_answer;
+	curl_easy_setopt(e, CURLOPT_URL, x->url);
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, l->headers);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, l->cfg.timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+			 l->cfg.timeout_ms < 30000 ? l->cfg.timeout_ms : 30000L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+		curl_easy_cleanup(e);
+		x->easy = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
+		 kiln_llm_done_fn done_fn, void *ctx, kiln_error *err)
+{
+	int conc = l->cfg.concurrency;
+	struct entry *ent = calloc(n ? n : 1, sizeof(*ent));
+	struct xfer *xf = calloc((size_t)conc, sizeof(*xf));
+	size_t *retry = calloc(n ? n : 1, sizeof(*retry));
+	size_t nretry = 0, next_new = 0, finished = 0;
+	struct bucket rpm, itpm, otpm;
+	CURLM *multi = curl_multi_init();
+	int inflight = 0, rc = 0;
+
+	if (!ent || !xf || !retry || !multi) {
+		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		goto out;
+	}
+	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conc);
+	bucket_init(&rpm, l->cfg.max_rpm);
+	bucket_init(&itpm, l->cfg.max_input_tpm);
+	bucket_init(&otpm, l->cfg.max_output_tpm);
+
+	while (finished < n) {
+		double now = now_ms(), wait = 100;
+		CURLMsg *msg;
+		int left, running;
+
+		/* Start what may start. */
+		while (inflight < conc) {
+			size_t pick = (size_t)-1, ri = 0;
+			double in_est, w;
+			struct xfer *x = NULL;
+
+			for (size_t k = 0; k < nretry; k++)
+				if (ent[retry[k]].not_before <= now &&
+				    (pick == (size_t)-1 || retry[k] < pick)) {
+					pick = retry[k];
+					ri = k;
+				}
+			if (pick == (size_t)-1 && next_new < n)
+				pick = next_new;
+			if (pick == (size_t)-1)
+				break;
+			in_est = reqs[pick].est_input_tokens > 0
+				? (double)reqs[pick].est_input_tokens
+				: strlen(reqs[pick].body) / 4.0;
+			w = bucket_wait(&rpm, 1, now);
+			if (bucket_wait(&itpm, in_est, now) > w)
+				w = bucket_wait(&itpm, in_est, now);
+			if (bucket_wait(&otpm, 1, now) > w)
+				w = bucket_wait(&otpm, 1, now);
+			if (w > 0) {
+				if (w < wait)
+					wait = w;
+				break;
+			}
+			for (int k = 0; k < conc; k++)
+				if (!xf[k].easy) {
+					x = &xf[k];
+					break;
+				}
+			x->req = pick;
+			if (start(l, multi, x, &reqs[pick]) != 0) {
+				rc = kiln_error_set(err, KILN_ENOMEM,
+						    "cannot start a request");
+				goto out;
+			}
+			bucket_take(&rpm, 1);
+			bucket_take(&itpm, in_est);
+			if (!ent[pick].first)
+				ent[pick].first = now;
+			ent[pick].attempts++;
+			if (pick == next_new)
+				next_new++;
+			else
+				retry[ri] = retry[--nretry];
+			inflight++;
+		}
+
+		curl_multi_perform(multi, &running);
+		while ((msg = curl_multi_info_read(multi, &left))) {
+			struct xfer *x;
+			kiln_llm_result res;
+			kiln_error aerr;
+			CURLcode code = msg->data.result;
+			long status = 0, in_t = 0, out_t = 0;
+			int retryable = 0, ok = 0;
+			char why[600];
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+					  (char **)&x);
+			curl_easy_getinfo(msg->easy_handle,
+					  CURLINFO_RESPONSE_CODE, &status);
+			why[0] = '\0';
+			if (code != CURLE_OK) {
+				retryable = curl_retryable(code);
+				snprintf(why, sizeof(why), "%s",
+					 x->too_big ? "answer larger than the cap"
+					 : x->errbuf[0] ? x->errbuf
+					 : curl_easy_strerror(code));
+			} else if (status == 429 || status == 408 ||
+				   status >= 500) {
+				retryable = 1;
+				snprintf(why, sizeof(why), "HTTP %ld", status);
+			} else if (status != 200) {
+				snprintf(why, sizeof(why), "HTTP %ld: %.400s",
+					 status, x->buf ? x->buf : "");
+			} else if (kiln_llm_check_answer(x->buf ? x->buf : "",
+							 x->len, &in_t, &out_t,
+							 &aerr) != 0) {
+				retryable = 1;
+				snprintf(why, sizeof(why), "%s", aerr.msg);
+			} else {
+				ok = 1;
+			}
+			curl_multi_remove_handle(multi, x->easy);
+			curl_easy_cleanup(x->easy);
+			x->easy = NULL;
+			inflight--;
+			if (!ok && retryable &&
+			    ent[x->req].attempts < l->cfg.max_attempts) {
+				ent[x->req].not_before = now_ms() +
+					backoff(l, ent[x->req].attempts,
+						x->retry_after_ms);
+				retry[nretry++] = x->req;
+				continue;
+			}
+			bucket_take(&otpm, (double)out_t);
+			memset(&res, 0, sizeof(res));
+			res.id = reqs[x->req].id;
+			res.ok = ok;
+			res.http_status = status;
+			res.body = ok ? x->buf : NULL;
+			res.error = ok ? NULL : why;
+			res.attempts = ent[x->req].attempts;
+			res.ms = now_ms() - ent[x->req].first;
+			res.input_tokens = in_t;
+			res.output_tokens = out_t;
+			ent[x->req].done = 1;
+			finished++;
+			if (done_fn && done_fn(ctx, &res) != 0) {
+				rc = kiln_error_set(err, KILN_EINVAL,
+						    "stopped by the caller");
+				goto out;
+			}
+		}
+		if (finished == n)
+			break;
+		for (size_t k = 0; k < nretry; k++) {
+			double w = ent[retry[k]].not_before - now_ms();
+			if (w < wait)
+				wait = w;
+		}
+		if (wait < 1)
+			wait = 1;
+		curl_multi_poll(multi, NULL, 0, (int)ceil(wait), NULL);
+	}
+out:
+	for (int k = 0; xf && k < conc; k++) {
+		if (xf[k].easy) {
+			curl_multi_remove_handle(multi, xf[k].easy);
+			curl_easy_cleanup(xf[k].easy);
+		}
+		free(xf[k].buf);
+	}
+	if (multi)
+		curl_multi_cleanup(multi);
+	free(ent);
+	free(xf);
+	free(retry);
+	return rc;
+}
