@@ -51,8 +51,10 @@ typedef struct kiln_llm_result {
 	long output_tokens;
 } kiln_llm_result;
 
-/* Called once per request, in the calling thread, as results arrive.
- * Returning nonzero stops the run (in-flight requests are abandoned). */
+/* Called once per request, in the calling thread, as results arrive, and
+ * with r == NULL after each batch of results that finished together (a
+ * place to commit them in one transaction). Returning nonzero stops the
+ * run (in-flight requests are abandoned). */
 typedef int (*kiln_llm_done_fn)(void *ctx, const kiln_llm_result *r);
 
 typedef struct kiln_llm kiln_llm;

@@ -1,7 +1,8 @@
 /* kiln/store.h - the job store: every request to a teacher and its answer.
  *
- * One row per (task, candidate index, kind) with its state, the request,
- * the answer, timings and the last error. A run killed at any moment
+ * One row per (task, candidate index, kind, request hash) with its state,
+ * the request, the answer, timings and the last error: a request that
+ * changes (another template, temperature, model...) is a new job. A run killed at any moment
  * resumes from the store: answered jobs are never sent again, and an
  * identical request (same hash of the fully rendered request) is answered
  * from the store. SQLite in WAL mode; every change is one transaction.
@@ -37,8 +38,8 @@ typedef struct kiln_store_job {
 int kiln_store_open(kiln_store **out, const char *path, kiln_error *err);
 void kiln_store_close(kiln_store *s);
 
-/* Adds a pending job unless (task_id, index, kind) is there already, in
- * which case nothing changes (*added = 0). */
+/* Adds a pending job unless (task_id, index, kind, hash) is there already,
+ * in which case nothing changes (*added = 0). */
 int kiln_store_add(kiln_store *s, const char *task_id, int index,
 		   const char *kind, const char *request, const char *hash,
 		   int *added, kiln_error *err);
@@ -55,12 +56,18 @@ int kiln_store_each(kiln_store *s, kiln_job_state state, kiln_store_fn fn,
 int kiln_store_cached(kiln_store *s, const char *hash, char **answer,
 		      kiln_error *err);
 
+/* attempts: HTTP attempts this answer (or failure) took; 0 from cache. */
 int kiln_store_finish(kiln_store *s, int64_t id, const char *answer,
-		      double ms, kiln_error *err);
+		      double ms, int attempts, kiln_error *err);
 int kiln_store_fail(kiln_store *s, int64_t id, const char *error,
-		    kiln_error *err);
+		    int attempts, kiln_error *err);
 /* Failed jobs back to pending (--retry-failed). Returns how many. */
 int kiln_store_retry_failed(kiln_store *s, long *n, kiln_error *err);
+
+/* Groups the changes that follow into one transaction until commit: many
+ * small writes cost one commit. Nesting is not supported. */
+int kiln_store_begin(kiln_store *s, kiln_error *err);
+int kiln_store_commit(kiln_store *s, kiln_error *err);
 
 /* Counts per state. */
 int kiln_store_counts(kiln_store *s, long counts[3], kiln_error *err);

@@ -20,7 +20,9 @@ static const char usage[] =
 "\n"
 "commands:\n"
 "  import    convert a published benchmark (HumanEval, MBPP) to kiln tasks\n"
+"  generate  ask a teacher model (OpenAI-compatible API) for solutions and tests\n"
 "  verify    run solutions against their tests in the sandbox; write verdicts\n"
+"  eval      a model's pass@k on a benchmark, verified in the sandbox\n"
 "\n"
 "Run 'kiln <command> --help' for a command's options.\n"
 "Record formats: docs/FORMATS.md. Design: docs/ARCHITECTURE.md.\n";
@@ -105,6 +107,10 @@ int main(int argc, char **argv)
 		return cmd_import(argc - 1, argv + 1);
 	if (strcmp(cmd, "verify") == 0)
 		return cmd_verify(argc - 1, argv + 1);
+	if (strcmp(cmd, "generate") == 0)
+		return cmd_generate(argc - 1, argv + 1);
+	if (strcmp(cmd, "eval") == 0)
+		return cmd_eval(argc - 1, argv + 1);
 	fprintf(stderr, "kiln: unknown command '%s'\n\n%s", cmd, usage);
 	return 2;
 }

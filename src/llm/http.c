@@ -348,12 +348,16 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 	size_t nretry = 0, next_new = 0, finished = 0;
 	struct bucket rpm, itpm, otpm;
 	CURLM *multi = curl_multi_init();
-	int inflight = 0, rc = 0;
+	int inflight = 0, throttled = 0, rc = 0;
 
 	if (!ent || !xf || !retry || !multi) {
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* Keep a connection per slot alive between requests: the default
+	 * cache size follows the number of easy handles, which is small
+	 * here since each attempt's handle is freed when it ends. */
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)conc);
 	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conc);
 	bucket_init(&rpm, l->cfg.max_rpm);
 	bucket_init(&itpm, l->cfg.max_input_tpm);
@@ -365,6 +369,7 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 		int left, running;
 
 		/* Start what may start. */
+		throttled = 0;
 		while (inflight < conc) {
 			size_t pick = (size_t)-1, ri = 0;
 			double in_est, w;
@@ -391,6 +396,7 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 			if (w > 0) {
 				if (w < wait)
 					wait = w;
+				throttled = 1;
 				break;
 			}
 			for (int k = 0; k < conc; k++)
@@ -485,6 +491,11 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 				goto out;
 			}
 		}
+		if (done_fn && done_fn(ctx, NULL) != 0) {
+			rc = kiln_error_set(err, KILN_EINVAL,
+					    "stopped by the caller");
+			goto out;
+		}
 		if (finished == n)
 			break;
 		for (size_t k = 0; k < nretry; k++) {
@@ -492,6 +503,10 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 			if (w < wait)
 				wait = w;
 		}
+		/* Free slots and work to start that no bucket holds back: go
+		 * round at once instead of sleeping. */
+		if (inflight < conc && next_new < n && !throttled)
+			continue;
 		if (wait < 1)
 			wait = 1;
 		curl_multi_poll(multi, NULL, 0, (int)ceil(wait), NULL);

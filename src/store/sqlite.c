@@ -30,7 +30,7 @@ static const char schema[] =
 	"  ms REAL,"
 	"  created REAL NOT NULL DEFAULT (julianday('now')),"
 	"  updated REAL NOT NULL DEFAULT (julianday('now')),"
-	"  UNIQUE (task_id, idx, kind));"
+	"  UNIQUE (task_id, idx, kind, hash));"
 	"CREATE INDEX IF NOT EXISTS jobs_hash ON jobs (hash, state);"
 	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
 	"INSERT OR IGNORE INTO meta VALUES ('schema', '1');";
@@ -74,11 +74,11 @@ int kiln_store_open(kiln_store **out, const char *path, kiln_error *err)
 		-1, &s->cached, NULL) ||
 	    sqlite3_prepare_v2(s->db,
 		"UPDATE jobs SET state = 1, answer = ?, ms = ?, error = NULL,"
-		" attempts = attempts + 1, updated = julianday('now')"
+		" attempts = attempts + ?, updated = julianday('now')"
 		" WHERE id = ?", -1, &s->finish, NULL) ||
 	    sqlite3_prepare_v2(s->db,
 		"UPDATE jobs SET state = 2, error = ?,"
-		" attempts = attempts + 1, updated = julianday('now')"
+		" attempts = attempts + ?, updated = julianday('now')"
 		" WHERE id = ?", -1, &s->fail, NULL)) {
 		rc = db_error(s, KILN_EIO, "preparing statements", err);
 		kiln_store_close(s);
@@ -189,19 +189,21 @@ int kiln_store_cached(kiln_store *s, const char *hash, char **answer,
 }
 
 int kiln_store_finish(kiln_store *s, int64_t id, const char *answer,
-		      double ms, kiln_error *err)
+		      double ms, int attempts, kiln_error *err)
 {
 	sqlite3_bind_text(s->finish, 1, answer, -1, SQLITE_STATIC);
 	sqlite3_bind_double(s->finish, 2, ms);
-	sqlite3_bind_int64(s->finish, 3, id);
+	sqlite3_bind_int(s->finish, 3, attempts);
+	sqlite3_bind_int64(s->finish, 4, id);
 	return step_done(s, s->finish, "recording an answer", err);
 }
 
 int kiln_store_fail(kiln_store *s, int64_t id, const char *error,
-		    kiln_error *err)
+		    int attempts, kiln_error *err)
 {
 	sqlite3_bind_text(s->fail, 1, error, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s->fail, 2, id);
+	sqlite3_bind_int(s->fail, 2, attempts);
+	sqlite3_bind_int64(s->fail, 3, id);
 	return step_done(s, s->fail, "recording a failure", err);
 }
 
@@ -211,6 +213,20 @@ int kiln_store_retry_failed(kiln_store *s, long *n, kiln_error *err)
 			 NULL, NULL, NULL) != SQLITE_OK)
 		return db_error(s, KILN_EIO, "resetting failed jobs", err);
 	*n = sqlite3_changes(s->db);
+	return 0;
+}
+
+int kiln_store_begin(kiln_store *s, kiln_error *err)
+{
+	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return db_error(s, KILN_EIO, "begin", err);
+	return 0;
+}
+
+int kiln_store_commit(kiln_store *s, kiln_error *err)
+{
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		return db_error(s, KILN_EIO, "commit", err);
 	return 0;
 }
 

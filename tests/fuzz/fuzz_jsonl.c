@@ -7,6 +7,7 @@
  *      offset must itself be valid.
  *   2. kiln_jsonl_parse_line(): the result must be an object or a clean
  *      KILN_EPARSE (never one on invalid UTF-8), with a terminated message.
+ *   (and kiln_import_format_parse() gets the first bytes as a name)
  *   3. Every parsed object goes through kiln_job_from_record() (and, when
  *      it is accepted, kiln__lang_request(), which renders the job for the
  *      sandbox) and kiln_job_release(), and through both importers. What an
@@ -209,6 +210,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		     ref);
 	if (bad >= 0 && kiln_utf8_invalid_at(buf, (size_t)bad) != -1)
 		FAIL("prefix before invalid offset %ld is not valid", bad);
+
+	{
+		/* The --format name parser, on the input's first bytes. */
+		char name[16];
+		size_t n = size < sizeof(name) - 1 ? size : sizeof(name) - 1;
+		kiln_import_format fmt;
+
+		memcpy(name, buf, n);
+		name[n] = '\0';
+		rc = kiln_import_format_parse(name, &fmt, &err);
+		if ((rc == 0) != (strcmp(name, "humaneval") == 0 ||
+				  strcmp(name, "mbpp") == 0) ||
+		    (rc != 0 && rc != KILN_EINVAL))
+			FAIL("kiln_import_format_parse('%s') returned %d",
+			     name, rc);
+	}
 
 	memset(&err, 0, sizeof(err));
 	rc = kiln_jsonl_parse_line(buf, size, &obj, &err);

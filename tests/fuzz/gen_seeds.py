@@ -173,6 +173,8 @@ def jsonl_seeds():
     s["escapes"] = b'{"id":"\\n\\t\\"\\\\\\/\\b\\f\\r","solution":"\\u2028",' \
                    b'"tests":["\\u001b[31m"]}'
     s["long-language"] = j(dict(TASK, language="x" * 2000))
+    s["format-mbpp"] = b"mbpp"            # kiln_import_format_parse
+    s["format-humaneval"] = b"humaneval"
     return s
 
 

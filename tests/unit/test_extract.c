@@ -1,2 +1,1014 @@
-/* placeholder: being written */
-int main(void) { return 0; }
+/* Code extraction from model answers, and test splitting. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kiln/extract.h"
+
+/* ------------------------------------------------------------ helpers */
+
+/* Extracts or fails the test; the caller frees e->code. */
+static void extract_ok(const char *answer, const char *lang, kiln_extracted *e)
+{
+	kiln_error err = { 0, "" };
+	int rc = kiln_extract_code(answer, strlen(answer), lang, e, &err);
+
+	if (rc)
+		fail_msg("extract failed: %d %s", rc, err.msg);
+	assert_non_null(e->code);
+}
+
+/* Extraction must fail with code; returns the message. */
+static const char *extract_fails(const char *answer, size_t len,
+				 const char *lang, int code)
+{
+	static kiln_error err;
+	kiln_extracted e;
+
+	memset(&e, 0x55, sizeof(e));
+	assert_int_equal(kiln_extract_code(answer, len, lang, &e, &err), code);
+	assert_null(e.code);
+	assert_int_equal(err.code, code);
+	return err.msg;
+}
+
+struct split {
+	char *pre;
+	char **t;
+	size_t n;
+};
+
+static void split_ok(const char *code, const char *lang, struct split *s)
+{
+	kiln_error err = { 0, "" };
+	int rc = kiln_split_tests(code, strlen(code), lang, &s->pre, &s->t,
+				  &s->n, &err);
+
+	if (rc)
+		fail_msg("split failed: %d %s", rc, err.msg);
+	assert_non_null(s->pre);
+}
+
+static void split_free(struct split *s)
+{
+	free(s->pre);
+	kiln_tests_free(s->t, s->n);
+}
+
+static const char *split_fails(const char *code, const char *lang, int want)
+{
+	static kiln_error err;
+	struct split s;
+
+	memset(&s, 0x55, sizeof(s));
+	assert_int_equal(kiln_split_tests(code, strlen(code), lang, &s.pre,
+					  &s.t, &s.n, &err), want);
+	assert_null(s.pre);
+	assert_null(s.t);
+	assert_int_equal(s.n, 0);
+	return err.msg;
+}
+
+/* ----------------------------------------------------- extraction */
+
+static void fenced_block_with_prose(void **state)
+{
+	kiln_extracted e;
+
+	(void)state;
+	extract_ok("Here is the solution:\n\n```python\n"
+		   "def add(a, b):\n    return a + b\n```\n\n"
+		   "This works because `+` adds numbers.\n", "python", &e);
+	assert_string_equal(e.code, "def add(a, b):\n    return a + b\n");
+	assert_string_equal(e.how, "fenced");
+	assert_int_equal(e.blocks, 1);
+	assert_int_equal(e.parts, 1);
+	assert_int_equal(e.truncated, 0);
+	free(e.code);
+}
+
+/* The second block only uses what the first defines: an example. */
+static void example_usage_block_is_dropped(void **state)
+{
+	kiln_extracted e;
+
+	(void)state;
+	extract_ok("```python\ndef square(x):\n    return x * x\n```\n"
+		   "Example usage:\n```python\nprint(square(3))  # 9\n"
+		   "assert square(2) == 4\n```\n", "python", &e);
+	assert_string_equal(e.code, "def square(x):\n    return x * x\n");
+	assert_int_equal(e.blocks, 2);
+	assert_int_equal(e.parts, 1);
+	free(e.code);
+}
+
+/* A helper in one block and the function that uses it in the next. */
+static void parts_of_one_program_are_joined(void **state)
+{
+	kiln_extracted e;
+
+	(void)state;
+	extract_ok("First, a helper:\n```python\nimport math\n\n"
+		   "def is_square(n):\n    r = math.isqrt(n)\n"
+		   "    return r * r == n\n```\n"
+		   "Then the function itself:\n```python\n"
+		   "def count_squares(xs):\n"
+		   "    return sum(is_square(x) for x in xs)\n```\n",
+		   "python", &e);
+	assert_string_equal(e.code,
+			    "import math\n\ndef is_square(n):\n"
+			    "    r = math.isqrt(n)\n    return r * r == n\n\n"
+			    "def count_squares(xs):\n"
+			    "    return sum(is_square(x) for x in xs)\n");
+	assert_int_equal(e.parts, 2);
+	free(e.code);
+}
+
+/* A step-by-step answer that ends with the full listing, and a naive
+ * version followed by a better one: the later definition wins. */
+static void later_version_of_a_name_wins(void **state)
+{
+	kiln_extracted e;
+
+	(void)state;
+	extract_ok("Step 1:\n```python\ndef h(x):\n    return x + 1\n```\n"
+		   "Step 2:\n```python\ndef f(x):\n    return h(x) * 2\n```\n"
+		   "Full code:\n```python\ndef h(x):\n    return x + 1\n\n"
+		   "def f(x):\n    return h(x) * 2\n```\n", "python", &e);
+	assert_string_equal(e.code, "def h(x):\n    return x + 1\n\n"
+			    "def f(x):\n    return h(x) * 2\n");
+	assert_int_equal(e.blocks, 3);
+	assert_int_equal(e.parts, 1);
+	free(e.code);
+
+	extract_ok("A naive version:\n```python\ndef fib(n):\n"
+		   "    return n if n < 2 else fib(n - 1) + fib(n - 2)\n```\n"
+		   "A faster one:\n```python\ndef fib(n):\n    a, b = 0, 1\n"
+		   "    for _ in range(n):\n        a, b = b, a + b\n"
+		   "    return a\n```\n", "python", &e);
+	assert_non_null(strstr(e.code, "for _ in range(n)"));
+	assert_null(strstr(e.code, "fib(n - 1)"));
+	free(e.code);
+}
+
+/* Tests the model wrote go with the tests, not with the solution; if they
+ * are all there is, they are taken. */
+static void test_blocks_are_not_the_program(void **state)
+{
+	kiln_extracted e;
+
+	(void)state;
+	extract_ok("```python\ndef inc(x):\n    return x + 1\n```\n"
+		   "Tests:\n```python\ndef test_inc():\n    assert inc(1) == 2\n"
+		   "```\n", "python", &e);
+	assert_string_equal(e.code, "def inc(x):\n    return x + 1\n");
+	free(e.code);
+
+	extract_ok("```python\ndef main():\n    print(int(input()) * 2)\n\n"
+		   "main()\n```\n", "python", &e);
+	assert_non_null(strstr(e.code, "def main():"));
+	free(e.code);
+}
+
+static void tags_and_their_aliases(void **state)
+{
+	static const char *const tags[] = { "python", "py", "python3", "Python",
+					    "PY", "{.python}", "python title=\"s.py\"",
+					    "python:solution.py" };
+	kiln_extracted e;
+	char buf[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
+		/* An untagged block of output comes first: the tag decides. */
+		snprintf(buf, sizeof(buf),
+			 "```\n$ python s.py\n5\n```\n```%s\ndef five():\n"
+			 "    return 5\n```\n", tags[i]);
+		extract_ok(buf, "python", &e);
+		assert_string_equal(e.code, "def five():\n    return 5\n");
+		assert_string_equal(e.how, "fenced");
+		free(e.code);
+	}
+	/* No block tagged python: the untagged one, not the bash one. */
+	extract_ok("```bash\npip install numpy\n```\n```\ndef f():\n"
+		   "    return 1\n```\n", "python", &e);
+	assert_string_equal(e.code, "def f():\n    return 1\n");
+	assert_string_equal(e.how, "fenced-untagged");
+	free(e.code);
+}
+
+static void only_other_languages_is_no_code(void **state)
+{
+	const char a[] = "Run this:\n```bash\npython3 -m pip install x\n```\n"
+			 "```json\n{\"a\": 1}\n```\n";
+	const char *msg;
+
+	(void)state;
+	msg = extract_fails(a, sizeof(a) - 1, "python", KILN_EPARSE);
+	assert_non_null(strstr(msg, "no code in the answer"));
+	assert_non_null(strstr(msg, "2 fenced blocks"));
+}
+
+static void cut_off_inside_a_block(void **state)
+{
+	kiln_extracted e;
+
+	(void)state;
+	extract_ok("Here you go:\n```python\ndef merge(a, b):\n    out = []\n"
+		   "    while a and b:\n        if a[0] <", "python", &e);
+	assert_int_equal(e.truncated, 1);
+	assert_string_equal(e.code, "def merge(a, b):\n    out = []\n"
+			    "    while a and b:\n        if a[0] <\n");
+	free(e.code);
+}
+
+/* ~~~ fences; a closing fence must be at least as long as the opening
+ * one, so a shorter fence inside is content. */
+static void tilde_and_long_fences(void **state)
+{
+	kiln_extracted e;
+
+	(void)state;
+	extract_ok("~~~python\ndef f():\n    return '~'\n~~~~~\ntext\n", "python",
+		   &e);
+	assert_string_equal(e.code, "def f():\n    return '~'\n");
+	assert_int_equal(e.truncated, 0);
+	free(e.code);
+
+	extract_ok("````python\ndef doc():\n    return '''\n```python\nx = 1\n"
+		   "```\n'''\n````\n", "python", &e);
+	assert_string_equal(e.code, "def doc():\n    return '''\n```python\n"
+			    "x = 1\n```\n'''\n");
+	assert_int_equal(e.blocks, 1);
+	free(e.code);
+
+	/* ``` does not close ~~~, and the closing fence takes no text. */
+	extract_ok("~~~\ndef g():\n```\n    return 2\n``` not a fence\n~~~\n",
+		   "python", &e);
+	assert_string_equal(e.code, "def g():\n```\n    return 2\n"
+			    "``` not a fence\n");
+	free(e.code);
+}
+
+/* Up to 3 spaces of indentation: a fence, and that much is removed from
+ * the lines; 4 spaces is an indented code block, found as unfenced code. */
+static void indented_fences(void **state)
+{
+	kiln_extracted e;
+
+	(void)state;
+	extract_ok("1. The function:\n   ```python\n   def f(x):\n"
+		   "       return -x\n   ```\n", "python", &e);
+	assert_string_equal(e.code, "def f(x):\n    return -x\n");
+	assert_int_equal(e.blocks, 1);
+	free(e.code);
+
+	extract_ok("Code:\n\n    ```python\n    def f(x):\n        return -x\n"
+		   "    ```\n", "python", &e);
+	assert_int_equal(e.blocks, 0);
+	assert_string_equal(e.how, "unfenced");
+	assert_string_equal(e.code, "def f(x):\n    return -x\n");
+	free(e.code);
+}
+
+/* A bare ``` line inside a triple-quoted string of a Python block does
+ * not close it; if the string never ends, the fence was real. */
+static void fence_inside_python_string(void **state)
+{
+	kiln_extracted e;
+
+	(void)state;
+	extract_ok("```python\ndef md():\n    return \"\"\"\n```\nplain\n```\n"
+		   "\"\"\"\n```\nThe function returns a fenced block.\n",
+		   "python", &e);
+	assert_string_equal(e.code, "def md():\n    return \"\"\"\n```\nplain\n"
+			    "```\n\"\"\"\n");
+	assert_int_equal(e.truncated, 0);
+	free(e.code);
+
+	extract_ok("```python\ndef f():\n    s = '''never closed\n```\n"
+		   "Explanation follows.\n", "python", &e);
+	assert_string_equal(e.code, "def f():\n    s = '''never closed\n");
+	assert_int_equal(e.truncated, 0);
+	free(e.code);
+}
+
+static void unfenced_with_prose_around(void **state)
+{
+	kiln_extracted e;
+
+	(void)state;
+	extract_ok("Sure! Here's an implementation.\n\nimport heapq\n\n"
+		   "def k_smallest(xs, k):\n    # heap of size k\n\n"
+		   "    return heapq.nsmallest(k, xs)\n\n"
+		   "This runs in O(n log k) time.\nFor example:\n"
+		   "print(k_smallest([3, 1, 2], 2))\n", "python", &e);
+	assert_string_equal(e.how, "unfenced");
+	assert_string_equal(e.code, "import heapq\n\n"
+			    "def k_smallest(xs, k):\n    # heap of size k\n\n"
+			    "    return heapq.nsmallest(k, xs)\n");
+	free(e.code);
+
+	/* The whole answer is code. */
+	extract_ok("@cache\ndef f(n):\n    return n\n", "python", &e);
+	assert_string_equal(e.code, "@cache\ndef f(n):\n    return n\n");
+	free(e.code);
+}
+
+static void no_code_at_all(void **state)
+{
+	const char prose[] = "I'm sorry, but I can't help with that. "
+			     "Try asking about something else.\n";
+	const char usage[] = "The answer is f(3), which returns 9.\n";
+
+	(void)state;
+	assert_non_null(strstr(extract_fails(prose, sizeof(prose) - 1,
+					      "python", KILN_EPARSE),
+			       "no code in the answer"));
+	/* Code-looking but nothing that surely starts code. */
+	assert_non_null(strstr(extract_fails(usage, sizeof(usage) - 1,
+					     "python", KILN_EPARSE),
+			       "no code in the answer"));
+	assert_string_equal(extract_fails("", 0, "python", KILN_EPARSE),
+			    "no code in the answer (it is empty)");
+	assert_non_null(strstr(extract_fails("```python\n   \n```\n", 17,
+					     "python", KILN_EPARSE),
+			       "no code in the answer"));
+	assert_non_null(strstr(extract_fails("fn main() {}\n", 13, "rust",
+					     KILN_EPARSE),
+			       "no code in the answer"));
+}
+
+static void crlf_answers(void **state)
+{
+	kiln_extracted e;
+
+	(void)state;
+	extract_ok("Solution:\r\n```python\r\ndef f():\r\n    return 'a\\r'\r\n"
+		   "```\r\nDone.\r\n", "python", &e);
+	assert_string_equal(e.code, "def f():\n    return 'a\\r'\n");
+	free(e.code);
+}
+
+static void bad_bytes_and_caps(void **state)
+{
+	const char nul[] = "```python\nx = 1\0\n```\n";
+	const char bad[] = "```python\ns = '\xc3\x28'\n```\n";
+	kiln_extracted e;
+	kiln_error err;
+	size_t big = KILN_EXTRACT_MAX_ANSWER + 1;
+	char *huge;
+
+	(void)state;
+	assert_string_equal(extract_fails(nul, sizeof(nul) - 1, "python",
+					  KILN_EPARSE),
+			    "answer: NUL byte at byte 16");
+	assert_string_equal(extract_fails(bad, sizeof(bad) - 1, "python",
+					  KILN_EPARSE),
+			    "answer: invalid UTF-8 at byte 16");
+	huge = malloc(big);
+	assert_non_null(huge);
+	memset(huge, 'x', big);
+	assert_non_null(strstr(extract_fails(huge, big, "python", KILN_ELIMIT),
+			       "larger than"));
+	/* At the cap it is read (and found to be no code). */
+	extract_fails(huge, big - 1, "python", KILN_EPARSE);
+	free(huge);
+	assert_int_equal(kiln_extract_code("x", 1, "python", NULL, &err),
+			 KILN_EINVAL);
+	assert_int_equal(kiln_extract_code(NULL, 3, "python", &e, &err),
+			 KILN_EINVAL);
+}
+
+/* Drafts inside a reasoning model's <think> are not the answer. */
+static void thinking_is_skipped(void **state)
+{
+	kiln_extracted e;
+
+	(void)state;
+	extract_ok("<think>Maybe:\n```python\ndef draft(x):\n    return 0\n```\n"
+		   "No, better:</think>\n```python\ndef final(x):\n"
+		   "    return x\n```\n", "python", &e);
+	assert_string_equal(e.code, "def final(x):\n    return x\n");
+	assert_int_equal(e.blocks, 1);
+	free(e.code);
+}
+
+static void c_answers(void **state)
+{
+	kiln_extracted e;
+
+	(void)state;
+	extract_ok("```c\n#include <string.h>\n\nsize_t len(const char *s)\n{\n"
+		   "\treturn strlen(s);\n}\n```\n"
+		   "Usage:\n```c\nint main(void) { return len(\"ab\") != 2; }\n"
+		   "```\nA C++ variant:\n```cpp\nauto len = [](auto s) {};\n"
+		   "```\n", "c", &e);
+	assert_string_equal(e.code, "#include <string.h>\n\n"
+			    "size_t len(const char *s)\n{\n"
+			    "\treturn strlen(s);\n}\n");
+	assert_int_equal(e.blocks, 3);
+	free(e.code);
+
+	extract_ok("Here is the C code:\n\n#include <stdio.h>\n\n"
+		   "int twice(int x)\n{\n    return 2 * x;\n}\n\n"
+		   "It doubles its argument.\n", "C", &e);
+	assert_string_equal(e.how, "unfenced");
+	assert_string_equal(e.code, "#include <stdio.h>\n\nint twice(int x)\n"
+			    "{\n    return 2 * x;\n}\n");
+	free(e.code);
+}
+
+static int extract_tests(const char *a, const char *lang, kiln_extracted *e,
+			 kiln_error *err)
+{
+	return kiln_extract_tests(a, strlen(a), lang, e, err);
+}
+
+/* A tests answer that restates the solution: the tests are taken, the
+ * solution (even one that asserts on its input) is not. */
+static void extract_tests_skips_the_solution(void **state)
+{
+	kiln_error err;
+	kiln_extracted e;
+	const char none[] = "```python\ndef f(x):\n    return x\n```\n";
+	int rc;
+
+	(void)state;
+	rc = extract_tests(
+		"The solution again:\n```python\ndef sqrt_floor(n):\n"
+		"    assert n >= 0\n    return int(n ** 0.5)\n```\n"
+		"And the tests:\n```python\nfrom solution import sqrt_floor\n\n"
+		"def test_small():\n    assert sqrt_floor(8) == 2\n```\n"
+		"More:\n```python\nassert sqrt_floor(0) == 0\n```\n",
+		"python", &e, &err);
+	assert_int_equal(rc, 0);
+	assert_string_equal(e.code, "from solution import sqrt_floor\n\n"
+			    "def test_small():\n    assert sqrt_floor(8) == 2\n"
+			    "\nassert sqrt_floor(0) == 0\n");
+	assert_int_equal(e.parts, 2);
+	free(e.code);
+
+	/* Unfenced asserts are tests even with no def in sight. */
+	rc = extract_tests("Tests:\n\nassert f(1) == 2\nassert f(2) == 3\n"
+			   "\nThese cover the base cases.\n", "python", &e, &err);
+	assert_int_equal(rc, 0);
+	assert_string_equal(e.code, "assert f(1) == 2\nassert f(2) == 3\n");
+	free(e.code);
+
+	/* C: the assert in the solution's body is not a test; main's are. */
+	rc = extract_tests("```c\nint half(int x)\n{\n\tassert(x % 2 == 0);\n"
+			   "\treturn x / 2;\n}\n```\n```c\nint main(void)\n{\n"
+			   "\tassert(half(4) == 2);\n}\n```\n", "c", &e, &err);
+	assert_int_equal(rc, 0);
+	assert_string_equal(e.code, "int main(void)\n{\n\tassert(half(4) == 2);\n}\n");
+	free(e.code);
+
+	assert_int_equal(kiln_extract_tests(none, sizeof(none) - 1, "python", &e,
+					    &err), KILN_EPARSE);
+	assert_non_null(strstr(err.msg, "no tests in the answer"));
+	assert_null(e.code);
+}
+
+/* ------------------------------------------------------ Python split */
+
+static void split_asserts_with_brackets_and_hashes(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("import math\n"
+		 "assert add(1, 2) == 3\n"
+		 "assert add(\n"
+		 "    [1, 2],  # a comment with ) and \"\n"
+		 "    [3],\n"
+		 ") == [1, 2, 3], \"message # not a comment\"\n"
+		 "assert '#' in 'a#b'  # a real comment\n"
+		 "assert math.isclose(add(0.1, 0.2), \\\n"
+		 "                    0.3)\n", "python", &s);
+	assert_string_equal(s.pre, "import math\n");
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.t[0], "assert add(1, 2) == 3\n");
+	assert_string_equal(s.t[1], "assert add(\n"
+			    "    [1, 2],  # a comment with ) and \"\n"
+			    "    [3],\n"
+			    ") == [1, 2, 3], \"message # not a comment\"\n");
+	assert_string_equal(s.t[2], "assert '#' in 'a#b'  # a real comment\n");
+	assert_string_equal(s.t[3], "assert math.isclose(add(0.1, 0.2), \\\n"
+			    "                    0.3)\n");
+	split_free(&s);
+}
+
+/* 'assert' at the start of a line inside a string is text, not a test. */
+static void split_triple_quoted_strings(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("DOC = \"\"\"\nassert this is not code\n\"\"\"\n"
+		 "RAW = r'''\\'''\n'''\n"
+		 "assert DOC.count('assert') == 1\n", "python", &s);
+	assert_string_equal(s.pre, "DOC = \"\"\"\nassert this is not code\n"
+			    "\"\"\"\nRAW = r'''\\'''\n'''\n");
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.t[0], "assert DOC.count('assert') == 1\n");
+	split_free(&s);
+}
+
+static void split_string_prefixes_and_fstrings(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("assert b'\\x00' == B\"\\0\"\n"
+		 "assert rb'\\'' == br\"\\\\'\"\n"
+		 "assert f\"{'}'}\" == '}'\n"
+		 "assert f'{d[\"k\"]:>{w}}' == f\"{{x}}\"\n"
+		 "assert f\"{x!r}\" != U'(' and Rb'[' \n", "python", &s);
+	assert_string_equal(s.pre, "");
+	assert_int_equal(s.n, 5);
+	assert_string_equal(s.t[3], "assert f'{d[\"k\"]:>{w}}' == f\"{{x}}\"\n");
+	split_free(&s);
+}
+
+static void split_test_functions_and_decorators(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("import pytest\n\n"
+		 "def helper(n):\n    return list(range(n))\n\n"
+		 "@pytest.mark.timeout(2)\n"
+		 "@slow\n"
+		 "def test_range():\n"
+		 "    \"\"\"assert inside a docstring\"\"\"\n"
+		 "    assert helper(3) == [0, 1, 2]\n\n"
+		 "    # a comment line in the body\n"
+		 "    assert helper(0) == []\n\n"
+		 "def testEmpty():\n    assert not helper(0)\n"
+		 "def testing_data():\n    return [1]\n", "python", &s);
+	/* testing_data is a helper: test, test_*, testX, test1 are tests. */
+	assert_string_equal(s.pre, "import pytest\n"
+			    "def helper(n):\n    return list(range(n))\n"
+			    "def testing_data():\n    return [1]\n");
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.t[0],
+			    "@pytest.mark.timeout(2)\n@slow\ndef test_range():\n"
+			    "    \"\"\"assert inside a docstring\"\"\"\n"
+			    "    assert helper(3) == [0, 1, 2]\n\n"
+			    "    # a comment line in the body\n"
+			    "    assert helper(0) == []\ntest_range()\n");
+	assert_string_equal(s.t[1], "def testEmpty():\n    assert not helper(0)\n"
+			    "testEmpty()\n");
+	split_free(&s);
+}
+
+static void split_main_block(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("import unittest\n"
+		 "def test_a():\n    assert f(1) == 1\n\n"
+		 "if __name__ == '__main__':\n"
+		 "    expected = {\n        'k': 2,\n    }\n"
+		 "    assert f(2) == expected['k']\n"
+		 "    assert f(\n        3) == 3\n"
+		 "    text = \"\"\"\n    kept as is\n\"\"\"\n"
+		 "    test_a()\n"
+		 "    unittest.main(exit=False)\n"
+		 "    print('all passed')\n"
+		 "else:\n    assert False\n", "python", &s);
+	assert_string_equal(s.pre, "import unittest\n"
+			    "expected = {\n    'k': 2,\n}\n"
+			    "text = \"\"\"\n    kept as is\n\"\"\"\n"
+			    "print('all passed')\n");
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.t[0], "def test_a():\n    assert f(1) == 1\n"
+			    "test_a()\n");
+	assert_string_equal(s.t[1], "assert f(2) == expected['k']\n");
+	assert_string_equal(s.t[2], "assert f(\n    3) == 3\n");
+	split_free(&s);
+}
+
+static void split_drops_solution_imports(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("from solution import add, sub\nimport solution\n"
+		 "from solutions_extra import x\nimport sys\n"
+		 "assert add(1, 1) == 2\n", "python", &s);
+	assert_string_equal(s.pre, "from solutions_extra import x\nimport sys\n");
+	assert_int_equal(s.n, 1);
+	split_free(&s);
+}
+
+static void split_unittest_class(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("import unittest\n\n"
+		 "class TestAdd(unittest.TestCase):\n"
+		 "    def setUp(self):\n        self.v = 1\n\n"
+		 "    def test_one(self):\n"
+		 "        self.assertEqual(add(self.v, 1), 2)\n\n"
+		 "    @unittest.skip('slow')\n"
+		 "    def test_two(self):\n"
+		 "        def test_inner():\n            pass\n"
+		 "        self.assertTrue(True)\n\n"
+		 "    def helper(self):\n        pass\n\n"
+		 "if __name__ == \"__main__\":\n    unittest.main()\n",
+		 "python", &s);
+	assert_non_null(strstr(s.pre, "class TestAdd(unittest.TestCase):\n"));
+	assert_non_null(strstr(s.pre, "def helper(self):"));
+	assert_null(strstr(s.pre, "unittest.main"));
+	assert_int_equal(s.n, 2); /* not test_inner */
+	assert_string_equal(s.t[0],
+		"import unittest as _kiln_ut\n"
+		"_kiln_r = _kiln_ut.TestResult()\n"
+		"_kiln_ut.TestSuite([TestAdd(\"test_one\")]).run(_kiln_r)\n"
+		"for _kiln_t, _kiln_tb in _kiln_r.errors + _kiln_r.failures:\n"
+		"    raise AssertionError(_kiln_tb.strip().splitlines()[-1])\n"
+		"if _kiln_r.unexpectedSuccesses:\n"
+		"    raise AssertionError(\"unexpected success\")\n");
+	assert_non_null(strstr(s.t[1], "TestAdd(\"test_two\")"));
+	split_free(&s);
+}
+
+static void split_pytest_class(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("class TestStack:\n"
+		 "    def test_push(self):\n        assert Stack().push(1)\n"
+		 "    def test_pop(self):\n        assert Stack().pop() is None\n"
+		 "class Helper:\n    def test_no(self):\n        assert 0\n",
+		 "python", &s);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.t[0], "TestStack().test_push()\n");
+	assert_string_equal(s.t[1], "TestStack().test_pop()\n");
+	assert_non_null(strstr(s.pre, "class Helper:"));
+	split_free(&s);
+}
+
+/* HumanEval's shape: a check() that asserts, called once. Loops and with
+ * blocks around asserts are one test each. */
+static void split_check_and_compound_statements(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("def check(candidate):\n"
+		 "    assert candidate([1, 2]) == 3\n\n"
+		 "def show(x):\n    print(x)\n\n"
+		 "check(total)\n"
+		 "show(1)\n"
+		 "for xs, want in [([1], 1), ([], 0)]:\n"
+		 "    assert total(xs) == want\n"
+		 "with pytest.raises(TypeError):\n    total(None)\n"
+		 "try:\n    total(1)\nexcept TypeError:\n    pass\n"
+		 "else:\n    assert False, 'no error'\n", "python", &s);
+	assert_string_equal(s.pre, "def check(candidate):\n"
+			    "    assert candidate([1, 2]) == 3\n"
+			    "def show(x):\n    print(x)\n"
+			    "show(1)\n"
+			    "with pytest.raises(TypeError):\n    total(None)\n");
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.t[0], "check(total)\n");
+	assert_string_equal(s.t[1], "for xs, want in [([1], 1), ([], 0)]:\n"
+			    "    assert total(xs) == want\n");
+	assert_string_equal(s.t[2], "try:\n    total(1)\nexcept TypeError:\n"
+			    "    pass\nelse:\n    assert False, 'no error'\n");
+	split_free(&s);
+}
+
+/* Test code that is all indented (pasted from inside something) is
+ * dedented; CRLF comes out as LF. */
+static void split_indented_and_crlf(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("    x = [\r\n        1]\r\n    assert x == [1]\r\n", "python",
+		 &s);
+	assert_string_equal(s.pre, "x = [\n    1]\n");
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.t[0], "assert x == [1]\n");
+	split_free(&s);
+}
+
+static void split_no_tests_is_not_an_error(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("def f():\n    return 1\n", "python", &s);
+	assert_int_equal(s.n, 0);
+	assert_string_equal(s.pre, "def f():\n    return 1\n");
+	split_free(&s);
+	split_ok("", NULL, &s);
+	assert_int_equal(s.n, 0);
+	assert_string_equal(s.pre, "");
+	split_free(&s);
+	split_ok("# only a comment\n\n", "python", &s);
+	assert_int_equal(s.n, 0);
+	split_free(&s);
+}
+
+static void split_python_garbage(void **state)
+{
+	static const struct { const char *code, *msg; } cases[] = {
+		{ "x = 1\nassert f('abc) == 1\n", "line 2: unterminated string" },
+		{ "s = \"\"\"\nnever\nclosed\n", "line 1: unterminated string" },
+		{ "assert f(1,\n  2\n", "line 1: '(' is never closed" },
+		{ "assert f(1))\n", "line 1: unmatched ')'" },
+		{ "a = [1,\n 2)\n", "line 2: ')' does not match '[' opened at line 1" },
+		{ "x = 1 \\", "backslash continuation at the end" },
+		{ "x = 1\n    y = 2\n", "line 2: unexpected indentation" },
+		{ "@decorator\n", "line 1: decorator without a definition" },
+		{ "s = f'{x'\n", "line 1: unterminated" },
+		{ "if x:\n    a = 1\n  b = 2\n", "line 3: unindent" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *msg = split_fails(cases[i].code, "python", KILN_EPARSE);
+		if (!strstr(msg, cases[i].msg))
+			fail_msg("case %zu: '%s' lacks '%s'", i, msg, cases[i].msg);
+	}
+	{
+		struct split s;
+		kiln_error err;
+		assert_int_equal(kiln_split_tests("a\0b", 3, "python", &s.pre,
+						  &s.t, &s.n, &err), KILN_EPARSE);
+		assert_string_equal(err.msg, "test code: NUL byte at byte 2");
+		assert_null(s.pre);
+	}
+	assert_string_equal(split_fails("x = '\xff'\n", "python", KILN_EPARSE),
+			    "test code: invalid UTF-8 at byte 6");
+	assert_non_null(strstr(split_fails("x\n", "rust", KILN_EINVAL), "rust"));
+}
+
+/* ----------------------------------------------------------- C split */
+
+static void split_c_top_level(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("#include <assert.h>\n"
+		 "#define SQ(x) \\\n    ((x) * (x))\n"
+		 "/* assert(0); in a comment */\n"
+		 "static const int data[] = { 1, 2, 3 };\n"
+		 "static int twice(int x) { return 2 * x; }\n"
+		 "assert(sum(data, 3) == 6);\n"
+		 "assert(strcmp(name(\");)\"), \";)\") == 0 &&\n"
+		 "       twice(')') == 2 * ')');\n"
+		 "int n = 0;\n"
+		 "n = twice(4);\n"
+		 "assert(n == 8)\n", "c", &s);
+	assert_string_equal(s.pre, "#include <assert.h>\n"
+			    "#define SQ(x) \\\n    ((x) * (x))\n"
+			    "static const int data[] = { 1, 2, 3 };\n"
+			    "static int twice(int x) { return 2 * x; }\n"
+			    "int n = 0;\n");
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.t[0], "assert(sum(data, 3) == 6);\n");
+	assert_string_equal(s.t[1], "assert(strcmp(name(\");)\"), \";)\") == 0 &&\n"
+			    "       twice(')') == 2 * ')');\n");
+	/* A statement at file scope is set-up for the tests after it. */
+	assert_string_equal(s.t[2], "n = twice(4);\nassert(n == 8);\n");
+	split_free(&s);
+}
+
+static void split_c_main(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("#include <assert.h>\n"
+		 "int main(int argc, char **argv)\n{\n"
+		 "\t(void)argc;\n"
+		 "\tint a[] = { 3, 1, 2 };\n"
+		 "\tstruct pt p = { 1, 2 };\n"
+		 "\tsort(a, 3);\n"
+		 "\tassert(a[0] == 1);\n"
+		 "\tfor (int i = 0; i + 1 < 3; i++) {\n"
+		 "\t\tassert(a[i] <= a[i + 1]);\n\t}\n"
+		 "\tif (p.x) assert(p.y == 2); else assert(0);\n"
+		 "\tdo { a[0]++; } while (a[0] < 5);\n"
+		 "\tassert(a[0] == 5);\n"
+		 "\tprintf(\"ok }\\n\");\n"
+		 "\treturn 0;\n}\n", "c", &s);
+	assert_string_equal(s.pre, "#include <assert.h>\n");
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.t[0], "int a[] = { 3, 1, 2 };\n"
+			    "struct pt p = { 1, 2 };\nsort(a, 3);\n"
+			    "assert(a[0] == 1);\n");
+	assert_string_equal(s.t[1], "int a[] = { 3, 1, 2 };\n"
+			    "struct pt p = { 1, 2 };\nsort(a, 3);\n"
+			    "for (int i = 0; i + 1 < 3; i++) {\n"
+			    "\t\tassert(a[i] <= a[i + 1]);\n\t}\n");
+	assert_string_equal(s.t[2], "int a[] = { 3, 1, 2 };\n"
+			    "struct pt p = { 1, 2 };\nsort(a, 3);\n"
+			    "if (p.x) assert(p.y == 2); else assert(0);\n");
+	assert_string_equal(s.t[3], "int a[] = { 3, 1, 2 };\n"
+			    "struct pt p = { 1, 2 };\nsort(a, 3);\n"
+			    "do { a[0]++; } while (a[0] < 5);\n"
+			    "assert(a[0] == 5);\n");
+	split_free(&s);
+}
+
+static void split_c_test_functions(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("static void test_empty(void)\n{\n\tassert(len(\"\") == 0);\n}\n"
+		 "static void run_checks(void) { assert(len(\"ab\") == 2); }\n"
+		 "static void test_args(int x) { assert(x); }\n"
+		 "int main(void)\n{\n\ttest_empty();\n\trun_checks();\n"
+		 "\treturn 0;\n}\n", "c", &s);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.t[0], "test_empty();\n");
+	assert_string_equal(s.t[1], "run_checks();\n");
+	assert_non_null(strstr(s.pre, "static void test_args(int x)"));
+	assert_null(strstr(s.pre, "main"));
+	split_free(&s);
+}
+
+/* The solution is already in the unit the tests are compiled into. */
+static void split_c_drops_solution_include(void **state)
+{
+	struct split s;
+
+	(void)state;
+	split_ok("#include \"solution.h\"\n# include \"solution.c\"\n"
+		 "#include \"solutions_util.h\"\n#include <assert.h>\n"
+		 "int main(void) { assert(f() == 1); return 0; }\n", "c", &s);
+	assert_string_equal(s.pre, "#include \"solutions_util.h\"\n"
+			    "#include <assert.h>\n");
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.t[0], "assert(f() == 1);\n");
+	split_free(&s);
+}
+
+static void split_c_garbage(void **state)
+{
+	static const struct { const char *code, *msg; } cases[] = {
+		{ "int x;\n/* never closed\n", "line 2: unterminated comment" },
+		{ "assert(f(\"abc) == 1);\n", "line 1: unterminated string" },
+		{ "char c = 'a;\n", "line 1: unterminated character constant" },
+		{ "int main(void) {\n  assert(1);\n", "line 1: '{' is never closed" },
+		{ "assert(f(1)));\n", "line 1: unmatched ')'" },
+		{ "int a[2] = { 1, 2 ];\n", "line 1: ']' does not match '{'" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *msg = split_fails(cases[i].code, "c", KILN_EPARSE);
+		if (!strstr(msg, cases[i].msg))
+			fail_msg("case %zu: '%s' lacks '%s'", i, msg, cases[i].msg);
+	}
+}
+
+/* ------------------------------------------------------------- fuzzing */
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void check_extract(const char *buf, size_t len, const char *lang,
+			  int tests)
+{
+	kiln_extracted e;
+	kiln_error err = { 0, "" };
+	int rc = tests ? kiln_extract_tests(buf, len, lang, &e, &err)
+		       : kiln_extract_code(buf, len, lang, &e, &err);
+
+	if (rc == 0) {
+		assert_non_null(e.code);
+		assert_true(strlen(e.code) <= len + (size_t)e.parts + 1);
+		assert_true(e.parts >= 1);
+		free(e.code);
+	} else {
+		assert_true(rc == KILN_EPARSE || rc == KILN_ELIMIT);
+		assert_null(e.code);
+		assert_true(err.msg[0] != '\0');
+	}
+}
+
+static void check_split(const char *buf, size_t len, const char *lang)
+{
+	struct split s;
+	kiln_error err = { 0, "" };
+	int rc = kiln_split_tests(buf, len, lang, &s.pre, &s.t, &s.n, &err);
+
+	if (rc == 0) {
+		assert_non_null(s.pre);
+		for (size_t i = 0; i < s.n; i++)
+			assert_non_null(s.t[i]);
+		split_free(&s);
+	} else {
+		assert_true(rc == KILN_EPARSE || rc == KILN_ELIMIT);
+		assert_null(s.pre);
+		assert_true(err.msg[0] != '\0');
+	}
+}
+
+/* Random bytes, and random soups of the pieces the scanners care about
+ * (which get past the UTF-8 check), never crash either function. Run
+ * under ASan/UBSan, this also checks every read stays in bounds. */
+static void random_input_never_crashes(void **state)
+{
+	static const char *const pieces[] = {
+		"\n", "\r\n", " ", "    ", "\t", "'", "\"", "'''", "\"\"\"", "#",
+		"\\", "\\\n", "(", ")", "[", "]", "{", "}", ";", ":", "=", "@",
+		"assert ", "assert(", "def test_a():\n", "class TestX(unittest.TestCase):\n",
+		"if __name__ == '__main__':\n", "f\"{", "rb'", "```", "```python\n",
+		"~~~", "   ```", "</think>", "int main(void) {", "/*", "*/", "//",
+		"#include <x.h>\n", "do", "else", "x", "1", "\xc3\xa9", "return 0;",
+		"from solution import *\n", "check(f)\n", "def check(c):\n",
+	};
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	static const char *const langs[] = { "python", "c" };
+	char buf[512];
+
+	(void)state;
+	for (int round = 0; round < 6000; round++) {
+		size_t len = 0, want = xorshift(&seed) % sizeof(buf);
+
+		if (round % 3 == 0) {
+			for (; len < want; len++)
+				buf[len] = (char)(xorshift(&seed) & 0xff);
+		} else {
+			while (len < want) {
+				const char *p = pieces[xorshift(&seed) %
+						       (sizeof(pieces) / sizeof(pieces[0]))];
+				size_t k = strlen(p);
+				if (len + k > sizeof(buf))
+					break;
+				memcpy(buf + len, p, k);
+				len += k;
+			}
+		}
+		check_extract(buf, len, langs[round & 1], round % 5 == 0);
+		check_split(buf, len, langs[round & 1]);
+		check_split(buf, len, langs[(round & 1) ^ 1]);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(fenced_block_with_prose),
+		cmocka_unit_test(example_usage_block_is_dropped),
+		cmocka_unit_test(parts_of_one_program_are_joined),
+		cmocka_unit_test(later_version_of_a_name_wins),
+		cmocka_unit_test(test_blocks_are_not_the_program),
+		cmocka_unit_test(tags_and_their_aliases),
+		cmocka_unit_test(only_other_languages_is_no_code),
+		cmocka_unit_test(cut_off_inside_a_block),
+		cmocka_unit_test(tilde_and_long_fences),
+		cmocka_unit_test(indented_fences),
+		cmocka_unit_test(fence_inside_python_string),
+		cmocka_unit_test(unfenced_with_prose_around),
+		cmocka_unit_test(no_code_at_all),
+		cmocka_unit_test(crlf_answers),
+		cmocka_unit_test(bad_bytes_and_caps),
+		cmocka_unit_test(thinking_is_skipped),
+		cmocka_unit_test(c_answers),
+		cmocka_unit_test(extract_tests_skips_the_solution),
+		cmocka_unit_test(split_asserts_with_brackets_and_hashes),
+		cmocka_unit_test(split_triple_quoted_strings),
+		cmocka_unit_test(split_string_prefixes_and_fstrings),
+		cmocka_unit_test(split_test_functions_and_decorators),
+		cmocka_unit_test(split_main_block),
+		cmocka_unit_test(split_drops_solution_imports),
+		cmocka_unit_test(split_unittest_class),
+		cmocka_unit_test(split_pytest_class),
+		cmocka_unit_test(split_check_and_compound_statements),
+		cmocka_unit_test(split_indented_and_crlf),
+		cmocka_unit_test(split_no_tests_is_not_an_error),
+		cmocka_unit_test(split_python_garbage),
+		cmocka_unit_test(split_c_top_level),
+		cmocka_unit_test(split_c_main),
+		cmocka_unit_test(split_c_test_functions),
+		cmocka_unit_test(split_c_drops_solution_include),
+		cmocka_unit_test(split_c_garbage),
+		cmocka_unit_test(random_input_never_crashes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -63,9 +63,9 @@ static void add_is_idempotent_and_ordered(void **state)
 					"h2", &added, &err), 0);
 	assert_int_equal(kiln_store_add(s, "t1", 0, "tests", "{\"a\":3}",
 					"h3", &added, &err), 0);
-	/* The same key again: nothing changes. */
-	assert_int_equal(kiln_store_add(s, "t1", 0, "solution", "{\"x\":9}",
-					"h9", &added, &err), 0);
+	/* The same job again: nothing changes. */
+	assert_int_equal(kiln_store_add(s, "t1", 0, "solution", "{\"a\":1}",
+					"h1", &added, &err), 0);
 	assert_false(added);
 	assert_int_equal(kiln_store_each(s, KILN_JOB_PENDING, collect, &seen,
 					 &err), 0);
@@ -90,9 +90,9 @@ static void answers_persist_and_cache(void **state)
 	assert_int_equal(kiln_store_open(&s, path, &err), 0);
 	assert_int_equal(kiln_store_each(s, KILN_JOB_PENDING, collect, &seen,
 					 &err), 0);
-	assert_int_equal(kiln_store_finish(s, seen.ids[0], "{\"ok\":1}", 12.5,
+	assert_int_equal(kiln_store_finish(s, seen.ids[0], "{\"ok\":1}", 12.5, 1,
 					   &err), 0);
-	assert_int_equal(kiln_store_fail(s, seen.ids[1], "HTTP 500", &err), 0);
+	assert_int_equal(kiln_store_fail(s, seen.ids[1], "HTTP 500", 6, &err), 0);
 	kiln_store_close(s);
 
 	assert_int_equal(kiln_store_open(&s, path, &err), 0);

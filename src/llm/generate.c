@@ -1,0 +1,602 @@
+/* kiln generate: tasks -> requests in the store -> answers -> candidates.
+ *
+ * The store is the source of truth. A run (1) adds every request the tasks
+ * need (adding is idempotent, keyed by task, index and kind), (2) answers
+ * pending requests from the cache when an identical request (same hash of
+ * backend, path and rendered body) was answered before, (3) sends the rest
+ * and commits each answer as it arrives, and (4) writes candidates from the
+ * store, in task order and index order, so a run killed and resumed writes
+ * exactly what an uninterrupted run would.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+#include "kiln/extract.h"
+#include "kiln/generate.h"
+
+extern const char kiln__tmpl_solution[], kiln__tmpl_tests[];
+
+const char *kiln_template_default(const char *name)
+{
+	if (strcmp(name, "solution") == 0)
+		return kiln__tmpl_solution;
+	if (strcmp(name, "tests") == 0)
+		return kiln__tmpl_tests;
+	return NULL;
+}
+
+void kiln_generate_opts_default(kiln_generate_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	kiln_llm_config_default(&o->llm);
+	o->k = 1;
+	o->test_sets = 1;
+	o->temperature = 0.8;
+	o->top_p = 0.95;
+	o->max_tokens = 1024;
+	o->seed = 1234;
+}
+
+char *kiln_template_render(const char *tmpl, const json_t *task,
+			   kiln_error *err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	const char *p = tmpl;
+
+	if (!f) {
+		kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		return NULL;
+	}
+	while (*p) {
+		if (p[0] == '{' && p[1] == '{') {
+			fputc('{', f);
+			p += 2;
+		} else if (p[0] == '}' && p[1] == '}') {
+			fputc('}', f);
+			p += 2;
+		} else if (*p == '{') {
+			const char *end = strchr(p, '}');
+			char name[64];
+			const char *v = NULL;
+			size_t n = end ? (size_t)(end - p - 1) : 0;
+			if (!end || n == 0 || n >= sizeof(name)) {
+				fclose(f);
+				free(buf);
+				kiln_error_set(err, KILN_EPARSE, "template: "
+					       "unclosed or empty '{' at byte "
+					       "%ld", (long)(p - tmpl));
+				return NULL;
+			}
+			memcpy(name, p + 1, n);
+			name[n] = '\0';
+			if (strcmp(name, "prompt") == 0 ||
+			    strcmp(name, "entry_point") == 0 ||
+			    strcmp(name, "language") == 0) {
+				v = json_string_value(json_object_get(task,
+								      name));
+				if (!v && strcmp(name, "language") == 0)
+					v = "python";
+				if (!v)
+					v = "";
+			} else {
+				fclose(f);
+				free(buf);
+				kiln_error_set(err, KILN_EPARSE, "template: "
+					       "unknown variable {%s} (known: "
+					       "prompt, entry_point, language)",
+					       name);
+				return NULL;
+			}
+			fputs(v, f);
+			p = end + 1;
+		} else {
+			fputc(*p++, f);
+		}
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		return NULL;
+	}
+	return buf;
+}
+
+/* Hex digest of everything that decides the answer. */
+static void request_hash(const char *base, const char *path, const char *body,
+			 char hex[33])
+{
+	XXH3_state_t *s = XXH3_createState();
+	XXH128_hash_t h;
+
+	XXH3_128bits_reset(s);
+	XXH3_128bits_update(s, base, strlen(base));
+	XXH3_128bits_update(s, "\n", 1);
+	XXH3_128bits_update(s, path, strlen(path));
+	XXH3_128bits_update(s, "\n", 1);
+	XXH3_128bits_update(s, body, strlen(body));
+	h = XXH3_128bits_digest(s);
+	XXH3_freeState(s);
+	snprintf(hex, 33, "%016llx%016llx", (unsigned long long)h.high64,
+		 (unsigned long long)h.low64);
+}
+
+/* The JSON body of one request. Keys in a fixed order: the hash of the
+ * text is the cache key. */
+static char *request_body(const kiln_generate_opts *o, const char *prompt,
+			  long seed)
+{
+	json_t *r = json_object();
+	char *text;
+
+	json_object_set_new(r, "model", json_string(o->model ? o->model
+							      : "default"));
+	if (o->completions)
+		json_object_set_new(r, "prompt", json_string(prompt));
+	else
+		json_object_set_new(r, "messages", json_pack("[{ss ss}]",
+			"role", "user", "content", prompt));
+	json_object_set_new(r, "temperature", json_real(o->temperature));
+	json_object_set_new(r, "top_p", json_real(o->top_p));
+	json_object_set_new(r, "max_tokens", json_integer(o->max_tokens));
+	json_object_set_new(r, "seed", json_integer(seed));
+	json_object_set_new(r, "n", json_integer(1));
+	if (o->stop)
+		json_object_set_new(r, "stop", json_pack("[s]", o->stop));
+	text = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(r);
+	return text;
+}
+
+struct pending {
+	int64_t *ids;
+	char **bodies;
+	char **hashes;
+	size_t n, cap;
+};
+
+static int collect_pending(void *ctx, const kiln_store_job *j)
+{
+	struct pending *p = ctx;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 256;
+		int64_t *ids = realloc(p->ids, cap * sizeof(*ids));
+		char **b, **h;
+		if (ids)
+			p->ids = ids;
+		b = realloc(p->bodies, cap * sizeof(*b));
+		if (b)
+			p->bodies = b;
+		h = realloc(p->hashes, cap * sizeof(*h));
+		if (h)
+			p->hashes = h;
+		if (!ids || !b || !h)
+			return KILN_ENOMEM;
+		p->cap = cap;
+	}
+	p->ids[p->n] = j->id;
+	p->bodies[p->n] = strdup(j->request);
+	p->hashes[p->n] = strdup(j->hash);
+	if (!p->bodies[p->n] || !p->hashes[p->n])
+		return KILN_ENOMEM;
+	p->n++;
+	return 0;
+}
+
+static void pending_free(struct pending *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->bodies[i]);
+		free(p->hashes[i]);
+	}
+	free(p->ids);
+	free(p->bodies);
+	free(p->hashes);
+}
+
+struct run_ctx {
+	kiln_store *store;
+	const kiln_generate_opts *o;
+	kiln_generate_stats *st;
+	double t0;
+	kiln_error err;
+	int rc;
+	int in_tx;      /* a transaction is open for the current batch */
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int on_result(void *ctx, const kiln_llm_result *r)
+{
+	struct run_ctx *c = ctx;
+	int rc;
+
+	if (!r) {
+		/* The end of a batch: its answers become durable together. */
+		if (!c->in_tx)
+			return 0;
+		c->in_tx = 0;
+		return c->rc = kiln_store_commit(c->store, &c->err);
+	}
+	if (!c->in_tx) {
+		if ((rc = kiln_store_begin(c->store, &c->err)))
+			return c->rc = rc;
+		c->in_tx = 1;
+	}
+	if (r->ok) {
+		rc = kiln_store_finish(c->store, r->id, r->body, r->ms,
+				       r->attempts, &c->err);
+		c->st->sent++;
+		c->st->input_tokens += r->input_tokens;
+		c->st->output_tokens += r->output_tokens;
+	} else {
+		char msg[700];
+		snprintf(msg, sizeof(msg), "%s (after %d attempt%s)", r->error,
+			 r->attempts, r->attempts == 1 ? "" : "s");
+		rc = kiln_store_fail(c->store, r->id, msg, r->attempts,
+				     &c->err);
+		c->st->failed++;
+	}
+	c->st->seconds = now_s() - c->t0;
+	if (c->o->progress)
+		c->o->progress(c->o->ctx, c->st);
+	c->rc = rc;
+	return rc; /* a store that cannot write stops the run */
+}
+
+static int collect_done(void *ctx, const kiln_store_job *j)
+{
+	json_t *map = ctx;
+	char key[1024];
+
+	snprintf(key, sizeof(key), "%s\x1f%d\x1f%s\x1f%s", j->task_id,
+		 j->index, j->kind, j->hash);
+	return json_object_set_new(map, key, json_string(j->answer ? j->answer
+								   : "")) ? KILN_ENOMEM : 0;
+}
+
+/* The text of an answer's first choice. */
+static const char *answer_text(const char *answer, json_t **keep)
+{
+	json_t *v = json_loads(answer, 0, NULL), *c0;
+	const char *t;
+
+	*keep = v;
+	c0 = json_array_get(json_object_get(v, "choices"), 0);
+	t = json_string_value(json_object_get(json_object_get(c0, "message"),
+					      "content"));
+	if (!t)
+		t = json_string_value(json_object_get(c0, "text"));
+	return t;
+}
+
+static json_t *answer_usage(const json_t *answer)
+{
+	const json_t *u = json_object_get(answer, "usage");
+	return json_pack("{sI sI}", "prompt_tokens",
+		json_integer_value(json_object_get(u, "prompt_tokens")),
+		"completion_tokens",
+		json_integer_value(json_object_get(u, "completion_tokens")));
+}
+
+/* Writes the candidates of one task. */
+/* The key of this run's job (task, index, kind) in the map of answers:
+ * the request hash is part of it, so answers to other requests (an older
+ * template, another temperature) in the same store are not taken. */
+static const char *answer_of(json_t *done, const json_t *hashes,
+			     const char *id, int i, const char *kind)
+{
+	char key[1024];
+	const char *h;
+
+	snprintf(key, sizeof(key), "%s\x1f%d\x1f%s", id, i, kind);
+	h = json_string_value(json_object_get(hashes, key));
+	if (!h)
+		return NULL;
+	snprintf(key, sizeof(key), "%s\x1f%d\x1f%s\x1f%s", id, i, kind, h);
+	return json_string_value(json_object_get(done, key));
+}
+
+static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
+		     kiln_out *out, const kiln_generate_opts *o,
+		     const char *tmpl_solution, kiln_generate_stats *st,
+		     kiln_error *err)
+{
+	const char *id = json_string_value(json_object_get(task, "id"));
+	const char *lang = json_string_value(json_object_get(task, "language"));
+	json_t *tests = json_array(), *preamble = NULL;
+	const char *tests_source = "none";
+	int rc = 0;
+
+	if (!lang)
+		lang = "python";
+	/* The teacher's tests, all sets pooled. */
+	for (int j = 0; j < o->test_sets; j++) {
+		json_t *ans;
+		const char *text;
+		char *pre = NULL, **ts = NULL;
+		size_t nts = 0;
+		kiln_extracted ex;
+		kiln_error e2;
+
+		const char *a = answer_of(done, hashes, id, j, "tests");
+		if (!a)
+			continue;
+		text = answer_text(a, &ans);
+		if (text && kiln_extract_code(text, strlen(text), lang, &ex,
+					      &e2) == 0) {
+			if (kiln_split_tests(ex.code, strlen(ex.code), lang,
+					     &pre, &ts, &nts, &e2) == 0) {
+				for (size_t i = 0; i < nts; i++)
+					json_array_append_new(tests,
+						json_string(ts[i]));
+				if (!preamble && pre && *pre)
+					preamble = json_string(pre);
+				kiln_tests_free(ts, nts);
+				free(pre);
+			}
+			free(ex.code);
+		}
+		json_decref(ans);
+	}
+	if (json_array_size(tests) > 0) {
+		tests_source = "teacher";
+	} else if (json_object_get(task, "tests")) {
+		json_decref(tests);
+		tests = json_deep_copy(json_object_get(task, "tests"));
+		tests_source = "task";
+	}
+	for (int i = 0; i < o->k && !rc; i++) {
+		json_t *ans, *c;
+		const char *text;
+		kiln_extracted ex;
+		kiln_error e2;
+
+		const char *a = answer_of(done, hashes, id, i, "solution");
+		if (!a)
+			continue; /* failed: the store says why */
+		text = answer_text(a, &ans);
+		c = json_pack("{ss si ss}", "id", id, "candidate", i,
+			      "language", lang);
+		json_object_set(c, "entry_point",
+				json_object_get(task, "entry_point"));
+		if (!json_object_get(c, "entry_point"))
+			json_object_del(c, "entry_point");
+		if (text && o->completions) {
+			/* A completion continues the prompt: the program is
+			 * both together (as HumanEval is scored). */
+			char *prompt = kiln_template_render(tmpl_solution, task,
+							    NULL);
+			size_t np = prompt ? strlen(prompt) : 0;
+			char *code = malloc(np + strlen(text) + 1);
+			if (code) {
+				memcpy(code, prompt ? prompt : "", np);
+				strcpy(code + np, text);
+				json_object_set_new(c, "solution",
+						    json_string(code));
+			}
+			json_object_set_new(c, "extraction", json_pack(
+				"{ss}", "how", "completion"));
+			free(code);
+			free(prompt);
+		} else if (text && kiln_extract_code(text, strlen(text), lang,
+						     &ex, &e2) == 0) {
+			json_object_set_new(c, "solution", json_string(ex.code));
+			json_object_set_new(c, "extraction", json_pack(
+				"{ss si sb}", "how", ex.how, "blocks",
+				ex.blocks, "truncated", ex.truncated));
+			free(ex.code);
+		} else {
+			json_object_set_new(c, "solution", json_string(""));
+			json_object_set_new(c, "extraction", json_pack(
+				"{ss}", "error", text ? e2.msg
+				: "the answer has no text"));
+			st->extract_errors++;
+		}
+		json_object_set(c, "tests", tests);
+		if (preamble && strcmp(tests_source, "teacher") == 0)
+			json_object_set(c, "test_setup", preamble);
+		else if (strcmp(tests_source, "task") == 0 &&
+			 json_object_get(task, "test_setup"))
+			json_object_set(c, "test_setup",
+					json_object_get(task, "test_setup"));
+		json_object_set_new(c, "tests_source",
+				    json_string(tests_source));
+		json_object_set_new(c, "teacher", json_pack(
+			"{ss ss ss sf sf si sI}", "backend", "openai",
+			"url", o->llm.base_url, "model",
+			o->model ? o->model : "default",
+			"temperature", o->temperature, "top_p", o->top_p,
+			"max_tokens", o->max_tokens,
+			"seed", (json_int_t)(o->seed + i)));
+		json_object_set_new(c, "usage", answer_usage(ans));
+		json_object_set_new(c, "origin", json_string("synthetic"));
+		json_object_set(c, "task_source", json_object_get(task,
+								  "source"));
+		if (json_is_null(json_object_get(c, "task_source")) ||
+		    !json_object_get(c, "task_source"))
+			json_object_del(c, "task_source");
+		rc = kiln_out_write(out, c, err);
+		st->candidates++;
+		json_decref(c);
+		json_decref(ans);
+	}
+	json_decref(tests);
+	json_decref(preamble);
+	return rc;
+}
+
+int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
+		  const kiln_generate_opts *o, kiln_generate_stats *st,
+		  kiln_error *err)
+{
+	const char *path = o->completions ? "/completions" : "/chat/completions";
+	/* A completion model continues the task's prompt as it is. */
+	const char *ts = o->tmpl_solution ? o->tmpl_solution
+		: o->completions ? "{prompt}"
+		: kiln_template_default("solution");
+	const char *tt = o->tmpl_tests ? o->tmpl_tests
+		: kiln_template_default("tests");
+	struct pending p = { 0 };
+	kiln_llm_request *reqs = NULL;
+	struct run_ctx c = { 0 };
+	kiln_llm *llm = NULL;
+	json_t *done = NULL, *task, *hashes = json_object();
+	size_t ti, nreq = 0;
+	long counts[3];
+	int rc = 0;
+
+	memset(st, 0, sizeof(*st));
+	c.t0 = now_s();
+	/* 1. Every request the tasks need, into the store, in one go. */
+	if ((rc = kiln_store_begin(store, err)))
+		goto out;
+	json_array_foreach(tasks, ti, task) {
+		const char *id = json_string_value(json_object_get(task, "id"));
+		for (int kind = 0; kind < 2 && !rc; kind++) {
+			int count = kind == 0 ? o->k : o->test_sets;
+			char *prompt;
+			if (!id) {
+				rc = kiln_error_set(err, KILN_EPARSE,
+					"task %zu: field 'id' must be a "
+					"string", ti + 1);
+				goto out;
+			}
+			if (count <= 0)
+				continue;
+			prompt = kiln_template_render(kind == 0 ? ts : tt,
+						      task, err);
+			if (!prompt) {
+				rc = kiln_error_prefix(err, "task %s: ", id);
+				goto out;
+			}
+			for (int i = 0; i < count && !rc; i++) {
+				char *body = request_body(o, prompt,
+							  o->seed + i);
+				char hex[33], key[1024];
+				if (!body) {
+					rc = kiln_error_set(err, KILN_ENOMEM,
+							    "out of memory");
+					break;
+				}
+				request_hash(o->llm.base_url, path, body, hex);
+				snprintf(key, sizeof(key), "%s\x1f%d\x1f%s", id,
+					 i, kind == 0 ? "solution" : "tests");
+				json_object_set_new(hashes, key,
+						    json_string(hex));
+				rc = kiln_store_add(store, id, i, kind == 0
+						    ? "solution" : "tests",
+						    body, hex, NULL, err);
+				free(body);
+				st->jobs++;
+			}
+			free(prompt);
+		}
+		if (rc) {
+			kiln_store_commit(store, NULL);
+			goto out;
+		}
+	}
+	if ((rc = kiln_store_commit(store, err)))
+		goto out;
+	if (!hashes) {
+		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (o->retry_failed) {
+		long n;
+		if ((rc = kiln_store_retry_failed(store, &n, err)))
+			goto out;
+	}
+	if ((rc = kiln_store_counts(store, counts, err)))
+		goto out;
+	st->already = counts[KILN_JOB_DONE];
+
+	/* 2. Pending: from the cache, or to send. */
+	rc = kiln_store_each(store, KILN_JOB_PENDING, collect_pending, &p, err);
+	if (rc) {
+		if (rc == KILN_ENOMEM)
+			kiln_error_set(err, rc, "out of memory");
+		goto out;
+	}
+	reqs = calloc(p.n ? p.n : 1, sizeof(*reqs));
+	if (!reqs) {
+		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = kiln_store_begin(store, err)))
+		goto out;
+	for (size_t i = 0; i < p.n; i++) {
+		char *ans = NULL;
+		if (!o->no_cache &&
+		    (rc = kiln_store_cached(store, p.hashes[i], &ans, err)))
+			break;
+		if (ans) {
+			rc = kiln_store_finish(store, p.ids[i], ans, 0, 0, err);
+			free(ans);
+			if (rc)
+				break;
+			st->cached++;
+			continue;
+		}
+		reqs[nreq].id = p.ids[i];
+		reqs[nreq].path = path;
+		reqs[nreq].body = p.bodies[i];
+		nreq++;
+	}
+	if (rc) {
+		kiln_store_commit(store, NULL);
+		goto out;
+	}
+	if ((rc = kiln_store_commit(store, err)))
+		goto out;
+
+	/* 3. Send; each answer is committed as it arrives. */
+	if (nreq) {
+		if ((rc = kiln_llm_open(&llm, &o->llm, err)))
+			goto out;
+		c.store = store;
+		c.o = o;
+		c.st = st;
+		rc = kiln_llm_run(llm, reqs, nreq, on_result, &c, err);
+		if (c.rc) {
+			rc = c.rc;
+			if (err)
+				*err = c.err;
+		}
+		if (rc)
+			goto out;
+	}
+
+	/* 4. Candidates, from the store, in order. */
+	done = json_object();
+	if (!done) {
+		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = kiln_store_each(store, KILN_JOB_DONE, collect_done, done,
+				  err)))
+		goto out;
+	json_array_foreach(tasks, ti, task) {
+		if ((rc = emit_task(task, done, hashes, out, o, ts, st, err)))
+			goto out;
+	}
+out:
+	st->seconds = now_s() - c.t0;
+	kiln_llm_close(llm);
+	json_decref(done);
+	json_decref(hashes);
+	free(reqs);
+	pending_free(&p);
+	return rc;
+}
