@@ -333,8 +333,10 @@ static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 		if (!a)
 			continue;
 		text = answer_text(a, &ans);
-		if (text && kiln_extract_code(text, strlen(text), lang, &ex,
-					      &e2) == 0) {
+		/* Only the blocks that hold tests: an answer may repeat the
+		 * solution in a block of its own. */
+		if (text && kiln_extract_tests(text, strlen(text), lang, &ex,
+					       &e2) == 0) {
 			if (kiln_split_tests(ex.code, strlen(ex.code), lang,
 					     &pre, &ts, &nts, &e2) == 0) {
 				for (size_t i = 0; i < nts; i++)
