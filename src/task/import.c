@@ -166,10 +166,12 @@ static int import_mbpp(const json_t *in, json_t **out, kiln_error *err)
 	plen = strlen(text) + 64;
 	for (size_t i = 0; i < json_array_size(tests); i++) {
 		const json_t *s = json_array_get(tests, i);
-		if (!json_is_string(s))
+		if (!json_is_string(s) ||
+		    strspn(json_string_value(s), " \t\r\n") ==
+		    json_string_length(s))
 			return kiln_error_set(err, KILN_EPARSE,
-					      "test_list[%zu] must be a string",
-					      i);
+					      "test_list[%zu] must be a "
+					      "non-empty string", i);
 		plen += json_string_length(s) + 1;
 	}
 	prompt = malloc(plen);

@@ -18,15 +18,26 @@ static int opt_string(const json_t *rec, const char *key, const char **out,
 	return 0;
 }
 
+/* A test that is empty or only white space passes any solution: it is
+ * no test at all. */
+static int blank(const char *s)
+{
+	for (; *s; s++)
+		if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+			return 0;
+	return 1;
+}
+
 int kiln_job_from_record(const json_t *rec, kiln_job *job, kiln_error *err)
 {
 	const json_t *tests = json_object_get(rec, "tests");
 	int rc;
 
 	memset(job, 0, sizeof(*job));
-	if (!json_is_string(json_object_get(rec, "id")))
+	if (!json_is_string(json_object_get(rec, "id")) ||
+	    json_string_length(json_object_get(rec, "id")) == 0)
 		return kiln_error_set(err, KILN_EPARSE,
-				      "field 'id' must be a string");
+				      "field 'id' must be a non-empty string");
 	if ((rc = opt_string(rec, "language", &job->language, err)) ||
 	    (rc = opt_string(rec, "test_setup", &job->setup, err)) ||
 	    (rc = opt_string(rec, "solution", &job->solution, err)))
@@ -43,6 +54,12 @@ int kiln_job_from_record(const json_t *rec, kiln_job *job, kiln_error *err)
 		if (!t)
 			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		t[0] = json_string_value(tests);
+		if (blank(t[0])) {
+			free(t);
+			return kiln_error_set(err, KILN_EPARSE,
+					      "field 'tests' is an empty test "
+					      "program");
+		}
 		job->tests = t;
 		job->ntests = 1;
 		job->program = 1;
@@ -53,10 +70,11 @@ int kiln_job_from_record(const json_t *rec, kiln_job *job, kiln_error *err)
 			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		for (size_t i = 0; i < n; i++) {
 			const json_t *s = json_array_get(tests, i);
-			if (!json_is_string(s)) {
+			if (!json_is_string(s) || blank(json_string_value(s))) {
 				free(t);
 				return kiln_error_set(err, KILN_EPARSE,
-					"tests[%zu] must be a string", i);
+					"tests[%zu] must be a non-empty string",
+					i);
 			}
 			t[i] = json_string_value(s);
 		}

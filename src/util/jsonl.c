@@ -430,7 +430,7 @@ int kiln_out_open(kiln_out **out, const char *path, kiln_error *err)
 int kiln_out_write(kiln_out *o, const json_t *obj, kiln_error *err)
 {
 	if (json_dumpf(obj, o->f, JSON_COMPACT | JSON_PRESERVE_ORDER |
-		       JSON_REAL_PRECISION(9)) != 0 ||
+		       JSON_REAL_PRECISION(15)) != 0 ||
 	    fputc('\n', o->f) == EOF)
 		return kiln_error_set(err, KILN_EIO, "%s: write failed: %s",
 				      o->path ? o->path : "stdout",

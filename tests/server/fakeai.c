@@ -1503,7 +1503,8 @@ static int write_port_file(const char *path, unsigned port)
 {
 	char tmp[4096];
 	FILE *f;
-	int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	int bad, n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path,
+			      (long)getpid());
 
 	if (n < 0 || (size_t)n >= sizeof(tmp)) {
 		warnx_("%s: path too long", path);
@@ -1514,7 +1515,8 @@ static int write_port_file(const char *path, unsigned port)
 		warnx_("%s: %s", tmp, strerror(errno));
 		return -1;
 	}
-	if (fprintf(f, "%u\n", port) < 0 || fclose(f) != 0) {
+	bad = fprintf(f, "%u\n", port) < 0;
+	if (fclose(f) != 0 || bad) {
 		warnx_("%s: write failed", tmp);
 		unlink(tmp);
 		return -1;

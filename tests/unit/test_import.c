@@ -135,6 +135,12 @@ static void job_from_record_rules(void **state)
 		{ "{\"id\":\"a\",\"solution\":\"x\"}", "'tests'" },
 		{ "{\"id\":\"a\",\"solution\":\"x\",\"tests\":[]}", "'tests'" },
 		{ "{\"id\":\"a\",\"solution\":\"x\",\"tests\":[1]}", "tests[0]" },
+		/* Blank tests pass anything: refused (found by fuzzing). */
+		{ "{\"id\":\"a\",\"solution\":\"x\",\"tests\":\" \\n\"}",
+		  "empty test program" },
+		{ "{\"id\":\"a\",\"solution\":\"x\",\"tests\":[\"ok\", \"\"]}",
+		  "tests[1]" },
+		{ "{\"id\":\"\",\"solution\":\"x\",\"tests\":[\"a\"]}", "'id'" },
 		{ "{\"id\":\"a\",\"solution\":1,\"tests\":[\"a\"]}", "'solution'" },
 		{ "{\"id\":\"a\",\"solution\":\"x\",\"tests\":[\"a\"],"
 		  "\"language\":\"cobol\"}", "cobol" },
