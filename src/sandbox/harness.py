@@ -144,10 +144,15 @@ def child_enter(limits, out_w, err_w, rfd):
             os.close(fd)
     os.closerange(3, rfd)
     os.closerange(rfd + 1, 1 << 16)
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM,
-                signal.SIGCHLD):
-        signal.signal(sig, signal.SIG_DFL)
+    # Python code sees the dispositions a fresh interpreter sets up
+    # (SIGPIPE and SIGXFSZ ignored, SIGINT raising KeyboardInterrupt);
+    # PID 1 changed only SIGINT. A program about to be exec'd gets the
+    # defaults back, since execve keeps ignored signals ignored. Each call
+    # costs first-touch copy-on-write faults, so only what differs.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if limits.get("exec"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     cpu_s = limits["cpu_s"]
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
     mem = limits["memory"]
@@ -338,6 +343,7 @@ class Box:
             "cpu_s": max(1, int(lim["cpu_ms"] / 1000 + 0.999)),
             "memory": int(lim.get("memory", 0)),
             "output": int(lim["output"]),
+            "exec": job["mode"] == "exec",
         }
         self.out_bytes = 0
         self.err_tail = b""
@@ -497,7 +503,7 @@ class Box:
             c = job["compile_limits"]
             self.limits = {"cpu_s": max(1, int(c["cpu_ms"] / 1000 + 0.999)),
                            "memory": int(c["memory"]),
-                           "output": int(c["output"])}
+                           "output": int(c["output"]), "exec": True}
             t0 = now_ms()
             run = self.spawn(lambda rfd, nonce:
                              os.execve(job["compile"][0], job["compile"],
