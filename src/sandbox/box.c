@@ -669,6 +669,7 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 	long long budget, t0 = now_ms();
 	long timeout = job->timeout_ms > 0 ? job->timeout_ms : l->timeout_ms;
 	long len, oom0 = -1;
+	size_t tlen = 0;
 	int rc;
 
 	*result = NULL;
@@ -677,8 +678,19 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 		return rc;
 	text = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
+	if (text) {
+		/* The request and its newline in one send. */
+		char *t2;
+		tlen = strlen(text);
+		t2 = realloc(text, tlen + 2);
+		if (!t2)
+			free(text);
+		text = t2;
+	}
 	if (!text)
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	text[tlen++] = '\n';
+	text[tlen] = '\0';
 
 	if (box->pid <= 0) {
 		kiln_error e2;
@@ -692,8 +704,7 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 	budget = (long long)(job->ntests + 2) * (timeout + 2000) + 10000 +
 		 l->compile_ms;
 	oom0 = kiln__cgroup_oom_kills(&box->cg);
-	if (write_all(box->job_fd, text, strlen(text), 1) != 0 ||
-	    write_all(box->job_fd, "\n", 1, 1) != 0) {
+	if (write_all(box->job_fd, text, tlen, 1) != 0) {
 		snprintf(what, sizeof(what), "sandbox: sending the job: %s",
 			 strerror(errno));
 		goto broken;
