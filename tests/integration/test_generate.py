@@ -240,6 +240,41 @@ def kill_resume_test(tmp):
     srv.stop()
 
 
+def limits_test(tmp):
+    """Concurrency 256, the request bucket, cost, and the API key."""
+    tasks = write_tasks(os.path.join(tmp, "l.jsonl"), 300, "l")
+    srv = Server(tmp, "limits", {"answers": answers_for(tasks)})
+    out = os.path.join(tmp, "l.out")
+    env = dict(os.environ, KILN_TEST_KEY="sk-very-secret-0123456789")
+    p = subprocess.run([KILN, "generate", "--backend", srv.url, "-m", "m",
+                        "--test-sets", "0", "-c", "256", "--api-key-env",
+                        "KILN_TEST_KEY", "--price-in", "1.5", "--price-out",
+                        "6", os.path.join(tmp, "l.jsonl"), "-o", out],
+                       capture_output=True, text=True, env=env, timeout=120)
+    check("concurrency 256: all 300 answered", p.returncode == 0 and
+          len(read_jsonl(out)) == 300, p.stderr)
+    check("cost in the summary", "cost $" in p.stderr, p.stderr)
+    blob = b""
+    for f in (out, out + ".store", out + ".store-wal"):
+        if os.path.exists(f):
+            blob += open(f, "rb").read()
+    check("the API key is written nowhere",
+          b"sk-very-secret" not in blob and
+          "sk-very-secret" not in p.stderr)
+    # --max-rpm 120: a burst of 120, then 2 a second: 124 take >= 1.5 s.
+    sub = os.path.join(tmp, "l124.jsonl")
+    with open(sub, "w") as f:
+        for t in tasks[:124]:
+            f.write(json.dumps(t) + "\n")
+    t0 = time.time()
+    p = kiln("generate", "--backend", srv.url, "-m", "m2", "--test-sets",
+             "0", "--max-rpm", "120", sub, "-o", os.path.join(tmp, "r.out"))
+    took = time.time() - t0
+    check("--max-rpm holds requests back", p.returncode == 0 and
+          1.5 <= took < 20, (took, p.stderr))
+    srv.stop()
+
+
 def eval_test(tmp):
     he = os.path.join(tmp, "he.jsonl")
     subprocess.run([KILN, "import", "-f", "humaneval",
@@ -281,6 +316,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="kiln-gen-")
     faults_test(tmp)
     kill_resume_test(tmp)
+    limits_test(tmp)
     eval_test(tmp)
     subprocess.run(["rm", "-rf", tmp])
     passed = sum(results)

@@ -14,21 +14,7 @@
 
 #include "kiln/jsonl.h"
 
-static char dir[] = "/tmp/kiln-test-jsonl-XXXXXX";
-
-static int setup(void **state)
-{
-	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+#include "tmpdir.h"
 
 static const char *write_tmp(const char *name, const char *text, size_t len)
 {
@@ -270,5 +256,5 @@ int main(void)
 		cmocka_unit_test(open_missing_file),
 		cmocka_unit_test(atomic_output),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

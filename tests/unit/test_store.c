@@ -12,24 +12,16 @@
 
 #include "kiln/store.h"
 
-static char dir[] = "/tmp/kiln-test-store-XXXXXX";
+#include "tmpdir.h"
+
 static char path[256];
 
 static int setup(void **state)
 {
-	(void)state;
-	if (!mkdtemp(dir))
+	if (tmpdir_setup(state))
 		return -1;
 	snprintf(path, sizeof(path), "%s/jobs.db", dir);
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
 }
 
 struct seen { int n; int64_t ids[16]; char tasks[16][32]; };
@@ -151,5 +143,5 @@ int main(void)
 		cmocka_unit_test(retry_failed_resets_only_failures),
 		cmocka_unit_test(unopenable_store),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

@@ -13,21 +13,7 @@
 
 #include "kiln/verify.h"
 
-static char dir[] = "/tmp/kiln-test-verify-XXXXXX";
-
-static int setup(void **state)
-{
-	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+#include "tmpdir.h"
 
 static void opts_init(kiln_verify_opts *o, int jobs)
 {
@@ -215,5 +201,5 @@ int main(void)
 		cmocka_unit_test(bad_line_skipped),
 		cmocka_unit_test(relative_timeout),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
