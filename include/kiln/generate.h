@@ -20,7 +20,7 @@
 
 typedef struct kiln_generate_stats {
 	long jobs;            /* requests the run needs in all */
-	long already;         /* answered in an earlier run */
+	long already;         /* settled (answered or failed) before */
 	long cached;          /* answered from an identical earlier request */
 	long sent;            /* answered by the server in this run */
 	long failed;          /* gave up (recorded in the store) */

@@ -17,7 +17,7 @@ static const char usage[] =
 "separately, for unit tests written from the task alone. Every request and\n"
 "answer is kept in a job store (SQLite): a run that is killed resumes where\n"
 "it stopped, and never re-sends a request that was answered. Candidates\n"
-"(JSON Lines) are written at the end, in task order.\n"
+"(JSON Lines) are written in task order as tasks complete.\n"
 "\n"
 "options:\n"
 "  -b, --backend URL        base URL ending in /v1 (required)\n"
@@ -285,7 +285,7 @@ bad:
 	out = NULL;
 	if (!prog.quiet) {
 		fprintf(stderr, "kiln generate: %ld candidates from %zu tasks in "
-			"%.1fs; requests: %ld needed, %ld answered before, %ld "
+			"%.1fs; requests: %ld needed, %ld settled before, %ld "
 			"from cache, %ld sent, %ld failed; tokens %ld in, %ld "
 			"out", st.candidates, json_array_size(tasks), st.seconds,
 			st.jobs, st.already, st.cached, st.sent, st.failed,

@@ -152,21 +152,36 @@ static char *request_body(const kiln_generate_opts *o, const char *prompt,
 	return text;
 }
 
+/* This run's unanswered jobs. */
 struct pending {
 	int64_t *ids;
 	char **bodies;
 	char **hashes;
+	char **keys;             /* task, index, kind, hash: see answer_of */
+	size_t *task;            /* index into the run's tasks */
 	size_t n, cap;
+	const json_t *run_hashes;  /* (task, index, kind) -> this run's hash */
+	const json_t *task_index;  /* task id -> index */
 };
 
 static int collect_pending(void *ctx, const kiln_store_job *j)
 {
 	struct pending *p = ctx;
+	char key[1024];
+	const char *mine;
 
+	/* Pending jobs of another configuration (an older template, a task
+	 * not in this run) are not this run's to send. */
+	snprintf(key, sizeof(key), "%s\x1f%d\x1f%s", j->task_id, j->index,
+		 j->kind);
+	mine = json_string_value(json_object_get(p->run_hashes, key));
+	if (!mine || strcmp(mine, j->hash) != 0)
+		return 0;
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 256;
 		int64_t *ids = realloc(p->ids, cap * sizeof(*ids));
-		char **b, **h;
+		char **b, **h, **k;
+		size_t *t;
 		if (ids)
 			p->ids = ids;
 		b = realloc(p->bodies, cap * sizeof(*b));
@@ -175,14 +190,25 @@ static int collect_pending(void *ctx, const kiln_store_job *j)
 		h = realloc(p->hashes, cap * sizeof(*h));
 		if (h)
 			p->hashes = h;
-		if (!ids || !b || !h)
+		k = realloc(p->keys, cap * sizeof(*k));
+		if (k)
+			p->keys = k;
+		t = realloc(p->task, cap * sizeof(*t));
+		if (t)
+			p->task = t;
+		if (!ids || !b || !h || !k || !t)
 			return KILN_ENOMEM;
 		p->cap = cap;
 	}
+	snprintf(key, sizeof(key), "%s\x1f%d\x1f%s\x1f%s", j->task_id,
+		 j->index, j->kind, j->hash);
 	p->ids[p->n] = j->id;
+	p->task[p->n] = (size_t)json_integer_value(json_object_get(
+		p->task_index, j->task_id));
 	p->bodies[p->n] = strdup(j->request);
 	p->hashes[p->n] = strdup(j->hash);
-	if (!p->bodies[p->n] || !p->hashes[p->n])
+	p->keys[p->n] = strdup(key);
+	if (!p->bodies[p->n] || !p->hashes[p->n] || !p->keys[p->n])
 		return KILN_ENOMEM;
 	p->n++;
 	return 0;
@@ -193,10 +219,13 @@ static void pending_free(struct pending *p)
 	for (size_t i = 0; i < p->n; i++) {
 		free(p->bodies[i]);
 		free(p->hashes[i]);
+		free(p->keys[i]);
 	}
 	free(p->ids);
 	free(p->bodies);
 	free(p->hashes);
+	free(p->keys);
+	free(p->task);
 }
 
 struct run_ctx {
@@ -207,7 +236,19 @@ struct run_ctx {
 	kiln_error err;
 	int rc;
 	int in_tx;      /* a transaction is open for the current batch */
+	struct pending *p;
+	const kiln_llm_request *reqs;  /* reqs[k].id is an index into p */
+	/* Streaming out: a task's candidates go out once none of its jobs
+	 * is outstanding and every task before it has gone out. */
+	const json_t *tasks;
+	json_t *done, *hashes;
+	size_t *outstanding;   /* per task */
+	size_t next_task;
+	kiln_out *out;
+	const char *tmpl_solution;
 };
+
+static int emit_ready(struct run_ctx *c, kiln_error *err);
 
 static double now_s(void)
 {
@@ -222,19 +263,26 @@ static int on_result(void *ctx, const kiln_llm_result *r)
 	int rc;
 
 	if (!r) {
-		/* The end of a batch: its answers become durable together. */
+		/* The end of a batch: its answers become durable together,
+		 * then the tasks they completed go out. */
 		if (!c->in_tx)
 			return 0;
 		c->in_tx = 0;
-		return c->rc = kiln_store_commit(c->store, &c->err);
+		if ((c->rc = kiln_store_commit(c->store, &c->err)))
+			return c->rc;
+		return c->rc = emit_ready(c, &c->err);
 	}
 	if (!c->in_tx) {
 		if ((rc = kiln_store_begin(c->store, &c->err)))
 			return c->rc = rc;
 		c->in_tx = 1;
 	}
+	size_t k = (size_t)r->id;   /* index into the pending jobs */
+	c->outstanding[c->p->task[k]]--;
 	if (r->ok) {
-		rc = kiln_store_finish(c->store, r->id, r->body, r->ms,
+		json_object_set_new(c->done, c->p->keys[k],
+				    json_string(r->body));
+		rc = kiln_store_finish(c->store, c->p->ids[k], r->body, r->ms,
 				       r->attempts, &c->err);
 		c->st->sent++;
 		c->st->input_tokens += r->input_tokens;
@@ -243,7 +291,7 @@ static int on_result(void *ctx, const kiln_llm_result *r)
 		char msg[700];
 		snprintf(msg, sizeof(msg), "%s (after %d attempt%s)", r->error,
 			 r->attempts, r->attempts == 1 ? "" : "s");
-		rc = kiln_store_fail(c->store, r->id, msg, r->attempts,
+		rc = kiln_store_fail(c->store, c->p->ids[k], msg, r->attempts,
 				     &c->err);
 		c->st->failed++;
 	}
@@ -453,9 +501,9 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 	kiln_llm_request *reqs = NULL;
 	struct run_ctx c = { 0 };
 	kiln_llm *llm = NULL;
-	json_t *done = NULL, *task, *hashes = json_object();
+	json_t *done = NULL, *task, *hashes = json_object(), *tindex = NULL;
+	size_t *outstanding = NULL;
 	size_t ti, nreq = 0;
-	long counts[3];
 	int rc = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -520,22 +568,32 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 		if ((rc = kiln_store_retry_failed(store, &n, err)))
 			goto out;
 	}
-	if ((rc = kiln_store_counts(store, counts, err)))
-		goto out;
-	st->already = counts[KILN_JOB_DONE];
 
-	/* 2. Pending: from the cache, or to send. */
+	/* 2. This run's pending jobs: from the cache, or to send. */
+	tindex = json_object();
+	json_array_foreach(tasks, ti, task)
+		json_object_set_new(tindex, json_string_value(json_object_get(
+			task, "id")), json_integer((json_int_t)ti));
+	p.run_hashes = hashes;
+	p.task_index = tindex;
 	rc = kiln_store_each(store, KILN_JOB_PENDING, collect_pending, &p, err);
 	if (rc) {
 		if (rc == KILN_ENOMEM)
 			kiln_error_set(err, rc, "out of memory");
 		goto out;
 	}
+	st->already = st->jobs - (long)p.n;
+	/* What is answered already (earlier runs), for the candidates. */
+	done = json_object();
+	outstanding = calloc(json_array_size(tasks) + 1, sizeof(*outstanding));
 	reqs = calloc(p.n ? p.n : 1, sizeof(*reqs));
-	if (!reqs) {
+	if (!done || !outstanding || !reqs || !tindex) {
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		goto out;
 	}
+	if ((rc = kiln_store_each(store, KILN_JOB_DONE, collect_done, done,
+				  err)))
+		goto out;
 	if ((rc = kiln_store_begin(store, err)))
 		goto out;
 	for (size_t i = 0; i < p.n; i++) {
@@ -545,15 +603,17 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 			break;
 		if (ans) {
 			rc = kiln_store_finish(store, p.ids[i], ans, 0, 0, err);
+			json_object_set_new(done, p.keys[i], json_string(ans));
 			free(ans);
 			if (rc)
 				break;
 			st->cached++;
 			continue;
 		}
-		reqs[nreq].id = p.ids[i];
+		reqs[nreq].id = (int64_t)i;
 		reqs[nreq].path = path;
 		reqs[nreq].body = p.bodies[i];
+		outstanding[p.task[i]]++;
 		nreq++;
 	}
 	if (rc) {
@@ -563,13 +623,25 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 	if ((rc = kiln_store_commit(store, err)))
 		goto out;
 
-	/* 3. Send; each answer is committed as it arrives. */
+	/* 3. Send; answers are committed a batch at a time as they arrive,
+	 * and each task's candidates go out, in task order, as soon as the
+	 * task is complete. */
+	c.store = store;
+	c.o = o;
+	c.st = st;
+	c.p = &p;
+	c.reqs = reqs;
+	c.tasks = tasks;
+	c.done = done;
+	c.hashes = hashes;
+	c.outstanding = outstanding;
+	c.out = out;
+	c.tmpl_solution = ts;
+	if ((rc = emit_ready(&c, err)))
+		goto out;
 	if (nreq) {
 		if ((rc = kiln_llm_open(&llm, &o->llm, err)))
 			goto out;
-		c.store = store;
-		c.o = o;
-		c.st = st;
 		rc = kiln_llm_run(llm, reqs, nreq, on_result, &c, err);
 		if (c.rc) {
 			rc = c.rc;
@@ -579,26 +651,32 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 		if (rc)
 			goto out;
 	}
-
-	/* 4. Candidates, from the store, in order. */
-	done = json_object();
-	if (!done) {
-		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
-		goto out;
-	}
-	if ((rc = kiln_store_each(store, KILN_JOB_DONE, collect_done, done,
-				  err)))
-		goto out;
-	json_array_foreach(tasks, ti, task) {
-		if ((rc = emit_task(task, done, hashes, out, o, ts, st, err)))
-			goto out;
-	}
+	/* 4. Whatever is left (all of it, when nothing was sent). */
+	rc = emit_ready(&c, err);
 out:
 	st->seconds = now_s() - c.t0;
 	kiln_llm_close(llm);
 	json_decref(done);
 	json_decref(hashes);
+	json_decref(tindex);
+	free(outstanding);
 	free(reqs);
 	pending_free(&p);
 	return rc;
+}
+
+static int emit_ready(struct run_ctx *c, kiln_error *err)
+{
+	size_t n = json_array_size(c->tasks);
+	int rc;
+
+	while (c->next_task < n && c->outstanding[c->next_task] == 0) {
+		rc = emit_task(json_array_get(c->tasks, c->next_task), c->done,
+			       c->hashes, c->out, c->o, c->tmpl_solution,
+			       c->st, err);
+		if (rc)
+			return rc;
+		c->next_task++;
+	}
+	return 0;
 }

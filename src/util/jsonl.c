@@ -429,9 +429,11 @@ int kiln_out_open(kiln_out **out, const char *path, kiln_error *err)
 
 int kiln_out_write(kiln_out *o, const json_t *obj, kiln_error *err)
 {
+	/* On stdout each record leaves at once: a reader downstream of a
+	 * pipe sees results as they come, not a buffer at a time. */
 	if (json_dumpf(obj, o->f, JSON_COMPACT | JSON_PRESERVE_ORDER |
 		       JSON_REAL_PRECISION(15)) != 0 ||
-	    fputc('\n', o->f) == EOF)
+	    fputc('\n', o->f) == EOF || (!o->path && fflush(o->f) != 0))
 		return kiln_error_set(err, KILN_EIO, "%s: write failed: %s",
 				      o->path ? o->path : "stdout",
 				      strerror(errno));

@@ -218,6 +218,23 @@ def kill_resume_test(tmp):
     b = strip(read_jsonl(out)) if os.path.exists(out) else []
     check("kill: candidates equal an uninterrupted run's", a == b and
           len(a) == 60, (len(a), len(b)))
+    # Candidates stream out as tasks complete (here to stdout, against a
+    # server that takes 40 ms a request): the first line comes well
+    # before the end.
+    proc = subprocess.Popen([KILN, "generate", "--backend", srv.url, "-m",
+                             "stream", "-k", "1", "--test-sets", "0", "-c",
+                             "2", "-q", os.path.join(tmp, "k.jsonl"),
+                             "--store", os.path.join(tmp, "stream.store")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    first = proc.stdout.readline()
+    t_first = time.time() - t0
+    rest = proc.stdout.read()
+    proc.wait()
+    t_end = time.time() - t0
+    check("candidates stream out as tasks complete",
+          first.startswith(b'{"id":"k/0"') and t_end - t_first > 0.2 and
+          len(rest.splitlines()) == 29, (t_first, t_end))
     # Everything answered: a further run sends nothing (the cache and the
     # store answer it all).
     seen = len(srv.requests())
@@ -237,6 +254,29 @@ def kill_resume_test(tmp):
              "--store", store)
     check("a changed template misses the cache",
           p.returncode == 0 and len(srv.requests()) == seen + 30, p.stderr)
+    # Pending jobs of one configuration are not sent by a run of another:
+    # start a run with template A, kill it at once, then run template B.
+    ta, tb = os.path.join(tmp, "ta.txt"), os.path.join(tmp, "tb.txt")
+    open(ta, "w").write("Variant A: {prompt}\n")
+    open(tb, "w").write("Variant B: {prompt}\n")
+    proc = subprocess.Popen([KILN, "generate", "--backend", srv.url, "-m",
+                             "fake", "--test-sets", "0", "-c", "1",
+                             "--template-solution", ta,
+                             os.path.join(tmp, "k.jsonl"), "-o",
+                             os.path.join(tmp, "ta.out"), "--store", store],
+                            stderr=subprocess.DEVNULL)
+    time.sleep(0.15)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    seen = len(srv.requests())
+    p = kiln("generate", "--backend", srv.url, "-m", "fake", "--test-sets",
+             "0", "--template-solution", tb, os.path.join(tmp, "k.jsonl"),
+             "-o", os.path.join(tmp, "tb.out"), "--store", store)
+    new = srv.requests()[seen:]
+    check("a run sends only its own pending jobs", p.returncode == 0 and
+          len(new) == 30 and all(r["prompt"].startswith("Variant B")
+                                 for r in new),
+          [r["prompt"][:20] for r in new][:5])
     srv.stop()
 
 
