@@ -59,6 +59,7 @@ struct kiln_box {
 	char *buf;      /* partial result line */
 	size_t len, cap;
 	kiln__cgroup cg;
+	long oom_seen;  /* the cgroup's OOM-kill count at the last look */
 };
 
 void kiln_limits_default(kiln_limits *l)
@@ -527,6 +528,7 @@ static int box_start(kiln_box *box, kiln_error *err)
 		snprintf(name, sizeof(name), "box-%d-%u", (int)getpid(),
 			 outer_id() & 0xffffu);
 		kiln__cgroup_create(&box->cg, name, mem, l->nproc, pid);
+		box->oom_seen = kiln__cgroup_oom_kills(&box->cg);
 	}
 	if (write(syncp[1], "x", 1) != 1) {
 		kiln_error_set(err, KILN_ESANDBOX, "sandbox: releasing child: %s",
@@ -616,6 +618,21 @@ const char *kiln_box_cgroup(const kiln_box *box)
 	return box->cg.v2 ? "v2" : "v1";
 }
 
+/* Whether some test died of a SIGKILL that kiln did not send itself
+ * (kiln's own kills are reported as timeout or output_limit). */
+static int killed_by_sigkill(const json_t *res)
+{
+	const json_t *t;
+	size_t i;
+
+	json_array_foreach(json_object_get(res, "tests"), i, t) {
+		const char *d = json_string_value(json_object_get(t, "detail"));
+		if (d && strcmp(d, "killed by SIGKILL") == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* The cgroup's OOM killer struck during the run: a process killed by
  * SIGKILL that kiln did not kill itself ran out of memory. */
 static void charge_oom_kills(json_t *res)
@@ -668,7 +685,7 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 	char *text = NULL, *line, what[600];
 	long long budget, t0 = now_ms();
 	long timeout = job->timeout_ms > 0 ? job->timeout_ms : l->timeout_ms;
-	long len, oom0 = -1;
+	long len;
 	size_t tlen = 0;
 	int rc;
 
@@ -703,7 +720,6 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 	 * catches a harness that has stopped answering. */
 	budget = (long long)(job->ntests + 2) * (timeout + 2000) + 10000 +
 		 l->compile_ms;
-	oom0 = kiln__cgroup_oom_kills(&box->cg);
 	if (write_all(box->job_fd, text, tlen, 1) != 0) {
 		snprintf(what, sizeof(what), "sandbox: sending the job: %s",
 			 strerror(errno));
@@ -729,8 +745,14 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 		json_decref(res);
 		goto broken;
 	}
-	if (oom0 >= 0 && kiln__cgroup_oom_kills(&box->cg) > oom0)
-		charge_oom_kills(res);
+	/* The OOM counter is read only when a test died of SIGKILL (kiln's
+	 * own kills are reported otherwise): a file read saved per run. */
+	if (box->oom_seen >= 0 && killed_by_sigkill(res)) {
+		long now = kiln__cgroup_oom_kills(&box->cg);
+		if (now > box->oom_seen)
+			charge_oom_kills(res);
+		box->oom_seen = now;
+	}
 	if (json_is_true(json_object_get(res, "recycle"))) {
 		/* Something survived clean-up: start the next run afresh. */
 		box_stop(box);
@@ -744,7 +766,8 @@ broken:
 	/* A box whose harness the OOM killer took ran out of memory as a
 	 * whole: the candidate's doing (memory it holds outside any one
 	 * process's limit, e.g. in memfds or the tmpfs), not kiln's. */
-	if (oom0 >= 0 && kiln__cgroup_oom_kills(&box->cg) > oom0)
+	if (box->oom_seen >= 0 &&
+	    kiln__cgroup_oom_kills(&box->cg) > box->oom_seen)
 		snprintf(what, sizeof(what), "memory");
 	box_stop(box);
 	*result = sandbox_error(what, job->program ? 1 : job->ntests);
