@@ -75,6 +75,15 @@ int kiln_box_open(kiln_box **box, const kiln_box_config *cfg, kiln_error *err);
 int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 		 kiln_error *err);
 
+/* Pipelining: up to KILN_BOX_DEPTH jobs may be submitted before their
+ * results are collected (oldest first), so that the box starts the next
+ * job while the caller handles the last result. kiln_box_run is submit +
+ * collect. If the box fails, the oldest job is sandbox_error and the rest
+ * are sent again to a rebuilt box. */
+#define KILN_BOX_DEPTH 2
+int kiln_box_submit(kiln_box *box, const kiln_job *job, kiln_error *err);
+int kiln_box_collect(kiln_box *box, json_t **result, kiln_error *err);
+
 /* The PID, in the caller's namespace, of the box's PID 1 (0 if down). */
 long kiln_box_pid(const kiln_box *box);
 

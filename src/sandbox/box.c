@@ -60,7 +60,17 @@ struct kiln_box {
 	size_t len, cap;
 	kiln__cgroup cg;
 	long oom_seen;  /* the cgroup's OOM-kill count at the last look */
+	/* Requests sent and not yet answered, oldest first: kept so that a
+	 * box rebuilt meanwhile can be sent them again. */
+	struct inflight {
+		char *text;
+		size_t len, ntests;
+		long long budget;
+	} q[KILN_BOX_DEPTH];
+	int nq;
 };
+
+static void dequeue(kiln_box *box);
 
 void kiln_limits_default(kiln_limits *l)
 {
@@ -604,6 +614,8 @@ void kiln_box_close(kiln_box *box)
 {
 	if (!box)
 		return;
+	while (box->nq)
+		dequeue(box);
 	box_stop(box);
 	free(box->buf);
 	free(box);
@@ -677,55 +689,109 @@ static json_t *sandbox_error(const char *what, size_t ntests)
 			 "max_rss_kb", 0, "stderr", msg);
 }
 
-int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
-		 kiln_error *err)
+/* Renders a job into its request line (with the newline). */
+static int render(kiln_box *box, const kiln_job *job, struct inflight *q,
+		  kiln_error *err)
 {
 	const kiln_limits *l = &box->cfg.limits;
-	json_t *req = NULL, *res = NULL;
-	char *text = NULL, *line, what[600];
-	long long budget, t0 = now_ms();
 	long timeout = job->timeout_ms > 0 ? job->timeout_ms : l->timeout_ms;
-	long len;
-	size_t tlen = 0;
+	json_t *req = NULL;
+	char *text, *t2;
+	size_t n;
 	int rc;
 
-	*result = NULL;
 	rc = kiln__lang_request(job, l, box->cfg.cold, &req, err);
 	if (rc)
 		return rc;
 	text = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
-	if (text) {
-		/* The request and its newline in one send. */
-		char *t2;
-		tlen = strlen(text);
-		t2 = realloc(text, tlen + 2);
-		if (!t2)
-			free(text);
-		text = t2;
-	}
 	if (!text)
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-	text[tlen++] = '\n';
-	text[tlen] = '\0';
-
-	if (box->pid <= 0) {
-		kiln_error e2;
-		if (box_start(box, &e2) != 0) {
-			snprintf(what, sizeof(what), "%s", e2.msg);
-			goto broken;
-		}
+	n = strlen(text);
+	t2 = realloc(text, n + 2);
+	if (!t2) {
+		free(text);
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	}
+	t2[n++] = '\n';
+	t2[n] = '\0';
+	q->text = t2;
+	q->len = n;
+	q->ntests = job->program ? 1 : job->ntests;
 	/* The harness enforces every limit itself; this backstop only
 	 * catches a harness that has stopped answering. */
-	budget = (long long)(job->ntests + 2) * (timeout + 2000) + 10000 +
-		 l->compile_ms;
-	if (write_all(box->job_fd, text, tlen, 1) != 0) {
-		snprintf(what, sizeof(what), "sandbox: sending the job: %s",
-			 strerror(errno));
-		goto broken;
+	q->budget = (long long)(job->ntests + 2) * (timeout + 2000) + 10000 +
+		    l->compile_ms;
+	return 0;
+}
+
+/* (Re)starts a dead box and sends it every queued request. Returns 0, or
+ * -1 with what filled in. */
+static int revive(kiln_box *box, char *what, size_t wlen)
+{
+	kiln_error e2;
+
+	if (box->pid > 0)
+		return 0;
+	if (box_start(box, &e2) != 0) {
+		snprintf(what, wlen, "%s", e2.msg);
+		return -1;
 	}
-	len = read_line(box, t0 + budget, &line);
+	for (int k = 0; k < box->nq; k++)
+		if (write_all(box->job_fd, box->q[k].text, box->q[k].len, 1)) {
+			snprintf(what, wlen, "sandbox: sending the job: %s",
+				 strerror(errno));
+			box_stop(box);
+			return -1;
+		}
+	return 0;
+}
+
+int kiln_box_submit(kiln_box *box, const kiln_job *job, kiln_error *err)
+{
+	struct inflight *q;
+	int rc;
+
+	if (box->nq >= KILN_BOX_DEPTH)
+		return kiln_error_set(err, KILN_EINVAL,
+				      "sandbox: %d jobs in flight already",
+				      box->nq);
+	q = &box->q[box->nq];
+	if ((rc = render(box, job, q, err)))
+		return rc;
+	box->nq++;
+	/* A box that is down is started (and this job sent) when its reply
+	 * is collected; a failed send shows up there too. */
+	if (box->pid > 0 &&
+	    write_all(box->job_fd, q->text, q->len, 1) != 0)
+		box_stop(box);
+	return 0;
+}
+
+/* Drops the oldest queued request. */
+static void dequeue(kiln_box *box)
+{
+	free(box->q[0].text);
+	for (int k = 1; k < box->nq; k++)
+		box->q[k - 1] = box->q[k];
+	box->nq--;
+}
+
+int kiln_box_collect(kiln_box *box, json_t **result, kiln_error *err)
+{
+	json_t *res = NULL;
+	char *line, what[600];
+	size_t ntests;
+	long len;
+
+	*result = NULL;
+	if (box->nq == 0)
+		return kiln_error_set(err, KILN_EINVAL,
+				      "sandbox: no job in flight");
+	ntests = box->q[0].ntests;
+	if (revive(box, what, sizeof(what)))
+		goto broken;
+	len = read_line(box, now_ms() + box->q[0].budget, &line);
 	if (len < 0) {
 		snprintf(what, sizeof(what), "sandbox: the harness %s",
 			 len == -ETIMEDOUT ? "stopped answering"
@@ -754,24 +820,38 @@ int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
 		box->oom_seen = now;
 	}
 	if (json_is_true(json_object_get(res, "recycle"))) {
-		/* Something survived clean-up: start the next run afresh. */
+		/* Something survived clean-up: the next run starts afresh
+		 * (a job already sent is sent again to the new box). */
 		box_stop(box);
 		json_object_del(res, "recycle");
 	}
-	free(text);
+	dequeue(box);
 	*result = res;
 	return 0;
 broken:
-	free(text);
 	/* A box whose harness the OOM killer took ran out of memory as a
 	 * whole: the candidate's doing (memory it holds outside any one
 	 * process's limit, e.g. in memfds or the tmpfs), not kiln's. */
-	if (box->oom_seen >= 0 &&
+	if (box->oom_seen >= 0 && box->cg.active &&
 	    kiln__cgroup_oom_kills(&box->cg) > box->oom_seen)
 		snprintf(what, sizeof(what), "memory");
 	box_stop(box);
-	*result = sandbox_error(what, job->program ? 1 : job->ntests);
+	dequeue(box);
+	*result = sandbox_error(what, ntests);
 	return *result ? 0 : kiln_error_set(err, KILN_ENOMEM, "out of memory");
+}
+
+int kiln_box_run(kiln_box *box, const kiln_job *job, json_t **result,
+		 kiln_error *err)
+{
+	int rc;
+
+	*result = NULL;
+	if (box->nq)
+		return kiln_error_set(err, KILN_EINVAL, "sandbox: "
+				      "kiln_box_run with jobs in flight");
+	rc = kiln_box_submit(box, job, err);
+	return rc ? rc : kiln_box_collect(box, result, err);
 }
 
 int kiln_sandbox_check(const kiln_box_config *cfg, kiln_error *err)

@@ -39,21 +39,31 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-int kiln_verify_record(kiln_box *box, const json_t *rec, long timeout_ms,
-		       json_t **verdict, kiln_error *err)
+/* Sends a record's job to the box (the job's text is rendered now: the
+ * record may change afterwards without harm). */
+static int submit_record(kiln_box *box, const json_t *rec, long timeout_ms,
+			 kiln_error *err)
 {
 	kiln_job job;
-	json_t *res = NULL, *v;
-	const json_t *cand = json_object_get(rec, "candidate");
-	int rc;
+	int rc = kiln_job_from_record(rec, &job, err);
 
-	*verdict = NULL;
-	rc = kiln_job_from_record(rec, &job, err);
 	if (rc)
 		return rc;
 	job.timeout_ms = timeout_ms;
-	rc = kiln_box_run(box, &job, &res, err);
+	rc = kiln_box_submit(box, &job, err);
 	kiln_job_release(&job);
+	return rc;
+}
+
+/* Collects the oldest job's result and makes it the record's verdict. */
+static int collect_verdict(kiln_box *box, const json_t *rec, long timeout_ms,
+			   json_t **verdict, kiln_error *err)
+{
+	const json_t *cand = json_object_get(rec, "candidate");
+	json_t *res = NULL, *v;
+	int rc = kiln_box_collect(box, &res, err);
+
+	*verdict = NULL;
 	if (rc)
 		return rc;
 	v = json_pack("{sO}", "id", json_object_get(rec, "id"));
@@ -69,6 +79,15 @@ int kiln_verify_record(kiln_box *box, const json_t *rec, long timeout_ms,
 		json_object_set_new(v, "timeout_ms", json_integer(timeout_ms));
 	*verdict = v;
 	return 0;
+}
+
+int kiln_verify_record(kiln_box *box, const json_t *rec, long timeout_ms,
+		       json_t **verdict, kiln_error *err)
+{
+	int rc = submit_record(box, rec, timeout_ms, err);
+
+	*verdict = NULL;
+	return rc ? rc : collect_verdict(box, rec, timeout_ms, verdict, err);
 }
 
 struct slot {
@@ -166,24 +185,53 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&r->mu);
 		return NULL;
 	}
+	/* Two records in flight per box when it can be (not with relative
+	 * timeouts, which run a reference on the box first): the box starts
+	 * the next job while this thread turns the last result into a
+	 * verdict. */
+	int pipeline = !(r->o->timeout_factor > 0 && r->o->references);
+	struct slot *s = NULL, *nx = NULL;
+	long t = 0, tn = 0;
+
 	for (;;) {
-		struct slot *s;
-		long t;
-
-		while (r->next_claim == r->next_read && !r->eof)
-			pthread_cond_wait(&r->work, &r->mu);
-		if (r->next_claim == r->next_read)
-			break;
-		s = &r->ring[r->next_claim++ % r->cap];
+		if (!s) {
+			while (r->next_claim == r->next_read && !r->eof)
+				pthread_cond_wait(&r->work, &r->mu);
+			if (r->next_claim == r->next_read)
+				break;
+			s = &r->ring[r->next_claim++ % r->cap];
+			pthread_mutex_unlock(&r->mu);
+			t = relative_timeout(r, w->box, s->rec);
+			s->rc = submit_record(w->box, s->rec, t, &s->err);
+			pthread_mutex_lock(&r->mu);
+			if (s->rc) {
+				s->done = 1;
+				pthread_cond_broadcast(&r->done);
+				s = NULL;
+				continue;
+			}
+		}
+		if (pipeline && r->next_claim < r->next_read) {
+			nx = &r->ring[r->next_claim++ % r->cap];
+			pthread_mutex_unlock(&r->mu);
+			tn = 0;
+			nx->rc = submit_record(w->box, nx->rec, tn, &nx->err);
+			pthread_mutex_lock(&r->mu);
+			if (nx->rc) {
+				nx->done = 1;
+				pthread_cond_broadcast(&r->done);
+				nx = NULL;
+			}
+		}
 		pthread_mutex_unlock(&r->mu);
-
-		t = relative_timeout(r, w->box, s->rec);
-		s->rc = kiln_verify_record(w->box, s->rec, t, &s->verdict,
-					   &s->err);
-
+		s->rc = collect_verdict(w->box, s->rec, t, &s->verdict,
+					&s->err);
 		pthread_mutex_lock(&r->mu);
 		s->done = 1;
 		pthread_cond_broadcast(&r->done);
+		s = nx;
+		t = tn;
+		nx = NULL;
 	}
 	pthread_mutex_unlock(&r->mu);
 	return NULL;

@@ -339,6 +339,37 @@ static void dead_box_restarts(void **state)
 	json_decref(v);
 }
 
+/* Two jobs in flight; the first leaves /tmp so that the box must be
+ * rebuilt: the second, already sent to the old box, still gets its
+ * verdict from the new one. */
+static void pipelined_jobs_survive_a_rebuilt_box(void **state)
+{
+	/* Deeper than PATH_MAX: the clean-up cannot walk it by path. */
+	const char *deep[] = { "import os\nfor i in range(2500):\n"
+			       "    os.mkdir('d')\n    os.chdir('d')" };
+	const char *ok[] = { "assert g() == 3" };
+	kiln_job a = { .solution = "", .tests = deep, .ntests = 1 };
+	kiln_job b = { .solution = "def g():\n    return 3\n", .tests = ok,
+		       .ntests = 1 };
+	long pid = kiln_box_pid(warm);
+	kiln_error err;
+	json_t *va, *vb, *none;
+
+	(void)state;
+	assert_int_equal(kiln_box_submit(warm, &a, &err), 0);
+	assert_int_equal(kiln_box_submit(warm, &b, &err), 0);
+	assert_int_equal(kiln_box_submit(warm, &b, &err), KILN_EINVAL);
+	assert_int_equal(kiln_box_collect(warm, &va, &err), 0);
+	assert_int_equal(kiln_box_collect(warm, &vb, &err), 0);
+	assert_string_equal(status(va), "pass");
+	assert_string_equal(status(vb), "pass");
+	assert_int_not_equal(kiln_box_pid(warm), pid);  /* rebuilt */
+	assert_int_equal(kiln_box_collect(warm, &none, &err), KILN_EINVAL);
+	assert_null(none);
+	json_decref(va);
+	json_decref(vb);
+}
+
 /* rlimits bound each process; the cgroup bounds the box as a whole: six
  * processes of 200 MB each (under the 256 MB per-process cap) do not all
  * get their memory. */
@@ -393,6 +424,7 @@ int main(void)
 		cmocka_unit_test(unknown_language_is_an_error),
 		cmocka_unit_test(dead_box_restarts),
 		cmocka_unit_test(box_memory_is_bounded_as_a_whole),
+		cmocka_unit_test(pipelined_jobs_survive_a_rebuilt_box),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
