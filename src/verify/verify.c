@@ -234,6 +234,9 @@ static void *worker_main(void *arg)
 		nx = NULL;
 	}
 	pthread_mutex_unlock(&r->mu);
+	/* Boxes close in parallel too (kill, reap, remove the cgroup). */
+	kiln_box_close(w->box);
+	w->box = NULL;
 	return NULL;
 }
 
