@@ -27,6 +27,14 @@ static char *key_name(int k)
 	return buf;
 }
 
+/* Commits an output; it is gone either way. */
+static int commit(kiln_out **out, kiln_error *err)
+{
+	int rc = kiln_out_commit(*out, err);
+	*out = NULL;
+	return rc;
+}
+
 int kiln_eval(const json_t *tasks, kiln_store *store, const kiln_eval_opts *o,
 	      json_t **summary, kiln_error *err)
 {
@@ -34,13 +42,13 @@ int kiln_eval(const json_t *tasks, kiln_store *store, const kiln_eval_opts *o,
 	kiln_verify_stats vst;
 	kiln_out *out = NULL;
 	kiln_jsonl_reader *in = NULL;
-	json_t *passes = json_object(), *counts = json_object(), *v, *task;
+	json_t *passes = json_object(), *v, *task;
 	json_t *sum = NULL, *per = NULL;
 	size_t ti;
 	int rc;
 
 	*summary = NULL;
-	if (!passes || !counts) {
+	if (!passes) {
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -48,11 +56,7 @@ int kiln_eval(const json_t *tasks, kiln_store *store, const kiln_eval_opts *o,
 	if ((rc = kiln_out_open(&out, o->candidates_path, err)))
 		goto out;
 	rc = kiln_generate(tasks, store, out, &o->gen, &gst, err);
-	if (rc)
-		goto out;
-	rc = kiln_out_commit(out, err);
-	out = NULL;
-	if (rc)
+	if (rc || (rc = commit(&out, err)))
 		goto out;
 	/* 2. Verified in the sandbox. */
 	if ((rc = kiln_jsonl_open(&in, o->candidates_path, 0, err)) ||
@@ -61,11 +65,7 @@ int kiln_eval(const json_t *tasks, kiln_store *store, const kiln_eval_opts *o,
 	rc = kiln_verify_stream(in, out, &o->verify, &vst, err);
 	kiln_jsonl_close(in);
 	in = NULL;
-	if (rc)
-		goto out;
-	rc = kiln_out_commit(out, err);
-	out = NULL;
-	if (rc)
+	if (rc || (rc = commit(&out, err)))
 		goto out;
 	/* 3. Count passes per task from the verdicts. */
 	if ((rc = kiln_jsonl_open(&in, o->samples_path, 0, err)))
@@ -75,9 +75,6 @@ int kiln_eval(const json_t *tasks, kiln_store *store, const kiln_eval_opts *o,
 		int pass = strcmp(json_string_value(json_object_get(v,
 				"status")) ?: "", "pass") == 0;
 		if (id) {
-			json_object_set_new(counts, id, json_integer(
-				json_integer_value(json_object_get(counts, id))
-				+ 1));
 			json_object_set_new(passes, id, json_integer(
 				json_integer_value(json_object_get(passes, id))
 				+ pass));
@@ -124,7 +121,6 @@ out:
 	kiln_out_abort(out);
 	kiln_jsonl_close(in);
 	json_decref(passes);
-	json_decref(counts);
 	json_decref(sum);
 	json_decref(per);
 	return rc;
