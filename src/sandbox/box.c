@@ -527,11 +527,21 @@ static int box_start(kiln_box *box, kiln_error *err)
 			       strerror(errno));
 		goto out;
 	}
+	if (write(syncp[1], "x", 1) != 1) {
+		kiln_error_set(err, KILN_ESANDBOX, "sandbox: releasing child: %s",
+			       strerror(errno));
+		goto out;
+	}
+	close(syncp[1]);
+	syncp[1] = -1;
 	{
-		/* Into the box's cgroup before it runs anything. Best
-		 * effort: without one, rlimits still bound every process.
-		 * The memory cap covers the harness, the run's processes
-		 * and what they write to the tmpfs. */
+		/* Into the box's cgroup. Best effort: without one, rlimits
+		 * still bound every process. The memory cap covers the
+		 * harness, the run's processes and what they write to the
+		 * tmpfs. This runs while the child builds its root: moving
+		 * a process between cgroups waits for an RCU grace period
+		 * (10-20 ms here), and nothing but kiln's own set-up code
+		 * runs in the box until box_start returns, after the move. */
 		char name[64];
 		long long mem = l->memory > 0
 			? l->memory + l->tmpfs + (256LL << 20) : 0;
@@ -540,13 +550,6 @@ static int box_start(kiln_box *box, kiln_error *err)
 		kiln__cgroup_create(&box->cg, name, mem, l->nproc, pid);
 		box->oom_seen = kiln__cgroup_oom_kills(&box->cg);
 	}
-	if (write(syncp[1], "x", 1) != 1) {
-		kiln_error_set(err, KILN_ESANDBOX, "sandbox: releasing child: %s",
-			       strerror(errno));
-		goto out;
-	}
-	close(syncp[1]);
-	syncp[1] = -1;
 
 	/* The error pipe closes on a successful execve. */
 	n = read(errp[0], msg, sizeof(msg) - 1);
