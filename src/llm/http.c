@@ -14,8 +14,14 @@
  * Back-off is exponential with full jitter, at least what Retry-After
  * asks, at most backoff_max_ms.
  */
+/* libcurl is loaded when a client is opened, not at start-up: it pulls in
+ * some thirty libraries (TLS, HTTP/2, LDAP, ...) whose loading would
+ * cost every kiln command several milliseconds. */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +29,61 @@
 #include <time.h>
 
 #include "kiln/llm.h"
+
+static struct {
+	CURLcode (*global_init)(long);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	void (*easy_cleanup)(CURL *);
+	const char *(*easy_strerror)(CURLcode);
+	time_t (*getdate)(const char *, const time_t *);
+	CURLM *(*multi_init)(void);
+	CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
+	CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+	CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+	CURLMcode (*multi_perform)(CURLM *, int *);
+	CURLMsg *(*multi_info_read)(CURLM *, int *);
+	CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned, int,
+				int *);
+	CURLMcode (*multi_cleanup)(CURLM *);
+} api;
+
+static pthread_once_t api_once = PTHREAD_ONCE_INIT;
+static char api_error[300];
+
+static void load_api(void)
+{
+	void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+	struct { void **slot; const char *name; } syms[] = {
+#define SYM(f) { (void **)&api.f, "curl_" #f }
+		SYM(global_init), SYM(slist_append), SYM(slist_free_all),
+		SYM(easy_init), SYM(easy_setopt), SYM(easy_getinfo),
+		SYM(easy_cleanup), SYM(easy_strerror), SYM(getdate),
+		SYM(multi_init), SYM(multi_setopt), SYM(multi_add_handle),
+		SYM(multi_remove_handle), SYM(multi_perform),
+		SYM(multi_info_read), SYM(multi_poll), SYM(multi_cleanup),
+#undef SYM
+	};
+
+	if (!h) {
+		snprintf(api_error, sizeof(api_error), "cannot load libcurl "
+			 "(install libcurl4): %s", dlerror());
+		return;
+	}
+	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+		*syms[i].slot = dlsym(h, syms[i].name);
+		if (!*syms[i].slot) {
+			snprintf(api_error, sizeof(api_error), "libcurl has no "
+				 "%s (7.66 or later is needed)", syms[i].name);
+			return;
+		}
+	}
+	if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		snprintf(api_error, sizeof(api_error), "curl_global_init failed");
+}
 
 void kiln_llm_config_default(kiln_llm_config *c)
 {
@@ -128,7 +189,6 @@ int kiln_llm_check_answer(const char *body, size_t len, long *in_tokens,
 int kiln_llm_open(kiln_llm **out, const kiln_llm_config *cfg,
 		  kiln_error *err)
 {
-	static int global_done;
 	kiln_llm *l;
 	size_t n;
 
@@ -138,14 +198,9 @@ int kiln_llm_open(kiln_llm **out, const kiln_llm_config *cfg,
 				      "backend URL '%s' must start with http:// "
 				      "or https://", cfg->base_url ?
 				      cfg->base_url : "");
-	if (!global_done) {
-		/* Not thread-safe by libcurl's contract: kiln opens its
-		 * clients from the main thread. */
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			return kiln_error_set(err, KILN_ENOMEM,
-					      "curl_global_init failed");
-		global_done = 1;
-	}
+	pthread_once(&api_once, load_api);
+	if (api_error[0])
+		return kiln_error_set(err, KILN_EINVAL, "%s", api_error);
 	l = calloc(1, sizeof(*l));
 	if (!l || !(l->base = strdup(cfg->base_url))) {
 		free(l);
@@ -161,13 +216,13 @@ int kiln_llm_open(kiln_llm **out, const kiln_llm_config *cfg,
 	n = strlen(l->base);
 	while (n && l->base[n - 1] == '/')
 		l->base[--n] = '\0';
-	l->headers = curl_slist_append(NULL, "Content-Type: application/json");
-	l->headers = curl_slist_append(l->headers, "Accept: application/json");
+	l->headers = api.slist_append(NULL, "Content-Type: application/json");
+	l->headers = api.slist_append(l->headers, "Accept: application/json");
 	if (cfg->api_key && *cfg->api_key) {
 		char *h = malloc(strlen(cfg->api_key) + 32);
 		if (h) {
 			sprintf(h, "Authorization: Bearer %s", cfg->api_key);
-			l->headers = curl_slist_append(l->headers, h);
+			l->headers = api.slist_append(l->headers, h);
 			memset(h, 0, strlen(h));
 			free(h);
 		}
@@ -181,7 +236,7 @@ void kiln_llm_close(kiln_llm *l)
 {
 	if (!l)
 		return;
-	curl_slist_free_all(l->headers);
+	api.slist_free_all(l->headers);
 	free(l->base);
 	free(l);
 }
@@ -247,7 +302,7 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 		if (*v >= '0' && *v <= '9') {
 			x->retry_after_ms = atof(v) * 1000.0;
 		} else {
-			time_t when = curl_getdate(v, NULL);
+			time_t when = api.getdate(v, NULL);
 			if (when > 0)
 				x->retry_after_ms = difftime(when, time(NULL)) * 1e3;
 		}
@@ -302,7 +357,7 @@ static double backoff(kiln_llm *l, int attempt, double retry_after)
 static int start(kiln_llm *l, CURLM *multi, struct xfer *x,
 		 const kiln_llm_request *r)
 {
-	CURL *e = curl_easy_init();
+	CURL *e = api.easy_init();
 
 	if (!e)
 		return -1;
@@ -313,25 +368,25 @@ static int start(kiln_llm *l, CURLM *multi, struct xfer *x,
 	x->retry_after_ms = 0;
 	x->errbuf[0] = '\0';
 	x->max = l->cfg.max_answer;
-	curl_easy_setopt(e, CURLOPT_URL, x->url);
-	curl_easy_setopt(e, CURLOPT_POST, 1L);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, l->headers);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, l->cfg.timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	api.easy_setopt(e, CURLOPT_URL, x->url);
+	api.easy_setopt(e, CURLOPT_POST, 1L);
+	api.easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+	api.easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
+	api.easy_setopt(e, CURLOPT_HTTPHEADER, l->headers);
+	api.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	api.easy_setopt(e, CURLOPT_WRITEDATA, x);
+	api.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	api.easy_setopt(e, CURLOPT_HEADERDATA, x);
+	api.easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	api.easy_setopt(e, CURLOPT_TIMEOUT_MS, l->cfg.timeout_ms);
+	api.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 			 l->cfg.timeout_ms < 30000 ? l->cfg.timeout_ms : 30000L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-	if (curl_multi_add_handle(multi, e) != CURLM_OK) {
-		curl_easy_cleanup(e);
+	api.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	api.easy_setopt(e, CURLOPT_PRIVATE, x);
+	api.easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	api.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	if (api.multi_add_handle(multi, e) != CURLM_OK) {
+		api.easy_cleanup(e);
 		x->easy = NULL;
 		return -1;
 	}
@@ -347,7 +402,7 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 	size_t *retry = calloc(n ? n : 1, sizeof(*retry));
 	size_t nretry = 0, next_new = 0, finished = 0;
 	struct bucket rpm, itpm, otpm;
-	CURLM *multi = curl_multi_init();
+	CURLM *multi = api.multi_init();
 	int inflight = 0, throttled = 0, rc = 0;
 
 	if (!ent || !xf || !retry || !multi) {
@@ -357,8 +412,8 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 	/* Keep a connection per slot alive between requests: the default
 	 * cache size follows the number of easy handles, which is small
 	 * here since each attempt's handle is freed when it ends. */
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)conc);
-	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conc);
+	api.multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)conc);
+	api.multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conc);
 	bucket_init(&rpm, l->cfg.max_rpm);
 	bucket_init(&itpm, l->cfg.max_input_tpm);
 	bucket_init(&otpm, l->cfg.max_output_tpm);
@@ -422,8 +477,8 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 			inflight++;
 		}
 
-		curl_multi_perform(multi, &running);
-		while ((msg = curl_multi_info_read(multi, &left))) {
+		api.multi_perform(multi, &running);
+		while ((msg = api.multi_info_read(multi, &left))) {
 			struct xfer *x;
 			kiln_llm_result res;
 			kiln_error aerr;
@@ -434,9 +489,9 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 
 			if (msg->msg != CURLMSG_DONE)
 				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+			api.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
 					  (char **)&x);
-			curl_easy_getinfo(msg->easy_handle,
+			api.easy_getinfo(msg->easy_handle,
 					  CURLINFO_RESPONSE_CODE, &status);
 			why[0] = '\0';
 			if (code != CURLE_OK) {
@@ -444,7 +499,7 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 				snprintf(why, sizeof(why), "%s",
 					 x->too_big ? "answer larger than the cap"
 					 : x->errbuf[0] ? x->errbuf
-					 : curl_easy_strerror(code));
+					 : api.easy_strerror(code));
 			} else if (status == 429 || status == 408 ||
 				   status >= 500) {
 				retryable = 1;
@@ -460,8 +515,8 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 			} else {
 				ok = 1;
 			}
-			curl_multi_remove_handle(multi, x->easy);
-			curl_easy_cleanup(x->easy);
+			api.multi_remove_handle(multi, x->easy);
+			api.easy_cleanup(x->easy);
 			x->easy = NULL;
 			inflight--;
 			if (!ok && retryable &&
@@ -509,18 +564,18 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 			continue;
 		if (wait < 1)
 			wait = 1;
-		curl_multi_poll(multi, NULL, 0, (int)ceil(wait), NULL);
+		api.multi_poll(multi, NULL, 0, (int)ceil(wait), NULL);
 	}
 out:
 	for (int k = 0; xf && k < conc; k++) {
 		if (xf[k].easy) {
-			curl_multi_remove_handle(multi, xf[k].easy);
-			curl_easy_cleanup(xf[k].easy);
+			api.multi_remove_handle(multi, xf[k].easy);
+			api.easy_cleanup(xf[k].easy);
 		}
 		free(xf[k].buf);
 	}
 	if (multi)
-		curl_multi_cleanup(multi);
+		api.multi_cleanup(multi);
 	free(ent);
 	free(xf);
 	free(retry);
