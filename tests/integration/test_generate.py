@@ -314,6 +314,36 @@ def limits_test(tmp):
           1.5 <= took < 20, (took, p.stderr))
     srv.stop()
 
+    # The token buckets. 64 tasks whose prompts are ~1,000 tokens (bytes/4)
+    # and whose answers are ~1,000 completion tokens: a per-minute limit of
+    # 60,000 lets 60 through at once, then 1,000 tokens a second, so the
+    # last few wait about a second each (3-4 s in all).
+    big = []
+    for i in range(64):
+        big.append({"id": "big/%d" % i, "prompt": "number %d: " % i +
+                    "x" * 4000, "entry_point": "f"})
+    bigf = os.path.join(tmp, "big.jsonl")
+    with open(bigf, "w") as f:
+        for t in big:
+            f.write(json.dumps(t) + "\n")
+    long_answer = "```python\ndef f():\n    return 1\n```\n" + "y" * 4000
+    srv = Server(tmp, "buckets", {"default": long_answer})
+    for flag in ("--max-input-tpm", "--max-output-tpm"):
+        t0 = time.time()
+        p = kiln("generate", "--backend", srv.url, "-m", flag,
+                 "--test-sets", "0", "-c", "1", flag, "60000", bigf, "-o",
+                 os.path.join(tmp, "b.out"))
+        took = time.time() - t0
+        check("%s holds requests back" % flag, p.returncode == 0 and
+              2.5 <= took < 30, (took, p.stderr))
+    t0 = time.time()
+    p = kiln("generate", "--backend", srv.url, "-m", "nolimit",
+             "--test-sets", "0", "-c", "1", bigf, "-o",
+             os.path.join(tmp, "b.out"))
+    check("without a limit the same run is quick", p.returncode == 0 and
+          time.time() - t0 < 2.0, time.time() - t0)
+    srv.stop()
+
 
 def eval_test(tmp):
     he = os.path.join(tmp, "he.jsonl")
