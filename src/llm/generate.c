@@ -338,6 +338,53 @@ static json_t *answer_usage(const json_t *answer)
 }
 
 /* Writes the candidates of one task. */
+/* Removes, in place, every top-level Python definition of `name` (def,
+ * async def or class, with its indented body and decorators) from test
+ * set-up code. A teacher that repeats the solution beside its tests would
+ * otherwise replace the candidate's solution: set-up runs after it. */
+static void drop_definition(char *code, const char *name)
+{
+	size_t nlen = name ? strlen(name) : 0;
+	char *r = code, *w = code, *deco = NULL;
+	int skipping = 0;
+
+	if (!nlen)
+		return;
+	while (*r) {
+		char *eol = strchr(r, '\n');
+		size_t len = eol ? (size_t)(eol - r) + 1 : strlen(r);
+		int top = len > 0 && *r != ' ' && *r != '\t' && *r != '\n' &&
+			  *r != '\r' && *r != '#';
+		const char *p = r;
+
+		if (top) {
+			skipping = 0;
+			if (strncmp(p, "async ", 6) == 0)
+				p += 6;
+			if (strncmp(p, "def ", 4) == 0)
+				p += 4;
+			else if (strncmp(p, "class ", 6) == 0)
+				p += 6;
+			else
+				p = NULL;
+			if (p && strncmp(p, name, nlen) == 0 &&
+			    (p[nlen] == '(' || p[nlen] == ':' ||
+			     p[nlen] == ' ')) {
+				skipping = 1;
+				if (deco)
+					w = deco; /* its decorators go too */
+			}
+			deco = *r == '@' ? (deco ? deco : w) : NULL;
+		}
+		if (!skipping) {
+			memmove(w, r, len);
+			w += len;
+		}
+		r += len;
+	}
+	*w = '\0';
+}
+
 /* The key of this run's job (task, index, kind) in the map of answers:
  * the request hash is part of it, so answers to other requests (an older
  * template, another temperature) in the same store are not taken. */
@@ -362,6 +409,8 @@ static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 {
 	const char *id = json_string_value(json_object_get(task, "id"));
 	const char *lang = json_string_value(json_object_get(task, "language"));
+	const char *entry = json_string_value(json_object_get(task,
+							      "entry_point"));
 	json_t *tests = json_array(), *preamble = NULL;
 	const char *tests_source = "none";
 	int rc = 0;
@@ -390,8 +439,10 @@ static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 				for (size_t i = 0; i < nts; i++)
 					json_array_append_new(tests,
 						json_string(ts[i]));
-				if (!preamble && pre && *pre)
+				if (!preamble && pre && *pre) {
+					drop_definition(pre, entry);
 					preamble = json_string(pre);
+				}
 				kiln_tests_free(ts, nts);
 				free(pre);
 			}

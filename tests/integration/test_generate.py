@@ -345,6 +345,34 @@ def limits_test(tmp):
     srv.stop()
 
 
+def teacher_tests_test(tmp):
+    """The teacher's tests answer restates a (wrong) solution beside its
+    asserts: that definition must not replace the candidate's."""
+    tasks = write_tasks(os.path.join(tmp, "t.jsonl"), 3, "t")
+    answers = [{"match": "Write unit tests", "text":
+                "```python\nimport math\n\n@staticmethod\ndef helper():\n"
+                "    return 0\n\n"
+                "def add_%d(a, b):\n    return a - b  # wrong\n\n"
+                "assert add_%d(1, 2) == 3\nassert add_%d(0, 0) == 0\n```\n"
+                % (i, i, i)} for i in range(1)]
+    answers += answers_for(tasks)
+    srv = Server(tmp, "teacher", {"answers": answers})
+    out = os.path.join(tmp, "t.out")
+    p = kiln("generate", "--backend", srv.url, "-m", "m", "-k", "1",
+             os.path.join(tmp, "t.jsonl"), "-o", out)
+    c = read_jsonl(out)[0] if p.returncode == 0 else {}
+    check("teacher tests: asserts split out", c.get("tests_source") ==
+          "teacher" and len(c.get("tests", [])) == 2, c)
+    check("teacher tests: its own definition of the entry point dropped",
+          "def add_0" not in c.get("test_setup", "x") and
+          "import math" in c.get("test_setup", ""), c.get("test_setup"))
+    p = kiln("verify", "-q", out)
+    v = [json.loads(l) for l in p.stdout.splitlines()]
+    check("teacher tests: the right candidate passes them",
+          v and v[0]["status"] == "pass", v[:1])
+    srv.stop()
+
+
 def eval_test(tmp):
     he = os.path.join(tmp, "he.jsonl")
     subprocess.run([KILN, "import", "-f", "humaneval",
@@ -387,6 +415,7 @@ def main():
     faults_test(tmp)
     kill_resume_test(tmp)
     limits_test(tmp)
+    teacher_tests_test(tmp)
     eval_test(tmp)
     subprocess.run(["rm", "-rf", tmp])
     passed = sum(results)
