@@ -72,8 +72,9 @@ int kiln_eval(const json_t *tasks, kiln_store *store, const kiln_eval_opts *o,
 		goto out;
 	while ((rc = kiln_jsonl_next(in, &v, err)) == 0) {
 		const char *id = json_string_value(json_object_get(v, "id"));
-		int pass = strcmp(json_string_value(json_object_get(v,
-				"status")) ?: "", "pass") == 0;
+		const char *st = json_string_value(json_object_get(v,
+								   "status"));
+		int pass = st && strcmp(st, "pass") == 0;
 		if (id) {
 			json_object_set_new(passes, id, json_integer(
 				json_integer_value(json_object_get(passes, id))

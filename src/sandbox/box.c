@@ -653,6 +653,7 @@ static int killed_by_sigkill(const json_t *res)
 static void charge_oom_kills(json_t *res)
 {
 	json_t *t, *first = NULL;
+	const char *st;
 	size_t i;
 
 	json_array_foreach(json_object_get(res, "tests"), i, t) {
@@ -663,8 +664,8 @@ static void charge_oom_kills(json_t *res)
 				"killed by the out-of-memory killer "
 				"(box memory limit)"));
 		}
-		if (!first && strcmp(json_string_value(json_object_get(t,
-				"status")) ?: "", "pass") != 0)
+		st = json_string_value(json_object_get(t, "status"));
+		if (!first && (!st || strcmp(st, "pass") != 0))
 			first = t;
 	}
 	if (first)

@@ -407,6 +407,19 @@ def eval_test(tmp):
     check("eval: per-sample verdicts written",
           os.path.exists(out) and len(read_jsonl(out)) == 36)
     check("eval: table on stderr", "pass@1" in p.stderr)
+    # The published file by name: the first 3 HumanEval tasks, of which
+    # task 0 is answered wrong.
+    p = kiln("eval", "--backend", srv.url, "-m", "fake", "--benchmark",
+             "humaneval", "--data-dir", DATA, "--limit", "3", "-o",
+             os.path.join(tmp, "he3.samples.jsonl"))
+    summary = json.loads(p.stdout) if p.returncode == 0 else {}
+    check("eval: --benchmark humaneval from --data-dir",
+          summary.get("tasks") == 3 and
+          abs(summary.get("pass@1", -1) - 2 / 3) < 1e-9, (summary, p.stderr))
+    p = kiln("eval", "--backend", srv.url, "--benchmark", "humaneval",
+             "--data-dir", "/nonexistent")
+    check("eval: a missing data file is a clear error",
+          p.returncode != 0 and "HumanEval.jsonl.gz" in p.stderr, p.stderr)
     srv.stop()
 
 
