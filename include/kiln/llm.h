@@ -11,6 +11,7 @@
 #ifndef KILN_LLM_H
 #define KILN_LLM_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,8 @@ typedef struct kiln_llm_result {
 	double ms;               /* from first send to result */
 	long input_tokens;       /* from "usage", when the answer had it */
 	long output_tokens;
+	const json_t *json;      /* the parsed answer (ok), valid during the
+				  * callback: take a reference to keep it */
 } kiln_llm_result;
 
 /* Called once per request, in the calling thread, as results arrive, and

@@ -236,6 +236,7 @@ struct run_ctx {
 	kiln_error err;
 	int rc;
 	int in_tx;      /* a transaction is open for the current batch */
+	double last_commit;
 	struct pending *p;
 	const kiln_llm_request *reqs;  /* reqs[k].id is an index into p */
 	/* Streaming out: a task's candidates go out once none of its jobs
@@ -250,6 +251,24 @@ struct run_ctx {
 
 static int emit_ready(struct run_ctx *c, kiln_error *err);
 
+#define COMMIT_EVERY_S 0.02
+
+static double now_s(void);
+
+/* Commits the open batch of answers and writes the tasks it completed. */
+static int flush_batch(struct run_ctx *c)
+{
+	int rc;
+
+	if (!c->in_tx)
+		return emit_ready(c, &c->err);
+	c->in_tx = 0;
+	c->last_commit = now_s();
+	if ((rc = kiln_store_commit(c->store, &c->err)))
+		return rc;
+	return emit_ready(c, &c->err);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -263,14 +282,14 @@ static int on_result(void *ctx, const kiln_llm_result *r)
 	int rc;
 
 	if (!r) {
-		/* The end of a batch: its answers become durable together,
-		 * then the tasks they completed go out. */
-		if (!c->in_tx)
+		/* The end of a batch. Answers become durable together, at
+		 * most COMMIT_EVERY_S apart (a commit is the run's largest
+		 * cost after the network: per sweep it was ~10% of kiln's
+		 * time), then the tasks they completed go out. A kill loses
+		 * at most that much time's answers: they are sent again. */
+		if (!c->in_tx || now_s() - c->last_commit < COMMIT_EVERY_S)
 			return 0;
-		c->in_tx = 0;
-		if ((c->rc = kiln_store_commit(c->store, &c->err)))
-			return c->rc;
-		return c->rc = emit_ready(c, &c->err);
+		return c->rc = flush_batch(c);
 	}
 	if (!c->in_tx) {
 		if ((rc = kiln_store_begin(c->store, &c->err)))
@@ -280,8 +299,7 @@ static int on_result(void *ctx, const kiln_llm_result *r)
 	size_t k = (size_t)r->id;   /* index into the pending jobs */
 	c->outstanding[c->p->task[k]]--;
 	if (r->ok) {
-		json_object_set_new(c->done, c->p->keys[k],
-				    json_string(r->body));
+		json_object_set(c->done, c->p->keys[k], (json_t *)r->json);
 		rc = kiln_store_finish(c->store, c->p->ids[k], r->body, r->ms,
 				       r->attempts, &c->err);
 		c->st->sent++;
@@ -309,17 +327,20 @@ static int collect_done(void *ctx, const kiln_store_job *j)
 
 	snprintf(key, sizeof(key), "%s\x1f%d\x1f%s\x1f%s", j->task_id,
 		 j->index, j->kind, j->hash);
-	return json_object_set_new(map, key, json_string(j->answer ? j->answer
-								   : "")) ? KILN_ENOMEM : 0;
+	/* Answers are kept parsed; one that no longer parses is as good
+	 * as missing (its job is then written as failed to answer). */
+	json_t *v = j->answer ? json_loads(j->answer, 0, NULL) : NULL;
+	if (!v)
+		return 0;
+	return json_object_set_new(map, key, v) ? KILN_ENOMEM : 0;
 }
 
 /* The text of an answer's first choice. */
-static const char *answer_text(const char *answer, json_t **keep)
+static const char *answer_text(const json_t *v)
 {
-	json_t *v = json_loads(answer, 0, NULL), *c0;
+	const json_t *c0;
 	const char *t;
 
-	*keep = v;
 	c0 = json_array_get(json_object_get(v, "choices"), 0);
 	t = json_string_value(json_object_get(json_object_get(c0, "message"),
 					      "content"));
@@ -388,8 +409,8 @@ static void drop_definition(char *code, const char *name)
 /* The key of this run's job (task, index, kind) in the map of answers:
  * the request hash is part of it, so answers to other requests (an older
  * template, another temperature) in the same store are not taken. */
-static const char *answer_of(json_t *done, const json_t *hashes,
-			     const char *id, int i, const char *kind)
+static const json_t *answer_of(json_t *done, const json_t *hashes,
+			       const char *id, int i, const char *kind)
 {
 	char key[1024];
 	const char *h;
@@ -399,7 +420,7 @@ static const char *answer_of(json_t *done, const json_t *hashes,
 	if (!h)
 		return NULL;
 	snprintf(key, sizeof(key), "%s\x1f%d\x1f%s\x1f%s", id, i, kind, h);
-	return json_string_value(json_object_get(done, key));
+	return json_object_get(done, key);
 }
 
 static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
@@ -419,17 +440,16 @@ static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 		lang = "python";
 	/* The teacher's tests, all sets pooled. */
 	for (int j = 0; j < o->test_sets; j++) {
-		json_t *ans;
 		const char *text;
 		char *pre = NULL, **ts = NULL;
 		size_t nts = 0;
 		kiln_extracted ex;
 		kiln_error e2;
 
-		const char *a = answer_of(done, hashes, id, j, "tests");
+		const json_t *a = answer_of(done, hashes, id, j, "tests");
 		if (!a)
 			continue;
-		text = answer_text(a, &ans);
+		text = answer_text(a);
 		/* Only the blocks that hold tests: an answer may repeat the
 		 * solution in a block of its own. */
 		if (text && kiln_extract_tests(text, strlen(text), lang, &ex,
@@ -448,7 +468,6 @@ static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 			}
 			free(ex.code);
 		}
-		json_decref(ans);
 	}
 	if (json_array_size(tests) > 0) {
 		tests_source = "teacher";
@@ -458,15 +477,15 @@ static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 		tests_source = "task";
 	}
 	for (int i = 0; i < o->k && !rc; i++) {
-		json_t *ans, *c;
+		json_t *c;
 		const char *text;
 		kiln_extracted ex;
 		kiln_error e2;
 
-		const char *a = answer_of(done, hashes, id, i, "solution");
-		if (!a)
+		const json_t *ans = answer_of(done, hashes, id, i, "solution");
+		if (!ans)
 			continue; /* failed: the store says why */
-		text = answer_text(a, &ans);
+		text = answer_text(ans);
 		c = json_pack("{ss si ss}", "id", id, "candidate", i,
 			      "language", lang);
 		json_object_set(c, "entry_point",
@@ -530,7 +549,6 @@ static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 		rc = kiln_out_write(out, c, err);
 		st->candidates++;
 		json_decref(c);
-		json_decref(ans);
 	}
 	json_decref(tests);
 	json_decref(preamble);
@@ -654,7 +672,9 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 			break;
 		if (ans) {
 			rc = kiln_store_finish(store, p.ids[i], ans, 0, 0, err);
-			json_object_set_new(done, p.keys[i], json_string(ans));
+			json_t *parsed = json_loads(ans, 0, NULL);
+			if (parsed)
+				json_object_set_new(done, p.keys[i], parsed);
 			free(ans);
 			if (rc)
 				break;
@@ -694,6 +714,8 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 		if ((rc = kiln_llm_open(&llm, &o->llm, err)))
 			goto out;
 		rc = kiln_llm_run(llm, reqs, nreq, on_result, &c, err);
+		if (!rc && !c.rc)
+			c.rc = flush_batch(&c);
 		if (c.rc) {
 			rc = c.rc;
 			if (err)

@@ -155,13 +155,17 @@ static void bucket_take(struct bucket *b, double amount)
 		b->level -= amount;
 }
 
-int kiln_llm_check_answer(const char *body, size_t len, long *in_tokens,
-			  long *out_tokens, kiln_error *err)
+/* kiln_llm_check_answer, keeping the parsed answer in *parsed (NULL on
+ * error) when parsed is not NULL. */
+static int check_answer(const char *body, size_t len, long *in_tokens,
+			long *out_tokens, json_t **parsed, kiln_error *err)
 {
 	json_error_t jerr;
 	json_t *v = json_loadb(body, len, 0, &jerr), *choices, *usage;
 	int rc = 0;
 
+	if (parsed)
+		*parsed = NULL;
 	*in_tokens = *out_tokens = 0;
 	if (!v)
 		return kiln_error_set(err, KILN_EPARSE,
@@ -182,8 +186,17 @@ int kiln_llm_check_answer(const char *body, size_t len, long *in_tokens,
 		*out_tokens = (long)json_integer_value(json_object_get(usage,
 						"completion_tokens"));
 	}
-	json_decref(v);
+	if (!rc && parsed)
+		*parsed = v;
+	else
+		json_decref(v);
 	return rc;
+}
+
+int kiln_llm_check_answer(const char *body, size_t len, long *in_tokens,
+			  long *out_tokens, kiln_error *err)
+{
+	return check_answer(body, len, in_tokens, out_tokens, NULL, err);
 }
 
 int kiln_llm_open(kiln_llm **out, const kiln_llm_config *cfg,
@@ -484,6 +497,7 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 			kiln_error aerr;
 			CURLcode code = msg->data.result;
 			long status = 0, in_t = 0, out_t = 0;
+			json_t *parsed = NULL;
 			int retryable = 0, ok = 0;
 			char why[600];
 
@@ -507,9 +521,9 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 			} else if (status != 200) {
 				snprintf(why, sizeof(why), "HTTP %ld: %.400s",
 					 status, x->buf ? x->buf : "");
-			} else if (kiln_llm_check_answer(x->buf ? x->buf : "",
-							 x->len, &in_t, &out_t,
-							 &aerr) != 0) {
+			} else if (check_answer(x->buf ? x->buf : "", x->len,
+						&in_t, &out_t, &parsed,
+						&aerr) != 0) {
 				retryable = 1;
 				snprintf(why, sizeof(why), "%s", aerr.msg);
 			} else {
@@ -538,9 +552,12 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 			res.ms = now_ms() - ent[x->req].first;
 			res.input_tokens = in_t;
 			res.output_tokens = out_t;
+			res.json = parsed;
 			ent[x->req].done = 1;
 			finished++;
-			if (done_fn && done_fn(ctx, &res) != 0) {
+			rc = done_fn ? done_fn(ctx, &res) : 0;
+			json_decref(parsed);
+			if (rc) {
 				rc = kiln_error_set(err, KILN_EINVAL,
 						    "stopped by the caller");
 				goto out;
