@@ -17,13 +17,14 @@
  * Everything works on a private copy of the input with CRLF turned into
  * LF, so a '\n' is the only line end the code below has to know.
  */
-#include "kiln/extract.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kiln/extract.h"
 #include "kiln/jsonl.h" /* kiln_utf8_invalid_at */
+#include "util/buf.h"
 
 #define EXTRACT_MAX_NAMES 4096 /* definitions compared across blocks */
 #define PY_MAX_DEPTH 200        /* brackets, as CPython's parser */
@@ -33,41 +34,19 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/* A growable string that refuses to grow past max. */
-struct sbuf {
-	char *p;
-	size_t len, cap, max;
-};
-
-static int sb_add(struct sbuf *b, const char *s, size_t n)
+/* A growable string that refuses to grow past max (src/util/buf.h). */
+static int sb_add(kiln_buf *b, const char *s, size_t n)
 {
-	if (n > b->max - b->len)
-		return KILN_ELIMIT;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *q;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		q = realloc(b->p, cap);
-		if (!q)
-			return KILN_ENOMEM;
-		b->p = q;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
+	return kiln__buf_add(b, s, n);
 }
 
-static int sb_str(struct sbuf *b, const char *s)
+static int sb_str(kiln_buf *b, const char *s)
 {
 	return sb_add(b, s, strlen(s));
 }
 
 /* The string itself (never NULL), handed over to the caller. */
-static char *sb_take(struct sbuf *b)
+static char *sb_take(kiln_buf *b)
 {
 	char *p = b->p;
 
@@ -974,21 +953,21 @@ int kiln_extract_tests(const char *answer, size_t len, const char *language,
 
 /* What the splitters produce: the preamble and the snippets. */
 struct out {
-	struct sbuf pre;
+	kiln_buf pre;
 	char **t;
 	size_t nt, cap;
 	size_t used; /* bytes in all snippets */
 	kiln_error *err;
 };
 
-static struct sbuf out_snippet(const struct out *o)
+static kiln_buf out_snippet(const struct out *o)
 {
-	struct sbuf b = { NULL, 0, 0, KILN_SPLIT_MAX_OUT - o->used };
+	kiln_buf b = { NULL, 0, 0, KILN_SPLIT_MAX_OUT - o->used };
 	return b;
 }
 
 /* Takes b's string as the next test. */
-static int out_test(struct out *o, struct sbuf *b)
+static int out_test(struct out *o, kiln_buf *b)
 {
 	if (o->nt == KILN_SPLIT_MAX_TESTS)
 		return kiln_error_set(o->err, KILN_ELIMIT, "more than %d tests",
@@ -1442,7 +1421,7 @@ static int py_indents(struct py *p)
 
 /* Appends s[from, to) less `base` columns of indentation on each physical
  * line that does not start inside a string, then a '\n'. */
-static int py_emit(const struct py *p, struct sbuf *b, size_t from, size_t to,
+static int py_emit(const struct py *p, kiln_buf *b, size_t from, size_t to,
 		   long line, int base)
 {
 	size_t i = from;
@@ -1669,7 +1648,7 @@ static int py_methods(struct py *p, const struct pst *st, struct out *o)
 		const struct pyl *m = &p->v[j];
 		const char *t = p->s + m->first, *name;
 		size_t nlen;
-		struct sbuf b;
+		kiln_buf b;
 
 		if (m->indent != body || !starts_word(t, m->tok_end - m->first, "def"))
 			continue;
@@ -1744,7 +1723,7 @@ static int split_python(const char *s, size_t n, struct out *o)
 		struct pst *st = &ps.v[i];
 		size_t from = p.v[st->a].start, to = p.v[st->last].end;
 		long line = (long)p.v[st->a].lineno;
-		struct sbuf b;
+		kiln_buf b;
 
 		if (st->kind == S_CALL) {
 			int k = def_kind(&ds, st->name, st->nlen);
@@ -2117,7 +2096,7 @@ static int c_is_statement(const struct cx *c, size_t a, size_t b)
 }
 
 /* Text of tokens [a, b], then ';' if it ends otherwise, then '\n'. */
-static int c_text(const struct cx *c, struct sbuf *b, size_t a, size_t z)
+static int c_text(const struct cx *c, kiln_buf *b, size_t a, size_t z)
 {
 	int rc = sb_add(b, c->s + c->t[a].s, c->t[z].e - c->t[a].s);
 	char k = c->t[z].t;
@@ -2129,10 +2108,10 @@ static int c_text(const struct cx *c, struct sbuf *b, size_t a, size_t z)
 
 /* A statement of main() (or one at file scope): a test, set-up for the
  * tests after it (added to *prefix), or nothing. */
-static int c_stmt(struct cx *c, size_t a, size_t z, struct sbuf *prefix,
+static int c_stmt(struct cx *c, size_t a, size_t z, kiln_buf *prefix,
 		  struct out *o)
 {
-	struct sbuf b;
+	kiln_buf b;
 	int test = 0, rc;
 
 	if (c_is(c, a, "return"))
@@ -2196,8 +2175,8 @@ static int c_test_fn(const struct cx *c, size_t name)
 static int split_c(const char *s, size_t n, struct out *o)
 {
 	struct cx c;
-	struct sbuf top = { NULL, 0, 0, KILN_SPLIT_MAX_CODE };
-	struct sbuf mainp = { NULL, 0, 0, KILN_SPLIT_MAX_CODE };
+	kiln_buf top = { NULL, 0, 0, KILN_SPLIT_MAX_CODE };
+	kiln_buf mainp = { NULL, 0, 0, KILN_SPLIT_MAX_CODE };
 	size_t i, end, body, name;
 	int rc;
 
@@ -2246,7 +2225,7 @@ static int split_c(const char *s, size_t n, struct out *o)
 				goto out;
 			}
 			if (name != SIZE_MAX && c_test_fn(&c, name)) {
-				struct sbuf b = out_snippet(o);
+				kiln_buf b = out_snippet(o);
 				rc = sb_add(&b, s + c.t[name].s,
 					    c.t[name].e - c.t[name].s);
 				rc = rc ? rc : sb_str(&b, "();\n");

@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "kiln/llm.h"
+#include "util/buf.h"
 
 static struct {
 	CURLcode (*global_init)(long);
@@ -266,8 +267,7 @@ struct entry {
 struct xfer {
 	size_t req;
 	CURL *easy;
-	char *buf;
-	size_t len, cap, max;
+	kiln_buf body;             /* the answer, capped at max_answer */
 	int too_big;
 	double retry_after_ms;
 	char errbuf[CURL_ERROR_SIZE];
@@ -279,25 +279,11 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 	struct xfer *x = arg;
 	size_t n = size * nmemb;
 
-	if (x->len + n + 1 > x->max) {
+	int rc = kiln__buf_add(&x->body, p, n);
+
+	if (rc == KILN_ELIMIT)
 		x->too_big = 1;
-		return 0; /* makes curl fail with CURLE_WRITE_ERROR */
-	}
-	if (x->len + n + 1 > x->cap) {
-		size_t cap = x->cap ? x->cap : 16384;
-		char *q;
-		while (cap < x->len + n + 1)
-			cap *= 2;
-		q = realloc(x->buf, cap);
-		if (!q)
-			return 0;
-		x->buf = q;
-		x->cap = cap;
-	}
-	memcpy(x->buf + x->len, p, n);
-	x->len += n;
-	x->buf[x->len] = '\0';
-	return n;
+	return rc ? 0 : n; /* 0 makes curl fail with CURLE_WRITE_ERROR */
 }
 
 static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
@@ -376,11 +362,11 @@ static int start(kiln_llm *l, CURLM *multi, struct xfer *x,
 		return -1;
 	snprintf(x->url, sizeof(x->url), "%s%s", l->base, r->path);
 	x->easy = e;
-	x->len = 0;
+	x->body.len = 0;
 	x->too_big = 0;
 	x->retry_after_ms = 0;
 	x->errbuf[0] = '\0';
-	x->max = l->cfg.max_answer;
+	x->body.max = l->cfg.max_answer;
 	api.easy_setopt(e, CURLOPT_URL, x->url);
 	api.easy_setopt(e, CURLOPT_POST, 1L);
 	api.easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
@@ -520,8 +506,9 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 				snprintf(why, sizeof(why), "HTTP %ld", status);
 			} else if (status != 200) {
 				snprintf(why, sizeof(why), "HTTP %ld: %.400s",
-					 status, x->buf ? x->buf : "");
-			} else if (check_answer(x->buf ? x->buf : "", x->len,
+					 status, x->body.p ? x->body.p : "");
+			} else if (check_answer(x->body.p ? x->body.p : "",
+						x->body.len,
 						&in_t, &out_t, &parsed,
 						&aerr) != 0) {
 				retryable = 1;
@@ -546,7 +533,7 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 			res.id = reqs[x->req].id;
 			res.ok = ok;
 			res.http_status = status;
-			res.body = ok ? x->buf : NULL;
+			res.body = ok ? x->body.p : NULL;
 			res.error = ok ? NULL : why;
 			res.attempts = ent[x->req].attempts;
 			res.ms = now_ms() - ent[x->req].first;
@@ -589,7 +576,7 @@ out:
 			api.multi_remove_handle(multi, xf[k].easy);
 			api.easy_cleanup(xf[k].easy);
 		}
-		free(xf[k].buf);
+		free(xf[k].body.p);
 	}
 	if (multi)
 		api.multi_cleanup(multi);
