@@ -14,6 +14,9 @@ void cli_error(const char *cmd, const char *fmt, ...)
 
 /* "5s", "500ms", "2m", "1.5" (seconds) -> milliseconds; -1 if malformed. */
 long cli_parse_duration_ms(const char *s);
+/* A whole small file (templates; < 16 MiB) as a string, or NULL. */
+char *cli_read_file(const char *path);
+
 /* "512M", "1G", "64k", "1000" (bytes) -> bytes; -1 if malformed. */
 long long cli_parse_size(const char *s);
 

@@ -215,23 +215,16 @@ int cmd_eval(int argc, char **argv)
 			if (*end) goto bad;
 			break;
 		case 'C': o.gen.completions = 1; break;
-		case '1': {
-			FILE *f = fopen(optarg, "rb");
-			size_t n;
+		case '1':
 			free(tmpl);
-			tmpl = calloc(1, 1 << 20);
-			if (!f || !tmpl) {
-				cli_error("eval", "%s: cannot read", optarg);
-				if (f)
-					fclose(f);
+			tmpl = cli_read_file(optarg);
+			if (!tmpl) {
+				cli_error("eval", "%s: cannot read the template",
+					  optarg);
 				goto out;
 			}
-			n = fread(tmpl, 1, (1 << 20) - 1, f);
-			tmpl[n] = '\0';
-			fclose(f);
 			o.gen.tmpl_solution = tmpl;
 			break;
-		}
 		case 'T':
 			v = cli_parse_duration_ms(optarg);
 			if (v <= 0)

@@ -79,27 +79,6 @@ static void on_progress(void *ctx, const kiln_generate_stats *st)
 	fputs("  ", stderr);
 }
 
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    n < (16 << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = malloc((size_t)n + 1)) &&
-	    fread(buf, 1, (size_t)n, f) == (size_t)n)
-		buf[n] = '\0';
-	else {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
-
 int cmd_generate(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -185,7 +164,7 @@ int cmd_generate(int argc, char **argv)
 		case 'C': o.completions = 1; break;
 		case '1': case '2':
 			free(tmpl[c - '1']);
-			tmpl[c - '1'] = read_file(optarg);
+			tmpl[c - '1'] = cli_read_file(optarg);
 			if (!tmpl[c - '1']) {
 				cli_error("generate", "%s: cannot read the "
 					  "template", optarg);
