@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package kiln needs to build, test, fuzz and benchmark.
 # Idempotent and non-interactive: the only install step anyone runs.
+# Usage: scripts/install-deps.sh [--bench]
+#   --bench  also PyTorch (python3-torch), the baseline of bench/train and the
+#            generator of the model's reference test vectors; CI needs neither.
 set -euo pipefail
 
 packages=(
@@ -16,7 +19,12 @@ packages=(
   python3             # Debian's interpreter: runs Python candidates
   clang               # libFuzzer targets and sanitizer builds
   procps              # ps/pgrep: tests look for stray processes
+  libopenblas-openmp-dev  # matmuls of the small GPT (OpenMP build of OpenBLAS)
+  libgomp1            # OpenMP runtime (comes with gcc; named for clarity)
 )
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(python3-torch)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
