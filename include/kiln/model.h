@@ -84,6 +84,11 @@ int kiln_gpt_new(kiln_gpt **out, const kiln_gpt_config *cfg, uint64_t seed,
 		 kiln_error *err);
 void kiln_gpt_free(kiln_gpt *m);
 
+/* Threads for the model's OpenMP loops and BLAS calls (0: one per core).
+ * Results are deterministic for a given count. */
+void kiln_model_threads(int n);
+int kiln_model_threads_get(void);
+
 /* --- checkpoints ---------------------------------------------------------
  *
  * A checkpoint file (docs/FORMATS.md) holds the configuration, the weights,

@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "kiln/data.h"
 #include "kiln/error.h"
 #include "kiln/model.h"
 
@@ -61,5 +62,75 @@ void kiln_train_set_step(kiln_trainer *tr, uint64_t step);
  * then follows a half cosine down to min_lr at total steps. */
 float kiln_lr_schedule(uint64_t step, uint64_t warmup, uint64_t total,
 		       float max_lr, float min_lr);
+
+/* --- a whole training run ------------------------------------------------
+ *
+ * kiln_train_run loads data (kiln/data.h), makes or resumes a model, trains
+ * for `steps` AdamW steps with warm-up + cosine learning rate, measures the
+ * validation loss every eval_every steps, and writes checkpoints (atomic)
+ * every save_every steps, when *stop becomes non-zero, and at the end. A
+ * checkpoint holds the weights, the tokenizer and the training state
+ * (moments, step, data cursor, every hyperparameter, a fingerprint of the
+ * token stream), so a run resumed from it continues exactly: the same
+ * batches, the same weights as an uninterrupted run (same thread count).
+ */
+enum { KILN_TRAIN_DATA = 1, KILN_TRAIN_STEP, KILN_TRAIN_EVAL,
+       KILN_TRAIN_SAVE };
+
+typedef struct kiln_train_progress {
+	int event;               /* KILN_TRAIN_* */
+	uint64_t step, steps;    /* steps done, total */
+	float loss, val_loss;    /* last training / validation loss; NaN if
+				    none yet */
+	float lr, grad_norm;
+	double tokens_per_s;     /* training tokens per second, this run */
+	double seconds;          /* since the run started */
+	uint64_t files, bytes;   /* while reading data */
+	const char *path;        /* KILN_TRAIN_SAVE: the checkpoint */
+} kiln_train_progress;
+
+typedef struct kiln_train_opts {
+	const char *const *data;  /* files or directories (kiln/data.h) */
+	int ndata;
+	const char *ext;          /* in directories, only names ending so */
+	double val_fraction;      /* 0: 0.05 */
+	uint64_t max_bytes;       /* 0: 1 GiB */
+	const char *tokenizer;    /* tokenizer file; NULL or "bytes": bytes */
+	kiln_gpt_config cfg;      /* vocab comes from the tokenizer */
+	const char *out;          /* checkpoint path (required) */
+	const char *resume;       /* checkpoint to continue, or NULL */
+	int batch, seq;           /* B, T (T 0: n_ctx) */
+	uint64_t steps;           /* total steps, counting resumed ones */
+	uint64_t warmup;
+	float lr, min_lr;
+	kiln_adamw hp;
+	uint64_t seed;
+	uint64_t eval_every;      /* 0: never (but once at the end if
+				     eval_batches > 0) */
+	int eval_batches;
+	uint64_t save_every;      /* 0: only at the end */
+	int threads;              /* 0: one per core */
+	volatile int *stop;       /* set asynchronously: save and return */
+	void (*progress)(void *ctx, const kiln_train_progress *p);
+	void *progress_ctx;
+} kiln_train_opts;
+
+typedef struct kiln_train_result {
+	uint64_t step;           /* steps done in all */
+	uint64_t steps_this_run;
+	float train_loss;        /* mean of the last 10 steps' losses */
+	float val_loss;          /* last validation loss; NaN if none */
+	double unigram_entropy;  /* of the training tokens, nats */
+	double tokens_per_s;     /* B*T*steps / training seconds, this run */
+	double seconds;
+	size_t n_params;
+	int interrupted;         /* *stop ended the run early */
+	kiln_gpt_config cfg;
+	int batch, seq;
+	kiln_data_stats data;
+} kiln_train_result;
+
+int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
+		   kiln_error *err);
 
 #endif

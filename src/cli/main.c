@@ -23,6 +23,8 @@ static const char usage[] =
 "  generate  ask a teacher model (OpenAI-compatible API) for solutions and tests\n"
 "  verify    run solutions against their tests in the sandbox; write verdicts\n"
 "  eval      a model's pass@k on a benchmark, verified in the sandbox\n"
+"  tokenizer train, use and inspect a byte-level BPE tokenizer\n"
+"  train     train the small GPT on code files or chat samples (CPU)\n"
 "\n"
 "Run 'kiln <command> --help' for a command's options.\n"
 "Record formats: docs/FORMATS.md. Design: docs/ARCHITECTURE.md.\n";
@@ -132,6 +134,10 @@ int main(int argc, char **argv)
 		return cmd_generate(argc - 1, argv + 1);
 	if (strcmp(cmd, "eval") == 0)
 		return cmd_eval(argc - 1, argv + 1);
+	if (strcmp(cmd, "tokenizer") == 0)
+		return cmd_tokenizer(argc - 1, argv + 1);
+	if (strcmp(cmd, "train") == 0)
+		return cmd_train(argc - 1, argv + 1);
 	fprintf(stderr, "kiln: unknown command '%s'\n\n%s", cmd, usage);
 	return 2;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cblas.h>
+#include <omp.h>
 #include <xxhash.h>
 
 #include "model/gpt_int.h"
@@ -102,6 +103,19 @@ float *kiln__falloc(size_t n)
 	if (posix_memalign(&p, 64, bytes))
 		return NULL;
 	return p;
+}
+
+void kiln_model_threads(int n)
+{
+	if (n <= 0)
+		n = omp_get_num_procs();
+	omp_set_num_threads(n);
+	openblas_set_num_threads(n);
+}
+
+int kiln_model_threads_get(void)
+{
+	return omp_get_max_threads();
 }
 
 /* splitmix64: a small, well-mixed generator for weights. */
@@ -290,6 +304,7 @@ int kiln_gpt_save(const char *path, const kiln_gpt *m, const kiln_blob *tok,
 				    strerror(errno));
 		goto out;
 	}
+	fchmod(fd, 0644); /* mkstemp's 0600 is too strict for a model file */
 	memcpy(hdr, CKPT_MAGIC, 8);
 	put32(hdr + 8, CKPT_VERSION);
 	put32(hdr + 12, CKPT_HEADER);

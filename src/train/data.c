@@ -1,0 +1,600 @@
+/* Training data (kiln/data.h): files and JSONL records to one token stream
+ * with a loss mask, a document-level split, and seeded batches. */
+#include "kiln/data.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <xxhash.h>
+
+#include "kiln/chat.h"
+#include "kiln/jsonl.h"
+
+#define MAX_FILE ((size_t)256 << 20)
+#define DEFAULT_MAX_BYTES ((uint64_t)1 << 30)
+
+/* One document: prompt bytes (not counted) then answer bytes (counted). */
+typedef struct doc {
+	char *prompt, *answer;
+	size_t plen, alen;
+	int *ids;           /* encoded: prompt ids, answer ids, EOT */
+	size_t nids, nprompt;
+} doc;
+
+typedef struct stream {
+	int *ids;
+	unsigned char *counted;
+	size_t n;
+} stream;
+
+struct kiln_dataset {
+	stream s[2];
+	kiln_data_stats st;
+	double entropy;
+	/* the current epoch's window order */
+	uint64_t *perm;
+	uint64_t perm_epoch, perm_n;
+	int perm_T;
+	uint64_t perm_seed;
+	int have_perm;
+};
+
+typedef struct loader {
+	const kiln_tok *tok;
+	const kiln_data_opts *o;
+	doc *docs;
+	size_t ndocs, cap;
+	kiln_data_stats st;
+	uint64_t max_bytes;
+	kiln_error *err;
+} loader;
+
+static int add_doc(loader *ld, char *prompt, size_t plen, char *answer,
+		   size_t alen)
+{
+	if (ld->ndocs == ld->cap) {
+		size_t cap = ld->cap ? 2 * ld->cap : 256;
+		doc *d = realloc(ld->docs, cap * sizeof *d);
+
+		if (!d) {
+			free(prompt), free(answer);
+			return kiln_error_set(ld->err, KILN_ENOMEM,
+					      "data: out of memory");
+		}
+		ld->docs = d, ld->cap = cap;
+	}
+	ld->docs[ld->ndocs++] = (doc){ .prompt = prompt, .plen = plen,
+				       .answer = answer, .alen = alen };
+	return 0;
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+
+	return a >= b && !memcmp(s + a - b, suf, b);
+}
+
+/* A copy of a JSON string's bytes (which may hold NULs). */
+static char *dup_str(const json_t *s, size_t *len)
+{
+	char *p;
+
+	*len = json_string_length(s);
+	p = malloc(*len + 1);
+	if (p) {
+		memcpy(p, json_string_value(s), *len);
+		p[*len] = 0;
+	}
+	return p;
+}
+
+/* One JSONL record to a document. */
+static int add_record(loader *ld, json_t *rec, const char *path, long line)
+{
+	json_t *msgs = json_object_get(rec, "messages");
+	json_t *text = json_object_get(rec, "text");
+	const char *prompt = json_string_value(json_object_get(rec, "prompt"));
+	const char *sol = json_string_value(json_object_get(rec, "solution"));
+	json_t *own = NULL;
+	char *p = NULL, *a;
+	size_t alen;
+	int rc;
+
+	if (!msgs && prompt && sol) {
+		own = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "user",
+				"content", prompt, "role", "assistant",
+				"content", sol);
+		if (!own)
+			return kiln_error_set(ld->err, KILN_ENOMEM,
+					      "data: out of memory");
+		msgs = own;
+	}
+	if (msgs) {
+		size_t n = json_is_array(msgs) ? json_array_size(msgs) : 0;
+		json_t *last = n ? json_array_get(msgs, n - 1) : NULL;
+		const char *role = json_string_value(json_object_get(last, "role"));
+		json_t *content = json_object_get(last, "content");
+		json_t *head;
+
+		if (!role || strcmp(role, "assistant") || !json_is_string(content)) {
+			json_decref(own);
+			return kiln_error_set(ld->err, KILN_EPARSE,
+				"%s:%ld: the last message must be the assistant's, with string content",
+				path, line);
+		}
+		head = json_array();
+		for (size_t i = 0; head && i + 1 < n; i++)
+			json_array_append(head, json_array_get(msgs, i));
+		rc = head ? kiln_chat_render(head, 1, &p, ld->err) : KILN_ENOMEM;
+		json_decref(head);
+		if (rc) {
+			json_decref(own);
+			kiln_error_prefix(ld->err, "%s:%ld: ", path, line);
+			return rc;
+		}
+		a = dup_str(content, &alen);
+		rc = a ? add_doc(ld, p, strlen(p), a, alen) : KILN_ENOMEM;
+		if (!a)
+			free(p);
+		json_decref(own);
+		if (!rc)
+			ld->st.records++;
+		return rc == KILN_ENOMEM ?
+			kiln_error_set(ld->err, rc, "data: out of memory") : rc;
+	}
+	if (json_is_string(text)) {
+		a = dup_str(text, &alen);
+		if (!a)
+			return kiln_error_set(ld->err, KILN_ENOMEM,
+					      "data: out of memory");
+		rc = add_doc(ld, NULL, 0, a, alen);
+		if (!rc)
+			ld->st.records++;
+		return rc;
+	}
+	return kiln_error_set(ld->err, KILN_EPARSE,
+		"%s:%ld: a record needs \"messages\", \"prompt\" and \"solution\", or \"text\"",
+		path, line);
+}
+
+static int read_jsonl(loader *ld, const char *path)
+{
+	kiln_jsonl_reader *r;
+	json_t *rec;
+	int rc = kiln_jsonl_open(&r, path, 0, ld->err);
+
+	if (rc)
+		return rc;
+	for (;;) {
+		rc = kiln_jsonl_next(r, &rec, ld->err);
+		if (rc == KILN_EEOF) {
+			rc = 0;
+			break;
+		}
+		if (rc == 0) {
+			rc = add_record(ld, rec, path, kiln_jsonl_lineno(r));
+			json_decref(rec);
+		}
+		if (rc == KILN_EPARSE || rc == KILN_ELIMIT) {
+			ld->st.bad_records++;
+			if (ld->o->skip_bad)
+				continue;
+		}
+		if (rc)
+			break;
+	}
+	ld->st.files++;
+	kiln_jsonl_close(r);
+	return rc;
+}
+
+static int read_plain(loader *ld, const char *path)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t n = 0, want;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return kiln_error_set(ld->err, KILN_EIO, "%s: %s", path,
+				      strerror(errno));
+	if (fstat(fd, &st)) {
+		close(fd);
+		return kiln_error_set(ld->err, KILN_EIO, "%s: %s", path,
+				      strerror(errno));
+	}
+	want = (size_t)st.st_size;
+	if (want > MAX_FILE)
+		want = MAX_FILE;
+	if (ld->st.bytes + want > ld->max_bytes)
+		want = (size_t)(ld->max_bytes - ld->st.bytes);
+	buf = malloc(want + 1);
+	if (!buf) {
+		close(fd);
+		return kiln_error_set(ld->err, KILN_ENOMEM, "%s: out of memory",
+				      path);
+	}
+	while (n < want) {
+		ssize_t r = read(fd, buf + n, want - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+
+			free(buf), close(fd);
+			return kiln_error_set(ld->err, KILN_EIO, "%s: read: %s",
+					      path, strerror(e));
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = 0;
+	if (memchr(buf, 0, n < 8192 ? n : 8192)) {
+		free(buf);
+		ld->st.skipped_files++;
+		return 0;
+	}
+	ld->st.files++;
+	ld->st.bytes += n;
+	return add_doc(ld, NULL, 0, buf, n);
+}
+
+static int read_file(loader *ld, const char *path)
+{
+	int rc;
+
+	if (ld->st.bytes >= ld->max_bytes)
+		return 0;
+	if (ends_with(path, ".jsonl") || ends_with(path, ".jsonl.gz")) {
+		struct stat st;
+
+		rc = read_jsonl(ld, path);
+		if (!rc && !stat(path, &st))
+			ld->st.bytes += (uint64_t)st.st_size;
+	} else {
+		rc = read_plain(ld, path);
+	}
+	if (!rc && ld->o->progress)
+		ld->o->progress(ld->o->progress_ctx, ld->st.files, ld->st.bytes);
+	return rc;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int walk(loader *ld, const char *dir, int depth)
+{
+	struct dirent **ents;
+	int n, rc = 0;
+
+	if (depth > 64)
+		return kiln_error_set(ld->err, KILN_ELIMIT,
+				      "%s: directories nested too deep", dir);
+	n = scandir(dir, &ents, NULL, by_name);
+	if (n < 0)
+		return kiln_error_set(ld->err, KILN_EIO, "%s: %s", dir,
+				      strerror(errno));
+	for (int i = 0; i < n; i++) {
+		const char *name = ents[i]->d_name;
+		size_t len = strlen(dir) + strlen(name) + 2;
+		char *p;
+		struct stat st;
+
+		if (rc || name[0] == '.' || ld->st.bytes >= ld->max_bytes)
+			continue;
+		p = malloc(len);
+		if (!p) {
+			rc = kiln_error_set(ld->err, KILN_ENOMEM, "out of memory");
+			continue;
+		}
+		snprintf(p, len, "%s/%s", dir, name);
+		if (lstat(p, &st) == 0) {
+			if (S_ISDIR(st.st_mode))
+				rc = walk(ld, p, depth + 1);
+			else if (S_ISREG(st.st_mode) &&
+				 (!ld->o->ext || !ld->o->ext[0] ||
+				  ends_with(name, ld->o->ext)))
+				rc = read_file(ld, p);
+		}
+		free(p);
+	}
+	for (int i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+	return rc;
+}
+
+static void free_docs(loader *ld)
+{
+	for (size_t i = 0; i < ld->ndocs; i++) {
+		free(ld->docs[i].prompt);
+		free(ld->docs[i].answer);
+		free(ld->docs[i].ids);
+	}
+	free(ld->docs);
+}
+
+/* Encodes every document (in parallel; the tokenizer is thread-safe). */
+static int encode_docs(loader *ld)
+{
+	int eot = kiln_tok_eot(ld->tok), failed = 0;
+
+	#pragma omp parallel for schedule(dynamic, 1)
+	for (size_t i = 0; i < ld->ndocs; i++) {
+		doc *d = &ld->docs[i];
+		int *pi = NULL, *ai = NULL;
+		size_t np = 0, na = 0;
+
+		if ((d->plen && kiln_tok_encode(ld->tok, d->prompt, d->plen, &pi,
+						&np, NULL)) ||
+		    kiln_tok_encode(ld->tok, d->answer, d->alen, &ai, &na, NULL) ||
+		    !(d->ids = malloc((np + na + 1) * sizeof(int)))) {
+			#pragma omp atomic write
+			failed = 1;
+		} else {
+			if (np)
+				memcpy(d->ids, pi, np * sizeof(int));
+			memcpy(d->ids + np, ai, na * sizeof(int));
+			d->ids[np + na] = eot;
+			d->nids = np + na + 1, d->nprompt = np;
+		}
+		free(pi), free(ai);
+		free(d->prompt), free(d->answer);
+		d->prompt = d->answer = NULL;
+	}
+	return failed ? kiln_error_set(ld->err, KILN_ENOMEM,
+				       "data: out of memory while encoding") : 0;
+}
+
+static uint64_t mix(uint64_t z)
+{
+	z += 0x9e3779b97f4a7c15ULL;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static int stream_alloc(stream *s, size_t n)
+{
+	s->ids = malloc((n ? n : 1) * sizeof(int));
+	s->counted = malloc(n ? n : 1);
+	s->n = 0;
+	return s->ids && s->counted ? 0 : -1;
+}
+
+static void stream_put(stream *s, const doc *d, size_t from, size_t to)
+{
+	for (size_t j = from; j < to; j++) {
+		s->ids[s->n] = d->ids[j];
+		s->counted[s->n++] = j >= d->nprompt;
+	}
+}
+
+int kiln_data_load(kiln_dataset **out, const kiln_tok *tok,
+		   const char *const *paths, int npaths,
+		   const kiln_data_opts *opts, kiln_error *err)
+{
+	kiln_data_opts defaults = { 0 };
+	loader ld = { .tok = tok, .o = opts ? opts : &defaults, .err = err };
+	kiln_dataset *d = NULL;
+	double frac;
+	size_t total = 0, nval = 0;
+	unsigned char *is_val = NULL;
+	uint64_t *counts = NULL;
+	int rc = 0, by_docs;
+
+	*out = NULL;
+	ld.max_bytes = ld.o->max_bytes ? ld.o->max_bytes : DEFAULT_MAX_BYTES;
+	frac = ld.o->val_fraction > 0 ? ld.o->val_fraction : 0.05;
+	if (frac >= 1)
+		return kiln_error_set(err, KILN_EINVAL,
+				      "validation fraction %g: expected < 1", frac);
+	for (int i = 0; i < npaths && !rc; i++) {
+		struct stat st;
+
+		if (stat(paths[i], &st))
+			rc = kiln_error_set(err, KILN_EIO, "%s: %s", paths[i],
+					    strerror(errno));
+		else if (S_ISDIR(st.st_mode))
+			rc = walk(&ld, paths[i], 0);
+		else
+			rc = read_file(&ld, paths[i]);
+	}
+	if (!rc && !ld.ndocs)
+		rc = kiln_error_set(err, KILN_EINVAL,
+				    "data: no documents found in %d path(s)", npaths);
+	if (!rc)
+		rc = encode_docs(&ld);
+	if (rc)
+		goto out;
+
+	/* The split: by document when there are enough of them, else the
+	 * tail of the stream. */
+	is_val = calloc(ld.ndocs, 1);
+	d = calloc(1, sizeof *d);
+	if (!is_val || !d) {
+		rc = kiln_error_set(err, KILN_ENOMEM, "data: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < ld.ndocs; i++)
+		total += ld.docs[i].nids;
+	by_docs = ld.ndocs >= 20;
+	if (by_docs) {
+		for (size_t i = 0; i < ld.ndocs; i++) {
+			is_val[i] = (double)(mix(i ^ 0x73706c6974ULL) >> 11) *
+					    0x1.0p-53 < frac;
+			if (is_val[i])
+				nval += ld.docs[i].nids, ld.st.val_docs++;
+		}
+	} else {
+		nval = (size_t)((double)total * frac);
+	}
+	if (stream_alloc(&d->s[0], total - nval) || stream_alloc(&d->s[1], nval)) {
+		rc = kiln_error_set(err, KILN_ENOMEM, "data: out of memory");
+		goto out;
+	}
+	{
+		size_t train_left = total - nval;
+
+		for (size_t i = 0; i < ld.ndocs; i++) {
+			const doc *dc = &ld.docs[i];
+
+			if (by_docs) {
+				stream_put(&d->s[is_val[i]], dc, 0, dc->nids);
+				continue;
+			}
+			/* tail split: fill training first, the rest goes
+			 * to validation */
+			size_t k = dc->nids < train_left ? dc->nids : train_left;
+
+			stream_put(&d->s[0], dc, 0, k);
+			stream_put(&d->s[1], dc, k, dc->nids);
+			train_left -= k;
+		}
+	}
+	ld.st.docs = ld.ndocs;
+	for (int s = 0; s < 2; s++) {
+		ld.st.tokens[s] = d->s[s].n;
+		for (size_t j = 0; j < d->s[s].n; j++)
+			ld.st.counted[s] += d->s[s].counted[j];
+	}
+	counts = calloc((size_t)kiln_tok_vocab(tok), sizeof *counts);
+	if (!counts) {
+		rc = kiln_error_set(err, KILN_ENOMEM, "data: out of memory");
+		goto out;
+	}
+	for (size_t j = 0; j < d->s[0].n; j++)
+		if (d->s[0].counted[j])
+			counts[d->s[0].ids[j]]++;
+	for (int v = 0; v < kiln_tok_vocab(tok); v++)
+		if (counts[v]) {
+			double p = (double)counts[v] / (double)ld.st.counted[0];
+
+			d->entropy -= p * log(p);
+		}
+	d->st = ld.st;
+	*out = d;
+	d = NULL;
+out:
+	free(counts);
+	free(is_val);
+	free_docs(&ld);
+	kiln_data_free(d);
+	return rc;
+}
+
+void kiln_data_free(kiln_dataset *d)
+{
+	if (!d)
+		return;
+	for (int s = 0; s < 2; s++) {
+		free(d->s[s].ids);
+		free(d->s[s].counted);
+	}
+	free(d->perm);
+	free(d);
+}
+
+void kiln_data_stats_get(const kiln_dataset *d, kiln_data_stats *st)
+{
+	*st = d->st;
+}
+
+double kiln_data_unigram_entropy(const kiln_dataset *d)
+{
+	return d->entropy;
+}
+
+uint64_t kiln_data_windows(const kiln_dataset *d, int split, int T)
+{
+	size_t n = d->s[split ? 1 : 0].n;
+
+	return T > 0 && n > (size_t)T ? (n - 1) / (size_t)T : 0;
+}
+
+uint64_t kiln_data_fingerprint(const kiln_dataset *d)
+{
+	uint64_t h = 0;
+
+	for (int s = 0; s < 2; s++) {
+		h = XXH64(d->s[s].ids, d->s[s].n * sizeof(int), h);
+		h = XXH64(d->s[s].counted, d->s[s].n, h);
+	}
+	return h;
+}
+
+/* Window order of one epoch: a Fisher-Yates shuffle seeded by (seed, epoch). */
+static int make_perm(kiln_dataset *d, uint64_t nwin, uint64_t epoch, int T,
+		     uint64_t seed)
+{
+	uint64_t s;
+
+	if (d->have_perm && d->perm_epoch == epoch && d->perm_n == nwin &&
+	    d->perm_T == T && d->perm_seed == seed)
+		return 0;
+	if (d->perm_n != nwin || !d->perm) {
+		free(d->perm);
+		d->perm = malloc(nwin * sizeof *d->perm);
+		if (!d->perm) {
+			d->have_perm = 0;
+			return -1;
+		}
+	}
+	for (uint64_t i = 0; i < nwin; i++)
+		d->perm[i] = i;
+	s = mix(seed) ^ mix(epoch + 0x65706f6368ULL);
+	for (uint64_t i = nwin - 1; i > 0; i--) {
+		uint64_t j, t;
+
+		s = mix(s);
+		j = s % (i + 1);
+		t = d->perm[i], d->perm[i] = d->perm[j], d->perm[j] = t;
+	}
+	d->perm_epoch = epoch, d->perm_n = nwin, d->perm_T = T;
+	d->perm_seed = seed, d->have_perm = 1;
+	return 0;
+}
+
+int kiln_data_batch(kiln_dataset *d, int split, uint64_t *cursor,
+		    uint64_t seed, int B, int T, int *inputs, int *targets,
+		    kiln_error *err)
+{
+	const stream *s = &d->s[split ? 1 : 0];
+	uint64_t nwin = kiln_data_windows(d, split, T);
+
+	if (!nwin)
+		return kiln_error_set(err, KILN_EINVAL,
+			"data: the %s split has %zu tokens, fewer than one window of %d",
+			split ? "validation" : "training", s->n, T + 1);
+	for (int b = 0; b < B; b++, (*cursor)++) {
+		uint64_t w = *cursor % nwin;
+		size_t at;
+
+		if (!split) {
+			if (make_perm(d, nwin, *cursor / nwin, T, seed))
+				return kiln_error_set(err, KILN_ENOMEM,
+						      "data: out of memory");
+			w = d->perm[w];
+		}
+		at = (size_t)w * T;
+		for (int t = 0; t < T; t++) {
+			inputs[(size_t)b * T + t] = s->ids[at + t];
+			targets[(size_t)b * T + t] = s->counted[at + t + 1] ?
+				s->ids[at + t + 1] : -1;
+		}
+	}
+	return 0;
+}
