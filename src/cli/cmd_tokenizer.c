@@ -1,0 +1,542 @@
+/* kiln tokenizer train|encode|decode|info: byte-level BPE (kiln/tokenizer.h). */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "kiln/tokenizer.h"
+
+#define CMD "tokenizer"
+/* encode reads its whole input: at most this much */
+#define ENCODE_MAX_INPUT ((size_t)1 << 30)
+
+static const char usage[] =
+"usage: kiln tokenizer <command> [options]\n"
+"\n"
+"Byte-level BPE for the small GPT: ids 0..255 are bytes, then the learnt\n"
+"merges, then end-of-text as the last id. Every byte sequence encodes, and\n"
+"decoding gives it back exactly. File format: docs/FORMATS.md.\n"
+"\n"
+"commands:\n"
+"  train   learn a tokenizer from code files\n"
+"  encode  bytes -> token ids\n"
+"  decode  token ids -> bytes\n"
+"  info    a tokenizer file's figures, as JSON\n"
+"\n"
+"Run 'kiln tokenizer <command> --help' for its options.\n";
+
+static const char usage_train[] =
+"usage: kiln tokenizer train --vocab N [options] PATH...\n"
+"\n"
+"Learns byte-level BPE from files and directories (walked recursively in\n"
+"byte order of names; names starting with '.' are skipped): 256 byte ids,\n"
+"N-257 merges of the most frequent adjacent pairs, and end-of-text as the\n"
+"last id. The same input and N give the same file. A corpus that runs out\n"
+"of pairs gives a smaller vocabulary (the summary says so).\n"
+"\n"
+"options:\n"
+"  -v, --vocab N          ids in all, 257..1048576 (required)\n"
+"  -o, --output FILE      where to write it, atomically (default tok.bin)\n"
+"  -e, --ext EXT          in directories, read only files ending in EXT\n"
+"                         (e.g. .py); files named on the line are always read\n"
+"      --max-bytes SIZE   stop reading after SIZE bytes (default 256M;\n"
+"                         suffixes k, M, G)\n"
+"  -q, --quiet            no progress on stderr, only the summary\n"
+"  -h, --help             this text\n";
+
+static const char usage_encode[] =
+"usage: kiln tokenizer encode --tok FILE [options] [INPUT|-]\n"
+"\n"
+"Writes the token ids of INPUT (default: standard input) to standard output,\n"
+"separated by spaces, with a newline at the end. Inputs up to 1 GiB.\n"
+"\n"
+"options:\n"
+"  -t, --tok FILE   the tokenizer (required)\n"
+"      --eot        end with the end-of-text id\n"
+"      --stats      on stderr: bytes, tokens, bytes/token, encoding speed\n"
+"  -h, --help       this text\n";
+
+static const char usage_decode[] =
+"usage: kiln tokenizer decode --tok FILE [INPUT|-]\n"
+"\n"
+"Reads token ids (decimal, separated by white space) from INPUT (default:\n"
+"standard input) and writes their bytes to standard output, as they come.\n"
+"The end-of-text id writes nothing. An id that is not a number or not in\n"
+"the vocabulary stops with an error that gives its position.\n"
+"\n"
+"options:\n"
+"  -t, --tok FILE   the tokenizer (required)\n"
+"  -h, --help       this text\n";
+
+static const char usage_info[] =
+"usage: kiln tokenizer info --tok FILE\n"
+"\n"
+"Prints one JSON object: vocab, merges, eot, the file's size, token lengths\n"
+"and the first merges (as text, where they are valid UTF-8).\n"
+"\n"
+"options:\n"
+"  -t, --tok FILE   the tokenizer (required)\n"
+"  -h, --help       this text\n";
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* --- train ---------------------------------------------------------------- */
+
+struct progress {
+	int tty, quiet;
+	double start, last;
+};
+
+static int on_progress(void *ctx, const kiln_tok_train_stats *st)
+{
+	struct progress *p = ctx;
+	double t = now_s();
+
+	if (p->quiet || st->phase == KILN_TOK_DONE)
+		return 0;
+	/* on a terminal a line that updates; otherwise a line now and then */
+	if (t - p->last < (p->tty ? 0.2 : 10.0) &&
+	    !(st->phase == KILN_TOK_MERGING && st->merges == 0))
+		return 0;
+	p->last = t;
+	if (st->phase == KILN_TOK_READING)
+		fprintf(stderr, "%sreading: %llu files, %.1f MB, %llu distinct "
+			"chunks  %.0fs%s", p->tty ? "\r\033[K" : "",
+			(unsigned long long)st->files, st->bytes / 1e6,
+			(unsigned long long)st->unique_chunks, t - p->start,
+			p->tty ? "" : "\n");
+	else
+		fprintf(stderr, "%smerging: %d/%d  %.2f bytes/token  %.0fs%s",
+			p->tty ? "\r\033[K" : "", st->merges,
+			st->merges_wanted,
+			st->tokens ? (double)st->bytes / st->tokens : 0.0,
+			t - p->start, p->tty ? "" : "\n");
+	return 0;
+}
+
+static int tok_cmd_train(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "vocab", required_argument, NULL, 'v' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "ext", required_argument, NULL, 'e' },
+		{ "max-bytes", required_argument, NULL, 'M' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *output = "tok.bin";
+	kiln_tok_train_opts to = { 0 };
+	kiln_tok_train_stats st = { 0 };
+	struct progress prog = { 0 };
+	kiln_tok *tok = NULL;
+	kiln_error err;
+	long vocab = 0;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "v:o:e:qh", opts, NULL)) != -1) {
+		char *end;
+		long long sz;
+
+		switch (c) {
+		case 'v':
+			errno = 0;
+			vocab = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || vocab < 257 ||
+			    vocab > KILN_TOK_MAX_VOCAB) {
+				cli_error(CMD, "train: --vocab: expected a "
+					  "number from 257 to %d, got '%s'",
+					  KILN_TOK_MAX_VOCAB, optarg);
+				return 2;
+			}
+			break;
+		case 'o': output = optarg; break;
+		case 'e': to.ext = optarg; break;
+		case 'M':
+			sz = cli_parse_size(optarg);
+			if (sz <= 0) {
+				cli_error(CMD, "train: --max-bytes: expected a "
+					  "size such as 64M, got '%s'", optarg);
+				return 2;
+			}
+			to.max_bytes = (uint64_t)sz;
+			break;
+		case 'q': prog.quiet = 1; break;
+		case 'h': fputs(usage_train, stdout); return 0;
+		default: fputs(usage_train, stderr); return 2;
+		}
+	}
+	if (!vocab || optind >= argc) {
+		cli_error(CMD, "train: %s", !vocab ? "--vocab is required"
+			  : "expected at least one PATH");
+		fputs(usage_train, stderr);
+		return 2;
+	}
+	prog.tty = isatty(STDERR_FILENO);
+	prog.start = now_s();
+	to.progress = on_progress;
+	to.progress_ctx = &prog;
+	to.stats = &st;
+	rc = kiln_tok_train(&tok, (int)vocab, (const char *const *)argv + optind,
+			    argc - optind, &to, &err);
+	if (prog.tty && !prog.quiet)
+		fputs("\r\033[K", stderr);
+	if (rc == 0)
+		rc = kiln_tok_save(tok, output, &err);
+	if (rc) {
+		cli_error(CMD, "train: %s", err.msg);
+		kiln_tok_free(tok);
+		return 1;
+	}
+	fprintf(stderr, "kiln tokenizer: read %.1f MB from %llu files%s: "
+		"%llu chunks, %llu distinct\n", st.bytes / 1e6,
+		(unsigned long long)st.files,
+		st.truncated ? " (stopped at --max-bytes)" : "",
+		(unsigned long long)st.chunks,
+		(unsigned long long)st.unique_chunks);
+	if (st.merges < st.merges_wanted)
+		fprintf(stderr, "kiln tokenizer: the corpus ran out of pairs: "
+			"vocab %d, not %ld\n", kiln_tok_vocab(tok), vocab);
+	fprintf(stderr, "kiln tokenizer: %d merges, vocab %d (end-of-text "
+		"%d); %.3f bytes/token on the corpus; %.1f s -> %s\n",
+		st.merges, kiln_tok_vocab(tok), kiln_tok_eot(tok),
+		st.tokens ? (double)st.bytes / st.tokens : 0.0,
+		now_s() - prog.start, output);
+	kiln_tok_free(tok);
+	return 0;
+}
+
+/* --- encode --------------------------------------------------------------- */
+
+static int read_input(const char *path, char **data, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	size_t n = 0, cap = 0;
+	char *b = NULL;
+
+	if (!f) {
+		cli_error(CMD, "encode: %s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		size_t r;
+		if (n == cap) {
+			char *p;
+			if (cap >= ENCODE_MAX_INPUT) {
+				cli_error(CMD, "encode: %s: more than %zu "
+					  "bytes", path, ENCODE_MAX_INPUT);
+				goto fail;
+			}
+			cap = cap ? cap * 2 : 1 << 16;
+			p = realloc(b, cap + 1);
+			if (!p) {
+				cli_error(CMD, "encode: %s: out of memory",
+					  path);
+				goto fail;
+			}
+			b = p;
+		}
+		r = fread(b + n, 1, cap - n, f);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	if (ferror(f)) {
+		cli_error(CMD, "encode: %s: read error", path);
+		goto fail;
+	}
+	if (f != stdin)
+		fclose(f);
+	*data = b;
+	*len = n;
+	return 0;
+fail:
+	if (f != stdin)
+		fclose(f);
+	free(b);
+	return -1;
+}
+
+static int cmd_encode(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tok", required_argument, NULL, 't' },
+		{ "eot", no_argument, NULL, 'E' },
+		{ "stats", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *tokpath = NULL, *input = "-";
+	int eot = 0, stats = 0, c, rc = 1;
+	kiln_tok *tok = NULL;
+	char *data = NULL;
+	int *ids = NULL;
+	size_t len = 0, nids = 0;
+	kiln_error err;
+	double t0, t1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': tokpath = optarg; break;
+		case 'E': eot = 1; break;
+		case 'S': stats = 1; break;
+		case 'h': fputs(usage_encode, stdout); return 0;
+		default: fputs(usage_encode, stderr); return 2;
+		}
+	}
+	if (!tokpath || argc - optind > 1) {
+		cli_error(CMD, "encode: %s", !tokpath ? "--tok is required"
+			  : "expected at most one INPUT");
+		fputs(usage_encode, stderr);
+		return 2;
+	}
+	if (optind < argc)
+		input = argv[optind];
+	if (kiln_tok_load(&tok, tokpath, &err)) {
+		cli_error(CMD, "encode: %s", err.msg);
+		return 1;
+	}
+	if (read_input(input, &data, &len))
+		goto out;
+	t0 = now_s();
+	if (kiln_tok_encode(tok, data, len, &ids, &nids, &err)) {
+		cli_error(CMD, "encode: %s: %s", input, err.msg);
+		goto out;
+	}
+	t1 = now_s();
+	for (size_t i = 0; i < nids; i++)
+		printf(i ? " %d" : "%d", ids[i]);
+	if (eot)
+		printf(nids ? " %d" : "%d", kiln_tok_eot(tok));
+	putchar('\n');
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		cli_error(CMD, "encode: standard output: %s", strerror(errno));
+		goto out;
+	}
+	if (stats)
+		fprintf(stderr, "kiln tokenizer: %zu bytes, %zu tokens, %.3f "
+			"bytes/token, encoded in %.3f s (%.1f MB/s)\n", len,
+			nids, nids ? (double)len / nids : 0.0, t1 - t0,
+			t1 > t0 ? len / 1e6 / (t1 - t0) : 0.0);
+	rc = 0;
+out:
+	free(ids);
+	free(data);
+	kiln_tok_free(tok);
+	return rc;
+}
+
+/* --- decode --------------------------------------------------------------- */
+
+static int cmd_decode(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tok", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *tokpath = NULL, *input = "-";
+	kiln_tok *tok = NULL;
+	kiln_error err;
+	FILE *f = NULL;
+	char word[24];
+	size_t wl = 0, nth = 0;
+	int c, rc = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': tokpath = optarg; break;
+		case 'h': fputs(usage_decode, stdout); return 0;
+		default: fputs(usage_decode, stderr); return 2;
+		}
+	}
+	if (!tokpath || argc - optind > 1) {
+		cli_error(CMD, "decode: %s", !tokpath ? "--tok is required"
+			  : "expected at most one INPUT");
+		fputs(usage_decode, stderr);
+		return 2;
+	}
+	if (optind < argc)
+		input = argv[optind];
+	if (kiln_tok_load(&tok, tokpath, &err)) {
+		cli_error(CMD, "decode: %s", err.msg);
+		return 1;
+	}
+	f = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
+	if (!f) {
+		cli_error(CMD, "decode: %s: %s", input, strerror(errno));
+		goto out;
+	}
+	/* one id a word; a word is digits only, at most 7 of them */
+	for (;;) {
+		int ch = getc(f);
+		if (ch == EOF || ch == ' ' || (ch >= '\t' && ch <= '\r')) {
+			const unsigned char *piece;
+			size_t plen;
+			long id;
+
+			if (wl > 0) {
+				word[wl] = '\0';
+				nth++;
+				id = strtol(word, NULL, 10);
+				if (wl > 7 || strspn(word, "0123456789") != wl ||
+				    !(piece = kiln_tok_piece(tok, (int)id,
+							     &plen))) {
+					cli_error(CMD, "decode: %s: id %zu: "
+						  "'%s' is not an id (0..%d)",
+						  input, nth, word,
+						  kiln_tok_vocab(tok) - 1);
+					goto out;
+				}
+				fwrite(piece, 1, plen, stdout);
+				wl = 0;
+			}
+			if (ch == EOF)
+				break;
+			continue;
+		}
+		if (wl < sizeof(word) - 1)
+			word[wl++] = (char)ch;
+		else
+			wl = sizeof(word) - 1; /* too long: reported above */
+	}
+	if (ferror(f)) {
+		cli_error(CMD, "decode: %s: read error", input);
+		goto out;
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		cli_error(CMD, "decode: standard output: %s", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (f && f != stdin)
+		fclose(f);
+	kiln_tok_free(tok);
+	return rc;
+}
+
+/* --- info ------------------------------------------------------------------- */
+
+static int cmd_info(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tok", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *tokpath = NULL;
+	kiln_tok *tok = NULL;
+	unsigned char *ser = NULL;
+	size_t serlen, maxlen = 0, sum = 0, hist[KILN_TOK_MAX_CHUNK + 1] = { 0 };
+	json_t *o = NULL, *first, *lens;
+	kiln_error err;
+	char *s;
+	int c, rc = 1, n;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': tokpath = optarg; break;
+		case 'h': fputs(usage_info, stdout); return 0;
+		default: fputs(usage_info, stderr); return 2;
+		}
+	}
+	if (!tokpath || optind != argc) {
+		cli_error(CMD, "info: %s", !tokpath ? "--tok is required"
+			  : "unexpected arguments");
+		fputs(usage_info, stderr);
+		return 2;
+	}
+	if (kiln_tok_load(&tok, tokpath, &err) ||
+	    kiln_tok_serialize(tok, &ser, &serlen, &err)) {
+		cli_error(CMD, "info: %s", err.msg);
+		goto out;
+	}
+	n = kiln_tok_eot(tok);
+	for (int id = 0; id < n; id++) {
+		size_t l;
+		kiln_tok_piece(tok, id, &l);
+		sum += l;
+		hist[l]++;
+		if (l > maxlen)
+			maxlen = l;
+	}
+	first = json_array();
+	for (int i = 0; i < kiln_tok_merges(tok) && i < 20; i++) {
+		size_t l;
+		const unsigned char *p = kiln_tok_piece(tok, 256 + i, &l);
+		json_t *js = json_stringn((const char *)p, l);
+		if (js)
+			json_array_append_new(first, js);
+	}
+	lens = json_object();
+	for (size_t l = 1; l <= maxlen; l++)
+		if (hist[l]) {
+			char k[8];
+			snprintf(k, sizeof(k), "%zu", l);
+			json_object_set_new(lens, k, json_integer((json_int_t)hist[l]));
+		}
+	o = json_pack("{s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:f, s:o, s:o}",
+		      "path", tokpath, "format", "KILNTOK1",
+		      "vocab", kiln_tok_vocab(tok),
+		      "merges", kiln_tok_merges(tok), "eot", n,
+		      "file_bytes", (json_int_t)serlen,
+		      "longest_token_bytes", (json_int_t)maxlen,
+		      "mean_token_bytes", n ? (double)sum / n : 0.0,
+		      "token_bytes_histogram", lens,
+		      "first_merges", first);
+	s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (!s) {
+		cli_error(CMD, "info: out of memory");
+		goto out;
+	}
+	puts(s);
+	free(s);
+	rc = 0;
+out:
+	json_decref(o);
+	free(ser);
+	kiln_tok_free(tok);
+	return rc;
+}
+
+int cmd_tokenizer(int argc, char **argv)
+{
+	const char *sub;
+
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	sub = argv[1];
+	if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0 ||
+	    strcmp(sub, "help") == 0) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (strcmp(sub, "train") == 0)
+		return tok_cmd_train(argc - 1, argv + 1);
+	if (strcmp(sub, "encode") == 0)
+		return cmd_encode(argc - 1, argv + 1);
+	if (strcmp(sub, "decode") == 0)
+		return cmd_decode(argc - 1, argv + 1);
+	if (strcmp(sub, "info") == 0)
+		return cmd_info(argc - 1, argv + 1);
+	cli_error(CMD, "unknown command '%s'", sub);
+	fputs(usage, stderr);
+	return 2;
+}
