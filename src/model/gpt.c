@@ -541,12 +541,12 @@ void kiln__layernorm(float *out, float *mean, float *rstd, const float *inp,
 
 void kiln__gelu(float *out, const float *inp, size_t n)
 {
-	#pragma omp parallel for schedule(static)
+	#pragma omp parallel for simd schedule(static)
 	for (size_t i = 0; i < n; i++) {
 		float x = inp[i];
 		float u = GELU_K * (x + 0.044715f * x * x * x);
 
-		out[i] = 0.5f * x * (1.0f + tanhf(u));
+		out[i] = 0.5f * x * (1.0f + kiln__tanhf(u));
 	}
 }
 
@@ -694,7 +694,7 @@ int kiln_gpt_infer(const kiln_gpt *m, kiln_kv *kv, int n, const int *slot,
 						mx = a[t];
 				}
 				for (int t = 0; t <= pos[i]; t++) {
-					a[t] = expf(a[t] - mx);
+					a[t] = kiln__expf(a[t] - mx);
 					sum += a[t];
 				}
 				for (int e = 0; e < hs; e++)

@@ -228,10 +228,11 @@ static void attention_forward(float *y, float *att, const float *qkv, int B,
 
 					for (int t = 0; t <= r; t++)
 						mx = row[t] > mx ? row[t] : mx;
-					for (int t = 0; t <= r; t++) {
-						row[t] = expf(row[t] - mx);
+					#pragma omp simd
+					for (int t = 0; t <= r; t++)
+						row[t] = kiln__expf(row[t] - mx);
+					for (int t = 0; t <= r; t++)
 						sum += row[t];
-					}
 					inv = 1.0f / sum;
 					for (int t = 0; t <= r; t++)
 						row[t] *= inv;
@@ -389,11 +390,11 @@ static void layernorm_backward(float *dinp, float *dw, float *db,
 static void gelu_backward(float *dinp, const float *inp, const float *dout,
 			  size_t n)
 {
-	#pragma omp parallel for schedule(static)
+	#pragma omp parallel for simd schedule(static)
 	for (size_t i = 0; i < n; i++) {
 		float x = inp[i];
 		float u = GELU_K * (x + 0.044715f * x * x * x);
-		float t = tanhf(u);
+		float t = kiln__tanhf(u);
 		float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
 
 		dinp[i] = (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du) *
@@ -478,10 +479,11 @@ float kiln_train_forward(kiln_trainer *tr, const int *inputs,
 
 		for (int j = 0; j < V; j++)
 			mx = lg[j] > mx ? lg[j] : mx;
-		for (int j = 0; j < V; j++) {
-			p[j] = expf(lg[j] - mx);
+		#pragma omp simd
+		for (int j = 0; j < V; j++)
+			p[j] = kiln__expf(lg[j] - mx);
+		for (int j = 0; j < V; j++)
 			s += p[j];
-		}
 		for (int j = 0; j < V; j++)
 			p[j] /= s;
 		tr->row_loss[i] = targets[i] < 0 ? 0 :
