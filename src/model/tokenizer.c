@@ -24,10 +24,11 @@
  *   - an optional space, then a run of letters, of digits or of punctuation;
  *   - or a run of whitespace; when a run of two or more ends with a space
  *     and something other than whitespace follows, that space is left to
- *     start the next chunk (GPT-2's \s+(?!\S)), so "\n    x" is "\n   " and
- *     " x";
- * and no chunk is longer than KILN_TOK_MAX_CHUNK bytes (a longer run is cut,
- * the rest starts the next chunk without a leading space). */
+ *     start the next chunk (as GPT-2's \s+(?!\S)), so "\n    x" is "\n   "
+ *     and " x" (GPT-2 would also split "\n\tx" into "\n", "\t", "x"; here
+ *     only a space is left over, so tab indentation stays with its newline);
+ * and a chunk longer than KILN_TOK_MAX_CHUNK bytes is cut after that many
+ * (the rest is split again from there, without a leading space). */
 enum { C_WS, C_LETTER, C_DIGIT, C_PUNCT };
 
 static inline int byte_class(unsigned c)
@@ -57,12 +58,15 @@ size_t kiln_tok_chunk(const void *vp, size_t n)
 				;
 			return i;
 		}
+		/* one byte past the cap: a run of exactly 64 before a word
+		 * still leaves its space to the word */
+		max = n < KILN_TOK_MAX_CHUNK + 1 ? n : KILN_TOK_MAX_CHUNK + 1;
 		for (i = 1; i < max && byte_class(p[i]) == C_WS; i++)
 			;
 		/* stopped at a non-space byte: leave it a trailing ' ' */
 		if (i < max && i > 1 && p[i - 1] == ' ')
 			i--;
-		return i;
+		return i < KILN_TOK_MAX_CHUNK ? i : KILN_TOK_MAX_CHUNK;
 	}
 	for (i = 1; i < max && byte_class(p[i]) == c; i++)
 		;

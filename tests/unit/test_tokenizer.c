@@ -1,0 +1,1007 @@
+/* Byte-level BPE (kiln/tokenizer.h).
+ *
+ * Beside the library's code this file has three slow, obvious references,
+ * written from the rules in docs/FORMATS.md and not from tokenizer.c:
+ *   ref_chunk   the pre-tokenizer as regex-like alternatives on the whole
+ *               run, capped afterwards;
+ *   ref_encode  each merge in rank order over the whole chunk, every
+ *               occurrence left to right;
+ *   ref_train   a full recount of every pair before each merge.
+ * The fast paths must agree with them exactly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "kiln/tokenizer.h"
+
+#include "tmpdir.h"
+
+#define PYLIB "/usr/lib/python3.11"
+
+/* --- helpers ------------------------------------------------------------- */
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static void fill_random(unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)next_rand();
+}
+
+/* The repository root, from this file's path (.../tests/unit/x.c). */
+static const char *repo_root(void)
+{
+	static char root[1024];
+	const char *cut;
+
+	if (!root[0]) {
+		cut = strstr(__FILE__, "tests/unit/");
+		assert_non_null(cut);
+		snprintf(root, sizeof(root), "%.*s", (int)(cut - __FILE__),
+			 __FILE__);
+	}
+	return root;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *b;
+	long n;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n >= 0);
+	rewind(f);
+	b = malloc((size_t)n + 1);
+	assert_non_null(b);
+	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	b[n] = '\0';
+	*len = (size_t)n;
+	return b;
+}
+
+/* Real code: the library's own sources, and the Python standard library's
+ * json package where Debian has it. */
+static char *real_code(size_t *len)
+{
+	static const char *files[] = { "src/model/tokenizer.c",
+				       "src/model/tok_train.c",
+				       "src/util/jsonl.c",
+				       PYLIB "/json/decoder.py",
+				       PYLIB "/json/encoder.py",
+				       PYLIB "/textwrap.py" };
+	char *all = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char path[1200];
+		size_t l;
+		char *b;
+
+		if (files[i][0] == '/')
+			snprintf(path, sizeof(path), "%s", files[i]);
+		else
+			snprintf(path, sizeof(path), "%s%s", repo_root(),
+				 files[i]);
+		if (access(path, R_OK) != 0)
+			continue;
+		b = slurp(path, &l);
+		all = realloc(all, n + l + 1);
+		assert_non_null(all);
+		memcpy(all + n, b, l);
+		n += l;
+		free(b);
+	}
+	assert_true(n > 50000);
+	all[n] = '\0';
+	*len = n;
+	return all;
+}
+
+static kiln_tok *train_mem(int vocab, const void *data, size_t n)
+{
+	kiln_tok *t;
+	kiln_error err;
+
+	assert_int_equal(kiln_tok_train_mem(&t, vocab, data, n, NULL, &err), 0);
+	return t;
+}
+
+static void assert_roundtrip(const kiln_tok *t, const void *data, size_t n)
+{
+	int *ids;
+	size_t nids, len;
+	char *back;
+	kiln_error err;
+
+	assert_int_equal(kiln_tok_encode(t, data, n, &ids, &nids, &err), 0);
+	assert_non_null(ids);
+	assert_true(nids <= n);
+	for (size_t i = 0; i < nids; i++)
+		assert_true(ids[i] >= 0 && ids[i] < kiln_tok_eot(t));
+	assert_int_equal(kiln_tok_decode(t, ids, nids, &back, &len, &err), 0);
+	assert_int_equal(len, n);
+	assert_memory_equal(back, data, n);
+	assert_int_equal(back[n], '\0');
+	free(back);
+	free(ids);
+}
+
+/* --- the reference pre-tokenizer ------------------------------------------ */
+
+static int is_ws(int c) { return strchr(" \t\n\v\f\r", c) && c; }
+static int is_digit(int c) { return c >= '0' && c <= '9'; }
+static int is_letter(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+	       c >= 0x80;
+}
+static int is_punct(int c) { return !is_ws(c) && !is_digit(c) && !is_letter(c); }
+
+/* ' '? X+ : the length matched, or 0. */
+static size_t match_run(const unsigned char *p, size_t n, int (*cls)(int))
+{
+	size_t i = p[0] == ' ' ? 1 : 0, start = i;
+
+	while (i < n && cls(p[i]))
+		i++;
+	return i > start ? i : 0;
+}
+
+static size_t ref_chunk(const unsigned char *p, size_t n)
+{
+	size_t len = 0;
+
+	if (n == 0)
+		return 0;
+	if (!(len = match_run(p, n, is_letter)) &&
+	    !(len = match_run(p, n, is_digit)) &&
+	    !(len = match_run(p, n, is_punct))) {
+		while (len < n && is_ws(p[len]))
+			len++;
+		if (len < n && len >= 2 && p[len - 1] == ' ')
+			len--;
+	}
+	return len > KILN_TOK_MAX_CHUNK ? KILN_TOK_MAX_CHUNK : len;
+}
+
+/* --- the reference encoder ------------------------------------------------ */
+
+static size_t ref_encode(const kiln_tok *t, const unsigned char *p, size_t n,
+			 int *out)
+{
+	int nm = kiln_tok_merges(t);
+	size_t o = 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t len = ref_chunk(p + i, n - i), m = len;
+		int sym[KILN_TOK_MAX_CHUNK];
+
+		for (size_t j = 0; j < len; j++)
+			sym[j] = p[i + j];
+		for (int r = 0; r < nm && m > 1; r++) {
+			int l, rr;
+			size_t w = 0;
+
+			kiln_tok_merge(t, r, &l, &rr);
+			for (size_t j = 0; j < m;) {
+				if (j + 1 < m && sym[j] == l && sym[j + 1] == rr) {
+					sym[w++] = 256 + r;
+					j += 2;
+				} else
+					sym[w++] = sym[j++];
+			}
+			m = w;
+		}
+		memcpy(out + o, sym, m * sizeof(int));
+		o += m;
+		i += len;
+	}
+	return o;
+}
+
+static void assert_same_as_reference(const kiln_tok *t, const void *data,
+				     size_t n)
+{
+	int *ids, *ref = malloc((n ? n : 1) * sizeof(int));
+	size_t nids, nref;
+	kiln_error err;
+
+	assert_non_null(ref);
+	assert_int_equal(kiln_tok_encode(t, data, n, &ids, &nids, &err), 0);
+	nref = ref_encode(t, data, n, ref);
+	assert_int_equal(nids, nref);
+	for (size_t i = 0; i < nids; i++)
+		if (ids[i] != ref[i])
+			fail_msg("id %zu: encode %d, reference %d", i, ids[i],
+				 ref[i]);
+	free(ids);
+	free(ref);
+}
+
+/* --- the reference trainer ------------------------------------------------- */
+
+typedef struct ref_word {
+	int sym[KILN_TOK_MAX_CHUNK];
+	size_t len;
+	long freq;
+} ref_word;
+
+typedef struct ref_pair {
+	int l, r;
+	long count;
+} ref_pair;
+
+static int cmp_ref_pair(const void *a, const void *b)
+{
+	const ref_pair *x = a, *y = b;
+	return x->l != y->l ? (x->l > y->l) - (x->l < y->l)
+			    : (x->r > y->r) - (x->r < y->r);
+}
+
+/* Merges [want][2]; returns how many were made. Chunks are kept in a plain
+ * array with a linear search: small corpora only. */
+static int ref_train(const unsigned char *p, size_t n, int want, int *merges)
+{
+	ref_word *w = calloc(n + 1, sizeof(*w));
+	ref_pair *pairs = malloc((n + 1) * sizeof(*pairs));
+	size_t nw = 0;
+	int done = 0;
+
+	assert_non_null(w);
+	assert_non_null(pairs);
+	for (size_t i = 0; i < n;) {
+		size_t len = ref_chunk(p + i, n - i), k;
+
+		for (k = 0; k < nw; k++) {
+			if (w[k].len != len)
+				continue;
+			size_t j = 0;
+			while (j < len && w[k].sym[j] == p[i + j])
+				j++;
+			if (j == len)
+				break;
+		}
+		if (k == nw) {
+			for (size_t j = 0; j < len; j++)
+				w[nw].sym[j] = p[i + j];
+			w[nw++].len = len;
+		}
+		w[k].freq++;
+		i += len;
+	}
+	while (done < want) {
+		size_t np = 0, best = 0, agg = 0;
+
+		for (size_t k = 0; k < nw; k++)
+			for (size_t j = 0; j + 1 < w[k].len; j++)
+				pairs[np++] = (ref_pair){ w[k].sym[j],
+							  w[k].sym[j + 1],
+							  w[k].freq };
+		if (np == 0)
+			break;
+		qsort(pairs, np, sizeof(*pairs), cmp_ref_pair);
+		for (size_t j = 1; j < np; j++) {
+			if (pairs[j].l == pairs[agg].l && pairs[j].r == pairs[agg].r)
+				pairs[agg].count += pairs[j].count;
+			else
+				pairs[++agg] = pairs[j];
+		}
+		/* highest count; the sort order breaks ties */
+		for (size_t j = 1; j <= agg; j++)
+			if (pairs[j].count > pairs[best].count)
+				best = j;
+		merges[2 * done] = pairs[best].l;
+		merges[2 * done + 1] = pairs[best].r;
+		for (size_t k = 0; k < nw; k++) {
+			size_t o = 0;
+			for (size_t j = 0; j < w[k].len;) {
+				if (j + 1 < w[k].len &&
+				    w[k].sym[j] == pairs[best].l &&
+				    w[k].sym[j + 1] == pairs[best].r) {
+					w[k].sym[o++] = 256 + done;
+					j += 2;
+				} else
+					w[k].sym[o++] = w[k].sym[j++];
+			}
+			w[k].len = o;
+		}
+		done++;
+	}
+	free(w);
+	free(pairs);
+	return done;
+}
+
+/* --- tests ------------------------------------------------------------------ */
+
+static void byte_tokenizer(void **state)
+{
+	kiln_tok *t;
+	kiln_error err;
+	int *ids;
+	size_t n, len;
+	const unsigned char *pc;
+	char *s;
+	int with_eot[] = { 104, 105, 256, 33 };
+
+	(void)state;
+	assert_int_equal(kiln_tok_bytes(&t, &err), 0);
+	assert_int_equal(kiln_tok_vocab(t), 257);
+	assert_int_equal(kiln_tok_eot(t), 256);
+	assert_int_equal(kiln_tok_merges(t), 0);
+	assert_int_equal(kiln_tok_encode(t, "hi\0\xff", 4, &ids, &n, &err), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(ids[0], 'h');
+	assert_int_equal(ids[2], 0);
+	assert_int_equal(ids[3], 255);
+	free(ids);
+	pc = kiln_tok_piece(t, 255, &len);
+	assert_int_equal(len, 1);
+	assert_int_equal(pc[0], 255);
+	assert_non_null(kiln_tok_piece(t, 256, &len));
+	assert_int_equal(len, 0);
+	assert_null(kiln_tok_piece(t, 257, &len));
+	assert_null(kiln_tok_piece(t, -1, &len));
+	/* EOT decodes to nothing */
+	assert_int_equal(kiln_tok_decode(t, with_eot, 4, &s, &len, &err), 0);
+	assert_int_equal(len, 3);
+	assert_string_equal(s, "hi!");
+	free(s);
+	/* empty input: a non-NULL empty result */
+	assert_int_equal(kiln_tok_encode(t, NULL, 0, &ids, &n, &err), 0);
+	assert_non_null(ids);
+	assert_int_equal(n, 0);
+	free(ids);
+	kiln_tok_free(t);
+}
+
+static void chunks_known_answers(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *out[12];
+	} cases[] = {
+		{ "def foo(x):\n    return x+1\n",
+		  { "def", " foo", "(", "x", "):", "\n   ", " return", " x",
+		    "+", "1", "\n" } },
+		{ "a  b", { "a", " ", " b" } },
+		{ "\n\tx = 10", { "\n\t", "x", " =", " 10" } },
+		{ "  \t x", { "  \t", " x" } },
+		{ "caf\xc3\xa9 na\xefve_2", { "caf\xc3\xa9", " na\xefve_", "2" } },
+		{ "x  ", { "x", "  " } },
+		{ " ", { " " } },
+		{ "\r\n\r\n", { "\r\n\r\n" } },
+		{ "a->b", { "a", "->", "b" } },
+	};
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		const char *p = cases[c].in;
+		size_t n = strlen(p), k = 0;
+
+		while (n > 0) {
+			size_t len = kiln_tok_chunk(p, n);
+			assert_non_null(cases[c].out[k]);
+			if (len != strlen(cases[c].out[k]) ||
+			    memcmp(p, cases[c].out[k], len) != 0)
+				fail_msg("case %zu chunk %zu: got '%.*s', want "
+					 "'%s'", c, k, (int)len, p,
+					 cases[c].out[k]);
+			p += len;
+			n -= len;
+			k++;
+		}
+		assert_null(cases[c].out[k]);
+	}
+	assert_int_equal(kiln_tok_chunk("", 0), 0);
+}
+
+static void chunks_are_capped(void **state)
+{
+	unsigned char b[200];
+
+	(void)state;
+	memset(b, 'a', sizeof(b));
+	assert_int_equal(kiln_tok_chunk(b, sizeof(b)), KILN_TOK_MAX_CHUNK);
+	/* a run of exactly 64 spaces before a word leaves it its space */
+	memset(b, ' ', 64);
+	b[64] = 'x';
+	assert_int_equal(kiln_tok_chunk(b, 65), 63);
+	memset(b, ' ', 65);
+	b[65] = 'x';
+	assert_int_equal(kiln_tok_chunk(b, 66), 64);
+	assert_int_equal(kiln_tok_chunk(b + 64, 2), 2); /* " x" */
+}
+
+/* Inputs built from a small alphabet of interesting bytes hit every rule;
+ * fully random ones hit the long runs. Also checks the streaming promise:
+ * a length shorter than n stays the same when the input is cut after it. */
+static void chunks_match_reference(void **state)
+{
+	static const unsigned char alpha[] = " \t\n\r\vaZ_09(.\xc3\xff\x00\x7f";
+	unsigned char b[600];
+
+	(void)state;
+	for (int round = 0; round < 3000; round++) {
+		size_t n = next_rand() % sizeof(b), i = 0;
+
+		if (round % 3 == 0)
+			fill_random(b, n);
+		else
+			for (size_t j = 0; j < n; j++) {
+				size_t k = next_rand() % (sizeof(alpha) - 1);
+				/* long runs of one byte now and then */
+				b[j] = (round % 3 == 2 && j && next_rand() % 8)
+					       ? b[j - 1] : alpha[k];
+			}
+		while (i < n) {
+			size_t len = kiln_tok_chunk(b + i, n - i);
+			size_t ref = ref_chunk(b + i, n - i);
+			if (len != ref)
+				fail_msg("round %d at %zu: chunk %zu, reference"
+					 " %zu", round, i, len, ref);
+			assert_true(len >= 1 && len <= KILN_TOK_MAX_CHUNK);
+			/* cut the input after the chunk: the answer is the
+			 * same chunk, or "everything" (not final) */
+			for (size_t cut = len + 1; cut < n - i &&
+			     cut < len + KILN_TOK_MAX_CHUNK + 2; cut++) {
+				size_t r = kiln_tok_chunk(b + i, cut);
+				assert_true(r == len || r == cut);
+			}
+			i += len;
+		}
+	}
+}
+
+static void training_known_answer(void **state)
+{
+	/* chunks "ab", " ab", " ab", " cd": (a,b) 3; (' ',a) then 2; then
+	 * (' ',c) and (c,d) tie at 1 and the smaller left id wins */
+	static const char corpus[] = "ab ab ab cd";
+	static const int want[][2] = { { 'a', 'b' }, { ' ', 256 },
+				       { ' ', 'c' }, { 258, 'd' } };
+	kiln_tok_train_stats st;
+	kiln_tok_train_opts o = { .stats = &st };
+	kiln_tok *t;
+	kiln_error err;
+	int l, r;
+
+	(void)state;
+	assert_int_equal(kiln_tok_train_mem(&t, 300, corpus,
+					    sizeof(corpus) - 1, &o, &err), 0);
+	/* ran out of pairs after 4 merges */
+	assert_int_equal(kiln_tok_merges(t), 4);
+	assert_int_equal(kiln_tok_vocab(t), 261);
+	assert_int_equal(kiln_tok_eot(t), 260);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(kiln_tok_merge(t, i, &l, &r), 0);
+		assert_int_equal(l, want[i][0]);
+		assert_int_equal(r, want[i][1]);
+	}
+	assert_int_equal(kiln_tok_merge(t, 4, &l, &r), KILN_EINVAL);
+	assert_int_equal(st.phase, KILN_TOK_DONE);
+	assert_int_equal(st.bytes, 11);
+	assert_int_equal(st.chunks, 4);
+	assert_int_equal(st.unique_chunks, 3);
+	assert_int_equal(st.merges, 4);
+	assert_int_equal(st.merges_wanted, 43);
+	assert_int_equal(st.tokens, 4); /* "ab" " ab" " ab" " cd": 256 257 257 259 */
+	kiln_tok_free(t);
+
+	/* overlapping pairs: "aaaaa" has (a,a) four times; the merge goes
+	 * left to right: z z a; then (z,a) beats (z,z) on the right id */
+	assert_int_equal(kiln_tok_train_mem(&t, 300, "aaaaa", 5, &o, &err), 0);
+	assert_int_equal(kiln_tok_merges(t), 3);
+	kiln_tok_merge(t, 0, &l, &r);
+	assert_true(l == 'a' && r == 'a');
+	kiln_tok_merge(t, 1, &l, &r);
+	assert_true(l == 256 && r == 'a');
+	kiln_tok_merge(t, 2, &l, &r);
+	assert_true(l == 256 && r == 257);
+	assert_int_equal(st.tokens, 1);
+	kiln_tok_free(t);
+}
+
+static void training_matches_reference(void **state)
+{
+	size_t n;
+	char *code = real_code(&n);
+	const int want = 300;
+	int *ref = malloc(2 * want * sizeof(int));
+	unsigned char rnd[4000];
+
+	(void)state;
+	assert_non_null(ref);
+	/* real code, and random bytes with a small alphabet (many ties) */
+	for (int round = 0; round < 2; round++) {
+		const unsigned char *p = (const unsigned char *)code;
+		size_t len = n < 40000 ? n : 40000;
+		kiln_tok *t;
+		int nref;
+
+		if (round == 1) {
+			for (size_t i = 0; i < sizeof(rnd); i++)
+				rnd[i] = "ab c\n"[next_rand() % 5];
+			p = rnd;
+			len = sizeof(rnd);
+		}
+		t = train_mem(257 + want, p, len);
+		nref = ref_train(p, len, want, ref);
+		assert_int_equal(kiln_tok_merges(t), nref);
+		for (int i = 0; i < nref; i++) {
+			int l, r;
+			kiln_tok_merge(t, i, &l, &r);
+			if (l != ref[2 * i] || r != ref[2 * i + 1])
+				fail_msg("round %d merge %d: (%d, %d), "
+					 "reference (%d, %d)", round, i, l, r,
+					 ref[2 * i], ref[2 * i + 1]);
+		}
+		kiln_tok_free(t);
+	}
+	free(ref);
+	free(code);
+}
+
+static void training_is_deterministic_and_counts_tokens(void **state)
+{
+	size_t n, l1, l2, nids;
+	char *code = real_code(&n);
+	unsigned char *s1, *s2;
+	kiln_tok_train_stats st;
+	kiln_tok_train_opts o = { .stats = &st };
+	kiln_tok *a, *b;
+	kiln_error err;
+	int *ids;
+
+	(void)state;
+	assert_int_equal(kiln_tok_train_mem(&a, 1000, code, n, &o, &err), 0);
+	b = train_mem(1000, code, n);
+	assert_int_equal(kiln_tok_vocab(a), 1000);
+	assert_int_equal(kiln_tok_serialize(a, &s1, &l1, &err), 0);
+	assert_int_equal(kiln_tok_serialize(b, &s2, &l2, &err), 0);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(s1, s2, l1);
+	/* training's token count is what encoding the corpus gives */
+	assert_int_equal(kiln_tok_encode(a, code, n, &ids, &nids, &err), 0);
+	assert_int_equal(st.tokens, nids);
+	assert_int_equal(st.bytes, n);
+	assert_true((double)n / nids > 2.0); /* it compresses code */
+	free(ids);
+	free(s1);
+	free(s2);
+	kiln_tok_free(a);
+	kiln_tok_free(b);
+	free(code);
+}
+
+static void roundtrip_every_kind_of_input(void **state)
+{
+	size_t n;
+	char *code = real_code(&n);
+	kiln_tok *t = train_mem(2000, code, n);
+	static const char *const bad_utf8[] = {
+		"\xc0\xaf", "\xe0\x80\xaf", "x\xed\xa0\x80y", "\xf4\x90\x80\x80",
+		"abc\xe2\x82", "\x80\x80\x80", "\xfe\xff", "\xc3",
+		"caf\xc3\xa9 \xc3(", "\xef\xbb\xbf# bom\n",
+	};
+	unsigned char *buf = malloc(1 << 20);
+
+	(void)state;
+	assert_non_null(buf);
+	assert_roundtrip(t, "", 0);
+	assert_roundtrip(t, code, n);
+	for (size_t i = 0; i < sizeof(bad_utf8) / sizeof(bad_utf8[0]); i++)
+		assert_roundtrip(t, bad_utf8[i], strlen(bad_utf8[i]));
+	assert_roundtrip(t, "\0\0\0def\0 x\0", 11);
+	for (int round = 0; round < 300; round++) {
+		size_t len = round < 256 ? (size_t)round : next_rand() % 5000;
+		fill_random(buf, len);
+		assert_roundtrip(t, buf, len);
+	}
+	/* long: random bytes, runs of one byte, code with random bytes in it */
+	fill_random(buf, 1 << 20);
+	assert_roundtrip(t, buf, 1 << 20);
+	memset(buf, ' ', 1 << 20);
+	assert_roundtrip(t, buf, 1 << 20);
+	if (n > (1 << 20))
+		n = 1 << 20;
+	memcpy(buf, code, n);
+	for (int i = 0; i < 2000; i++)
+		buf[next_rand() % n] = (unsigned char)next_rand();
+	assert_roundtrip(t, buf, n);
+	free(buf);
+	kiln_tok_free(t);
+	free(code);
+}
+
+static void encode_matches_reference(void **state)
+{
+	size_t n;
+	char *code = real_code(&n);
+	kiln_tok *t = train_mem(700, code, n);
+	unsigned char buf[20000];
+
+	(void)state;
+	assert_same_as_reference(t, code, n);
+	for (int round = 0; round < 50; round++) {
+		size_t len = next_rand() % sizeof(buf);
+		fill_random(buf, len);
+		/* half the rounds: code with bytes changed */
+		if (round % 2) {
+			size_t at = next_rand() % (n - len);
+			memcpy(buf, code + at, len);
+			for (size_t i = 0; i < len / 50; i++)
+				buf[next_rand() % len] = (unsigned char)next_rand();
+		}
+		assert_same_as_reference(t, buf, len);
+	}
+	kiln_tok_free(t);
+
+	/* a tokenizer trained on one byte, and so with long tokens */
+	memset(buf, 'a', 1000);
+	t = train_mem(400, buf, 1000);
+	assert_same_as_reference(t, buf, 1000);
+	assert_same_as_reference(t, buf, 777);
+	kiln_tok_free(t);
+	free(code);
+}
+
+static void decode_rejects_bad_ids(void **state)
+{
+	kiln_tok *t;
+	kiln_error err;
+	int ids[] = { 65, 66, 9999 }, neg[] = { -1 };
+	char *s = (char *)1;
+	size_t len = 7;
+
+	(void)state;
+	t = train_mem(300, "hello hello", 11);
+	assert_int_equal(kiln_tok_decode(t, ids, 3, &s, &len, &err),
+			 KILN_EINVAL);
+	assert_null(s);
+	assert_int_equal(len, 0);
+	assert_non_null(strstr(err.msg, "id 9999 at position 2"));
+	assert_int_equal(kiln_tok_decode(t, neg, 1, &s, &len, &err),
+			 KILN_EINVAL);
+	ids[2] = kiln_tok_vocab(t);
+	assert_int_equal(kiln_tok_decode(t, ids, 3, &s, &len, &err),
+			 KILN_EINVAL);
+	ids[2] = kiln_tok_eot(t);
+	assert_int_equal(kiln_tok_decode(t, ids, 3, &s, &len, &err), 0);
+	assert_string_equal(s, "AB");
+	free(s);
+	kiln_tok_free(t);
+}
+
+/* A serialized tokenizer with its checksum recomputed after an edit. */
+static void reseal(unsigned char *b, size_t len)
+{
+	uint64_t h = XXH64(b, len - 8, 0);
+	for (int i = 0; i < 8; i++)
+		b[len - 8 + i] = (unsigned char)(h >> (8 * i));
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void expect_parse_error(const void *b, size_t len, const char *what)
+{
+	kiln_tok *t = (kiln_tok *)1;
+	kiln_error err;
+
+	assert_int_equal(kiln_tok_deserialize(&t, b, len, &err), KILN_EPARSE);
+	assert_null(t);
+	if (!strstr(err.msg, what))
+		fail_msg("expected '%s' in '%s'", what, err.msg);
+}
+
+static void file_format_checks_everything(void **state)
+{
+	size_t n, len;
+	char *code = real_code(&n);
+	kiln_tok *t = train_mem(600, code, n), *u;
+	unsigned char *b, *c;
+	kiln_error err;
+
+	(void)state;
+	assert_int_equal(kiln_tok_serialize(t, &b, &len, &err), 0);
+	assert_int_equal(len, 32 + 8 * (600 - 257) + 8);
+	assert_memory_equal(b, "KILNTOK1", 8);
+	assert_int_equal(kiln_tok_deserialize(&u, b, len, &err), 0);
+	assert_int_equal(kiln_tok_vocab(u), 600);
+	for (int i = 0; i < kiln_tok_merges(t); i++) {
+		int l1, r1, l2, r2;
+		kiln_tok_merge(t, i, &l1, &r1);
+		kiln_tok_merge(u, i, &l2, &r2);
+		assert_true(l1 == l2 && r1 == r2);
+	}
+	kiln_tok_free(u);
+
+	/* every truncation */
+	for (size_t cut = 0; cut < len; cut++)
+		expect_parse_error(b, cut, cut == 0 ? "empty" : "truncated");
+	c = malloc(len + 1);
+	assert_non_null(c);
+	memcpy(c, b, len);
+	c[len] = 0;
+	expect_parse_error(c, len + 1, "unexpected bytes");
+	/* foreign files */
+	expect_parse_error("KILNGPT1 and some more bytes here, 40 or so.....",
+			   48, "not a kiln tokenizer");
+	expect_parse_error("\x7f" "ELF", 4, "not a kiln tokenizer");
+	/* a flipped bit anywhere */
+	for (size_t at = 8; at < len; at += 7) {
+		memcpy(c, b, len);
+		c[at] ^= 0x10;
+		expect_parse_error(c, len, at < 32 ? "" : "checksum");
+	}
+	/* fields that are checked even with a good checksum */
+	memcpy(c, b, len);
+	put32(c + 8, 2);
+	reseal(c, len);
+	expect_parse_error(c, len, "unsupported tokenizer version 2");
+	memcpy(c, b, len);
+	put32(c + 20, 5);
+	reseal(c, len);
+	expect_parse_error(c, len, "end-of-text id 5");
+	memcpy(c, b, len);
+	put32(c + 16, 7);
+	reseal(c, len);
+	expect_parse_error(c, len, "do not fit");
+	memcpy(c, b, len);
+	put32(c + 28, 128);
+	reseal(c, len);
+	expect_parse_error(c, len, "pre-tokenizer");
+	memcpy(c, b, len);
+	put32(c + 32 + 8 * 5, 300); /* merge 5 (id 261) uses id 300 */
+	reseal(c, len);
+	expect_parse_error(c, len, "merge 5 (id 261)");
+	memcpy(c, b, len);
+	memcpy(c + 32 + 8 * 9, c + 32 + 8 * 3, 8); /* merge 9 repeats 3 */
+	reseal(c, len);
+	expect_parse_error(c, len, "repeats the pair");
+	memcpy(c, b, len);
+	put32(c + 32 + 4, 0xFFFFFFFFu);
+	reseal(c, len);
+	expect_parse_error(c, len, "merge 0 (id 256)");
+	/* tokens that double: 2, 4, ... 128 bytes: the 7th is too long */
+	memcpy(c, b, len);
+	put32(c + 32, 'a');
+	put32(c + 36, 'a');
+	for (int i = 1; i < 10; i++) {
+		put32(c + 32 + 8 * i, 255 + i);
+		put32(c + 36 + 8 * i, 255 + i);
+	}
+	reseal(c, len);
+	expect_parse_error(c, len, "merge 6 (id 262) makes a token of 128");
+	free(c);
+	free(b);
+	kiln_tok_free(t);
+	free(code);
+}
+
+static void save_and_load(void **state)
+{
+	char path[512], bad[512];
+	kiln_tok *t, *u;
+	kiln_error err;
+	unsigned char *b1, *b2;
+	size_t l1, l2;
+	FILE *f;
+	struct stat st;
+	static const char prog[] = "for i in range(10):\n    print(i, i * i)\n";
+
+	(void)state;
+	t = train_mem(400, prog, sizeof(prog) - 1);
+	snprintf(path, sizeof(path), "%s/tok.bin", dir);
+	/* twice: the second replaces the first */
+	assert_int_equal(kiln_tok_save(t, path, &err), 0);
+	assert_int_equal(kiln_tok_save(t, path, &err), 0);
+	assert_int_equal(kiln_tok_load(&u, path, &err), 0);
+	kiln_tok_serialize(t, &b1, &l1, &err);
+	kiln_tok_serialize(u, &b2, &l2, &err);
+	kiln_tok_free(u);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(b1, b2, l1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal((size_t)st.st_size, l1);
+	/* no temporary file left behind */
+	{
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "test $(ls -A '%s' | grep -c tmp) = 0",
+			 dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	/* a truncated file names itself and the problem */
+	snprintf(bad, sizeof(bad), "%s/cut.bin", dir);
+	f = fopen(bad, "wb");
+	assert_non_null(f);
+	fwrite(b1, 1, l1 - 3, f);
+	fclose(f);
+	assert_int_equal(kiln_tok_load(&u, bad, &err), KILN_EPARSE);
+	assert_non_null(strstr(err.msg, bad));
+	assert_non_null(strstr(err.msg, "truncated"));
+	assert_int_equal(kiln_tok_load(&u, "/nonexistent/tok.bin", &err),
+			 KILN_EIO);
+	assert_non_null(strstr(err.msg, "/nonexistent/tok.bin"));
+	assert_int_equal(kiln_tok_load(&u, dir, &err), KILN_EIO);
+	assert_int_equal(kiln_tok_save(t, "/nonexistent/tok.bin", &err),
+			 KILN_EIO);
+	free(b1);
+	free(b2);
+	kiln_tok_free(t);
+}
+
+static void write_file(const char *name, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int cancel_at_merge_16(void *ctx, const kiln_tok_train_stats *st)
+{
+	int *calls = ctx;
+	(*calls)++;
+	return st->phase == KILN_TOK_MERGING && st->merges >= 16;
+}
+
+static void training_from_files(void **state)
+{
+	char corpus[512], sub[600], one[600];
+	const char *paths[2];
+	kiln_tok_train_stats st;
+	kiln_tok_train_opts o = { .ext = ".py", .stats = &st };
+	kiln_tok *t;
+	kiln_error err;
+	int calls = 0;
+
+	(void)state;
+	snprintf(corpus, sizeof(corpus), "%s/corpus", dir);
+	snprintf(sub, sizeof(sub), "%s/sub", corpus);
+	assert_int_equal(mkdir(corpus, 0755), 0);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	write_file("corpus/a.py", "import os\nprint(os.getcwd())\n");  /* 29 */
+	write_file("corpus/sub/b.py", "def f(x):\n    return x * 2\n"); /* 27 */
+	write_file("corpus/notes.txt", "not python at all\n");
+	write_file("corpus/.hidden.py", "x = 1\n");
+	paths[0] = corpus;
+	assert_int_equal(kiln_tok_train(&t, 300, paths, 1, &o, &err), 0);
+	assert_int_equal(st.files, 2);
+	assert_int_equal(st.bytes, 29 + 27);
+	assert_int_equal(st.truncated, 0);
+	kiln_tok_free(t);
+
+	/* a file named on the command line is read whatever its name */
+	snprintf(one, sizeof(one), "%s/notes.txt", corpus);
+	paths[1] = one;
+	assert_int_equal(kiln_tok_train(&t, 300, paths, 2, &o, &err), 0);
+	assert_int_equal(st.files, 3);
+	kiln_tok_free(t);
+
+	/* max_bytes cuts the reading */
+	o.max_bytes = 40;
+	assert_int_equal(kiln_tok_train(&t, 300, paths, 2, &o, &err), 0);
+	assert_int_equal(st.bytes, 40);
+	assert_int_equal(st.truncated, 1);
+	kiln_tok_free(t);
+
+	/* errors */
+	o.max_bytes = 0;
+	paths[0] = "/nonexistent/corpus";
+	assert_int_equal(kiln_tok_train(&t, 300, paths, 1, &o, &err), KILN_EIO);
+	assert_null(t);
+	assert_non_null(strstr(err.msg, "/nonexistent/corpus"));
+	paths[0] = corpus;
+	assert_int_equal(kiln_tok_train(&t, 256, paths, 1, &o, &err),
+			 KILN_EINVAL);
+	assert_int_equal(kiln_tok_train(&t, KILN_TOK_MAX_VOCAB + 1, paths, 1,
+					&o, &err), KILN_EINVAL);
+	assert_int_equal(kiln_tok_train(&t, 300, paths, 0, &o, &err),
+			 KILN_EINVAL);
+
+	/* a progress callback can stop it */
+	o.progress = cancel_at_merge_16;
+	o.progress_ctx = &calls;
+	{
+		size_t n;
+		char *code = real_code(&n);
+		assert_int_equal(kiln_tok_train_mem(&t, 1000, code, n, &o, &err),
+				 KILN_EINVAL);
+		assert_null(t);
+		assert_non_null(strstr(err.msg, "cancelled"));
+		assert_int_equal(st.merges, 16);
+		assert_true(calls >= 2);
+		free(code);
+	}
+}
+
+static void empty_corpus_gives_byte_tokenizer(void **state)
+{
+	kiln_tok *t = train_mem(4096, "", 0);
+
+	(void)state;
+	assert_int_equal(kiln_tok_vocab(t), 257);
+	assert_int_equal(kiln_tok_eot(t), 256);
+	assert_roundtrip(t, "anything \xff", 10);
+	kiln_tok_free(t);
+}
+
+/* On the whole Python standard library where Debian ships it: training to
+ * 4096 is fast, compresses, and round-trips the corpus. */
+static void python_stdlib(void **state)
+{
+	const char *paths[] = { PYLIB };
+	kiln_tok_train_stats st;
+	kiln_tok_train_opts o = { .ext = ".py", .stats = &st };
+	kiln_tok *t;
+	kiln_error err;
+	size_t n;
+	char *text;
+	char path[] = PYLIB "/argparse.py";
+
+	(void)state;
+	if (access(path, R_OK) != 0) {
+		skip();
+		return;
+	}
+	assert_int_equal(kiln_tok_train(&t, 4096, paths, 1, &o, &err), 0);
+	assert_int_equal(kiln_tok_vocab(t), 4096);
+	assert_true(st.files > 100);
+	assert_true((double)st.bytes / st.tokens > 3.0);
+	text = slurp(path, &n);
+	assert_roundtrip(t, text, n);
+	assert_same_as_reference(t, text, n < 30000 ? n : 30000);
+	free(text);
+	kiln_tok_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(byte_tokenizer),
+		cmocka_unit_test(chunks_known_answers),
+		cmocka_unit_test(chunks_are_capped),
+		cmocka_unit_test(chunks_match_reference),
+		cmocka_unit_test(training_known_answer),
+		cmocka_unit_test(training_matches_reference),
+		cmocka_unit_test(training_is_deterministic_and_counts_tokens),
+		cmocka_unit_test(roundtrip_every_kind_of_input),
+		cmocka_unit_test(encode_matches_reference),
+		cmocka_unit_test(decode_rejects_bad_ids),
+		cmocka_unit_test(file_format_checks_everything),
+		cmocka_unit_test(save_and_load),
+		cmocka_unit_test(training_from_files),
+		cmocka_unit_test(empty_corpus_gives_byte_tokenizer),
+		cmocka_unit_test(python_stdlib),
+	};
+	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
+}
