@@ -1,0 +1,361 @@
+/* Training data (kiln/data.h): records, masks, the split, batches. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kiln/data.h"
+#include "kiln/tokenizer.h"
+#include "tmpdir.h"
+
+static void write_file(const char *name, const char *text, size_t n)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, n, f), n);
+	fclose(f);
+}
+
+static char *path_of(const char *name)
+{
+	static char path[8][512];
+	static int i;
+
+	i = (i + 1) % 8;
+	snprintf(path[i], sizeof path[i], "%s/%s", dir, name);
+	return path[i];
+}
+
+static kiln_tok *bytes_tok(void)
+{
+	kiln_tok *t;
+
+	assert_int_equal(kiln_tok_bytes(&t, NULL), 0);
+	return t;
+}
+
+/* Reads every window of the validation split in order (T = 1: each window is one input and one
+ * target) and returns the counted targets as text, EOT as '$'. */
+static char *counted_text(kiln_dataset *d)
+{
+	uint64_t n = kiln_data_windows(d, KILN_SPLIT_VAL, 1), cur = 0;
+	char *s = calloc(n + 1, 1);
+	size_t k = 0;
+
+	for (uint64_t w = 0; w < n; w++) {
+		int in, tg;
+
+		assert_int_equal(kiln_data_batch(d, KILN_SPLIT_VAL, &cur, 0, 1, 1,
+						 &in, &tg, NULL), 0);
+		if (tg >= 0)
+			s[k++] = tg == 256 ? '$' : (char)tg;
+	}
+	return s;
+}
+
+static void chat_records_count_only_answers(void **state)
+{
+	const char *jl =
+		"{\"messages\": [{\"role\": \"user\", \"content\": \"Q1\"},"
+		" {\"role\": \"assistant\", \"content\": \"A1\"}]}\n"
+		"{\"prompt\": \"Q2\", \"solution\": \"A2\", \"id\": \"x\"}\n"
+		"{\"text\": \"T3\"}\n";
+	const char *paths[1];
+	kiln_tok *tok = bytes_tok();
+	kiln_dataset *d;
+	kiln_data_stats st;
+	kiln_data_opts o = { .val_fraction = 0.999 }; /* all to validation */
+	kiln_error err;
+	char *s;
+	(void)state;
+
+	write_file("chat.jsonl", jl, strlen(jl));
+	paths[0] = path_of("chat.jsonl");
+	assert_int_equal(kiln_data_load(&d, tok, paths, 1, &o, &err), 0);
+	kiln_data_stats_get(d, &st);
+	assert_int_equal(st.records, 3);
+	assert_int_equal(st.docs, 3);
+	/* Validation holds (almost) the whole stream; its counted targets are
+	 * the answers and the text, each followed by end-of-text, and never a
+	 * byte of the prompts or the chat markers. */
+	s = counted_text(d);
+	assert_non_null(strstr(s, "A1$"));
+	assert_non_null(strstr(s, "A2$"));
+	assert_non_null(strstr(s, "3$"));
+	assert_null(strstr(s, "Q1"));
+	assert_null(strstr(s, "Q2"));
+	assert_null(strstr(s, "user"));
+	free(s);
+	kiln_data_free(d);
+	kiln_tok_free(tok);
+}
+
+static void bad_record_names_file_and_line(void **state)
+{
+	const char *jl = "{\"text\": \"ok\"}\n{\"other\": 1}\n{\"text\": \"ok2\"}\n";
+	const char *paths[1];
+	kiln_tok *tok = bytes_tok();
+	kiln_dataset *d = NULL;
+	kiln_data_opts o = { 0 };
+	kiln_data_stats st;
+	kiln_error err;
+	(void)state;
+
+	write_file("bad.jsonl", jl, strlen(jl));
+	paths[0] = path_of("bad.jsonl");
+	assert_int_equal(kiln_data_load(&d, tok, paths, 1, &o, &err),
+			 KILN_EPARSE);
+	assert_null(d);
+	assert_non_null(strstr(err.msg, "bad.jsonl:2:"));
+	o.skip_bad = 1;
+	assert_int_equal(kiln_data_load(&d, tok, paths, 1, &o, &err), 0);
+	kiln_data_stats_get(d, &st);
+	assert_int_equal(st.records, 2);
+	assert_int_equal(st.bad_records, 1);
+	kiln_data_free(d);
+
+	/* a chat sample must end with the assistant's answer */
+	jl = "{\"messages\": [{\"role\": \"user\", \"content\": \"Q\"}]}\n";
+	write_file("bad2.jsonl", jl, strlen(jl));
+	paths[0] = path_of("bad2.jsonl");
+	o.skip_bad = 0;
+	assert_int_equal(kiln_data_load(&d, tok, paths, 1, &o, &err),
+			 KILN_EPARSE);
+	assert_non_null(strstr(err.msg, "bad2.jsonl:1:"));
+	assert_non_null(strstr(err.msg, "assistant"));
+	kiln_tok_free(tok);
+}
+
+static void walks_directories_in_order_and_filters(void **state)
+{
+	const char *paths[1];
+	kiln_tok *tok = bytes_tok();
+	kiln_dataset *d;
+	kiln_data_stats st;
+	kiln_data_opts o = { .ext = ".py", .val_fraction = 0.999 };
+	kiln_error err;
+	char *s;
+	(void)state;
+
+	assert_int_equal(mkdir(path_of("tree"), 0755), 0);
+	assert_int_equal(mkdir(path_of("tree/sub"), 0755), 0);
+	assert_int_equal(mkdir(path_of("tree/.hidden"), 0755), 0);
+	write_file("tree/b.py", "B", 1);
+	write_file("tree/a.py", "A", 1);
+	write_file("tree/sub/c.py", "C", 1);
+	write_file("tree/notes.txt", "N", 1);
+	write_file("tree/.hidden/h.py", "H", 1);
+	write_file("tree/bin.py", "X\0Y", 3);
+	paths[0] = path_of("tree");
+	assert_int_equal(kiln_data_load(&d, tok, paths, 1, &o, &err), 0);
+	kiln_data_stats_get(d, &st);
+	assert_int_equal(st.files, 3);
+	assert_int_equal(st.skipped_files, 1); /* bin.py has a NUL */
+	s = counted_text(d);
+	/* byte order of names: a.py, b.py, sub/c.py, so the stream is
+	 * "A$B$C$"; with three documents the split takes the stream's tail,
+	 * "$B$C$", and its first token is no window's target */
+	assert_string_equal(s, "B$C$");
+	free(s);
+	kiln_data_free(d);
+	kiln_tok_free(tok);
+}
+
+static kiln_dataset *many_docs(int ndocs, int len)
+{
+	const char *paths[1];
+	kiln_tok *tok = bytes_tok();
+	kiln_dataset *d;
+	kiln_error err;
+	char name[64];
+	char *text = malloc((size_t)len + 1);
+
+	snprintf(name, sizeof name, "docs%d_%d", ndocs, len);
+	assert_int_equal(mkdir(path_of(name), 0755), 0);
+	for (int i = 0; i < ndocs; i++) {
+		char f[128];
+
+		/* each document is its own letter, so a window says which
+		 * documents it came from */
+		memset(text, 'A' + i % 26, (size_t)len);
+		snprintf(f, sizeof f, "%s/doc%03d", name, i);
+		write_file(f, text, (size_t)len);
+	}
+	paths[0] = path_of(name);
+	assert_int_equal(kiln_data_load(&d, tok, paths, 1, NULL, &err), 0);
+	free(text);
+	kiln_tok_free(tok);
+	return d;
+}
+
+static void split_by_document_is_disjoint(void **state)
+{
+	kiln_dataset *d = many_docs(26, 40); /* >= 20 documents: by document */
+	kiln_data_stats st;
+	int seen[2][26] = { { 0 } };
+	(void)state;
+
+	kiln_data_stats_get(d, &st);
+	assert_true(st.val_docs > 0 && st.val_docs < 26);
+	/* read the raw splits through T = 1 windows of each */
+	for (int split = 0; split < 2; split++) {
+		uint64_t n = kiln_data_windows(d, split, 1);
+
+		for (uint64_t c = 0; c < n; c++) {
+			uint64_t cur = c;
+			int in, tg;
+
+			if (split == KILN_SPLIT_VAL) {
+				kiln_data_batch(d, split, &cur, 0, 1, 1, &in, &tg, NULL);
+			} else {
+				/* training order is shuffled; each window once
+				 * per epoch, so reading n of them covers all */
+				kiln_data_batch(d, split, &cur, 7, 1, 1, &in, &tg, NULL);
+			}
+			if (in >= 'A' && in <= 'Z')
+				seen[split][in - 'A'] = 1;
+		}
+	}
+	for (int i = 0; i < 26; i++)
+		assert_int_equal(seen[0][i] + seen[1][i], 1);
+	kiln_data_free(d);
+}
+
+static void epochs_visit_every_window_once_in_seeded_order(void **state)
+{
+	kiln_dataset *d = many_docs(26, 100);
+	int T = 16, B = 4;
+	uint64_t n1 = kiln_data_windows(d, KILN_SPLIT_TRAIN, 1), cur = 0;
+	int *in = malloc(sizeof(int) * (size_t)B * T);
+	int *tg = malloc(sizeof(int) * (size_t)B * T);
+	int *in2 = malloc(sizeof(int) * (size_t)B * T);
+	int *tg2 = malloc(sizeof(int) * (size_t)B * T);
+	uint64_t c1 = 0, c2 = 0, count[257] = { 0 }, letters = 0, total = 0;
+	(void)state;
+
+	/* One epoch of T = 1 windows: the inputs are every token of the
+	 * training stream but the last, each exactly once. Each document is
+	 * 100 copies of its letter and an end-of-text. */
+	for (uint64_t w = 0; w < n1; w++) {
+		int i, t;
+
+		assert_int_equal(kiln_data_batch(d, KILN_SPLIT_TRAIN, &cur, 9, 1,
+						 1, &i, &t, NULL), 0);
+		count[i]++;
+	}
+	for (int c = 'A'; c <= 'Z'; c++) {
+		assert_true(count[c] == 0 || count[c] == 100);
+		letters += count[c] == 100;
+		total += count[c];
+	}
+	assert_true(letters > 0);
+	assert_int_equal(count[256], letters - 1); /* the last EOT is no input */
+	assert_int_equal(total + count[256], n1);
+
+	/* same seed, same cursor: the same batch */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(kiln_data_batch(d, 0, &c1, 42, B, T, in, tg, NULL), 0);
+		assert_int_equal(kiln_data_batch(d, 0, &c2, 42, B, T, in2, tg2, NULL), 0);
+		assert_memory_equal(in, in2, sizeof(int) * (size_t)B * T);
+		assert_memory_equal(tg, tg2, sizeof(int) * (size_t)B * T);
+	}
+	assert_int_equal(c1, 3 * (uint64_t)B);
+	/* a different seed gives a different order */
+	c1 = c2 = 0;
+	kiln_data_batch(d, 0, &c1, 42, B, T, in, tg, NULL);
+	kiln_data_batch(d, 0, &c2, 43, B, T, in2, tg2, NULL);
+	assert_true(memcmp(in, in2, sizeof(int) * (size_t)B * T) != 0);
+	/* targets are the inputs shifted by one */
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t + 1 < T; t++)
+			assert_int_equal(tg[b * T + t], in[b * T + t + 1]);
+	free(in), free(tg), free(in2), free(tg2);
+	kiln_data_free(d);
+}
+
+static void fingerprint_follows_the_data(void **state)
+{
+	kiln_dataset *a = many_docs(21, 10), *b = many_docs(21, 11);
+	kiln_dataset *a2;
+	const char *paths[1];
+	kiln_tok *tok = bytes_tok();
+	kiln_error err;
+	(void)state;
+
+	paths[0] = path_of("docs21_10");
+	assert_int_equal(kiln_data_load(&a2, tok, paths, 1, NULL, &err), 0);
+	assert_true(kiln_data_fingerprint(a) == kiln_data_fingerprint(a2));
+	assert_true(kiln_data_fingerprint(a) != kiln_data_fingerprint(b));
+	kiln_data_free(a), kiln_data_free(a2), kiln_data_free(b);
+	kiln_tok_free(tok);
+}
+
+static void unigram_entropy_of_two_equal_symbols(void **state)
+{
+	/* "ab" * 500 plus end-of-text, as one document: the counted training
+	 * targets are a and b in equal number (and one EOT at most), so the
+	 * entropy is ln 2 within a hair. */
+	char text[1000];
+	const char *paths[1];
+	kiln_tok *tok = bytes_tok();
+	kiln_dataset *d;
+	kiln_error err;
+	double h;
+	(void)state;
+
+	for (int i = 0; i < 1000; i++)
+		text[i] = i % 2 ? 'b' : 'a';
+	write_file("ab.txt", text, sizeof text);
+	paths[0] = path_of("ab.txt");
+	assert_int_equal(kiln_data_load(&d, tok, paths, 1, NULL, &err), 0);
+	h = kiln_data_unigram_entropy(d);
+	assert_true(fabs(h - log(2.0)) < 0.01);
+	kiln_data_free(d);
+	kiln_tok_free(tok);
+}
+
+static void missing_and_empty_inputs_are_errors(void **state)
+{
+	const char *paths[1];
+	kiln_tok *tok = bytes_tok();
+	kiln_dataset *d = NULL;
+	kiln_error err;
+	(void)state;
+
+	paths[0] = path_of("no-such-file");
+	assert_int_equal(kiln_data_load(&d, tok, paths, 1, NULL, &err), KILN_EIO);
+	assert_non_null(strstr(err.msg, "no-such-file"));
+	assert_int_equal(mkdir(path_of("empty"), 0755), 0);
+	paths[0] = path_of("empty");
+	assert_int_equal(kiln_data_load(&d, tok, paths, 1, NULL, &err),
+			 KILN_EINVAL);
+	assert_non_null(strstr(err.msg, "no documents"));
+	assert_null(d);
+	kiln_tok_free(tok);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(chat_records_count_only_answers),
+		cmocka_unit_test(bad_record_names_file_and_line),
+		cmocka_unit_test(walks_directories_in_order_and_filters),
+		cmocka_unit_test(split_by_document_is_disjoint),
+		cmocka_unit_test(epochs_visit_every_window_once_in_seeded_order),
+		cmocka_unit_test(fingerprint_follows_the_data),
+		cmocka_unit_test(unigram_entropy_of_two_equal_symbols),
+		cmocka_unit_test(missing_and_empty_inputs_are_errors),
+	};
+	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
+}

@@ -1,0 +1,295 @@
+/* The model's files and inference API (kiln/model.h): checkpoints round-trip
+ * exactly; truncated, foreign and corrupted files are clear errors; bad
+ * inference calls are refused without changing the cache. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kiln/model.h"
+#include "kiln/train.h"
+#include "tmpdir.h"
+
+static const kiln_gpt_config small = { .n_layer = 2, .n_head = 2,
+				       .d_model = 16, .n_ctx = 12, .vocab = 37 };
+
+static char *path_of(const char *name)
+{
+	static char path[4][512];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(path[i], sizeof path[i], "%s/%s", dir, name);
+	return path[i];
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *b;
+	long len;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	b = malloc((size_t)len);
+	assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	*n = (size_t)len;
+	return b;
+}
+
+static void spit(const char *path, const void *b, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(b, 1, n, f), n);
+	fclose(f);
+}
+
+static void init_is_seeded_and_shaped(void **state)
+{
+	kiln_gpt *a, *b, *c;
+	(void)state;
+
+	assert_int_equal(kiln_gpt_new(&a, &small, 5, NULL), 0);
+	assert_int_equal(kiln_gpt_new(&b, &small, 5, NULL), 0);
+	assert_int_equal(kiln_gpt_new(&c, &small, 6, NULL), 0);
+	assert_memory_equal(a->params, b->params, a->n_params * sizeof(float));
+	assert_true(memcmp(a->params, c->params, a->n_params * sizeof(float)));
+	/* LayerNorm weights 1, biases 0, weights small */
+	for (int i = 0; i < small.d_model; i++) {
+		assert_true(a->w.layer[1].ln2_w[i] == 1.0f);
+		assert_true(a->w.layer[1].fc_b[i] == 0.0f);
+		assert_true(fabsf(a->w.wte[i]) < 0.2f);
+	}
+	/* the views tile the array exactly */
+	assert_true(a->w.lnf_b + small.d_model == a->params + a->n_params);
+	kiln_gpt_free(a), kiln_gpt_free(b), kiln_gpt_free(c);
+}
+
+static void config_check_refuses_nonsense(void **state)
+{
+	kiln_gpt_config c = small;
+	kiln_gpt *m = NULL;
+	kiln_error err;
+	(void)state;
+
+	c.d_model = 15; /* not a multiple of 2 heads */
+	assert_int_equal(kiln_gpt_new(&m, &c, 1, &err), KILN_EINVAL);
+	assert_non_null(strstr(err.msg, "d_model"));
+	c = small, c.vocab = 1;
+	assert_int_equal(kiln_gpt_config_check(&c, &err), KILN_EINVAL);
+	c = small, c.n_layer = 0;
+	assert_int_equal(kiln_gpt_config_check(&c, &err), KILN_EINVAL);
+	assert_null(m);
+}
+
+static void checkpoint_round_trips_exactly(void **state)
+{
+	kiln_gpt *a, *b;
+	kiln_blob tok = { "tokenizer-bytes", 15 }, train = { "state", 5 };
+	kiln_blob t2, r2;
+	kiln_error err;
+	struct stat st;
+	(void)state;
+
+	assert_int_equal(kiln_gpt_new(&a, &small, 1, NULL), 0);
+	assert_int_equal(kiln_gpt_save(path_of("a.bin"), a, &tok, &train, &err), 0);
+	assert_int_equal(stat(path_of("a.bin"), &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	assert_int_equal(kiln_gpt_load(path_of("a.bin"), &b, &t2, &r2, &err), 0);
+	assert_memory_equal(&a->cfg, &b->cfg, sizeof a->cfg);
+	assert_int_equal(a->n_params, b->n_params);
+	assert_memory_equal(a->params, b->params, a->n_params * sizeof(float));
+	assert_int_equal(t2.len, 15);
+	assert_memory_equal(t2.data, "tokenizer-bytes", 15);
+	assert_int_equal(r2.len, 5);
+	assert_memory_equal(r2.data, "state", 5);
+	free(t2.data), free(r2.data);
+	kiln_gpt_free(b);
+	/* blobs are optional both ways */
+	assert_int_equal(kiln_gpt_save(path_of("b.bin"), a, NULL, NULL, &err), 0);
+	assert_int_equal(kiln_gpt_load(path_of("b.bin"), &b, &t2, NULL, &err), 0);
+	assert_int_equal(t2.len, 0);
+	free(t2.data);
+	kiln_gpt_free(b);
+	kiln_gpt_free(a);
+}
+
+static void damaged_checkpoints_are_clear_errors(void **state)
+{
+	kiln_gpt *a, *b = NULL;
+	kiln_blob tok = { "tok", 3 };
+	kiln_error err;
+	unsigned char *buf;
+	size_t n;
+	(void)state;
+
+	assert_int_equal(kiln_gpt_new(&a, &small, 1, NULL), 0);
+	assert_int_equal(kiln_gpt_save(path_of("c.bin"), a, &tok, NULL, &err), 0);
+	buf = slurp(path_of("c.bin"), &n);
+
+	/* every truncation, at a stride through the file, and the edges */
+	for (size_t len = 0; len < n; len += (len < 80 ? 1 : 97)) {
+		spit(path_of("t.bin"), buf, len);
+		assert_int_equal(kiln_gpt_load(path_of("t.bin"), &b, NULL, NULL,
+					       &err), KILN_EPARSE);
+		assert_null(b);
+	}
+	spit(path_of("t.bin"), buf, n - 1);
+	assert_int_equal(kiln_gpt_load(path_of("t.bin"), &b, NULL, NULL, &err),
+			 KILN_EPARSE);
+	assert_non_null(strstr(err.msg, "truncated"));
+
+	/* one flipped bit in the weights: the checksum catches it */
+	buf[64 + 100] ^= 0x10;
+	spit(path_of("t.bin"), buf, n);
+	assert_int_equal(kiln_gpt_load(path_of("t.bin"), &b, NULL, NULL, &err),
+			 KILN_EPARSE);
+	assert_non_null(strstr(err.msg, "checksum"));
+	buf[64 + 100] ^= 0x10;
+
+	/* a configuration that does not match the parameter count */
+	buf[24] = 32; /* d_model 16 -> 32 */
+	spit(path_of("t.bin"), buf, n);
+	assert_int_equal(kiln_gpt_load(path_of("t.bin"), &b, NULL, NULL, &err),
+			 KILN_EPARSE);
+	assert_non_null(strstr(err.msg, "parameters"));
+	buf[24] = 16;
+
+	/* a huge blob length cannot make it read past the end */
+	memset(buf + 48, 0xff, 8);
+	spit(path_of("t.bin"), buf, n);
+	assert_int_equal(kiln_gpt_load(path_of("t.bin"), &b, NULL, NULL, &err),
+			 KILN_EPARSE);
+	memset(buf + 48, 0, 8), buf[48] = 3;
+
+	/* a foreign file, and a future version */
+	spit(path_of("t.bin"), "#!/bin/sh\necho hello, this is not a model file at all\n"
+	     "padding padding padding padding padding padding\n", 106);
+	assert_int_equal(kiln_gpt_load(path_of("t.bin"), &b, NULL, NULL, &err),
+			 KILN_EPARSE);
+	assert_non_null(strstr(err.msg, "not a kiln model"));
+	buf[8] = 9;
+	spit(path_of("t.bin"), buf, n);
+	assert_int_equal(kiln_gpt_load(path_of("t.bin"), &b, NULL, NULL, &err),
+			 KILN_EPARSE);
+	assert_non_null(strstr(err.msg, "version"));
+	buf[8] = 1;
+
+	/* undamaged, it still loads (the edits above were undone) */
+	spit(path_of("t.bin"), buf, n);
+	assert_int_equal(kiln_gpt_load(path_of("t.bin"), &b, NULL, NULL, &err), 0);
+	kiln_gpt_free(b);
+	assert_int_equal(kiln_gpt_load(path_of("missing.bin"), &b, NULL, NULL,
+				       &err), KILN_EIO);
+	assert_int_equal(kiln_gpt_load(dir, &b, NULL, NULL, &err), KILN_EIO);
+	free(buf);
+	kiln_gpt_free(a);
+}
+
+static void bad_infer_calls_change_nothing(void **state)
+{
+	kiln_gpt *m;
+	kiln_kv *kv;
+	kiln_error err;
+	float lg[2 * 37], lg2[37];
+	int slot[2] = { 0, 0 }, pos[2] = { 0, 1 }, tok[2] = { 3, 4 };
+	(void)state;
+
+	assert_int_equal(kiln_gpt_new(&m, &small, 1, NULL), 0);
+	assert_int_equal(kiln_kv_new(&kv, m, 2, &err), 0);
+	assert_int_equal(kiln_gpt_infer(m, kv, 2, slot, pos, tok, NULL, lg, &err), 0);
+	/* a gap: position 3 while slot 0 holds 2 */
+	pos[0] = 3;
+	assert_int_equal(kiln_gpt_infer(m, kv, 1, slot, pos, tok, NULL, lg2, &err),
+			 KILN_EINVAL);
+	assert_non_null(strstr(err.msg, "position 3"));
+	/* bad slot, bad token, past the context */
+	slot[0] = 2, pos[0] = 0;
+	assert_int_equal(kiln_gpt_infer(m, kv, 1, slot, pos, tok, NULL, lg2, &err),
+			 KILN_EINVAL);
+	slot[0] = 0, tok[0] = 37;
+	assert_int_equal(kiln_gpt_infer(m, kv, 1, slot, pos, tok, NULL, lg2, &err),
+			 KILN_EINVAL);
+	tok[0] = 3, pos[0] = 12;
+	assert_int_equal(kiln_gpt_infer(m, kv, 1, slot, pos, tok, NULL, lg2, &err),
+			 KILN_EINVAL);
+	/* a row valid alone, after an invalid one in the same call: refused
+	 * whole, so the next position is still 2 */
+	{
+		int s2[2] = { 0, 0 }, p2[2] = { 2, 9 }, t2[2] = { 5, 5 };
+
+		assert_int_equal(kiln_gpt_infer(m, kv, 2, s2, p2, t2, NULL, lg,
+						&err), KILN_EINVAL);
+	}
+	pos[0] = 2, tok[0] = 5;
+	assert_int_equal(kiln_gpt_infer(m, kv, 1, slot, pos, tok, NULL, lg2, &err), 0);
+	/* and rewinding a slot to position 0 starts a new sequence there:
+	 * the first step's logits come back */
+	pos[0] = 0, tok[0] = 3;
+	assert_int_equal(kiln_gpt_infer(m, kv, 1, slot, pos, tok, NULL, lg2, &err), 0);
+	for (int j = 0; j < 37; j++)
+		assert_true(fabsf(lg2[j] - lg[j]) < 1e-5f);
+	kiln_kv_free(kv);
+	kiln_gpt_free(m);
+}
+
+static void want_mask_packs_rows(void **state)
+{
+	kiln_gpt *m;
+	kiln_kv *kv;
+	float all[3 * 37], some[37];
+	int slot[3] = { 0, 1, 0 }, pos[3] = { 0, 0, 1 }, tok[3] = { 1, 2, 3 };
+	unsigned char want[3] = { 0, 0, 1 };
+	(void)state;
+
+	assert_int_equal(kiln_gpt_new(&m, &small, 2, NULL), 0);
+	assert_int_equal(kiln_kv_new(&kv, m, 2, NULL), 0);
+	assert_int_equal(kiln_gpt_infer(m, kv, 3, slot, pos, tok, NULL, all, NULL), 0);
+	assert_int_equal(kiln_gpt_infer(m, kv, 3, slot, pos, tok, want, some, NULL), 0);
+	for (int j = 0; j < 37; j++)
+		assert_true(fabsf(some[j] - all[2 * 37 + j]) < 1e-5f);
+	kiln_kv_free(kv);
+	kiln_gpt_free(m);
+}
+
+static void lr_schedule_shape(void **state)
+{
+	(void)state;
+	/* linear warm-up to the peak, cosine to the floor, then the floor */
+	assert_true(fabsf(kiln_lr_schedule(0, 10, 110, 1.0f, 0.1f) - 0.1f) < 1e-6f);
+	assert_true(fabsf(kiln_lr_schedule(9, 10, 110, 1.0f, 0.1f) - 1.0f) < 1e-6f);
+	assert_true(fabsf(kiln_lr_schedule(10, 10, 110, 1.0f, 0.1f) - 1.0f) < 1e-6f);
+	assert_true(fabsf(kiln_lr_schedule(60, 10, 110, 1.0f, 0.1f) - 0.55f) < 1e-5f);
+	assert_true(fabsf(kiln_lr_schedule(110, 10, 110, 1.0f, 0.1f) - 0.1f) < 1e-6f);
+	assert_true(fabsf(kiln_lr_schedule(500, 10, 110, 1.0f, 0.1f) - 0.1f) < 1e-6f);
+	for (uint64_t s = 10; s < 110; s++)
+		assert_true(kiln_lr_schedule(s + 1, 10, 110, 1, 0.1f) <=
+			    kiln_lr_schedule(s, 10, 110, 1, 0.1f));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(init_is_seeded_and_shaped),
+		cmocka_unit_test(config_check_refuses_nonsense),
+		cmocka_unit_test(checkpoint_round_trips_exactly),
+		cmocka_unit_test(damaged_checkpoints_are_clear_errors),
+		cmocka_unit_test(bad_infer_calls_change_nothing),
+		cmocka_unit_test(want_mask_packs_rows),
+		cmocka_unit_test(lr_schedule_shape),
+	};
+	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
+}
