@@ -125,6 +125,14 @@ int kiln_gen_tokens(const kiln_gen *g);
 
 /* --- one sequence on one slot of a KV cache ------------------------------ */
 
+/* Encodes a prompt for generation into *ids (malloc'd): an empty prompt
+ * becomes the end-of-text token alone (the model needs something to
+ * condition on). *n is the count. KILN_ELIMIT (with *ids NULL and *n set)
+ * when the prompt leaves no room for an answer in a context of n_ctx
+ * tokens, i.e. has more than n_ctx - 1 tokens. */
+int kiln_sample_prompt(const kiln_tok *tok, const char *text, size_t len,
+		       int n_ctx, int **ids, int *n, kiln_error *err);
+
 /* Called with each newly released piece of text (n >= 1 bytes); a nonzero
  * return stops generation early (reported as KILN_FINISH_STOP). */
 typedef int (*kiln_sample_text_fn)(void *ctx, const char *text, size_t n);

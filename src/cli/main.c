@@ -25,6 +25,8 @@ static const char usage[] =
 "  eval      a model's pass@k on a benchmark, verified in the sandbox\n"
 "  tokenizer train, use and inspect a byte-level BPE tokenizer\n"
 "  train     train the small GPT on code files or chat samples (CPU)\n"
+"  sample    continue a prompt with a trained model (streams to stdout)\n"
+"  serve     serve a model over the OpenAI-compatible HTTP API\n"
 "\n"
 "Run 'kiln <command> --help' for a command's options.\n"
 "Record formats: docs/FORMATS.md. Design: docs/ARCHITECTURE.md.\n";
@@ -134,6 +136,10 @@ int main(int argc, char **argv)
 		return cmd_generate(argc - 1, argv + 1);
 	if (strcmp(cmd, "eval") == 0)
 		return cmd_eval(argc - 1, argv + 1);
+	if (strcmp(cmd, "sample") == 0)
+		return cmd_sample(argc - 1, argv + 1);
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve(argc - 1, argv + 1);
 	if (strcmp(cmd, "tokenizer") == 0)
 		return cmd_tokenizer(argc - 1, argv + 1);
 	if (strcmp(cmd, "train") == 0)

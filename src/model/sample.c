@@ -398,6 +398,41 @@ int kiln_gen_tokens(const kiln_gen *g)
 
 /* ------------------------------------------ one sequence on one slot */
 
+int kiln_sample_prompt(const kiln_tok *tok, const char *text, size_t len,
+		       int n_ctx, int **ids, int *n, kiln_error *err)
+{
+	size_t nids = 0;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	if ((rc = kiln_tok_encode(tok, text, len, ids, &nids, err)))
+		return rc;
+	if (nids == 0) {
+		int *one = realloc(*ids, sizeof(**ids));
+
+		if (!one) {
+			free(*ids);
+			*ids = NULL;
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "prompt: out of memory");
+		}
+		*ids = one;
+		one[0] = kiln_tok_eot(tok);
+		nids = 1;
+	}
+	*n = nids > INT32_MAX ? INT32_MAX : (int)nids;
+	if (nids > (size_t)n_ctx - 1) {
+		free(*ids);
+		*ids = NULL;
+		return kiln_error_set(err, KILN_ELIMIT,
+			"the prompt is %zu tokens; the model's context is %d "
+			"tokens (at most %d for the prompt)", nids, n_ctx,
+			n_ctx - 1);
+	}
+	return 0;
+}
+
 int kiln_sample_run(const kiln_gpt *m, kiln_kv *kv, int slot,
 		    const kiln_tok *tok, const int *prompt, int n_prompt,
 		    const kiln_sample_params *p, kiln_sample_text_fn on_text,

@@ -1,13 +1,9 @@
 /* Byte-level BPE (kiln/tokenizer.h).
  *
- * Beside the library's code this file has three slow, obvious references,
- * written from the rules in docs/FORMATS.md and not from tokenizer.c:
- *   ref_chunk   the pre-tokenizer as regex-like alternatives on the whole
- *               run, capped afterwards;
- *   ref_encode  each merge in rank order over the whole chunk, every
- *               occurrence left to right;
- *   ref_train   a full recount of every pair before each merge.
- * The fast paths must agree with them exactly. */
+ * The fast paths are checked against slow, obvious references written from
+ * the rules in docs/FORMATS.md, not from tokenizer.c: ref_chunk and
+ * ref_encode (tok_ref.h, shared with the fuzz target) and, here, ref_train,
+ * which recounts every pair before each merge. They must agree exactly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +20,7 @@
 #include "kiln/tokenizer.h"
 
 #include "tmpdir.h"
+#include "tok_ref.h"
 
 #define PYLIB "/usr/lib/python3.11"
 
@@ -145,79 +142,6 @@ static void assert_roundtrip(const kiln_tok *t, const void *data, size_t n)
 	assert_int_equal(back[n], '\0');
 	free(back);
 	free(ids);
-}
-
-/* --- the reference pre-tokenizer ------------------------------------------ */
-
-static int is_ws(int c) { return strchr(" \t\n\v\f\r", c) && c; }
-static int is_digit(int c) { return c >= '0' && c <= '9'; }
-static int is_letter(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-	       c >= 0x80;
-}
-static int is_punct(int c) { return !is_ws(c) && !is_digit(c) && !is_letter(c); }
-
-/* ' '? X+ : the length matched, or 0. */
-static size_t match_run(const unsigned char *p, size_t n, int (*cls)(int))
-{
-	size_t i = p[0] == ' ' ? 1 : 0, start = i;
-
-	while (i < n && cls(p[i]))
-		i++;
-	return i > start ? i : 0;
-}
-
-static size_t ref_chunk(const unsigned char *p, size_t n)
-{
-	size_t len = 0;
-
-	if (n == 0)
-		return 0;
-	if (!(len = match_run(p, n, is_letter)) &&
-	    !(len = match_run(p, n, is_digit)) &&
-	    !(len = match_run(p, n, is_punct))) {
-		while (len < n && is_ws(p[len]))
-			len++;
-		if (len < n && len >= 2 && p[len - 1] == ' ')
-			len--;
-	}
-	return len > KILN_TOK_MAX_CHUNK ? KILN_TOK_MAX_CHUNK : len;
-}
-
-/* --- the reference encoder ------------------------------------------------ */
-
-static size_t ref_encode(const kiln_tok *t, const unsigned char *p, size_t n,
-			 int *out)
-{
-	int nm = kiln_tok_merges(t);
-	size_t o = 0;
-
-	for (size_t i = 0; i < n;) {
-		size_t len = ref_chunk(p + i, n - i), m = len;
-		int sym[KILN_TOK_MAX_CHUNK];
-
-		for (size_t j = 0; j < len; j++)
-			sym[j] = p[i + j];
-		for (int r = 0; r < nm && m > 1; r++) {
-			int l, rr;
-			size_t w = 0;
-
-			kiln_tok_merge(t, r, &l, &rr);
-			for (size_t j = 0; j < m;) {
-				if (j + 1 < m && sym[j] == l && sym[j + 1] == rr) {
-					sym[w++] = 256 + r;
-					j += 2;
-				} else
-					sym[w++] = sym[j++];
-			}
-			m = w;
-		}
-		memcpy(out + o, sym, m * sizeof(int));
-		o += m;
-		i += len;
-	}
-	return o;
 }
 
 static void assert_same_as_reference(const kiln_tok *t, const void *data,
