@@ -381,21 +381,84 @@ static int take_blob(kiln_blob *b, const unsigned char *src, size_t len)
 	return 0;
 }
 
-int kiln_gpt_load(const char *path, kiln_gpt **out, kiln_blob *tok,
-		  kiln_blob *train, kiln_error *err)
+int kiln__gpt_parse(const unsigned char *buf, size_t size, const char *path,
+		    kiln_gpt **out, kiln_blob *tok, kiln_blob *train,
+		    kiln_error *err)
 {
-	unsigned char *buf = NULL;
 	kiln_gpt *m = NULL;
 	kiln_gpt_config cfg;
-	struct stat st;
 	uint64_t np, tl, rl, need;
-	int fd, rc = 0;
+	int rc = 0;
 
 	*out = NULL;
 	if (tok)
 		tok->data = NULL, tok->len = 0;
 	if (train)
 		train->data = NULL, train->len = 0;
+	if (size < CKPT_HEADER + 8)
+		return kiln_error_set(err, KILN_EPARSE,
+			"%s: %zu bytes: too short for a kiln checkpoint", path,
+			size);
+	if (memcmp(buf, CKPT_MAGIC, 8))
+		return kiln_error_set(err, KILN_EPARSE,
+			"%s: not a kiln model checkpoint (bad magic)", path);
+	if (get32(buf + 8) != CKPT_VERSION || get32(buf + 12) != CKPT_HEADER)
+		return kiln_error_set(err, KILN_EPARSE,
+			"%s: checkpoint version %u (header %u): this kiln reads version %d",
+			path, get32(buf + 8), get32(buf + 12), CKPT_VERSION);
+	for (int i = 0; i < 5; i++)
+		if (get32(buf + 16 + 4 * i) > (1u << 30))
+			return kiln_error_set(err, KILN_EPARSE,
+				"%s: configuration field %d out of range", path, i);
+	cfg.n_layer = (int)get32(buf + 16);
+	cfg.n_head = (int)get32(buf + 20);
+	cfg.d_model = (int)get32(buf + 24);
+	cfg.n_ctx = (int)get32(buf + 28);
+	cfg.vocab = (int)get32(buf + 32);
+	if (kiln_gpt_config_check(&cfg, err)) {
+		kiln_error_prefix(err, "%s: ", path);
+		return KILN_EPARSE;
+	}
+	np = get64(buf + 40), tl = get64(buf + 48), rl = get64(buf + 56);
+	if (np != kiln_gpt_param_count(&cfg))
+		return kiln_error_set(err, KILN_EPARSE,
+			"%s: %llu parameters, but the configuration needs %zu",
+			path, (unsigned long long)np, kiln_gpt_param_count(&cfg));
+	/* np <= 2^40 (config check), so np * 4 cannot overflow; tl and rl are
+	 * bounded by the size before they are added. */
+	need = CKPT_HEADER + np * 4;
+	if (tl > size || rl > size || need + tl + rl + 8 != size)
+		return kiln_error_set(err, KILN_EPARSE,
+			"%s: %zu bytes, but the header describes %llu (truncated or corrupted)",
+			path, size, (unsigned long long)(need + tl + rl + 8));
+	if (XXH64(buf, size - 8, 0) != get64(buf + size - 8))
+		return kiln_error_set(err, KILN_EPARSE,
+				      "%s: checksum mismatch (corrupted file)", path);
+	rc = gpt_alloc(&m, &cfg, err);
+	if (rc)
+		return rc;
+	memcpy(m->params, buf + CKPT_HEADER, np * 4);
+	if (take_blob(tok, buf + need, tl) ||
+	    take_blob(train, buf + need + tl, rl)) {
+		if (tok)
+			free(tok->data), tok->data = NULL, tok->len = 0;
+		if (train)
+			free(train->data), train->data = NULL, train->len = 0;
+		kiln_gpt_free(m);
+		return kiln_error_set(err, KILN_ENOMEM, "%s: out of memory", path);
+	}
+	*out = m;
+	return 0;
+}
+
+int kiln_gpt_load(const char *path, kiln_gpt **out, kiln_blob *tok,
+		  kiln_blob *train, kiln_error *err)
+{
+	unsigned char *buf = NULL;
+	struct stat st;
+	int fd, rc = 0;
+
+	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return kiln_error_set(err, KILN_EIO, "%s: %s", path,
@@ -419,77 +482,9 @@ int kiln_gpt_load(const char *path, kiln_gpt **out, kiln_blob *tok,
 		rc = kiln_error_set(err, KILN_EIO, "%s: read failed", path);
 		goto out;
 	}
-	if (memcmp(buf, CKPT_MAGIC, 8)) {
-		rc = kiln_error_set(err, KILN_EPARSE,
-			"%s: not a kiln model checkpoint (bad magic)", path);
-		goto out;
-	}
-	if (get32(buf + 8) != CKPT_VERSION || get32(buf + 12) != CKPT_HEADER) {
-		rc = kiln_error_set(err, KILN_EPARSE,
-			"%s: checkpoint version %u (header %u): this kiln reads version %d",
-			path, get32(buf + 8), get32(buf + 12), CKPT_VERSION);
-		goto out;
-	}
-	for (int i = 0; i < 5; i++)
-		if (get32(buf + 16 + 4 * i) > (1u << 30)) {
-			rc = kiln_error_set(err, KILN_EPARSE,
-				"%s: configuration field %d out of range", path, i);
-			goto out;
-		}
-	cfg.n_layer = (int)get32(buf + 16);
-	cfg.n_head = (int)get32(buf + 20);
-	cfg.d_model = (int)get32(buf + 24);
-	cfg.n_ctx = (int)get32(buf + 28);
-	cfg.vocab = (int)get32(buf + 32);
-	rc = kiln_gpt_config_check(&cfg, err);
-	if (rc) {
-		kiln_error_prefix(err, "%s: ", path);
-		rc = KILN_EPARSE;
-		goto out;
-	}
-	np = get64(buf + 40), tl = get64(buf + 48), rl = get64(buf + 56);
-	if (np != kiln_gpt_param_count(&cfg)) {
-		rc = kiln_error_set(err, KILN_EPARSE,
-			"%s: %llu parameters, but the configuration needs %zu",
-			path, (unsigned long long)np, kiln_gpt_param_count(&cfg));
-		goto out;
-	}
-	/* np <= 2^40 (config check), so np * 4 cannot overflow; tl and rl are
-	 * bounded by the file size before they are added. */
-	need = CKPT_HEADER + np * 4;
-	if (tl > (uint64_t)st.st_size || rl > (uint64_t)st.st_size ||
-	    need + tl + rl + 8 != (uint64_t)st.st_size) {
-		rc = kiln_error_set(err, KILN_EPARSE,
-			"%s: %lld bytes, but the header describes %llu (truncated or corrupted)",
-			path, (long long)st.st_size,
-			(unsigned long long)(need + tl + rl + 8));
-		goto out;
-	}
-	if (XXH64(buf, (size_t)st.st_size - 8, 0) !=
-	    get64(buf + st.st_size - 8)) {
-		rc = kiln_error_set(err, KILN_EPARSE,
-				    "%s: checksum mismatch (corrupted file)", path);
-		goto out;
-	}
-	rc = gpt_alloc(&m, &cfg, err);
-	if (rc)
-		goto out;
-	memcpy(m->params, buf + CKPT_HEADER, np * 4);
-	if (take_blob(tok, buf + need, tl) ||
-	    take_blob(train, buf + need + tl, rl)) {
-		rc = kiln_error_set(err, KILN_ENOMEM, "%s: out of memory", path);
-		goto out;
-	}
-	*out = m;
-	m = NULL;
+	rc = kiln__gpt_parse(buf, (size_t)st.st_size, path, out, tok, train,
+			     err);
 out:
-	if (rc) {
-		if (tok)
-			free(tok->data), tok->data = NULL, tok->len = 0;
-		if (train)
-			free(train->data), train->data = NULL, train->len = 0;
-	}
-	kiln_gpt_free(m);
 	free(buf);
 	close(fd);
 	return rc;

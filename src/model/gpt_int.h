@@ -43,6 +43,14 @@ static inline float kiln__tanhf(float x)
 	return 1.0f - 2.0f / (kiln__expf(2.0f * x) + 1.0f);
 }
 
+#include "kiln/model.h"
+
+/* A checkpoint already in memory (what kiln_gpt_load does after reading the
+ * file; path only names it in messages). For the fuzz target. */
+int kiln__gpt_parse(const unsigned char *buf, size_t size, const char *path,
+		    kiln_gpt **out, kiln_blob *tok, kiln_blob *train,
+		    kiln_error *err);
+
 /* n floats, 64-byte aligned, freed with free(). */
 float *kiln__falloc(size_t n);
 
