@@ -1,0 +1,528 @@
+#!/usr/bin/python3
+"""kiln serve end to end, on random-weight models that mkmodel writes.
+
+Usage: test_serve.py KILN MKMODEL
+
+Checked here:
+  - every route answers, and answers have OpenAI's shape (id, object,
+    created, model, choices, finish_reason, usage);
+  - the same seed gives the same text, another seed other text; choice i of
+    n uses seed+i;
+  - greedy answers are the same alone and decoded alongside 7 others
+    (batching changes nothing), and the streamed text equals the whole;
+  - max_tokens and finish_reason "length"; stop sequences (string or array)
+    cut the text before the stop, with finish_reason "stop";
+  - 503 with an OpenAI error when the queue is full;
+  - every bad request gets its status and an OpenAI error object: bad JSON,
+    missing fields, wrong types and values, a prompt longer than the
+    context (400), unknown route (404), wrong method (405), a body too
+    large (413);
+  - SIGTERM while requests are decoding: they complete, the process exits 0;
+  - kiln sample prints what the server answers greedily for the same prompt;
+  - kiln generate runs against the server end to end and records its
+    (garbage) answers as candidates.
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+KILN, MKMODEL = (os.path.abspath(a) for a in sys.argv[1:3])
+results = []
+
+
+def check(name, cond, detail=""):
+    results.append(bool(cond))
+    print("%s %s%s" % ("PASS" if cond else "FAIL", name,
+                       "" if cond else ": " + str(detail)[:1500]))
+    sys.stdout.flush()
+
+
+class Server:
+    def __init__(self, tmp, name, model, *args):
+        self.log = os.path.join(tmp, name + ".log")
+        self.logf = open(self.log, "w")
+        self.proc = subprocess.Popen(
+            [KILN, "serve", "-m", model, "--port", "0", "--model-name",
+             name] + list(args), stderr=self.logf)
+        self.port = None
+        for _ in range(500):
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/v1",
+                          open(self.log).read())
+            if m:
+                self.port = int(m.group(1))
+                break
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        if not self.port:
+            raise RuntimeError("server did not start: " +
+                               open(self.log).read())
+        self.url = "http://127.0.0.1:%d/v1" % self.port
+
+    def request(self, method, path, body=None, headers=None, raw=None,
+                timeout=120):
+        c = http.client.HTTPConnection("127.0.0.1", self.port,
+                                       timeout=timeout)
+        data = raw if raw is not None else (
+            json.dumps(body).encode() if body is not None else None)
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        c.request(method, path, body=data, headers=h)
+        r = c.getresponse()
+        text = r.read()
+        c.close()
+        try:
+            j = json.loads(text)
+        except ValueError:
+            j = None
+        return r.status, j, text, dict(r.getheaders())
+
+    def post(self, path, body, **kw):
+        return self.request("POST", "/v1" + path, body, **kw)
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.logf.close()
+        return rc
+
+
+def text_of(j, i=0):
+    c = j["choices"][i]
+    return c["message"]["content"] if "message" in c else c["text"]
+
+
+def parallel(fns):
+    out = [None] * len(fns)
+    start = threading.Barrier(len(fns))
+
+    def run(i):
+        start.wait()
+        try:
+            out[i] = fns[i]()
+        except Exception as e:  # noqa: BLE001 - reported by the caller
+            out[i] = e
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out
+
+
+def is_error(j, code=None):
+    e = j.get("error") if isinstance(j, dict) else None
+    return (isinstance(e, dict) and isinstance(e.get("message"), str) and
+            isinstance(e.get("type"), str) and "code" in e and
+            (code is None or e["code"] == code))
+
+
+PROMPTS = ["def add(a, b):\n", "import os\n", "class Stack:\n    def",
+           "# sort a list\n", "for i in range(10):\n", "print('hi')",
+           "x = [1, 2, 3]\n", "while True:\n    pass\n"]
+
+
+def routes_test(srv):
+    st, j, _, _ = srv.request("GET", "/health")
+    check("health: 200 ok", st == 200 and j["status"] == "ok", j)
+    st, j, _, _ = srv.request("GET", "/v1/models")
+    check("models: lists the model", st == 200 and j["object"] == "list" and
+          j["data"][0]["id"] == "small" and
+          j["data"][0]["object"] == "model", j)
+
+    st, j, _, _ = srv.post("/completions", {"prompt": "def f(x):",
+                                            "max_tokens": 12, "seed": 1})
+    ok = (st == 200 and j["object"] == "text_completion" and
+          j["id"].startswith("cmpl-") and isinstance(j["created"], int) and
+          j["model"] == "small" and len(j["choices"]) == 1 and
+          isinstance(j["choices"][0]["text"], str) and
+          j["choices"][0]["finish_reason"] in ("stop", "length") and
+          j["choices"][0]["index"] == 0)
+    u = j.get("usage", {}) if j else {}
+    check("completions: shape", ok, j)
+    check("completions: usage", u.get("prompt_tokens") == 9 and
+          0 < u.get("completion_tokens", 0) <= 12 and
+          u.get("total_tokens") == 9 + u.get("completion_tokens"), u)
+
+    st, j, _, _ = srv.post("/chat/completions", {
+        "model": "whatever",
+        "messages": [{"role": "system", "content": "Be brief."},
+                     {"role": "user", "content": "Write add(a, b)."}],
+        "max_tokens": 10, "n": 3, "temperature": 1.0, "seed": 5})
+    ok = (st == 200 and j["object"] == "chat.completion" and
+          j["id"].startswith("chatcmpl-") and len(j["choices"]) == 3 and
+          all(c["message"]["role"] == "assistant" and
+              isinstance(c["message"]["content"], str) and
+              c["index"] == i for i, c in enumerate(j["choices"])))
+    check("chat: shape with n=3", ok, j)
+    # the chat template: <|system|>\n...\n<|user|>\n...\n<|assistant|>\n
+    want = len(("<|system|>\nBe brief.\n<|user|>\nWrite add(a, b).\n"
+                "<|assistant|>\n").encode())
+    check("chat: prompt tokens of the rendered template (byte tokenizer)",
+          j and j["usage"]["prompt_tokens"] == want, (j or {}).get("usage"))
+    # choice i uses seed + i
+    st2, j2, _, _ = srv.post("/chat/completions", {
+        "messages": [{"role": "system", "content": "Be brief."},
+                     {"role": "user", "content": "Write add(a, b)."}],
+        "max_tokens": 10, "temperature": 1.0, "seed": 6})
+    check("chat: choice 1 of seed 5 is choice 0 of seed 6",
+          st2 == 200 and text_of(j2) == text_of(j, 1), (j2, j))
+
+
+def seeds_test(srv):
+    body = {"prompt": "def main():\n", "max_tokens": 40, "temperature": 1.0,
+            "top_p": 0.95, "top_k": 50, "seed": 1234}
+    a = srv.post("/completions", body)[1]
+    b = srv.post("/completions", body)[1]
+    c = srv.post("/completions", dict(body, seed=99))[1]
+    check("seed: same seed, same text", text_of(a) == text_of(b), (a, b))
+    check("seed: other seed, other text", text_of(a) != text_of(c), (a, c))
+
+
+def batching_test(srv):
+    def ask(p):
+        return srv.post("/completions", {"prompt": p, "max_tokens": 48,
+                                         "temperature": 0})[1]
+    alone = [ask(p) for p in PROMPTS]
+    together = parallel([lambda p=p: ask(p) for p in PROMPTS])
+    same = all(isinstance(t, dict) and text_of(a) == text_of(t) and
+               a["usage"] == t["usage"] for a, t in zip(alone, together))
+    check("batching: greedy answers alone == with 7 others", same,
+          [(text_of(a), text_of(t) if isinstance(t, dict) else t)
+           for a, t in zip(alone, together)])
+    # sampled answers too: each sequence has its own rng
+    def ask_t(p):
+        return srv.post("/completions", {"prompt": p, "max_tokens": 32,
+                                         "temperature": 0.8, "seed": 3})[1]
+    alone = [ask_t(p) for p in PROMPTS[:4]]
+    together = parallel([lambda p=p: ask_t(p) for p in PROMPTS[:4]])
+    check("batching: seeded answers alone == together",
+          all(isinstance(t, dict) and text_of(a) == text_of(t)
+              for a, t in zip(alone, together)))
+    # streaming gives the same text as a whole answer
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+    c.request("POST", "/v1/completions", body=json.dumps({
+        "prompt": PROMPTS[0], "max_tokens": 48, "temperature": 0,
+        "stream": True, "stream_options": {"include_usage": True}}))
+    r = c.getresponse()
+    events = [l[6:] for l in r.read().decode().split("\n")
+              if l.startswith("data: ")]
+    c.close()
+    chunks = [json.loads(e) for e in events[:-1]]
+    streamed = "".join(ch["choices"][0]["text"] for ch in chunks
+                       if ch["choices"])
+    check("stream: SSE ends with [DONE], text equals the whole answer",
+          r.status == 200 and events[-1] == "[DONE]" and
+          streamed == text_of(alone_greedy(srv, PROMPTS[0])) and
+          chunks[-1]["usage"]["completion_tokens"] ==
+          alone_greedy(srv, PROMPTS[0])["usage"]["completion_tokens"],
+          events[-3:])
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+    c.request("POST", "/v1/chat/completions", body=json.dumps({
+        "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8,
+        "stream": True, "seed": 1}))
+    r = c.getresponse()
+    events = [l[6:] for l in r.read().decode().split("\n")
+              if l.startswith("data: ")]
+    c.close()
+    first = json.loads(events[0])
+    check("stream: chat chunks with a role delta first",
+          first["object"] == "chat.completion.chunk" and
+          first["choices"][0]["delta"].get("role") == "assistant" and
+          json.loads(events[-2])["choices"][0]["finish_reason"] in
+          ("stop", "length"), events[:2])
+
+
+def alone_greedy(srv, prompt, max_tokens=48, chat=False):
+    if chat:
+        return srv.post("/chat/completions", {
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": max_tokens, "temperature": 0})[1]
+    return srv.post("/completions", {"prompt": prompt,
+                                     "max_tokens": max_tokens,
+                                     "temperature": 0})[1]
+
+
+def limits_test(srv):
+    long = alone_greedy(srv, PROMPTS[2], 60)
+    full = text_of(long)
+    j = alone_greedy(srv, PROMPTS[2], 7)
+    if long["choices"][0]["finish_reason"] == "length":
+        check("max_tokens: 7 tokens, finish length",
+              j["usage"]["completion_tokens"] == 7 and
+              j["choices"][0]["finish_reason"] == "length" and
+              full.startswith(text_of(j)), j)
+    else:
+        check("max_tokens: (the model stopped early)", True)
+    # a stop sequence from the middle of a sampled text (two bytes: two
+    # tokens of the byte tokenizer)
+    body = {"prompt": PROMPTS[2], "max_tokens": 60, "temperature": 1.0,
+            "seed": 7}
+    raw = text_of(srv.post("/completions", body)[1])
+    at = next((i for i in range(6, len(raw) - 1)
+               if raw[i:i + 2].isascii() and raw[i:i + 2].isprintable()),
+              None)
+    check("stop: sampled text has an ASCII pair", at is not None, raw)
+    stop = raw[at:at + 2] if at is not None else "zz"
+    cut = raw[:raw.find(stop)]
+    for form in (stop, [stop], ["\x01never", stop]):
+        st, j, _, _ = srv.post("/completions", dict(body, stop=form))
+        check("stop: %r cuts before the stop, finish stop" % (form,),
+              st == 200 and text_of(j) == cut and
+              j["choices"][0]["finish_reason"] == "stop", (j, cut))
+    # a prompt that fills the context but one token: one token comes back
+    j = srv.post("/completions", {"prompt": "a" * 511, "max_tokens": 50,
+                                  "temperature": 0})[1]
+    check("context: the answer is capped by the room left",
+          j["usage"]["completion_tokens"] <= 1, j)
+    # an empty prompt starts from end-of-text
+    st, j, _, _ = srv.post("/completions", {"prompt": "", "max_tokens": 3})
+    check("empty prompt: answered", st == 200 and
+          j["usage"]["prompt_tokens"] == 1, j)
+
+
+def errors_test(srv, tmp):
+    cases = [
+        ("bad JSON", "POST", "/v1/completions", b"{bad", 400, "invalid_json"),
+        ("not an object", "POST", "/v1/completions", b"[1]", 400,
+         "invalid_json"),
+        ("no prompt", "POST", "/v1/completions", {"max_tokens": 3}, 400,
+         "missing_field"),
+        ("no messages", "POST", "/v1/chat/completions", {"prompt": "x"}, 400,
+         "missing_field"),
+        ("messages not an array", "POST", "/v1/chat/completions",
+         {"messages": "hi"}, 400, "invalid_type"),
+        ("bad role", "POST", "/v1/chat/completions",
+         {"messages": [{"role": "wizard", "content": "x"}]}, 400,
+         "invalid_value"),
+        ("prompt a number", "POST", "/v1/completions", {"prompt": 5}, 400,
+         "invalid_type"),
+        ("temperature a string", "POST", "/v1/completions",
+         {"prompt": "x", "temperature": "hot"}, 400, "invalid_type"),
+        ("temperature 3", "POST", "/v1/completions",
+         {"prompt": "x", "temperature": 3}, 400, "invalid_value"),
+        ("top_p 0", "POST", "/v1/completions", {"prompt": "x", "top_p": 0},
+         400, "invalid_value"),
+        ("max_tokens 0", "POST", "/v1/completions",
+         {"prompt": "x", "max_tokens": 0}, 400, "invalid_value"),
+        ("max_tokens 1.5", "POST", "/v1/completions",
+         {"prompt": "x", "max_tokens": 1.5}, 400, "invalid_type"),
+        ("n 0", "POST", "/v1/completions", {"prompt": "x", "n": 0}, 400,
+         "invalid_value"),
+        ("stop a number", "POST", "/v1/completions",
+         {"prompt": "x", "stop": 5}, 400, "invalid_type"),
+        ("stop empty", "POST", "/v1/completions", {"prompt": "x", "stop": ""},
+         400, "invalid_value"),
+        ("stream a string", "POST", "/v1/completions",
+         {"prompt": "x", "stream": "yes"}, 400, "invalid_type"),
+        ("prompt over the context", "POST", "/v1/completions",
+         {"prompt": "a" * 600}, 400, "context_length_exceeded"),
+        ("unknown route", "GET", "/v1/nothing", None, 404, "not_found"),
+        ("unknown POST route", "POST", "/v2/completions", {"prompt": "x"},
+         404, "not_found"),
+        ("GET a POST route", "GET", "/v1/completions", None, 405,
+         "method_not_allowed"),
+        ("POST a GET route", "POST", "/health", {}, 405, "method_not_allowed"),
+        ("body too large", "POST", "/v1/completions",
+         {"prompt": "x" * 5000}, 413, "request_too_large"),
+    ]
+    for name, method, path, body, status, code in cases:
+        raw = body if isinstance(body, bytes) else None
+        st, j, text, h = srv.request(method, path,
+                                     None if raw else body, raw=raw)
+        check("error: %s -> %d %s" % (name, status, code),
+              st == status and is_error(j, code), (st, text[:300]))
+    st, j, _, h = srv.request("GET", "/v1/completions")
+    check("error: 405 names the allowed method", h.get("Allow") == "POST", h)
+    # a body too large without Content-Length (chunked)
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    c.request("POST", "/v1/completions",
+              body=iter([b'{"prompt": "' + b"y" * 3000, b"y" * 3000 + b'"}']),
+              encode_chunked=True,
+              headers={"Transfer-Encoding": "chunked"})
+    r = c.getresponse()
+    j = json.loads(r.read())
+    c.close()
+    check("error: chunked body too large -> 413",
+          r.status == 413 and is_error(j, "request_too_large"), j)
+    st, j, _, _ = srv.request("GET", "/health")
+    check("errors: the server still answers", st == 200, j)
+
+
+def queue_test(tmp, model):
+    srv = Server(tmp, "q", model, "--queue", "1", "--max-batch", "1")
+    try:
+        def slow():
+            return srv.post("/completions", {"prompt": "x", "max_tokens": 900,
+                                             "temperature": 0})
+        out = parallel([slow] * 6)
+        codes = sorted(o[0] if isinstance(o, tuple) else -1 for o in out)
+        busy = [o for o in out if isinstance(o, tuple) and o[0] == 503]
+        check("queue: full queue answers 503, the others complete",
+              codes.count(200) >= 2 and len(busy) >= 1 and
+              codes.count(200) + len(busy) == 6, codes)
+        check("queue: 503 is an OpenAI error with Retry-After",
+              busy and is_error(busy[0][1], "queue_full") and
+              busy[0][3].get("Retry-After") == "1",
+              busy[0][:2] if busy else None)
+        ok = [o for o in out if isinstance(o, tuple) and o[0] == 200]
+        check("queue: answers served one at a time are complete",
+              all(o[1]["usage"]["completion_tokens"] == 900 or
+                  o[1]["choices"][0]["finish_reason"] == "stop" for o in ok))
+    finally:
+        srv.stop()
+
+
+def sigterm_test(tmp, model):
+    srv = Server(tmp, "term", model, "--max-batch", "2")
+    body = {"prompt": "x", "max_tokens": 800, "temperature": 0}
+    out = [None] * 3
+
+    def run(i):
+        out[i] = srv.post("/completions", body)
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+    for t in ts:
+        t.start()
+    for _ in range(500):
+        st, j, _, _ = srv.request("GET", "/health")
+        if j["active"] >= 2 and j["queued"] >= 1:
+            break
+        time.sleep(0.01)
+    srv.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    refused = False
+    try:
+        srv.request("GET", "/health", timeout=5)
+    except OSError:
+        refused = True
+    for t in ts:
+        t.join(120)
+    rc = srv.stop()
+    check("sigterm: requests in flight (decoding and queued) complete",
+          all(isinstance(o, tuple) and o[0] == 200 and
+              o[1]["usage"]["completion_tokens"] > 0 for o in out),
+          [o[:2] if isinstance(o, tuple) else o for o in out])
+    check("sigterm: new connections are refused while draining", refused)
+    check("sigterm: exits 0", rc == 0, (rc, open(srv.log).read()[-2000:]))
+    log = open(srv.log).read()
+    check("log: one line per request",
+          log.count("POST /v1/completions 200") == 3, log[-1500:])
+
+
+def sample_test(srv, model):
+    for prompt in PROMPTS[:3]:
+        p = subprocess.run([KILN, "sample", "-m", model, "-p", prompt, "-t",
+                            "0", "-n", "48"], capture_output=True, timeout=60)
+        j = alone_greedy(srv, prompt)
+        check("sample: kiln sample == the server's greedy answer (%r)" %
+              prompt, p.returncode == 0 and
+              p.stdout.decode("utf-8", "replace") == text_of(j),
+              (p.stdout, text_of(j), p.stderr))
+    p = subprocess.run([KILN, "sample", "-m", model, "-p", "x", "-t", "0.9",
+                        "-s", "4", "-n", "20", "--stop", "zz"],
+                       capture_output=True, timeout=60)
+    q = subprocess.run([KILN, "sample", "-m", model, "-p", "x", "-t", "0.9",
+                        "-s", "4", "-n", "20", "--stop", "zz"],
+                       capture_output=True, timeout=60)
+    check("sample: same seed, same output", p.returncode == 0 and
+          p.stdout == q.stdout, (p.stderr, q.stderr))
+    p = subprocess.run([KILN, "sample", "-m", model, "-p", "a" * 600],
+                       capture_output=True, text=True, timeout=60)
+    check("sample: a prompt over the context is a clear error",
+          p.returncode == 1 and "context" in p.stderr, p.stderr)
+    p = subprocess.run([KILN, "sample", "--help"], capture_output=True,
+                       text=True)
+    check("sample: --help", p.returncode == 0 and "--top-p" in p.stdout)
+    p = subprocess.run([KILN, "serve", "--help"], capture_output=True,
+                       text=True)
+    check("serve: --help", p.returncode == 0 and "--max-batch" in p.stdout)
+    p = subprocess.run([KILN, "serve", "-m", os.path.join(
+        os.path.dirname(model), "missing.bin")], capture_output=True,
+        text=True, timeout=30)
+    check("serve: a missing model is a clear error",
+          p.returncode == 1 and "missing.bin" in p.stderr, p.stderr)
+
+
+def generate_test(tmp, model):
+    srv = Server(tmp, "gen", model)
+    try:
+        tasks = os.path.join(tmp, "tasks.jsonl")
+        with open(tasks, "w") as f:
+            for i in range(3):
+                f.write(json.dumps({
+                    "id": "t/%d" % i, "language": "python",
+                    "prompt": "Write add_%d(a, b) that returns a + b." % i,
+                    "entry_point": "add_%d" % i,
+                    "tests": ["assert add_%d(1, 2) == 3" % i]}) + "\n")
+        out = os.path.join(tmp, "cands.jsonl")
+        p = subprocess.run([KILN, "generate", "--backend", srv.url, "-m",
+                            "gen", "-k", "2", "--max-tokens", "64",
+                            "--test-sets", "1", "-q", tasks, "-o", out],
+                           capture_output=True, text=True, timeout=300)
+        check("generate: runs against kiln serve", p.returncode == 0,
+              p.stderr[-2000:])
+        cands = [json.loads(l) for l in open(out)] if p.returncode == 0 \
+            else []
+        check("generate: k candidates per task",
+              sorted((c["id"], c["candidate"]) for c in cands) ==
+              [("t/%d" % i, k) for i in range(3) for k in range(2)],
+              [(c.get("id"), c.get("candidate")) for c in cands])
+        check("generate: answers and usage recorded",
+              all("solution" in c and c["usage"]["completion_tokens"] > 0
+                  for c in cands), cands[:1])
+    finally:
+        check("generate: server exits 0", srv.stop() == 0)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="kiln-serve-test-")
+    small = os.path.join(tmp, "small.bin")
+    slow = os.path.join(tmp, "slow.bin")
+    big_ctx = os.path.join(tmp, "long.bin")
+    for path, args in ((small, ["--ctx", "512", "--scale", "4"]),
+                       (slow, ["--layers", "4", "--d-model", "256",
+                               "--heads", "4", "--ctx", "1024"]),
+                       (big_ctx, ["--ctx", "4096", "--scale", "4"])):
+        subprocess.run([MKMODEL, path] + args, check=True)
+
+    srv = Server(tmp, "small", small, "--max-body", "4k")
+    try:
+        routes_test(srv)
+        seeds_test(srv)
+        batching_test(srv)
+        limits_test(srv)
+        errors_test(srv, tmp)
+        sample_test(srv, small)
+    finally:
+        rc = srv.stop()
+    check("small server: exits 0 on SIGTERM", rc == 0, rc)
+    log = open(srv.log).read()
+    check("log: lines name method, path, status",
+          re.search(r"kiln serve: POST /v1/completions 400 ", log) and
+          re.search(r"kiln serve: GET /v1/models 200 ", log), log[-800:])
+
+    queue_test(tmp, slow)
+    sigterm_test(tmp, slow)
+    generate_test(tmp, big_ctx)
+
+    failed = results.count(False)
+    print("%d checks, %d failed" % (len(results), failed))
+    if not failed:
+        subprocess.run(["rm", "-rf", tmp])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
