@@ -347,7 +347,7 @@ static int cmd_decode(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	const char *tokpath = NULL, *input = "-";
+	const char *tokpath = NULL, *input = "-", *name;
 	kiln_tok *tok = NULL;
 	kiln_error err;
 	FILE *f = NULL;
@@ -376,6 +376,7 @@ static int cmd_decode(int argc, char **argv)
 		return 1;
 	}
 	f = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
+	name = f == stdin ? "standard input" : input;
 	if (!f) {
 		cli_error(CMD, "decode: %s: %s", input, strerror(errno));
 		goto out;
@@ -395,9 +396,9 @@ static int cmd_decode(int argc, char **argv)
 				if (wl > 7 || strspn(word, "0123456789") != wl ||
 				    !(piece = kiln_tok_piece(tok, (int)id,
 							     &plen))) {
-					cli_error(CMD, "decode: %s: id %zu: "
+					cli_error(CMD, "decode: %s: word %zu: "
 						  "'%s' is not an id (0..%d)",
-						  input, nth, word,
+						  name, nth, word,
 						  kiln_tok_vocab(tok) - 1);
 					goto out;
 				}
@@ -414,7 +415,7 @@ static int cmd_decode(int argc, char **argv)
 			wl = sizeof(word) - 1; /* too long: reported above */
 	}
 	if (ferror(f)) {
-		cli_error(CMD, "decode: %s: read error", input);
+		cli_error(CMD, "decode: %s: read error", name);
 		goto out;
 	}
 	if (fflush(stdout) != 0 || ferror(stdout)) {
@@ -499,7 +500,8 @@ static int cmd_info(int argc, char **argv)
 		      "mean_token_bytes", n ? (double)sum / n : 0.0,
 		      "token_bytes_histogram", lens,
 		      "first_merges", first);
-	s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
+			   JSON_REAL_PRECISION(6)) : NULL;
 	if (!s) {
 		cli_error(CMD, "info: out of memory");
 		goto out;

@@ -128,7 +128,7 @@ static int report(trainer *tr)
 
 static int tab_grow(trainer *tr)
 {
-	size_t n = tr->tab ? (tr->mask + 1) * 2 : 1 << 16;
+	size_t n = tr->tab ? (tr->mask + 1) * 2 : 1 << 10;
 	chunk_ent *t = calloc(n, sizeof(*t));
 
 	if (!t)
@@ -338,7 +338,7 @@ static int walk(trainer *tr, const char *path, int depth)
 
 static int pmap_grow(trainer *tr)
 {
-	size_t n = tr->pkeys ? (tr->pmask + 1) * 2 : 1 << 16;
+	size_t n = tr->pkeys ? (tr->pmask + 1) * 2 : 1 << 10;
 	int bits = 0;
 	uint64_t *k = malloc(n * sizeof(*k));
 	int32_t *v = malloc(n * sizeof(*v));

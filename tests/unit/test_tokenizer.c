@@ -617,20 +617,6 @@ static void decode_rejects_bad_ids(void **state)
 	kiln_tok_free(t);
 }
 
-/* A serialized tokenizer with its checksum recomputed after an edit. */
-static void reseal(unsigned char *b, size_t len)
-{
-	uint64_t h = XXH64(b, len - 8, 0);
-	for (int i = 0; i < 8; i++)
-		b[len - 8 + i] = (unsigned char)(h >> (8 * i));
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
 static void expect_parse_error(const void *b, size_t len, const char *what)
 {
 	kiln_tok *t = (kiln_tok *)1;
