@@ -17,7 +17,9 @@
  *     back to the same bytes; on the input's first 512 bytes, give the same
  *     ids as ref_encode (tests/unit/tok_ref.h: merges in rank order, written
  *     from the documented rules);
- *   - (D) encode its corpus to exactly the token count training reported.
+ *   - (D) encode its corpus to exactly the token count training reported,
+ *     and, for inputs up to 512 bytes, have learnt the same merges as
+ *     ref_train (a full recount of every pair before each merge).
  * The pre-tokenizer must cut the input as ref_chunk does.
  * Any failure calls abort(), so libFuzzer and the replay test see it.
  */
@@ -220,6 +222,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FAIL("training counted %llu tokens, encoding gives %zu",
 			     (unsigned long long)st.tokens, nids);
 		free(ids);
+	}
+	/* the same merges as a full recount (slow: small inputs only) */
+	if (size <= REF_BYTES) {
+		int want = size ? data[0] : 0, *ref = malloc(2 * 256 * sizeof(int));
+		int nref;
+
+		if (!ref)
+			abort();
+		nref = ref_train(data, size, want, ref);
+		if (nref != kiln_tok_merges(t))
+			FAIL("%d merges, the reference %d", kiln_tok_merges(t),
+			     nref);
+		for (int i = 0; i < nref; i++) {
+			int l, r;
+			kiln_tok_merge(t, i, &l, &r);
+			if (l != ref[2 * i] || r != ref[2 * i + 1])
+				FAIL("merge %d: (%d, %d), the reference (%d, %d)",
+				     i, l, r, ref[2 * i], ref[2 * i + 1]);
+		}
+		free(ref);
 	}
 	kiln_tok_free(t);
 	return 0;

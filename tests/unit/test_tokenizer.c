@@ -1,9 +1,9 @@
 /* Byte-level BPE (kiln/tokenizer.h).
  *
  * The fast paths are checked against slow, obvious references written from
- * the rules in docs/FORMATS.md, not from tokenizer.c: ref_chunk and
- * ref_encode (tok_ref.h, shared with the fuzz target) and, here, ref_train,
- * which recounts every pair before each merge. They must agree exactly. */
+ * the rules in docs/FORMATS.md, not from tokenizer.c (tok_ref.h, shared with
+ * the fuzz target): ref_chunk, ref_encode and ref_train. They must agree
+ * exactly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -161,100 +161,6 @@ static void assert_same_as_reference(const kiln_tok *t, const void *data,
 				 ref[i]);
 	free(ids);
 	free(ref);
-}
-
-/* --- the reference trainer ------------------------------------------------- */
-
-typedef struct ref_word {
-	int sym[KILN_TOK_MAX_CHUNK];
-	size_t len;
-	long freq;
-} ref_word;
-
-typedef struct ref_pair {
-	int l, r;
-	long count;
-} ref_pair;
-
-static int cmp_ref_pair(const void *a, const void *b)
-{
-	const ref_pair *x = a, *y = b;
-	return x->l != y->l ? (x->l > y->l) - (x->l < y->l)
-			    : (x->r > y->r) - (x->r < y->r);
-}
-
-/* Merges [want][2]; returns how many were made. Chunks are kept in a plain
- * array with a linear search: small corpora only. */
-static int ref_train(const unsigned char *p, size_t n, int want, int *merges)
-{
-	ref_word *w = calloc(n + 1, sizeof(*w));
-	ref_pair *pairs = malloc((n + 1) * sizeof(*pairs));
-	size_t nw = 0;
-	int done = 0;
-
-	assert_non_null(w);
-	assert_non_null(pairs);
-	for (size_t i = 0; i < n;) {
-		size_t len = ref_chunk(p + i, n - i), k;
-
-		for (k = 0; k < nw; k++) {
-			if (w[k].len != len)
-				continue;
-			size_t j = 0;
-			while (j < len && w[k].sym[j] == p[i + j])
-				j++;
-			if (j == len)
-				break;
-		}
-		if (k == nw) {
-			for (size_t j = 0; j < len; j++)
-				w[nw].sym[j] = p[i + j];
-			w[nw++].len = len;
-		}
-		w[k].freq++;
-		i += len;
-	}
-	while (done < want) {
-		size_t np = 0, best = 0, agg = 0;
-
-		for (size_t k = 0; k < nw; k++)
-			for (size_t j = 0; j + 1 < w[k].len; j++)
-				pairs[np++] = (ref_pair){ w[k].sym[j],
-							  w[k].sym[j + 1],
-							  w[k].freq };
-		if (np == 0)
-			break;
-		qsort(pairs, np, sizeof(*pairs), cmp_ref_pair);
-		for (size_t j = 1; j < np; j++) {
-			if (pairs[j].l == pairs[agg].l && pairs[j].r == pairs[agg].r)
-				pairs[agg].count += pairs[j].count;
-			else
-				pairs[++agg] = pairs[j];
-		}
-		/* highest count; the sort order breaks ties */
-		for (size_t j = 1; j <= agg; j++)
-			if (pairs[j].count > pairs[best].count)
-				best = j;
-		merges[2 * done] = pairs[best].l;
-		merges[2 * done + 1] = pairs[best].r;
-		for (size_t k = 0; k < nw; k++) {
-			size_t o = 0;
-			for (size_t j = 0; j < w[k].len;) {
-				if (j + 1 < w[k].len &&
-				    w[k].sym[j] == pairs[best].l &&
-				    w[k].sym[j + 1] == pairs[best].r) {
-					w[k].sym[o++] = 256 + done;
-					j += 2;
-				} else
-					w[k].sym[o++] = w[k].sym[j++];
-			}
-			w[k].len = o;
-		}
-		done++;
-	}
-	free(w);
-	free(pairs);
-	return done;
 }
 
 /* --- tests ------------------------------------------------------------------ */
