@@ -184,7 +184,7 @@ static int tok_cmd_train(int argc, char **argv)
 		return 2;
 	}
 	prog.tty = isatty(STDERR_FILENO);
-	prog.start = now_s();
+	prog.start = prog.last = now_s();
 	to.progress = on_progress;
 	to.progress_ctx = &prog;
 	to.stats = &st;
