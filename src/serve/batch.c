@@ -267,7 +267,8 @@ static void publish(struct kiln__batch *b)
 			if (kiln__buf_add(&c->text, text + s->sent, len - s->sent))
 				fail_locked(j, "out of memory for the answer");
 			s->sent = len;
-			pthread_cond_broadcast(&j->cond);
+			if (j->stream)
+				pthread_cond_broadcast(&j->cond);
 		}
 		if (s->done) {
 			c->finish = kiln_gen_finish(s->gen);

@@ -822,6 +822,7 @@ static enum MHD_Result handle_generate(struct req *r)
 	j->prompt = ids;
 	j->n_prompt = nids;
 	j->params = a.p;
+	j->stream = a.stream;
 	j->stop = a.stop;       /* the job owns the stop strings now */
 	a.stop = NULL;
 	a.n_stop = 0;

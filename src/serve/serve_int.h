@@ -35,6 +35,8 @@ struct kiln__job {
 	kiln_sample_params params;/* max_tokens already capped by the context;
 				     choice i uses seed params.seed + i */
 	char **stop;              /* params.stop points here (owned) */
+	int stream;               /* wake the waiter at each new piece of
+				     text, not only when a choice ends */
 
 	/* outputs and state: under the batcher's lock */
 	struct kiln__choice *out; /* n */
