@@ -365,8 +365,8 @@ def queue_test(tmp, model):
     srv = Server(tmp, "q", model, "--queue", "1", "--max-batch", "1")
     try:
         def slow():
-            return srv.post("/completions", {"prompt": "x", "max_tokens": 900,
-                                             "temperature": 0})
+            return srv.post("/completions", {"prompt": "x", "max_tokens": 400,
+                                             "temperature": 0}, timeout=600)
         out = parallel([slow] * 6)
         codes = sorted(o[0] if isinstance(o, tuple) else -1 for o in out)
         busy = [o for o in out if isinstance(o, tuple) and o[0] == 503]
@@ -379,7 +379,7 @@ def queue_test(tmp, model):
               busy[0][:2] if busy else None)
         ok = [o for o in out if isinstance(o, tuple) and o[0] == 200]
         check("queue: answers served one at a time are complete",
-              all(o[1]["usage"]["completion_tokens"] == 900 or
+              all(o[1]["usage"]["completion_tokens"] == 400 or
                   o[1]["choices"][0]["finish_reason"] == "stop" for o in ok))
     finally:
         srv.stop()
@@ -391,7 +391,7 @@ def sigterm_test(tmp, model):
     out = [None] * 3
 
     def run(i):
-        out[i] = srv.post("/completions", body)
+        out[i] = srv.post("/completions", body, timeout=600)
     ts = [threading.Thread(target=run, args=(i,)) for i in range(3)]
     for t in ts:
         t.start()
