@@ -492,6 +492,12 @@ out:
 
 /* --- shared kernels -------------------------------------------------------*/
 
+/* Element counts below which a loop runs on one thread: a parallel region
+ * costs microseconds (and far more on a busy machine, where a thread that
+ * waits at the barrier can lose its core), which a decoding step's small
+ * loops never win back. */
+#define PAR_MIN (1L << 15)
+
 /* out (M,N) = inp (M,K) @ w^T + bias, w is (N,K) as nn.Linear stores it. */
 void kiln__matmul(float *out, const float *inp, const float *w,
 		  const float *bias, int M, int N, int K)
@@ -499,7 +505,7 @@ void kiln__matmul(float *out, const float *inp, const float *w,
 	float beta = 0;
 
 	if (bias) {
-		#pragma omp parallel for schedule(static)
+		#pragma omp parallel for schedule(static) if ((long)M * N > PAR_MIN)
 		for (int i = 0; i < M; i++)
 			memcpy(out + (size_t)i * N, bias, (size_t)N * sizeof(float));
 		beta = 1;
@@ -508,11 +514,65 @@ void kiln__matmul(float *out, const float *inp, const float *w,
 		    K, w, K, beta, out, N);
 }
 
+/* The same product for a few rows (decoding steps): each weight row is read
+ * once and dotted with every input row, four weight rows at a time so that
+ * an input load feeds four sums. sgemm on 1..16 rows spends its time
+ * packing and is no faster per row than one row alone; this is. Each
+ * output element is one dot product in a fixed order whatever M is, so a
+ * sequence decodes to the same logits alone or batched with others. */
+void kiln__matmul_rows(float *out, const float *inp, const float *w,
+		       const float *bias, int M, int N, int K)
+{
+	int nb = (N + 3) / 4;
+
+	#pragma omp parallel for schedule(static) if ((long)M * N * K > 1L << 19)
+	for (int b = 0; b < nb; b++) {
+		int n0 = 4 * b;
+
+		if (n0 + 4 <= N) {
+			const float *w0 = w + (size_t)n0 * K, *w1 = w0 + K;
+			const float *w2 = w1 + K, *w3 = w2 + K;
+
+			for (int i = 0; i < M; i++) {
+				const float *x = inp + (size_t)i * K;
+				float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+
+				#pragma omp simd reduction(+:a0, a1, a2, a3)
+				for (int k = 0; k < K; k++) {
+					a0 += x[k] * w0[k];
+					a1 += x[k] * w1[k];
+					a2 += x[k] * w2[k];
+					a3 += x[k] * w3[k];
+				}
+				float *o = out + (size_t)i * N + n0;
+				o[0] = a0 + (bias ? bias[n0] : 0);
+				o[1] = a1 + (bias ? bias[n0 + 1] : 0);
+				o[2] = a2 + (bias ? bias[n0 + 2] : 0);
+				o[3] = a3 + (bias ? bias[n0 + 3] : 0);
+			}
+			continue;
+		}
+		for (int n = n0; n < N; n++) {
+			const float *wr = w + (size_t)n * K;
+
+			for (int i = 0; i < M; i++) {
+				const float *x = inp + (size_t)i * K;
+				float a = 0;
+
+				#pragma omp simd reduction(+:a)
+				for (int k = 0; k < K; k++)
+					a += x[k] * wr[k];
+				out[(size_t)i * N + n] = a + (bias ? bias[n] : 0);
+			}
+		}
+	}
+}
+
 /* out (N,C) = LayerNorm(inp (N,C)) * w + b; mean and rstd (N) if non-NULL. */
 void kiln__layernorm(float *out, float *mean, float *rstd, const float *inp,
 		     const float *w, const float *b, int N, int C)
 {
-	#pragma omp parallel for schedule(static)
+	#pragma omp parallel for schedule(static) if ((long)N * C > PAR_MIN)
 	for (int i = 0; i < N; i++) {
 		const float *x = inp + (size_t)i * C;
 		float *o = out + (size_t)i * C;
@@ -536,7 +596,7 @@ void kiln__layernorm(float *out, float *mean, float *rstd, const float *inp,
 
 void kiln__gelu(float *out, const float *inp, size_t n)
 {
-	#pragma omp parallel for simd schedule(static)
+	#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
 	for (size_t i = 0; i < n; i++) {
 		float x = inp[i];
 		float u = GELU_K * (x + 0.044715f * x * x * x);
@@ -588,6 +648,18 @@ void kiln_kv_free(kiln_kv *kv)
 	free(kv->k);
 	free(kv->v);
 	free(kv);
+}
+
+/* Decoding steps have a few rows; prefills have many. */
+#define INFER_FEW_ROWS 16
+
+static void infer_matmul(float *out, const float *inp, const float *w,
+			 const float *bias, int M, int N, int K)
+{
+	if (M <= INFER_FEW_ROWS)
+		kiln__matmul_rows(out, inp, w, bias, M, N, K);
+	else
+		kiln__matmul(out, inp, w, bias, M, N, K);
 }
 
 int kiln_gpt_infer(const kiln_gpt *m, kiln_kv *kv, int n, const int *slot,
@@ -657,7 +729,7 @@ int kiln_gpt_infer(const kiln_gpt *m, kiln_kv *kv, int n, const int *slot,
 		size_t lbase = (size_t)l * kv->slots * T * C;
 
 		kiln__layernorm(ln, NULL, NULL, x, L->ln1_w, L->ln1_b, n, C);
-		kiln__matmul(qkv, ln, L->qkv_w, L->qkv_b, n, 3 * C, C);
+		infer_matmul(qkv, ln, L->qkv_w, L->qkv_b, n, 3 * C, C);
 		for (int i = 0; i < n; i++) {
 			size_t at = lbase + ((size_t)slot[i] * T + pos[i]) * C;
 
@@ -667,7 +739,8 @@ int kiln_gpt_infer(const kiln_gpt *m, kiln_kv *kv, int n, const int *slot,
 			       (size_t)C * sizeof(float));
 		}
 		/* y (n,C): each row attends to positions 0..pos of its slot. */
-		#pragma omp parallel for schedule(dynamic) collapse(2)
+		#pragma omp parallel for schedule(dynamic) collapse(2) \
+			if ((long)n * (pos[n - 1] + 1) * C > PAR_MIN)
 		for (int i = 0; i < n; i++)
 			for (int hd = 0; hd < NH; hd++) {
 				const float *q = qkv + (size_t)i * 3 * C + hd * hs;
@@ -701,13 +774,13 @@ int kiln_gpt_infer(const kiln_gpt *m, kiln_kv *kv, int n, const int *slot,
 						o[e] += p * vb[(size_t)t * C + e];
 				}
 			}
-		kiln__matmul(ln, y, L->proj_w, L->proj_b, n, C, C);
+		infer_matmul(ln, y, L->proj_w, L->proj_b, n, C, C);
 		for (size_t i = 0; i < (size_t)n * C; i++)
 			x[i] += ln[i];
 		kiln__layernorm(ln, NULL, NULL, x, L->ln2_w, L->ln2_b, n, C);
-		kiln__matmul(h, ln, L->fc_w, L->fc_b, n, 4 * C, C);
+		infer_matmul(h, ln, L->fc_w, L->fc_b, n, 4 * C, C);
 		kiln__gelu(h, h, (size_t)n * 4 * C);
-		kiln__matmul(ln, h, L->fcproj_w, L->fcproj_b, n, C, 4 * C);
+		infer_matmul(ln, h, L->fcproj_w, L->fcproj_b, n, C, 4 * C);
 		for (size_t i = 0; i < (size_t)n * C; i++)
 			x[i] += ln[i];
 	}
@@ -720,7 +793,7 @@ int kiln_gpt_infer(const kiln_gpt *m, kiln_kv *kv, int n, const int *slot,
 				memmove(x + (size_t)r++ * C, x + (size_t)i * C,
 					(size_t)C * sizeof(float));
 		kiln__layernorm(ln, NULL, NULL, x, m->w.lnf_w, m->w.lnf_b, nw, C);
-		kiln__matmul(logits, ln, m->w.wte, NULL, nw, c->vocab, C);
+		infer_matmul(logits, ln, m->w.wte, NULL, nw, c->vocab, C);
 	}
 out:
 	free(x), free(ln), free(qkv), free(y), free(h), free(att);

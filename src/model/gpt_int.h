@@ -58,6 +58,11 @@ float *kiln__falloc(size_t n);
 void kiln__matmul(float *out, const float *inp, const float *w,
 		  const float *bias, int M, int N, int K);
 
+/* The same for a few rows (M up to ~16), read once per weight row; a row's
+ * result does not depend on M. */
+void kiln__matmul_rows(float *out, const float *inp, const float *w,
+		       const float *bias, int M, int N, int K);
+
 /* out (N,C) = LayerNorm(inp) * w + b (eps 1e-5); mean/rstd (N) may be NULL. */
 void kiln__layernorm(float *out, float *mean, float *rstd, const float *inp,
 		     const float *w, const float *b, int N, int C);

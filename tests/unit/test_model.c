@@ -265,6 +265,47 @@ static void want_mask_packs_rows(void **state)
 	kiln_gpt_free(m);
 }
 
+/* Decoding a sequence alone or in a batch with others must give the same
+ * logits bit for bit: kiln serve's greedy answers must not depend on what
+ * else the server is doing. */
+static void batched_decoding_is_bitwise_the_same(void **state)
+{
+	kiln_gpt_config c = { .n_layer = 2, .n_head = 4, .d_model = 64,
+			      .n_ctx = 24, .vocab = 301 };
+	kiln_gpt *m;
+	kiln_kv *alone, *batch;
+	enum { S = 5, STEPS = 20 };
+	static float la[S][STEPS][301], lb[S * 301];
+	(void)state;
+
+	assert_int_equal(kiln_gpt_new(&m, &c, 3, NULL), 0);
+	assert_int_equal(kiln_kv_new(&alone, m, 1, NULL), 0);
+	assert_int_equal(kiln_kv_new(&batch, m, S, NULL), 0);
+	for (int s = 0; s < S; s++)
+		for (int t = 0; t < STEPS; t++) {
+			int slot = 0, tok = (s * 31 + t * 7) % 301;
+
+			assert_int_equal(kiln_gpt_infer(m, alone, 1, &slot, &t, &tok,
+							NULL, la[s][t], NULL), 0);
+		}
+	for (int t = 0; t < STEPS; t++) {
+		int slot[S], pos[S], tok[S], n = 0;
+
+		/* sequences join late and in a shuffled order */
+		for (int s = S - 1; s >= 0; s--) {
+			slot[n] = s, pos[n] = t, tok[n] = (s * 31 + t * 7) % 301;
+			n++;
+		}
+		assert_int_equal(kiln_gpt_infer(m, batch, n, slot, pos, tok, NULL,
+						lb, NULL), 0);
+		for (int i = 0; i < n; i++)
+			assert_memory_equal(lb + i * 301, la[slot[i]][t],
+					    301 * sizeof(float));
+	}
+	kiln_kv_free(alone), kiln_kv_free(batch);
+	kiln_gpt_free(m);
+}
+
 static void lr_schedule_shape(void **state)
 {
 	(void)state;
@@ -289,6 +330,7 @@ int main(void)
 		cmocka_unit_test(damaged_checkpoints_are_clear_errors),
 		cmocka_unit_test(bad_infer_calls_change_nothing),
 		cmocka_unit_test(want_mask_packs_rows),
+		cmocka_unit_test(batched_decoding_is_bitwise_the_same),
 		cmocka_unit_test(lr_schedule_shape),
 	};
 	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
