@@ -19,7 +19,8 @@
  *
  * The split is by document (a fixed hash of the document's index decides),
  * so no text is in both halves. Batches are windows of T+1 tokens at
- * multiples of T; the training windows are visited in a fresh seeded order
+ * multiples of T; training windows are shifted by a seeded offset in
+ * 0..T-1 that changes every epoch and visited in a fresh seeded order
  * every epoch, and a cursor (windows consumed so far) is the whole data
  * position, so a resumed run sees exactly the batches an uninterrupted run
  * would.

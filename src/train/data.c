@@ -26,16 +26,26 @@ typedef struct doc {
 	size_t plen, alen;
 	int *ids;           /* encoded: prompt ids, answer ids, EOT */
 	size_t nids, nprompt;
+	size_t seq;         /* input order */
 } doc;
 
+/* One split's tokens. Packed documents (code, text) come first, in
+ * [0, packed); chat samples follow, each a span [start, end) that batches
+ * take from its own first token (see kiln_data_batch). */
 typedef struct stream {
 	int *ids;
 	unsigned char *counted;
-	size_t n;
+	size_t n, packed;
+	size_t *span_start, *span_end;
+	size_t nspans, cap_spans;
+	/* the aligned windows for one T, made on first use */
+	int win_T;
+	size_t *win_start, *win_len, nwin;
 } stream;
 
 struct kiln_dataset {
 	stream s[2];
+	int eot;
 	kiln_data_stats st;
 	double entropy;
 	/* the current epoch's window order */
@@ -375,12 +385,51 @@ static int stream_alloc(stream *s, size_t n)
 	return s->ids && s->counted ? 0 : -1;
 }
 
-static void stream_put(stream *s, const doc *d, size_t from, size_t to)
+/* A chat sample (one with a prompt) is trained from its own start, as it
+ * is served; everything else is packed. */
+static int aligned(const doc *d)
 {
+	return d->nprompt > 0;
+}
+
+static int stream_put(stream *s, const doc *d, size_t from, size_t to)
+{
+	if (from >= to)
+		return 0;
+	if (aligned(d)) {
+		if (s->nspans == s->cap_spans) {
+			size_t cap = s->cap_spans ? 2 * s->cap_spans : 64;
+			size_t *a = realloc(s->span_start, cap * sizeof *a);
+
+			if (!a)
+				return -1;
+			s->span_start = a;
+			a = realloc(s->span_end, cap * sizeof *a);
+			if (!a)
+				return -1;
+			s->span_end = a, s->cap_spans = cap;
+		}
+		s->span_start[s->nspans] = s->n;
+		s->span_end[s->nspans++] = s->n + (to - from);
+	}
 	for (size_t j = from; j < to; j++) {
 		s->ids[s->n] = d->ids[j];
 		s->counted[s->n++] = j >= d->nprompt;
 	}
+	if (!aligned(d))
+		s->packed = s->n;
+	return 0;
+}
+
+/* Packed documents first, chat samples after them, each group in input
+ * order. */
+static int by_kind(const void *a, const void *b)
+{
+	const doc *x = a, *y = b;
+
+	if (aligned(x) != aligned(y))
+		return aligned(x) - aligned(y);
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 int kiln_data_load(kiln_dataset **out, const kiln_tok *tok,
@@ -420,6 +469,9 @@ int kiln_data_load(kiln_dataset **out, const kiln_tok *tok,
 		rc = encode_docs(&ld);
 	if (rc)
 		goto out;
+	for (size_t i = 0; i < ld.ndocs; i++)
+		ld.docs[i].seq = i;
+	qsort(ld.docs, ld.ndocs, sizeof *ld.docs, by_kind);
 
 	/* The split: by document when there are enough of them, else the
 	 * tail of the stream. */
@@ -434,7 +486,7 @@ int kiln_data_load(kiln_dataset **out, const kiln_tok *tok,
 	by_docs = ld.ndocs >= 20;
 	if (by_docs) {
 		for (size_t i = 0; i < ld.ndocs; i++) {
-			is_val[i] = (double)(mix(i ^ 0x73706c6974ULL) >> 11) *
+			is_val[i] = (double)(mix(ld.docs[i].seq ^ 0x73706c6974ULL) >> 11) *
 					    0x1.0p-53 < frac;
 			if (is_val[i])
 				nval += ld.docs[i].nids, ld.st.val_docs++;
@@ -449,22 +501,31 @@ int kiln_data_load(kiln_dataset **out, const kiln_tok *tok,
 	{
 		size_t train_left = total - nval;
 
-		for (size_t i = 0; i < ld.ndocs; i++) {
+		for (size_t i = 0; i < ld.ndocs && !rc; i++) {
 			const doc *dc = &ld.docs[i];
+			size_t k;
 
 			if (by_docs) {
-				stream_put(&d->s[is_val[i]], dc, 0, dc->nids);
+				if (stream_put(&d->s[is_val[i]], dc, 0, dc->nids))
+					rc = KILN_ENOMEM;
 				continue;
 			}
 			/* tail split: fill training first, the rest goes
 			 * to validation */
-			size_t k = dc->nids < train_left ? dc->nids : train_left;
-
-			stream_put(&d->s[0], dc, 0, k);
-			stream_put(&d->s[1], dc, k, dc->nids);
+			k = dc->nids < train_left ? dc->nids : train_left;
+			if (k < dc->nids && aligned(dc))
+				k = 0; /* a chat sample is never cut in two */
+			if (stream_put(&d->s[0], dc, 0, k) ||
+			    stream_put(&d->s[1], dc, k, dc->nids))
+				rc = KILN_ENOMEM;
 			train_left -= k;
 		}
+		if (rc) {
+			rc = kiln_error_set(err, rc, "data: out of memory");
+			goto out;
+		}
 	}
+	d->eot = kiln_tok_eot(tok);
 	ld.st.docs = ld.ndocs;
 	for (int s = 0; s < 2; s++) {
 		ld.st.tokens[s] = d->s[s].n;
@@ -503,6 +564,10 @@ void kiln_data_free(kiln_dataset *d)
 	for (int s = 0; s < 2; s++) {
 		free(d->s[s].ids);
 		free(d->s[s].counted);
+		free(d->s[s].span_start);
+		free(d->s[s].span_end);
+		free(d->s[s].win_start);
+		free(d->s[s].win_len);
 	}
 	free(d->perm);
 	free(d);
@@ -518,11 +583,69 @@ double kiln_data_unigram_entropy(const kiln_dataset *d)
 	return d->entropy;
 }
 
+/* Packed windows of a split: T+1 tokens at multiples of T from the
+ * packed region. Training windows start at a per-epoch offset in 0..T-1
+ * (below), so one window's room is kept for it when the region allows. */
+static uint64_t packed_windows(const stream *s, int split, int T)
+{
+	if (s->packed <= (size_t)T)
+		return 0;
+	if (!split && s->packed > 2 * (size_t)T)
+		return (s->packed - T) / (size_t)T;
+	return (s->packed - 1) / (size_t)T;
+}
+
+/* The aligned windows of a split for T: each chat sample from its first
+ * token, T tokens at a time (a longer sample continues in the next
+ * window), the last one shorter. Made once per T. */
+static int aligned_windows(stream *s, int T)
+{
+	size_t n = 0;
+
+	if (s->win_T == T)
+		return 0;
+	for (size_t i = 0; i < s->nspans; i++) {
+		size_t len = s->span_end[i] - s->span_start[i];
+
+		n += len > 1 ? (len - 2) / (size_t)T + 1 : 0;
+	}
+	free(s->win_start), free(s->win_len);
+	s->win_start = malloc((n ? n : 1) * sizeof *s->win_start);
+	s->win_len = malloc((n ? n : 1) * sizeof *s->win_len);
+	s->win_T = 0, s->nwin = 0;
+	if (!s->win_start || !s->win_len)
+		return -1;
+	for (size_t i = 0; i < s->nspans; i++)
+		for (size_t a = s->span_start[i]; a + 1 < s->span_end[i];
+		     a += (size_t)T) {
+			size_t left = s->span_end[i] - a;
+
+			s->win_start[s->nwin] = a;
+			s->win_len[s->nwin++] = left < (size_t)T + 1 ? left : (size_t)T + 1;
+		}
+	s->win_T = T;
+	return 0;
+}
+
 uint64_t kiln_data_windows(const kiln_dataset *d, int split, int T)
 {
-	size_t n = d->s[split ? 1 : 0].n;
+	stream *s = (stream *)&d->s[split ? 1 : 0];
 
-	return T > 0 && n > (size_t)T ? (n - 1) / (size_t)T : 0;
+	if (T <= 0 || aligned_windows(s, T))
+		return 0;
+	return packed_windows(s, split, T) + s->nwin;
+}
+
+/* Where an epoch's packed training windows start: a seeded offset in
+ * 0..T-1, so that a document does not sit at the same positions every
+ * epoch (with little data, fixed windows let a model learn "what comes at
+ * position p of window w" instead of reading its input). */
+static size_t epoch_offset(const stream *s, uint64_t seed, uint64_t epoch,
+			   int T)
+{
+	if (s->packed <= 2 * (size_t)T)
+		return 0;
+	return (size_t)(mix(seed ^ mix(epoch + 0x6f6666736574ULL)) % (uint64_t)T);
 }
 
 uint64_t kiln_data_fingerprint(const kiln_dataset *d)
@@ -572,8 +695,9 @@ int kiln_data_batch(kiln_dataset *d, int split, uint64_t *cursor,
 		    uint64_t seed, int B, int T, int *inputs, int *targets,
 		    kiln_error *err)
 {
-	const stream *s = &d->s[split ? 1 : 0];
+	stream *s = &d->s[split ? 1 : 0];
 	uint64_t nwin = kiln_data_windows(d, split, T);
+	uint64_t npacked = packed_windows(s, split, T);
 
 	if (!nwin)
 		return kiln_error_set(err, KILN_EINVAL,
@@ -581,7 +705,8 @@ int kiln_data_batch(kiln_dataset *d, int split, uint64_t *cursor,
 			split ? "validation" : "training", s->n, T + 1);
 	for (int b = 0; b < B; b++, (*cursor)++) {
 		uint64_t w = *cursor % nwin;
-		size_t at;
+		size_t at, len = (size_t)T + 1;
+		int *in = inputs + (size_t)b * T, *tg = targets + (size_t)b * T;
 
 		if (!split) {
 			if (make_perm(d, nwin, *cursor / nwin, T, seed))
@@ -589,11 +714,23 @@ int kiln_data_batch(kiln_dataset *d, int split, uint64_t *cursor,
 						      "data: out of memory");
 			w = d->perm[w];
 		}
-		at = (size_t)w * T;
+		if (w < npacked) {
+			at = (size_t)w * T;
+			if (!split)
+				at += epoch_offset(s, seed, *cursor / nwin, T);
+		} else {
+			at = s->win_start[w - npacked];
+			len = s->win_len[w - npacked];
+		}
+		/* a short window is padded: end-of-text in, nothing to learn */
 		for (int t = 0; t < T; t++) {
-			inputs[(size_t)b * T + t] = s->ids[at + t];
-			targets[(size_t)b * T + t] = s->counted[at + t + 1] ?
-				s->ids[at + t + 1] : -1;
+			if ((size_t)t + 1 < len) {
+				in[t] = s->ids[at + t];
+				tg[t] = s->counted[at + t + 1] ? s->ids[at + t + 1] : -1;
+			} else {
+				in[t] = (size_t)t < len ? s->ids[at + t] : d->eot;
+				tg[t] = -1;
+			}
 		}
 	}
 	return 0;

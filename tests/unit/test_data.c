@@ -70,7 +70,7 @@ static void chat_records_count_only_answers(void **state)
 		"{\"messages\": [{\"role\": \"user\", \"content\": \"Q1\"},"
 		" {\"role\": \"assistant\", \"content\": \"A1\"}]}\n"
 		"{\"prompt\": \"Q2\", \"solution\": \"A2\", \"id\": \"x\"}\n"
-		"{\"text\": \"T3\"}\n";
+		"{\"text\": \"XT3\"}\n";
 	const char *paths[1];
 	kiln_tok *tok = bytes_tok();
 	kiln_dataset *d;
@@ -97,6 +97,25 @@ static void chat_records_count_only_answers(void **state)
 	assert_null(strstr(s, "Q2"));
 	assert_null(strstr(s, "user"));
 	free(s);
+	/* With windows longer than a sample, each chat sample is one window
+	 * that starts at its own first token ("<|user|>"), as the model sees
+	 * it when served, padded with uncounted targets; the packed text
+	 * (three tokens here) is too short for a packed window. */
+	{
+		int T = 64, in[64], tg[64], starts = 0;
+		uint64_t n = kiln_data_windows(d, KILN_SPLIT_VAL, T), cur = 0;
+
+		assert_int_equal(n, 2);
+		for (uint64_t w = 0; w < n; w++) {
+			assert_int_equal(kiln_data_batch(d, KILN_SPLIT_VAL, &cur, 0,
+							 1, T, in, tg, NULL), 0);
+			if (in[0] == '<') {
+				starts++;
+				assert_int_equal(tg[T - 1], -1);
+			}
+		}
+		assert_int_equal(starts, 2);
+	}
 	kiln_data_free(d);
 	kiln_tok_free(tok);
 }
