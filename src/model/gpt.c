@@ -17,6 +17,7 @@
 #include <xxhash.h>
 
 #include "model/gpt_int.h"
+#include "util/le.h"
 
 /* --- configuration and layout ------------------------------------------- */
 
@@ -234,36 +235,6 @@ void kiln_gpt_free(kiln_gpt *m)
 #define CKPT_VERSION 1
 #define CKPT_HEADER 64
 
-static void put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)p[i] << (8 * i);
-	return v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 static int write_all(int fd, XXH64_state_t *h, const void *p, size_t n)
 {
 	const char *c = p;
@@ -306,16 +277,16 @@ int kiln_gpt_save(const char *path, const kiln_gpt *m, const kiln_blob *tok,
 	}
 	fchmod(fd, 0644); /* mkstemp's 0600 is too strict for a model file */
 	memcpy(hdr, CKPT_MAGIC, 8);
-	put32(hdr + 8, CKPT_VERSION);
-	put32(hdr + 12, CKPT_HEADER);
-	put32(hdr + 16, (uint32_t)m->cfg.n_layer);
-	put32(hdr + 20, (uint32_t)m->cfg.n_head);
-	put32(hdr + 24, (uint32_t)m->cfg.d_model);
-	put32(hdr + 28, (uint32_t)m->cfg.n_ctx);
-	put32(hdr + 32, (uint32_t)m->cfg.vocab);
-	put64(hdr + 40, m->n_params);
-	put64(hdr + 48, tl);
-	put64(hdr + 56, rl);
+	kiln__put32(hdr + 8, CKPT_VERSION);
+	kiln__put32(hdr + 12, CKPT_HEADER);
+	kiln__put32(hdr + 16, (uint32_t)m->cfg.n_layer);
+	kiln__put32(hdr + 20, (uint32_t)m->cfg.n_head);
+	kiln__put32(hdr + 24, (uint32_t)m->cfg.d_model);
+	kiln__put32(hdr + 28, (uint32_t)m->cfg.n_ctx);
+	kiln__put32(hdr + 32, (uint32_t)m->cfg.vocab);
+	kiln__put64(hdr + 40, m->n_params);
+	kiln__put64(hdr + 48, tl);
+	kiln__put64(hdr + 56, rl);
 	XXH64_reset(h, 0);
 	/* The floats are written as they lie in memory: kiln builds only on
 	 * little-endian hosts (checked in CMakeLists.txt). */
@@ -327,7 +298,7 @@ int kiln_gpt_save(const char *path, const kiln_gpt *m, const kiln_blob *tok,
 				    strerror(errno));
 		goto out;
 	}
-	put64(sum, XXH64_digest(h));
+	kiln__put64(sum, XXH64_digest(h));
 	if (write_all(fd, NULL, sum, sizeof sum) || fsync(fd)) {
 		rc = kiln_error_set(err, KILN_EIO, "%s: write: %s", tmp,
 				    strerror(errno));
@@ -402,24 +373,24 @@ int kiln__gpt_parse(const unsigned char *buf, size_t size, const char *path,
 	if (memcmp(buf, CKPT_MAGIC, 8))
 		return kiln_error_set(err, KILN_EPARSE,
 			"%s: not a kiln model checkpoint (bad magic)", path);
-	if (get32(buf + 8) != CKPT_VERSION || get32(buf + 12) != CKPT_HEADER)
+	if (kiln__get32(buf + 8) != CKPT_VERSION || kiln__get32(buf + 12) != CKPT_HEADER)
 		return kiln_error_set(err, KILN_EPARSE,
 			"%s: checkpoint version %u (header %u): this kiln reads version %d",
-			path, get32(buf + 8), get32(buf + 12), CKPT_VERSION);
+			path, kiln__get32(buf + 8), kiln__get32(buf + 12), CKPT_VERSION);
 	for (int i = 0; i < 5; i++)
-		if (get32(buf + 16 + 4 * i) > (1u << 30))
+		if (kiln__get32(buf + 16 + 4 * i) > (1u << 30))
 			return kiln_error_set(err, KILN_EPARSE,
 				"%s: configuration field %d out of range", path, i);
-	cfg.n_layer = (int)get32(buf + 16);
-	cfg.n_head = (int)get32(buf + 20);
-	cfg.d_model = (int)get32(buf + 24);
-	cfg.n_ctx = (int)get32(buf + 28);
-	cfg.vocab = (int)get32(buf + 32);
+	cfg.n_layer = (int)kiln__get32(buf + 16);
+	cfg.n_head = (int)kiln__get32(buf + 20);
+	cfg.d_model = (int)kiln__get32(buf + 24);
+	cfg.n_ctx = (int)kiln__get32(buf + 28);
+	cfg.vocab = (int)kiln__get32(buf + 32);
 	if (kiln_gpt_config_check(&cfg, err)) {
 		kiln_error_prefix(err, "%s: ", path);
 		return KILN_EPARSE;
 	}
-	np = get64(buf + 40), tl = get64(buf + 48), rl = get64(buf + 56);
+	np = kiln__get64(buf + 40), tl = kiln__get64(buf + 48), rl = kiln__get64(buf + 56);
 	if (np != kiln_gpt_param_count(&cfg))
 		return kiln_error_set(err, KILN_EPARSE,
 			"%s: %llu parameters, but the configuration needs %zu",
@@ -431,7 +402,7 @@ int kiln__gpt_parse(const unsigned char *buf, size_t size, const char *path,
 		return kiln_error_set(err, KILN_EPARSE,
 			"%s: %zu bytes, but the header describes %llu (truncated or corrupted)",
 			path, size, (unsigned long long)(need + tl + rl + 8));
-	if (XXH64(buf, size - 8, 0) != get64(buf + size - 8))
+	if (XXH64(buf, size - 8, 0) != kiln__get64(buf + size - 8))
 		return kiln_error_set(err, KILN_EPARSE,
 				      "%s: checksum mismatch (corrupted file)", path);
 	rc = gpt_alloc(&m, &cfg, err);
