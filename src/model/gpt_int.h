@@ -16,12 +16,15 @@ static inline float kiln__expf(float x)
 {
 	const float magic = 12582912.0f; /* 1.5 * 2^23: rounds to an integer */
 	float t, n, r, p, scale;
-	int32_t bits, ni;
+	uint32_t bits, ni;
 
 	x = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
 	t = x * 1.44269504088896341f + magic;
 	memcpy(&bits, &t, 4);
-	ni = bits - 0x4b400000; /* the integer n, from the mantissa */
+	/* the integer n, from the mantissa; unsigned, so that a NaN input
+	 * (whose bits are no such integer) is no undefined shift: the
+	 * polynomial carries the NaN through to the result */
+	ni = bits - 0x4b400000u;
 	n = t - magic;
 	r = x - n * 0.693359375f;
 	r = r - n * -2.12194440e-4f;
@@ -32,7 +35,7 @@ static inline float kiln__expf(float x)
 	p = p * r + 1.6666665459e-1f;
 	p = p * r + 5.0000001201e-1f;
 	p = p * r * r + r + 1.0f;
-	bits = (ni + 127) << 23;
+	bits = (ni + 127u) << 23;
 	memcpy(&scale, &bits, 4);
 	return p * scale;
 }

@@ -16,6 +16,7 @@
 
 #include "kiln/model.h"
 #include "kiln/train.h"
+#include "model/gpt_int.h"
 #include "tmpdir.h"
 
 static const kiln_gpt_config small = { .n_layer = 2, .n_head = 2,
@@ -129,6 +130,9 @@ static void checkpoint_round_trips_exactly(void **state)
 
 static void damaged_checkpoints_are_clear_errors(void **state)
 {
+	static const char foreign[] =
+		"#!/bin/sh\necho hello, this is not a model file at all\n"
+		"padding padding padding padding padding padding\n";
 	kiln_gpt *a, *b = NULL;
 	kiln_blob tok = { "tok", 3 };
 	kiln_error err;
@@ -176,8 +180,7 @@ static void damaged_checkpoints_are_clear_errors(void **state)
 	memset(buf + 48, 0, 8), buf[48] = 3;
 
 	/* a foreign file, and a future version */
-	spit(path_of("t.bin"), "#!/bin/sh\necho hello, this is not a model file at all\n"
-	     "padding padding padding padding padding padding\n", 106);
+	spit(path_of("t.bin"), foreign, sizeof foreign - 1);
 	assert_int_equal(kiln_gpt_load(path_of("t.bin"), &b, NULL, NULL, &err),
 			 KILN_EPARSE);
 	assert_non_null(strstr(err.msg, "not a kiln model"));
@@ -321,6 +324,25 @@ static void lr_schedule_shape(void **state)
 			    kiln_lr_schedule(s, 10, 110, 1, 0.1f));
 }
 
+/* The vectorizable exp and tanh of the kernels: close to libm over the
+ * range, saturating outside it, and a NaN (a fuzzed or diverged checkpoint)
+ * comes out NaN rather than through an undefined shift. */
+static void expf_kernel_is_close_and_total(void **state)
+{
+	(void)state;
+	for (float x = -87.0f; x <= 88.0f; x += 0.0137f) {
+		float want = expf(x), got = kiln__expf(x);
+
+		assert_true(fabsf(got - want) <= 4e-7f * want);
+	}
+	assert_true(kiln__expf(-1e30f) < 1e-37f && kiln__expf(-1e30f) >= 0);
+	assert_true(kiln__expf(1e30f) > 1e38f && isfinite(kiln__expf(1e30f)));
+	assert_true(isnan(kiln__expf(NAN)));
+	assert_true(isnan(kiln__expf(-NAN)));
+	assert_true(fabsf(kiln__tanhf(0.5f) - tanhf(0.5f)) < 1e-6f);
+	assert_true(fabsf(kiln__tanhf(-20.0f) + 1.0f) < 1e-6f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +354,7 @@ int main(void)
 		cmocka_unit_test(want_mask_packs_rows),
 		cmocka_unit_test(batched_decoding_is_bitwise_the_same),
 		cmocka_unit_test(lr_schedule_shape),
+		cmocka_unit_test(expf_kernel_is_close_and_total),
 	};
 	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
