@@ -2,6 +2,9 @@
  *
  * For every task: k requests for a solution and t requests for unit tests
  * (written from the task alone, without seeing any solution, as in CodeT).
+ * With joint set, each of the k requests asks for a solution and its tests
+ * in one answer (template "joint"); every candidate gets the tests of all
+ * k answers (and of any test requests), pooled.
  * Every request goes into the store first; pending ones are sent (or
  * answered from the store's cache when an identical request was answered
  * before); each answer is committed as it arrives. Killed at any moment and
@@ -35,13 +38,16 @@ typedef struct kiln_generate_opts {
 	const char *model;
 	int completions;       /* use /completions instead of chat */
 	int k;                 /* solutions per task (default 1) */
+	int joint;             /* solution + tests in one answer (not with
+				  completions) */
 	int test_sets;         /* test requests per task (default 1; 0: none) */
 	double temperature;    /* default 0.8 */
 	double top_p;          /* default 0.95 */
 	int max_tokens;        /* default 1024 */
 	const char *stop;      /* one stop sequence, or NULL */
 	long seed;             /* candidate i is sent seed + i */
-	const char *tmpl_solution, *tmpl_tests;  /* texts; NULL: built-in */
+	const char *tmpl_solution, *tmpl_tests, *tmpl_joint;
+				/* texts; NULL: built-in */
 	int no_cache;
 	int retry_failed;
 	void (*progress)(void *ctx, const kiln_generate_stats *st);
@@ -60,7 +66,8 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 char *kiln_template_render(const char *tmpl, const json_t *task,
 			   kiln_error *err);
 
-/* The built-in templates (data/templates/, embedded at build time). */
+/* The built-in templates (data/templates/, embedded at build time):
+ * "solution", "tests", "joint"; NULL for another name. */
 const char *kiln_template_default(const char *name);
 
 #endif

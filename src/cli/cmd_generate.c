@@ -24,15 +24,19 @@ static const char usage[] =
 "  -m, --model NAME         model name sent with each request\n"
 "      --api-key-env VAR    read the API key from this environment variable\n"
 "  -k N                     solutions per task (default 1)\n"
-"      --test-sets N        test requests per task (default 1; 0 = none,\n"
-"                           the task's own tests are used)\n"
+"      --test-sets N        test requests per task (default 1, 0 with\n"
+"                           --joint; 0 = none: the task's own tests)\n"
+"      --joint              each of the k requests asks for a solution and\n"
+"                           its tests together (template joint); every\n"
+"                           candidate gets all k answers' tests, pooled\n"
 "      --temperature T      (default 0.8)\n"
 "      --top-p P            (default 0.95)\n"
 "      --max-tokens N       (default 1024)\n"
 "      --stop S             a stop sequence\n"
 "      --seed S             candidate i is sent seed S+i (default 1234)\n"
 "      --completions        use /completions instead of /chat/completions\n"
-"      --template-solution FILE, --template-tests FILE\n"
+"      --template-solution FILE, --template-tests FILE,\n"
+"      --template-joint FILE\n"
 "                           prompt templates; variables {prompt},\n"
 "                           {entry_point}, {language} (defaults: data/templates)\n"
 "  -o, --output FILE        candidates here (atomically); default stdout\n"
@@ -94,6 +98,8 @@ int cmd_generate(int argc, char **argv)
 		{ "completions", no_argument, NULL, 'C' },
 		{ "template-solution", required_argument, NULL, '1' },
 		{ "template-tests", required_argument, NULL, '2' },
+		{ "template-joint", required_argument, NULL, '8' },
+		{ "joint", no_argument, NULL, 'J' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "store", required_argument, NULL, 'D' },
 		{ "no-cache", no_argument, NULL, 'N' },
@@ -114,7 +120,8 @@ int cmd_generate(int argc, char **argv)
 	kiln_generate_stats st;
 	struct gprog prog = { 0 };
 	const char *output = NULL, *store_path = NULL, *keyenv = NULL;
-	char *tmpl[2] = { NULL, NULL }, defstore[4096];
+	char *tmpl[3] = { NULL, NULL, NULL }, defstore[4096];
+	int test_sets_given = 0;
 	json_t *tasks = NULL, *rec;
 	kiln_jsonl_reader *in = NULL;
 	kiln_store *store = NULL;
@@ -137,7 +144,8 @@ int cmd_generate(int argc, char **argv)
 			if (*end || v < (c == 'T' ? 0 : 1) || v > 100000)
 				goto bad;
 			if (c == 'k') o.k = (int)v;
-			else if (c == 'T') o.test_sets = (int)v;
+			else if (c == 'T') o.test_sets = (int)v,
+				test_sets_given = 1;
 			else if (c == 'M') o.max_tokens = (int)v;
 			else if (c == 'c') o.llm.concurrency = (int)v;
 			else o.llm.max_attempts = (int)v;
@@ -162,10 +170,12 @@ int cmd_generate(int argc, char **argv)
 				goto bad;
 			break;
 		case 'C': o.completions = 1; break;
-		case '1': case '2':
-			free(tmpl[c - '1']);
-			tmpl[c - '1'] = cli_read_file(optarg);
-			if (!tmpl[c - '1']) {
+		case 'J': o.joint = 1; break;
+		case '1': case '2': case '8':
+			v = c == '8' ? 2 : c - '1';
+			free(tmpl[v]);
+			tmpl[v] = cli_read_file(optarg);
+			if (!tmpl[v]) {
 				cli_error("generate", "%s: cannot read the "
 					  "template", optarg);
 				goto out;
@@ -208,8 +218,17 @@ bad:
 			goto out;
 		}
 	}
+	if (o.joint && o.completions) {
+		cli_error("generate", "--joint needs chat completions; it "
+			  "cannot go with --completions");
+		rc = 2;
+		goto out;
+	}
+	if (o.joint && !test_sets_given)
+		o.test_sets = 0; /* the joint answers hold the tests */
 	o.tmpl_solution = tmpl[0];
 	o.tmpl_tests = tmpl[1];
+	o.tmpl_joint = tmpl[2];
 	if (!store_path) {
 		snprintf(defstore, sizeof(defstore), "%s.store",
 			 output && strcmp(output, "-") ? output : "kiln");
@@ -289,7 +308,7 @@ out:
 	kiln_store_close(store);
 	kiln_jsonl_close(in);
 	json_decref(tasks);
-	free(tmpl[0]);
-	free(tmpl[1]);
+	for (int i = 0; i < 3; i++)
+		free(tmpl[i]);
 	return rc;
 }

@@ -17,7 +17,8 @@
 #include "kiln/extract.h"
 #include "kiln/generate.h"
 
-extern const char kiln__tmpl_solution[], kiln__tmpl_tests[];
+extern const char kiln__tmpl_solution[], kiln__tmpl_tests[],
+	kiln__tmpl_joint[];
 
 const char *kiln_template_default(const char *name)
 {
@@ -25,6 +26,8 @@ const char *kiln_template_default(const char *name)
 		return kiln__tmpl_solution;
 	if (strcmp(name, "tests") == 0)
 		return kiln__tmpl_tests;
+	if (strcmp(name, "joint") == 0)
+		return kiln__tmpl_joint;
 	return NULL;
 }
 
@@ -423,6 +426,48 @@ static const json_t *answer_of(json_t *done, const json_t *hashes,
 	return json_object_get(done, key);
 }
 
+static int has_string(const json_t *array, const char *s)
+{
+	size_t i;
+	const json_t *v;
+
+	json_array_foreach(array, i, v)
+		if (strcmp(json_string_value(v), s) == 0)
+			return 1;
+	return 0;
+}
+
+/* Appends the test snippets of one answer that are not there already
+ * (k answers often repeat the same assert) to `tests`; the first non-empty
+ * set-up code, less any definition of the entry point, becomes *preamble.
+ * Only the blocks that hold tests are read: an answer may repeat the
+ * solution in a block of its own. An answer without tests adds nothing. */
+static void pool_tests(const json_t *answer, const char *lang,
+		       const char *entry, json_t *tests, json_t **preamble)
+{
+	const char *text = answer ? answer_text(answer) : NULL;
+	char *pre = NULL, **ts = NULL;
+	size_t nts = 0;
+	kiln_extracted ex;
+	kiln_error e2;
+
+	if (!text || kiln_extract_tests(text, strlen(text), lang, &ex, &e2))
+		return;
+	if (kiln_split_tests(ex.code, strlen(ex.code), lang, &pre, &ts, &nts,
+			     &e2) == 0) {
+		for (size_t i = 0; i < nts; i++)
+			if (!has_string(tests, ts[i]))
+				json_array_append_new(tests, json_string(ts[i]));
+		if (!*preamble && pre && *pre) {
+			drop_definition(pre, entry);
+			*preamble = json_string(pre);
+		}
+		kiln_tests_free(ts, nts);
+		free(pre);
+	}
+	free(ex.code);
+}
+
 static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 		     kiln_out *out, const kiln_generate_opts *o,
 		     const char *tmpl_solution, kiln_generate_stats *st,
@@ -438,37 +483,15 @@ static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 
 	if (!lang)
 		lang = "python";
-	/* The teacher's tests, all sets pooled. */
-	for (int j = 0; j < o->test_sets; j++) {
-		const char *text;
-		char *pre = NULL, **ts = NULL;
-		size_t nts = 0;
-		kiln_extracted ex;
-		kiln_error e2;
-
-		const json_t *a = answer_of(done, hashes, id, j, "tests");
-		if (!a)
-			continue;
-		text = answer_text(a);
-		/* Only the blocks that hold tests: an answer may repeat the
-		 * solution in a block of its own. */
-		if (text && kiln_extract_tests(text, strlen(text), lang, &ex,
-					       &e2) == 0) {
-			if (kiln_split_tests(ex.code, strlen(ex.code), lang,
-					     &pre, &ts, &nts, &e2) == 0) {
-				for (size_t i = 0; i < nts; i++)
-					json_array_append_new(tests,
-						json_string(ts[i]));
-				if (!preamble && pre && *pre) {
-					drop_definition(pre, entry);
-					preamble = json_string(pre);
-				}
-				kiln_tests_free(ts, nts);
-				free(pre);
-			}
-			free(ex.code);
-		}
-	}
+	/* The teacher's tests, all sets pooled; with joint prompts, also the
+	 * tests of every joint answer (each candidate then meets the tests
+	 * written beside the other candidates too, as CodeT pools them). */
+	for (int j = 0; j < o->test_sets; j++)
+		pool_tests(answer_of(done, hashes, id, j, "tests"), lang, entry,
+			   tests, &preamble);
+	for (int j = 0; o->joint && j < o->k; j++)
+		pool_tests(answer_of(done, hashes, id, j, "joint"), lang, entry,
+			   tests, &preamble);
 	if (json_array_size(tests) > 0) {
 		tests_source = "teacher";
 	} else if (json_object_get(task, "tests")) {
@@ -482,7 +505,8 @@ static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 		kiln_extracted ex;
 		kiln_error e2;
 
-		const json_t *ans = answer_of(done, hashes, id, i, "solution");
+		const json_t *ans = answer_of(done, hashes, id, i, o->joint
+					      ? "joint" : "solution");
 		if (!ans)
 			continue; /* failed: the store says why */
 		text = answer_text(ans);
@@ -539,6 +563,9 @@ static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 			"temperature", o->temperature, "top_p", o->top_p,
 			"max_tokens", o->max_tokens,
 			"seed", (json_int_t)(o->seed + i)));
+		if (o->joint)
+			json_object_set_new(json_object_get(c, "teacher"),
+					    "prompt", json_string("joint"));
 		json_object_set_new(c, "usage", answer_usage(ans));
 		json_object_set_new(c, "origin", json_string("synthetic"));
 		json_object_set(c, "task_source", json_object_get(task,
@@ -561,11 +588,15 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 {
 	const char *path = o->completions ? "/completions" : "/chat/completions";
 	/* A completion model continues the task's prompt as it is. */
-	const char *ts = o->tmpl_solution ? o->tmpl_solution
+	const char *ts = o->joint ? (o->tmpl_joint ? o->tmpl_joint
+				     : kiln_template_default("joint"))
+		: o->tmpl_solution ? o->tmpl_solution
 		: o->completions ? "{prompt}"
 		: kiln_template_default("solution");
 	const char *tt = o->tmpl_tests ? o->tmpl_tests
 		: kiln_template_default("tests");
+	/* Joint: one answer holds a solution and its tests. */
+	const char *kind0 = o->joint ? "joint" : "solution";
 	struct pending p = { 0 };
 	kiln_llm_request *reqs = NULL;
 	struct run_ctx c = { 0 };
@@ -577,6 +608,11 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 
 	memset(st, 0, sizeof(*st));
 	c.t0 = now_s();
+	if (o->joint && o->completions) {
+		rc = kiln_error_set(err, KILN_EINVAL, "joint prompts need "
+				    "chat completions, not --completions");
+		goto out;
+	}
 	/* 1. Every request the tasks need, into the store, in one go. */
 	if ((rc = kiln_store_begin(store, err)))
 		goto out;
@@ -610,11 +646,11 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 				}
 				request_hash(o->llm.base_url, path, body, hex);
 				snprintf(key, sizeof(key), "%s\x1f%d\x1f%s", id,
-					 i, kind == 0 ? "solution" : "tests");
+					 i, kind == 0 ? kind0 : "tests");
 				json_object_set_new(hashes, key,
 						    json_string(hex));
 				rc = kiln_store_add(store, id, i, kind == 0
-						    ? "solution" : "tests",
+						    ? kind0 : "tests",
 						    body, hex, NULL, err);
 				free(body);
 				st->jobs++;

@@ -373,6 +373,67 @@ def teacher_tests_test(tmp):
     srv.stop()
 
 
+def joint_test(tmp):
+    """--joint: one answer holds the solution and its tests; the candidate
+    gets the solution alone and the tests of every answer, pooled, each
+    snippet once."""
+    tasks = write_tasks(os.path.join(tmp, "j.jsonl"), 2, "j")
+    answers = []
+    for i in range(2):
+        wrong = "a - b" if i == 1 else "a + b"
+        answers.append({"match": "number %d:" % i, "text":
+                        "Here is the solution.\n```python\ndef add_%d(a, b):"
+                        "\n    return %s\n```\nAnd tests:\n```python\n"
+                        "assert add_%d(1, 2) == 3\nassert add_%d(2, 2) == 4\n"
+                        "```\n" % (i, wrong, i, i)})
+    # one separate test set too, for task 0: a third, different assert
+    answers.insert(0, {"match": "Write unit tests", "text":
+                       "```python\nassert add_0(5, 5) == 10\n"
+                       "assert add_0(1, 2) == 3\n```\n"})
+    srv = Server(tmp, "joint", {"answers": answers})
+    out = os.path.join(tmp, "j.out")
+    p = kiln("generate", "--backend", srv.url, "-m", "m", "-k", "2",
+             "--joint", os.path.join(tmp, "j.jsonl"), "-o", out)
+    cs = read_jsonl(out) if p.returncode == 0 else []
+    reqs = srv.requests()
+    check("joint: k requests per task and no test requests by default",
+          p.returncode == 0 and len(reqs) == 4 and all(
+              "then unit tests for it" in json.dumps(r) for r in reqs),
+          (p.stderr, reqs[:1]))
+    check("joint: one candidate per answer", len(cs) == 4, cs)
+    c0 = cs[0] if cs else {}
+    check("joint: the solution is the code block, without the tests",
+          c0.get("solution", "").startswith("def add_0") and
+          "assert" not in c0.get("solution", "x"), c0.get("solution"))
+    check("joint: tests split and pooled once each",
+          c0.get("tests") == ["assert add_0(1, 2) == 3\n",
+                              "assert add_0(2, 2) == 4\n"] and
+          c0.get("tests_source") == "teacher", c0.get("tests"))
+    check("joint: the teacher record says so",
+          c0.get("teacher", {}).get("prompt") == "joint", c0.get("teacher"))
+    p = kiln("verify", "-q", out)
+    v = [json.loads(l) for l in p.stdout.splitlines()]
+    check("joint: the right solution passes, the wrong one fails",
+          [x["status"] for x in v] == ["pass", "pass", "fail", "fail"],
+          [x.get("status") for x in v])
+    # with a test set as well: its asserts join the pool
+    out2 = os.path.join(tmp, "j2.out")
+    p = kiln("generate", "--backend", srv.url, "-m", "m", "-k", "2",
+             "--joint", "--test-sets", "1", os.path.join(tmp, "j.jsonl"),
+             "-o", out2)
+    cs = read_jsonl(out2) if p.returncode == 0 else []
+    check("joint + test set: all distinct asserts", cs and sorted(
+        cs[0].get("tests", [])) == ["assert add_0(1, 2) == 3\n",
+                                    "assert add_0(2, 2) == 4\n",
+                                    "assert add_0(5, 5) == 10\n"],
+          cs[:1])
+    p = kiln("generate", "--backend", srv.url, "--joint", "--completions",
+             os.path.join(tmp, "j.jsonl"), "-o", out2)
+    check("joint: refused with --completions", p.returncode == 2 and
+          "--joint" in p.stderr, p.stderr)
+    srv.stop()
+
+
 def eval_test(tmp):
     he = os.path.join(tmp, "he.jsonl")
     subprocess.run([KILN, "import", "-f", "humaneval",
@@ -429,6 +490,7 @@ def main():
     kill_resume_test(tmp)
     limits_test(tmp)
     teacher_tests_test(tmp)
+    joint_test(tmp)
     eval_test(tmp)
     subprocess.run(["rm", "-rf", tmp])
     passed = sum(results)
