@@ -62,6 +62,11 @@ typedef int (*kiln_llm_done_fn)(void *ctx, const kiln_llm_result *r);
 
 typedef struct kiln_llm kiln_llm;
 
+/* Loads libcurl (kiln_llm_open does it when first called; its ~30
+ * libraries take several milliseconds): a caller with other work to do
+ * first may call this on another thread beforehand. Thread-safe. */
+void kiln_llm_preload(void);
+
 int kiln_llm_open(kiln_llm **out, const kiln_llm_config *cfg,
 		  kiln_error *err);
 /* Sends every request, concurrency at a time, and reports each one. */

@@ -8,6 +8,8 @@
  * store, in task order and index order, so a run killed and resumed writes
  * exactly what an uninterrupted run would.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 
 #include "kiln/extract.h"
 #include "kiln/generate.h"
+#include "util/buf.h"
 
 extern const char kiln__tmpl_solution[], kiln__tmpl_tests[],
 	kiln__tmpl_joint[];
@@ -46,30 +49,30 @@ void kiln_generate_opts_default(kiln_generate_opts *o)
 char *kiln_template_render(const char *tmpl, const json_t *task,
 			   kiln_error *err)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	kiln_buf b = { .max = (size_t)-1 / 2 };
 	const char *p = tmpl;
+	int rc = 0;
 
-	if (!f) {
-		kiln_error_set(err, KILN_ENOMEM, "out of memory");
-		return NULL;
-	}
-	while (*p) {
-		if (p[0] == '{' && p[1] == '{') {
-			fputc('{', f);
+	while (*p && !rc) {
+		/* the run of plain text up to the next brace, in one go */
+		size_t run = strcspn(p, "{}");
+
+		if (run) {
+			rc = kiln__buf_add(&b, p, run);
+			p += run;
+		} else if ((p[0] == '{' && p[1] == '{') ||
+			   (p[0] == '}' && p[1] == '}')) {
+			rc = kiln__buf_add(&b, p, 1);
 			p += 2;
-		} else if (p[0] == '}' && p[1] == '}') {
-			fputc('}', f);
-			p += 2;
-		} else if (*p == '{') {
+		} else if (*p == '}') {
+			rc = kiln__buf_add(&b, p++, 1);
+		} else {
 			const char *end = strchr(p, '}');
 			char name[64];
 			const char *v = NULL;
 			size_t n = end ? (size_t)(end - p - 1) : 0;
 			if (!end || n == 0 || n >= sizeof(name)) {
-				fclose(f);
-				free(buf);
+				free(b.p);
 				kiln_error_set(err, KILN_EPARSE, "template: "
 					       "unclosed or empty '{' at byte "
 					       "%ld", (long)(p - tmpl));
@@ -87,26 +90,25 @@ char *kiln_template_render(const char *tmpl, const json_t *task,
 				if (!v)
 					v = "";
 			} else {
-				fclose(f);
-				free(buf);
+				free(b.p);
 				kiln_error_set(err, KILN_EPARSE, "template: "
 					       "unknown variable {%s} (known: "
 					       "prompt, entry_point, language)",
 					       name);
 				return NULL;
 			}
-			fputs(v, f);
+			rc = kiln__buf_add(&b, v, strlen(v));
 			p = end + 1;
-		} else {
-			fputc(*p++, f);
 		}
 	}
-	if (fclose(f) != 0) {
-		free(buf);
+	if (!rc && !b.p)
+		rc = kiln__buf_add(&b, "", 0);
+	if (rc) {
+		free(b.p);
 		kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		return NULL;
 	}
-	return buf;
+	return b.p;
 }
 
 /* Hex digest of everything that decides the answer. */
@@ -153,6 +155,82 @@ static char *request_body(const kiln_generate_opts *o, const char *prompt,
 	text = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(r);
 	return text;
+}
+
+/* request_body() for many prompts at the speed of string copies: the body
+ * is cut, once, around a marker prompt and a marker seed into three
+ * constant pieces; a body is then piece 0, the prompt as jansson escapes
+ * it, piece 1, the seed as jansson prints it, piece 2. The text is
+ * request_body()'s byte for byte, so request hashes (cache keys) do not
+ * depend on which of the two made it. */
+struct body_tmpl {
+	char *text;          /* request_body() of the markers */
+	const char *piece[3];
+	size_t len[3];
+};
+
+#define MARK_SEED 7316498250137LL
+
+static int body_tmpl_init(struct body_tmpl *bt, const kiln_generate_opts *o)
+{
+	static const char mark_prompt[] = "\x01kiln-prompt\x01";
+	static const char esc_prompt[] = "\"\\u0001kiln-prompt\\u0001\"";
+	char seed[32], *p, *q;
+
+	memset(bt, 0, sizeof(*bt));
+	bt->text = request_body(o, mark_prompt, MARK_SEED);
+	snprintf(seed, sizeof(seed), ":%" JSON_INTEGER_FORMAT ",",
+		 (json_int_t)MARK_SEED);
+	if (!bt->text || !(p = strstr(bt->text, esc_prompt)) ||
+	    strstr(p + 1, esc_prompt) || !(q = strstr(p, seed)))
+		return -1; /* cannot happen; the caller falls back */
+	bt->piece[0] = bt->text;
+	bt->len[0] = (size_t)(p - bt->text);
+	bt->piece[1] = p + strlen(esc_prompt);
+	bt->len[1] = (size_t)(q + 1 - bt->piece[1]);
+	bt->piece[2] = q + strlen(seed) - 1;
+	bt->len[2] = strlen(bt->piece[2]);
+	return 0;
+}
+
+static char *body_from_tmpl(const struct body_tmpl *bt, const char *prompt,
+			    long seed)
+{
+	json_t *js = json_string(prompt);
+	char *esc = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL, num[32];
+	kiln_buf b = { .max = (size_t)-1 / 2 };
+	int rc;
+
+	json_decref(js);
+	if (!esc)
+		return NULL;
+	snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, (json_int_t)seed);
+	rc = kiln__buf_add(&b, bt->piece[0], bt->len[0]) ||
+	     kiln__buf_add(&b, esc, strlen(esc)) ||
+	     kiln__buf_add(&b, bt->piece[1], bt->len[1]) ||
+	     kiln__buf_add(&b, num, strlen(num)) ||
+	     kiln__buf_add(&b, bt->piece[2], bt->len[2]);
+	free(esc);
+	if (rc) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+/* The pieces must give what request_body() gives (they would not if, say,
+ * the model name held the marker): checked on a probe. */
+static int body_tmpl_check(const struct body_tmpl *bt,
+			   const kiln_generate_opts *o)
+{
+	static const char probe[] = "a \"quoted\"\n\tprompt \\ {x} \xc3\xa9";
+	char *want = request_body(o, probe, -42);
+	char *got = body_from_tmpl(bt, probe, -42);
+	int same = want && got && strcmp(want, got) == 0;
+
+	free(want);
+	free(got);
+	return same ? 0 : -1;
 }
 
 /* This run's unanswered jobs. */
@@ -231,6 +309,25 @@ static void pending_free(struct pending *p)
 	free(p->task);
 }
 
+/* One finished request, handed from the HTTP thread to the writer. */
+struct answer {
+	struct answer *next;
+	size_t k;                /* index into the pending jobs */
+	int ok, attempts;
+	double ms;
+	long input_tokens, output_tokens;
+	json_t *json;            /* the parsed answer (a reference) */
+	char *text;              /* the answer's body, or the error */
+};
+
+/* The run's bookkeeping happens on a writer thread, beside the HTTP loop:
+ * kiln_llm_run's thread only queues each finished request, and the writer
+ * stores answers (a transaction per batch), and writes the candidates of
+ * completed tasks. On one core the two take turns as before; on two, the
+ * store and the extraction no longer hold the requests back (they were
+ * about a third of the loop's time against a server that answers at once).
+ * Only the writer touches the store, the stats and the candidates while
+ * requests run. */
 struct run_ctx {
 	kiln_store *store;
 	const kiln_generate_opts *o;
@@ -241,7 +338,6 @@ struct run_ctx {
 	int in_tx;      /* a transaction is open for the current batch */
 	double last_commit;
 	struct pending *p;
-	const kiln_llm_request *reqs;  /* reqs[k].id is an index into p */
 	/* Streaming out: a task's candidates go out once none of its jobs
 	 * is outstanding and every task before it has gone out. */
 	const json_t *tasks;
@@ -250,13 +346,25 @@ struct run_ctx {
 	size_t next_task;
 	kiln_out *out;
 	const char *tmpl_solution;
+	/* the queue from the HTTP thread to the writer */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct answer *head, **tail;
+	int closed;            /* no more answers will come */
+	atomic_int failed;     /* the writer stopped on an error (c->rc) */
+	atomic_int oom;        /* on_result could not queue an answer */
 };
 
 static int emit_ready(struct run_ctx *c, kiln_error *err);
 
 #define COMMIT_EVERY_S 0.02
 
-static double now_s(void);
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 /* Commits the open batch of answers and writes the tasks it completed. */
 static int flush_batch(struct run_ctx *c)
@@ -272,55 +380,136 @@ static int flush_batch(struct run_ctx *c)
 	return emit_ready(c, &c->err);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
+/* HTTP thread: queue a finished request for the writer. */
 static int on_result(void *ctx, const kiln_llm_result *r)
 {
 	struct run_ctx *c = ctx;
+	struct answer *a;
+	const char *text;
+
+	if (atomic_load(&c->failed))
+		return 1; /* a store that cannot write stops the run */
+	if (!r)
+		return 0;
+	text = r->ok ? r->body : r->error;
+	a = calloc(1, sizeof(*a));
+	if (!a || !(a->text = strdup(text ? text : ""))) {
+		free(a);
+		atomic_store(&c->oom, 1);
+		return 1;
+	}
+	a->k = (size_t)r->id;
+	a->ok = r->ok;
+	a->attempts = r->attempts;
+	a->ms = r->ms;
+	a->input_tokens = r->input_tokens;
+	a->output_tokens = r->output_tokens;
+	a->json = r->ok ? json_incref((json_t *)r->json) : NULL;
+	pthread_mutex_lock(&c->mu);
+	*c->tail = a;
+	c->tail = &a->next;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
+/* Writer thread: one answer into the store (inside the batch's open
+ * transaction). */
+static int store_answer(struct run_ctx *c, const struct answer *a)
+{
 	int rc;
 
-	if (!r) {
-		/* The end of a batch. Answers become durable together, at
-		 * most COMMIT_EVERY_S apart (a commit is the run's largest
-		 * cost after the network: per sweep it was ~10% of kiln's
-		 * time), then the tasks they completed go out. A kill loses
-		 * at most that much time's answers: they are sent again. */
-		if (!c->in_tx || now_s() - c->last_commit < COMMIT_EVERY_S)
-			return 0;
-		return c->rc = flush_batch(c);
-	}
 	if (!c->in_tx) {
 		if ((rc = kiln_store_begin(c->store, &c->err)))
-			return c->rc = rc;
+			return rc;
 		c->in_tx = 1;
 	}
-	size_t k = (size_t)r->id;   /* index into the pending jobs */
-	c->outstanding[c->p->task[k]]--;
-	if (r->ok) {
-		json_object_set(c->done, c->p->keys[k], (json_t *)r->json);
-		rc = kiln_store_finish(c->store, c->p->ids[k], r->body, r->ms,
-				       r->attempts, &c->err);
+	c->outstanding[c->p->task[a->k]]--;
+	if (a->ok) {
+		json_object_set(c->done, c->p->keys[a->k], a->json);
+		rc = kiln_store_finish(c->store, c->p->ids[a->k], a->text,
+				       a->ms, a->attempts, &c->err);
 		c->st->sent++;
-		c->st->input_tokens += r->input_tokens;
-		c->st->output_tokens += r->output_tokens;
+		c->st->input_tokens += a->input_tokens;
+		c->st->output_tokens += a->output_tokens;
 	} else {
 		char msg[700];
-		snprintf(msg, sizeof(msg), "%s (after %d attempt%s)", r->error,
-			 r->attempts, r->attempts == 1 ? "" : "s");
-		rc = kiln_store_fail(c->store, c->p->ids[k], msg, r->attempts,
-				     &c->err);
+		snprintf(msg, sizeof(msg), "%s (after %d attempt%s)", a->text,
+			 a->attempts, a->attempts == 1 ? "" : "s");
+		rc = kiln_store_fail(c->store, c->p->ids[a->k], msg,
+				     a->attempts, &c->err);
 		c->st->failed++;
 	}
 	c->st->seconds = now_s() - c->t0;
 	if (c->o->progress)
 		c->o->progress(c->o->ctx, c->st);
-	c->rc = rc;
-	return rc; /* a store that cannot write stops the run */
+	return rc;
+}
+
+static void answers_free(struct answer *a)
+{
+	while (a) {
+		struct answer *next = a->next;
+		json_decref(a->json);
+		free(a->text);
+		free(a);
+		a = next;
+	}
+}
+
+/* Answers become durable together, at most COMMIT_EVERY_S apart (a
+ * commit per answer cost a tenth of kiln's time), then the tasks they
+ * completed go out. A kill loses at most that much time's answers: they
+ * are sent again. */
+static void *writer(void *arg)
+{
+	struct run_ctx *c = arg;
+	int rc = 0;
+
+	for (;;) {
+		struct answer *batch, *a;
+		int closed;
+
+		pthread_mutex_lock(&c->mu);
+		while (!c->head && !c->closed) {
+			if (c->in_tx) {
+				/* wake for the commit that is due */
+				struct timespec ts;
+				double at = c->last_commit + COMMIT_EVERY_S;
+				clock_gettime(CLOCK_REALTIME, &ts);
+				at = ts.tv_sec + ts.tv_nsec / 1e9 +
+				     (at > now_s() ? at - now_s() : 0);
+				ts.tv_sec = (time_t)at;
+				ts.tv_nsec = (long)((at - ts.tv_sec) * 1e9);
+				if (pthread_cond_timedwait(&c->cv, &c->mu,
+							   &ts) != 0)
+					break;
+			} else {
+				pthread_cond_wait(&c->cv, &c->mu);
+			}
+		}
+		batch = c->head;
+		c->head = NULL;
+		c->tail = &c->head;
+		closed = c->closed;
+		pthread_mutex_unlock(&c->mu);
+
+		for (a = batch; a && !rc; a = a->next)
+			rc = store_answer(c, a);
+		answers_free(batch);
+		if (!rc && c->in_tx && (closed || !batch ||
+		    now_s() - c->last_commit >= COMMIT_EVERY_S))
+			rc = flush_batch(c);
+		if (rc || (closed && !batch))
+			break;
+	}
+	if (!rc && c->in_tx)
+		rc = flush_batch(c);
+	if (rc) {
+		c->rc = rc;
+		atomic_store(&c->failed, 1);
+	}
+	return NULL;
 }
 
 static int collect_done(void *ctx, const kiln_store_job *j)
@@ -582,6 +771,13 @@ static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 	return rc;
 }
 
+static void *preload_llm(void *arg)
+{
+	(void)arg;
+	kiln_llm_preload();
+	return NULL;
+}
+
 int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 		  const kiln_generate_opts *o, kiln_generate_stats *st,
 		  kiln_error *err)
@@ -604,15 +800,20 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 	json_t *done = NULL, *task, *hashes = json_object(), *tindex = NULL;
 	size_t *outstanding = NULL;
 	size_t ti, nreq = 0;
-	int rc = 0;
+	struct body_tmpl bt = { 0 };
+	pthread_t preload;
+	int rc = 0, bt_ok, preloading;
 
 	memset(st, 0, sizeof(*st));
 	c.t0 = now_s();
+	/* libcurl loads meanwhile (the store has work to do first) */
+	preloading = pthread_create(&preload, NULL, preload_llm, NULL) == 0;
 	if (o->joint && o->completions) {
 		rc = kiln_error_set(err, KILN_EINVAL, "joint prompts need "
 				    "chat completions, not --completions");
 		goto out;
 	}
+	bt_ok = body_tmpl_init(&bt, o) == 0 && body_tmpl_check(&bt, o) == 0;
 	/* 1. Every request the tasks need, into the store, in one go. */
 	if ((rc = kiln_store_begin(store, err)))
 		goto out;
@@ -636,8 +837,9 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 				goto out;
 			}
 			for (int i = 0; i < count && !rc; i++) {
-				char *body = request_body(o, prompt,
-							  o->seed + i);
+				char *body = bt_ok ? body_from_tmpl(&bt, prompt,
+								    o->seed + i)
+					: request_body(o, prompt, o->seed + i);
 				char hex[33], key[1024];
 				if (!body) {
 					rc = kiln_error_set(err, KILN_ENOMEM,
@@ -737,7 +939,6 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 	c.o = o;
 	c.st = st;
 	c.p = &p;
-	c.reqs = reqs;
 	c.tasks = tasks;
 	c.done = done;
 	c.hashes = hashes;
@@ -747,15 +948,37 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 	if ((rc = emit_ready(&c, err)))
 		goto out;
 	if (nreq) {
+		pthread_t w;
+
+		if (preloading)
+			pthread_join(preload, NULL);
+		preloading = 0;
 		if ((rc = kiln_llm_open(&llm, &o->llm, err)))
 			goto out;
+		pthread_mutex_init(&c.mu, NULL);
+		pthread_cond_init(&c.cv, NULL);
+		c.tail = &c.head;
+		if (pthread_create(&w, NULL, writer, &c) != 0) {
+			rc = kiln_error_set(err, KILN_ENOMEM, "cannot start "
+					    "a thread");
+			goto out;
+		}
 		rc = kiln_llm_run(llm, reqs, nreq, on_result, &c, err);
-		if (!rc && !c.rc)
-			c.rc = flush_batch(&c);
+		pthread_mutex_lock(&c.mu);
+		c.closed = 1;
+		pthread_cond_signal(&c.cv);
+		pthread_mutex_unlock(&c.mu);
+		pthread_join(w, NULL);
+		answers_free(c.head); /* left when the writer stopped early */
+		pthread_cond_destroy(&c.cv);
+		pthread_mutex_destroy(&c.mu);
 		if (c.rc) {
+			/* the store's error, not "stopped by the caller" */
 			rc = c.rc;
 			if (err)
 				*err = c.err;
+		} else if (atomic_load(&c.oom)) {
+			rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		}
 		if (rc)
 			goto out;
@@ -763,7 +986,10 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 	/* 4. Whatever is left (all of it, when nothing was sent). */
 	rc = emit_ready(&c, err);
 out:
+	if (preloading)
+		pthread_join(preload, NULL);
 	st->seconds = now_s() - c.t0;
+	free(bt.text);
 	kiln_llm_close(llm);
 	json_decref(done);
 	json_decref(hashes);

@@ -86,6 +86,11 @@ static void load_api(void)
 		snprintf(api_error, sizeof(api_error), "curl_global_init failed");
 }
 
+void kiln_llm_preload(void)
+{
+	pthread_once(&api_once, load_api);
+}
+
 void kiln_llm_config_default(kiln_llm_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -263,9 +268,13 @@ struct entry {
 	int done;
 };
 
-/* One attempt in flight. */
+/* One slot for an attempt in flight. Its easy handle lives as long as the
+ * run: made for the slot's first attempt and reused by the next ones
+ * (a fresh handle per attempt cost a tenth of the client's time and
+ * memory faults: buffers allocated anew each time). */
 struct xfer {
 	size_t req;
+	int busy;
 	CURL *easy;
 	kiln_buf body;             /* the answer, capped at max_answer */
 	int too_big;
@@ -356,7 +365,7 @@ static double backoff(kiln_llm *l, int attempt, double retry_after)
 static int start(kiln_llm *l, CURLM *multi, struct xfer *x,
 		 const kiln_llm_request *r)
 {
-	CURL *e = api.easy_init();
+	CURL *e = x->easy ? x->easy : api.easy_init();
 
 	if (!e)
 		return -1;
@@ -389,6 +398,7 @@ static int start(kiln_llm *l, CURLM *multi, struct xfer *x,
 		x->easy = NULL;
 		return -1;
 	}
+	x->busy = 1;
 	return 0;
 }
 
@@ -408,9 +418,9 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		goto out;
 	}
-	/* Keep a connection per slot alive between requests: the default
-	 * cache size follows the number of easy handles, which is small
-	 * here since each attempt's handle is freed when it ends. */
+	/* Keep a connection per slot alive between requests (the default
+	 * cache size follows the number of easy handles added, which is
+	 * below conc while the run ramps up or winds down). */
 	api.multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)conc);
 	api.multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conc);
 	bucket_init(&rpm, l->cfg.max_rpm);
@@ -454,7 +464,7 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 				break;
 			}
 			for (int k = 0; k < conc; k++)
-				if (!xf[k].easy) {
+				if (!xf[k].busy) {
 					x = &xf[k];
 					break;
 				}
@@ -517,8 +527,7 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 				ok = 1;
 			}
 			api.multi_remove_handle(multi, x->easy);
-			api.easy_cleanup(x->easy);
-			x->easy = NULL;
+			x->busy = 0;
 			inflight--;
 			if (!ok && retryable &&
 			    ent[x->req].attempts < l->cfg.max_attempts) {
@@ -572,10 +581,10 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 	}
 out:
 	for (int k = 0; xf && k < conc; k++) {
-		if (xf[k].easy) {
+		if (xf[k].busy)
 			api.multi_remove_handle(multi, xf[k].easy);
+		if (xf[k].easy)
 			api.easy_cleanup(xf[k].easy);
-		}
 		free(xf[k].body.p);
 	}
 	if (multi)

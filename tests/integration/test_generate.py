@@ -434,6 +434,47 @@ def joint_test(tmp):
     srv.stop()
 
 
+def store_failure_test(tmp):
+    """The store stops taking writes mid-run (a file-size limit, as a full
+    disk would): kiln stops with an error that names the store, keeps what
+    was committed, and a run without the limit finishes the job."""
+    import resource
+    tasks = write_tasks(os.path.join(tmp, "w.jsonl"), 40, "w")
+    big = "x = 1\n" * 5000          # 30 KB answers: the store grows fast
+    answers = [{"match": "number %d:" % i, "text":
+                "```python\ndef add_%d(a, b):\n    return a + b\n%s```\n"
+                % (i, big)} for i in range(len(tasks))]
+    srv = Server(tmp, "wfail", {"answers": answers, "faults": [
+        {"kind": "slow", "delay_ms": 20, "when": {"all": True}}]})
+    out = os.path.join(tmp, "w.out")
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300 << 10, 300 << 10))
+    p = subprocess.run([KILN, "generate", "--backend", srv.url, "-m", "m",
+                        "--test-sets", "0", "-c", "4",
+                        os.path.join(tmp, "w.jsonl"), "-o", out],
+                       capture_output=True, text=True, timeout=120,
+                       preexec_fn=limit)
+    check("store failure: the run stops with an error naming the store",
+          p.returncode == 1 and "w.out.store" in p.stderr and
+          "Traceback" not in p.stderr, (p.returncode, p.stderr[-500:]))
+    check("store failure: no partial output", not os.path.exists(out))
+    db = sqlite3.connect(out + ".store")
+    kept = db.execute("SELECT count(*) FROM jobs WHERE state = 1").fetchone()[0]
+    db.close()
+    n0 = len(srv.requests())
+    p = kiln("generate", "--backend", srv.url, "-m", "m", "--test-sets", "0",
+             "-c", "4", os.path.join(tmp, "w.jsonl"), "-o", out)
+    cs = read_jsonl(out) if p.returncode == 0 else []
+    check("store failure: a run without the limit finishes",
+          len(cs) == 40 and [c["id"] for c in cs] ==
+          ["w/%d" % i for i in range(40)], p.stderr[-300:])
+    check("store failure: committed answers are not sent again",
+          len(srv.requests()) - n0 == 40 - kept, (kept, n0))
+    srv.stop()
+
+
 def eval_test(tmp):
     he = os.path.join(tmp, "he.jsonl")
     subprocess.run([KILN, "import", "-f", "humaneval",
@@ -486,12 +527,11 @@ def eval_test(tmp):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="kiln-gen-")
-    faults_test(tmp)
-    kill_resume_test(tmp)
-    limits_test(tmp)
-    teacher_tests_test(tmp)
-    joint_test(tmp)
-    eval_test(tmp)
+    only = os.environ.get("KILN_TEST_ONLY", "")  # e.g. "joint": one test
+    for t in (faults_test, kill_resume_test, limits_test, teacher_tests_test,
+              joint_test, store_failure_test, eval_test):
+        if only in t.__name__:
+            t(tmp)
     subprocess.run(["rm", "-rf", tmp])
     passed = sum(results)
     print("%d passed, %d failed" % (passed, len(results) - passed))
