@@ -44,6 +44,20 @@ int kiln_store_add(kiln_store *s, const char *task_id, int index,
 		   const char *kind, const char *request, const char *hash,
 		   int *added, kiln_error *err);
 
+/* kiln_store_add, and where the job stands: its id, its state and, when it
+ * is done, its answer (malloc'd: the caller frees it). One indexed
+ * statement or two, whatever the size of the store. */
+typedef struct kiln_store_slot {
+	int64_t id;
+	kiln_job_state state;
+	int added;              /* new in this call */
+	char *answer;           /* KILN_JOB_DONE: the answer; else NULL */
+} kiln_store_slot;
+
+int kiln_store_put(kiln_store *s, const char *task_id, int index,
+		   const char *kind, const char *request, const char *hash,
+		   kiln_store_slot *slot, kiln_error *err);
+
 /* Calls fn for every job in the given state, in insertion order. The
  * strings in the job are valid only during the call. fn returns nonzero to
  * stop (that value is returned). */

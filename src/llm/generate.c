@@ -241,23 +241,12 @@ struct pending {
 	char **keys;             /* task, index, kind, hash: see answer_of */
 	size_t *task;            /* index into the run's tasks */
 	size_t n, cap;
-	const json_t *run_hashes;  /* (task, index, kind) -> this run's hash */
-	const json_t *task_index;  /* task id -> index */
 };
 
-static int collect_pending(void *ctx, const kiln_store_job *j)
+/* Takes body; copies hash and key. */
+static int pending_push(struct pending *p, int64_t id, char *body,
+			const char *hash, const char *key, size_t task)
 {
-	struct pending *p = ctx;
-	char key[1024];
-	const char *mine;
-
-	/* Pending jobs of another configuration (an older template, a task
-	 * not in this run) are not this run's to send. */
-	snprintf(key, sizeof(key), "%s\x1f%d\x1f%s", j->task_id, j->index,
-		 j->kind);
-	mine = json_string_value(json_object_get(p->run_hashes, key));
-	if (!mine || strcmp(mine, j->hash) != 0)
-		return 0;
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 256;
 		int64_t *ids = realloc(p->ids, cap * sizeof(*ids));
@@ -277,21 +266,20 @@ static int collect_pending(void *ctx, const kiln_store_job *j)
 		t = realloc(p->task, cap * sizeof(*t));
 		if (t)
 			p->task = t;
-		if (!ids || !b || !h || !k || !t)
+		if (!ids || !b || !h || !k || !t) {
+			free(body);
 			return KILN_ENOMEM;
+		}
 		p->cap = cap;
 	}
-	snprintf(key, sizeof(key), "%s\x1f%d\x1f%s\x1f%s", j->task_id,
-		 j->index, j->kind, j->hash);
-	p->ids[p->n] = j->id;
-	p->task[p->n] = (size_t)json_integer_value(json_object_get(
-		p->task_index, j->task_id));
-	p->bodies[p->n] = strdup(j->request);
-	p->hashes[p->n] = strdup(j->hash);
+	p->ids[p->n] = id;
+	p->task[p->n] = task;
+	p->bodies[p->n] = body;
+	p->hashes[p->n] = strdup(hash);
 	p->keys[p->n] = strdup(key);
-	if (!p->bodies[p->n] || !p->hashes[p->n] || !p->keys[p->n])
-		return KILN_ENOMEM;
 	p->n++;
+	if (!p->hashes[p->n - 1] || !p->keys[p->n - 1])
+		return KILN_ENOMEM;
 	return 0;
 }
 
@@ -510,21 +498,6 @@ static void *writer(void *arg)
 		atomic_store(&c->failed, 1);
 	}
 	return NULL;
-}
-
-static int collect_done(void *ctx, const kiln_store_job *j)
-{
-	json_t *map = ctx;
-	char key[1024];
-
-	snprintf(key, sizeof(key), "%s\x1f%d\x1f%s\x1f%s", j->task_id,
-		 j->index, j->kind, j->hash);
-	/* Answers are kept parsed; one that no longer parses is as good
-	 * as missing (its job is then written as failed to answer). */
-	json_t *v = j->answer ? json_loads(j->answer, 0, NULL) : NULL;
-	if (!v)
-		return 0;
-	return json_object_set_new(map, key, v) ? KILN_ENOMEM : 0;
 }
 
 /* The text of an answer's first choice. */
@@ -797,7 +770,7 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 	kiln_llm_request *reqs = NULL;
 	struct run_ctx c = { 0 };
 	kiln_llm *llm = NULL;
-	json_t *done = NULL, *task, *hashes = json_object(), *tindex = NULL;
+	json_t *done = NULL, *task, *hashes = json_object();
 	size_t *outstanding = NULL;
 	size_t ti, nreq = 0;
 	struct body_tmpl bt = { 0 };
@@ -814,19 +787,34 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 		goto out;
 	}
 	bt_ok = body_tmpl_init(&bt, o) == 0 && body_tmpl_check(&bt, o) == 0;
-	/* 1. Every request the tasks need, into the store, in one go. */
+	done = json_object();
+	outstanding = calloc(json_array_size(tasks) + 1, sizeof(*outstanding));
+	if (!hashes || !done || !outstanding) {
+		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (o->retry_failed) {
+		long n;
+		if ((rc = kiln_store_retry_failed(store, &n, err)))
+			goto out;
+	}
+	/* 1. Every request the tasks need, into the store, in one go; each
+	 * comes back with where it stands: pending (this run sends it, unless
+	 * the cache has its answer), done in an earlier run (its answer is
+	 * kept for the candidates) or failed. */
 	if ((rc = kiln_store_begin(store, err)))
 		goto out;
 	json_array_foreach(tasks, ti, task) {
 		const char *id = json_string_value(json_object_get(task, "id"));
 		for (int kind = 0; kind < 2 && !rc; kind++) {
 			int count = kind == 0 ? o->k : o->test_sets;
+			const char *kname = kind == 0 ? kind0 : "tests";
 			char *prompt;
 			if (!id) {
 				rc = kiln_error_set(err, KILN_EPARSE,
 					"task %zu: field 'id' must be a "
 					"string", ti + 1);
-				goto out;
+				break;
 			}
 			if (count <= 0)
 				continue;
@@ -834,28 +822,55 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 						      task, err);
 			if (!prompt) {
 				rc = kiln_error_prefix(err, "task %s: ", id);
-				goto out;
+				break;
 			}
 			for (int i = 0; i < count && !rc; i++) {
 				char *body = bt_ok ? body_from_tmpl(&bt, prompt,
 								    o->seed + i)
 					: request_body(o, prompt, o->seed + i);
 				char hex[33], key[1024];
+				const char *seen;
+				kiln_store_slot slot;
 				if (!body) {
 					rc = kiln_error_set(err, KILN_ENOMEM,
 							    "out of memory");
 					break;
 				}
+				st->jobs++;
 				request_hash(o->llm.base_url, path, body, hex);
 				snprintf(key, sizeof(key), "%s\x1f%d\x1f%s", id,
-					 i, kind == 0 ? kind0 : "tests");
+					 i, kname);
+				seen = json_string_value(json_object_get(hashes,
+									 key));
+				if (seen && strcmp(seen, hex) == 0) {
+					free(body); /* a task listed twice */
+					continue;
+				}
 				json_object_set_new(hashes, key,
 						    json_string(hex));
-				rc = kiln_store_add(store, id, i, kind == 0
-						    ? kind0 : "tests",
-						    body, hex, NULL, err);
+				rc = kiln_store_put(store, id, i, kname, body,
+						    hex, &slot, err);
+				snprintf(key, sizeof(key),
+					 "%s\x1f%d\x1f%s\x1f%s", id, i, kname,
+					 hex);
+				if (!rc && slot.state == KILN_JOB_PENDING) {
+					rc = pending_push(&p, slot.id, body, hex,
+							  key, ti);
+					body = NULL;
+					if (rc)
+						kiln_error_set(err, rc,
+							       "out of memory");
+				} else if (!rc && slot.answer) {
+					/* answers are kept parsed; one that
+					 * no longer parses is as good as
+					 * missing (written as failed) */
+					json_t *v = json_loads(slot.answer, 0,
+							       NULL);
+					if (v)
+						json_object_set_new(done, key, v);
+				}
+				free(slot.answer);
 				free(body);
-				st->jobs++;
 			}
 			free(prompt);
 		}
@@ -866,41 +881,14 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 	}
 	if ((rc = kiln_store_commit(store, err)))
 		goto out;
-	if (!hashes) {
-		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (o->retry_failed) {
-		long n;
-		if ((rc = kiln_store_retry_failed(store, &n, err)))
-			goto out;
-	}
-
-	/* 2. This run's pending jobs: from the cache, or to send. */
-	tindex = json_object();
-	json_array_foreach(tasks, ti, task)
-		json_object_set_new(tindex, json_string_value(json_object_get(
-			task, "id")), json_integer((json_int_t)ti));
-	p.run_hashes = hashes;
-	p.task_index = tindex;
-	rc = kiln_store_each(store, KILN_JOB_PENDING, collect_pending, &p, err);
-	if (rc) {
-		if (rc == KILN_ENOMEM)
-			kiln_error_set(err, rc, "out of memory");
-		goto out;
-	}
 	st->already = st->jobs - (long)p.n;
-	/* What is answered already (earlier runs), for the candidates. */
-	done = json_object();
-	outstanding = calloc(json_array_size(tasks) + 1, sizeof(*outstanding));
+
+	/* 2. The pending ones: from the cache, or to send. */
 	reqs = calloc(p.n ? p.n : 1, sizeof(*reqs));
-	if (!done || !outstanding || !reqs || !tindex) {
+	if (!reqs) {
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = kiln_store_each(store, KILN_JOB_DONE, collect_done, done,
-				  err)))
-		goto out;
 	if ((rc = kiln_store_begin(store, err)))
 		goto out;
 	for (size_t i = 0; i < p.n; i++) {
@@ -993,7 +981,6 @@ out:
 	kiln_llm_close(llm);
 	json_decref(done);
 	json_decref(hashes);
-	json_decref(tindex);
 	free(outstanding);
 	free(reqs);
 	pending_free(&p);

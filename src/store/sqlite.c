@@ -9,7 +9,7 @@
 struct kiln_store {
 	sqlite3 *db;
 	char *path;
-	sqlite3_stmt *add, *cached, *finish, *fail;
+	sqlite3_stmt *add, *find, *cached, *finish, *fail;
 };
 
 static const char schema[] =
@@ -68,7 +68,10 @@ int kiln_store_open(kiln_store **out, const char *path, kiln_error *err)
 	}
 	if (sqlite3_prepare_v2(s->db,
 		"INSERT OR IGNORE INTO jobs (task_id, idx, kind, request, hash)"
-		" VALUES (?, ?, ?, ?, ?)", -1, &s->add, NULL) ||
+		" VALUES (?, ?, ?, ?, ?) RETURNING id", -1, &s->add, NULL) ||
+	    sqlite3_prepare_v2(s->db,
+		"SELECT id, state, answer FROM jobs WHERE task_id = ? AND"
+		" idx = ? AND kind = ? AND hash = ?", -1, &s->find, NULL) ||
 	    sqlite3_prepare_v2(s->db,
 		"SELECT answer FROM jobs WHERE hash = ? AND state = 1 LIMIT 1",
 		-1, &s->cached, NULL) ||
@@ -93,6 +96,7 @@ void kiln_store_close(kiln_store *s)
 	if (!s)
 		return;
 	sqlite3_finalize(s->add);
+	sqlite3_finalize(s->find);
 	sqlite3_finalize(s->cached);
 	sqlite3_finalize(s->finish);
 	sqlite3_finalize(s->fail);
@@ -113,20 +117,69 @@ static int step_done(kiln_store *s, sqlite3_stmt *st, const char *what,
 	return 0;
 }
 
-int kiln_store_add(kiln_store *s, const char *task_id, int index,
+int kiln_store_put(kiln_store *s, const char *task_id, int index,
 		   const char *kind, const char *request, const char *hash,
-		   int *added, kiln_error *err)
+		   kiln_store_slot *slot, kiln_error *err)
 {
-	int rc;
+	int rc, step;
 
+	memset(slot, 0, sizeof(*slot));
 	sqlite3_bind_text(s->add, 1, task_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s->add, 2, index);
 	sqlite3_bind_text(s->add, 3, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s->add, 4, request, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s->add, 5, hash, -1, SQLITE_STATIC);
-	rc = step_done(s, s->add, "adding a job", err);
+	step = sqlite3_step(s->add);
+	if (step == SQLITE_ROW) {
+		slot->id = sqlite3_column_int64(s->add, 0);
+		slot->state = KILN_JOB_PENDING;
+		slot->added = 1;
+		step = sqlite3_step(s->add);
+	}
+	sqlite3_reset(s->add);
+	sqlite3_clear_bindings(s->add);
+	if (step != SQLITE_DONE)
+		return db_error(s, KILN_EIO, "adding a job", err);
+	if (slot->added)
+		return 0;
+
+	/* there already: where it stands */
+	sqlite3_bind_text(s->find, 1, task_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s->find, 2, index);
+	sqlite3_bind_text(s->find, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->find, 4, hash, -1, SQLITE_STATIC);
+	step = sqlite3_step(s->find);
+	rc = 0;
+	if (step == SQLITE_ROW) {
+		const char *a = (const char *)sqlite3_column_text(s->find, 2);
+		slot->id = sqlite3_column_int64(s->find, 0);
+		slot->state = (kiln_job_state)sqlite3_column_int(s->find, 1);
+		if (slot->state == KILN_JOB_DONE && a &&
+		    !(slot->answer = strdup(a)))
+			rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	} else if (step == SQLITE_DONE) {
+		rc = kiln_error_set(err, KILN_EINVAL, "%s: job (%s, %d, %s) "
+				    "was refused", s->path, task_id, index,
+				    kind);
+	} else {
+		rc = db_error(s, KILN_EIO, "looking up a job", err);
+	}
+	sqlite3_reset(s->find);
+	sqlite3_clear_bindings(s->find);
+	return rc;
+}
+
+int kiln_store_add(kiln_store *s, const char *task_id, int index,
+		   const char *kind, const char *request, const char *hash,
+		   int *added, kiln_error *err)
+{
+	kiln_store_slot slot;
+	int rc = kiln_store_put(s, task_id, index, kind, request, hash, &slot,
+				err);
+
+	free(slot.answer);
 	if (!rc && added)
-		*added = sqlite3_changes(s->db) > 0;
+		*added = slot.added;
 	return rc;
 }
 

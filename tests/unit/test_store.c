@@ -123,6 +123,52 @@ static void retry_failed_resets_only_failures(void **state)
 	kiln_store_close(s);
 }
 
+/* put says where each job stands: new, pending, done (with its answer)
+ * or failed, whatever else the store holds. */
+static void put_reports_each_state(void **state)
+{
+	kiln_store *s;
+	kiln_error err;
+	kiln_store_slot a, b, c, slot;
+
+	(void)state;
+	assert_int_equal(kiln_store_open(&s, path, &err), 0);
+	assert_int_equal(kiln_store_put(s, "p", 0, "solution", "{}", "ph0", &a,
+					&err), 0);
+	assert_true(a.added);
+	assert_int_equal(a.state, KILN_JOB_PENDING);
+	assert_int_equal(kiln_store_put(s, "p", 1, "solution", "{}", "ph1", &b,
+					&err), 0);
+	assert_int_equal(kiln_store_put(s, "p", 0, "tests", "{}", "ph2", &c,
+					&err), 0);
+	assert_true(a.id < b.id && b.id < c.id);
+	assert_int_equal(kiln_store_finish(s, a.id, "{\"ok\":2}", 1, 1, &err), 0);
+	assert_int_equal(kiln_store_fail(s, b.id, "HTTP 500", 6, &err), 0);
+	kiln_store_close(s);
+
+	assert_int_equal(kiln_store_open(&s, path, &err), 0);
+	assert_int_equal(kiln_store_put(s, "p", 0, "solution", "{}", "ph0",
+					&slot, &err), 0);
+	assert_false(slot.added);
+	assert_int_equal(slot.id, a.id);
+	assert_int_equal(slot.state, KILN_JOB_DONE);
+	assert_string_equal(slot.answer, "{\"ok\":2}");
+	free(slot.answer);
+	assert_int_equal(kiln_store_put(s, "p", 1, "solution", "{}", "ph1",
+					&slot, &err), 0);
+	assert_int_equal(slot.state, KILN_JOB_FAILED);
+	assert_null(slot.answer);
+	assert_int_equal(kiln_store_put(s, "p", 0, "tests", "{}", "ph2",
+					&slot, &err), 0);
+	assert_int_equal(slot.state, KILN_JOB_PENDING);
+	assert_int_equal(slot.id, c.id);
+	/* the same (task, index, kind) with another request: another job */
+	assert_int_equal(kiln_store_put(s, "p", 0, "solution", "{}", "ph9",
+					&slot, &err), 0);
+	assert_true(slot.added && slot.id > c.id);
+	kiln_store_close(s);
+}
+
 static void unopenable_store(void **state)
 {
 	kiln_store *s;
@@ -141,6 +187,7 @@ int main(void)
 		cmocka_unit_test(add_is_idempotent_and_ordered),
 		cmocka_unit_test(answers_persist_and_cache),
 		cmocka_unit_test(retry_failed_resets_only_failures),
+		cmocka_unit_test(put_reports_each_state),
 		cmocka_unit_test(unopenable_store),
 	};
 	return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
