@@ -72,6 +72,22 @@ int kiln_llm_open(kiln_llm **out, const kiln_llm_config *cfg,
 /* Sends every request, concurrency at a time, and reports each one. */
 int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 		 kiln_llm_done_fn done, void *ctx, kiln_error *err);
+
+/* Where kiln_llm_run_stream takes its requests from, one at a time, when a
+ * slot is free: returns 1 with *out filled (its body must stay valid until
+ * its result is reported), 0 when it has none just now (call
+ * kiln_llm_wakeup when it has), -1 when it will have no more. Called on
+ * the run's thread. */
+typedef int (*kiln_llm_source_fn)(void *ctx, kiln_llm_request *out);
+
+/* kiln_llm_run over requests that another thread produces while the run
+ * goes on. Ends when the source has ended and every request is reported. */
+int kiln_llm_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
+			kiln_llm_done_fn done, void *ctx, kiln_error *err);
+
+/* From any thread: the source has more; a run waiting for it goes on at
+ * once. Does nothing when no run is on. */
+void kiln_llm_wakeup(kiln_llm *l);
 void kiln_llm_close(kiln_llm *l);
 
 /* Checks an answer: a JSON object with a non-empty "choices" array. On

@@ -50,6 +50,7 @@ static struct {
 	CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned, int,
 				int *);
 	CURLMcode (*multi_cleanup)(CURLM *);
+	CURLMcode (*multi_wakeup)(CURLM *);
 } api;
 
 static pthread_once_t api_once = PTHREAD_ONCE_INIT;
@@ -66,6 +67,7 @@ static void load_api(void)
 		SYM(multi_init), SYM(multi_setopt), SYM(multi_add_handle),
 		SYM(multi_remove_handle), SYM(multi_perform),
 		SYM(multi_info_read), SYM(multi_poll), SYM(multi_cleanup),
+		SYM(multi_wakeup),
 #undef SYM
 	};
 
@@ -78,7 +80,7 @@ static void load_api(void)
 		*syms[i].slot = dlsym(h, syms[i].name);
 		if (!*syms[i].slot) {
 			snprintf(api_error, sizeof(api_error), "libcurl has no "
-				 "%s (7.66 or later is needed)", syms[i].name);
+				 "%s (7.68 or later is needed)", syms[i].name);
 			return;
 		}
 	}
@@ -107,6 +109,8 @@ struct kiln_llm {
 	char *base;               /* base URL without a trailing slash */
 	struct curl_slist *headers;
 	unsigned rng;
+	pthread_mutex_t mu;       /* guards multi for kiln_llm_wakeup */
+	CURLM *multi;             /* while a run is on */
 };
 
 /* A token bucket: capacity = the per-minute limit, refilled continuously.
@@ -247,6 +251,7 @@ int kiln_llm_open(kiln_llm **out, const kiln_llm_config *cfg,
 		}
 	}
 	l->rng = 2463534242u ^ (unsigned)time(NULL);
+	pthread_mutex_init(&l->mu, NULL);
 	*out = l;
 	return 0;
 }
@@ -256,6 +261,7 @@ void kiln_llm_close(kiln_llm *l)
 	if (!l)
 		return;
 	api.slist_free_all(l->headers);
+	pthread_mutex_destroy(&l->mu);
 	free(l->base);
 	free(l);
 }
@@ -402,19 +408,77 @@ static int start(kiln_llm *l, CURLM *multi, struct xfer *x,
 	return 0;
 }
 
+void kiln_llm_wakeup(kiln_llm *l)
+{
+	pthread_mutex_lock(&l->mu);
+	if (l->multi)
+		api.multi_wakeup(l->multi);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* kiln_llm_run's source: the array. */
+struct array_src {
+	const kiln_llm_request *reqs;
+	size_t n, next;
+};
+
+static int array_next(void *ctx, kiln_llm_request *out)
+{
+	struct array_src *a = ctx;
+
+	if (a->next == a->n)
+		return -1;
+	*out = a->reqs[a->next++];
+	return 1;
+}
+
 int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 		 kiln_llm_done_fn done_fn, void *ctx, kiln_error *err)
 {
+	struct array_src a = { reqs, n, 0 };
+
+	return kiln_llm_run_stream(l, array_next, &a, done_fn, ctx, err);
+}
+
+/* Grows the per-request arrays to hold at least n + 1. */
+static int grow(kiln_llm_request **reqs, struct entry **ent, size_t **retry,
+		size_t *cap, size_t n)
+{
+	size_t c = *cap ? *cap * 2 : 1024;
+	kiln_llm_request *r;
+	struct entry *e;
+	size_t *q;
+
+	if (n < *cap)
+		return 0;
+	if (!(r = realloc(*reqs, c * sizeof(*r))))
+		return -1;
+	*reqs = r;
+	if (!(e = realloc(*ent, c * sizeof(*e))))
+		return -1;
+	*ent = e;
+	if (!(q = realloc(*retry, c * sizeof(*q))))
+		return -1;
+	*retry = q;
+	memset(e + *cap, 0, (c - *cap) * sizeof(*e));
+	*cap = c;
+	return 0;
+}
+
+int kiln_llm_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
+			kiln_llm_done_fn done_fn, void *ctx, kiln_error *err)
+{
 	int conc = l->cfg.concurrency;
-	struct entry *ent = calloc(n ? n : 1, sizeof(*ent));
+	kiln_llm_request *reqs = NULL;   /* what the source gave, in order */
+	struct entry *ent = NULL;
+	size_t *retry = NULL;
+	size_t n = 0, cap = 0, nretry = 0, next_new = 0, finished = 0;
 	struct xfer *xf = calloc((size_t)conc, sizeof(*xf));
-	size_t *retry = calloc(n ? n : 1, sizeof(*retry));
-	size_t nretry = 0, next_new = 0, finished = 0;
 	struct bucket rpm, itpm, otpm;
 	CURLM *multi = api.multi_init();
-	int inflight = 0, throttled = 0, rc = 0;
+	int inflight = 0, throttled = 0, rc = 0, ended = 0;
 
-	if (!ent || !xf || !retry || !multi) {
+	if (!xf || !multi) {
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -426,11 +490,14 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 	bucket_init(&rpm, l->cfg.max_rpm);
 	bucket_init(&itpm, l->cfg.max_input_tpm);
 	bucket_init(&otpm, l->cfg.max_output_tpm);
+	pthread_mutex_lock(&l->mu);
+	l->multi = multi;
+	pthread_mutex_unlock(&l->mu);
 
-	while (finished < n) {
+	for (;;) {
 		double now = now_ms(), wait = 100;
 		CURLMsg *msg;
-		int left, running;
+		int left, running, starved = 0;
 
 		/* Start what may start. */
 		throttled = 0;
@@ -445,6 +512,21 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 					pick = retry[k];
 					ri = k;
 				}
+			if (pick == (size_t)-1 && next_new == n && !ended) {
+				/* ask the source for one more */
+				if (grow(&reqs, &ent, &retry, &cap, n)) {
+					rc = kiln_error_set(err, KILN_ENOMEM,
+							    "out of memory");
+					goto out;
+				}
+				int got = next(src, &reqs[n]);
+				if (got > 0)
+					n++;
+				else if (got < 0)
+					ended = 1;
+				else
+					starved = 1;
+			}
 			if (pick == (size_t)-1 && next_new < n)
 				pick = next_new;
 			if (pick == (size_t)-1)
@@ -485,7 +567,6 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 				retry[ri] = retry[--nretry];
 			inflight++;
 		}
-
 		api.multi_perform(multi, &running);
 		while ((msg = api.multi_info_read(multi, &left))) {
 			struct xfer *x;
@@ -564,7 +645,7 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 					    "stopped by the caller");
 			goto out;
 		}
-		if (finished == n)
+		if (ended && finished == n)
 			break;
 		for (size_t k = 0; k < nretry; k++) {
 			double w = ent[retry[k]].not_before - now_ms();
@@ -572,14 +653,19 @@ int kiln_llm_run(kiln_llm *l, const kiln_llm_request *reqs, size_t n,
 				wait = w;
 		}
 		/* Free slots and work to start that no bucket holds back: go
-		 * round at once instead of sleeping. */
-		if (inflight < conc && next_new < n && !throttled)
+		 * round at once instead of sleeping. A starved source wakes
+		 * the poll with kiln_llm_wakeup when it has more. */
+		if (inflight < conc && !throttled && !starved &&
+		    (next_new < n || !ended))
 			continue;
 		if (wait < 1)
 			wait = 1;
 		api.multi_poll(multi, NULL, 0, (int)ceil(wait), NULL);
 	}
 out:
+	pthread_mutex_lock(&l->mu);
+	l->multi = NULL;
+	pthread_mutex_unlock(&l->mu);
 	for (int k = 0; xf && k < conc; k++) {
 		if (xf[k].busy)
 			api.multi_remove_handle(multi, xf[k].easy);
@@ -589,6 +675,7 @@ out:
 	}
 	if (multi)
 		api.multi_cleanup(multi);
+	free(reqs);
 	free(ent);
 	free(xf);
 	free(retry);
