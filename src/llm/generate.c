@@ -308,14 +308,16 @@ struct answer {
 	char *text;              /* the answer's body, or the error */
 };
 
-/* The run's bookkeeping happens on a writer thread, beside the HTTP loop:
- * kiln_llm_run's thread only queues each finished request, and the writer
- * stores answers (a transaction per batch), and writes the candidates of
- * completed tasks. On one core the two take turns as before; on two, the
- * store and the extraction no longer hold the requests back (they were
- * about a third of the loop's time against a server that answers at once).
- * Only the writer touches the store, the stats and the candidates while
- * requests run. */
+/* A run has two threads. The calling thread runs the HTTP loop
+ * (kiln_llm_run_stream) and does nothing else: it takes requests from the
+ * outgoing queue and puts each finished one on the answer queue. The store
+ * thread owns everything else: it adds the tasks' jobs to the store (a few
+ * tasks at a time, so that the first requests go out at once), answers
+ * what it can from the cache, queues the rest for sending, stores the
+ * answers as they come back (one transaction per batch) and writes the
+ * candidates of each task once it is complete. Against a server that
+ * answers at once, this bookkeeping is most of kiln's time; on two cores
+ * it no longer holds the requests back. */
 struct run_ctx {
 	kiln_store *store;
 	const kiln_generate_opts *o;
@@ -325,7 +327,12 @@ struct run_ctx {
 	int rc;
 	int in_tx;      /* a transaction is open for the current batch */
 	double last_commit;
-	struct pending *p;
+	/* adding the jobs (store thread) */
+	const char *path, *tmpl_tests, *kind0;
+	struct body_tmpl bt;
+	int bt_ok;
+	size_t next_put;       /* tasks before it have all their jobs */
+	struct pending p;
 	/* Streaming out: a task's candidates go out once none of its jobs
 	 * is outstanding and every task before it has gone out. */
 	const json_t *tasks;
@@ -334,18 +341,23 @@ struct run_ctx {
 	size_t next_task;
 	kiln_out *out;
 	const char *tmpl_solution;
-	/* the queue from the HTTP thread to the writer */
+	/* the queues between the threads, under mu */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv;     /* an answer came, or the run closed */
 	struct answer *head, **tail;
-	int closed;            /* no more answers will come */
-	atomic_int failed;     /* the writer stopped on an error (c->rc) */
+	kiln_llm_request *outq;
+	size_t outq_head, outq_n, outq_cap;
+	int outq_end;          /* every job is added: no more requests */
+	int closed;            /* the HTTP loop is over */
+	kiln_llm *llm;         /* for kiln_llm_wakeup, once open */
+	atomic_int failed;     /* the store thread stopped on an error */
 	atomic_int oom;        /* on_result could not queue an answer */
 };
 
 static int emit_ready(struct run_ctx *c, kiln_error *err);
 
 #define COMMIT_EVERY_S 0.02
+#define PUT_CHUNK 16           /* tasks added between looks at answers */
 
 static double now_s(void)
 {
@@ -354,7 +366,7 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Commits the open batch of answers and writes the tasks it completed. */
+/* Commits the open batch and writes the tasks it completed. */
 static int flush_batch(struct run_ctx *c)
 {
 	int rc;
@@ -368,7 +380,38 @@ static int flush_batch(struct run_ctx *c)
 	return emit_ready(c, &c->err);
 }
 
-/* HTTP thread: queue a finished request for the writer. */
+static int open_batch(struct run_ctx *c)
+{
+	int rc;
+
+	if (c->in_tx)
+		return 0;
+	if ((rc = kiln_store_begin(c->store, &c->err)))
+		return rc;
+	c->in_tx = 1;
+	return 0;
+}
+
+/* HTTP thread: the next request to send. */
+static int next_request(void *ctx, kiln_llm_request *out)
+{
+	struct run_ctx *c = ctx;
+	int got;
+
+	pthread_mutex_lock(&c->mu);
+	if (atomic_load(&c->failed)) {
+		got = -1;
+	} else if (c->outq_head < c->outq_n) {
+		*out = c->outq[c->outq_head++];
+		got = 1;
+	} else {
+		got = c->outq_end ? -1 : 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return got;
+}
+
+/* HTTP thread: queue a finished request for the store thread. */
 static int on_result(void *ctx, const kiln_llm_result *r)
 {
 	struct run_ctx *c = ctx;
@@ -401,21 +444,145 @@ static int on_result(void *ctx, const kiln_llm_result *r)
 	return 0;
 }
 
-/* Writer thread: one answer into the store (inside the batch's open
- * transaction). */
+/* Store thread: hands pending job k to the HTTP thread. */
+static int queue_request(struct run_ctx *c, size_t k)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->outq_n == c->outq_cap) {
+		size_t cap = c->outq_cap ? c->outq_cap * 2 : 1024;
+		kiln_llm_request *q = realloc(c->outq, cap * sizeof(*q));
+		if (q) {
+			c->outq = q;
+			c->outq_cap = cap;
+		} else {
+			rc = kiln_error_set(&c->err, KILN_ENOMEM,
+					    "out of memory");
+		}
+	}
+	if (!rc) {
+		c->outq[c->outq_n++] = (kiln_llm_request){
+			.id = (int64_t)k, .path = c->path,
+			.body = c->p.bodies[k] };
+		c->outstanding[c->p.task[k]]++;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+static void wake_http(struct run_ctx *c)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->llm)
+		kiln_llm_wakeup(c->llm);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Store thread: the jobs of task ti into the store. Each comes back with
+ * where it stands: pending (answered from the cache when an identical
+ * request was answered before, else queued for sending), done in an
+ * earlier run (its answer is kept for the candidates) or failed. */
+static int put_task(struct run_ctx *c, size_t ti)
+{
+	const kiln_generate_opts *o = c->o;
+	const json_t *task = json_array_get(c->tasks, ti);
+	const char *id = json_string_value(json_object_get(task, "id"));
+	kiln_error *err = &c->err;
+	int rc = 0;
+
+	if (!id)
+		return kiln_error_set(err, KILN_EPARSE, "task %zu: field 'id' "
+				      "must be a string", ti + 1);
+	for (int kind = 0; kind < 2 && !rc; kind++) {
+		int count = kind == 0 ? o->k : o->test_sets;
+		const char *kname = kind == 0 ? c->kind0 : "tests";
+		char *prompt;
+
+		if (count <= 0)
+			continue;
+		prompt = kiln_template_render(kind == 0 ? c->tmpl_solution
+					      : c->tmpl_tests, task, err);
+		if (!prompt)
+			return kiln_error_prefix(err, "task %s: ", id);
+		for (int i = 0; i < count && !rc; i++) {
+			char *body = c->bt_ok
+				? body_from_tmpl(&c->bt, prompt, o->seed + i)
+				: request_body(o, prompt, o->seed + i);
+			char hex[33], key[1024], *ans = NULL;
+			const char *seen;
+			kiln_store_slot slot;
+			json_t *v;
+
+			if (!body) {
+				rc = kiln_error_set(err, KILN_ENOMEM,
+						    "out of memory");
+				break;
+			}
+			c->st->jobs++;
+			request_hash(o->llm.base_url, c->path, body, hex);
+			snprintf(key, sizeof(key), "%s\x1f%d\x1f%s", id, i,
+				 kname);
+			seen = json_string_value(json_object_get(c->hashes,
+								 key));
+			if (seen && strcmp(seen, hex) == 0) {
+				free(body); /* a task listed twice */
+				c->st->already++;
+				continue;
+			}
+			json_object_set_new(c->hashes, key, json_string(hex));
+			rc = kiln_store_put(c->store, id, i, kname, body, hex,
+					    &slot, err);
+			snprintf(key, sizeof(key), "%s\x1f%d\x1f%s\x1f%s", id,
+				 i, kname, hex);
+			if (!rc && slot.state == KILN_JOB_PENDING &&
+			    !o->no_cache)
+				rc = kiln_store_cached(c->store, hex, &ans, err);
+			if (rc) {
+				free(body);
+				break;
+			}
+			if (slot.state == KILN_JOB_PENDING && ans) {
+				rc = kiln_store_finish(c->store, slot.id, ans,
+						       0, 0, err);
+				c->st->cached++;
+			} else if (slot.state == KILN_JOB_PENDING) {
+				rc = pending_push(&c->p, slot.id, body, hex,
+						  key, ti);
+				body = NULL;
+				if (rc)
+					kiln_error_set(err, rc, "out of memory");
+				else
+					rc = queue_request(c, c->p.n - 1);
+			} else {
+				c->st->already++;
+				ans = slot.answer;
+				slot.answer = NULL;
+			}
+			/* Answers are kept parsed; one that no longer parses
+			 * is as good as missing (written as failed). */
+			if (!rc && ans && (v = json_loads(ans, 0, NULL)))
+				json_object_set_new(c->done, key, v);
+			free(ans);
+			free(slot.answer);
+			free(body);
+		}
+		free(prompt);
+	}
+	return rc;
+}
+
+/* Store thread: one answer into the store, in the open batch. */
 static int store_answer(struct run_ctx *c, const struct answer *a)
 {
 	int rc;
 
-	if (!c->in_tx) {
-		if ((rc = kiln_store_begin(c->store, &c->err)))
-			return rc;
-		c->in_tx = 1;
-	}
-	c->outstanding[c->p->task[a->k]]--;
+	if ((rc = open_batch(c)))
+		return rc;
+	c->outstanding[c->p.task[a->k]]--;
 	if (a->ok) {
-		json_object_set(c->done, c->p->keys[a->k], a->json);
-		rc = kiln_store_finish(c->store, c->p->ids[a->k], a->text,
+		json_object_set(c->done, c->p.keys[a->k], a->json);
+		rc = kiln_store_finish(c->store, c->p.ids[a->k], a->text,
 				       a->ms, a->attempts, &c->err);
 		c->st->sent++;
 		c->st->input_tokens += a->input_tokens;
@@ -424,7 +591,7 @@ static int store_answer(struct run_ctx *c, const struct answer *a)
 		char msg[700];
 		snprintf(msg, sizeof(msg), "%s (after %d attempt%s)", a->text,
 			 a->attempts, a->attempts == 1 ? "" : "s");
-		rc = kiln_store_fail(c->store, c->p->ids[a->k], msg,
+		rc = kiln_store_fail(c->store, c->p.ids[a->k], msg,
 				     a->attempts, &c->err);
 		c->st->failed++;
 	}
@@ -445,37 +612,48 @@ static void answers_free(struct answer *a)
 	}
 }
 
-/* Answers become durable together, at most COMMIT_EVERY_S apart (a
- * commit per answer cost a tenth of kiln's time), then the tasks they
- * completed go out. A kill loses at most that much time's answers: they
- * are sent again. */
-static void *writer(void *arg)
+/* Waits, with mu held, for an answer or the end of the run, or until the
+ * open batch is due for its commit. */
+static void wait_for_work(struct run_ctx *c)
+{
+	while (!c->head && !c->closed) {
+		struct timespec ts;
+		double left;
+
+		if (!c->in_tx) {
+			pthread_cond_wait(&c->cv, &c->mu);
+			continue;
+		}
+		left = c->last_commit + COMMIT_EVERY_S - now_s();
+		if (left <= 0)
+			return;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		left += ts.tv_nsec / 1e9;
+		ts.tv_sec += (time_t)left;
+		ts.tv_nsec = (long)((left - (double)(time_t)left) * 1e9);
+		if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) != 0)
+			return;
+	}
+}
+
+/* Store thread. Answers become durable together, at most COMMIT_EVERY_S
+ * apart (a commit per answer cost a tenth of kiln's time), then the tasks
+ * they completed go out. A kill loses at most that much time's work: the
+ * next run adds those jobs again and sends what has no answer. */
+static void *store_thread(void *arg)
 {
 	struct run_ctx *c = arg;
+	size_t ntasks = json_array_size(c->tasks);
 	int rc = 0;
 
+	c->last_commit = now_s();
 	for (;;) {
 		struct answer *batch, *a;
-		int closed;
+		int closed, adding = c->next_put < ntasks;
 
 		pthread_mutex_lock(&c->mu);
-		while (!c->head && !c->closed) {
-			if (c->in_tx) {
-				/* wake for the commit that is due */
-				struct timespec ts;
-				double at = c->last_commit + COMMIT_EVERY_S;
-				clock_gettime(CLOCK_REALTIME, &ts);
-				at = ts.tv_sec + ts.tv_nsec / 1e9 +
-				     (at > now_s() ? at - now_s() : 0);
-				ts.tv_sec = (time_t)at;
-				ts.tv_nsec = (long)((at - ts.tv_sec) * 1e9);
-				if (pthread_cond_timedwait(&c->cv, &c->mu,
-							   &ts) != 0)
-					break;
-			} else {
-				pthread_cond_wait(&c->cv, &c->mu);
-			}
-		}
+		if (!adding)
+			wait_for_work(c);
 		batch = c->head;
 		c->head = NULL;
 		c->tail = &c->head;
@@ -485,17 +663,40 @@ static void *writer(void *arg)
 		for (a = batch; a && !rc; a = a->next)
 			rc = store_answer(c, a);
 		answers_free(batch);
-		if (!rc && c->in_tx && (closed || !batch ||
+		if (!rc && adding && !closed) {
+			size_t end = c->next_put + PUT_CHUNK;
+			size_t queued = c->p.n;
+
+			if (end > ntasks)
+				end = ntasks;
+			rc = open_batch(c);
+			while (!rc && c->next_put < end)
+				if (!(rc = put_task(c, c->next_put)))
+					c->next_put++;
+			if (!rc && c->next_put == ntasks) {
+				pthread_mutex_lock(&c->mu);
+				c->outq_end = 1;
+				pthread_mutex_unlock(&c->mu);
+			}
+			if (c->p.n > queued || c->next_put == ntasks)
+				wake_http(c);
+		}
+		if (!rc && c->in_tx && (closed ||
 		    now_s() - c->last_commit >= COMMIT_EVERY_S))
 			rc = flush_batch(c);
+		else if (!rc && !c->in_tx)
+			rc = emit_ready(c, &c->err);
 		if (rc || (closed && !batch))
 			break;
 	}
 	if (!rc && c->in_tx)
 		rc = flush_batch(c);
 	if (rc) {
+		if (c->in_tx)
+			kiln_store_commit(c->store, NULL); /* keep what is in */
 		c->rc = rc;
 		atomic_store(&c->failed, 1);
+		wake_http(c);
 	}
 	return NULL;
 }
@@ -744,52 +945,46 @@ static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 	return rc;
 }
 
-static void *preload_llm(void *arg)
-{
-	(void)arg;
-	kiln_llm_preload();
-	return NULL;
-}
-
 int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 		  const kiln_generate_opts *o, kiln_generate_stats *st,
 		  kiln_error *err)
 {
-	const char *path = o->completions ? "/completions" : "/chat/completions";
-	/* A completion model continues the task's prompt as it is. */
-	const char *ts = o->joint ? (o->tmpl_joint ? o->tmpl_joint
-				     : kiln_template_default("joint"))
-		: o->tmpl_solution ? o->tmpl_solution
-		: o->completions ? "{prompt}"
-		: kiln_template_default("solution");
-	const char *tt = o->tmpl_tests ? o->tmpl_tests
-		: kiln_template_default("tests");
-	/* Joint: one answer holds a solution and its tests. */
-	const char *kind0 = o->joint ? "joint" : "solution";
-	struct pending p = { 0 };
-	kiln_llm_request *reqs = NULL;
 	struct run_ctx c = { 0 };
 	kiln_llm *llm = NULL;
-	json_t *done = NULL, *task, *hashes = json_object();
-	size_t *outstanding = NULL;
-	size_t ti, nreq = 0;
-	struct body_tmpl bt = { 0 };
-	pthread_t preload;
-	int rc = 0, bt_ok, preloading;
+	pthread_t thread;
+	int rc = 0;
 
 	memset(st, 0, sizeof(*st));
 	c.t0 = now_s();
-	/* libcurl loads meanwhile (the store has work to do first) */
-	preloading = pthread_create(&preload, NULL, preload_llm, NULL) == 0;
-	if (o->joint && o->completions) {
-		rc = kiln_error_set(err, KILN_EINVAL, "joint prompts need "
-				    "chat completions, not --completions");
-		goto out;
-	}
-	bt_ok = body_tmpl_init(&bt, o) == 0 && body_tmpl_check(&bt, o) == 0;
-	done = json_object();
-	outstanding = calloc(json_array_size(tasks) + 1, sizeof(*outstanding));
-	if (!hashes || !done || !outstanding) {
+	if (o->joint && o->completions)
+		return kiln_error_set(err, KILN_EINVAL, "joint prompts need "
+				      "chat completions, not --completions");
+	c.store = store;
+	c.o = o;
+	c.st = st;
+	c.tasks = tasks;
+	c.out = out;
+	c.path = o->completions ? "/completions" : "/chat/completions";
+	/* A completion model continues the task's prompt as it is. */
+	c.tmpl_solution = o->joint ? (o->tmpl_joint ? o->tmpl_joint
+				      : kiln_template_default("joint"))
+		: o->tmpl_solution ? o->tmpl_solution
+		: o->completions ? "{prompt}"
+		: kiln_template_default("solution");
+	c.tmpl_tests = o->tmpl_tests ? o->tmpl_tests
+		: kiln_template_default("tests");
+	/* Joint: one answer holds a solution and its tests. */
+	c.kind0 = o->joint ? "joint" : "solution";
+	c.bt_ok = body_tmpl_init(&c.bt, o) == 0 &&
+		  body_tmpl_check(&c.bt, o) == 0;
+	c.done = json_object();
+	c.hashes = json_object();
+	c.outstanding = calloc(json_array_size(tasks) + 1,
+			       sizeof(*c.outstanding));
+	c.tail = &c.head;
+	pthread_mutex_init(&c.mu, NULL);
+	pthread_cond_init(&c.cv, NULL);
+	if (!c.done || !c.hashes || !c.outstanding) {
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -798,201 +993,57 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 		if ((rc = kiln_store_retry_failed(store, &n, err)))
 			goto out;
 	}
-	/* 1. Every request the tasks need, into the store, in one go; each
-	 * comes back with where it stands: pending (this run sends it, unless
-	 * the cache has its answer), done in an earlier run (its answer is
-	 * kept for the candidates) or failed. */
-	if ((rc = kiln_store_begin(store, err)))
-		goto out;
-	json_array_foreach(tasks, ti, task) {
-		const char *id = json_string_value(json_object_get(task, "id"));
-		for (int kind = 0; kind < 2 && !rc; kind++) {
-			int count = kind == 0 ? o->k : o->test_sets;
-			const char *kname = kind == 0 ? kind0 : "tests";
-			char *prompt;
-			if (!id) {
-				rc = kiln_error_set(err, KILN_EPARSE,
-					"task %zu: field 'id' must be a "
-					"string", ti + 1);
-				break;
-			}
-			if (count <= 0)
-				continue;
-			prompt = kiln_template_render(kind == 0 ? ts : tt,
-						      task, err);
-			if (!prompt) {
-				rc = kiln_error_prefix(err, "task %s: ", id);
-				break;
-			}
-			for (int i = 0; i < count && !rc; i++) {
-				char *body = bt_ok ? body_from_tmpl(&bt, prompt,
-								    o->seed + i)
-					: request_body(o, prompt, o->seed + i);
-				char hex[33], key[1024];
-				const char *seen;
-				kiln_store_slot slot;
-				if (!body) {
-					rc = kiln_error_set(err, KILN_ENOMEM,
-							    "out of memory");
-					break;
-				}
-				st->jobs++;
-				request_hash(o->llm.base_url, path, body, hex);
-				snprintf(key, sizeof(key), "%s\x1f%d\x1f%s", id,
-					 i, kname);
-				seen = json_string_value(json_object_get(hashes,
-									 key));
-				if (seen && strcmp(seen, hex) == 0) {
-					free(body); /* a task listed twice */
-					continue;
-				}
-				json_object_set_new(hashes, key,
-						    json_string(hex));
-				rc = kiln_store_put(store, id, i, kname, body,
-						    hex, &slot, err);
-				snprintf(key, sizeof(key),
-					 "%s\x1f%d\x1f%s\x1f%s", id, i, kname,
-					 hex);
-				if (!rc && slot.state == KILN_JOB_PENDING) {
-					rc = pending_push(&p, slot.id, body, hex,
-							  key, ti);
-					body = NULL;
-					if (rc)
-						kiln_error_set(err, rc,
-							       "out of memory");
-				} else if (!rc && slot.answer) {
-					/* answers are kept parsed; one that
-					 * no longer parses is as good as
-					 * missing (written as failed) */
-					json_t *v = json_loads(slot.answer, 0,
-							       NULL);
-					if (v)
-						json_object_set_new(done, key, v);
-				}
-				free(slot.answer);
-				free(body);
-			}
-			free(prompt);
-		}
-		if (rc) {
-			kiln_store_commit(store, NULL);
-			goto out;
-		}
-	}
-	if ((rc = kiln_store_commit(store, err)))
-		goto out;
-	st->already = st->jobs - (long)p.n;
 
-	/* 2. The pending ones: from the cache, or to send. */
-	reqs = calloc(p.n ? p.n : 1, sizeof(*reqs));
-	if (!reqs) {
-		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	/* The store thread starts adding jobs while libcurl loads here. */
+	if (pthread_create(&thread, NULL, store_thread, &c) != 0) {
+		rc = kiln_error_set(err, KILN_ENOMEM, "cannot start a thread");
 		goto out;
 	}
-	if ((rc = kiln_store_begin(store, err)))
-		goto out;
-	for (size_t i = 0; i < p.n; i++) {
-		char *ans = NULL;
-		if (!o->no_cache &&
-		    (rc = kiln_store_cached(store, p.hashes[i], &ans, err)))
-			break;
-		if (ans) {
-			rc = kiln_store_finish(store, p.ids[i], ans, 0, 0, err);
-			json_t *parsed = json_loads(ans, 0, NULL);
-			if (parsed)
-				json_object_set_new(done, p.keys[i], parsed);
-			free(ans);
-			if (rc)
-				break;
-			st->cached++;
-			continue;
-		}
-		reqs[nreq].id = (int64_t)i;
-		reqs[nreq].path = path;
-		reqs[nreq].body = p.bodies[i];
-		outstanding[p.task[i]]++;
-		nreq++;
-	}
-	if (rc) {
-		kiln_store_commit(store, NULL);
-		goto out;
-	}
-	if ((rc = kiln_store_commit(store, err)))
-		goto out;
-
-	/* 3. Send; answers are committed a batch at a time as they arrive,
-	 * and each task's candidates go out, in task order, as soon as the
-	 * task is complete. */
-	c.store = store;
-	c.o = o;
-	c.st = st;
-	c.p = &p;
-	c.tasks = tasks;
-	c.done = done;
-	c.hashes = hashes;
-	c.outstanding = outstanding;
-	c.out = out;
-	c.tmpl_solution = ts;
-	if ((rc = emit_ready(&c, err)))
-		goto out;
-	if (nreq) {
-		pthread_t w;
-
-		if (preloading)
-			pthread_join(preload, NULL);
-		preloading = 0;
-		if ((rc = kiln_llm_open(&llm, &o->llm, err)))
-			goto out;
-		pthread_mutex_init(&c.mu, NULL);
-		pthread_cond_init(&c.cv, NULL);
-		c.tail = &c.head;
-		if (pthread_create(&w, NULL, writer, &c) != 0) {
-			rc = kiln_error_set(err, KILN_ENOMEM, "cannot start "
-					    "a thread");
-			goto out;
-		}
-		rc = kiln_llm_run(llm, reqs, nreq, on_result, &c, err);
+	if ((rc = kiln_llm_open(&llm, &o->llm, err)) == 0) {
 		pthread_mutex_lock(&c.mu);
-		c.closed = 1;
-		pthread_cond_signal(&c.cv);
+		c.llm = llm;
 		pthread_mutex_unlock(&c.mu);
-		pthread_join(w, NULL);
-		answers_free(c.head); /* left when the writer stopped early */
-		pthread_cond_destroy(&c.cv);
-		pthread_mutex_destroy(&c.mu);
-		if (c.rc) {
-			/* the store's error, not "stopped by the caller" */
-			rc = c.rc;
-			if (err)
-				*err = c.err;
-		} else if (atomic_load(&c.oom)) {
-			rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
-		}
-		if (rc)
-			goto out;
+		rc = kiln_llm_run_stream(llm, next_request, &c, on_result, &c,
+					 err);
 	}
-	/* 4. Whatever is left (all of it, when nothing was sent). */
-	rc = emit_ready(&c, err);
+	pthread_mutex_lock(&c.mu);
+	c.closed = 1;
+	c.llm = NULL;
+	pthread_cond_signal(&c.cv);
+	pthread_mutex_unlock(&c.mu);
+	pthread_join(thread, NULL);
+	if (c.rc) {
+		/* the store thread's error, not "stopped by the caller" */
+		rc = c.rc;
+		if (err)
+			*err = c.err;
+	} else if (!rc && atomic_load(&c.oom)) {
+		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	}
+	/* Whatever is left (nothing, unless the run stopped). */
+	if (!rc)
+		rc = emit_ready(&c, err);
 out:
-	if (preloading)
-		pthread_join(preload, NULL);
 	st->seconds = now_s() - c.t0;
-	free(bt.text);
+	answers_free(c.head); /* left when the store thread stopped early */
+	pthread_cond_destroy(&c.cv);
+	pthread_mutex_destroy(&c.mu);
+	free(c.bt.text);
 	kiln_llm_close(llm);
-	json_decref(done);
-	json_decref(hashes);
-	free(outstanding);
-	free(reqs);
-	pending_free(&p);
+	json_decref(c.done);
+	json_decref(c.hashes);
+	free(c.outstanding);
+	free(c.outq);
+	pending_free(&c.p);
 	return rc;
 }
 
 static int emit_ready(struct run_ctx *c, kiln_error *err)
 {
-	size_t n = json_array_size(c->tasks);
 	int rc;
 
-	while (c->next_task < n && c->outstanding[c->next_task] == 0) {
+	while (c->next_task < c->next_put &&
+	       c->outstanding[c->next_task] == 0) {
 		rc = emit_task(json_array_get(c->tasks, c->next_task), c->done,
 			       c->hashes, c->out, c->o, c->tmpl_solution,
 			       c->st, err);

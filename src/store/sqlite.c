@@ -31,7 +31,11 @@ static const char schema[] =
 	"  created REAL NOT NULL DEFAULT (julianday('now')),"
 	"  updated REAL NOT NULL DEFAULT (julianday('now')),"
 	"  UNIQUE (task_id, idx, kind, hash));"
-	"CREATE INDEX IF NOT EXISTS jobs_hash ON jobs (hash, state);"
+	/* The cache looks answers up by hash. The index holds the hash
+	 * alone: with the state in it (as before), every answer stored also
+	 * rewrote an index entry, in random order, a page per answer. */
+	"DROP INDEX IF EXISTS jobs_hash;"
+	"CREATE INDEX IF NOT EXISTS jobs_by_hash ON jobs (hash);"
 	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
 	"INSERT OR IGNORE INTO meta VALUES ('schema', '1');";
 
