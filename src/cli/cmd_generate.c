@@ -1,5 +1,6 @@
 #include <getopt.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,13 @@ static const char usage[] =
 "                           price per million input/output tokens: shows cost\n"
 "  -q, --quiet              no progress and no summary\n"
 "  -h, --help               this text\n";
+
+static void *preload_llm(void *arg)
+{
+	(void)arg;
+	kiln_llm_preload();
+	return NULL;
+}
 
 struct gprog {
 	int tty, quiet;
@@ -122,6 +130,8 @@ int cmd_generate(int argc, char **argv)
 	struct gprog prog = { 0 };
 	const char *output = NULL, *store_path = NULL, *keyenv = NULL;
 	char *tmpl[3] = { NULL, NULL, NULL }, defstore[4096];
+	pthread_t preload;
+	int preloading = 0;
 	int test_sets_given = 0;
 	json_t *tasks = NULL, *rec;
 	kiln_jsonl_reader *in = NULL;
@@ -242,6 +252,8 @@ bad:
 		store_path = defstore;
 	}
 
+	/* libcurl and its ~30 libraries load while the tasks are read */
+	preloading = pthread_create(&preload, NULL, preload_llm, NULL) == 0;
 	/* The tasks, all of them: candidates are written in their order. */
 	tasks = json_array();
 	if (kiln_jsonl_open(&in, argv[optind], 0, &err)) {
@@ -311,6 +323,8 @@ bad:
 	}
 	rc = 0;
 out:
+	if (preloading)
+		pthread_join(preload, NULL);
 	kiln_out_abort(out);
 	kiln_store_close(store);
 	kiln_jsonl_close(in);

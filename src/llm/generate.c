@@ -1038,17 +1038,45 @@ out:
 	return rc;
 }
 
+/* Drops what the run kept for a task once its candidates are out: its
+ * parsed answers (the largest part of a run's memory) and its hashes. */
+static void forget_task(struct run_ctx *c, const json_t *task)
+{
+	const char *id = json_string_value(json_object_get(task, "id"));
+	char key[1024], key4[1100];
+
+	for (int kind = 0; kind < 2; kind++) {
+		int count = kind == 0 ? c->o->k : c->o->test_sets;
+		const char *kname = kind == 0 ? c->kind0 : "tests";
+
+		for (int i = 0; i < count; i++) {
+			const char *h;
+
+			snprintf(key, sizeof(key), "%s\x1f%d\x1f%s", id, i,
+				 kname);
+			h = json_string_value(json_object_get(c->hashes, key));
+			if (!h)
+				continue;
+			snprintf(key4, sizeof(key4), "%s\x1f%s", key, h);
+			json_object_del(c->done, key4);
+			json_object_del(c->hashes, key);
+		}
+	}
+}
+
 static int emit_ready(struct run_ctx *c, kiln_error *err)
 {
 	int rc;
 
 	while (c->next_task < c->next_put &&
 	       c->outstanding[c->next_task] == 0) {
-		rc = emit_task(json_array_get(c->tasks, c->next_task), c->done,
-			       c->hashes, c->out, c->o, c->tmpl_solution,
-			       c->st, err);
+		const json_t *task = json_array_get(c->tasks, c->next_task);
+
+		rc = emit_task(task, c->done, c->hashes, c->out, c->o,
+			       c->tmpl_solution, c->st, err);
 		if (rc)
 			return rc;
+		forget_task(c, task);
 		c->next_task++;
 	}
 	return 0;
