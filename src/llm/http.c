@@ -408,6 +408,135 @@ static int start(kiln_llm *l, CURLM *multi, struct xfer *x,
 	return 0;
 }
 
+/* An answer (HTTP 200) on its way through the checker: parsing it is the
+ * largest part of the loop's own work, so it happens on a thread of its
+ * own while the loop goes on sending. The verdict comes back to the loop,
+ * which retries or reports the request as it would have inline. */
+struct check {
+	struct check *next;
+	size_t req;
+	kiln_buf body;
+	long status;
+	int ok;
+	json_t *parsed;
+	long in_t, out_t;
+	char why[600];
+};
+
+struct checker {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct check *todo, **todo_tail, *done, **done_tail;
+	int stop, running;
+	CURLM *multi;
+};
+
+static void checks_free(struct check *c)
+{
+	while (c) {
+		struct check *next = c->next;
+		json_decref(c->parsed);
+		free(c->body.p);
+		free(c);
+		c = next;
+	}
+}
+
+static void *checker_main(void *arg)
+{
+	struct checker *k = arg;
+
+	pthread_mutex_lock(&k->mu);
+	for (;;) {
+		struct check *list, *c, **last;
+
+		while (!k->todo && !k->stop)
+			pthread_cond_wait(&k->cv, &k->mu);
+		if (!k->todo)
+			break;
+		list = k->todo;
+		k->todo = NULL;
+		k->todo_tail = &k->todo;
+		pthread_mutex_unlock(&k->mu);
+		for (c = list, last = &list; c; last = &c->next, c = c->next) {
+			kiln_error aerr;
+
+			c->ok = check_answer(c->body.p ? c->body.p : "",
+					     c->body.len, &c->in_t, &c->out_t,
+					     &c->parsed, &aerr) == 0;
+			if (!c->ok)
+				snprintf(c->why, sizeof(c->why), "%s",
+					 aerr.msg);
+		}
+		pthread_mutex_lock(&k->mu);
+		*k->done_tail = list;
+		k->done_tail = last;
+		api.multi_wakeup(k->multi);
+	}
+	pthread_mutex_unlock(&k->mu);
+	return NULL;
+}
+
+/* threaded 0: no thread; answers are checked inline. */
+static void checker_start(struct checker *k, CURLM *multi, int threaded)
+{
+	memset(k, 0, sizeof(*k));
+	k->todo_tail = &k->todo;
+	k->done_tail = &k->done;
+	k->multi = multi;
+	pthread_mutex_init(&k->mu, NULL);
+	pthread_cond_init(&k->cv, NULL);
+	k->running = threaded &&
+		     pthread_create(&k->thread, NULL, checker_main, k) == 0;
+}
+
+/* Hands x's answer to the checker (the slot keeps a fresh buffer). */
+static int checker_push(struct checker *k, struct xfer *x, long status)
+{
+	struct check *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -1;
+	c->req = x->req;
+	c->status = status;
+	c->body = x->body;
+	x->body = (kiln_buf){ .max = x->body.max };
+	pthread_mutex_lock(&k->mu);
+	*k->todo_tail = c;
+	k->todo_tail = &c->next;
+	pthread_cond_signal(&k->cv);
+	pthread_mutex_unlock(&k->mu);
+	return 0;
+}
+
+static struct check *checker_take(struct checker *k)
+{
+	struct check *list;
+
+	pthread_mutex_lock(&k->mu);
+	list = k->done;
+	k->done = NULL;
+	k->done_tail = &k->done;
+	pthread_mutex_unlock(&k->mu);
+	return list;
+}
+
+static void checker_stop(struct checker *k)
+{
+	if (k->running) {
+		pthread_mutex_lock(&k->mu);
+		k->stop = 1;
+		pthread_cond_signal(&k->cv);
+		pthread_mutex_unlock(&k->mu);
+		pthread_join(k->thread, NULL);
+	}
+	checks_free(k->todo);
+	checks_free(k->done);
+	pthread_cond_destroy(&k->cv);
+	pthread_mutex_destroy(&k->mu);
+}
+
 void kiln_llm_wakeup(kiln_llm *l)
 {
 	pthread_mutex_lock(&l->mu);
@@ -465,6 +594,40 @@ static int grow(kiln_llm_request **reqs, struct entry **ent, size_t **retry,
 	return 0;
 }
 
+/* One attempt's outcome: a retry after a back-off, or the request's result
+ * reported to done_fn. body: the answer (ok), why: the error. Returns
+ * nonzero when done_fn asks to stop. */
+static int settle(kiln_llm *l, const struct check *c, const char *body,
+		  const char *why, int retryable, double retry_after,
+		  const kiln_llm_request *reqs, struct entry *ent,
+		  size_t *retry, size_t *nretry, struct bucket *otpm,
+		  size_t *finished, kiln_llm_done_fn done_fn, void *ctx)
+{
+	struct entry *e = &ent[c->req];
+	kiln_llm_result res;
+
+	if (!c->ok && retryable && e->attempts < l->cfg.max_attempts) {
+		e->not_before = now_ms() + backoff(l, e->attempts, retry_after);
+		retry[(*nretry)++] = c->req;
+		return 0;
+	}
+	bucket_take(otpm, (double)c->out_t);
+	memset(&res, 0, sizeof(res));
+	res.id = reqs[c->req].id;
+	res.ok = c->ok;
+	res.http_status = c->status;
+	res.body = c->ok ? body : NULL;
+	res.error = c->ok ? NULL : why;
+	res.attempts = e->attempts;
+	res.ms = now_ms() - e->first;
+	res.input_tokens = c->in_t;
+	res.output_tokens = c->out_t;
+	res.json = c->parsed;
+	e->done = 1;
+	(*finished)++;
+	return done_fn ? done_fn(ctx, &res) : 0;
+}
+
 int kiln_llm_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
 			kiln_llm_done_fn done_fn, void *ctx, kiln_error *err)
 {
@@ -477,7 +640,12 @@ int kiln_llm_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
 	struct bucket rpm, itpm, otpm;
 	CURLM *multi = api.multi_init();
 	int inflight = 0, throttled = 0, rc = 0, ended = 0;
+	size_t checking = 0;        /* answers at the checker */
+	struct checker chk;
 
+	/* With an output-token limit, each answer's usage must be counted
+	 * before the next send: checks then stay inline. */
+	checker_start(&chk, multi, l->cfg.max_output_tpm <= 0);
 	if (!xf || !multi) {
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		goto out;
@@ -570,12 +738,9 @@ int kiln_llm_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
 		api.multi_perform(multi, &running);
 		while ((msg = api.multi_info_read(multi, &left))) {
 			struct xfer *x;
-			kiln_llm_result res;
-			kiln_error aerr;
 			CURLcode code = msg->data.result;
-			long status = 0, in_t = 0, out_t = 0;
-			json_t *parsed = NULL;
-			int retryable = 0, ok = 0;
+			long status = 0;
+			int retryable = 0;
 			char why[600];
 
 			if (msg->msg != CURLMSG_DONE)
@@ -584,6 +749,9 @@ int kiln_llm_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
 					  (char **)&x);
 			api.easy_getinfo(msg->easy_handle,
 					  CURLINFO_RESPONSE_CODE, &status);
+			api.multi_remove_handle(multi, x->easy);
+			x->busy = 0;
+			inflight--;
 			why[0] = '\0';
 			if (code != CURLE_OK) {
 				retryable = curl_retryable(code);
@@ -598,54 +766,57 @@ int kiln_llm_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
 			} else if (status != 200) {
 				snprintf(why, sizeof(why), "HTTP %ld: %.400s",
 					 status, x->body.p ? x->body.p : "");
-			} else if (check_answer(x->body.p ? x->body.p : "",
-						x->body.len,
-						&in_t, &out_t, &parsed,
-						&aerr) != 0) {
-				retryable = 1;
-				snprintf(why, sizeof(why), "%s", aerr.msg);
+			} else if (chk.running && checker_push(&chk, x, status)
+				   == 0) {
+				checking++;
+				continue; /* settled when its check is back */
 			} else {
-				ok = 1;
-			}
-			api.multi_remove_handle(multi, x->easy);
-			x->busy = 0;
-			inflight--;
-			if (!ok && retryable &&
-			    ent[x->req].attempts < l->cfg.max_attempts) {
-				ent[x->req].not_before = now_ms() +
-					backoff(l, ent[x->req].attempts,
-						x->retry_after_ms);
-				retry[nretry++] = x->req;
+				/* no checker: the check, here */
+				struct check c = { .req = x->req,
+						   .status = status };
+				kiln_error aerr;
+
+				c.ok = check_answer(x->body.p ? x->body.p : "",
+						    x->body.len, &c.in_t,
+						    &c.out_t, &c.parsed,
+						    &aerr) == 0;
+				rc = settle(l, &c, c.ok ? x->body.p : NULL,
+					    c.ok ? NULL : aerr.msg, 1, 0, reqs,
+					    ent, retry, &nretry, &otpm,
+					    &finished, done_fn, ctx);
+				json_decref(c.parsed);
+				if (rc)
+					goto stopped;
 				continue;
 			}
-			bucket_take(&otpm, (double)out_t);
-			memset(&res, 0, sizeof(res));
-			res.id = reqs[x->req].id;
-			res.ok = ok;
-			res.http_status = status;
-			res.body = ok ? x->body.p : NULL;
-			res.error = ok ? NULL : why;
-			res.attempts = ent[x->req].attempts;
-			res.ms = now_ms() - ent[x->req].first;
-			res.input_tokens = in_t;
-			res.output_tokens = out_t;
-			res.json = parsed;
-			ent[x->req].done = 1;
-			finished++;
-			rc = done_fn ? done_fn(ctx, &res) : 0;
-			json_decref(parsed);
-			if (rc) {
-				rc = kiln_error_set(err, KILN_EINVAL,
-						    "stopped by the caller");
-				goto out;
+			{
+				struct check c = { .req = x->req,
+						   .status = status };
+				rc = settle(l, &c, NULL, why, retryable,
+					    x->retry_after_ms, reqs, ent, retry,
+					    &nretry, &otpm, &finished, done_fn,
+					    ctx);
+				if (rc)
+					goto stopped;
 			}
 		}
-		if (done_fn && done_fn(ctx, NULL) != 0) {
-			rc = kiln_error_set(err, KILN_EINVAL,
-					    "stopped by the caller");
-			goto out;
+		/* Verdicts of the checker. */
+		for (struct check *c = checker_take(&chk), *cn; c; c = cn) {
+			cn = c->next;
+			checking--;
+			if (!rc)
+				rc = settle(l, c, c->ok ? c->body.p : NULL,
+					    c->ok ? NULL : c->why, 1, 0, reqs,
+					    ent, retry, &nretry, &otpm,
+					    &finished, done_fn, ctx);
+			c->next = NULL;
+			checks_free(c);
 		}
-		if (ended && finished == n)
+		if (rc)
+			goto stopped;
+		if (done_fn && done_fn(ctx, NULL) != 0)
+			goto stopped;
+		if (ended && finished == n && !checking)
 			break;
 		for (size_t k = 0; k < nretry; k++) {
 			double w = ent[retry[k]].not_before - now_ms();
@@ -662,7 +833,11 @@ int kiln_llm_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
 			wait = 1;
 		api.multi_poll(multi, NULL, 0, (int)ceil(wait), NULL);
 	}
+	goto out;
+stopped:
+	rc = kiln_error_set(err, KILN_EINVAL, "stopped by the caller");
 out:
+	checker_stop(&chk);
 	pthread_mutex_lock(&l->mu);
 	l->multi = NULL;
 	pthread_mutex_unlock(&l->mu);
