@@ -235,65 +235,54 @@ static int body_tmpl_check(const struct body_tmpl *bt,
 
 /* This run's unanswered jobs. */
 struct pending {
-	int64_t *ids;
+	int64_t *ids;            /* the store's */
 	char **bodies;
-	char **hashes;
-	char **keys;             /* task, index, kind, hash: see answer_of */
+	size_t *slot;            /* where the answer goes: run_ctx.answers */
 	size_t *task;            /* index into the run's tasks */
 	size_t n, cap;
 };
 
-/* Takes body; copies hash and key. */
+/* Takes body. */
 static int pending_push(struct pending *p, int64_t id, char *body,
-			const char *hash, const char *key, size_t task)
+			size_t slot, size_t task)
 {
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 256;
 		int64_t *ids = realloc(p->ids, cap * sizeof(*ids));
-		char **b, **h, **k;
-		size_t *t;
+		char **b;
+		size_t *sl, *t;
 		if (ids)
 			p->ids = ids;
 		b = realloc(p->bodies, cap * sizeof(*b));
 		if (b)
 			p->bodies = b;
-		h = realloc(p->hashes, cap * sizeof(*h));
-		if (h)
-			p->hashes = h;
-		k = realloc(p->keys, cap * sizeof(*k));
-		if (k)
-			p->keys = k;
+		sl = realloc(p->slot, cap * sizeof(*sl));
+		if (sl)
+			p->slot = sl;
 		t = realloc(p->task, cap * sizeof(*t));
 		if (t)
 			p->task = t;
-		if (!ids || !b || !h || !k || !t) {
+		if (!ids || !b || !sl || !t) {
 			free(body);
 			return KILN_ENOMEM;
 		}
 		p->cap = cap;
 	}
 	p->ids[p->n] = id;
-	p->task[p->n] = task;
 	p->bodies[p->n] = body;
-	p->hashes[p->n] = strdup(hash);
-	p->keys[p->n] = strdup(key);
+	p->slot[p->n] = slot;
+	p->task[p->n] = task;
 	p->n++;
-	if (!p->hashes[p->n - 1] || !p->keys[p->n - 1])
-		return KILN_ENOMEM;
 	return 0;
 }
 
 static void pending_free(struct pending *p)
 {
-	for (size_t i = 0; i < p->n; i++) {
+	for (size_t i = 0; i < p->n; i++)
 		free(p->bodies[i]);
-		free(p->hashes[i]);
-		free(p->keys[i]);
-	}
 	free(p->ids);
 	free(p->bodies);
-	free(p->hashes);
-	free(p->keys);
+	free(p->slot);
 	free(p->task);
 }
 
@@ -336,7 +325,14 @@ struct run_ctx {
 	/* Streaming out: a task's candidates go out once none of its jobs
 	 * is outstanding and every task before it has gone out. */
 	const json_t *tasks;
-	json_t *done, *hashes;
+	/* Each task's answers, kept parsed until its candidates are out:
+	 * answers[task * per_task + slot], slot i < k the solution (or joint)
+	 * requests, k + j the test requests. */
+	size_t per_task;
+	json_t **answers;
+	size_t *first;         /* per task: the first task with its id */
+	unsigned char *keep;   /* per task: a later one has the same id */
+	json_t *ids;           /* task id -> its first index */
 	size_t *outstanding;   /* per task */
 	size_t next_task;
 	kiln_out *out;
@@ -482,18 +478,31 @@ static void wake_http(struct run_ctx *c)
 /* Store thread: the jobs of task ti into the store. Each comes back with
  * where it stands: pending (answered from the cache when an identical
  * request was answered before, else queued for sending), done in an
- * earlier run (its answer is kept for the candidates) or failed. */
+ * earlier run (its answer is kept for the candidates) or failed. A task
+ * whose id came before is the same jobs: its candidates are the first
+ * one's. */
 static int put_task(struct run_ctx *c, size_t ti)
 {
 	const kiln_generate_opts *o = c->o;
 	const json_t *task = json_array_get(c->tasks, ti);
 	const char *id = json_string_value(json_object_get(task, "id"));
+	const json_t *seen;
 	kiln_error *err = &c->err;
 	int rc = 0;
 
 	if (!id)
 		return kiln_error_set(err, KILN_EPARSE, "task %zu: field 'id' "
 				      "must be a string", ti + 1);
+	c->first[ti] = ti;
+	if ((seen = json_object_get(c->ids, id))) {
+		c->first[ti] = (size_t)json_integer_value(seen);
+		c->keep[c->first[ti]] = 1;
+		c->st->jobs += (long)c->per_task;
+		c->st->already += (long)c->per_task;
+		return 0;
+	}
+	if (json_object_set_new(c->ids, id, json_integer((json_int_t)ti)))
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	for (int kind = 0; kind < 2 && !rc; kind++) {
 		int count = kind == 0 ? o->k : o->test_sets;
 		const char *kname = kind == 0 ? c->kind0 : "tests";
@@ -506,13 +515,13 @@ static int put_task(struct run_ctx *c, size_t ti)
 		if (!prompt)
 			return kiln_error_prefix(err, "task %s: ", id);
 		for (int i = 0; i < count && !rc; i++) {
+			size_t slot = ti * c->per_task +
+				      (size_t)(kind == 0 ? i : o->k + i);
 			char *body = c->bt_ok
 				? body_from_tmpl(&c->bt, prompt, o->seed + i)
 				: request_body(o, prompt, o->seed + i);
-			char hex[33], key[1024], *ans = NULL;
-			const char *seen;
-			kiln_store_slot slot;
-			json_t *v;
+			char hex[33], *ans = NULL;
+			kiln_store_slot job;
 
 			if (!body) {
 				rc = kiln_error_set(err, KILN_ENOMEM,
@@ -521,34 +530,21 @@ static int put_task(struct run_ctx *c, size_t ti)
 			}
 			c->st->jobs++;
 			request_hash(o->llm.base_url, c->path, body, hex);
-			snprintf(key, sizeof(key), "%s\x1f%d\x1f%s", id, i,
-				 kname);
-			seen = json_string_value(json_object_get(c->hashes,
-								 key));
-			if (seen && strcmp(seen, hex) == 0) {
-				free(body); /* a task listed twice */
-				c->st->already++;
-				continue;
-			}
-			json_object_set_new(c->hashes, key, json_string(hex));
 			rc = kiln_store_put(c->store, id, i, kname, body, hex,
-					    &slot, err);
-			snprintf(key, sizeof(key), "%s\x1f%d\x1f%s\x1f%s", id,
-				 i, kname, hex);
-			if (!rc && slot.state == KILN_JOB_PENDING &&
+					    &job, err);
+			if (!rc && job.state == KILN_JOB_PENDING &&
 			    !o->no_cache)
 				rc = kiln_store_cached(c->store, hex, &ans, err);
 			if (rc) {
 				free(body);
 				break;
 			}
-			if (slot.state == KILN_JOB_PENDING && ans) {
-				rc = kiln_store_finish(c->store, slot.id, ans,
+			if (job.state == KILN_JOB_PENDING && ans) {
+				rc = kiln_store_finish(c->store, job.id, ans,
 						       0, 0, err);
 				c->st->cached++;
-			} else if (slot.state == KILN_JOB_PENDING) {
-				rc = pending_push(&c->p, slot.id, body, hex,
-						  key, ti);
+			} else if (job.state == KILN_JOB_PENDING) {
+				rc = pending_push(&c->p, job.id, body, slot, ti);
 				body = NULL;
 				if (rc)
 					kiln_error_set(err, rc, "out of memory");
@@ -556,15 +552,15 @@ static int put_task(struct run_ctx *c, size_t ti)
 					rc = queue_request(c, c->p.n - 1);
 			} else {
 				c->st->already++;
-				ans = slot.answer;
-				slot.answer = NULL;
+				ans = job.answer;
+				job.answer = NULL;
 			}
 			/* Answers are kept parsed; one that no longer parses
 			 * is as good as missing (written as failed). */
-			if (!rc && ans && (v = json_loads(ans, 0, NULL)))
-				json_object_set_new(c->done, key, v);
+			if (!rc && ans)
+				c->answers[slot] = json_loads(ans, 0, NULL);
 			free(ans);
-			free(slot.answer);
+			free(job.answer);
 			free(body);
 		}
 		free(prompt);
@@ -581,7 +577,8 @@ static int store_answer(struct run_ctx *c, const struct answer *a)
 		return rc;
 	c->outstanding[c->p.task[a->k]]--;
 	if (a->ok) {
-		json_object_set(c->done, c->p.keys[a->k], a->json);
+		json_decref(c->answers[c->p.slot[a->k]]);
+		c->answers[c->p.slot[a->k]] = json_incref(a->json);
 		rc = kiln_store_finish(c->store, c->p.ids[a->k], a->text,
 				       a->ms, a->attempts, &c->err);
 		c->st->sent++;
@@ -772,23 +769,6 @@ static void drop_definition(char *code, const char *name)
 	*w = '\0';
 }
 
-/* The key of this run's job (task, index, kind) in the map of answers:
- * the request hash is part of it, so answers to other requests (an older
- * template, another temperature) in the same store are not taken. */
-static const json_t *answer_of(json_t *done, const json_t *hashes,
-			       const char *id, int i, const char *kind)
-{
-	char key[1024];
-	const char *h;
-
-	snprintf(key, sizeof(key), "%s\x1f%d\x1f%s", id, i, kind);
-	h = json_string_value(json_object_get(hashes, key));
-	if (!h)
-		return NULL;
-	snprintf(key, sizeof(key), "%s\x1f%d\x1f%s\x1f%s", id, i, kind, h);
-	return json_object_get(done, key);
-}
-
 static int has_string(const json_t *array, const char *s)
 {
 	size_t i;
@@ -831,7 +811,8 @@ static void pool_tests(const json_t *answer, const char *lang,
 	free(ex.code);
 }
 
-static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
+/* answers: the task's row of run_ctx.answers. */
+static int emit_task(const json_t *task, json_t *const *answers,
 		     kiln_out *out, const kiln_generate_opts *o,
 		     const char *tmpl_solution, kiln_generate_stats *st,
 		     kiln_error *err)
@@ -850,10 +831,10 @@ static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 	 * tests of every joint answer (each candidate then meets the tests
 	 * written beside the other candidates too, as CodeT pools them). */
 	for (int j = 0; j < o->test_sets; j++)
-		pool_tests(answer_of(done, hashes, id, j, "tests"), lang, entry,
+		pool_tests(answers[o->k + j], lang, entry,
 			   tests, &preamble);
 	for (int j = 0; o->joint && j < o->k; j++)
-		pool_tests(answer_of(done, hashes, id, j, "joint"), lang, entry,
+		pool_tests(answers[j], lang, entry,
 			   tests, &preamble);
 	if (json_array_size(tests) > 0) {
 		tests_source = "teacher";
@@ -868,8 +849,7 @@ static int emit_task(const json_t *task, json_t *done, const json_t *hashes,
 		kiln_extracted ex;
 		kiln_error e2;
 
-		const json_t *ans = answer_of(done, hashes, id, i, o->joint
-					      ? "joint" : "solution");
+		const json_t *ans = answers[i];
 		if (!ans)
 			continue; /* failed: the store says why */
 		text = answer_text(ans);
@@ -977,14 +957,19 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 	c.kind0 = o->joint ? "joint" : "solution";
 	c.bt_ok = body_tmpl_init(&c.bt, o) == 0 &&
 		  body_tmpl_check(&c.bt, o) == 0;
-	c.done = json_object();
-	c.hashes = json_object();
+	c.per_task = (size_t)(o->k > 0 ? o->k : 0) +
+		     (size_t)(o->test_sets > 0 ? o->test_sets : 0);
+	c.answers = calloc(json_array_size(tasks) * c.per_task + 1,
+			   sizeof(*c.answers));
+	c.first = calloc(json_array_size(tasks) + 1, sizeof(*c.first));
+	c.keep = calloc(json_array_size(tasks) + 1, 1);
+	c.ids = json_object();
 	c.outstanding = calloc(json_array_size(tasks) + 1,
 			       sizeof(*c.outstanding));
 	c.tail = &c.head;
 	pthread_mutex_init(&c.mu, NULL);
 	pthread_cond_init(&c.cv, NULL);
-	if (!c.done || !c.hashes || !c.outstanding) {
+	if (!c.answers || !c.first || !c.keep || !c.ids || !c.outstanding) {
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1030,37 +1015,30 @@ out:
 	pthread_mutex_destroy(&c.mu);
 	free(c.bt.text);
 	kiln_llm_close(llm);
-	json_decref(c.done);
-	json_decref(c.hashes);
+	for (size_t i = 0; c.answers && i < json_array_size(tasks) * c.per_task;
+	     i++)
+		json_decref(c.answers[i]);
+	free(c.answers);
+	free(c.first);
+	free(c.keep);
+	json_decref(c.ids);
 	free(c.outstanding);
 	free(c.outq);
 	pending_free(&c.p);
 	return rc;
 }
 
-/* Drops what the run kept for a task once its candidates are out: its
- * parsed answers (the largest part of a run's memory) and its hashes. */
-static void forget_task(struct run_ctx *c, const json_t *task)
+/* Drops a task's parsed answers (the largest part of a run's memory) once
+ * its candidates are out, unless a later task with its id needs them. */
+static void forget_task(struct run_ctx *c, size_t ti)
 {
-	const char *id = json_string_value(json_object_get(task, "id"));
-	char key[1024], key4[1100];
+	json_t **row = c->answers + ti * c->per_task;
 
-	for (int kind = 0; kind < 2; kind++) {
-		int count = kind == 0 ? c->o->k : c->o->test_sets;
-		const char *kname = kind == 0 ? c->kind0 : "tests";
-
-		for (int i = 0; i < count; i++) {
-			const char *h;
-
-			snprintf(key, sizeof(key), "%s\x1f%d\x1f%s", id, i,
-				 kname);
-			h = json_string_value(json_object_get(c->hashes, key));
-			if (!h)
-				continue;
-			snprintf(key4, sizeof(key4), "%s\x1f%s", key, h);
-			json_object_del(c->done, key4);
-			json_object_del(c->hashes, key);
-		}
+	if (c->keep[ti])
+		return;
+	for (size_t s = 0; s < c->per_task; s++) {
+		json_decref(row[s]);
+		row[s] = NULL;
 	}
 }
 
@@ -1071,12 +1049,13 @@ static int emit_ready(struct run_ctx *c, kiln_error *err)
 	while (c->next_task < c->next_put &&
 	       c->outstanding[c->next_task] == 0) {
 		const json_t *task = json_array_get(c->tasks, c->next_task);
+		size_t row = c->first[c->next_task] * c->per_task;
 
-		rc = emit_task(task, c->done, c->hashes, c->out, c->o,
+		rc = emit_task(task, c->answers + row, c->out, c->o,
 			       c->tmpl_solution, c->st, err);
 		if (rc)
 			return rc;
-		forget_task(c, task);
+		forget_task(c, c->next_task);
 		c->next_task++;
 	}
 	return 0;

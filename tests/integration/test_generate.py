@@ -434,6 +434,26 @@ def joint_test(tmp):
     srv.stop()
 
 
+def duplicate_ids_test(tmp):
+    """A task listed twice is the same jobs: sent once, written twice."""
+    tasks = write_tasks(os.path.join(tmp, "d.jsonl"), 3, "d")
+    with open(os.path.join(tmp, "d.jsonl"), "a") as f:
+        f.write(json.dumps(tasks[1]) + "\n")
+    srv = Server(tmp, "dup", {"answers": answers_for(tasks)})
+    out = os.path.join(tmp, "d.out")
+    p = kiln("generate", "--backend", srv.url, "-m", "m", "-k", "2",
+             "--test-sets", "0", os.path.join(tmp, "d.jsonl"), "-o", out)
+    cs = read_jsonl(out) if p.returncode == 0 else []
+    check("duplicate ids: each request sent once", len(srv.requests()) == 6,
+          len(srv.requests()))
+    check("duplicate ids: the repeat gets the first one's candidates",
+          [(c["id"], c["candidate"]) for c in cs] ==
+          [("d/0", 0), ("d/0", 1), ("d/1", 0), ("d/1", 1), ("d/2", 0),
+           ("d/2", 1), ("d/1", 0), ("d/1", 1)] and
+          cs[6]["solution"] == cs[2]["solution"] != "", p.stderr)
+    srv.stop()
+
+
 def store_failure_test(tmp):
     """The store stops taking writes mid-run (a file-size limit, as a full
     disk would): kiln stops with an error that names the store, keeps what
@@ -529,7 +549,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="kiln-gen-")
     only = os.environ.get("KILN_TEST_ONLY", "")  # e.g. "joint": one test
     for t in (faults_test, kill_resume_test, limits_test, teacher_tests_test,
-              joint_test, store_failure_test, eval_test):
+              joint_test, duplicate_ids_test, store_failure_test,
+              eval_test):
         if only in t.__name__:
             t(tmp)
     subprocess.run(["rm", "-rf", tmp])
