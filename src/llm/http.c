@@ -371,34 +371,39 @@ static double backoff(kiln_llm *l, int attempt, double retry_after)
 static int start(kiln_llm *l, CURLM *multi, struct xfer *x,
 		 const kiln_llm_request *r)
 {
-	CURL *e = x->easy ? x->easy : api.easy_init();
+	CURL *e = x->easy;
 
-	if (!e)
-		return -1;
+	if (!e) {
+		/* what stays the same for every attempt on this slot (an easy
+		 * handle keeps its options from one transfer to the next) */
+		if (!(e = api.easy_init()))
+			return -1;
+		api.easy_setopt(e, CURLOPT_POST, 1L);
+		api.easy_setopt(e, CURLOPT_HTTPHEADER, l->headers);
+		api.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+		api.easy_setopt(e, CURLOPT_WRITEDATA, x);
+		api.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+		api.easy_setopt(e, CURLOPT_HEADERDATA, x);
+		api.easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+		api.easy_setopt(e, CURLOPT_TIMEOUT_MS, l->cfg.timeout_ms);
+		api.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+				l->cfg.timeout_ms < 30000 ? l->cfg.timeout_ms
+				: 30000L);
+		api.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+		api.easy_setopt(e, CURLOPT_PRIVATE, x);
+		api.easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+		api.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+		x->easy = e;
+	}
 	snprintf(x->url, sizeof(x->url), "%s%s", l->base, r->path);
-	x->easy = e;
 	x->body.len = 0;
 	x->too_big = 0;
 	x->retry_after_ms = 0;
 	x->errbuf[0] = '\0';
 	x->body.max = l->cfg.max_answer;
 	api.easy_setopt(e, CURLOPT_URL, x->url);
-	api.easy_setopt(e, CURLOPT_POST, 1L);
 	api.easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
 	api.easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
-	api.easy_setopt(e, CURLOPT_HTTPHEADER, l->headers);
-	api.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	api.easy_setopt(e, CURLOPT_WRITEDATA, x);
-	api.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	api.easy_setopt(e, CURLOPT_HEADERDATA, x);
-	api.easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-	api.easy_setopt(e, CURLOPT_TIMEOUT_MS, l->cfg.timeout_ms);
-	api.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-			 l->cfg.timeout_ms < 30000 ? l->cfg.timeout_ms : 30000L);
-	api.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	api.easy_setopt(e, CURLOPT_PRIVATE, x);
-	api.easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-	api.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	if (api.multi_add_handle(multi, e) != CURLM_OK) {
 		api.easy_cleanup(e);
 		x->easy = NULL;
