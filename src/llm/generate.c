@@ -433,9 +433,11 @@ static int on_result(void *ctx, const kiln_llm_result *r)
 	a->output_tokens = r->output_tokens;
 	a->json = r->ok ? json_incref((json_t *)r->json) : NULL;
 	pthread_mutex_lock(&c->mu);
+	/* the store thread waits only for an empty queue */
+	if (!c->head)
+		pthread_cond_signal(&c->cv);
 	*c->tail = a;
 	c->tail = &a->next;
-	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 }

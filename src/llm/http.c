@@ -508,9 +508,10 @@ static int checker_push(struct checker *k, struct xfer *x, long status)
 	c->body = x->body;
 	x->body = (kiln_buf){ .max = x->body.max };
 	pthread_mutex_lock(&k->mu);
+	if (!k->todo) /* the checker waits only for an empty queue */
+		pthread_cond_signal(&k->cv);
 	*k->todo_tail = c;
 	k->todo_tail = &c->next;
-	pthread_cond_signal(&k->cv);
 	pthread_mutex_unlock(&k->mu);
 	return 0;
 }
