@@ -12,6 +12,11 @@ struct kiln_store {
 	sqlite3_stmt *add, *find, *cached, *finish, *fail;
 };
 
+/* Schema 2: the one unique index, (hash, task, index, kind), serves both
+ * lookups: a job by its key (kiln_store_put) and the cache by hash. A
+ * store of schema 1 (unique on task, index, kind, hash) keeps its table
+ * and gets an index on hash alone (migrate_1 below); it had one on
+ * (hash, state), which made every stored answer rewrite an index entry. */
 static const char schema[] =
 	"PRAGMA journal_mode=WAL;"
 	"PRAGMA synchronous=NORMAL;"
@@ -30,20 +35,42 @@ static const char schema[] =
 	"  ms REAL,"
 	"  created REAL NOT NULL DEFAULT (julianday('now')),"
 	"  updated REAL NOT NULL DEFAULT (julianday('now')),"
-	"  UNIQUE (task_id, idx, kind, hash));"
-	/* The cache looks answers up by hash. The index holds the hash
-	 * alone: with the state in it (as before), every answer stored also
-	 * rewrote an index entry, in random order, a page per answer. */
-	"DROP INDEX IF EXISTS jobs_hash;"
-	"CREATE INDEX IF NOT EXISTS jobs_by_hash ON jobs (hash);"
+	"  UNIQUE (hash, task_id, idx, kind));"
 	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
-	"INSERT OR IGNORE INTO meta VALUES ('schema', '1');";
+	"INSERT OR IGNORE INTO meta VALUES ('schema', '2');";
+
+static const char migrate_1[] =
+	"DROP INDEX IF EXISTS jobs_hash;"
+	"CREATE INDEX IF NOT EXISTS jobs_by_hash ON jobs (hash);";
 
 static int db_error(kiln_store *s, int code, const char *what,
 		    kiln_error *err)
 {
 	return kiln_error_set(err, code, "%s: %s: %s", s->path, what,
 			      sqlite3_errmsg(s->db));
+}
+
+/* The schema version: 2 is this one; 1 is migrated (an index); anything
+ * else is a store from a newer kiln, refused rather than misread. */
+static int check_version(kiln_store *s, kiln_error *err)
+{
+	sqlite3_stmt *st;
+	int version = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = "
+			       "'schema'", -1, &st, NULL) != SQLITE_OK)
+		return db_error(s, KILN_EIO, "reading the schema version", err);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version == 1 &&
+	    sqlite3_exec(s->db, migrate_1, NULL, NULL, NULL) != SQLITE_OK)
+		return db_error(s, KILN_EIO, "indexing a schema 1 store", err);
+	if (version != 1 && version != 2)
+		return kiln_error_set(err, KILN_EPARSE, "%s: job store schema "
+				      "%d; this kiln reads 1 and 2", s->path,
+				      version);
+	return 0;
 }
 
 int kiln_store_open(kiln_store **out, const char *path, kiln_error *err)
@@ -67,6 +94,10 @@ int kiln_store_open(kiln_store **out, const char *path, kiln_error *err)
 	}
 	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
 		rc = db_error(s, KILN_EIO, "creating the schema", err);
+		kiln_store_close(s);
+		return rc;
+	}
+	if ((rc = check_version(s, err))) {
 		kiln_store_close(s);
 		return rc;
 	}

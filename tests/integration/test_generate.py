@@ -454,6 +454,61 @@ def duplicate_ids_test(tmp):
     srv.stop()
 
 
+OLD_SCHEMA = """
+CREATE TABLE jobs (id INTEGER PRIMARY KEY, task_id TEXT NOT NULL,
+  idx INTEGER NOT NULL, kind TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0,
+  request TEXT NOT NULL, hash TEXT NOT NULL, answer TEXT, error TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0, ms REAL,
+  created REAL NOT NULL DEFAULT (julianday('now')),
+  updated REAL NOT NULL DEFAULT (julianday('now')),
+  UNIQUE (task_id, idx, kind, hash));
+CREATE INDEX jobs_hash ON jobs (hash, state);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+INSERT INTO meta VALUES ('schema', '1');
+"""
+
+
+def old_store_test(tmp):
+    """A store of schema 1 (the earlier layout) resumes as it is, gets its
+    hash index, and a store from a future kiln is refused."""
+    tasks = write_tasks(os.path.join(tmp, "o.jsonl"), 5, "o")
+    srv = Server(tmp, "old", {"answers": answers_for(tasks)})
+    out = os.path.join(tmp, "o.out")
+    args = ["generate", "--backend", srv.url, "-m", "m", "--test-sets", "1",
+            os.path.join(tmp, "o.jsonl"), "-o", out]
+    p = kiln(*args)
+    first = open(out).read() if p.returncode == 0 else None
+    # the same rows in a schema 1 store
+    new = sqlite3.connect(out + ".store")
+    rows = new.execute("SELECT * FROM jobs ORDER BY id").fetchall()
+    new.close()
+    for f in (out + ".store", out + ".store-wal", out + ".store-shm"):
+        if os.path.exists(f):
+            os.unlink(f)
+    old = sqlite3.connect(out + ".store")
+    old.executescript(OLD_SCHEMA)
+    old.executemany("INSERT INTO jobs VALUES (%s)" % ",".join("?" * 13), rows)
+    old.commit()
+    old.close()
+    n0 = len(srv.requests())
+    p = kiln(*args)
+    check("old store: resumed, nothing sent again", p.returncode == 0 and
+          len(srv.requests()) == n0 and open(out).read() == first,
+          p.stderr)
+    db = sqlite3.connect(out + ".store")
+    idx = [r[0] for r in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index'")]
+    check("old store: indexed by hash alone",
+          "jobs_by_hash" in idx and "jobs_hash" not in idx, idx)
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    p = kiln(*args)
+    check("a store of a newer schema is refused",
+          p.returncode != 0 and "schema 3" in p.stderr, p.stderr)
+    srv.stop()
+
+
 def store_failure_test(tmp):
     """The store stops taking writes mid-run (a file-size limit, as a full
     disk would): kiln stops with an error that names the store, keeps what
@@ -549,8 +604,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="kiln-gen-")
     only = os.environ.get("KILN_TEST_ONLY", "")  # e.g. "joint": one test
     for t in (faults_test, kill_resume_test, limits_test, teacher_tests_test,
-              joint_test, duplicate_ids_test, store_failure_test,
-              eval_test):
+              joint_test, duplicate_ids_test, old_store_test,
+              store_failure_test, eval_test):
         if only in t.__name__:
             t(tmp)
     subprocess.run(["rm", "-rf", tmp])
