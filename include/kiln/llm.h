@@ -50,15 +50,20 @@ typedef struct kiln_llm_result {
 	double ms;               /* from first send to result */
 	long input_tokens;       /* from "usage", when the answer had it */
 	long output_tokens;
-	const json_t *json;      /* the parsed answer (ok), valid during the
-				  * callback: take a reference to keep it */
+	json_t *json;            /* the parsed answer (ok): the callback may
+				  * keep it by taking it (r->json = NULL;
+				  * it then owns the reference), else it is
+				  * released after the call. Taking, not
+				  * json_incref, is how to hand it to
+				  * another thread: jansson's reference
+				  * counts are not for sharing. */
 } kiln_llm_result;
 
 /* Called once per request, in the calling thread, as results arrive, and
  * with r == NULL after each batch of results that finished together (a
  * place to commit them in one transaction). Returning nonzero stops the
  * run (in-flight requests are abandoned). */
-typedef int (*kiln_llm_done_fn)(void *ctx, const kiln_llm_result *r);
+typedef int (*kiln_llm_done_fn)(void *ctx, kiln_llm_result *r);
 
 typedef struct kiln_llm kiln_llm;
 

@@ -408,7 +408,7 @@ static int next_request(void *ctx, kiln_llm_request *out)
 }
 
 /* HTTP thread: queue a finished request for the store thread. */
-static int on_result(void *ctx, const kiln_llm_result *r)
+static int on_result(void *ctx, kiln_llm_result *r)
 {
 	struct run_ctx *c = ctx;
 	struct answer *a;
@@ -431,7 +431,9 @@ static int on_result(void *ctx, const kiln_llm_result *r)
 	a->ms = r->ms;
 	a->input_tokens = r->input_tokens;
 	a->output_tokens = r->output_tokens;
-	a->json = r->ok ? json_incref((json_t *)r->json) : NULL;
+	a->json = r->ok ? r->json : NULL; /* ours now: the store thread's */
+	if (r->ok)
+		r->json = NULL;
 	pthread_mutex_lock(&c->mu);
 	/* the store thread waits only for an empty queue */
 	if (!c->head)
@@ -571,7 +573,7 @@ static int put_task(struct run_ctx *c, size_t ti)
 }
 
 /* Store thread: one answer into the store, in the open batch. */
-static int store_answer(struct run_ctx *c, const struct answer *a)
+static int store_answer(struct run_ctx *c, struct answer *a)
 {
 	int rc;
 
@@ -580,7 +582,8 @@ static int store_answer(struct run_ctx *c, const struct answer *a)
 	c->outstanding[c->p.task[a->k]]--;
 	if (a->ok) {
 		json_decref(c->answers[c->p.slot[a->k]]);
-		c->answers[c->p.slot[a->k]] = json_incref(a->json);
+		c->answers[c->p.slot[a->k]] = a->json;
+		a->json = NULL;
 		rc = kiln_store_finish(c->store, c->p.ids[a->k], a->text,
 				       a->ms, a->attempts, &c->err);
 		c->st->sent++;

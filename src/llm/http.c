@@ -603,7 +603,7 @@ static int grow(kiln_llm_request **reqs, struct entry **ent, size_t **retry,
 /* One attempt's outcome: a retry after a back-off, or the request's result
  * reported to done_fn. body: the answer (ok), why: the error. Returns
  * nonzero when done_fn asks to stop. */
-static int settle(kiln_llm *l, const struct check *c, const char *body,
+static int settle(kiln_llm *l, struct check *c, const char *body,
 		  const char *why, int retryable, double retry_after,
 		  const kiln_llm_request *reqs, struct entry *ent,
 		  size_t *retry, size_t *nretry, struct bucket *otpm,
@@ -611,6 +611,7 @@ static int settle(kiln_llm *l, const struct check *c, const char *body,
 {
 	struct entry *e = &ent[c->req];
 	kiln_llm_result res;
+	int rc;
 
 	if (!c->ok && retryable && e->attempts < l->cfg.max_attempts) {
 		e->not_before = now_ms() + backoff(l, e->attempts, retry_after);
@@ -631,7 +632,9 @@ static int settle(kiln_llm *l, const struct check *c, const char *body,
 	res.json = c->parsed;
 	e->done = 1;
 	(*finished)++;
-	return done_fn ? done_fn(ctx, &res) : 0;
+	rc = done_fn ? done_fn(ctx, &res) : 0;
+	c->parsed = res.json; /* NULL if the callback took it */
+	return rc;
 }
 
 int kiln_llm_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
