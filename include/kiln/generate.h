@@ -38,6 +38,9 @@ typedef struct kiln_generate_opts {
 	const char *model;
 	int completions;       /* use /completions instead of chat */
 	int k;                 /* solutions per task (default 1) */
+	int n;                 /* choices per request, the API's n (default
+				  1): ceil(k / n) solution requests, request
+				  i with seed + i; test requests ask for 1 */
 	int joint;             /* solution + tests in one answer (not with
 				  completions) */
 	int test_sets;         /* test requests per task (default 1; 0: none) */

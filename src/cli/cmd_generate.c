@@ -26,6 +26,8 @@ static const char usage[] =
 "  -m, --model NAME         model name sent with each request\n"
 "      --api-key-env VAR    read the API key from this environment variable\n"
 "  -k N                     solutions per task (default 1)\n"
+"      --n N                choices per request, the API's n (default 1):\n"
+"                           k solutions take ceil(k/N) requests\n"
 "      --test-sets N        test requests per task (default 1, 0 with\n"
 "                           --joint; 0 = none: the task's own tests)\n"
 "      --joint              each of the k requests asks for a solution and\n"
@@ -109,6 +111,7 @@ int cmd_generate(int argc, char **argv)
 		{ "template-tests", required_argument, NULL, '2' },
 		{ "template-joint", required_argument, NULL, '8' },
 		{ "joint", no_argument, NULL, 'J' },
+		{ "n", required_argument, NULL, 'n' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "store", required_argument, NULL, 'D' },
 		{ "no-cache", no_argument, NULL, 'N' },
@@ -156,11 +159,13 @@ int cmd_generate(int argc, char **argv)
 		case 'b': o.llm.base_url = optarg; break;
 		case 'm': o.model = optarg; break;
 		case 'K': keyenv = optarg; break;
-		case 'k': case 'T': case 'M': case 'c': case 'A':
+		case 'k': case 'T': case 'M': case 'c': case 'A': case 'n':
 			v = strtol(optarg, &end, 10);
-			if (*end || v < (c == 'T' ? 0 : 1) || v > 100000)
+			if (*end || v < (c == 'T' ? 0 : 1) || v > 100000 ||
+			    (c == 'n' && v > 128))
 				goto bad;
 			if (c == 'k') o.k = (int)v;
+			else if (c == 'n') o.n = (int)v;
 			else if (c == 'T') o.test_sets = (int)v,
 				test_sets_given = 1;
 			else if (c == 'M') o.max_tokens = (int)v;

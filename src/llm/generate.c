@@ -39,6 +39,7 @@ void kiln_generate_opts_default(kiln_generate_opts *o)
 	memset(o, 0, sizeof(*o));
 	kiln_llm_config_default(&o->llm);
 	o->k = 1;
+	o->n = 1;
 	o->test_sets = 1;
 	o->temperature = 0.8;
 	o->top_p = 0.95;
@@ -133,7 +134,7 @@ static void request_hash(const char *base, const char *path, const char *body,
 /* The JSON body of one request. Keys in a fixed order: the hash of the
  * text is the cache key. */
 static char *request_body(const kiln_generate_opts *o, const char *prompt,
-			  long seed)
+			  long seed, int n)
 {
 	json_t *r = json_object();
 	char *text;
@@ -149,7 +150,7 @@ static char *request_body(const kiln_generate_opts *o, const char *prompt,
 	json_object_set_new(r, "top_p", json_real(o->top_p));
 	json_object_set_new(r, "max_tokens", json_integer(o->max_tokens));
 	json_object_set_new(r, "seed", json_integer(seed));
-	json_object_set_new(r, "n", json_integer(1));
+	json_object_set_new(r, "n", json_integer(n));
 	if (o->stop)
 		json_object_set_new(r, "stop", json_pack("[s]", o->stop));
 	text = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -178,7 +179,7 @@ static int body_tmpl_init(struct body_tmpl *bt, const kiln_generate_opts *o)
 	char seed[32], *p, *q;
 
 	memset(bt, 0, sizeof(*bt));
-	bt->text = request_body(o, mark_prompt, MARK_SEED);
+	bt->text = request_body(o, mark_prompt, MARK_SEED, o->n);
 	snprintf(seed, sizeof(seed), ":%" JSON_INTEGER_FORMAT ",",
 		 (json_int_t)MARK_SEED);
 	if (!bt->text || !(p = strstr(bt->text, esc_prompt)) ||
@@ -224,7 +225,7 @@ static int body_tmpl_check(const struct body_tmpl *bt,
 			   const kiln_generate_opts *o)
 {
 	static const char probe[] = "a \"quoted\"\n\tprompt \\ {x} \xc3\xa9";
-	char *want = request_body(o, probe, -42);
+	char *want = request_body(o, probe, -42, o->n);
 	char *got = body_from_tmpl(bt, probe, -42);
 	int same = want && got && strcmp(want, got) == 0;
 
@@ -329,6 +330,7 @@ struct run_ctx {
 	 * answers[task * per_task + slot], slot i < k the solution (or joint)
 	 * requests, k + j the test requests. */
 	size_t per_task;
+	int nreq0;             /* solution (or joint) requests per task */
 	json_t **answers;
 	size_t *first;         /* per task: the first task with its id */
 	unsigned char *keep;   /* per task: a later one has the same id */
@@ -479,6 +481,14 @@ static void wake_http(struct run_ctx *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* Choices that solution request i of a task asks for. */
+static int choices_of(const kiln_generate_opts *o, int i)
+{
+	int left = o->k - i * o->n;
+
+	return left < o->n ? left : o->n;
+}
+
 /* Store thread: the jobs of task ti into the store. Each comes back with
  * where it stands: pending (answered from the cache when an identical
  * request was answered before, else queued for sending), done in an
@@ -508,7 +518,7 @@ static int put_task(struct run_ctx *c, size_t ti)
 	if (json_object_set_new(c->ids, id, json_integer((json_int_t)ti)))
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	for (int kind = 0; kind < 2 && !rc; kind++) {
-		int count = kind == 0 ? o->k : o->test_sets;
+		int count = kind == 0 ? c->nreq0 : o->test_sets;
 		const char *kname = kind == 0 ? c->kind0 : "tests";
 		char *prompt;
 
@@ -520,10 +530,14 @@ static int put_task(struct run_ctx *c, size_t ti)
 			return kiln_error_prefix(err, "task %s: ", id);
 		for (int i = 0; i < count && !rc; i++) {
 			size_t slot = ti * c->per_task +
-				      (size_t)(kind == 0 ? i : o->k + i);
-			char *body = c->bt_ok
+				      (size_t)(kind == 0 ? i : c->nreq0 + i);
+			/* request i of a task's solutions asks for choices
+			 * i*n .. i*n+n-1 (the last one for what is left);
+			 * a test request for one */
+			int n = kind == 0 ? choices_of(o, i) : 1;
+			char *body = c->bt_ok && n == o->n
 				? body_from_tmpl(&c->bt, prompt, o->seed + i)
-				: request_body(o, prompt, o->seed + i);
+				: request_body(o, prompt, o->seed + i, n);
 			char hex[33], *ans = NULL;
 			kiln_store_slot job;
 
@@ -703,13 +717,13 @@ static void *store_thread(void *arg)
 	return NULL;
 }
 
-/* The text of an answer's first choice. */
-static const char *answer_text(const json_t *v)
+/* The text of an answer's choice i (NULL when it has none). */
+static const char *answer_choice(const json_t *v, size_t i)
 {
 	const json_t *c0;
 	const char *t;
 
-	c0 = json_array_get(json_object_get(v, "choices"), 0);
+	c0 = json_array_get(json_object_get(v, "choices"), i);
 	t = json_string_value(json_object_get(json_object_get(c0, "message"),
 					      "content"));
 	if (!t)
@@ -790,10 +804,11 @@ static int has_string(const json_t *array, const char *s)
  * set-up code, less any definition of the entry point, becomes *preamble.
  * Only the blocks that hold tests are read: an answer may repeat the
  * solution in a block of its own. An answer without tests adds nothing. */
-static void pool_tests(const json_t *answer, const char *lang,
-		       const char *entry, json_t *tests, json_t **preamble)
+static void pool_tests(const json_t *answer, size_t choice,
+		       const char *lang, const char *entry, json_t *tests,
+		       json_t **preamble)
 {
-	const char *text = answer ? answer_text(answer) : NULL;
+	const char *text = answer ? answer_choice(answer, choice) : NULL;
 	char *pre = NULL, **ts = NULL;
 	size_t nts = 0;
 	kiln_extracted ex;
@@ -817,7 +832,7 @@ static void pool_tests(const json_t *answer, const char *lang,
 }
 
 /* answers: the task's row of run_ctx.answers. */
-static int emit_task(const json_t *task, json_t *const *answers,
+static int emit_task(const json_t *task, json_t *const *answers, int nreq0,
 		     kiln_out *out, const kiln_generate_opts *o,
 		     const char *tmpl_solution, kiln_generate_stats *st,
 		     kiln_error *err)
@@ -836,10 +851,10 @@ static int emit_task(const json_t *task, json_t *const *answers,
 	 * tests of every joint answer (each candidate then meets the tests
 	 * written beside the other candidates too, as CodeT pools them). */
 	for (int j = 0; j < o->test_sets; j++)
-		pool_tests(answers[o->k + j], lang, entry,
+		pool_tests(answers[nreq0 + j], 0, lang, entry,
 			   tests, &preamble);
 	for (int j = 0; o->joint && j < o->k; j++)
-		pool_tests(answers[j], lang, entry,
+		pool_tests(answers[j / o->n], (size_t)(j % o->n), lang, entry,
 			   tests, &preamble);
 	if (json_array_size(tests) > 0) {
 		tests_source = "teacher";
@@ -854,10 +869,13 @@ static int emit_task(const json_t *task, json_t *const *answers,
 		kiln_extracted ex;
 		kiln_error e2;
 
-		const json_t *ans = answers[i];
+		const json_t *ans = answers[i / o->n];
 		if (!ans)
 			continue; /* failed: the store says why */
-		text = answer_text(ans);
+		text = answer_choice(ans, (size_t)(i % o->n));
+		if (!text && json_array_size(json_object_get(ans, "choices"))
+		    <= (size_t)(i % o->n))
+			continue; /* the server gave fewer choices */
 		c = json_pack("{ss si ss}", "id", id, "candidate", i,
 			      "language", lang);
 		json_object_set(c, "entry_point",
@@ -910,7 +928,10 @@ static int emit_task(const json_t *task, json_t *const *answers,
 			o->model ? o->model : "default",
 			"temperature", o->temperature, "top_p", o->top_p,
 			"max_tokens", o->max_tokens,
-			"seed", (json_int_t)(o->seed + i)));
+			"seed", (json_int_t)(o->seed + i / o->n)));
+		if (o->n > 1)
+			json_object_set_new(json_object_get(c, "teacher"),
+					    "choice", json_integer(i % o->n));
 		if (o->joint)
 			json_object_set_new(json_object_get(c, "teacher"),
 					    "prompt", json_string("joint"));
@@ -944,6 +965,8 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 	if (o->joint && o->completions)
 		return kiln_error_set(err, KILN_EINVAL, "joint prompts need "
 				      "chat completions, not --completions");
+	if (o->n < 1)
+		return kiln_error_set(err, KILN_EINVAL, "n must be at least 1");
 	c.store = store;
 	c.o = o;
 	c.st = st;
@@ -962,7 +985,8 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 	c.kind0 = o->joint ? "joint" : "solution";
 	c.bt_ok = body_tmpl_init(&c.bt, o) == 0 &&
 		  body_tmpl_check(&c.bt, o) == 0;
-	c.per_task = (size_t)(o->k > 0 ? o->k : 0) +
+	c.nreq0 = o->k > 0 ? (o->k + o->n - 1) / o->n : 0;
+	c.per_task = (size_t)c.nreq0 +
 		     (size_t)(o->test_sets > 0 ? o->test_sets : 0);
 	c.answers = calloc(json_array_size(tasks) * c.per_task + 1,
 			   sizeof(*c.answers));
@@ -1056,7 +1080,7 @@ static int emit_ready(struct run_ctx *c, kiln_error *err)
 		const json_t *task = json_array_get(c->tasks, c->next_task);
 		size_t row = c->first[c->next_task] * c->per_task;
 
-		rc = emit_task(task, c->answers + row, c->out, c->o,
+		rc = emit_task(task, c->answers + row, c->nreq0, c->out, c->o,
 			       c->tmpl_solution, c->st, err);
 		if (rc)
 			return rc;

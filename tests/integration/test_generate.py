@@ -434,6 +434,43 @@ def joint_test(tmp):
     srv.stop()
 
 
+def choices_test(tmp):
+    """--n: k candidates from ceil(k/n) requests, each asking for n choices
+    (the last for what is left); candidate j is choice j % n of request
+    j // n, which got seed + j // n."""
+    tasks = write_tasks(os.path.join(tmp, "n.jsonl"), 2, "n")
+    answers = []
+    for i in range(2):
+        good = "```python\ndef add_%d(a, b):\n    return a + b\n```" % i
+        bad = "```python\ndef add_%d(a, b):\n    return a * b\n```" % i
+        answers.append({"match": "number %d:" % i, "texts": [good, bad],
+                        "text": good})
+    srv = Server(tmp, "choices", {"answers": answers})
+    out = os.path.join(tmp, "n.out")
+    p = kiln("generate", "--backend", srv.url, "-m", "m", "-k", "3", "--n",
+             "2", "--test-sets", "0", os.path.join(tmp, "n.jsonl"), "-o", out)
+    cs = read_jsonl(out) if p.returncode == 0 else []
+    check("--n: ceil(k/n) requests per task", len(srv.requests()) == 4,
+          (p.stderr, len(srv.requests())))
+    db = sqlite3.connect(out + ".store")
+    ns = sorted((r[0], r[1], json.loads(r[2])["n"], json.loads(r[2])["seed"])
+                for r in db.execute("SELECT task_id, idx, request FROM jobs"))
+    db.close()
+    check("--n: request i asks for min(n, what is left), seed + i",
+          ns == [("n/0", 0, 2, 1234), ("n/0", 1, 1, 1235),
+                 ("n/1", 0, 2, 1234), ("n/1", 1, 1, 1235)], ns)
+    got = [(c["id"], c["candidate"], c["teacher"].get("choice"),
+            c["teacher"]["seed"], "a * b" in c["solution"]) for c in cs]
+    check("--n: one candidate per choice, in order", got == [
+        ("n/0", 0, 0, 1234, False), ("n/0", 1, 1, 1234, True),
+        ("n/0", 2, 0, 1235, False), ("n/1", 0, 0, 1234, False),
+        ("n/1", 1, 1, 1234, True), ("n/1", 2, 0, 1235, False)], got)
+    p = kiln("generate", "--backend", srv.url, "--n", "0",
+             os.path.join(tmp, "n.jsonl"), "-o", out)
+    check("--n 0 is refused", p.returncode == 2, p.stderr)
+    srv.stop()
+
+
 def duplicate_ids_test(tmp):
     """A task listed twice is the same jobs: sent once, written twice."""
     tasks = write_tasks(os.path.join(tmp, "d.jsonl"), 3, "d")
@@ -604,7 +641,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="kiln-gen-")
     only = os.environ.get("KILN_TEST_ONLY", "")  # e.g. "joint": one test
     for t in (faults_test, kill_resume_test, limits_test, teacher_tests_test,
-              joint_test, duplicate_ids_test, old_store_test,
+              joint_test, choices_test, duplicate_ids_test, old_store_test,
               store_failure_test, eval_test):
         if only in t.__name__:
             t(tmp)
