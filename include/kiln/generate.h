@@ -5,11 +5,14 @@
  * With joint set, each of the k requests asks for a solution and its tests
  * in one answer (template "joint"); every candidate gets the tests of all
  * k answers (and of any test requests), pooled.
+ * With n > 1, each solution request asks for n choices.
  * Every request goes into the store first; pending ones are sent (or
  * answered from the store's cache when an identical request was answered
- * before); each answer is committed as it arrives. Killed at any moment and
- * run again, it sends only what was never answered. At the end, candidates
- * are written from the store in task order, index order.
+ * before); answers are committed in batches as they arrive. Killed at any
+ * moment and run again, it sends only what was never answered. Candidates
+ * are written in task order, index order, each task's as soon as it is
+ * complete. Threads: the caller's runs the HTTP loop; kiln_generate starts
+ * and joins the others (docs/GENERATE.md).
  */
 #ifndef KILN_GENERATE_H
 #define KILN_GENERATE_H

@@ -1,12 +1,14 @@
 /* kiln generate: tasks -> requests in the store -> answers -> candidates.
  *
- * The store is the source of truth. A run (1) adds every request the tasks
- * need (adding is idempotent, keyed by task, index and kind), (2) answers
- * pending requests from the cache when an identical request (same hash of
- * backend, path and rendered body) was answered before, (3) sends the rest
- * and commits each answer as it arrives, and (4) writes candidates from the
- * store, in task order and index order, so a run killed and resumed writes
- * exactly what an uninterrupted run would.
+ * The store is the source of truth. For each task a run (1) adds the
+ * requests it needs (adding is idempotent, keyed by request hash, task,
+ * index and kind), (2) answers pending requests from the cache when an
+ * identical request (same hash of backend, path and rendered body) was
+ * answered before, (3) sends the rest and commits the answers in batches
+ * as they arrive, and (4) writes the task's candidates once all its
+ * requests are settled, in task order and index order, so a run killed and
+ * resumed writes exactly what an uninterrupted run would. The steps
+ * overlap: see "A run has two threads here" below.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -298,7 +300,8 @@ struct answer {
 	char *text;              /* the answer's body, or the error */
 };
 
-/* A run has two threads. The calling thread runs the HTTP loop
+/* A run has two threads here (and the client's checker, src/llm/http.c,
+ * which parses answers). The calling thread runs the HTTP loop
  * (kiln_llm_run_stream) and does nothing else: it takes requests from the
  * outgoing queue and puts each finished one on the answer queue. The store
  * thread owns everything else: it adds the tasks' jobs to the store (a few
