@@ -29,6 +29,8 @@ static const char usage[] =
 "                           (default: $KILN_DATA_DIR, else shared/data\n"
 "                           beside the repository)\n"
 "  -n N                     samples per task (default 1)\n"
+"      --choices N          samples per request, the API's n (default 1):\n"
+"                           n samples take ceil(n/N) requests\n"
 "  -k LIST                  e.g. 1,10 (default 1); each k <= n\n"
 "      --limit N            only the first N tasks\n"
 "      --temperature T      (default 0.8; 0 for greedy)\n"
@@ -139,6 +141,7 @@ int cmd_eval(int argc, char **argv)
 		{ "benchmark", required_argument, NULL, 'B' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "limit", required_argument, NULL, 'l' },
+		{ "choices", required_argument, NULL, 'N' },
 		{ "temperature", required_argument, NULL, 't' },
 		{ "top-p", required_argument, NULL, 'p' },
 		{ "max-tokens", required_argument, NULL, 'M' },
@@ -181,11 +184,12 @@ int cmd_eval(int argc, char **argv)
 		case 'K': keyenv = optarg; break;
 		case 'B': bench = optarg; break;
 		case 'd': data_dir = optarg; break;
-		case 'n': case 'c': case 'j': case 'M': case 'l':
+		case 'n': case 'c': case 'j': case 'M': case 'l': case 'N':
 			v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > 100000)
+			if (*end || v < 1 || v > 100000 || (c == 'N' && v > 128))
 				goto bad;
 			if (c == 'n') o.gen.k = (int)v;
+			else if (c == 'N') o.gen.n = (int)v;
 			else if (c == 'c') o.gen.llm.concurrency = (int)v;
 			else if (c == 'j') o.verify.jobs = (int)v;
 			else if (c == 'M') o.gen.max_tokens = (int)v;

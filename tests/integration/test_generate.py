@@ -621,6 +621,17 @@ def eval_test(tmp):
     check("eval: per-sample verdicts written",
           os.path.exists(out) and len(read_jsonl(out)) == 36)
     check("eval: table on stderr", "pass@1" in p.stderr)
+    # --choices 3: the 3 samples of a task in one request (n = 3)
+    n0 = len(srv.requests())
+    p = kiln("eval", "--backend", srv.url, "-m", "fake-n", "--benchmark",
+             sub, "-n", "3", "--choices", "3", "-k", "1,3", "-o",
+             os.path.join(tmp, "eval3.samples.jsonl"))
+    summary = json.loads(p.stdout) if p.returncode == 0 else {}
+    check("eval --choices: one request per task, the same pass@1",
+          len(srv.requests()) - n0 == 12 and
+          abs(summary.get("pass@1", -1) - want) < 1e-9 and
+          summary.get("samples_verified") == 36,
+          (len(srv.requests()) - n0, summary, p.stderr[-300:]))
     # The published file by name: the first 3 HumanEval tasks, of which
     # task 0 is answered wrong.
     p = kiln("eval", "--backend", srv.url, "-m", "fake", "--benchmark",
