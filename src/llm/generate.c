@@ -666,6 +666,13 @@ static void *store_thread(void *arg)
 	int rc = 0;
 
 	c->last_commit = now_s();
+	if (ntasks == 0) {
+		/* nothing to add: the loop ends at once */
+		pthread_mutex_lock(&c->mu);
+		c->outq_end = 1;
+		pthread_mutex_unlock(&c->mu);
+		wake_http(c);
+	}
 	for (;;) {
 		struct answer *batch, *a;
 		int closed, adding = c->next_put < ntasks;

@@ -471,6 +471,24 @@ def choices_test(tmp):
     srv.stop()
 
 
+def empty_test(tmp):
+    """No tasks: an empty output at once (this once hung: the loop waited
+    for requests that no one would add)."""
+    srv = Server(tmp, "empty", {})
+    src = os.path.join(tmp, "e.jsonl")
+    open(src, "w").close()
+    out = os.path.join(tmp, "e.out")
+    try:
+        p = kiln("generate", "--backend", srv.url, src, "-o", out, timeout=20)
+        ok = p.returncode == 0 and os.path.getsize(out) == 0
+        detail = p.stderr
+    except subprocess.TimeoutExpired:
+        ok, detail = False, "timed out"
+    check("no tasks: an empty output, at once", ok, detail)
+    check("no tasks: nothing sent", srv.requests() == [])
+    srv.stop()
+
+
 def duplicate_ids_test(tmp):
     """A task listed twice is the same jobs: sent once, written twice."""
     tasks = write_tasks(os.path.join(tmp, "d.jsonl"), 3, "d")
@@ -652,8 +670,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="kiln-gen-")
     only = os.environ.get("KILN_TEST_ONLY", "")  # e.g. "joint": one test
     for t in (faults_test, kill_resume_test, limits_test, teacher_tests_test,
-              joint_test, choices_test, duplicate_ids_test, old_store_test,
-              store_failure_test, eval_test):
+              joint_test, choices_test, empty_test, duplicate_ids_test,
+              old_store_test, store_failure_test, eval_test):
         if only in t.__name__:
             t(tmp)
     subprocess.run(["rm", "-rf", tmp])
