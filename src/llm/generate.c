@@ -503,23 +503,15 @@ static int put_task(struct run_ctx *c, size_t ti)
 	const kiln_generate_opts *o = c->o;
 	const json_t *task = json_array_get(c->tasks, ti);
 	const char *id = json_string_value(json_object_get(task, "id"));
-	const json_t *seen;
 	kiln_error *err = &c->err;
 	int rc = 0;
 
-	if (!id)
-		return kiln_error_set(err, KILN_EPARSE, "task %zu: field 'id' "
-				      "must be a string", ti + 1);
-	c->first[ti] = ti;
-	if ((seen = json_object_get(c->ids, id))) {
-		c->first[ti] = (size_t)json_integer_value(seen);
-		c->keep[c->first[ti]] = 1;
+	if (c->first[ti] != ti) {
+		/* a repeat (index_ids): the first one's jobs */
 		c->st->jobs += (long)c->per_task;
 		c->st->already += (long)c->per_task;
 		return 0;
 	}
-	if (json_object_set_new(c->ids, id, json_integer((json_int_t)ti)))
-		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	for (int kind = 0; kind < 2 && !rc; kind++) {
 		int count = kind == 0 ? c->nreq0 : o->test_sets;
 		const char *kname = kind == 0 ? c->kind0 : "tests";
@@ -961,6 +953,35 @@ static int emit_task(const json_t *task, json_t *const *answers, int nreq0,
 	return rc;
 }
 
+/* Which tasks repeat an earlier id, all of them before anything runs: a
+ * repeat's candidates are the first one's, so the first one's answers must
+ * be kept (keep) even if it is written long before the repeat is reached. */
+static int index_ids(struct run_ctx *c, kiln_error *err)
+{
+	size_t ti;
+	const json_t *task;
+
+	json_array_foreach(c->tasks, ti, task) {
+		const char *id = json_string_value(json_object_get(task, "id"));
+		const json_t *seen;
+
+		if (!id)
+			return kiln_error_set(err, KILN_EPARSE, "task %zu: "
+					      "field 'id' must be a string",
+					      ti + 1);
+		c->first[ti] = ti;
+		if ((seen = json_object_get(c->ids, id))) {
+			c->first[ti] = (size_t)json_integer_value(seen);
+			c->keep[c->first[ti]] = 1;
+		} else if (json_object_set_new(c->ids, id,
+					       json_integer((json_int_t)ti))) {
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "out of memory");
+		}
+	}
+	return 0;
+}
+
 int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 		  const kiln_generate_opts *o, kiln_generate_stats *st,
 		  kiln_error *err)
@@ -1012,6 +1033,8 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		goto out;
 	}
+	if ((rc = index_ids(&c, err)))
+		goto out;
 	if (o->retry_failed) {
 		long n;
 		if ((rc = kiln_store_retry_failed(store, &n, err)))
@@ -1041,7 +1064,7 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 		rc = c.rc;
 		if (err)
 			*err = c.err;
-	} else if (!rc && atomic_load(&c.oom)) {
+	} else if (atomic_load(&c.oom)) {
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	}
 	/* Whatever is left (nothing, unless the run stopped). */

@@ -506,6 +506,25 @@ def duplicate_ids_test(tmp):
           [("d/0", 0), ("d/0", 1), ("d/1", 0), ("d/1", 1), ("d/2", 0),
            ("d/2", 1), ("d/1", 0), ("d/1", 1)] and
           cs[6]["solution"] == cs[2]["solution"] != "", p.stderr)
+    # A repeat far from the first (other chunks of tasks between them):
+    # on a resumed run every answer is there at once, so the first is
+    # written long before the repeat is reached; it must still come out.
+    far = write_tasks(os.path.join(tmp, "df.jsonl"), 3000, "df")
+    with open(os.path.join(tmp, "df.jsonl"), "a") as f:
+        f.write(json.dumps(far[0]) + "\n")
+    srv2 = Server(tmp, "dupfar", {})
+    out2 = os.path.join(tmp, "df.out")
+    runs = []
+    for _ in range(2):
+        p = kiln("generate", "--backend", srv2.url, "-m", "m", "-c", "64",
+                 "--test-sets", "0", os.path.join(tmp, "df.jsonl"), "-o",
+                 out2)
+        runs.append(read_jsonl(out2) if p.returncode == 0 else [])
+    check("duplicate ids far apart: written twice, also when resumed",
+          len(runs[0]) == 3001 and runs[1] == runs[0] and
+          runs[0][-1]["id"] == "df/0" and runs[0][-1]["solution"] != "",
+          (len(runs[0]), len(runs[1])))
+    srv2.stop()
     srv.stop()
 
 
