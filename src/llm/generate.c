@@ -350,6 +350,8 @@ struct run_ctx {
 	size_t outq_head, outq_n, outq_cap;
 	int outq_end;          /* every job is added: no more requests */
 	int closed;            /* the HTTP loop is over */
+	size_t unstored;       /* answers queued, not yet in the store */
+	size_t max_unstored;   /* more: the loop sends nothing new */
 	kiln_llm *llm;         /* for kiln_llm_wakeup, once open */
 	atomic_int failed;     /* the store thread stopped on an error */
 	atomic_int oom;        /* on_result could not queue an answer */
@@ -402,6 +404,10 @@ static int next_request(void *ctx, kiln_llm_request *out)
 	pthread_mutex_lock(&c->mu);
 	if (atomic_load(&c->failed)) {
 		got = -1;
+	} else if (c->unstored >= c->max_unstored) {
+		/* The store is behind (a lock held elsewhere, a slow disk):
+		 * answers only in memory would be lost to a kill, so wait. */
+		got = 0;
 	} else if (c->outq_head < c->outq_n) {
 		*out = c->outq[c->outq_head++];
 		got = 1;
@@ -445,6 +451,7 @@ static int on_result(void *ctx, kiln_llm_result *r)
 		pthread_cond_signal(&c->cv);
 	*c->tail = a;
 	c->tail = &a->next;
+	c->unstored++;
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 }
@@ -678,9 +685,19 @@ static void *store_thread(void *arg)
 		closed = c->closed;
 		pthread_mutex_unlock(&c->mu);
 
-		for (a = batch; a && !rc; a = a->next)
-			rc = store_answer(c, a);
-		answers_free(batch);
+		{
+			size_t nb = 0, was;
+
+			for (a = batch; a && !rc; a = a->next, nb++)
+				rc = store_answer(c, a);
+			answers_free(batch);
+			pthread_mutex_lock(&c->mu);
+			was = c->unstored;
+			c->unstored -= nb < was ? nb : was;
+			pthread_mutex_unlock(&c->mu);
+			if (nb && was >= c->max_unstored)
+				wake_http(c); /* it may be waiting for us */
+		}
 		if (!rc && adding && !closed) {
 			size_t end = c->next_put + PUT_CHUNK;
 			size_t queued = c->p.n;
@@ -1027,6 +1044,10 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 	c.outstanding = calloc(json_array_size(tasks) + 1,
 			       sizeof(*c.outstanding));
 	c.tail = &c.head;
+	c.max_unstored = 4 * (size_t)(o->llm.concurrency > 0
+				      ? o->llm.concurrency : 16);
+	if (c.max_unstored < 256)
+		c.max_unstored = 256;
 	pthread_mutex_init(&c.mu, NULL);
 	pthread_cond_init(&c.cv, NULL);
 	if (!c.answers || !c.first || !c.keep || !c.ids || !c.outstanding) {

@@ -583,6 +583,41 @@ def old_store_test(tmp):
     srv.stop()
 
 
+def store_lag_test(tmp):
+    """Another process holds the store's write lock mid-run: kiln stops
+    sending once a bounded number of answers wait for the store (a kill
+    would lose them), instead of answering everything into memory."""
+    import threading
+    tasks = write_tasks(os.path.join(tmp, "lag.jsonl"), 1200, "lag")
+    srv = Server(tmp, "lag", {"faults": [
+        {"kind": "slow", "delay_ms": 20, "when": {"all": True}}]})
+    out = os.path.join(tmp, "lag.out")
+    proc = subprocess.Popen([KILN, "generate", "--backend", srv.url, "-m",
+                             "m", "--test-sets", "0", "-c", "8", "-q",
+                             os.path.join(tmp, "lag.jsonl"), "-o", out],
+                            stderr=subprocess.PIPE, text=True)
+    for _ in range(200):      # until answers are being stored
+        time.sleep(0.05)
+        if len(srv.requests()) >= 50:
+            break
+    db = sqlite3.connect(out + ".store", timeout=30, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    sent0 = len(srv.requests())
+    time.sleep(4)
+    sent = len(srv.requests())
+    stored = db.execute("SELECT count(*) FROM jobs WHERE state = 1"
+                        ).fetchone()[0]
+    db.execute("COMMIT")
+    db.close()
+    err = proc.communicate(timeout=120)[1]
+    check("store lag: sending stops while the store is locked",
+          sent - stored <= 256 + 8 + 8 and sent < len(tasks),
+          (sent0, sent, stored))
+    check("store lag: the run then finishes", proc.returncode == 0 and
+          len(read_jsonl(out)) == len(tasks), err[-300:])
+    srv.stop()
+
+
 def store_failure_test(tmp):
     """The store stops taking writes mid-run (a file-size limit, as a full
     disk would): kiln stops with an error that names the store, keeps what
@@ -690,7 +725,8 @@ def main():
     only = os.environ.get("KILN_TEST_ONLY", "")  # e.g. "joint": one test
     for t in (faults_test, kill_resume_test, limits_test, teacher_tests_test,
               joint_test, choices_test, empty_test, duplicate_ids_test,
-              old_store_test, store_failure_test, eval_test):
+              old_store_test, store_lag_test, store_failure_test,
+              eval_test):
         if only in t.__name__:
             t(tmp)
     subprocess.run(["rm", "-rf", tmp])
