@@ -77,6 +77,8 @@ int kiln_store_fail(kiln_store *s, int64_t id, const char *error,
 		    int attempts, kiln_error *err);
 /* Failed jobs back to pending (--retry-failed). Returns how many. */
 int kiln_store_retry_failed(kiln_store *s, long *n, kiln_error *err);
+/* One failed job back to pending (a run's --retry-failed: only its own). */
+int kiln_store_retry(kiln_store *s, int64_t id, kiln_error *err);
 
 /* Groups the changes that follow into one transaction until commit: many
  * small writes cost one commit. Nesting is not supported. */

@@ -552,6 +552,12 @@ static int put_task(struct run_ctx *c, size_t ti)
 			request_hash(o->llm.base_url, c->path, body, hex);
 			rc = kiln_store_put(c->store, id, i, kname, body, hex,
 					    &job, err);
+			/* --retry-failed: this run's failures, not those of
+			 * other configurations in the same store */
+			if (!rc && job.state == KILN_JOB_FAILED &&
+			    o->retry_failed &&
+			    !(rc = kiln_store_retry(c->store, job.id, err)))
+				job.state = KILN_JOB_PENDING;
 			if (!rc && job.state == KILN_JOB_PENDING &&
 			    !o->no_cache)
 				rc = kiln_store_cached(c->store, hex, &ans, err);
@@ -1056,11 +1062,6 @@ int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 	}
 	if ((rc = index_ids(&c, err)))
 		goto out;
-	if (o->retry_failed) {
-		long n;
-		if ((rc = kiln_store_retry_failed(store, &n, err)))
-			goto out;
-	}
 
 	/* The store thread starts adding jobs while libcurl loads here. */
 	if (pthread_create(&thread, NULL, store_thread, &c) != 0) {

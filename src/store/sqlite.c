@@ -295,6 +295,22 @@ int kiln_store_fail(kiln_store *s, int64_t id, const char *error,
 	return step_done(s, s->fail, "recording a failure", err);
 }
 
+int kiln_store_retry(kiln_store *s, int64_t id, kiln_error *err)
+{
+	sqlite3_stmt *st;
+	int step;
+
+	if (sqlite3_prepare_v2(s->db, "UPDATE jobs SET state = 0 WHERE id = ?"
+			       " AND state = 2", -1, &st, NULL) != SQLITE_OK)
+		return db_error(s, KILN_EIO, "resetting a failed job", err);
+	sqlite3_bind_int64(st, 1, id);
+	step = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE)
+		return db_error(s, KILN_EIO, "resetting a failed job", err);
+	return 0;
+}
+
 int kiln_store_retry_failed(kiln_store *s, long *n, kiln_error *err)
 {
 	if (sqlite3_exec(s->db, "UPDATE jobs SET state = 0 WHERE state = 2",

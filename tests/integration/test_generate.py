@@ -583,6 +583,32 @@ def old_store_test(tmp):
     srv.stop()
 
 
+def retry_scope_test(tmp):
+    """--retry-failed re-sends the run's own failures only: another
+    configuration's in the same store stay failed."""
+    tasks = write_tasks(os.path.join(tmp, "rs.jsonl"), 3, "rs")
+    srv = Server(tmp, "rscope", {"answers": answers_for(tasks), "faults": [
+        {"kind": "500", "when": {"match": "number 1:"}}]})
+    out = os.path.join(tmp, "rs.out")
+    base = ["generate", "--backend", srv.url, "--test-sets", "0",
+            "--attempts", "1", os.path.join(tmp, "rs.jsonl"), "-o", out]
+    kiln(*(base + ["-m", "A"]))
+    kiln(*(base + ["-m", "B"]))
+    n0 = len(srv.requests())
+    kiln(*(base + ["-m", "B", "--retry-failed"]))
+    n1 = len(srv.requests())
+    kiln(*(base + ["-m", "A"]))
+    n2 = len(srv.requests())
+    db = sqlite3.connect(out + ".store")
+    failed = db.execute("SELECT count(*) FROM jobs WHERE state = 2"
+                        ).fetchone()[0]
+    db.close()
+    check("--retry-failed: only this configuration's failure re-sent, and "
+          "the other's stays failed", n1 - n0 == 1 and n2 == n1 and
+          failed == 2, (n0, n1, n2, failed))
+    srv.stop()
+
+
 def store_lag_test(tmp):
     """Another process holds the store's write lock mid-run: kiln stops
     sending once a bounded number of answers wait for the store (a kill
@@ -725,7 +751,8 @@ def main():
     only = os.environ.get("KILN_TEST_ONLY", "")  # e.g. "joint": one test
     for t in (faults_test, kill_resume_test, limits_test, teacher_tests_test,
               joint_test, choices_test, empty_test, duplicate_ids_test,
-              old_store_test, store_lag_test, store_failure_test,
+              old_store_test, retry_scope_test, store_lag_test,
+              store_failure_test,
               eval_test):
         if only in t.__name__:
             t(tmp)
