@@ -771,7 +771,10 @@ int kiln_llm_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
 			} else if (status == 429 || status == 408 ||
 				   status >= 500) {
 				retryable = 1;
-				snprintf(why, sizeof(why), "HTTP %ld", status);
+				/* the body too: a 429 may say "quota" */
+				snprintf(why, sizeof(why), "HTTP %ld%s%.400s",
+					 status, x->body.len ? ": " : "",
+					 x->body.len ? x->body.p : "");
 			} else if (status != 200) {
 				snprintf(why, sizeof(why), "HTTP %ld: %.400s",
 					 status, x->body.p ? x->body.p : "");

@@ -139,6 +139,8 @@ def faults_test(tmp):
     check("faults: the permanent fault is a recorded per-request error",
           len(failed) == 1 and failed[0][0] == "f/%d" % len(kinds) and
           "HTTP 500" in failed[0][2] and failed[0][3] == 4, rows)
+    check("faults: the recorded error carries the server's message",
+          failed and "server_error" in failed[0][2], failed)
     # Attempts per kind: a fault that fires twice costs two retries. "slow"
     # is no failure; a valid answer under a wrong Content-Type is taken as
     # it is; libcurl itself re-sends once on a reused connection that
