@@ -668,20 +668,22 @@ static void *store_thread(void *arg)
 {
 	struct run_ctx *c = arg;
 	size_t ntasks = json_array_size(c->tasks);
-	int rc = 0;
+	int rc = 0, ended = 0;
 
 	c->last_commit = now_s();
-	if (ntasks == 0) {
-		/* nothing to add: the loop ends at once */
-		pthread_mutex_lock(&c->mu);
-		c->outq_end = 1;
-		pthread_mutex_unlock(&c->mu);
-		wake_http(c);
-	}
 	for (;;) {
 		struct answer *batch, *a;
 		int closed, adding = c->next_put < ntasks;
 
+		if (!adding && !ended) {
+			/* every job is in: the loop's source ends (at once
+			 * when there are no tasks) */
+			pthread_mutex_lock(&c->mu);
+			c->outq_end = 1;
+			pthread_mutex_unlock(&c->mu);
+			wake_http(c);
+			ended = 1;
+		}
 		pthread_mutex_lock(&c->mu);
 		if (!adding)
 			wait_for_work(c);
@@ -699,7 +701,7 @@ static void *store_thread(void *arg)
 			answers_free(batch);
 			pthread_mutex_lock(&c->mu);
 			was = c->unstored;
-			c->unstored -= nb < was ? nb : was;
+			c->unstored -= nb;
 			pthread_mutex_unlock(&c->mu);
 			if (nb && was >= c->max_unstored)
 				wake_http(c); /* it may be waiting for us */
@@ -714,12 +716,7 @@ static void *store_thread(void *arg)
 			while (!rc && c->next_put < end)
 				if (!(rc = put_task(c, c->next_put)))
 					c->next_put++;
-			if (!rc && c->next_put == ntasks) {
-				pthread_mutex_lock(&c->mu);
-				c->outq_end = 1;
-				pthread_mutex_unlock(&c->mu);
-			}
-			if (c->p.n > queued || c->next_put == ntasks)
+			if (c->p.n > queued)
 				wake_http(c);
 		}
 		if (!rc && c->in_tx && (closed ||

@@ -448,6 +448,17 @@ static void checks_free(struct check *c)
 	}
 }
 
+/* Parses and checks body into c (ok, usage, parsed; why if not ok). */
+static void run_check(struct check *c, const kiln_buf *body)
+{
+	kiln_error aerr;
+
+	c->ok = check_answer(body->p ? body->p : "", body->len, &c->in_t,
+			     &c->out_t, &c->parsed, &aerr) == 0;
+	if (!c->ok)
+		snprintf(c->why, sizeof(c->why), "%s", aerr.msg);
+}
+
 static void *checker_main(void *arg)
 {
 	struct checker *k = arg;
@@ -464,16 +475,8 @@ static void *checker_main(void *arg)
 		k->todo = NULL;
 		k->todo_tail = &k->todo;
 		pthread_mutex_unlock(&k->mu);
-		for (c = list, last = &list; c; last = &c->next, c = c->next) {
-			kiln_error aerr;
-
-			c->ok = check_answer(c->body.p ? c->body.p : "",
-					     c->body.len, &c->in_t, &c->out_t,
-					     &c->parsed, &aerr) == 0;
-			if (!c->ok)
-				snprintf(c->why, sizeof(c->why), "%s",
-					 aerr.msg);
-		}
+		for (c = list, last = &list; c; last = &c->next, c = c->next)
+			run_check(c, &c->body);
 		pthread_mutex_lock(&k->mu);
 		*k->done_tail = list;
 		k->done_tail = last;
@@ -786,16 +789,12 @@ int kiln_llm_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
 				/* no checker: the check, here */
 				struct check c = { .req = x->req,
 						   .status = status };
-				kiln_error aerr;
 
-				c.ok = check_answer(x->body.p ? x->body.p : "",
-						    x->body.len, &c.in_t,
-						    &c.out_t, &c.parsed,
-						    &aerr) == 0;
+				run_check(&c, &x->body);
 				rc = settle(l, &c, c.ok ? x->body.p : NULL,
-					    c.ok ? NULL : aerr.msg, 1, 0, reqs,
-					    ent, retry, &nretry, &otpm,
-					    &finished, done_fn, ctx);
+					    c.why, 1, 0, reqs, ent, retry,
+					    &nretry, &otpm, &finished, done_fn,
+					    ctx);
 				json_decref(c.parsed);
 				if (rc)
 					goto stopped;
@@ -818,7 +817,7 @@ int kiln_llm_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
 			checking--;
 			if (!rc)
 				rc = settle(l, c, c->ok ? c->body.p : NULL,
-					    c->ok ? NULL : c->why, 1, 0, reqs,
+					    c->why, 1, 0, reqs,
 					    ent, retry, &nretry, &otpm,
 					    &finished, done_fn, ctx);
 			c->next = NULL;
