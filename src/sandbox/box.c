@@ -673,6 +673,30 @@ static void charge_oom_kills(json_t *res)
 							       "status"));
 }
 
+/* The judge's per-test details reach kiln beside the harness's results
+ * (the harness passes them on unread: see harness.py), as "details":
+ * [{"i": I, "detail": TEXT}, ..., null]. Each goes into tests[I], once. */
+static void merge_details(json_t *res)
+{
+	json_t *tests = json_object_get(res, "tests");
+	json_t *d;
+	size_t k;
+
+	json_array_foreach(json_object_get(res, "details"), k, d) {
+		json_t *i = json_object_get(d, "i");
+		json_t *text = json_object_get(d, "detail");
+		json_t *t;
+
+		if (!json_is_integer(i) || !json_is_string(text) ||
+		    json_integer_value(i) < 0)
+			continue;
+		t = json_array_get(tests, (size_t)json_integer_value(i));
+		if (t && json_string_length(json_object_get(t, "detail")) == 0)
+			json_object_set(t, "detail", text);
+	}
+	json_object_del(res, "details");
+}
+
 /* The verdict of a run the harness could not finish: sandbox_error, or
  * memory (what = "memory") when the box as a whole ran out of it. Every
  * test gets that status, so counts stay true. */
@@ -693,32 +717,63 @@ static json_t *sandbox_error(const char *what, size_t ntests)
 			 "max_rss_kb", 0, "stderr", msg);
 }
 
-/* Renders a job into its request line (with the newline). */
+/* Renders a job into its request: "<len_a> <len_b>\n", part A (limits,
+ * mode, solution: what the harness's PID 1 reads) and part B (the tests,
+ * set-up and expected values: spliced by PID 1 into a memfd that only the
+ * judge process reads, so that no candidate, forked from PID 1, ever has
+ * them in its memory). Part B is empty for "exec" languages. */
 static int render(kiln_box *box, const kiln_job *job, struct inflight *q,
 		  kiln_error *err)
 {
+	static const char *const part_b[] = { "tests", "setup", "expect",
+					       "atol" };
 	const kiln_limits *l = &box->cfg.limits;
 	long timeout = job->timeout_ms > 0 ? job->timeout_ms : l->timeout_ms;
-	json_t *req = NULL;
-	char *text, *t2;
-	size_t n;
+	json_t *req = NULL, *b = NULL;
+	char *ta = NULL, *tb = NULL, *t2;
+	char head[64];
+	size_t na, nb, nh, n;
 	int rc;
 
 	rc = kiln__lang_request(job, l, box->cfg.cold, &req, err);
 	if (rc)
 		return rc;
-	text = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	if (!text)
-		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-	n = strlen(text);
-	t2 = realloc(text, n + 2);
-	if (!t2) {
-		free(text);
-		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	b = json_object();
+	if (!b)
+		goto oom;
+	if (strcmp(json_string_value(json_object_get(req, "mode")),
+		   "inproc") == 0) {
+		for (size_t i = 0; i < sizeof(part_b) / sizeof(part_b[0]); i++) {
+			json_t *v = json_object_get(req, part_b[i]);
+			if (v && json_object_set(b, part_b[i], v) != 0)
+				goto oom;
+			json_object_del(req, part_b[i]);
+		}
+		if (json_object_set_new(req, "ntests", json_integer(
+				(json_int_t)json_array_size(
+					json_object_get(b, "tests")))) != 0)
+			goto oom;
+		tb = json_dumps(b, JSON_COMPACT);
+	} else {
+		tb = strdup("");
 	}
-	t2[n++] = '\n';
-	t2[n] = '\0';
+	ta = json_dumps(req, JSON_COMPACT);
+	if (!ta || !tb)
+		goto oom;
+	na = strlen(ta);
+	nb = strlen(tb);
+	nh = (size_t)snprintf(head, sizeof(head), "%zu %zu\n", na, nb);
+	n = nh + na + nb;
+	t2 = malloc(n + 1);
+	if (!t2)
+		goto oom;
+	memcpy(t2, head, nh);
+	memcpy(t2 + nh, ta, na);
+	memcpy(t2 + nh + na, tb, nb + 1);
+	free(ta);
+	free(tb);
+	json_decref(req);
+	json_decref(b);
 	q->text = t2;
 	q->len = n;
 	q->ntests = job->program ? 1 : job->ntests;
@@ -727,6 +782,12 @@ static int render(kiln_box *box, const kiln_job *job, struct inflight *q,
 	q->budget = (long long)(job->ntests + 2) * (timeout + 2000) + 10000 +
 		    l->compile_ms;
 	return 0;
+oom:
+	free(ta);
+	free(tb);
+	json_decref(req);
+	json_decref(b);
+	return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 }
 
 /* (Re)starts a dead box and sends it every queued request. Returns 0, or
@@ -815,6 +876,7 @@ int kiln_box_collect(kiln_box *box, json_t **result, kiln_error *err)
 		json_decref(res);
 		goto broken;
 	}
+	merge_details(res);
 	/* The OOM counter is read only when a test died of SIGKILL (kiln's
 	 * own kills are reported otherwise): a file read saved per run. */
 	if (box->oom_seen >= 0 && killed_by_sigkill(res)) {
