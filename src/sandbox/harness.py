@@ -1020,21 +1020,20 @@ _IGNORED_IN_JUDGE = [getattr(signal, n) for n in (
     "SIGIO", "SIGPWR", "SIGSTKFLT") if hasattr(signal, n)]
 
 
-def judge_main(chan, tick_fd, det_fd, spec_fd, start):
-    """The judge's process: runs the tests against the candidate through
-    the channel and reports each test's status (ticks, to PID 1) and its
-    detail (spliced by PID 1 into the reply, unread)."""
+def judge_job(chan, tick, det_fd, spec_fd, start):
+    """Runs tests[start:] of one job against the candidate at the other end
+    of chan, reporting each test's status (ticks, to PID 1) and its detail
+    (to det_fd: spliced by PID 1 into the reply, unread). Returns 0, or
+    EXIT_CHANNEL / EXIT_PROTOCOL when the candidate's side ended the run
+    (PID 1 then decides the running test's status from the candidate's
+    end, whatever the test code made of it)."""
     size = os.fstat(spec_fd).st_size
     spec = json.loads(os.pread(spec_fd, size, 0) if size else b"{}")
-    os.close(spec_fd)
     tests = spec.get("tests") or []
     expect = spec.get("expect") or [None] * len(tests)
     atol = float(spec.get("atol") or 0.0)
     n = len(tests)
     detail_budget = [DETAILS_CAP]
-
-    def tick(*fields):
-        write_all(tick_fd, (json.dumps(fields) + "\n").encode())
 
     def detail(i, text):
         if not text:
@@ -1049,14 +1048,6 @@ def judge_main(chan, tick_fd, det_fd, spec_fd, start):
         r = resource.getrusage(resource.RUSAGE_SELF)
         return (r.ru_utime + r.ru_stime) * 1000.0
 
-    # The candidate runs under the same uid and can signal this process:
-    # what can be ignored is, so that only SIGKILL and SIGSTOP reach it
-    # (the test is then killed or times out; neither is a pass).
-    for sig in _IGNORED_IN_JUDGE:
-        try:
-            signal.signal(sig, signal.SIG_IGN)
-        except (OSError, ValueError):
-            pass
     ep = Endpoint(chan, judge=True)
     ns = {"__name__": "__main__", "__builtins__": builtins}
     load_error = None
@@ -1081,18 +1072,18 @@ def judge_main(chan, tick_fd, det_fd, spec_fd, start):
                 # what the solution defines, so it runs after it.
                 exec(compile(setup, "<setup>", "exec"), ns)
     except ChannelLost:
-        os._exit(ep.exit_code or EXIT_PROTOCOL)
+        return ep.exit_code or EXIT_PROTOCOL
     except BaseException as e:
         load_error = e
     if ep.lost:
-        os._exit(ep.exit_code)
+        return ep.exit_code
     if load_error is not None:
         st = status_of(load_error)
         tick("L", "error" if st == "fail" else st)
         text = "while loading: " + describe(load_error)
         for i in range(start, n):
             detail(i, text)
-        return
+        return 0
     tick("L", "ok")
     for i in range(start, n):
         c0 = cpu()
@@ -1133,15 +1124,123 @@ def judge_main(chan, tick_fd, det_fd, spec_fd, start):
             # The candidate went away during this test: whatever the test
             # code made of that, PID 1 decides the status from the
             # candidate's end.
-            os._exit(ep.exit_code)
+            return ep.exit_code
         tick("R", i, st, how, round(cpu() - c0, 3))
         detail(i, text)
     tick("D")
+    return 0
+
+
+def _state_of_judge():
+    """What one job's test code could change in the persistent judge that
+    would change a later job's verdict: the bindings of builtins, of the
+    harness itself and of the modules tests use, process-wide hooks and
+    settings. Compared after every job; a judge that changed is replaced."""
+    mods = [sys.modules.get(m) for m in _WATCHED_MODULES]
+    return ([{k: id(v) for k, v in m.__dict__.items()} for m in mods if m],
+            sys.gettrace(), sys.getprofile(), sys.getrecursionlimit(),
+            sys.getswitchinterval(), umask(),
+            gc.isenabled(), threading_count(), sorted(os.environ.items()),
+            [signal.getsignal(x) for x in _IGNORED_IN_JUDGE],
+            sys.stdout, sys.stderr, sys.stdin, sys.excepthook,
+            sys.displayhook, sys.path[:], tuple(sys.meta_path),
+            resource.getrlimit(resource.RLIMIT_AS))
+
+
+def umask():
+    u = os.umask(0o22)
+    os.umask(u)
+    return u
+
+
+def threading_count():
+    t = sys.modules.get("threading")
+    return t.active_count() if t else 1
+
+
+_WATCHED_MODULES = ("builtins", "sys", "os", "__main__", "math", "re",
+                    "string", "collections", "itertools", "functools",
+                    "heapq", "bisect", "typing", "copy", "random",
+                    "operator", "cmath", "array", "json", "ast", "struct",
+                    "resource", "signal", "time", "gc", "select", "stat",
+                    "posix", "_io", "io", "abc", "types", "decimal",
+                    "fractions", "statistics", "unittest")
+JUDGE_JOBS_MAX = 512   # a judge is replaced after this many jobs anyway
+
+
+def reap_box(tick):
+    """Kills every process in the box but this judge and PID 1: kill(-1)
+    spares its caller, and PID 1 reaps what dies. Then says so."""
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            break
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            pass
+        time.sleep(0.0002)
+    tick("K")
+
+
+def judge_server(ctl, tick_fd):
+    """The persistent judge: one per box, forked by PID 1 before it has
+    seen any test, so that no candidate is ever forked from a process that
+    held one. It runs each job PID 1 hands it (with the job's descriptors)
+    in a fresh namespace, and is replaced when a job leaves it changed, when
+    it stops answering and after JUDGE_JOBS_MAX jobs."""
+    # The candidate runs under the same uid and can signal this process:
+    # what can be ignored is, so that only SIGKILL and SIGSTOP reach it
+    # (the test is then killed or times out; neither is a pass).
+    for sig in _IGNORED_IN_JUDGE:
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except (OSError, ValueError):
+            pass
+    import socket as _socket
+    sock = _socket.socket(fileno=ctl)
+
+    def tick(*fields):
+        write_all(tick_fd, (json.dumps(fields) + "\n").encode())
+
+    clean = _state_of_judge()
+    for _ in range(JUDGE_JOBS_MAX):
+        msg, fds, _, _ = _socket.recv_fds(sock, 4096, 3)
+        if not msg:
+            break
+        req = json.loads(msg)
+        if req["op"] == "reap":
+            reap_box(tick)
+            continue
+        spec_fd, chan, det_fd = fds
+        os.chdir(WORKDIR)   # made afresh by PID 1 for every job
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        try:
+            code = judge_job(chan, tick, det_fd, spec_fd, req["start"])
+        finally:
+            for fd in fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        tick("E", code, round((r1.ru_utime + r1.ru_stime - r0.ru_utime -
+                               r0.ru_stime) * 1000.0, 3))
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        if _state_of_judge() != clean:
+            break
+    os._exit(0)
 
 
 # ---------------------------------------------------------------- children
 
-def child_enter(limits, out_w, err_w, keep):
+def child_enter(limits, out_w, err_w, keep, cpu=True):
     """Common set-up of a forked child: own session, fresh descriptors,
     per-run rlimits. Runs before any candidate code. keep: descriptors
     that survive (all >= 3)."""
@@ -1163,8 +1262,9 @@ def child_enter(limits, out_w, err_w, keep):
     if limits.get("exec"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-    cpu_s = limits["cpu_s"]
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+    if cpu:
+        cpu_s = limits["cpu_s"]
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
     mem = limits["memory"]
     if mem > 0:
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
@@ -1181,12 +1281,12 @@ def high_fd(fd, floor=10):
     return new
 
 
-def spawn(limits, target, keep, out_w, err_w):
+def spawn(limits, target, keep, out_w, err_w, cpu=True):
     """Forks a child that calls target() after child_enter. Returns pid."""
     pid = os.fork()
     if pid == 0:
         try:
-            child_enter(limits, out_w, err_w, keep)
+            child_enter(limits, out_w, err_w, keep, cpu)
             target()
             try:
                 sys.stdout.flush()
@@ -1382,6 +1482,9 @@ class Box:
     def __init__(self):
         self.limits = None
         self.devnull = os.open("/dev/null", os.O_WRONLY)
+        self.judge_pid = 0
+        self.judge_status = None
+        self.judge_cpu = 0.0
 
     # -- reading children ----------------------------------------------------
 
@@ -1510,7 +1613,7 @@ class Box:
             result = self.run_exec(job)
         else:
             result = self.run_python(job, spec_fd)
-        reap_all()
+        self.reap_candidates()
         clean = clean_tmp() and restore_tmp(self.pristine_tmp)
         result["wall_ms"] = round(now_ms() - t_start, 3)
         result["stderr"] = as_text(self.err_tail)
@@ -1530,7 +1633,8 @@ class Box:
         start = 0
         load = None
         while start < n and load is None:
-            st = {"cur": None, "t": now_ms(), "loaded": False, "next": start}
+            st = {"cur": None, "t": now_ms(), "loaded": False, "next": start,
+                  "end": None}
 
             def on_tick(f, st=st):
                 nonlocal load
@@ -1556,47 +1660,27 @@ class Box:
                         st["next"] = i + 1
                         st["cur"] = i + 1 if i + 1 < n else None
                         st["t"] = t
+                elif tag == "E" and len(f) == 3:
+                    st["end"] = f[1]
+                    st["jcpu"] = float(f[2])
 
             def deadline(st=st):
                 # Loading the solution and each test get the full timeout,
                 # from the moment this process saw the previous step end.
                 return st["t"] + timeout
 
-            how, deaths, cand, judge = self.spawn_pair(
-                job, solution, spec_fd, start, cold, on_tick, deadline)
-            for status, ru in deaths.values():
-                cpu_total += (ru.ru_utime + ru.ru_stime) * 1000.0
-                rss_max = max(rss_max, ru.ru_maxrss)
-            reap_all()  # whatever the children left behind
+            how, cstatus, cru = self.run_pair(solution, spec_fd, start,
+                                              cold, on_tick, deadline, st)
+            cpu_total += (cru.ru_utime + cru.ru_stime) * 1000.0 + \
+                st.get("jcpu", 0.0)
+            rss_max = max(rss_max, cru.ru_maxrss)
             if load is not None:
                 break
             cur = st["cur"]
             if cur is None and st["next"] < n:
                 cur = st["next"]  # died before announcing it
             if cur is not None and cur < n and results[cur] is None:
-                jstatus = deaths[judge][0]
-                if how:
-                    status, text = how, death_detail(how, 0)
-                elif os.WIFEXITED(jstatus) and os.WEXITSTATUS(jstatus) in (
-                        EXIT_CHANNEL, EXIT_PROTOCOL):
-                    # The candidate's side ended the run: its own end
-                    # decides the status.
-                    cst = deaths[cand][0]
-                    if os.WEXITSTATUS(jstatus) == EXIT_PROTOCOL:
-                        status = "error"
-                        text = "the candidate broke the judge's protocol"
-                    elif os.WIFEXITED(cst) and os.WEXITSTATUS(cst) == 0 \
-                            and not os.WIFSIGNALED(cst):
-                        status = "error"
-                        text = "exited with code 0 before the test finished"
-                    else:
-                        status = death_status(None, cst)
-                        text = death_detail(None, cst)
-                else:
-                    status = death_status(None, jstatus)
-                    text = death_detail(None, jstatus)
-                    if os.WIFEXITED(jstatus):
-                        text = "the judge stopped: " + text
+                status, text = self.blame(how, st["end"], cstatus)
                 results[cur] = {"status": status,
                                 "wall_ms": round(now_ms() - st["t"], 3),
                                 "cpu_ms": None, "detail": text,
@@ -1619,35 +1703,204 @@ class Box:
                                   "judge": "isolated"}
         return self.summarize(results, cpu_total, rss_max)
 
-    def spawn_pair(self, job, solution, spec_fd, start, cold, on_tick,
-                   deadline):
-        """Forks the candidate and the judge for tests[start:] and watches
-        them. Returns (how, deaths, candidate pid, judge pid)."""
-        c_sock, j_sock = __import__("socket").socketpair()
+    def blame(self, how, end, cstatus):
+        """(status, detail) of the test that was running when a run ended
+        early: how (timeout, output_limit), the judge's word that the
+        candidate's side went away (end), or the judge's own death."""
+        if how:
+            return how, death_detail(how, 0)
+        if end == EXIT_PROTOCOL:
+            return "error", "the candidate broke the judge's protocol"
+        if end == EXIT_CHANNEL:
+            if cstatus is None:
+                return "error", "the candidate closed its channel to the judge"
+            if os.WIFEXITED(cstatus):
+                return "error", "exited with code %d before the test " \
+                    "finished" % os.WEXITSTATUS(cstatus)
+            return death_status(None, cstatus), death_detail(None, cstatus)
+        js = self.judge_status
+        if js is None:
+            return "error", "the judge stopped answering"
+        if os.WIFEXITED(js):
+            return "error", "the judge stopped: " + death_detail(None, js)
+        return death_status(None, js), death_detail(None, js)
+
+    # -- the persistent judge ------------------------------------------------
+
+    def judge_up(self):
+        """Starts the box's judge if it is not running."""
+        if self.judge_pid:
+            return
+        import socket as _socket
+        ctl_p, ctl_j = _socket.socketpair(_socket.AF_UNIX,
+                                          _socket.SOCK_SEQPACKET)
+        cj = high_fd(ctl_j.detach())
+        tick_r, tick_w = os.pipe()
+        tick_w = high_fd(tick_w)
+        out_r, out_w = os.pipe()
+        limits = dict(self.limits, cpu_s=resource.RLIM_INFINITY)
+        self.judge_pid = spawn(limits, lambda: judge_server(cj, tick_w),
+                               {cj, tick_w}, out_w, out_w, cpu=False)
+        for fd in (cj, tick_w, out_w):
+            os.close(fd)
+        self.judge_ctl = ctl_p
+        self.judge_tick = LineReader(tick_r, RECORD_MAX)
+        self.judge_out = out_r
+        self.judge_pidfd = os.pidfd_open(self.judge_pid)
+        self.judge_status = None
+
+    def judge_down(self):
+        """Kills the judge (a timeout, a death, a job that changed it)."""
+        if not self.judge_pid:
+            return
+        try:
+            os.kill(self.judge_pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            _, self.judge_status, ru = os.wait4(self.judge_pid, 0)
+            self.judge_cpu += (ru.ru_utime + ru.ru_stime) * 1000.0
+        except ChildProcessError:
+            pass
+        self.judge_ctl.close()
+        for fd in (self.judge_tick.fd, self.judge_out, self.judge_pidfd):
+            os.close(fd)
+        self.judge_pid = 0
+
+    def run_pair(self, solution, spec_fd, start, cold, on_tick, deadline,
+                 st):
+        """Forks a candidate for tests[start:] and hands the job to the
+        judge, then watches both until the judge says it is done ("E"), a
+        limit fires or one of them dies. Returns (how, the candidate's wait
+        status or None if it was still running, its rusage)."""
+        import socket as _socket
+        self.judge_up()
+        c_sock, j_sock = _socket.socketpair()
         c_fd, j_fd = high_fd(c_sock.detach()), high_fd(j_sock.detach())
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        jout_r, jout_w = os.pipe()
-        tick_r, tick_w = os.pipe()
         det_r, det_w = big_pipe()
-        tick_w, det_w = high_fd(tick_w), high_fd(det_w)
-        spec = high_fd(os.dup(spec_fd))
         if cold:
             target = self.cold_candidate(c_fd, solution)
         else:
             def target():
                 candidate_main(c_fd, solution)
         cand = spawn(self.limits, target, {c_fd}, out_w, err_w)
-        judge = spawn(self.limits,
-                      lambda: judge_main(j_fd, tick_w, det_w, spec, start),
-                      {j_fd, tick_w, det_w, spec}, jout_w, jout_w)
-        for fd in (c_fd, j_fd, out_w, err_w, jout_w, tick_w, det_w, spec):
+        for fd in (c_fd, out_w, err_w):
             os.close(fd)
         self.details.append(det_r)
-        how, deaths = self.watch(
-            [judge, cand], {out_r: "out", err_r: "err", jout_r: "judge",
-                            tick_r: "tick"}, on_tick, deadline)
-        return how, deaths, cand, judge
+        try:
+            _socket.send_fds(self.judge_ctl, [json.dumps(
+                {"op": "job", "start": start}).encode()],
+                [spec_fd, j_fd, det_w])
+        except OSError:
+            self.judge_down()
+        os.close(j_fd)
+        os.close(det_w)
+        cpidfd = os.pidfd_open(cand)
+        fds = {out_r: "out", err_r: "err"}
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        if self.judge_pid:
+            poller.register(self.judge_tick.fd, select.POLLIN)
+            poller.register(self.judge_out, select.POLLIN)
+            poller.register(self.judge_pidfd, select.POLLIN)
+        poller.register(cpidfd, select.POLLIN)
+        how = None
+        judge_dead = not self.judge_pid
+        while st["end"] is None and not judge_dead:
+            left = deadline() - now_ms()
+            if left <= 0:
+                how = "timeout"
+                break
+            for fd, _ in poller.poll(max(1, int(left) + 1)):
+                if fd == self.judge_tick.fd:
+                    self.read_ticks(on_tick)
+                elif fd == self.judge_pidfd:
+                    self.read_ticks(on_tick)
+                    judge_dead = True
+                elif fd == cpidfd:
+                    poller.unregister(fd)  # the judge will notice
+                elif fd == self.judge_out:
+                    self._out(fd, "judge")
+                elif fd in fds:
+                    if not self._out(fd, fds[fd]):
+                        poller.unregister(fd)
+                        del fds[fd]
+                if self.out_bytes > self.limits["output"]:
+                    how = "output_limit"
+                    break
+            if how:
+                break
+        if how or judge_dead:
+            self.judge_down()
+        # The candidate: its own end if it has one, else killed now.
+        cstatus = None
+        if select.select([cpidfd], [], [], 0)[0]:
+            _, cstatus, cru = os.wait4(cand, 0)
+        else:
+            for f in (os.killpg, os.kill):
+                try:
+                    f(cand, signal.SIGKILL)
+                except OSError:
+                    pass
+            _, _, cru = os.wait4(cand, 0)
+        os.close(cpidfd)
+        for fd in (out_r, err_r):
+            try:
+                while fd in fds and self._out(fd, fds[fd]):
+                    pass
+            except OSError:
+                pass
+            os.close(fd)
+        self.reap_candidates()
+        return how, cstatus, cru
+
+    def read_ticks(self, on_tick):
+        lines, _ = self.judge_tick.read()
+        for line in lines:
+            try:
+                fields = json.loads(line)
+                if type(fields) is list and fields:
+                    on_tick(fields)
+            except (ValueError, TypeError, IndexError):
+                pass  # malformed: ignored
+
+    def reap_candidates(self):
+        """Every process in the box but PID 1 and the judge is killed and
+        reaped: the judge sends kill(-1) (which spares it), this process
+        reaps. Without a judge, reap_all() does both."""
+        if not self.judge_pid:
+            reap_all()
+            return
+        import socket as _socket
+        got = {"k": False}
+
+        def on_k(f):
+            if f[0] == "K":
+                got["k"] = True
+        try:
+            _socket.send_fds(self.judge_ctl, [b'{"op": "reap"}'], [])
+        except OSError:
+            self.judge_down()
+            reap_all()
+            return
+        t_end = now_ms() + 2000
+        while not got["k"]:
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                    pass
+            except ChildProcessError:
+                pass
+            r = select.select([self.judge_tick.fd, self.judge_pidfd], [],
+                              [], 0.001)[0]
+            if self.judge_tick.fd in r:
+                self.read_ticks(on_k)
+            if self.judge_pidfd in r or now_ms() > t_end:
+                self.judge_down()
+                reap_all()
+                return
 
     def cold_candidate(self, c_fd, solution):
         def target():
@@ -1761,7 +2014,7 @@ class Box:
             results[i] = {"status": st, "wall_ms": wall,
                           "cpu_ms": round(cpu, 3), "detail": detail,
                           "judge": "in-process"}
-            reap_all()
+            self.reap_candidates()
         return self.summarize(results, cpu_total, rss_max)
 
     @staticmethod
@@ -1881,6 +2134,7 @@ def serve():
         except EOFError:
             return
         except Exception as e:
+            box.judge_down()
             reap_all()
             result = {"status": "sandbox_error",
                       "detail": "harness: " + describe(e),
