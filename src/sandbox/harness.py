@@ -1168,21 +1168,96 @@ _WATCHED_MODULES = ("builtins", "sys", "os", "__main__", "math", "re",
 JUDGE_JOBS_MAX = 512   # a judge is replaced after this many jobs anyway
 
 
-def reap_box(tick):
-    """Kills every process in the box but this judge and PID 1: kill(-1)
-    spares its caller, and PID 1 reaps what dies. Then says so."""
+_PGRP_SYSCALLS = {"x86_64": (112, 109), "aarch64": (157, 154)}
+_pgrp_lock = []
+
+
+def lock_process_group():
+    """Adds a seccomp filter (on top of the box's) that refuses setsid()
+    and setpgid(): every process the candidate starts stays in its process
+    group, which one killpg() then ends, sparing the box's judge and
+    zygote. Runs in the candidate's process before any candidate code;
+    filters are inherited and cannot be removed."""
+    import ctypes
+    build_pgrp_lock()
+    libc, prog, _ = _pgrp_lock
+    if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP
+        raise OSError(ctypes.get_errno(), "seccomp: process-group lock")
+
+
+def build_pgrp_lock():
+    """Builds lock_process_group()'s filter program, once per box (PID 1
+    does it before it forks anything)."""
+    import ctypes
+    if not _pgrp_lock:
+        setsid, setpgid = _PGRP_SYSCALLS[os.uname().machine]
+        code = b"".join(struct.pack("HBBI", *i) for i in (
+            (0x20, 0, 0, 0),             # ld [nr]
+            (0x15, 2, 0, setsid),        # jeq setsid -> deny
+            (0x15, 1, 0, setpgid),       # jeq setpgid -> deny
+            (0x06, 0, 0, 0x7fff0000),    # ret ALLOW
+            (0x06, 0, 0, 0x00050001)))   # ret ERRNO(EPERM)
+
+        class Prog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort),
+                        ("filter", ctypes.c_char_p)]
+        libc = ctypes.CDLL(None, use_errno=True)
+        _pgrp_lock.extend((libc, Prog(len(code) // 8, code), code))
+
+
+def zygote_server(ctl):
+    """Forks the candidates. Forked by PID 1 before any job, it never
+    holds a test (PID 1 never reads one), so no candidate is ever forked
+    from a process that held one; and since it is not PID 1, PID 1's own
+    memory is not shared with candidates (no copy-on-write faults there).
+    For each request (limits, cold; descriptors: the channel, stdout,
+    stderr, the solution's memfd) it answers the candidate's pid, then,
+    when it has reaped it, its wait status and resource use."""
+    import socket as _socket
+    sock = _socket.socket(fileno=ctl)
     while True:
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            break
-        try:
-            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+        msg, fds, _, _ = _socket.recv_fds(sock, 4096, 4)
+        if not msg or len(fds) != 4:
+            os._exit(0)
+        req = json.loads(msg)
+        c_fd, out_w, err_w, sol_fd = fds
+        pid = os.fork()
+        if pid == 0:
+            try:
+                child_enter(req["limits"], out_w, err_w, {c_fd, sol_fd})
+                lock_process_group()
+                if req["cold"]:
+                    # A fresh interpreter, same harness, same
+                    # candidate_main().
+                    for fd in (c_fd, sol_fd):
+                        os.set_inheritable(fd, True)
+                    os.execve(sys.executable,
+                              [sys.executable, "-I", "-B", __file__,
+                               "--candidate", str(c_fd), str(sol_fd)],
+                              dict(os.environ))
+                candidate_main(c_fd, read_solution(sol_fd))
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                except BaseException:
+                    pass
+            except BaseException:
                 pass
-        except ChildProcessError:
-            pass
-        time.sleep(0.0002)
-    tick("K")
+            os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        sock.send(json.dumps({"pid": pid}).encode())
+        _, status, ru = os.wait4(pid, 0)
+        sock.send(json.dumps({"status": status, "cpu_ms": round(
+            (ru.ru_utime + ru.ru_stime) * 1000.0, 3),
+            "maxrss": ru.ru_maxrss}).encode())
+
+
+def read_solution(fd):
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, size, 0) if size else b""
+    os.close(fd)
+    return data.decode("utf-8", "surrogatepass")
 
 
 def judge_server(ctl, tick_fd):
@@ -1211,9 +1286,6 @@ def judge_server(ctl, tick_fd):
         if not msg:
             break
         req = json.loads(msg)
-        if req["op"] == "reap":
-            reap_box(tick)
-            continue
         spec_fd, chan, det_fd = fds
         os.chdir(WORKDIR)   # made afresh by PID 1 for every job
         r0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -1484,7 +1556,8 @@ class Box:
         self.devnull = os.open("/dev/null", os.O_WRONLY)
         self.judge_pid = 0
         self.judge_status = None
-        self.judge_cpu = 0.0
+        self.judge_reaped = False
+        self.zygote_pid = 0
 
     # -- reading children ----------------------------------------------------
 
@@ -1613,7 +1686,6 @@ class Box:
             result = self.run_exec(job)
         else:
             result = self.run_python(job, spec_fd)
-        self.reap_candidates()
         clean = clean_tmp() and restore_tmp(self.pristine_tmp)
         result["wall_ms"] = round(now_ms() - t_start, 3)
         result["stderr"] = as_text(self.err_tail)
@@ -1669,11 +1741,10 @@ class Box:
                 # from the moment this process saw the previous step end.
                 return st["t"] + timeout
 
-            how, cstatus, cru = self.run_pair(solution, spec_fd, start,
-                                              cold, on_tick, deadline, st)
-            cpu_total += (cru.ru_utime + cru.ru_stime) * 1000.0 + \
-                st.get("jcpu", 0.0)
-            rss_max = max(rss_max, cru.ru_maxrss)
+            how, cstatus, ccpu, crss = self.run_pair(
+                solution, spec_fd, start, cold, on_tick, deadline, st)
+            cpu_total += ccpu + st.get("jcpu", 0.0)
+            rss_max = max(rss_max, crss)
             if load is not None:
                 break
             cur = st["cur"]
@@ -1707,6 +1778,8 @@ class Box:
         """(status, detail) of the test that was running when a run ended
         early: how (timeout, output_limit), the judge's word that the
         candidate's side went away (end), or the judge's own death."""
+        if how == "sandbox_error":
+            return how, "the box could not start a candidate"
         if how:
             return how, death_detail(how, 0)
         if end == EXIT_PROTOCOL:
@@ -1748,6 +1821,7 @@ class Box:
         self.judge_out = out_r
         self.judge_pidfd = os.pidfd_open(self.judge_pid)
         self.judge_status = None
+        self.judge_reaped = False
 
     def judge_down(self):
         """Kills the judge (a timeout, a death, a job that changed it)."""
@@ -1757,22 +1831,111 @@ class Box:
             os.kill(self.judge_pid, signal.SIGKILL)
         except OSError:
             pass
-        try:
-            _, self.judge_status, ru = os.wait4(self.judge_pid, 0)
-            self.judge_cpu += (ru.ru_utime + ru.ru_stime) * 1000.0
-        except ChildProcessError:
-            pass
+        if not self.judge_reaped:
+            try:
+                _, self.judge_status, _ = os.wait4(self.judge_pid, 0)
+            except ChildProcessError:
+                pass
         self.judge_ctl.close()
         for fd in (self.judge_tick.fd, self.judge_out, self.judge_pidfd):
             os.close(fd)
         self.judge_pid = 0
 
+    def zygote_up(self):
+        """Starts the box's zygote if it is not running."""
+        if self.zygote_pid:
+            return
+        import socket as _socket
+        ctl_p, ctl_z = _socket.socketpair(_socket.AF_UNIX,
+                                          _socket.SOCK_SEQPACKET)
+        cz = high_fd(ctl_z.detach())
+        self.zygote_pid = spawn(self.limits, lambda: zygote_server(cz),
+                                {cz}, 2, 2, cpu=False)
+        os.close(cz)
+        self.zygote_ctl = ctl_p
+
+    def zygote_down(self):
+        if not self.zygote_pid:
+            return
+        try:
+            os.kill(self.zygote_pid, signal.SIGKILL)
+            os.waitpid(self.zygote_pid, 0)
+        except (OSError, ChildProcessError):
+            pass
+        self.zygote_ctl.close()
+        self.zygote_pid = 0
+
+    def fork_candidate(self, solution, cold, c_fd, out_w, err_w):
+        """Has the zygote fork a candidate. Returns its pid (0 if the
+        zygote could not, twice: the run is then a sandbox_error)."""
+        import socket as _socket
+        sol = os.memfd_create("kiln-solution", os.MFD_CLOEXEC)
+        write_all(sol, solution.encode("utf-8", "surrogatepass"))
+        try:
+            for _ in (0, 1):
+                self.zygote_up()
+                try:
+                    _socket.send_fds(self.zygote_ctl, [json.dumps(
+                        {"limits": self.limits, "cold": cold}).encode()],
+                        [c_fd, out_w, err_w, sol])
+                    msg = self.zygote_ctl.recv(4096)
+                    if msg:
+                        return int(json.loads(msg)["pid"])
+                except (OSError, ValueError, KeyError):
+                    pass
+                self.zygote_down()   # a candidate killed it: start anew
+            return 0
+        finally:
+            os.close(sol)
+
+    def candidate_end(self):
+        """The candidate's wait status, CPU ms and max RSS, from the
+        zygote that reaped it ((None, 0, 0) if the zygote is gone)."""
+        try:
+            msg = self.zygote_ctl.recv(4096) if self.zygote_pid else b""
+            rep = json.loads(msg)
+            return int(rep["status"]), float(rep["cpu_ms"]), \
+                int(rep["maxrss"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.zygote_down()
+            return None, 0.0, 0
+
+    def kill_group(self, pgid):
+        """Kills every process of a candidate's process group (candidates
+        cannot leave it: lock_process_group) and reaps those that fell to
+        PID 1, until none is left."""
+        while True:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                return
+            self.reap_orphans()
+            time.sleep(0.0001)
+
+    def reap_orphans(self):
+        """Reaps what died among PID 1's children: orphans of candidates,
+        and the judge or the zygote if a candidate killed them."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.judge_pid:
+                self.judge_status = status
+                self.judge_reaped = True
+            elif pid == self.zygote_pid:
+                self.zygote_ctl.close()
+                self.zygote_pid = 0
+
     def run_pair(self, solution, spec_fd, start, cold, on_tick, deadline,
                  st):
-        """Forks a candidate for tests[start:] and hands the job to the
-        judge, then watches both until the judge says it is done ("E"), a
-        limit fires or one of them dies. Returns (how, the candidate's wait
-        status or None if it was still running, its rusage)."""
+        """Has the zygote fork a candidate for tests[start:] and hands the
+        job to the judge, then watches both until the judge says it is done
+        ("E"), a limit fires or one of them dies. Returns (how, the
+        candidate's wait status, or None if it was killed here; its CPU
+        ms; its max RSS)."""
         import socket as _socket
         self.judge_up()
         c_sock, j_sock = _socket.socketpair()
@@ -1780,24 +1943,27 @@ class Box:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         det_r, det_w = big_pipe()
-        if cold:
-            target = self.cold_candidate(c_fd, solution)
-        else:
-            def target():
-                candidate_main(c_fd, solution)
-        cand = spawn(self.limits, target, {c_fd}, out_w, err_w)
+        cand = self.fork_candidate(solution, cold, c_fd, out_w, err_w)
         for fd in (c_fd, out_w, err_w):
             os.close(fd)
         self.details.append(det_r)
-        try:
-            _socket.send_fds(self.judge_ctl, [json.dumps(
-                {"op": "job", "start": start}).encode()],
-                [spec_fd, j_fd, det_w])
-        except OSError:
-            self.judge_down()
+        if cand:
+            try:
+                _socket.send_fds(self.judge_ctl, [json.dumps(
+                    {"op": "job", "start": start}).encode()],
+                    [spec_fd, j_fd, det_w])
+            except OSError:
+                self.judge_down()
         os.close(j_fd)
         os.close(det_w)
-        cpidfd = os.pidfd_open(cand)
+        if not cand:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            return "sandbox_error", None, 0.0, 0
+        try:
+            cpidfd = os.pidfd_open(cand)
+        except ProcessLookupError:   # gone and reaped already
+            cpidfd = os.open("/dev/null", os.O_RDONLY)
         fds = {out_r: "out", err_r: "err"}
         poller = select.poll()
         for fd in fds:
@@ -1835,18 +2001,13 @@ class Box:
                 break
         if how or judge_dead:
             self.judge_down()
-        # The candidate: its own end if it has one, else killed now.
-        cstatus = None
-        if select.select([cpidfd], [], [], 0)[0]:
-            _, cstatus, cru = os.wait4(cand, 0)
-        else:
-            for f in (os.killpg, os.kill):
-                try:
-                    f(cand, signal.SIGKILL)
-                except OSError:
-                    pass
-            _, _, cru = os.wait4(cand, 0)
+        # The candidate: its own end if it had one, else killed here. (It
+        # closes its channel a moment before its exit shows.)
+        exited = bool(select.select([cpidfd], [], [], 0.05 if st["end"] ==
+                                    EXIT_CHANNEL else 0)[0])
         os.close(cpidfd)
+        self.kill_group(cand)
+        cstatus, ccpu, crss = self.candidate_end()
         for fd in (out_r, err_r):
             try:
                 while fd in fds and self._out(fd, fds[fd]):
@@ -1854,8 +2015,7 @@ class Box:
             except OSError:
                 pass
             os.close(fd)
-        self.reap_candidates()
-        return how, cstatus, cru
+        return how, cstatus if exited else None, ccpu, crss
 
     def read_ticks(self, on_tick):
         lines, _ = self.judge_tick.read()
@@ -1866,60 +2026,6 @@ class Box:
                     on_tick(fields)
             except (ValueError, TypeError, IndexError):
                 pass  # malformed: ignored
-
-    def reap_candidates(self):
-        """Every process in the box but PID 1 and the judge is killed and
-        reaped: the judge sends kill(-1) (which spares it), this process
-        reaps. Without a judge, reap_all() does both."""
-        if not self.judge_pid:
-            reap_all()
-            return
-        import socket as _socket
-        got = {"k": False}
-
-        def on_k(f):
-            if f[0] == "K":
-                got["k"] = True
-        try:
-            _socket.send_fds(self.judge_ctl, [b'{"op": "reap"}'], [])
-        except OSError:
-            self.judge_down()
-            reap_all()
-            return
-        t_end = now_ms() + 2000
-        while not got["k"]:
-            try:
-                while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                    pass
-            except ChildProcessError:
-                pass
-            r = select.select([self.judge_tick.fd, self.judge_pidfd], [],
-                              [], 0.001)[0]
-            if self.judge_tick.fd in r:
-                self.read_ticks(on_k)
-            if self.judge_pidfd in r or now_ms() > t_end:
-                self.judge_down()
-                reap_all()
-                return
-
-    def cold_candidate(self, c_fd, solution):
-        def target():
-            # A fresh interpreter, same harness, same candidate_main().
-            r, w = os.pipe()
-            payload = solution.encode("utf-8", "surrogatepass")
-            pid = os.fork()
-            if pid == 0:
-                os.close(r)
-                write_all(w, payload)
-                os._exit(0)
-            os.close(w)
-            os.set_inheritable(c_fd, True)
-            os.dup2(r, 0)
-            os.close(r)
-            os.execve(sys.executable,
-                      [sys.executable, "-I", "-B", __file__, "--candidate",
-                       str(c_fd)], dict(os.environ))
-        return target
 
     def run_exec(self, job):
         """Compiled or script languages: compile once, one process a test.
@@ -1938,15 +2044,17 @@ class Box:
             t0 = now_ms()
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
-            pid = spawn(self.limits, lambda: os.execve(
-                job["compile"][0], job["compile"], job["env"]), set(),
-                out_w, err_w)
+            def compile_target():
+                lock_process_group()
+                os.execve(job["compile"][0], job["compile"], job["env"])
+            pid = spawn(self.limits, compile_target, set(), out_w, err_w)
             os.close(out_w)
             os.close(err_w)
             how, deaths = self.watch([pid], {out_r: "out", err_r: "err"},
                                      lambda f: None,
                                      lambda: t0 + c["timeout_ms"])
             status, ru = deaths[pid]
+            self.kill_group(pid)
             self.limits = saved
             cpu_total += (ru.ru_utime + ru.ru_stime) * 1000.0
             ok = (how is None and os.WIFEXITED(status)
@@ -1981,6 +2089,7 @@ class Box:
                 env["KILN_NONCE"] = nonce
                 os.dup2(res_w, 3)
                 os.close(res_w)
+                lock_process_group()
                 os.execve(argv[0], argv, env)
 
             t0 = now_ms()
@@ -2014,7 +2123,7 @@ class Box:
             results[i] = {"status": st, "wall_ms": wall,
                           "cpu_ms": round(cpu, 3), "detail": detail,
                           "judge": "in-process"}
-            self.reap_candidates()
+            self.kill_group(pid)
         return self.summarize(results, cpu_total, rss_max)
 
     @staticmethod
@@ -2121,6 +2230,7 @@ def serve():
     gc.freeze()
     box = Box()
     box.pristine_tmp = tmp_attrs()
+    build_pgrp_lock()
     write_all(1, (json.dumps({"ready": True, "pid": os.getpid()}) +
                   "\n").encode())
     while True:
@@ -2134,8 +2244,9 @@ def serve():
         except EOFError:
             return
         except Exception as e:
-            box.judge_down()
             reap_all()
+            box.judge_down()
+            box.zygote_down()
             result = {"status": "sandbox_error",
                       "detail": "harness: " + describe(e),
                       "trace": __import__("traceback").format_exc()[-1500:],
@@ -2146,18 +2257,8 @@ def serve():
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "--candidate":
-        fd = int(sys.argv[2])
-        chunks = []
-        while True:
-            chunk = os.read(0, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        devnull = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.close(devnull)
-        candidate_main(fd, b"".join(chunks).decode("utf-8", "surrogatepass"))
+    if len(sys.argv) >= 4 and sys.argv[1] == "--candidate":
+        candidate_main(int(sys.argv[2]), read_solution(int(sys.argv[3])))
         os._exit(0)
     else:
         serve()
