@@ -46,6 +46,12 @@ typedef struct kiln_job {
 	size_t ntests;
 	int program;
 	long timeout_ms;              /* > 0 overrides the box's limit */
+	/* I/O tests (Python): NULL, or one entry per test, NULL for a code
+	 * test; where expect[i] is set, tests[i] is a call of the solution's
+	 * function with literal arguments ("f(1, [2])") and expect[i] the
+	 * literal it must return ("3"), compared by kiln (docs/FORMATS.md). */
+	const char *const *expect;
+	double atol;                  /* float tolerance of I/O tests; 0 = exact */
 } kiln_job;
 
 /* Languages are a table (src/sandbox/lang.c). */

@@ -1988,15 +1988,13 @@ class Box:
                     judge_dead = True
                 elif fd == cpidfd:
                     poller.unregister(fd)  # the judge will notice
-                elif fd == self.judge_out:
-                    self._out(fd, "judge")
-                elif fd in fds:
-                    if not self._out(fd, fds[fd]):
+                elif fd == self.judge_out or fd in fds:
+                    if not self._out(fd, fds.get(fd, "judge")):
                         poller.unregister(fd)
-                        del fds[fd]
-                if self.out_bytes > self.limits["output"]:
-                    how = "output_limit"
-                    break
+                        fds.pop(fd, None)
+                    elif self.out_bytes > self.limits["output"]:
+                        how = "output_limit"
+                        break
             if how:
                 break
         if how or judge_dead:

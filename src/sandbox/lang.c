@@ -221,6 +221,22 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 				    json_string(job->solution ? job->solution
 							      : ""));
 		json_object_set_new(req, "tests", tests);
+		if (job->expect) {
+			json_t *ex = json_array();
+			for (size_t i = 0; ex && i < ntests; i++)
+				json_array_append_new(ex, job->expect[i]
+					? json_string(job->expect[i])
+					: json_null());
+			if (!ex || json_array_size(ex) != ntests) {
+				json_decref(ex);
+				rc = kiln_error_set(err, KILN_EPARSE,
+						    "I/O test is not valid UTF-8");
+				goto fail;
+			}
+			json_object_set_new(req, "expect", ex);
+		}
+		if (job->atol > 0)
+			json_object_set_new(req, "atol", json_real(job->atol));
 	} else {
 		json_t *files = json_object(), *runs = json_array();
 		json_object_set_new(req, "mode", json_string("exec"));

@@ -68,16 +68,51 @@ int kiln_job_from_record(const json_t *rec, kiln_job *job, kiln_error *err)
 		const char **t = calloc(n, sizeof(*t));
 		if (!t)
 			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		const char **e = NULL;
 		for (size_t i = 0; i < n; i++) {
 			const json_t *s = json_array_get(tests, i);
+			if (json_is_object(s)) {
+				/* An I/O test: {"call": "f(1)", "expect": "2"}. */
+				const char *call = json_string_value(
+					json_object_get(s, "call"));
+				const char *want = json_string_value(
+					json_object_get(s, "expect"));
+				if (!call || blank(call) || !want || blank(want)) {
+					free(t);
+					free(e);
+					return kiln_error_set(err, KILN_EPARSE,
+						"tests[%zu]: an I/O test needs "
+						"'call' and 'expect' (Python source "
+						"text)", i);
+				}
+				if (!e && !(e = calloc(n, sizeof(*e)))) {
+					free(t);
+					return kiln_error_set(err, KILN_ENOMEM,
+							      "out of memory");
+				}
+				t[i] = call;
+				e[i] = want;
+				continue;
+			}
 			if (!json_is_string(s) || blank(json_string_value(s))) {
 				free(t);
+				free(e);
 				return kiln_error_set(err, KILN_EPARSE,
-					"tests[%zu] must be a non-empty string",
-					i);
+					"tests[%zu] must be a non-empty string "
+					"or an I/O test object", i);
 			}
 			t[i] = json_string_value(s);
 		}
+		if (e && job->language && strcmp(job->language, "python") &&
+		    strcmp(job->language, "python3") &&
+		    strcmp(job->language, "py")) {
+			free(t);
+			free(e);
+			return kiln_error_set(err, KILN_EPARSE,
+				"I/O tests are judged for Python only (this "
+				"task's language is '%s')", job->language);
+		}
+		job->expect = e;
 		job->tests = t;
 		job->ntests = n;
 	} else {
@@ -85,12 +120,24 @@ int kiln_job_from_record(const json_t *rec, kiln_job *job, kiln_error *err)
 			"field 'tests' must be a non-empty list of test "
 			"snippets or one test program (a string)");
 	}
+	if (json_object_get(rec, "atol")) {
+		const json_t *a = json_object_get(rec, "atol");
+		double v = json_is_number(a) ? json_number_value(a) : -1.0;
+		if (!(v >= 0.0 && v <= 1e6)) {
+			kiln_job_release(job);
+			return kiln_error_set(err, KILN_EPARSE,
+				"field 'atol' must be a number in [0, 1e6]");
+		}
+		job->atol = v;
+	}
 	return 0;
 }
 
 void kiln_job_release(kiln_job *job)
 {
 	free((void *)job->tests);
+	free((void *)job->expect);
 	job->tests = NULL;
+	job->expect = NULL;
 	job->ntests = 0;
 }

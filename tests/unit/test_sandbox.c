@@ -410,6 +410,54 @@ static void box_memory_is_bounded_as_a_whole(void **state)
 	json_decref(v);
 }
 
+/* I/O tests: the call is made through the judge, the output compared by
+ * kiln (Python's == on plain data, or within atol); the verdict says so. */
+static void io_tests_are_judged_by_kiln(void **state)
+{
+	const char *calls[] = { "f(1)", "f(3)", "f(1)", "assert f(6) == 2.0" };
+	const char *want[] = { "0.3333333", "1.0", "(0.3333333,)", NULL };
+	kiln_job job = { .language = "python",
+			 .solution = "def f(x):\n    return x / 3\n",
+			 .tests = calls, .ntests = 4, .expect = want,
+			 .atol = 1e-6 };
+	kiln_error err;
+	json_t *v;
+
+	(void)state;
+	assert_int_equal(kiln_box_run(warm, &job, &v, &err), 0);
+	assert_string_equal(test_status(v, 0), "pass");
+	assert_string_equal(test_status(v, 1), "pass");
+	assert_string_equal(test_status(v, 2), "fail");   /* tuple vs float */
+	assert_string_equal(test_status(v, 3), "pass");   /* converted assert */
+	assert_string_equal(json_string_value(json_object_get(v, "judge")),
+			    "io");
+	json_decref(v);
+	job.atol = 0;                                      /* exact: fails */
+	assert_int_equal(kiln_box_run(warm, &job, &v, &err), 0);
+	assert_string_equal(test_status(v, 0), "fail");
+	json_decref(v);
+}
+
+/* A program that floods the result pipe with records (linear splitting,
+ * bounded reads) still ends at its wall-clock limit (1 s here); it took
+ * 15 to 60 s for a 5 s limit when lines were split in quadratic time. */
+static void flooded_result_pipe_keeps_the_deadline(void **state)
+{
+	const char *tests[] = {
+		"char line[4096];\n"
+		"memset(line, 'x', sizeof(line));\n"
+		"for (int i = 0; i < 4096; i += 64) line[i] = '\\n';\n"
+		"for (;;) write(3, line, sizeof(line));\n" };
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "c", "#include <string.h>\n#include <unistd.h>\n",
+		   tests, 1, 0);
+	assert_string_equal(status(v), "timeout");
+	assert_true(json_real_value(json_object_get(v, "wall_ms")) < 5000.0);
+	json_decref(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +477,8 @@ int main(void)
 		cmocka_unit_test(dead_box_restarts),
 		cmocka_unit_test(box_memory_is_bounded_as_a_whole),
 		cmocka_unit_test(pipelined_jobs_survive_a_rebuilt_box),
+		cmocka_unit_test(io_tests_are_judged_by_kiln),
+		cmocka_unit_test(flooded_result_pipe_keeps_the_deadline),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
