@@ -344,6 +344,11 @@ static int sq_open(kiln_store **out, const char *path, unsigned flags,
 	q->base.be = &kiln__store_sqlite;
 	q->base.flags = flags;
 	q->lock_fd = -1;
+	if (ro && strcmp(path, ":memory:") != 0 && access(path, F_OK) != 0) {
+		rc = kiln_error_set(err, KILN_EIO, "%s: no such store (%s)",
+				    path, strerror(errno));
+		goto out;
+	}
 	if (!ro && (rc = take_lock(q, path, flags, err)))
 		goto out;
 	if (sqlite3_open_v2(path, &q->db, (ro ? SQLITE_OPEN_READONLY :
