@@ -163,7 +163,13 @@ static int take_lock(struct sqlite_store *q, const char *path, unsigned flags,
 					    "use another store", path);
 		goto out;
 	}
-	if (!shared) {
+	if (shared) {
+		/* No run can hold the lock now: what the file says is left
+		 * from one that was killed, and must not be named later. */
+		if (ftruncate(q->lock_fd, 0) != 0) {
+			/* a stale name in a message, at worst */
+		}
+	} else {
 		char who[128], host[128] = "?", line[512];
 		int n;
 

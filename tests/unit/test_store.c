@@ -267,7 +267,17 @@ static void one_run_at_a_time(void **state)
 	kiln_store_close(ro);
 	kiln_store_close(run);
 
-	/* workers share; a run is then refused, naming them */
+	/* workers share; a run is then refused, naming them (and not a run
+	 * that was killed before them, whose name the file still has) */
+	{
+		char fpath[320];
+		FILE *f;
+
+		snprintf(fpath, sizeof(fpath), "%s-lock", lpath);
+		assert_non_null(f = fopen(fpath, "w"));
+		fputs("run\tkiln ghost\t99999\tnowhere\t0\n", f);
+		fclose(f);
+	}
 	assert_int_equal(kiln_store_open_with(&run, lpath, KILN_STORE_SHARED,
 					      &err), 0);
 	assert_int_equal(kiln_store_open_with(&other, lpath, KILN_STORE_SHARED,
@@ -277,6 +287,7 @@ static void one_run_at_a_time(void **state)
 	kiln_store_close(other);
 	assert_int_equal(kiln_store_open(&other, lpath, &err), KILN_STORE_BUSY);
 	assert_non_null(strstr(err.msg, "workers"));
+	assert_null(strstr(err.msg, "ghost"));
 	kiln_store_close(run);
 	assert_int_equal(kiln_store_open(&run, lpath, &err), 0);
 	kiln_store_close(run);
