@@ -173,7 +173,9 @@ typedef struct kiln_store_lease {
  * committed before fn is called once per claimed item (item->state is
  * KILN_ITEM_CLAIMED, item->claims the lease token); *claimed is how many.
  * No two claims, from any handles, processes or threads, ever hold the same
- * item at the same time. Claiming takes no item that is done or failed. */
+ * item at the same time. Claiming takes no item that is done or failed.
+ * Call it outside kiln_store_begin/commit, so that the claim is committed
+ * (and seen by the other workers) before the work starts. */
 int kiln_store_claim(kiln_store *s, const char *worker, int max,
 		     double lease_s, kiln_store_fn fn, void *ctx,
 		     int *claimed, kiln_error *err);

@@ -224,21 +224,26 @@ static int exec(struct sqlite_store *q, const char *sql, const char *what,
 static int read_version(struct sqlite_store *q, int *version, kiln_error *err)
 {
 	sqlite3_stmt *st;
-	int step, has_meta = 0;
+	int step, has_meta = 0, tables = 0;
 
 	*version = 0;
-	if (sqlite3_prepare_v2(q->db, "SELECT count(*) FROM sqlite_master "
-			       "WHERE type = 'table' AND name = 'meta'", -1,
+	if (sqlite3_prepare_v2(q->db, "SELECT count(*), sum(name = 'meta') "
+			       "FROM sqlite_master WHERE type = 'table'", -1,
 			       &st, NULL) != SQLITE_OK)
 		return db_error(q, KILN_EIO, "reading the schema", err);
 	step = sqlite3_step(st);
-	if (step == SQLITE_ROW)
-		has_meta = sqlite3_column_int(st, 0) > 0;
+	if (step == SQLITE_ROW) {
+		tables = sqlite3_column_int(st, 0);
+		has_meta = sqlite3_column_int(st, 1) > 0;
+	}
 	sqlite3_finalize(st);
 	if (step != SQLITE_ROW)
 		return db_error(q, KILN_EIO, "reading the schema", err);
-	if (!has_meta)
+	if (!has_meta) {
+		/* empty: a new store; tables of someone else's: not ours */
+		*version = tables ? -1 : 0;
 		return 0;
+	}
 	if (sqlite3_prepare_v2(q->db, "SELECT value FROM meta WHERE key = "
 			       "'schema'", -1, &st, NULL) != SQLITE_OK)
 		return db_error(q, KILN_EIO, "reading the schema version", err);
@@ -256,6 +261,10 @@ static int read_version(struct sqlite_store *q, int *version, kiln_error *err)
 static int refuse_version(struct sqlite_store *q, int version,
 			  kiln_error *err)
 {
+	if (version < 0)
+		return kiln_error_set(err, KILN_EPARSE, "%s: not a kiln store "
+				      "(a database with other tables)",
+				      q->base.where);
 	return kiln_error_set(err, KILN_EPARSE, "%s: store schema %d; this "
 			      "kiln reads 1 to %d", q->base.where, version,
 			      SCHEMA);
@@ -372,7 +381,7 @@ static int sq_open(kiln_store **out, const char *path, unsigned flags,
 			goto out;
 		if (version == 0)
 			rc = kiln_error_set(err, KILN_EPARSE, "%s: not a kiln "
-					    "store (no schema)", path);
+					    "store (an empty database)", path);
 		else if (version < 0 || version > SCHEMA)
 			rc = refuse_version(q, version, err);
 		else if (version < SCHEMA)
@@ -622,8 +631,16 @@ static int sq_stats(kiln_store *s, kiln_store_count_fn fn, void *ctx,
 
 /* ---- many workers -------------------------------------------------------- */
 
+static int by_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
 /* One statement, so one write transaction: the rows it picks are claimed
- * before any other handle can read them as claimable. */
+ * before any other handle can read them as claimable. (RETURNING gives
+ * them in no promised order: they are handed over oldest first.) */
 static int sq_claim(kiln_store *s, const char *worker, int max, double now,
 		    double until, kiln_store_fn fn, void *ctx, int *claimed,
 		    kiln_error *err)
@@ -657,6 +674,7 @@ static int sq_claim(kiln_store *s, const char *worker, int max, double now,
 	*claimed = n;
 	if (!fn || !n)
 		goto out;
+	qsort(ids, (size_t)n, sizeof(*ids), by_id);
 	if ((rc = prep(q, "SELECT " ITEM_COLUMNS " FROM items WHERE id = ?",
 		       &st, "reading claimed items", err)))
 		goto out;

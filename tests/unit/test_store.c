@@ -389,6 +389,15 @@ static void schema_2_store_migrates(void **state)
 	assert_non_null(strstr(err.msg, "schema 4"));
 	assert_int_equal(kiln_store_open_with(&s, p, KILN_STORE_READONLY,
 					      &err), KILN_EPARSE);
+	/* someone else's database (a mistyped --store) is not written to */
+	snprintf(p, sizeof(p), "%s/theirs.db", dir);
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (a)", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(kiln_store_open(&s, p, &err), KILN_EPARSE);
+	assert_non_null(strstr(err.msg, "not a kiln store"));
+	assert_int_equal(schema_of(p), -1);
 }
 
 int main(void)
