@@ -314,19 +314,24 @@ out:
 	return rc;
 }
 
-static int prepare(struct sqlite_store *q, kiln_error *err)
+/* The statements a run repeats, prepared once per handle (a read-only
+ * handle gets the lookups only: it may read an older store's view). */
+static int prepare(struct sqlite_store *q, int ro, kiln_error *err)
 {
 	if (sqlite3_prepare_v3(q->db,
-		"INSERT OR IGNORE INTO items (task_id, idx, kind, request, hash)"
-		" VALUES (?, ?, ?, ?, ?)", -1, SQLITE_PREPARE_PERSISTENT,
-		&q->add, NULL) ||
-	    sqlite3_prepare_v3(q->db,
 		"SELECT id, state, answer FROM items WHERE task_id = ? AND"
 		" idx = ? AND kind = ? AND hash = ?", -1,
 		SQLITE_PREPARE_PERSISTENT, &q->find, NULL) ||
 	    sqlite3_prepare_v3(q->db,
 		"SELECT answer FROM items WHERE hash = ? AND state = 1 LIMIT 1",
-		-1, SQLITE_PREPARE_PERSISTENT, &q->cached, NULL) ||
+		-1, SQLITE_PREPARE_PERSISTENT, &q->cached, NULL))
+		return db_error(q, KILN_EIO, "preparing statements", err);
+	if (ro)
+		return 0;
+	if (sqlite3_prepare_v3(q->db,
+		"INSERT OR IGNORE INTO items (task_id, idx, kind, request, hash)"
+		" VALUES (?, ?, ?, ?, ?)", -1, SQLITE_PREPARE_PERSISTENT,
+		&q->add, NULL) ||
 	    sqlite3_prepare_v3(q->db,
 		"UPDATE items SET state = 1, answer = ?, ms = ?, error = NULL,"
 		" attempts = attempts + ?, updated = julianday('now')"
@@ -395,12 +400,12 @@ static int sq_open(kiln_store **out, const char *path, unsigned flags,
 			rc = refuse_version(q, version, err);
 		else if (version < SCHEMA)
 			rc = exec(q, view_2, "reading an older store", err);
-		if (rc)
+		if (rc || (rc = prepare(q, 1, err)))
 			goto out;
 		*out = &q->base;
 		return 0;
 	}
-	if ((rc = ready_schema(q, err)) || (rc = prepare(q, err)))
+	if ((rc = ready_schema(q, err)) || (rc = prepare(q, 0, err)))
 		goto out;
 	/* The run lock means no worker is in: claims left by workers that
 	 * are gone are pending again, for this run to send. */

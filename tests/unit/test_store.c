@@ -352,7 +352,7 @@ static void schema_2_store_migrates(void **state)
 	kiln_store_slot slot;
 	struct seen seen = { 0 };
 	sqlite3 *db;
-	char p[300];
+	char p[300], *answer;
 
 	(void)state;
 	snprintf(p, sizeof(p), "%s/old.db", dir);
@@ -365,6 +365,11 @@ static void schema_2_store_migrates(void **state)
 					      &err), 0);
 	assert_int_equal(kiln_store_list(s, -1, collect, &seen, &err), 0);
 	assert_int_equal(seen.n, 2);
+	assert_int_equal(kiln_store_cached(s, "oh0", &answer, &err), 0);
+	assert_string_equal(answer, "{\"a\":1}");
+	free(answer);
+	assert_int_equal(kiln_store_put(s, "o", 2, "solution", "{}", "oh2",
+					&slot, &err), KILN_EINVAL);
 	kiln_store_close(s);
 	assert_int_equal(schema_of(p), 2);
 
