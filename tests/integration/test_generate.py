@@ -181,6 +181,25 @@ def faults_test(tmp):
     check("--retry-failed re-sends only the failures",
           len(new) == 1 and "number %d:" % len(kinds) in new[0]["prompt"],
           new)
+    # kiln store, as people read it (the tests above read its --json)
+    store = out + ".store"
+    p = kiln("store", "list", "--state", "failed", store)
+    check("kiln store list: the failed item with its error, one line",
+          p.returncode == 0 and len(p.stdout.splitlines()) == 1 and
+          "\tf/%d\t0\tsolution\tfailed\t" % len(kinds) in p.stdout and
+          "HTTP 500" in p.stdout, p.stdout + p.stderr)
+    p = kiln("store", "stats", store)
+    check("kiln store stats: items by state",
+          p.returncode == 0 and "%d items: 0 pending, %d done, 1 failed" %
+          (len(kinds) + 1, len(kinds)) in p.stdout, p.stdout + p.stderr)
+    nope = os.path.join(tmp, "nope.store")
+    p = kiln("store", "list", nope)
+    check("kiln store: a missing store is an error, not a new store",
+          p.returncode == 1 and "no such store" in p.stderr and
+          not os.path.exists(nope), p.stderr)
+    p = kiln("store", "stats", "postgresql://db.example/kiln")
+    check("kiln store: postgresql:// is named and not built yet",
+          p.returncode == 1 and "not built" in p.stderr, p.stderr)
     srv.stop()
 
 
