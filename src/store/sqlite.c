@@ -1,22 +1,16 @@
 /* The store on SQLite: one file, WAL mode, a transaction per change, the
  * verbs of store_int.h's operations table.
  *
- * Who may write: the run lock is an flock(2) on a file beside the store,
- * PATH-lock: exclusive for a run, shared for workers, none for read-only
- * handles. The kernel drops it when its process ends however it ends, so a
- * run killed with SIGKILL leaves nothing to clean up; the run writes who it
- * is into the file (and empties it when done) so that the next one can say
- * who holds the store. SQLite's own locks keep each change atomic between
- * the workers' handles; leases (claims) are rows, checked in the same
- * UPDATE that changes them, so no two handles can both win one. */
+ * Who may write: the run lock on PATH-lock (runlock.c): exclusive for a
+ * run, shared for workers, none for read-only handles. SQLite's own locks
+ * keep each change atomic between the workers' handles; leases (claims)
+ * are rows, checked in the same UPDATE that changes them, so no two
+ * handles can both win one. */
 #include <errno.h>
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "store/store_int.h"
@@ -104,119 +98,6 @@ static int db_error(struct sqlite_store *q, int code, const char *what,
 static struct sqlite_store *Q(kiln_store *s)
 {
 	return (struct sqlite_store *)s;
-}
-
-/* ---- the run lock -------------------------------------------------------- */
-
-/* "<who> (pid N on host H) since T" from the lock file, or "" */
-static void read_holder(int fd, char *buf, size_t size)
-{
-	char raw[512], who[128], host[128];
-	long pid;
-	long long since;
-	ssize_t n = pread(fd, raw, sizeof(raw) - 1, 0);
-
-	buf[0] = '\0';
-	if (n <= 0)
-		return;
-	raw[n] = '\0';
-	if (sscanf(raw, "run\t%127[^\t]\t%ld\t%127[^\t]\t%lld", who, &pid,
-		   host, &since) == 4) {
-		time_t t = (time_t)since;
-		struct tm tm;
-		char when[64] = "";
-		if (gmtime_r(&t, &tm))
-			strftime(when, sizeof(when), " since %Y-%m-%d %H:%M:%S "
-				 "UTC", &tm);
-		snprintf(buf, size, "%s (pid %ld on host %s)%s", who, pid, host,
-			 when);
-	}
-}
-
-static int take_lock(struct sqlite_store *q, const char *path, unsigned flags,
-		     kiln_error *err)
-{
-	int shared = (flags & KILN_STORE_SHARED) != 0;
-	char *lpath = NULL, holder[400];
-	int rc = 0;
-
-	q->lock_fd = -1;
-	if (strcmp(path, ":memory:") == 0)
-		return 0;
-	if (!(lpath = malloc(strlen(path) + sizeof("-lock"))))
-		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-	strcpy(lpath, path);
-	strcat(lpath, "-lock");
-	q->lock_fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-	if (q->lock_fd < 0) {
-		rc = kiln_error_set(err, KILN_EIO, "%s: cannot open the store's "
-				    "lock file: %s", lpath, strerror(errno));
-		goto out;
-	}
-	if (flock(q->lock_fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
-		if (errno != EWOULDBLOCK) {
-			rc = kiln_error_set(err, KILN_EIO, "%s: cannot lock the "
-					    "store: %s", lpath,
-					    strerror(errno));
-			goto out;
-		}
-		read_holder(q->lock_fd, holder, sizeof(holder));
-		if (holder[0])
-			rc = kiln_error_set(err, KILN_STORE_BUSY, "%s is in use "
-					    "by %s; wait or use another store",
-					    path, holder);
-		else
-			rc = kiln_error_set(err, KILN_STORE_BUSY, "%s is in use "
-					    "by workers claiming its items (or "
-					    "a run that is starting); wait or "
-					    "use another store", path);
-		goto out;
-	}
-	if (shared) {
-		/* No run can hold the lock now: what the file says is left
-		 * from one that was killed, and must not be named later. */
-		if (ftruncate(q->lock_fd, 0) != 0) {
-			/* a stale name in a message, at worst */
-		}
-	} else {
-		char who[128], host[128] = "?", line[512];
-		int n;
-
-		q->exclusive = 1;
-		kiln__store_holder(who, sizeof(who));
-		if (gethostname(host, sizeof(host)) != 0)
-			snprintf(host, sizeof(host), "?");
-		host[sizeof(host) - 1] = '\0';
-		n = snprintf(line, sizeof(line), "run\t%s\t%ld\t%s\t%lld\n", who,
-			     (long)getpid(), host, (long long)time(NULL));
-		/* who holds it is a courtesy to the next one: a failure to
-		 * say so is no reason to stop */
-		if ((ftruncate(q->lock_fd, 0) != 0 ||
-		     pwrite(q->lock_fd, line, (size_t)n, 0) != n) &&
-		    ftruncate(q->lock_fd, 0) != 0) {
-			/* nothing more to try: the lock holds either way, and
-			 * the next one is told "in use" without a name */
-		}
-	}
-out:
-	if (rc && q->lock_fd >= 0) {
-		close(q->lock_fd);
-		q->lock_fd = -1;
-	}
-	free(lpath);
-	return rc;
-}
-
-static void drop_lock(struct sqlite_store *q)
-{
-	if (q->lock_fd < 0)
-		return;
-	/* the next run must not read a holder that is gone (if this
-	 * fails, the next one names a process that has ended) */
-	if (q->exclusive && ftruncate(q->lock_fd, 0) != 0)
-		q->exclusive = 0;
-	close(q->lock_fd);  /* the flock goes with it */
-	q->lock_fd = -1;
 }
 
 /* ---- opening ------------------------------------------------------------- */
@@ -355,7 +236,7 @@ static void sq_close(kiln_store *s)
 	sqlite3_finalize(q->finish);
 	sqlite3_finalize(q->fail);
 	sqlite3_close(q->db);
-	drop_lock(q);
+	kiln__store_unlock_file(q->lock_fd, q->exclusive);
 	free(q->base.where);
 	free(q);
 }
@@ -378,7 +259,10 @@ static int sq_open(kiln_store **out, const char *path, unsigned flags,
 				    path, strerror(errno));
 		goto out;
 	}
-	if (!ro && (rc = take_lock(q, path, flags, err)))
+	q->exclusive = !ro && !(flags & KILN_STORE_SHARED);
+	if (!ro && strcmp(path, ":memory:") != 0 &&
+	    (rc = kiln__store_lock_file(path, !q->exclusive, &q->lock_fd,
+					err)))
 		goto out;
 	if (sqlite3_open_v2(path, &q->db, (ro ? SQLITE_OPEN_READONLY :
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |

@@ -2,7 +2,6 @@
  * kiln/store.h checks what any backend would check, then calls through
  * the backend's operations table. */
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -96,35 +95,6 @@ void kiln_store_set_clock(kiln_store *s, kiln_store_clock_fn now, void *ctx)
 double kiln__store_now(const kiln_store *s)
 {
 	return s->now ? s->now(s->now_ctx) : real_now(NULL);
-}
-
-void kiln__store_holder(char *buf, size_t size)
-{
-	char args[256];
-	size_t n = 0, words = 0;
-	FILE *f = fopen("/proc/self/cmdline", "rb");
-
-	snprintf(buf, size, "kiln");
-	if (!f)
-		return;
-	n = fread(args, 1, sizeof(args) - 1, f);
-	fclose(f);
-	args[n] = '\0';
-	/* "path/to/kiln\0generate\0...": the program's base name, then its
-	 * first argument (the command) */
-	for (size_t i = 0, at = 0; i < n && words < 2; i++) {
-		if (args[i])
-			continue;
-		const char *w = args + at;
-		const char *slash = strrchr(w, '/');
-		if (words == 0)
-			snprintf(buf, size, "%s", slash ? slash + 1 : w);
-		else if (*w && *w != '-')
-			snprintf(buf + strlen(buf), size - strlen(buf), " %s",
-				 w);
-		words++;
-		at = i + 1;
-	}
 }
 
 /* The verbs that record, by id, belong to the run that holds the lock. */

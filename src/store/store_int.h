@@ -74,9 +74,13 @@ struct kiln_store {
 /* The store's time now, by its clock. */
 double kiln__store_now(const kiln_store *s);
 
-/* "kiln generate" (this process's first two arguments), for the run lock's
- * record of who holds it; "kiln" if /proc cannot say. */
-void kiln__store_holder(char *buf, size_t size);
+/* runlock.c: the run lock of a store in a file at path (PATH-lock beside
+ * it): exclusive for a run (shared = 0), shared for workers. On success
+ * *fd holds it; KILN_STORE_BUSY names the holder where the file says. */
+int kiln__store_lock_file(const char *path, int shared, int *fd,
+			  kiln_error *err);
+/* Drops it (exclusive: as taken; the file forgets the holder). */
+void kiln__store_unlock_file(int fd, int exclusive);
 
 extern const struct kiln_store_backend kiln__store_sqlite;
 
