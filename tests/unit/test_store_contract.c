@@ -342,20 +342,43 @@ struct racer {
 	int n, lost, errors;
 };
 
-/* Claims 1..4 at a time until nothing is left, completing each. */
+/* keep, without cmocka's asserts (which must not run off the main
+ * thread): an item handed over unclaimed is counted as an error */
+static int keep_racing(void *ctx, const kiln_store_item *it)
+{
+	struct got *g = ctx;
+
+	if (it->state != KILN_ITEM_CLAIMED || g->n >= 64)
+		return 1;
+	g->lease[g->n++] = (kiln_store_lease){ it->id, it->claims };
+	return 0;
+}
+
+/* Claims 1..4 at a time until nothing is left, completing each. Runs on
+ * its own thread or in a child process: failures are counted, and the
+ * main thread checks the counts. */
 static void *race(void *arg)
 {
 	struct racer *r = arg;
-	kiln_store *s = open_store(r->test, KILN_STORE_SHARED);
+	kiln_store *s = NULL;
 	kiln_error err;
 	struct got g;
+	char url[512];
+	const char *at = strstr(url_template, "%s");
 
+	snprintf(url, sizeof(url), "%.*s%s%s", (int)(at - url_template),
+		 url_template, r->test, at + 2);
+	if (kiln_store_open_with(&s, url, KILN_STORE_SHARED, &err)) {
+		r->errors++;
+		return NULL;
+	}
+	kiln_store_set_clock(s, fake_now, &clock_now);
 	for (int round = 0;; round++) {
 		int n = 0, want = 1 + round % 4;
 
 		memset(&g, 0, sizeof(g));
-		if (kiln_store_claim(s, r->worker, want, 600, keep, &g, &n,
-				     &err)) {
+		if (kiln_store_claim(s, r->worker, want, 600, keep_racing, &g,
+				     &n, &err)) {
 			r->errors++;
 			break;
 		}
