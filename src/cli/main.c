@@ -24,6 +24,7 @@ static const char usage[] =
 "  generate  ask a teacher model (OpenAI-compatible API) for solutions and tests\n"
 "  verify    run solutions against their tests in the sandbox; write verdicts\n"
 "  eval      a model's pass@k on a benchmark, verified in the sandbox\n"
+"  store     list a store's items, count them by state and kind\n"
 "  tokenizer train, use and inspect a byte-level BPE tokenizer\n"
 "  train     train the small GPT on code files or chat samples (CPU)\n"
 "  sample    continue a prompt with a trained model (streams to stdout)\n"
@@ -156,6 +157,8 @@ int main(int argc, char **argv)
 		return cmd_generate(argc - 1, argv + 1);
 	if (strcmp(cmd, "eval") == 0)
 		return cmd_eval(argc - 1, argv + 1);
+	if (strcmp(cmd, "store") == 0)
+		return cmd_store(argc - 1, argv + 1);
 	if (strcmp(cmd, "sample") == 0)
 		return cmd_sample(argc - 1, argv + 1);
 	if (strcmp(cmd, "serve") == 0)

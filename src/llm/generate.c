@@ -554,22 +554,22 @@ static int put_task(struct run_ctx *c, size_t ti)
 					    &job, err);
 			/* --retry-failed: this run's failures, not those of
 			 * other configurations in the same store */
-			if (!rc && job.state == KILN_JOB_FAILED &&
+			if (!rc && job.state == KILN_ITEM_FAILED &&
 			    o->retry_failed &&
 			    !(rc = kiln_store_retry(c->store, job.id, err)))
-				job.state = KILN_JOB_PENDING;
-			if (!rc && job.state == KILN_JOB_PENDING &&
+				job.state = KILN_ITEM_PENDING;
+			if (!rc && job.state == KILN_ITEM_PENDING &&
 			    !o->no_cache)
 				rc = kiln_store_cached(c->store, hex, &ans, err);
 			if (rc) {
 				free(body);
 				break;
 			}
-			if (job.state == KILN_JOB_PENDING && ans) {
+			if (job.state == KILN_ITEM_PENDING && ans) {
 				rc = kiln_store_finish(c->store, job.id, ans,
 						       0, 0, err);
 				c->st->cached++;
-			} else if (job.state == KILN_JOB_PENDING) {
+			} else if (job.state == KILN_ITEM_PENDING) {
 				rc = pending_push(&c->p, job.id, body, slot, ti);
 				body = NULL;
 				if (rc)

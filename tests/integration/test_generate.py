@@ -18,6 +18,7 @@ Candidate code runs only inside kiln's sandbox (kiln verify / kiln eval).
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -80,6 +81,24 @@ def read_jsonl(path):
     return [json.loads(l) for l in open(path) if l.strip()]
 
 
+def store_items(store, *opts):
+    """The store's items, oldest first, as `kiln store list --json` gives
+    them (id, task, index, kind, state, attempts, error; request with
+    --request)."""
+    p = kiln("store", "list", "--json", *opts, store)
+    if p.returncode != 0:
+        raise RuntimeError("kiln store list: " + p.stderr)
+    return [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+
+
+def store_states(store):
+    """Items per state: {"pending": n, "done": n, "failed": n, ...}."""
+    p = kiln("store", "stats", "--json", store)
+    if p.returncode != 0:
+        raise RuntimeError("kiln store stats: " + p.stderr)
+    return json.loads(p.stdout)["states"]
+
+
 def write_tasks(path, n, tag):
     tasks = []
     for i in range(n):
@@ -132,10 +151,9 @@ def faults_test(tmp):
           (got, p.stderr))
     check("faults: solutions extracted",
           all("return a + b" in c["solution"] for c in cands))
-    db = sqlite3.connect(out + ".store")
-    rows = db.execute("SELECT task_id, state, error, attempts FROM jobs "
-                      "ORDER BY id").fetchall()
-    failed = [r for r in rows if r[1] == 2]
+    rows = [(r["task"], r["state"], r["error"], r["attempts"])
+            for r in store_items(out + ".store")]
+    failed = [r for r in rows if r[1] == "failed"]
     check("faults: the permanent fault is a recorded per-request error",
           len(failed) == 1 and failed[0][0] == "f/%d" % len(kinds) and
           "HTTP 500" in failed[0][2] and failed[0][3] == 4, rows)
@@ -146,7 +164,7 @@ def faults_test(tmp):
     # it is; libcurl itself re-sends once on a reused connection that
     # was reset, so "reset" may cost one attempt less.
     want = {"slow": {1}, "content_type": {1}, "reset": {2, 3}}
-    retried = {r[0]: r[3] for r in rows if r[1] == 1}
+    retried = {r[0]: r[3] for r in rows if r[1] == "done"}
     check("faults: each fault cost its retries",
           all(retried.get("f/%d" % i) in want.get(k, {3})
               for i, k in enumerate(kinds)), retried)
@@ -163,6 +181,25 @@ def faults_test(tmp):
     check("--retry-failed re-sends only the failures",
           len(new) == 1 and "number %d:" % len(kinds) in new[0]["prompt"],
           new)
+    # kiln store, as people read it (the tests above read its --json)
+    store = out + ".store"
+    p = kiln("store", "list", "--state", "failed", store)
+    check("kiln store list: the failed item with its error, one line",
+          p.returncode == 0 and len(p.stdout.splitlines()) == 1 and
+          "\tf/%d\t0\tsolution\tfailed\t" % len(kinds) in p.stdout and
+          "HTTP 500" in p.stdout, p.stdout + p.stderr)
+    p = kiln("store", "stats", store)
+    check("kiln store stats: items by state",
+          p.returncode == 0 and "%d items: 0 pending, %d done, 1 failed" %
+          (len(kinds) + 1, len(kinds)) in p.stdout, p.stdout + p.stderr)
+    nope = os.path.join(tmp, "nope.store")
+    p = kiln("store", "list", nope)
+    check("kiln store: a missing store is an error, not a new store",
+          p.returncode == 1 and "no such store" in p.stderr and
+          not os.path.exists(nope), p.stderr)
+    p = kiln("store", "stats", "postgresql://db.example/kiln")
+    check("kiln store: postgresql:// is named and not built yet",
+          p.returncode == 1 and "not built" in p.stderr, p.stderr)
     srv.stop()
 
 
@@ -201,11 +238,8 @@ def kill_resume_test(tmp):
         for r in srv.requests()[seen:]:
             if r["hash"] in answered:
                 violations.append(r)
-        db = sqlite3.connect(store)
-        for (body,) in db.execute("SELECT request FROM jobs WHERE "
-                                  "state = 1"):
-            answered.add(fnv1a64(body.encode()))
-        db.close()
+        for r in store_items(store, "--state", "done", "--request"):
+            answered.add(fnv1a64(r["request"].encode()))
         if finished:
             break
     check("kill: killed with SIGKILL several times", kills >= 3, kills)
@@ -454,10 +488,9 @@ def choices_test(tmp):
     cs = read_jsonl(out) if p.returncode == 0 else []
     check("--n: ceil(k/n) requests per task", len(srv.requests()) == 4,
           (p.stderr, len(srv.requests())))
-    db = sqlite3.connect(out + ".store")
-    ns = sorted((r[0], r[1], json.loads(r[2])["n"], json.loads(r[2])["seed"])
-                for r in db.execute("SELECT task_id, idx, request FROM jobs"))
-    db.close()
+    ns = sorted((r["task"], r["index"], json.loads(r["request"])["n"],
+                 json.loads(r["request"])["seed"])
+                for r in store_items(out + ".store", "--request"))
     check("--n: request i asks for min(n, what is left), seed + i",
           ns == [("n/0", 0, 2, 1234), ("n/0", 1, 1, 1235),
                  ("n/1", 0, 2, 1234), ("n/1", 1, 1, 1235)], ns)
@@ -545,8 +578,10 @@ INSERT INTO meta VALUES ('schema', '1');
 
 
 def old_store_test(tmp):
-    """A store of schema 1 (the earlier layout) resumes as it is, gets its
-    hash index, and a store from a future kiln is refused."""
+    """A store of schema 1 (the earliest layout) resumes as it is, gets its
+    hash index (and leases: schema 3), and a store from a future kiln is
+    refused. The fixture and the index check are SQL: they are about
+    SQLite's layout, which `kiln store` does not show."""
     tasks = write_tasks(os.path.join(tmp, "o.jsonl"), 5, "o")
     srv = Server(tmp, "old", {"answers": answers_for(tasks)})
     out = os.path.join(tmp, "o.out")
@@ -556,7 +591,9 @@ def old_store_test(tmp):
     first = open(out).read() if p.returncode == 0 else None
     # the same rows in a schema 1 store
     new = sqlite3.connect(out + ".store")
-    rows = new.execute("SELECT * FROM jobs ORDER BY id").fetchall()
+    rows = new.execute("SELECT id, task_id, idx, kind, state, request, hash,"
+                       " answer, error, attempts, ms, created, updated"
+                       " FROM items ORDER BY id").fetchall()
     new.close()
     for f in (out + ".store", out + ".store-wal", out + ".store-shm"):
         if os.path.exists(f):
@@ -576,12 +613,12 @@ def old_store_test(tmp):
         "SELECT name FROM sqlite_master WHERE type = 'index'")]
     check("old store: indexed by hash alone",
           "jobs_by_hash" in idx and "jobs_hash" not in idx, idx)
-    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+    db.execute("UPDATE meta SET value = '4' WHERE key = 'schema'")
     db.commit()
     db.close()
     p = kiln(*args)
     check("a store of a newer schema is refused",
-          p.returncode != 0 and "schema 3" in p.stderr, p.stderr)
+          p.returncode != 0 and "schema 4" in p.stderr, p.stderr)
     srv.stop()
 
 
@@ -601,10 +638,7 @@ def retry_scope_test(tmp):
     n1 = len(srv.requests())
     kiln(*(base + ["-m", "A"]))
     n2 = len(srv.requests())
-    db = sqlite3.connect(out + ".store")
-    failed = db.execute("SELECT count(*) FROM jobs WHERE state = 2"
-                        ).fetchone()[0]
-    db.close()
+    failed = store_states(out + ".store")["failed"]
     check("--retry-failed: only this configuration's failure re-sent, and "
           "the other's stays failed", n1 - n0 == 1 and n2 == n1 and
           failed == 2, (n0, n1, n2, failed))
@@ -633,8 +667,7 @@ def store_lag_test(tmp):
     sent0 = len(srv.requests())
     time.sleep(4)
     sent = len(srv.requests())
-    stored = db.execute("SELECT count(*) FROM jobs WHERE state = 1"
-                        ).fetchone()[0]
+    stored = store_states(out + ".store")["done"]
     db.execute("COMMIT")
     db.close()
     err = proc.communicate(timeout=120)[1]
@@ -643,6 +676,50 @@ def store_lag_test(tmp):
           (sent0, sent, stored))
     check("store lag: the run then finishes", proc.returncode == 0 and
           len(read_jsonl(out)) == len(tasks), err[-300:])
+    srv.stop()
+
+
+def two_runs_test(tmp):
+    """Two runs on one store at once (this once sent 1,140 requests for 600
+    items: each run sent every pending item): the second is refused with a
+    message that names the first (its pid and host), nothing is sent
+    twice, and the first finishes."""
+    tasks = write_tasks(os.path.join(tmp, "two.jsonl"), 60, "two")
+    srv = Server(tmp, "two", {"answers": answers_for(tasks), "faults": [
+        {"kind": "slow", "delay_ms": 30, "when": {"all": True}}]})
+    store = os.path.join(tmp, "two.store")
+
+    def argv(out):
+        return [KILN, "generate", "--backend", srv.url, "-m", "m",
+                "--test-sets", "0", "-c", "4", "-q",
+                os.path.join(tmp, "two.jsonl"), "-o",
+                os.path.join(tmp, out), "--store", store]
+    a = subprocess.Popen(argv("two.a"), stderr=subprocess.PIPE, text=True)
+    for _ in range(250):          # until the first run is sending
+        time.sleep(0.02)
+        if len(srv.requests()) >= 4:
+            break
+    b = subprocess.run(argv("two.b"), capture_output=True, text=True,
+                       timeout=120)
+    a_err = a.communicate(timeout=120)[1]
+    sent = len(srv.requests())
+    check("two runs on one store: no more requests than items",
+          sent <= len(tasks), (sent, a.returncode, b.returncode))
+    check("two runs on one store: the second is refused, naming the first",
+          b.returncode != 0 and "two.store is in use by kiln generate "
+          "(pid %d on host %s) since " % (a.pid, socket.gethostname())
+          in b.stderr and "wait or use another store" in b.stderr,
+          b.stderr[-500:])
+    check("two runs on one store: the first finishes",
+          a.returncode == 0 and
+          len(read_jsonl(os.path.join(tmp, "two.a"))) == len(tasks),
+          a_err[-300:])
+    # once the first is done the store is free again (and has it all)
+    p = subprocess.run(argv("two.b"), capture_output=True, text=True,
+                       timeout=120)
+    check("two runs on one store: a run after the first sends nothing",
+          p.returncode == 0 and len(srv.requests()) == sent and
+          store_states(store)["done"] == len(tasks), p.stderr[-300:])
     srv.stop()
 
 
@@ -672,9 +749,7 @@ def store_failure_test(tmp):
           p.returncode == 1 and "w.out.store" in p.stderr and
           "Traceback" not in p.stderr, (p.returncode, p.stderr[-500:]))
     check("store failure: no partial output", not os.path.exists(out))
-    db = sqlite3.connect(out + ".store")
-    kept = db.execute("SELECT count(*) FROM jobs WHERE state = 1").fetchone()[0]
-    db.close()
+    kept = store_states(out + ".store")["done"]
     n0 = len(srv.requests())
     p = kiln("generate", "--backend", srv.url, "-m", "m", "--test-sets", "0",
              "-c", "4", os.path.join(tmp, "w.jsonl"), "-o", out)
@@ -754,7 +829,7 @@ def main():
     for t in (faults_test, kill_resume_test, limits_test, teacher_tests_test,
               joint_test, choices_test, empty_test, duplicate_ids_test,
               old_store_test, retry_scope_test, store_lag_test,
-              store_failure_test,
+              two_runs_test, store_failure_test,
               eval_test):
         if only in t.__name__:
             t(tmp)
