@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kiln/extract.h"
+#include "kiln/code.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -73,6 +73,57 @@ static const char *split_fails(const char *code, const char *lang, int want)
 	assert_null(s.t);
 	assert_int_equal(s.n, 0);
 	return err.msg;
+}
+
+/* --------------------------------------------------- language names */
+
+static void language_names_and_aliases(void **state)
+{
+	static const struct { const char *name, *canonical; } names[] = {
+		{ "python", "python" }, { "Python", "python" }, { "PY", "python" },
+		{ "python3", "python" }, { "PYTHON3", "python" }, { "c", "c" },
+		{ "C", "c" }, { "py3", NULL }, { "h", NULL }, { "", NULL },
+		{ "pythonx", NULL }, { "rust", NULL }, { "cpp", NULL },
+		{ "python ", NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *c = kiln_lang_canonical(names[i].name);
+		if (names[i].canonical ? !c || strcmp(c, names[i].canonical) : !!c)
+			fail_msg("'%s': '%s', not '%s'", names[i].name,
+				 c ? c : "NULL", names[i].canonical ?
+				 names[i].canonical : "NULL");
+	}
+	assert_null(kiln_lang_canonical(NULL));
+	/* Fence tags: the names above and tags only fences use. */
+	assert_string_equal(kiln_lang_of_tag("Py3", 3), "python");
+	assert_string_equal(kiln_lang_of_tag("ipython", 7), "python");
+	assert_string_equal(kiln_lang_of_tag("H", 1), "c");
+	assert_string_equal(kiln_lang_of_tag("python3x", 7), "python");
+	assert_null(kiln_lang_of_tag("cpp", 3));
+	assert_null(kiln_lang_of_tag("", 0));
+	assert_null(kiln_lang_of_tag(NULL, 0));
+}
+
+/* A task's language "" is Python everywhere, as in the sandbox (extraction
+ * once read it as an unknown language and split refused it). */
+static void empty_language_is_python(void **state)
+{
+	kiln_extracted e;
+	struct split s;
+
+	(void)state;
+	extract_ok("Answer:\n\ndef f():\n    return 1\n", "", &e);
+	assert_string_equal(e.how, "unfenced");
+	assert_string_equal(e.code, "def f():\n    return 1\n");
+	free(e.code);
+	extract_ok("```py3\ndef g():\n    return 2\n```\n", "", &e);
+	assert_string_equal(e.how, "fenced");
+	free(e.code);
+	split_ok("assert f() == 1\n", "", &s);
+	assert_int_equal(s.n, 1);
+	split_free(&s);
 }
 
 /* ----------------------------------------------------- extraction */
@@ -972,6 +1023,8 @@ static void random_input_never_crashes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(language_names_and_aliases),
+		cmocka_unit_test(empty_language_is_python),
 		cmocka_unit_test(fenced_block_with_prose),
 		cmocka_unit_test(example_usage_block_is_dropped),
 		cmocka_unit_test(parts_of_one_program_are_joined),

@@ -1,4 +1,5 @@
-/* kiln/extract.h - code out of a model's answer, tests out of code.
+/* kiln/code.h - language-aware code text (src/code/): language names,
+ * code out of a model's answer, tests out of code.
  *
  * A teacher's answer is prose, fenced blocks (with or without a language
  * tag), several blocks, no fence at all, or an answer cut off by max_tokens
@@ -7,14 +8,30 @@
  *
  * Both functions take UTF-8 text: a NUL byte or invalid UTF-8 is
  * KILN_EPARSE ("... at byte N"), more than 4 MiB is KILN_ELIMIT. CRLF line
- * ends are accepted and come out as LF. language NULL means "python".
+ * ends are accepted and come out as LF. language is a name or alias in
+ * any case (kiln_lang_canonical); NULL or "" means "python", as in the
+ * sandbox.
  */
-#ifndef KILN_EXTRACT_H
-#define KILN_EXTRACT_H
+#ifndef KILN_CODE_H
+#define KILN_CODE_H
 
 #include <stddef.h>
 
 #include "kiln/error.h"
+
+/* Language names: one table for every module (src/code/lang_names.c).
+ * Each language has a canonical name ("python", "c"), which the sandbox's
+ * table is keyed by, and aliases ("python3", "py"); case does not matter
+ * ("Python", "PY", "C").
+ *
+ * kiln_lang_canonical: the canonical name for a task's language name, or
+ * NULL if kiln knows no such language (NULL and "" included: callers
+ * decide what a missing language means; kiln reads it as "python").
+ *
+ * kiln_lang_of_tag: the same for a Markdown fence's tag tag[0, len), which
+ * may also be a name only fences use ("py3", "ipython", "h"). */
+const char *kiln_lang_canonical(const char *name);
+const char *kiln_lang_of_tag(const char *tag, size_t len);
 
 #define KILN_EXTRACT_MAX_ANSWER (4u << 20) /* bytes of an answer */
 #define KILN_EXTRACT_MAX_BLOCKS 1000       /* fenced blocks in an answer */
