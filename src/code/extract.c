@@ -30,6 +30,7 @@ struct block {
 	int tag;
 	int cls;
 	size_t name0, nname; /* its definitions in ex.names */
+	int setup;        /* defines nothing, only sets up (see setup_block) */
 	int keep;
 };
 
@@ -516,6 +517,107 @@ static int ex_unfenced(struct ex *x, size_t pos)
 	return 0;
 }
 
+/* A line at column 0 that only sets up a program. Python: an import (not
+ * of the solution itself), a constant (an assignment to an upper-case
+ * name: "MOD = 10**9 + 7"), a bracket closing one. C: a directive, a
+ * typedef, a struct/enum/union, a declaration or prototype (no call in an
+ * initializer), a '}' closing one. Indented lines continue the line above
+ * them; blank and comment lines do not count. */
+static int setup_line(const struct ex *x, const char *l, size_t n)
+{
+	static const char *const c_kw[] = {
+		"typedef", "struct", "enum", "union", "extern", "static",
+		"const", "int", "char", "void", "long", "short", "unsigned",
+		"signed", "float", "double", "bool", "_Bool", "size_t", NULL
+	};
+	size_t k = 0;
+	int upper = 0;
+
+	if (n == 0 || indent_of(l, n) > 0 || strchr(")]}", l[0]))
+		return 1;
+	if (x->lang == CODE_C) {
+		if (l[0] == '#' || starts_with(l, n, "//") ||
+		    starts_with(l, n, "/*") || starts_with(l, n, "*"))
+			return 1;
+		for (size_t w = 0; c_kw[w] && !k; w++)
+			k = starts_word(l, n, c_kw[w]);
+		if (!k) { /* a type name: uint8_t x; */
+			while (k < n && is_ident((unsigned char)l[k]))
+				k++;
+			if (k < 3 || l[k - 2] != '_' || l[k - 1] != 't')
+				return 0;
+		}
+		return !(memchr(l, '=', n) && memchr(l, '(', n));
+	}
+	if (l[0] == '#')
+		return 1;
+	if (starts_word(l, n, "import") || (starts_word(l, n, "from") &&
+					    memmem(l, n, " import ", 8))) {
+		for (k = starts_word(l, n, "import") ? 6 : 4; k < n && l[k] == ' '; k++)
+			;
+		return !starts_word(l + k, n - k, "solution");
+	}
+	while (k < n && (l[k] == '_' || (l[k] >= 'A' && l[k] <= 'Z') ||
+			 (k > 0 && is_digit((unsigned char)l[k]))))
+		upper |= l[k++] != '_';
+	if (!upper || (k < n && is_ident((unsigned char)l[k])))
+		return 0;
+	while (k < n && l[k] == ' ')
+		k++;
+	if (k < n && l[k] == ':') /* an annotation: "N: int = 3" */
+		while (k < n && l[k] != '=')
+			k++;
+	return k < n && l[k] == '=' && (k + 1 == n || l[k + 1] != '=');
+}
+
+/* A block that defines nothing and only sets up: imports, constants,
+ * types. It goes with the program's parts (a step-by-step answer often
+ * puts them in a block of their own), where a block that defines nothing
+ * else (a usage example, output) does not. */
+static int setup_block(const struct ex *x, const struct block *b)
+{
+	const char *t = x->text + b->off;
+	size_t pos = 0, ls, le;
+	int any = 0;
+
+	if (x->lang == CODE_OTHER)
+		return 0;
+	while (pos < b->len) {
+		next_line(t, b->len, &pos, &ls, &le);
+		if (!setup_line(x, t + ls, le - ls))
+			return 0;
+		any |= le > ls && indent_of(t + ls, le - ls) < le - ls;
+	}
+	return any;
+}
+
+/* Every non-blank line of a is also a line of b (the full listing at the
+ * end of an answer repeats the set-up block of its first step). */
+static int lines_within(const struct ex *x, const struct block *a,
+			const struct block *b)
+{
+	const char *t = x->text + a->off, *u = x->text + b->off;
+	size_t pos = 0, ls, le;
+
+	while (pos < a->len) {
+		const char *at = u, *end = u + b->len;
+		int found = 0;
+
+		next_line(t, a->len, &pos, &ls, &le);
+		if (indent_of(t + ls, le - ls) == le - ls)
+			continue;
+		while (!found && (at = memmem(at, (size_t)(end - at), t + ls,
+					      le - ls))) {
+			found = (at == u || at[-1] == '\n') &&
+				(at + (le - ls) == end || at[le - ls] == '\n');
+			at++;
+		}
+		if (!found)
+			return 0;
+	}
+	return 1;
+}
+
 /* Classes a candidate by the names it defines at column 0. */
 static int ex_classify(struct ex *x, struct block *b)
 {
@@ -568,6 +670,7 @@ static int ex_classify(struct ex *x, struct block *b)
 	}
 	b->nname = x->nnames - b->name0;
 	b->cls = other ? CLS_PROGRAM : b->nname ? CLS_TESTS : CLS_PLAIN;
+	b->setup = b->cls == CLS_PLAIN && setup_block(x, b);
 	if (x->want_tests) {
 		/* Only blocks with tests are candidates, all of one rank. A C
 		 * assert counts at file scope, or in a block that defines
@@ -627,14 +730,19 @@ static int ex_choose(struct ex *x, int tag, kiln_extracted *out)
 		longest->keep = 1;
 	} else {
 		/* Backwards: a part is dropped when a later kept part defines
-		 * one of its names. */
+		 * one of its names. A program also takes the set-up blocks,
+		 * unless a later kept part repeats all of one. */
 		for (size_t i = x->nb; i-- > 0;) {
 			struct block *b = &x->b[i];
-			if (b->tag != tag || b->cls != best)
+			int setup = best == CLS_PROGRAM && b->setup;
+
+			if (b->tag != tag || (b->cls != best && !setup))
 				continue;
 			b->keep = 1;
 			for (size_t k = i + 1; k < x->nb; k++)
-				if (x->b[k].keep && shares_name(x, b, &x->b[k])) {
+				if (x->b[k].keep &&
+				    (setup ? lines_within(x, b, &x->b[k])
+					   : shares_name(x, b, &x->b[k]))) {
 					b->keep = 0;
 					break;
 				}
