@@ -78,9 +78,9 @@ typedef struct kiln_extracted {
  *    The program is its parts joined in order, except that a part is
  *    dropped when a later part defines one of the same names (a newer
  *    version, or the full listing at the end of a step-by-step answer).
- *  - A block that only sets up (Python: imports, not of the solution, and
- *    constants, "MOD = ..."; C: directives, types, declarations without a
- *    call) is part of the program too, unless a later part holds every
+ *  - A block that only sets up (Python: imports, not of the solution nor
+ *    of unittest/pytest, and constants, "MOD = ..."; C: directives, types,
+ *    declarations without a call) is part of the program too, unless a later part holds every
  *    line of it (the full listing repeats it).
  *  - Nothing left: KILN_EPARSE "no code in the answer".
  *

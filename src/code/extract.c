@@ -518,8 +518,9 @@ static int ex_unfenced(struct ex *x, size_t pos)
 }
 
 /* A line at column 0 that only sets up a program. Python: an import (not
- * of the solution itself), a constant (an assignment to an upper-case
- * name: "MOD = 10**9 + 7"), a bracket closing one. C: a directive, a
+ * of the solution itself, nor of unittest or pytest), a constant (an
+ * assignment to an upper-case name: "MOD = 10**9 + 7"), a bracket closing
+ * one. C: a directive, a
  * typedef, a struct/enum/union, a declaration or prototype (no call in an
  * initializer), a '}' closing one. Indented lines continue the line above
  * them; blank and comment lines do not count. */
@@ -555,7 +556,9 @@ static int setup_line(const struct ex *x, const char *l, size_t n)
 					    memmem(l, n, " import ", 8))) {
 		for (k = starts_word(l, n, "import") ? 6 : 4; k < n && l[k] == ' '; k++)
 			;
-		return !starts_word(l + k, n - k, "solution");
+		return !starts_word(l + k, n - k, "solution") &&
+		       !starts_word(l + k, n - k, "unittest") &&
+		       !starts_word(l + k, n - k, "pytest");
 	}
 	while (k < n && (l[k] == '_' || (l[k] >= 'A' && l[k] <= 'Z') ||
 			 (k > 0 && is_digit((unsigned char)l[k]))))
