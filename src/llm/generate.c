@@ -18,7 +18,7 @@
 #include <time.h>
 #include <xxhash.h>
 
-#include "kiln/extract.h"
+#include "kiln/code.h"
 #include "kiln/generate.h"
 #include "util/buf.h"
 

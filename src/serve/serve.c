@@ -252,10 +252,13 @@ static enum MHD_Result send_json(struct req *r, unsigned status, json_t *j,
 	return send_body(r, status, text, "application/json", hname, hval);
 }
 
+/* The message may hold invalid UTF-8: jansson's "near '...'" cuts the
+ * body's text at a byte, and so may the cap of e->msg. */
 static json_t *error_json(const struct apierr *e)
 {
-	return json_pack("{s{ss ss ss? ss?}}", "error", "message", e->msg,
-			 "type", e->type, "param", e->param, "code", e->code);
+	return json_pack("{s{so ss ss? ss?}}", "error", "message",
+			 json_text(e->msg, strlen(e->msg)), "type", e->type,
+			 "param", e->param, "code", e->code);
 }
 
 static enum MHD_Result send_error(struct req *r, const struct apierr *e)
@@ -296,8 +299,9 @@ static int get_int(json_t *o, const char *key, long long *out,
 
 	if (!v || json_is_null(v))
 		return 0;
-	if (json_is_real(v) && json_real_value(v) == (double)(long long)
-	    json_real_value(v) && fabs(json_real_value(v)) < 9e15) {
+	/* The range first: casting 1e300 to long long is undefined. */
+	if (json_is_real(v) && fabs(json_real_value(v)) < 9e15 &&
+	    json_real_value(v) == (double)(long long)json_real_value(v)) {
 		*out = (long long)json_real_value(v);
 		return 1;
 	}
@@ -506,6 +510,46 @@ static int parse_ask(struct req *r, struct ask *a, struct apierr *e)
 out:
 	json_decref(o);
 	return rc;
+}
+
+/* parse_ask() on a body alone, without a server or a connection: for
+ * tests/fuzz/fuzz_serve.c (serve_int.h). */
+int kiln__serve_parse_request(int chat, const char *body, size_t len,
+			      json_t **view)
+{
+	struct req r;
+	struct ask a;
+	struct apierr e;
+	json_t *stop;
+
+	memset(&r, 0, sizeof(r));
+	memset(&e, 0, sizeof(e));
+	r.route = chat ? R_CHAT : R_COMPLETIONS;
+	r.body.p = (char *)body; /* only read */
+	r.body.len = len;
+	if (parse_ask(&r, &a, &e)) {
+		ask_free(&a);
+		*view = error_json(&e);
+		return (int)e.status;
+	}
+	stop = json_array();
+	for (int i = 0; stop && i < a.n_stop; i++)
+		if (json_array_append_new(stop, json_string(a.stop[i]))) {
+			json_decref(stop);
+			stop = NULL;
+		}
+	*view = stop ? json_pack("{sb ss sf sf si si si sI sb sb sb sb so}",
+				 "chat", a.chat, "prompt", a.prompt,
+				 "temperature", a.p.temperature,
+				 "top_p", a.p.top_p, "top_k", a.p.top_k,
+				 "max_tokens", a.p.max_tokens, "n", a.n,
+				 "seed", (json_int_t)a.p.seed,
+				 "seed_given", a.seed_given,
+				 "max_given", a.max_given, "stream", a.stream,
+				 "include_usage", a.include_usage,
+				 "stop", stop) : NULL;
+	ask_free(&a);
+	return 0;
 }
 
 /* ------------------------------------------------- generation answers */

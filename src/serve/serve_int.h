@@ -16,6 +16,8 @@
 
 #include <pthread.h>
 
+#include <jansson.h>
+
 #include "kiln/model.h"
 #include "kiln/sample.h"
 #include "kiln/tokenizer.h"
@@ -74,5 +76,14 @@ void kiln__batch_stats(struct kiln__batch *b, int *active, int *queued);
 void kiln__batch_stop(struct kiln__batch *b);
 /* Frees a stopped batcher; no thread may wait on its lock any more. */
 void kiln__batch_free(struct kiln__batch *b);
+
+/* serve.c's request parser and checks on a body alone (chat: the body of
+ * /v1/chat/completions, else of /v1/completions), for tests/fuzz/. Returns
+ * 0 and *view = what was asked ({chat, prompt, temperature, top_p, top_k,
+ * max_tokens, n, seed, seed_given, max_given, stream, include_usage,
+ * stop}), or the HTTP status and *view = the error body the server sends.
+ * *view is NULL when it could not be made. */
+int kiln__serve_parse_request(int chat, const char *body, size_t len,
+			      json_t **view);
 
 #endif

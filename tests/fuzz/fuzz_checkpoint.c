@@ -18,14 +18,7 @@
 
 #include "kiln/model.h"
 #include "model/gpt_int.h"
-
-#define FAIL(...)                                                          \
-	do {                                                               \
-		fprintf(stderr, "fuzz_checkpoint: %s:%d: ", __FILE__, __LINE__); \
-		fprintf(stderr, __VA_ARGS__);                              \
-		fputc('\n', stderr);                                       \
-		abort();                                                   \
-	} while (0)
+#include "fuzz.h"
 
 static void one(const uint8_t *data, size_t size)
 {

@@ -25,14 +25,7 @@
 #include "kiln/sandbox.h"
 #include "kiln/task.h"
 #include "sandbox/sandbox_int.h"
-
-#define FAIL(...)                                                        \
-	do {                                                             \
-		fprintf(stderr, "fuzz_jsonl: %s:%d: ", __FILE__, __LINE__); \
-		fprintf(stderr, __VA_ARGS__);                            \
-		fputc('\n', stderr);                                     \
-		abort();                                                 \
-	} while (0)
+#include "fuzz.h"
 
 /* The writer's flags (kiln_out_write). */
 #define OUT_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9))

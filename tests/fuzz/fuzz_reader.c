@@ -34,20 +34,13 @@
 #include <zlib.h>
 
 #include "kiln/jsonl.h"
+#include "fuzz.h"
 
 #define MAX_LINE 64
 #define BIG_LINE 5000
 /* A gzip bomb in a fuzz input can only reach ~1032x its size; this just
  * bounds memory if -max_len is raised a lot. */
 #define MAX_INFLATED (64u << 20)
-
-#define FAIL(...)                                                         \
-	do {                                                              \
-		fprintf(stderr, "fuzz_reader: %s:%d: ", __FILE__, __LINE__); \
-		fprintf(stderr, __VA_ARGS__);                             \
-		fputc('\n', stderr);                                      \
-		abort();                                                  \
-	} while (0)
 
 struct ref {
 	unsigned char *buf;

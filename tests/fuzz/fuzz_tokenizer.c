@@ -31,14 +31,7 @@
 
 #include "kiln/tokenizer.h"
 #include "../unit/tok_ref.h"
-
-#define FAIL(...)                                                          \
-	do {                                                               \
-		fprintf(stderr, "fuzz_tokenizer: %s:%d: ", __FILE__, __LINE__); \
-		fprintf(stderr, __VA_ARGS__);                              \
-		fputc('\n', stderr);                                       \
-		abort();                                                   \
-	} while (0)
+#include "fuzz.h"
 
 #define MAX_SYNTH_MERGES 300
 

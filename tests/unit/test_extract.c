@@ -1,4 +1,20 @@
-/* Code extraction from model answers, and test splitting. */
+/* Code extraction from model answers, and test splitting.
+ *
+ * Extraction cases are data: tests/data/extract/<name>.answer is a model's
+ * answer as it came (bytes exact: CRLF, tabs, cut off...), and
+ * <name>.expected is a header, a line "---", then exactly the code kiln
+ * must extract. Header lines (only language is required):
+ *
+ *   language: python        the task's language, as given ("(none)": NULL)
+ *   mode: tests             kiln_extract_tests (default: code)
+ *   how: fenced             check out.how
+ *   blocks: 2               check out.blocks (also parts, truncated)
+ *   error: no code in       extraction must fail with KILN_EPARSE and a
+ *                           message containing this; nothing after ---
+ *
+ * A new extraction bug is one new file pair; extraction_cases runs them.
+ */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kiln/extract.h"
+#include "kiln/code.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -75,105 +91,265 @@ static const char *split_fails(const char *code, const char *lang, int want)
 	return err.msg;
 }
 
+/* --------------------------------------------------- language names */
+
+static void language_names_and_aliases(void **state)
+{
+	static const struct { const char *name, *canonical; } names[] = {
+		{ "python", "python" }, { "Python", "python" }, { "PY", "python" },
+		{ "python3", "python" }, { "PYTHON3", "python" }, { "c", "c" },
+		{ "C", "c" }, { "py3", NULL }, { "h", NULL }, { "", NULL },
+		{ "pythonx", NULL }, { "rust", NULL }, { "cpp", NULL },
+		{ "python ", NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *c = kiln_lang_canonical(names[i].name);
+		if (names[i].canonical ? !c || strcmp(c, names[i].canonical) : !!c)
+			fail_msg("'%s': '%s', not '%s'", names[i].name,
+				 c ? c : "NULL", names[i].canonical ?
+				 names[i].canonical : "NULL");
+	}
+	assert_null(kiln_lang_canonical(NULL));
+	/* Fence tags: the names above and tags only fences use. */
+	assert_string_equal(kiln_lang_of_tag("Py3", 3), "python");
+	assert_string_equal(kiln_lang_of_tag("ipython", 7), "python");
+	assert_string_equal(kiln_lang_of_tag("H", 1), "c");
+	assert_string_equal(kiln_lang_of_tag("python3x", 7), "python");
+	assert_null(kiln_lang_of_tag("cpp", 3));
+	assert_null(kiln_lang_of_tag("", 0));
+	assert_null(kiln_lang_of_tag(NULL, 0));
+}
+
+/* A task's language "" is Python everywhere, as in the sandbox (extraction
+ * once read it as an unknown language and split refused it). */
+static void empty_language_is_python(void **state)
+{
+	kiln_extracted e;
+	struct split s;
+
+	(void)state;
+	extract_ok("Answer:\n\ndef f():\n    return 1\n", "", &e);
+	assert_string_equal(e.how, "unfenced");
+	assert_string_equal(e.code, "def f():\n    return 1\n");
+	free(e.code);
+	extract_ok("```py3\ndef g():\n    return 2\n```\n", "", &e);
+	assert_string_equal(e.how, "fenced");
+	free(e.code);
+	split_ok("assert f() == 1\n", "", &s);
+	assert_int_equal(s.n, 1);
+	split_free(&s);
+}
+
 /* ----------------------------------------------------- extraction */
 
-static void fenced_block_with_prose(void **state)
-{
-	kiln_extracted e;
+#ifndef KILN_EXTRACT_CASES
+#error "KILN_EXTRACT_CASES must name tests/data/extract"
+#endif
 
-	(void)state;
-	extract_ok("Here is the solution:\n\n```python\n"
-		   "def add(a, b):\n    return a + b\n```\n\n"
-		   "This works because `+` adds numbers.\n", "python", &e);
-	assert_string_equal(e.code, "def add(a, b):\n    return a + b\n");
-	assert_string_equal(e.how, "fenced");
-	assert_int_equal(e.blocks, 1);
-	assert_int_equal(e.parts, 1);
-	assert_int_equal(e.truncated, 0);
-	free(e.code);
+/* The whole file, NUL-terminated (*len without the NUL); NULL if absent. */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
+	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		buf[n] = '\0';
+		*len = (size_t)n;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
 }
 
-/* The second block only uses what the first defines: an example. */
-static void example_usage_block_is_dropped(void **state)
-{
-	kiln_extracted e;
+struct xcase {
+	char language[32];
+	int lang_null, tests;
+	char how[32], error[256];
+	int blocks, parts, truncated; /* -1: not checked */
+	const char *code;             /* in the .expected buffer */
+};
 
-	(void)state;
-	extract_ok("```python\ndef square(x):\n    return x * x\n```\n"
-		   "Example usage:\n```python\nprint(square(3))  # 9\n"
-		   "assert square(2) == 4\n```\n", "python", &e);
-	assert_string_equal(e.code, "def square(x):\n    return x * x\n");
-	assert_int_equal(e.blocks, 2);
-	assert_int_equal(e.parts, 1);
-	free(e.code);
+/* Reads the header of a .expected file; NULL or what is wrong. */
+static const char *parse_expected(char *buf, struct xcase *c)
+{
+	char *line = buf, *nl;
+
+	memset(c, 0, sizeof(*c));
+	c->blocks = c->parts = c->truncated = -1;
+	for (; (nl = strchr(line, '\n')); line = nl + 1) {
+		char *v;
+
+		*nl = '\0';
+		if (!strcmp(line, "---")) {
+			c->code = nl + 1;
+			return c->language[0] || c->lang_null ? NULL
+							      : "no language:";
+		}
+		if (!(v = strstr(line, ": ")))
+			return "a header line without ': '";
+		*v = '\0';
+		v += 2;
+		if (!strcmp(line, "language")) {
+			if (!strcmp(v, "(none)"))
+				c->lang_null = 1;
+			else
+				snprintf(c->language, sizeof(c->language), "%s", v);
+		} else if (!strcmp(line, "mode")) {
+			if (strcmp(v, "code") && strcmp(v, "tests"))
+				return "mode is code or tests";
+			c->tests = !strcmp(v, "tests");
+		} else if (!strcmp(line, "how")) {
+			snprintf(c->how, sizeof(c->how), "%s", v);
+		} else if (!strcmp(line, "error")) {
+			snprintf(c->error, sizeof(c->error), "%s", v);
+		} else if (!strcmp(line, "blocks")) {
+			c->blocks = atoi(v);
+		} else if (!strcmp(line, "parts")) {
+			c->parts = atoi(v);
+		} else if (!strcmp(line, "truncated")) {
+			c->truncated = atoi(v);
+		} else {
+			return "an unknown header line";
+		}
+	}
+	return "no '---' line";
 }
 
-/* A helper in one block and the function that uses it in the next. */
-static void parts_of_one_program_are_joined(void **state)
+static int check_field(const char *name, const char *field, int want,
+		       int got)
 {
-	kiln_extracted e;
-
-	(void)state;
-	extract_ok("First, a helper:\n```python\nimport math\n\n"
-		   "def is_square(n):\n    r = math.isqrt(n)\n"
-		   "    return r * r == n\n```\n"
-		   "Then the function itself:\n```python\n"
-		   "def count_squares(xs):\n"
-		   "    return sum(is_square(x) for x in xs)\n```\n",
-		   "python", &e);
-	assert_string_equal(e.code,
-			    "import math\n\ndef is_square(n):\n"
-			    "    r = math.isqrt(n)\n    return r * r == n\n\n"
-			    "def count_squares(xs):\n"
-			    "    return sum(is_square(x) for x in xs)\n");
-	assert_int_equal(e.parts, 2);
-	free(e.code);
+	if (want < 0 || want == got)
+		return 0;
+	fprintf(stderr, "%s: %s is %d, expected %d\n", name, field, got, want);
+	return 1;
 }
 
-/* A step-by-step answer that ends with the full listing, and a naive
- * version followed by a better one: the later definition wins. */
-static void later_version_of_a_name_wins(void **state)
+/* Runs one case; 0 if it passes, else 1 with the reason on stderr. */
+static int run_case(const char *dir, const char *name)
 {
+	char path[1024];
+	char *answer = NULL, *expected = NULL;
+	size_t alen, elen;
+	struct xcase c;
 	kiln_extracted e;
+	kiln_error err = { 0, "" };
+	const char *why, *lang;
+	int rc, bad = 1;
 
-	(void)state;
-	extract_ok("Step 1:\n```python\ndef h(x):\n    return x + 1\n```\n"
-		   "Step 2:\n```python\ndef f(x):\n    return h(x) * 2\n```\n"
-		   "Full code:\n```python\ndef h(x):\n    return x + 1\n\n"
-		   "def f(x):\n    return h(x) * 2\n```\n", "python", &e);
-	assert_string_equal(e.code, "def h(x):\n    return x + 1\n\n"
-			    "def f(x):\n    return h(x) * 2\n");
-	assert_int_equal(e.blocks, 3);
-	assert_int_equal(e.parts, 1);
+	snprintf(path, sizeof(path), "%s/%s.answer", dir, name);
+	answer = slurp(path, &alen);
+	snprintf(path, sizeof(path), "%s/%s.expected", dir, name);
+	expected = slurp(path, &elen);
+	if (!answer || !expected) {
+		fprintf(stderr, "%s: cannot read %s\n", name, path);
+		goto out;
+	}
+	if ((why = parse_expected(expected, &c))) {
+		fprintf(stderr, "%s.expected: %s\n", name, why);
+		goto out;
+	}
+	lang = c.lang_null ? NULL : c.language;
+	rc = c.tests ? kiln_extract_tests(answer, alen, lang, &e, &err)
+		     : kiln_extract_code(answer, alen, lang, &e, &err);
+	if (c.error[0]) {
+		if (rc == 0) {
+			fprintf(stderr, "%s: extracted, expected '%s':\n%s", name,
+				c.error, e.code);
+			free(e.code);
+		} else if (rc != KILN_EPARSE || e.code ||
+			   !strstr(err.msg, c.error) || *c.code) {
+			fprintf(stderr, "%s: %d '%s', expected KILN_EPARSE '%s'"
+				"%s\n", name, rc, err.msg, c.error,
+				*c.code ? " (and no code after ---)" : "");
+		} else {
+			bad = 0;
+		}
+		goto out;
+	}
+	if (rc) {
+		fprintf(stderr, "%s: %d %s\n", name, rc, err.msg);
+		goto out;
+	}
+	bad = 0;
+	if (strcmp(e.code, c.code)) {
+		fprintf(stderr, "%s: extracted\n---\n%s---\nexpected\n---\n%s---\n",
+			name, e.code, c.code);
+		bad = 1;
+	}
+	if (c.how[0] && strcmp(c.how, e.how)) {
+		fprintf(stderr, "%s: how is %s, expected %s\n", name, e.how,
+			c.how);
+		bad = 1;
+	}
+	bad |= check_field(name, "blocks", c.blocks, e.blocks);
+	bad |= check_field(name, "parts", c.parts, e.parts);
+	bad |= check_field(name, "truncated", c.truncated, e.truncated);
 	free(e.code);
-
-	extract_ok("A naive version:\n```python\ndef fib(n):\n"
-		   "    return n if n < 2 else fib(n - 1) + fib(n - 2)\n```\n"
-		   "A faster one:\n```python\ndef fib(n):\n    a, b = 0, 1\n"
-		   "    for _ in range(n):\n        a, b = b, a + b\n"
-		   "    return a\n```\n", "python", &e);
-	assert_non_null(strstr(e.code, "for _ in range(n)"));
-	assert_null(strstr(e.code, "fib(n - 1)"));
-	free(e.code);
+out:
+	free(answer);
+	free(expected);
+	return bad;
 }
 
-/* Tests the model wrote go with the tests, not with the solution; if they
- * are all there is, they are taken. */
-static void test_blocks_are_not_the_program(void **state)
+static int is_case_file(const struct dirent *d)
 {
-	kiln_extracted e;
+	size_t n = strlen(d->d_name);
+
+	return d->d_name[0] != '.' &&
+	       ((n > 7 && !strcmp(d->d_name + n - 7, ".answer")) ||
+		(n > 9 && !strcmp(d->d_name + n - 9, ".expected")));
+}
+
+/* Every <name>.answer in tests/data/extract against its <name>.expected;
+ * a file without its pair is an error too (a misspelt name). */
+static void extraction_cases(void **state)
+{
+	struct dirent **ents;
+	int n = scandir(KILN_EXTRACT_CASES, &ents, is_case_file, alphasort);
+	int cases = 0, failed = 0;
 
 	(void)state;
-	extract_ok("```python\ndef inc(x):\n    return x + 1\n```\n"
-		   "Tests:\n```python\ndef test_inc():\n    assert inc(1) == 2\n"
-		   "```\n", "python", &e);
-	assert_string_equal(e.code, "def inc(x):\n    return x + 1\n");
-	free(e.code);
+	if (n < 0)
+		fail_msg("%s: cannot read the directory", KILN_EXTRACT_CASES);
+	for (int i = 0; i < n; i++) {
+		char name[256], path[1024];
+		const char *f = ents[i]->d_name;
+		size_t len = strlen(f);
+		int answer = len > 7 && !strcmp(f + len - 7, ".answer");
+		size_t base = len - (answer ? 7 : 9);
+		FILE *pair;
 
-	extract_ok("```python\ndef main():\n    print(int(input()) * 2)\n\n"
-		   "main()\n```\n", "python", &e);
-	assert_non_null(strstr(e.code, "def main():"));
-	free(e.code);
+		snprintf(name, sizeof(name), "%.*s", (int)base, f);
+		snprintf(path, sizeof(path), "%s/%s.%s", KILN_EXTRACT_CASES, name,
+			 answer ? "expected" : "answer");
+		if (!(pair = fopen(path, "rb"))) {
+			fprintf(stderr, "%s: no %s\n", f, path);
+			failed++;
+		} else {
+			fclose(pair);
+		}
+		if (answer) {
+			cases++;
+			failed += run_case(KILN_EXTRACT_CASES, name);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+	if (cases < 20)
+		fail_msg("%d extraction cases in %s, expected 20 or more", cases,
+			 KILN_EXTRACT_CASES);
+	if (failed)
+		fail_msg("%d of %d extraction cases failed", failed, cases);
 }
 
 static void tags_and_their_aliases(void **state)
@@ -203,124 +379,6 @@ static void tags_and_their_aliases(void **state)
 	free(e.code);
 }
 
-static void only_other_languages_is_no_code(void **state)
-{
-	const char a[] = "Run this:\n```bash\npython3 -m pip install x\n```\n"
-			 "```json\n{\"a\": 1}\n```\n";
-	const char *msg;
-
-	(void)state;
-	msg = extract_fails(a, sizeof(a) - 1, "python", KILN_EPARSE);
-	assert_non_null(strstr(msg, "no code in the answer"));
-	assert_non_null(strstr(msg, "2 fenced blocks"));
-}
-
-static void cut_off_inside_a_block(void **state)
-{
-	kiln_extracted e;
-
-	(void)state;
-	extract_ok("Here you go:\n```python\ndef merge(a, b):\n    out = []\n"
-		   "    while a and b:\n        if a[0] <", "python", &e);
-	assert_int_equal(e.truncated, 1);
-	assert_string_equal(e.code, "def merge(a, b):\n    out = []\n"
-			    "    while a and b:\n        if a[0] <\n");
-	free(e.code);
-}
-
-/* ~~~ fences; a closing fence must be at least as long as the opening
- * one, so a shorter fence inside is content. */
-static void tilde_and_long_fences(void **state)
-{
-	kiln_extracted e;
-
-	(void)state;
-	extract_ok("~~~python\ndef f():\n    return '~'\n~~~~~\ntext\n", "python",
-		   &e);
-	assert_string_equal(e.code, "def f():\n    return '~'\n");
-	assert_int_equal(e.truncated, 0);
-	free(e.code);
-
-	extract_ok("````python\ndef doc():\n    return '''\n```python\nx = 1\n"
-		   "```\n'''\n````\n", "python", &e);
-	assert_string_equal(e.code, "def doc():\n    return '''\n```python\n"
-			    "x = 1\n```\n'''\n");
-	assert_int_equal(e.blocks, 1);
-	free(e.code);
-
-	/* ``` does not close ~~~, and the closing fence takes no text. */
-	extract_ok("~~~\ndef g():\n```\n    return 2\n``` not a fence\n~~~\n",
-		   "python", &e);
-	assert_string_equal(e.code, "def g():\n```\n    return 2\n"
-			    "``` not a fence\n");
-	free(e.code);
-}
-
-/* Up to 3 spaces of indentation: a fence, and that much is removed from
- * the lines; 4 spaces is an indented code block, found as unfenced code. */
-static void indented_fences(void **state)
-{
-	kiln_extracted e;
-
-	(void)state;
-	extract_ok("1. The function:\n   ```python\n   def f(x):\n"
-		   "       return -x\n   ```\n", "python", &e);
-	assert_string_equal(e.code, "def f(x):\n    return -x\n");
-	assert_int_equal(e.blocks, 1);
-	free(e.code);
-
-	extract_ok("Code:\n\n    ```python\n    def f(x):\n        return -x\n"
-		   "    ```\n", "python", &e);
-	assert_int_equal(e.blocks, 0);
-	assert_string_equal(e.how, "unfenced");
-	assert_string_equal(e.code, "def f(x):\n    return -x\n");
-	free(e.code);
-}
-
-/* A bare ``` line inside a triple-quoted string of a Python block does
- * not close it; if the string never ends, the fence was real. */
-static void fence_inside_python_string(void **state)
-{
-	kiln_extracted e;
-
-	(void)state;
-	extract_ok("```python\ndef md():\n    return \"\"\"\n```\nplain\n```\n"
-		   "\"\"\"\n```\nThe function returns a fenced block.\n",
-		   "python", &e);
-	assert_string_equal(e.code, "def md():\n    return \"\"\"\n```\nplain\n"
-			    "```\n\"\"\"\n");
-	assert_int_equal(e.truncated, 0);
-	free(e.code);
-
-	extract_ok("```python\ndef f():\n    s = '''never closed\n```\n"
-		   "Explanation follows.\n", "python", &e);
-	assert_string_equal(e.code, "def f():\n    s = '''never closed\n");
-	assert_int_equal(e.truncated, 0);
-	free(e.code);
-}
-
-static void unfenced_with_prose_around(void **state)
-{
-	kiln_extracted e;
-
-	(void)state;
-	extract_ok("Sure! Here's an implementation.\n\nimport heapq\n\n"
-		   "def k_smallest(xs, k):\n    # heap of size k\n\n"
-		   "    return heapq.nsmallest(k, xs)\n\n"
-		   "This runs in O(n log k) time.\nFor example:\n"
-		   "print(k_smallest([3, 1, 2], 2))\n", "python", &e);
-	assert_string_equal(e.how, "unfenced");
-	assert_string_equal(e.code, "import heapq\n\n"
-			    "def k_smallest(xs, k):\n    # heap of size k\n\n"
-			    "    return heapq.nsmallest(k, xs)\n");
-	free(e.code);
-
-	/* The whole answer is code. */
-	extract_ok("@cache\ndef f(n):\n    return n\n", "python", &e);
-	assert_string_equal(e.code, "@cache\ndef f(n):\n    return n\n");
-	free(e.code);
-}
-
 static void no_code_at_all(void **state)
 {
 	const char prose[] = "I'm sorry, but I can't help with that. "
@@ -343,17 +401,6 @@ static void no_code_at_all(void **state)
 	assert_non_null(strstr(extract_fails("fn main() {}\n", 13, "rust",
 					     KILN_EPARSE),
 			       "no code in the answer"));
-}
-
-static void crlf_answers(void **state)
-{
-	kiln_extracted e;
-
-	(void)state;
-	extract_ok("Solution:\r\n```python\r\ndef f():\r\n    return 'a\\r'\r\n"
-		   "```\r\nDone.\r\n", "python", &e);
-	assert_string_equal(e.code, "def f():\n    return 'a\\r'\n");
-	free(e.code);
 }
 
 static void bad_bytes_and_caps(void **state)
@@ -384,96 +431,6 @@ static void bad_bytes_and_caps(void **state)
 			 KILN_EINVAL);
 	assert_int_equal(kiln_extract_code(NULL, 3, "python", &e, &err),
 			 KILN_EINVAL);
-}
-
-/* Drafts inside a reasoning model's <think> are not the answer. */
-static void thinking_is_skipped(void **state)
-{
-	kiln_extracted e;
-
-	(void)state;
-	extract_ok("<think>Maybe:\n```python\ndef draft(x):\n    return 0\n```\n"
-		   "No, better:</think>\n```python\ndef final(x):\n"
-		   "    return x\n```\n", "python", &e);
-	assert_string_equal(e.code, "def final(x):\n    return x\n");
-	assert_int_equal(e.blocks, 1);
-	free(e.code);
-}
-
-static void c_answers(void **state)
-{
-	kiln_extracted e;
-
-	(void)state;
-	extract_ok("```c\n#include <string.h>\n\nsize_t len(const char *s)\n{\n"
-		   "\treturn strlen(s);\n}\n```\n"
-		   "Usage:\n```c\nint main(void) { return len(\"ab\") != 2; }\n"
-		   "```\nA C++ variant:\n```cpp\nauto len = [](auto s) {};\n"
-		   "```\n", "c", &e);
-	assert_string_equal(e.code, "#include <string.h>\n\n"
-			    "size_t len(const char *s)\n{\n"
-			    "\treturn strlen(s);\n}\n");
-	assert_int_equal(e.blocks, 3);
-	free(e.code);
-
-	extract_ok("Here is the C code:\n\n#include <stdio.h>\n\n"
-		   "int twice(int x)\n{\n    return 2 * x;\n}\n\n"
-		   "It doubles its argument.\n", "C", &e);
-	assert_string_equal(e.how, "unfenced");
-	assert_string_equal(e.code, "#include <stdio.h>\n\nint twice(int x)\n"
-			    "{\n    return 2 * x;\n}\n");
-	free(e.code);
-}
-
-static int extract_tests(const char *a, const char *lang, kiln_extracted *e,
-			 kiln_error *err)
-{
-	return kiln_extract_tests(a, strlen(a), lang, e, err);
-}
-
-/* A tests answer that restates the solution: the tests are taken, the
- * solution (even one that asserts on its input) is not. */
-static void extract_tests_skips_the_solution(void **state)
-{
-	kiln_error err;
-	kiln_extracted e;
-	const char none[] = "```python\ndef f(x):\n    return x\n```\n";
-	int rc;
-
-	(void)state;
-	rc = extract_tests(
-		"The solution again:\n```python\ndef sqrt_floor(n):\n"
-		"    assert n >= 0\n    return int(n ** 0.5)\n```\n"
-		"And the tests:\n```python\nfrom solution import sqrt_floor\n\n"
-		"def test_small():\n    assert sqrt_floor(8) == 2\n```\n"
-		"More:\n```python\nassert sqrt_floor(0) == 0\n```\n",
-		"python", &e, &err);
-	assert_int_equal(rc, 0);
-	assert_string_equal(e.code, "from solution import sqrt_floor\n\n"
-			    "def test_small():\n    assert sqrt_floor(8) == 2\n"
-			    "\nassert sqrt_floor(0) == 0\n");
-	assert_int_equal(e.parts, 2);
-	free(e.code);
-
-	/* Unfenced asserts are tests even with no def in sight. */
-	rc = extract_tests("Tests:\n\nassert f(1) == 2\nassert f(2) == 3\n"
-			   "\nThese cover the base cases.\n", "python", &e, &err);
-	assert_int_equal(rc, 0);
-	assert_string_equal(e.code, "assert f(1) == 2\nassert f(2) == 3\n");
-	free(e.code);
-
-	/* C: the assert in the solution's body is not a test; main's are. */
-	rc = extract_tests("```c\nint half(int x)\n{\n\tassert(x % 2 == 0);\n"
-			   "\treturn x / 2;\n}\n```\n```c\nint main(void)\n{\n"
-			   "\tassert(half(4) == 2);\n}\n```\n", "c", &e, &err);
-	assert_int_equal(rc, 0);
-	assert_string_equal(e.code, "int main(void)\n{\n\tassert(half(4) == 2);\n}\n");
-	free(e.code);
-
-	assert_int_equal(kiln_extract_tests(none, sizeof(none) - 1, "python", &e,
-					    &err), KILN_EPARSE);
-	assert_non_null(strstr(err.msg, "no tests in the answer"));
-	assert_null(e.code);
 }
 
 /* ------------------------------------------------------ Python split */
@@ -972,24 +929,12 @@ static void random_input_never_crashes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(fenced_block_with_prose),
-		cmocka_unit_test(example_usage_block_is_dropped),
-		cmocka_unit_test(parts_of_one_program_are_joined),
-		cmocka_unit_test(later_version_of_a_name_wins),
-		cmocka_unit_test(test_blocks_are_not_the_program),
+		cmocka_unit_test(language_names_and_aliases),
+		cmocka_unit_test(empty_language_is_python),
+		cmocka_unit_test(extraction_cases),
 		cmocka_unit_test(tags_and_their_aliases),
-		cmocka_unit_test(only_other_languages_is_no_code),
-		cmocka_unit_test(cut_off_inside_a_block),
-		cmocka_unit_test(tilde_and_long_fences),
-		cmocka_unit_test(indented_fences),
-		cmocka_unit_test(fence_inside_python_string),
-		cmocka_unit_test(unfenced_with_prose_around),
 		cmocka_unit_test(no_code_at_all),
-		cmocka_unit_test(crlf_answers),
 		cmocka_unit_test(bad_bytes_and_caps),
-		cmocka_unit_test(thinking_is_skipped),
-		cmocka_unit_test(c_answers),
-		cmocka_unit_test(extract_tests_skips_the_solution),
 		cmocka_unit_test(split_asserts_with_brackets_and_hashes),
 		cmocka_unit_test(split_triple_quoted_strings),
 		cmocka_unit_test(split_string_prefixes_and_fstrings),
