@@ -1,0 +1,155 @@
+/* What every command shares: parsing with its table, usage, errors,
+ * small files. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+void cli_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "kiln: %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* "verify" or "tokenizer: train", for messages. */
+static void where_of(const cli_cmd *cmd, char *b, size_t n)
+{
+	if (cmd->parent)
+		snprintf(b, n, "%s: %s", cmd->parent, cmd->name);
+	else
+		snprintf(b, n, "%s", cmd->name);
+}
+
+void cli_usage(const cli_cmd *cmd, const void *opts, FILE *f)
+{
+	fprintf(f, "%s\n", cmd->synopsis);
+	if (cmd->about)
+		fprintf(f, "\n%s", cmd->about);
+	fputc('\n', f);
+	if (cmd->opts)
+		kiln_opts_usage(cmd->opts, opts, f);
+	if (cmd->subs) {
+		fputs("commands:\n", f);
+		for (int i = 0; cmd->subs[i]; i++)
+			fprintf(f, "  %-9s %s\n", cmd->subs[i]->name,
+				cmd->subs[i]->summary);
+	}
+	if (cmd->after)
+		fprintf(f, "\n%s", cmd->after);
+}
+
+int cli_parse(const cli_cmd *cmd, int argc, char **argv, void *opts,
+	      size_t opts_size, int *npos)
+{
+	void *defaults = malloc(opts_size);
+	char where[64];
+	kiln_error err;
+	int rc;
+
+	where_of(cmd, where, sizeof where);
+	if (!defaults) {
+		cli_error(where, "out of memory");
+		return 1;
+	}
+	memcpy(defaults, opts, opts_size);
+	rc = kiln_opts_parse(cmd->opts, argc, argv, opts, npos, &err);
+	if (rc == KILN_OPTS_HELP) {
+		cli_usage(cmd, defaults, stdout);
+		rc = 0;
+	} else if (rc) {
+		cli_error(where, "%s", err.msg);
+		fprintf(stderr, "Run 'kiln %s%s%s --help' for the options.\n",
+			cmd->parent ? cmd->parent : "", cmd->parent ? " " : "",
+			cmd->name);
+		rc = 2;
+	} else {
+		rc = CLI_GO;
+	}
+	free(defaults);
+	return rc;
+}
+
+int cli_dispatch(const cli_cmd *cmd, int argc, char **argv)
+{
+	char *help_argv[3] = { NULL, "--help", NULL };
+	const char *sub;
+
+	if (argc < 2) {
+		cli_usage(cmd, NULL, stderr);
+		return 2;
+	}
+	sub = argv[1];
+	if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0) {
+		cli_usage(cmd, NULL, stdout);
+		return 0;
+	}
+	if (strcmp(sub, "help") == 0 && argc == 3) {
+		/* 'kiln help verify' is 'kiln verify --help' */
+		help_argv[0] = argv[2];
+		argv = help_argv, argc = 2, sub = argv[0];
+	} else if (strcmp(sub, "help") == 0) {
+		cli_usage(cmd, NULL, stdout);
+		return 0;
+	}
+	for (int i = 0; cmd->subs[i]; i++)
+		if (strcmp(sub, cmd->subs[i]->name) == 0)
+			return cmd->subs[i]->run(argc - 1, argv + 1);
+	if (cmd->parent || strcmp(cmd->name, "kiln"))
+		cli_error(cmd->name, "unknown command '%s'", sub);
+	else
+		fprintf(stderr, "kiln: unknown command '%s'\n", sub);
+	fputc('\n', stderr);
+	cli_usage(cmd, NULL, stderr);
+	return 2;
+}
+
+char *cli_read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0) {
+		if (n >= (16 << 20))
+			errno = EFBIG;
+		else if (fseek(f, 0, SEEK_SET) == 0 &&
+			 (buf = malloc((size_t)n + 1)) &&
+			 fread(buf, 1, (size_t)n, f) == (size_t)n)
+			buf[n] = '\0';
+		else {
+			if (!errno)
+				errno = EIO;
+			free(buf);
+			buf = NULL;
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+int cli_read_option_file(const char *cmd, const char *opt, const char *path,
+			 char **text)
+{
+	*text = cli_read_file(path);
+	if (!*text) {
+		cli_error(cmd, "--%s: %s: %s", opt, path, errno == EFBIG
+			  ? "larger than 16 MiB" : strerror(errno));
+		return 1;
+	}
+	if (!**text) {
+		cli_error(cmd, "--%s: %s is empty", opt, path);
+		free(*text);
+		*text = NULL;
+		return 1;
+	}
+	return 0;
+}
