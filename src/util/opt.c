@@ -571,6 +571,14 @@ static int wrong_type(const char *where, const char *want, const json_t *v,
 			      where, want, json_kind(v));
 }
 
+/* A JSON number as the user most likely wrote it: 1e+300, 0.1. */
+static void fmt_number(char *b, size_t n, double v)
+{
+	snprintf(b, n, "%.15g", v);
+	if (strtod(b, NULL) != v)
+		snprintf(b, n, "%.17g", v);
+}
+
 static int json_value(const kiln_opt *r, const json_t *v, const char *where,
 		      void *opts, kiln_error *err)
 {
@@ -594,7 +602,7 @@ static int json_value(const kiln_opt *r, const json_t *v, const char *where,
 	case KILN_OPT_DOUBLE:
 		if (!json_is_number(v))
 			return wrong_type(where, "a number", v, err);
-		snprintf(shown, sizeof shown, "%.17g", json_number_value(v));
+		fmt_number(shown, sizeof shown, json_number_value(v));
 		return set_double(r, json_number_value(v), where, shown, opts,
 				  err);
 	case KILN_OPT_SIZE:
@@ -608,7 +616,7 @@ static int json_value(const kiln_opt *r, const json_t *v, const char *where,
 				? "bytes (an integer) or a size such as \"512M\""
 				: "seconds or a duration such as \"200ms\"",
 				v, err);
-		snprintf(shown, sizeof shown, "%.17g", json_number_value(v));
+		fmt_number(shown, sizeof shown, json_number_value(v));
 		return set_measure(r, r->kind == KILN_OPT_SIZE
 				   ? json_number_value(v)
 				   : json_number_value(v) * 1000, where,
