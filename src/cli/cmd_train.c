@@ -83,7 +83,7 @@ static const kiln_opt train_opts[] = {
 		"continue the run saved in FILE exactly (same data; --steps "
 		"may extend it)"),
 	KILN_OPT_ROW_INT("threads", 0, A, o.threads, 0, 1024, "N",
-		"threads (0 = one per core)"),
+		"threads; 0 = one per core"),
 	{ .name = "quiet", .short_name = 'q', .kind = KILN_OPT_FLAG,
 	  KILN_OPT_F_(A, quiet), .flags = KILN_OPT_NO_JSON, .def = "",
 	  .help = "no progress line" },

@@ -78,7 +78,7 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, void *opts,
 
 int cli_dispatch(const cli_cmd *cmd, int argc, char **argv)
 {
-	char *help_argv[3] = { NULL, "--help", NULL };
+	char *help_argv[4] = { "help", NULL, "--help", NULL };
 	const char *sub;
 
 	if (argc < 2) {
@@ -92,8 +92,8 @@ int cli_dispatch(const cli_cmd *cmd, int argc, char **argv)
 	}
 	if (strcmp(sub, "help") == 0 && argc == 3) {
 		/* 'kiln help verify' is 'kiln verify --help' */
-		help_argv[0] = argv[2];
-		argv = help_argv, argc = 2, sub = argv[0];
+		help_argv[1] = argv[2];
+		argv = help_argv, argc = 3, sub = help_argv[1];
 	} else if (strcmp(sub, "help") == 0) {
 		cli_usage(cmd, NULL, stdout);
 		return 0;

@@ -86,9 +86,11 @@ static void fmt_size(char *b, size_t n, long long v)
 
 static void fmt_duration(char *b, size_t n, long long ms)
 {
-	if (ms != 0 && ms % 3600000 == 0)
+	if (ms == 0)
+		snprintf(b, n, "0");
+	else if (ms % 3600000 == 0)
 		snprintf(b, n, "%lldh", ms / 3600000);
-	else if (ms != 0 && ms % 1000 == 0)
+	else if (ms % 1000 == 0)
 		snprintf(b, n, "%llds", ms / 1000);
 	else
 		snprintf(b, n, "%lldms", ms);

@@ -51,6 +51,99 @@ def write_jsonl(path, recs):
             f.write(json.dumps(r) + "\n")
 
 
+def option_checks(tmp, he):
+    """Options as data (issue 9): every command's flags go through one
+    typed table; each check here failed before it (see the commit)."""
+    missing = os.path.join(tmp, "missing.jsonl")
+
+    def refused(name, args, want):
+        p = kiln(*args, ok=False)
+        check(name, p.returncode == 2 and want in p.stderr,
+              "rc %d: %s" % (p.returncode, p.stderr[-400:]))
+
+    # eval accepted a negative temperature that sample and generate refuse
+    refused("eval --temperature -1 is refused with its range",
+            ["eval", "-b", "http://127.0.0.1:9/v1", "--benchmark", missing,
+             "--temperature", "-1"],
+            "kiln: eval: --temperature: -1 is out of range [0, 2]")
+    refused("eval --top-p 5 is refused",
+            ["eval", "-b", "http://127.0.0.1:9/v1", "--benchmark", missing,
+             "--top-p", "5"], "--top-p: 5 is out of range (0, 1]")
+    # a seed too large for any integer was clamped silently
+    refused("--seed 99999999999999999999 is an error, not clamped",
+            ["generate", "-b", "http://127.0.0.1:9/v1", "--seed",
+             "99999999999999999999", missing],
+            "--seed: 99999999999999999999 is out of range [0, ")
+    # seed + i must not overflow: the seed is bounded (2^53 - 1)
+    refused("--seed near the top of long is refused (seed + i)",
+            ["eval", "-b", "http://127.0.0.1:9/v1", "--benchmark", missing,
+             "--seed", "9223372036854775807"], "--seed: ")
+    # NaN and inf temperatures, top-p, rates and prices were accepted
+    for flag, value in [("--temperature", "nan"), ("--temperature", "inf"),
+                        ("--top-p", "nan"), ("--max-rpm", "nan"),
+                        ("--max-input-tpm", "inf"),
+                        ("--max-output-tpm", "-inf"),
+                        ("--price-in", "nan"), ("--price-out", "inf")]:
+        refused("generate %s %s is refused" % (flag, value),
+                ["generate", "-b", "http://127.0.0.1:9/v1", flag, value,
+                 missing], "%s: %s is out of range" % (flag, value))
+    refused("eval --temperature inf is refused",
+            ["eval", "-b", "http://127.0.0.1:9/v1", "--benchmark", missing,
+             "--temperature", "inf"], "--temperature: inf is out of range")
+    # a non-finite or huge timeout factor gave a *shorter* timeout
+    for value in ("inf", "nan", "1e300", "0", "-1"):
+        refused("verify --timeout-factor %s is refused" % value,
+                ["verify", "--tasks", he, "--timeout-factor", value, he],
+                "--timeout-factor: %s is out of range (0, 1000]" % value)
+    # every bad number names its option and the allowed range
+    refused("verify -j 0 names the range",
+            ["verify", "-j", "0", he], "-j (--jobs): 0 is out of range "
+            "[1, 1024]")
+    refused("verify --nproc 1 names the range",
+            ["verify", "--nproc", "1", he], "--nproc: 1 is out of range "
+            "[2, 100000]")
+    refused("eval -k names its option",
+            ["eval", "-b", "http://127.0.0.1:9/v1", "--benchmark", missing,
+             "-k", "1,x"], "-k (--pass-at): ")
+    refused("an unknown option is named",
+            ["verify", "--frobnicate", he], "unknown option '--frobnicate'")
+    # --memory 0 means no limit: --help says so
+    p = kiln("verify", "--help")
+    check("verify --help: --memory 0 is no limit",
+          "0 = no limit" in p.stdout, p.stdout)
+    # the usage blocks come from the tables: each has its ranges, and
+    # 'kiln help CMD' is 'kiln CMD --help'
+    for cmd in ("import", "generate", "verify", "eval", "train", "sample",
+                "serve"):
+        p = kiln(cmd, "--help")
+        q = kiln("help", cmd)
+        check("%s --help from its table" % cmd, p.returncode == 0 and
+              p.stdout.startswith("usage: kiln " + cmd) and
+              "  -h, --help" in p.stdout and q.stdout == p.stdout,
+              p.stdout[-300:])
+    p = kiln("--help")
+    check("kiln --help lists every command", all(
+        "\n  %s " % c in p.stdout for c in (
+            "import", "generate", "verify", "eval", "tokenizer", "train",
+            "sample", "serve")), p.stdout)
+    # the same flag means the same thing: choices per request is --choices
+    # in generate as in eval (--n still works), and eval can set the
+    # teacher's timeout (--request-timeout) beside the sandbox's (--timeout)
+    p = kiln("generate", "--help")
+    check("generate: --choices and --request-timeout documented",
+          "--choices N" in p.stdout and "--request-timeout" in p.stdout)
+    p = kiln("eval", "--help")
+    check("eval: --request-timeout and the sandbox's limits documented",
+          "--request-timeout" in p.stdout and "--memory" in p.stdout)
+    # an empty template is an error, not an empty prompt
+    empty = os.path.join(tmp, "empty.txt")
+    open(empty, "w").close()
+    p = kiln("generate", "-b", "http://127.0.0.1:9/v1",
+             "--template-solution", empty, missing, ok=False)
+    check("an empty template is an error", p.returncode == 1 and
+          "--template-solution: %s is empty" % empty in p.stderr, p.stderr)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="kiln-cli-")
     he = os.path.join(tmp, "he.jsonl")
@@ -81,6 +174,7 @@ def main():
     p = kiln("import", "-f", "nope", he, ok=False)
     check("unknown format", p.returncode == 2 and "unknown format" in
           p.stderr)
+    option_checks(tmp, he)
 
     # All 164 reference solutions pass, in input order.
     out = os.path.join(tmp, "he.v.jsonl")
