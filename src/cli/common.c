@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 
 void cli_error(const char *cmd, const char *fmt, ...)
@@ -33,8 +35,13 @@ void cli_usage(const cli_cmd *cmd, const void *opts, FILE *f)
 	if (cmd->about)
 		fprintf(f, "\n%s", cmd->about);
 	fputc('\n', f);
-	if (cmd->opts)
+	if (cmd->opts) {
 		kiln_opts_usage(cmd->opts, opts, f);
+		fputs("      --config FILE        these options as one JSON object,"
+		      " {\"long-name\": value,\n"
+		      "                           ...}; flags given too win\n",
+		      f);
+	}
 	if (cmd->subs) {
 		fputs("commands:\n", f);
 		for (int i = 0; cmd->subs[i]; i++)
@@ -43,6 +50,54 @@ void cli_usage(const cli_cmd *cmd, const void *opts, FILE *f)
 	}
 	if (cmd->after)
 		fprintf(f, "\n%s", cmd->after);
+}
+
+/* The objects read by --config: their strings are the options' values, so
+ * they live until the process ends. */
+static json_t *configs;
+
+static void free_configs(void)
+{
+	json_decref(configs);
+}
+
+/* --config FILE (or --config=FILE), before the flags: applies the JSON
+ * object in FILE to opts through the command's table, and takes the two
+ * words out of argv. Returns 0, or KILN_EINVAL with err set. */
+static int apply_config(const cli_cmd *cmd, int *argc, char **argv,
+			void *opts, kiln_error *err)
+{
+	for (int i = 1; i < *argc && strcmp(argv[i], "--"); i++) {
+		const char *path;
+		json_error_t jerr;
+		json_t *j;
+		int n;
+
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < *argc)
+			path = argv[i + 1], n = 2;
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9, n = 1;
+		else
+			continue;
+		if (!configs) {
+			if (!(configs = json_array()))
+				return kiln_error_set(err, KILN_ENOMEM,
+						      "out of memory");
+			atexit(free_configs);
+		}
+		j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+		if (!j)
+			return kiln_error_set(err, KILN_EINVAL, "--config: %s:%d:"
+					      " %s", path, jerr.line, jerr.text);
+		json_array_append_new(configs, j);
+		if (kiln_opts_from_json(cmd->opts, j, opts, err))
+			return kiln_error_prefix(err, "--config: %s: ", path);
+		memmove(argv + i, argv + i + n,
+			(size_t)(*argc - i - n + 1) * sizeof *argv);
+		*argc -= n;
+		i--;
+	}
+	return 0;
 }
 
 int cli_parse(const cli_cmd *cmd, int argc, char **argv, void *opts,
@@ -59,7 +114,9 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, void *opts,
 		return 1;
 	}
 	memcpy(defaults, opts, opts_size);
-	rc = kiln_opts_parse(cmd->opts, argc, argv, opts, npos, &err);
+	rc = apply_config(cmd, &argc, argv, opts, &err);
+	if (rc == 0)
+		rc = kiln_opts_parse(cmd->opts, argc, argv, opts, npos, &err);
 	if (rc == KILN_OPTS_HELP) {
 		cli_usage(cmd, defaults, stdout);
 		rc = 0;

@@ -56,7 +56,7 @@ const kiln_opt cli_teacher_opts[] = {
 	KILN_OPT_ROW_INT("choices", 0, G, n, 1, 128, "N",
 		"choices per request, the API's n: k samples take ceil(k/N) "
 		"requests"),
-	KILN_OPT_ROW_DOUBLE("temperature", 0, G, temperature, 0, 2, "T",
+	KILN_OPT_ROW_DOUBLE("temperature", 't', G, temperature, 0, 2, "T",
 		"sampling temperature, 0 = greedy"),
 	{ .name = "top-p", .kind = KILN_OPT_DOUBLE, KILN_OPT_F_(G, top_p),
 	  .dlo = 0, .dhi = 1, .flags = KILN_OPT_LO_OPEN, .arg = "P",
@@ -64,7 +64,7 @@ const kiln_opt cli_teacher_opts[] = {
 		  "reach P" },
 	KILN_OPT_ROW_INT("max-tokens", 0, G, max_tokens, 1, CLI_MAX_TOKENS,
 		"N", "tokens per answer at most"),
-	KILN_OPT_ROW_INT("seed", 0, G, seed, 0, CLI_MAX_SEED, "S",
+	KILN_OPT_ROW_INT("seed", 's', G, seed, 0, CLI_MAX_SEED, "S",
 		"request i is sent seed S+i"),
 	KILN_OPT_ROW_INT("concurrency", 'c', G, llm.concurrency, 1, 4096, "N",
 		"requests in flight"),

@@ -135,6 +135,40 @@ def option_checks(tmp, he):
     p = kiln("eval", "--help")
     check("eval: --request-timeout and the sandbox's limits documented",
           "--request-timeout" in p.stdout and "--memory" in p.stdout)
+    # --config: the same options as a JSON object, through the same table
+    cfg = os.path.join(tmp, "v.json")
+    with open(cfg, "w") as f:
+        json.dump({"jobs": 2, "timeout": "3s", "memory": "1G",
+                   "on_error": "skip", "quiet": False}, f)
+    p = kiln("verify", "--config", cfg, he, ok=False)
+    check("--config: a terminal-only option is unknown in JSON",
+          p.returncode == 2 and '"quiet": unknown option' in p.stderr,
+          p.stderr)
+    with open(cfg, "w") as f:
+        json.dump({"jobs": 2, "timeout": "3s", "memory": "1G",
+                   "on_error": "skip"}, f)
+    p = kiln("verify", "-q", "--config", cfg, he)
+    v = [json.loads(l) for l in p.stdout.splitlines()]
+    check("--config: a good configuration runs", p.returncode == 0 and
+          len(v) == 164 and all(r["status"] == "pass" for r in v), p.stderr)
+    with open(cfg, "w") as f:
+        f.write('{"tasks": "%s", "timeout_factor": 1e300}' % he)
+    refused("--config: values are checked like flags",
+            ["verify", "--config", cfg, he], "--config: %s: "
+            '"timeout_factor": 1e+300 is out of range (0, 1000]' % cfg)
+    with open(cfg, "w") as f:
+        f.write('{"jobs": "2"}')
+    refused("--config: a wrong JSON type is named",
+            ["verify", "--config", cfg, he],
+            '"jobs": expected an integer, got a string')
+    with open(cfg, "w") as f:
+        f.write('{"jobs": 0}')
+    p = kiln("verify", "--config", cfg, "-j", "1", "-q", "-",
+             stdin=json.dumps(read_jsonl(he)[0]) + "\n", ok=False)
+    check("--config: checked even when a flag overrides it",
+          p.returncode == 2 and '"jobs": 0 is out of range' in p.stderr,
+          p.stderr)
+
     # an empty template is an error, not an empty prompt
     empty = os.path.join(tmp, "empty.txt")
     open(empty, "w").close()
