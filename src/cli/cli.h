@@ -10,6 +10,7 @@
 
 #include "kiln/opt.h"
 
+/* A command (defined at the end of its file, after its entry function). */
 typedef struct cli_cmd {
 	const char *name;        /* "verify"; for a subcommand, "train" */
 	const char *parent;      /* "tokenizer" for its subcommands, or NULL */
@@ -28,6 +29,18 @@ extern const cli_cmd cli_import, cli_generate, cli_verify, cli_eval,
 	cli_tokenizer, cli_train, cli_sample, cli_serve;
 /* Room for 'kiln store' (src/cli/cmd_store.c): declare cli_store here and
  * add &cli_store to the table in main.c. */
+
+/* -q, --quiet: a terminal matter, not an option of a JSON configuration. */
+#define CLI_OPT_QUIET(T, M, H) \
+	{ .name = "quiet", .short_name = 'q', .kind = KILN_OPT_FLAG, \
+	  KILN_OPT_F_(T, M), .flags = KILN_OPT_NO_JSON, .def = "", .help = H }
+
+/* --on-error stop|skip: what a bad input line does, in every command that
+ * reads records (an int: 1 = skip). */
+extern const char *const cli_on_error[];
+#define CLI_OPT_ON_ERROR(T, M) \
+	KILN_OPT_ROW_ENUM("on-error", 0, T, M, cli_on_error, "MODE", \
+			  "stop at a bad input line, or skip it")
 
 /* cli_parse's answer when the command goes on. */
 #define CLI_GO (-1)

@@ -42,30 +42,10 @@ static const kiln_opt eval_opts[] = {
 	{ .name = "store", .kind = KILN_OPT_PATH, .arg = "FILE",
 	  KILN_OPT_F_(A, store), .def = "OUTPUT.store",
 	  .help = "the job store" },
-	{ .name = "quiet", .short_name = 'q', .kind = KILN_OPT_FLAG,
-	  KILN_OPT_F_(A, quiet), .flags = KILN_OPT_NO_JSON, .def = "",
-	  .help = "no table" },
+	CLI_OPT_QUIET(A, quiet, "no table"),
 	KILN_OPT_ROW_END,
 };
 #undef A
-
-static int run_eval(int argc, char **argv);
-
-const cli_cmd cli_eval = {
-	.name = "eval",
-	.summary = "a model's pass@k on a benchmark, verified in the sandbox",
-	.run = run_eval,
-	.opts = eval_opts,
-	.synopsis = "usage: kiln eval --backend URL --benchmark "
-		    "humaneval|mbpp|FILE [options]",
-	.about =
-"Measures a model's pass@k: n completions per task, each verified in the\n"
-"sandbox against the benchmark's own tests, and the unbiased estimator of\n"
-"Chen et al. (2021), per task and overall. A table goes to stderr, a JSON\n"
-"summary ({\"pass@1\": ..., \"per_task\": [...]}) to stdout. --timeout is\n"
-"the sandbox's, per test (as in kiln verify); --request-timeout the\n"
-"teacher's, per attempt (as in kiln generate).\n",
-};
 
 /* The published benchmark files: $KILN_DATA_DIR, ./shared/data,
  * ../shared/data, then shared/data beside the repository the binary was
@@ -239,3 +219,17 @@ out:
 	free(tmpl);
 	return rc;
 }
+
+const cli_cmd cli_eval = {
+	.name = "eval", .run = run_eval, .opts = eval_opts,
+	.summary = "a model's pass@k on a benchmark, verified in the sandbox",
+	.synopsis = "usage: kiln eval --backend URL --benchmark "
+		    "humaneval|mbpp|FILE [options]",
+	.about =
+"Measures a model's pass@k: n completions per task, each verified in the\n"
+"sandbox against the benchmark's own tests, and the unbiased estimator of\n"
+"Chen et al. (2021), per task and overall. A table goes to stderr, a JSON\n"
+"summary ({\"pass@1\": ..., \"per_task\": [...]}) to stdout. --timeout is\n"
+"the sandbox's, per test (as in kiln verify); --request-timeout the\n"
+"teacher's, per attempt (as in kiln generate).\n",
+};

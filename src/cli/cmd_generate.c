@@ -52,9 +52,7 @@ static const kiln_opt generate_opts[] = {
 	{ .name = "price-out", .kind = KILN_OPT_DOUBLE, .arg = "USD",
 	  KILN_OPT_F_(A, price_out), .dlo = 0, .dhi = 1e6, .def = "",
 	  .help = "price per million output tokens" },
-	{ .name = "quiet", .short_name = 'q', .kind = KILN_OPT_FLAG,
-	  KILN_OPT_F_(A, quiet), .flags = KILN_OPT_NO_JSON, .def = "",
-	  .help = "no progress and no summary" },
+	CLI_OPT_QUIET(A, quiet, "no progress and no summary"),
 	/* the names of earlier releases */
 	{ .name = "n", .kind = KILN_OPT_INT, .flags = KILN_OPT_HIDDEN,
 	  KILN_OPT_F_(A, g.n), .lo = 1, .hi = 128, .arg = "N",
@@ -66,27 +64,6 @@ static const kiln_opt generate_opts[] = {
 	KILN_OPT_ROW_END,
 };
 #undef A
-
-static int run_generate(int argc, char **argv);
-
-const cli_cmd cli_generate = {
-	.name = "generate",
-	.summary = "ask a teacher model (OpenAI-compatible API) for solutions "
-		   "and tests",
-	.run = run_generate,
-	.opts = generate_opts,
-	.synopsis = "usage: kiln generate --backend URL [options] TASKS.jsonl",
-	.about =
-"Asks a teacher model (any OpenAI-compatible server: llama.cpp, vLLM,\n"
-"SGLang, Ollama, TGI, hosted APIs) for k candidate solutions per task and,\n"
-"separately, for unit tests written from the task alone. Every request and\n"
-"answer is kept in a job store (SQLite): a run that is killed resumes where\n"
-"it stopped, and never re-sends a request that was answered. Candidates\n"
-"(JSON Lines) are written in task order as tasks complete.\n",
-	.after =
-"--n and --timeout, the names of earlier releases, still work for\n"
-"--choices and --request-timeout.\n",
-};
 
 static void *preload_llm(void *arg)
 {
@@ -273,3 +250,20 @@ out:
 		free(tmpl[i]);
 	return rc;
 }
+
+const cli_cmd cli_generate = {
+	.name = "generate", .run = run_generate, .opts = generate_opts,
+	.summary = "ask a teacher model (OpenAI-compatible API) for solutions "
+		   "and tests",
+	.synopsis = "usage: kiln generate --backend URL [options] TASKS.jsonl",
+	.about =
+"Asks a teacher model (any OpenAI-compatible server: llama.cpp, vLLM,\n"
+"SGLang, Ollama, TGI, hosted APIs) for k candidate solutions per task and,\n"
+"separately, for unit tests written from the task alone. Every request and\n"
+"answer is kept in a job store (SQLite): a run that is killed resumes where\n"
+"it stopped, and never re-sends a request that was answered. Candidates\n"
+"(JSON Lines) are written in task order as tasks complete.\n",
+	.after =
+"--n and --timeout, the names of earlier releases, still work for\n"
+"--choices and --request-timeout.\n",
+};

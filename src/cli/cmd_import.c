@@ -11,35 +11,16 @@ struct import_args {
 };
 
 #define A struct import_args
-static const char *const on_error[] = { "stop", "skip", NULL };
 
 static const kiln_opt import_opts[] = {
 	KILN_OPT_ROW_STRING("format", 'f', A, format, "NAME",
 		"humaneval or mbpp (required)"),
 	KILN_OPT_ROW_PATH("output", 'o', A, output, "FILE",
 		"write here (atomically) instead of stdout"),
-	KILN_OPT_ROW_ENUM("on-error", 0, A, skip, on_error, "MODE",
-		"stop at a bad input line, or skip it"),
+	CLI_OPT_ON_ERROR(A, skip),
 	KILN_OPT_ROW_END,
 };
 #undef A
-
-static int run_import(int argc, char **argv);
-
-const cli_cmd cli_import = {
-	.name = "import",
-	.summary = "convert a published benchmark (HumanEval, MBPP) to kiln "
-		   "tasks",
-	.run = run_import,
-	.opts = import_opts,
-	.synopsis = "usage: kiln import --format humaneval|mbpp [options] FILE",
-	.about =
-"Converts a benchmark file, as its authors publish it (gzip or plain JSON\n"
-"Lines), into kiln task records: id, prompt, language, entry_point,\n"
-"solution (the reference), tests, origin, source, license.\n"
-"  humaneval  the test program gets a final check(<entry_point>) call\n"
-"  mbpp       each assert becomes an independent test; setup code is kept\n",
-};
 
 static int run_import(int argc, char **argv)
 {
@@ -117,3 +98,16 @@ static int run_import(int argc, char **argv)
 		fprintf(stderr, ", %ld bad lines skipped\n", skipped);
 	return 0;
 }
+
+const cli_cmd cli_import = {
+	.name = "import", .run = run_import, .opts = import_opts,
+	.summary = "convert a published benchmark (HumanEval, MBPP) to kiln "
+		   "tasks",
+	.synopsis = "usage: kiln import --format humaneval|mbpp [options] FILE",
+	.about =
+"Converts a benchmark file, as its authors publish it (gzip or plain JSON\n"
+"Lines), into kiln task records: id, prompt, language, entry_point,\n"
+"solution (the reference), tests, origin, source, license.\n"
+"  humaneval  the test program gets a final check(<entry_point>) call\n"
+"  mbpp       each assert becomes an independent test; setup code is kept\n",
+};

@@ -43,25 +43,6 @@ static const kiln_opt sample_opts[] = {
 };
 #undef A
 
-static int run_sample(int argc, char **argv);
-
-const cli_cmd cli_sample = {
-	.name = "sample",
-	.summary = "continue a prompt with a trained model (streams to stdout)",
-	.run = run_sample,
-	.opts = sample_opts,
-	.omp = 1,
-	.synopsis = "usage: kiln sample --model MODEL.bin --prompt TEXT "
-		    "[options]",
-	.about =
-"Continues TEXT with the model and prints the completion (not the prompt) on\n"
-"stdout as it is decoded. The prompt runs through the model in one batch,\n"
-"then each new token reuses the keys and values cached for the ones before.\n"
-"Generation ends at the tokenizer's end-of-text token, a stop sequence (not\n"
-"printed), --max-tokens, or the end of the model's context.\n",
-	.after = "Usage figures (tokens, finish reason) go to stderr.\n",
-};
-
 struct out {
 	int failed;
 };
@@ -155,3 +136,18 @@ out:
 	kiln_gpt_free(m);
 	return rc;
 }
+
+const cli_cmd cli_sample = {
+	.name = "sample", .run = run_sample, .opts = sample_opts,
+	.summary = "continue a prompt with a trained model (streams to stdout)",
+	.omp = 1,
+	.synopsis = "usage: kiln sample --model MODEL.bin --prompt TEXT "
+		    "[options]",
+	.about =
+"Continues TEXT with the model and prints the completion (not the prompt) on\n"
+"stdout as it is decoded. The prompt runs through the model in one batch,\n"
+"then each new token reuses the keys and values cached for the ones before.\n"
+"Generation ends at the tokenizer's end-of-text token, a stop sequence (not\n"
+"printed), --max-tokens, or the end of the model's context.\n",
+	.after = "Usage figures (tokens, finish reason) go to stderr.\n",
+};

@@ -39,39 +39,10 @@ static const kiln_opt serve_opts[] = {
 	KILN_OPT_ROW_DURATION("drain-timeout", 0, A, drain_ms, 0,
 		CLI_MAX_DURATION_MS, "on SIGTERM/SIGINT, wait this long for "
 		"requests in flight"),
-	{ .name = "quiet", .short_name = 'q', .kind = KILN_OPT_FLAG,
-	  KILN_OPT_F_(A, quiet), .flags = KILN_OPT_NO_JSON, .def = "",
-	  .help = "no line per request on stderr" },
+	CLI_OPT_QUIET(A, quiet, "no line per request on stderr"),
 	KILN_OPT_ROW_END,
 };
 #undef A
-
-static int run_serve(int argc, char **argv);
-
-const cli_cmd cli_serve = {
-	.name = "serve",
-	.summary = "serve a model over the OpenAI-compatible HTTP API",
-	.run = run_serve,
-	.opts = serve_opts,
-	.omp = 1,
-	.synopsis = "usage: kiln serve --model MODEL.bin [options]",
-	.about =
-"Serves the model over the OpenAI-compatible API that 'kiln generate', 'kiln\n"
-"eval' and other clients speak (docs/SERVE.md):\n"
-"\n"
-"  POST /v1/chat/completions   messages -> the chat template -> an answer\n"
-"  POST /v1/completions        prompt -> its continuation\n"
-"  GET  /v1/models             the model's name and configuration\n"
-"  GET  /health                status, sequences decoding, requests queued\n"
-"\n"
-"Parameters: temperature, top_p, top_k, max_tokens, stop (a string or an\n"
-"array), seed (choice i uses seed+i), n, stream (server-sent events). Requests\n"
-"are decoded together: up to --max-batch sequences share each step of the\n"
-"model. A prompt that leaves no room in the model's context is refused (400).\n",
-	.after =
-"On SIGTERM or SIGINT it stops accepting connections, answers the requests\n"
-"it has, and exits 0. Threads: OMP_NUM_THREADS (default: one per core).\n",
-};
 
 static void log_line(void *ctx, const char *line)
 {
@@ -177,3 +148,26 @@ out:
 	free(name);
 	return rc;
 }
+
+const cli_cmd cli_serve = {
+	.name = "serve", .run = run_serve, .opts = serve_opts,
+	.summary = "serve a model over the OpenAI-compatible HTTP API",
+	.omp = 1,
+	.synopsis = "usage: kiln serve --model MODEL.bin [options]",
+	.about =
+"Serves the model over the OpenAI-compatible API that 'kiln generate', 'kiln\n"
+"eval' and other clients speak (docs/SERVE.md):\n"
+"\n"
+"  POST /v1/chat/completions   messages -> the chat template -> an answer\n"
+"  POST /v1/completions        prompt -> its continuation\n"
+"  GET  /v1/models             the model's name and configuration\n"
+"  GET  /health                status, sequences decoding, requests queued\n"
+"\n"
+"Parameters: temperature, top_p, top_k, max_tokens, stop (a string or an\n"
+"array), seed (choice i uses seed+i), n, stream (server-sent events). Requests\n"
+"are decoded together: up to --max-batch sequences share each step of the\n"
+"model. A prompt that leaves no room in the model's context is refused (400).\n",
+	.after =
+"On SIGTERM or SIGINT it stops accepting connections, answers the requests\n"
+"it has, and exits 0. Threads: OMP_NUM_THREADS (default: one per core).\n",
+};

@@ -32,9 +32,7 @@ static const kiln_opt train_opts[] = {
 		"files named on the line are always read"),
 	KILN_OPT_ROW_SIZE("max-bytes", 0, A, max_bytes, 1, 1LL << 50,
 		"stop reading after SIZE bytes (suffixes k, M, G)"),
-	{ .name = "quiet", .short_name = 'q', .kind = KILN_OPT_FLAG,
-	  KILN_OPT_F_(A, quiet), .flags = KILN_OPT_NO_JSON, .def = "",
-	  .help = "no progress on stderr, only the summary" },
+	CLI_OPT_QUIET(A, quiet, "no progress on stderr, only the summary"),
 	KILN_OPT_ROW_END,
 };
 
@@ -107,21 +105,6 @@ static const cli_cmd tok_info = {
 
 static const cli_cmd *const tok_cmds[] = {
 	&tok_train, &tok_encode, &tok_decode, &tok_info, NULL,
-};
-
-static int run_tokenizer(int argc, char **argv);
-
-const cli_cmd cli_tokenizer = {
-	.name = CMD,
-	.summary = "train, use and inspect a byte-level BPE tokenizer",
-	.run = run_tokenizer,
-	.subs = tok_cmds,
-	.synopsis = "usage: kiln tokenizer <command> [options]",
-	.about =
-"Byte-level BPE for the small GPT: ids 0..255 are bytes, then the learnt\n"
-"merges, then end-of-text as the last id. Every byte sequence encodes, and\n"
-"decoding gives it back exactly. File format: docs/FORMATS.md.\n",
-	.after = "Run 'kiln tokenizer <command> --help' for its options.\n",
 };
 
 static int run_tokenizer(int argc, char **argv)
@@ -506,3 +489,15 @@ out:
 	kiln_tok_free(tok);
 	return rc;
 }
+
+const cli_cmd cli_tokenizer = {
+	.name = CMD, .run = run_tokenizer,
+	.summary = "train, use and inspect a byte-level BPE tokenizer",
+	.subs = tok_cmds,
+	.synopsis = "usage: kiln tokenizer <command> [options]",
+	.about =
+"Byte-level BPE for the small GPT: ids 0..255 are bytes, then the learnt\n"
+"merges, then end-of-text as the last id. Every byte sequence encodes, and\n"
+"decoding gives it back exactly. File format: docs/FORMATS.md.\n",
+	.after = "Run 'kiln tokenizer <command> --help' for its options.\n",
+};

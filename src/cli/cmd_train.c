@@ -84,32 +84,10 @@ static const kiln_opt train_opts[] = {
 		"may extend it)"),
 	KILN_OPT_ROW_INT("threads", 0, A, o.threads, 0, 1024, "N",
 		"threads; 0 = one per core"),
-	{ .name = "quiet", .short_name = 'q', .kind = KILN_OPT_FLAG,
-	  KILN_OPT_F_(A, quiet), .flags = KILN_OPT_NO_JSON, .def = "",
-	  .help = "no progress line" },
+	CLI_OPT_QUIET(A, quiet, "no progress line"),
 	KILN_OPT_ROW_END,
 };
 #undef A
-
-static int run_train(int argc, char **argv);
-
-const cli_cmd cli_train = {
-	.name = "train",
-	.summary = "train the small GPT on code files or chat samples (CPU)",
-	.run = run_train,
-	.opts = train_opts,
-	.omp = 1,
-	.synopsis = "usage: kiln train [options] -o MODEL.bin PATH...",
-	.about =
-"Trains a small GPT (docs/MODEL.md) from scratch on the CPU. Each PATH is a\n"
-"file or a directory (walked recursively): code files are documents as they\n"
-"are; .jsonl(.gz) files hold records with \"messages\" (chat samples, kiln\n"
-"export), \"prompt\"+\"solution\" (tasks, candidates) or \"text\". Chat samples\n"
-"train on the answer only. Prints a progress line on stderr and, at the end,\n"
-"one JSON summary on stdout.\n",
-	.after = "Ctrl-C (SIGINT) or SIGTERM stops after the current step and "
-		 "saves.\n",
-};
 
 static volatile int stop_flag;
 
@@ -288,3 +266,19 @@ usage:
 	free(data);
 	return 2;
 }
+
+const cli_cmd cli_train = {
+	.name = "train", .run = run_train, .opts = train_opts,
+	.summary = "train the small GPT on code files or chat samples (CPU)",
+	.omp = 1,
+	.synopsis = "usage: kiln train [options] -o MODEL.bin PATH...",
+	.about =
+"Trains a small GPT (docs/MODEL.md) from scratch on the CPU. Each PATH is a\n"
+"file or a directory (walked recursively): code files are documents as they\n"
+"are; .jsonl(.gz) files hold records with \"messages\" (chat samples, kiln\n"
+"export), \"prompt\"+\"solution\" (tasks, candidates) or \"text\". Chat samples\n"
+"train on the answer only. Prints a progress line on stderr and, at the end,\n"
+"one JSON summary on stdout.\n",
+	.after = "Ctrl-C (SIGINT) or SIGTERM stops after the current step and "
+		 "saves.\n",
+};

@@ -17,7 +17,6 @@ struct verify_args {
 };
 
 #define A struct verify_args
-static const char *const on_error[] = { "stop", "skip", NULL };
 
 static const kiln_opt verify_opts[] = {
 	KILN_OPT_ROW_PATH("output", 'o', A, output, "FILE",
@@ -32,35 +31,11 @@ static const kiln_opt verify_opts[] = {
 		  "reference's slowest test)" },
 	KILN_OPT_ROW_DURATION("timeout-floor", 0, A, v.timeout_floor_ms, 1,
 		CLI_MAX_DURATION_MS, "the floor"),
-	KILN_OPT_ROW_ENUM("on-error", 0, A, v.skip_bad, on_error, "MODE",
-		"stop at a bad input line, or skip it"),
-	{ .name = "quiet", .short_name = 'q', .kind = KILN_OPT_FLAG,
-	  KILN_OPT_F_(A, quiet), .flags = KILN_OPT_NO_JSON, .def = "",
-	  .help = "no progress bar and no summary" },
+	CLI_OPT_ON_ERROR(A, v.skip_bad),
+	CLI_OPT_QUIET(A, quiet, "no progress bar and no summary"),
 	KILN_OPT_ROW_END,
 };
 #undef A
-
-static int run_verify(int argc, char **argv);
-
-const cli_cmd cli_verify = {
-	.name = "verify",
-	.summary = "run solutions against their tests in the sandbox; write "
-		   "verdicts",
-	.run = run_verify,
-	.opts = verify_opts,
-	.synopsis = "usage: kiln verify [options] [FILE|-]",
-	.about =
-"Runs every record's solution against its tests in the sandbox and writes\n"
-"one verdict a record (JSON Lines, input order) to stdout or -o FILE. Input\n"
-"is task records (the reference solution is verified) or candidate records;\n"
-"each needs 'solution' and 'tests' (a list of independent snippets, judged\n"
-"one by one, or one test program). A summary goes to stderr.\n"
-"\n"
-"Statuses: pass, fail (assertion), error (exception, compile error),\n"
-"timeout, memory, output_limit, killed (signal), sandbox_error (kiln's fault).\n",
-	.after = "Languages: python, c (field 'language'; default python).\n",
-};
 
 struct progress {
 	int tty;
@@ -247,3 +222,20 @@ static int run_verify(int argc, char **argv)
 	}
 	return 0;
 }
+
+const cli_cmd cli_verify = {
+	.name = "verify", .run = run_verify, .opts = verify_opts,
+	.summary = "run solutions against their tests in the sandbox; write "
+		   "verdicts",
+	.synopsis = "usage: kiln verify [options] [FILE|-]",
+	.about =
+"Runs every record's solution against its tests in the sandbox and writes\n"
+"one verdict a record (JSON Lines, input order) to stdout or -o FILE. Input\n"
+"is task records (the reference solution is verified) or candidate records;\n"
+"each needs 'solution' and 'tests' (a list of independent snippets, judged\n"
+"one by one, or one test program). A summary goes to stderr.\n"
+"\n"
+"Statuses: pass, fail (assertion), error (exception, compile error),\n"
+"timeout, memory, output_limit, killed (signal), sandbox_error (kiln's fault).\n",
+	.after = "Languages: python, c (field 'language'; default python).\n",
+};

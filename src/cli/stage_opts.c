@@ -11,6 +11,8 @@
 #include "kiln/generate.h"
 #include "kiln/verify.h"
 
+const char *const cli_on_error[] = { "stop", "skip", NULL };
+
 /* --- the sandbox (over kiln_verify_opts) --------------------------------- */
 
 #define V kiln_verify_opts
