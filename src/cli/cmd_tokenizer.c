@@ -200,6 +200,12 @@ static int tok_cmd_train(int argc, char **argv)
 			    npos, &to, &err);
 	if (prog.tty && !prog.quiet)
 		fputs("\r\033[K", stderr);
+	if (rc == 0 && st.bytes == 0)
+		rc = kiln_error_set(&err, KILN_EINVAL, "no data: %llu files "
+				    "read, 0 bytes (%s)",
+				    (unsigned long long)st.files, to.ext ?
+				    "none ending in --ext?" : "empty files or "
+				    "directories");
 	if (rc == 0)
 		rc = kiln_tok_save(tok, output, &err);
 	if (rc) {

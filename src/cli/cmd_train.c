@@ -33,6 +33,7 @@ static const kiln_opt train_opts[] = {
 		  "tokenizer" },
 	{ .name = "val-fraction", .kind = KILN_OPT_DOUBLE, .arg = "F",
 	  KILN_OPT_F_(A, o.val_fraction), .dlo = 0, .dhi = 0.9, .def = "0.05",
+	  .flags = KILN_OPT_LO_OPEN, /* the library reads 0 as 0.05 */
 	  .help = "documents held out for validation" },
 	{ .name = "max-bytes", .kind = KILN_OPT_SIZE, .arg = "SIZE",
 	  KILN_OPT_F_(A, o.max_bytes), .lo = 1, .hi = 1LL << 50, .def = "1G",

@@ -169,9 +169,27 @@ def option_checks(tmp, he):
           p.returncode == 2 and '"jobs": 0 is out of range' in p.stderr,
           p.stderr)
 
-    # an empty template is an error, not an empty prompt
+    # training a tokenizer on nothing wrote a 257-id tokenizer and exit 0
+    nothing = os.path.join(tmp, "nothing")
+    os.mkdir(nothing)
+    tokout = os.path.join(tmp, "nothing.tok")
+    p = kiln("tokenizer", "train", "--vocab", "300", "-o", tokout, nothing,
+             ok=False)
+    check("tokenizer train on nothing is an error", p.returncode == 1 and
+          "no data" in p.stderr and not os.path.exists(tokout), p.stderr)
+    # --val-fraction 0 was accepted and silently meant 0.05
+    refused("train --val-fraction 0 is refused",
+            ["train", "--val-fraction", "0", "-o", tokout, nothing],
+            "--val-fraction: 0 is out of range (0, 0.9]")
+    # an empty prompt file is an error, not an empty prompt
     empty = os.path.join(tmp, "empty.txt")
     open(empty, "w").close()
+    p = kiln("sample", "-m", os.path.join(tmp, "no-model.bin"),
+             "--prompt-file", empty, ok=False)
+    check("an empty prompt file is an error", p.returncode == 1 and
+          "--prompt-file: %s is empty" % empty in p.stderr, p.stderr)
+
+    # an empty template is an error, not an empty prompt
     p = kiln("generate", "-b", "http://127.0.0.1:9/v1",
              "--template-solution", empty, missing, ok=False)
     check("an empty template is an error", p.returncode == 1 and
