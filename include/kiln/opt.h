@@ -71,7 +71,7 @@ typedef enum kiln_opt_kind {
 enum {
 	KILN_OPT_LO_OPEN = 1,   /* DOUBLE: the low bound itself is refused */
 	KILN_OPT_HIDDEN = 2,    /* an alias kept for old command lines: parsed,
-				   not in the usage block */
+				   not in the usage block, not a JSON key */
 	KILN_OPT_NO_JSON = 4,   /* a command-line matter (--quiet, --help) */
 	KILN_OPT_NO_RANGE = 8,  /* usage: do not print the range */
 };

@@ -2,6 +2,7 @@
  * objects and prints the usage block, with one set of checks. */
 #include "kiln/opt.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -127,6 +128,8 @@ static void put_int(const kiln_opt *r, void *opts, long long v)
 {
 	char *p = (char *)opts + r->off;
 
+	/* a table's own mistake, not input: KILN_OPT_F_ gives the size */
+	assert(r->size == sizeof(int32_t) || r->size == sizeof(int64_t));
 	if (r->size == sizeof(int32_t)) {
 		int32_t x = (int32_t)v;
 		memcpy(p, &x, sizeof x);
@@ -199,6 +202,7 @@ static int set_double(const kiln_opt *r, double v, const char *where,
 {
 	int low_ok = r->flags & KILN_OPT_LO_OPEN ? v > r->dlo : v >= r->dlo;
 
+	assert(r->size == sizeof(double));
 	/* nan fails every comparison: it is out of every range */
 	if (!isfinite(v) || !low_ok || !(v <= r->dhi))
 		return out_of_range(r, where, shown, err);
@@ -326,6 +330,7 @@ static int set_text(const kiln_opt *r, const char *s, const char *where,
 					      "%s: an empty name", where);
 		/* fall through */
 	case KILN_OPT_STRING:
+		assert(r->size == sizeof s);
 		memcpy((char *)opts + r->off, &s, sizeof s);
 		return 0;
 	case KILN_OPT_LIST:
@@ -402,7 +407,7 @@ static int find_row(const kiln_opt *r, void *ctx)
 	case 0: hit = name_eq(r->name, f->key, f->klen, 0); break;
 	case 1: hit = strncmp(r->name, f->key, f->klen) == 0 &&
 		      !(r->flags & KILN_OPT_HIDDEN); break;
-	case 2: hit = !(r->flags & KILN_OPT_NO_JSON) &&
+	case 2: hit = !(r->flags & (KILN_OPT_NO_JSON | KILN_OPT_HIDDEN)) &&
 		      name_eq(r->name, f->key, f->klen, 1); break;
 	default: hit = r->short_name == f->short_name; break;
 	}

@@ -331,6 +331,7 @@ static void json_errors_read_like_flag_errors(void **state)
 		/* unknown keys, and the command line's own options */
 		{ "{\"frobnicate\": 1}", "\"frobnicate\": unknown option" },
 		{ "{\"quiet\": true}", "\"quiet\": unknown option" },
+		{ "{\"n\": 2}", "\"n\": unknown option" }, /* an old alias */
 		/* wrong JSON types */
 		{ "{\"jobs\": \"8\"}", "\"jobs\": expected an integer, got a "
 		  "string" },
