@@ -819,7 +819,7 @@ static int usage_row(const kiln_opt *r, void *ctx)
 {
 	const void *opts = ((struct usage *)ctx)->opts;
 	FILE *f = ((struct usage *)ctx)->f;
-	char left[128], def[128], range[96], text[1024], arg[128];
+	char left[320], def[128], range[96], text[1024], arg[128];
 	int col;
 
 	if (r->kind == KILN_OPT_GROUP) {
