@@ -163,8 +163,8 @@ int kiln_opts_set(const kiln_opt *table, const char *name, const char *value,
 
 /* The "options:" block of a usage text: one entry a row (headings for
  * GROUP rows), help wrapped at 79 columns, each with its range and its
- * default (read from opts, which should hold the defaults), and -h, --help
- * last. */
+ * default (read from opts, which should hold the defaults). The caller
+ * adds what its parser takes besides (-h, --help). */
 void kiln_opts_usage(const kiln_opt *table, const void *opts, FILE *f);
 
 /* Copies the row of a long name (its offsets made relative to this

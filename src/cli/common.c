@@ -2,6 +2,7 @@
  * small files. */
 #include <errno.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +38,10 @@ void cli_usage(const cli_cmd *cmd, const void *opts, FILE *f)
 	fputc('\n', f);
 	if (cmd->opts) {
 		kiln_opts_usage(cmd->opts, opts, f);
-		fputs("      --config FILE        these options as one JSON object,"
-		      " {\"long-name\": value,\n"
-		      "                           ...}; flags given too win\n",
-		      f);
+		fputs("      --config FILE        these options as a JSON object "
+		      "{\"name\": value, ...};\n"
+		      "                           flags given too win\n"
+		      "  -h, --help               this text\n", f);
 	}
 	if (cmd->subs) {
 		fputs("commands:\n", f);
@@ -169,28 +170,46 @@ int cli_dispatch(const cli_cmd *cmd, int argc, char **argv)
 
 char *cli_read_file(const char *path)
 {
+	enum { CAP = 16 << 20 };
 	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
+	struct stat sb;
+	char *buf = NULL, *p;
+	size_t n = 0, size = 0;
 
 	if (!f)
 		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0) {
-		if (n >= (16 << 20))
-			errno = EFBIG;
-		else if (fseek(f, 0, SEEK_SET) == 0 &&
-			 (buf = malloc((size_t)n + 1)) &&
-			 fread(buf, 1, (size_t)n, f) == (size_t)n)
-			buf[n] = '\0';
-		else {
-			if (!errno)
-				errno = EIO;
-			free(buf);
-			buf = NULL;
+	if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		fclose(f);
+		errno = EISDIR;
+		return NULL;
+	}
+	/* read as it comes: a pipe or /dev/stdin has no size to ask for */
+	for (;;) {
+		if (n == size) {
+			if (size > CAP) {
+				errno = EFBIG;
+				goto fail;
+			}
+			size = size ? size * 2 : 4096;
+			if (!(p = realloc(buf, size + 1)))
+				goto fail;
+			buf = p;
 		}
+		n += fread(buf + n, 1, size - n, f);
+		if (n < size)
+			break;
+	}
+	if (ferror(f) || n > CAP) {
+		errno = ferror(f) ? EIO : EFBIG;
+		goto fail;
 	}
 	fclose(f);
+	buf[n] = '\0';
 	return buf;
+fail:
+	free(buf);
+	fclose(f);
+	return NULL;
 }
 
 int cli_read_option_file(const char *cmd, const char *opt, const char *path,

@@ -872,5 +872,4 @@ void kiln_opts_usage(const kiln_opt *table, const void *opts, FILE *f)
 	if (!walk(table, 0, has_group, NULL))
 		fputs("options:\n", f);
 	walk(table, 0, usage_row, &u);
-	fputs("  -h, --help               this text\n", f);
 }

@@ -169,6 +169,24 @@ def option_checks(tmp, he):
           p.returncode == 2 and '"jobs": 0 is out of range' in p.stderr,
           p.stderr)
 
+    with open(cfg, "w") as f:
+        json.dump({"temperature": -1}, f)
+    refused("--config: eval checks a teacher option like the flag",
+            ["eval", "-b", "http://127.0.0.1:9/v1", "--benchmark", missing,
+             "--config", cfg], '"temperature": -1 is out of range [0, 2]')
+    p = kiln("generate", "-b", "http://127.0.0.1:9/v1",
+             "--template-solution", tmp, missing, ok=False)
+    check("a directory as a template is named as such",
+          p.returncode == 1 and "Is a directory" in p.stderr, p.stderr)
+    # usage blocks are generated: every line fits 79 columns
+    wide = []
+    for cmd in (["import"], ["generate"], ["verify"], ["eval"], ["train"],
+                ["sample"], ["serve"], ["tokenizer", "train"],
+                ["tokenizer", "encode"], ["tokenizer"], []):
+        out = kiln(*(cmd + ["--help"])).stdout
+        wide += [l for l in out.splitlines() if len(l) > 79]
+    check("--help lines fit 79 columns", not wide, str(wide))
+
     # training a tokenizer on nothing wrote a 257-id tokenizer and exit 0
     nothing = os.path.join(tmp, "nothing")
     os.mkdir(nothing)
