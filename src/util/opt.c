@@ -223,6 +223,10 @@ static int set_measure(const kiln_opt *r, double v, const char *where,
 			: "duration (e.g. 5s, 200ms, 2m)");
 	if (r->kind == KILN_OPT_DURATION)
 		v += 0.5; /* to the nearest millisecond */
+	else if (v != floor(v) && isfinite(v))
+		/* half a byte is no size ("--memory 0.4" is not "no limit") */
+		return kiln_error_set(err, KILN_EINVAL, "%s: '%s' is not a "
+				      "whole number of bytes", where, shown);
 	if (!(v >= (double)r->lo && v < (double)r->hi + 1))
 		return out_of_range(r, where, shown, err);
 	x = (long long)v;

@@ -203,6 +203,8 @@ static void flag_errors_name_option_and_range(void **state)
 		{ "--memory", "2T", "--memory: 2T is out of range [0, 1T]" },
 		{ "--memory", "99999999999999999999G", "--memory: "
 		  "99999999999999999999G is out of range [0, 1T]" },
+		{ "--memory", "0.4", "--memory: '0.4' is not a whole number "
+		  "of bytes" },
 		{ "--memory", "5X", "--memory: '5X' is not a size (e.g. 512M, "
 		  "64k, 1G)" },
 		{ "--on-error", "maybe", "--on-error: 'maybe' is not one of "
