@@ -14,6 +14,8 @@ struct generate_args {
 	kiln_generate_opts g;
 	struct cli_teacher t;
 	const char *output, *store, *tmpl_tests, *tmpl_joint;
+	const char *stop[1];
+	int nstop;
 	double price_in, price_out;
 	int quiet;
 };
@@ -32,7 +34,9 @@ static const kiln_opt generate_opts[] = {
 		"each of the k requests asks for a solution and its tests "
 		"together (template joint); every candidate gets all k "
 		"answers' tests, pooled"),
-	KILN_OPT_ROW_STRING("stop", 0, A, g.stop, "S", "a stop sequence"),
+	KILN_OPT_ROW_STRINGS("stop", 0, A, stop, nstop, "S",
+		"a stop sequence (one; given twice is an error, not a "
+		"silent choice)"),
 	KILN_OPT_ROW_PATH("template-tests", 0, A, tmpl_tests, "FILE",
 		"the tests prompt's template"),
 	KILN_OPT_ROW_PATH("template-joint", 0, A, tmpl_joint, "FILE",
@@ -151,6 +155,8 @@ static int run_generate(int argc, char **argv)
 			  "cannot go with --completions");
 		return 2;
 	}
+	if (a.nstop)
+		o->stop = a.stop[0];
 	if (o->test_sets < 0) /* the joint answers hold the tests */
 		o->test_sets = o->joint ? 0 : 1;
 	tmpl_path[0] = a.t.tmpl_solution;

@@ -281,8 +281,8 @@ static int add_string(const kiln_opt *r, const char *s, const char *where,
 		return kiln_error_set(err, KILN_EINVAL, "%s: an empty value",
 				      where);
 	if (*n >= r->cap)
-		return kiln_error_set(err, KILN_EINVAL, "%s: at most %d values",
-				      where, r->cap);
+		return kiln_error_set(err, KILN_EINVAL, "%s: at most %d value%s",
+				      where, r->cap, r->cap == 1 ? "" : "s");
 	items[(*n)++] = s;
 	return 0;
 }

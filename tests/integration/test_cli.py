@@ -107,6 +107,14 @@ def option_checks(tmp, he):
              "-k", "1,x"], "-k (--pass-at): ")
     refused("an unknown option is named",
             ["verify", "--frobnicate", he], "unknown option '--frobnicate'")
+    # generate sends one stop sequence: a second --stop replaced the first
+    refused("generate: a second --stop is an error",
+            ["generate", "-b", "http://127.0.0.1:9/v1", "--stop", "a",
+             "--stop", "b", missing], "--stop: at most 1 value")
+    # half a byte: --memory 0.4 was 0, which means no limit
+    refused("verify --memory 0.4 is refused",
+            ["verify", "--memory", "0.4", he], "--memory: '0.4' is not a "
+            "whole number of bytes")
     # --memory 0 means no limit: --help says so
     p = kiln("verify", "--help")
     check("verify --help: --memory 0 is no limit",
