@@ -28,11 +28,11 @@ static const kiln_opt sample_opts[] = {
 		"sampling temperature, 0 = greedy"),
 	{ .name = "top-k", .kind = KILN_OPT_INT, .arg = "K",
 	  KILN_OPT_F_(A, p.top_k), .lo = 0, .hi = 1 << 30,
-	  .help = "sample among the K most likely tokens (0 = all)" },
+	  .help = "sample among the K most likely tokens; 0 = all" },
 	{ .name = "top-p", .kind = KILN_OPT_DOUBLE, KILN_OPT_F_(A, p.top_p),
 	  .dlo = 0, .dhi = 1, .flags = KILN_OPT_LO_OPEN, .arg = "P",
 	  .help = "sample among the most likely tokens that together reach "
-		  "P (1 = all)" },
+		  "P; 1 = all" },
 	KILN_OPT_ROW_INT("max-tokens", 'n', A, p.max_tokens, 1, CLI_MAX_TOKENS,
 		"N", "tokens to generate at most"),
 	KILN_OPT_ROW_STRINGS("stop", 0, A, stops, p.n_stop, "S",

@@ -25,7 +25,7 @@ static const kiln_opt serve_opts[] = {
 	KILN_OPT_ROW_STRING("host", 0, A, c.host, "ADDR",
 		"address to listen on"),
 	KILN_OPT_ROW_INT("port", 'p', A, c.port, 0, 65535, "N",
-		"port; 0 = any free port (printed)"),
+		"port; 0 = any free port, printed"),
 	{ .name = "model-name", .kind = KILN_OPT_STRING, .arg = "NAME",
 	  KILN_OPT_F_(A, c.model_name),
 	  .def = "the file's name without directory and .bin",

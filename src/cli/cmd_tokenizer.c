@@ -24,7 +24,7 @@ struct tok_args {
 static const kiln_opt train_opts[] = {
 	{ .name = "vocab", .short_name = 'v', .kind = KILN_OPT_INT,
 	  KILN_OPT_F_(A, vocab), .lo = 257, .hi = KILN_TOK_MAX_VOCAB,
-	  .arg = "N", .def = "", .help = "ids in all (required)" },
+	  .arg = "N", .def = "", .help = "ids in all; required" },
 	KILN_OPT_ROW_PATH("output", 'o', A, output, "FILE",
 		"where to write it, atomically"),
 	KILN_OPT_ROW_STRING("ext", 'e', A, ext, "EXT",

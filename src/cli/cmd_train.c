@@ -79,7 +79,7 @@ static const kiln_opt train_opts[] = {
 		"written atomically"),
 	{ .name = "save-every", .kind = KILN_OPT_INT, .arg = "N",
 	  KILN_OPT_F_(A, o.save_every), .lo = 0, .hi = 1000000000,
-	  .help = "also every N steps (0 = at the end only)" },
+	  .help = "also every N steps; 0 = at the end only" },
 	KILN_OPT_ROW_PATH("resume", 0, A, o.resume, "FILE",
 		"continue the run saved in FILE exactly (same data; --steps "
 		"may extend it)"),

@@ -27,8 +27,8 @@ static const kiln_opt verify_opts[] = {
 	{ .name = "timeout-factor", .kind = KILN_OPT_DOUBLE, .arg = "K",
 	  KILN_OPT_F_(A, v.timeout_factor), .dlo = 0, .dhi = 1000,
 	  .flags = KILN_OPT_LO_OPEN, .def = "",
-	  .help = "with --tasks: per-test timeout is max(floor, K x the "
-		  "reference's slowest test)" },
+	  .help = "with --tasks: each test's timeout is K x the reference's "
+		  "slowest test, at least the floor" },
 	KILN_OPT_ROW_DURATION("timeout-floor", 0, A, v.timeout_floor_ms, 1,
 		CLI_MAX_DURATION_MS, "the floor"),
 	CLI_OPT_ON_ERROR(A, v.skip_bad),
