@@ -157,6 +157,14 @@ int kiln_opts_parse(const kiln_opt *table, int argc, char **argv, void *opts,
 int kiln_opts_from_json(const kiln_opt *table, const json_t *obj, void *opts,
 			kiln_error *err);
 
+/* The options in opts as a JSON object that kiln_opts_from_json reads
+ * back to the same values (a worker payload, a configuration to save):
+ * sizes and durations as strings ("512M", "200ms"), and a field that holds
+ * no value of its row's range (an unset default such as "one per core") is
+ * left out. Rows marked NO_JSON or HIDDEN are left out. */
+int kiln_opts_to_json(const kiln_opt *table, const void *opts, json_t **out,
+		      kiln_error *err);
+
 /* Parses one value for the row named name, as the flag would. */
 int kiln_opts_set(const kiln_opt *table, const char *name, const char *value,
 		  void *opts, kiln_error *err);

@@ -41,6 +41,8 @@ void cli_usage(const cli_cmd *cmd, const void *opts, FILE *f)
 		fputs("      --config FILE        these options as a JSON object "
 		      "{\"name\": value, ...};\n"
 		      "                           flags given too win\n"
+		      "      --print-config       print the options as such an "
+		      "object, and exit\n"
 		      "  -h, --help               this text\n", f);
 	}
 	if (cmd->subs) {
@@ -64,9 +66,10 @@ static void free_configs(void)
 
 /* --config FILE (or --config=FILE), before the flags: applies the JSON
  * object in FILE to opts through the command's table, and takes the two
- * words out of argv. Returns 0, or KILN_EINVAL with err set. */
+ * words out of argv; --print-config sets *print and goes likewise.
+ * Returns 0, or KILN_EINVAL with err set. */
 static int apply_config(const cli_cmd *cmd, int *argc, char **argv,
-			void *opts, kiln_error *err)
+			void *opts, int *print, kiln_error *err)
 {
 	for (int i = 1; i < *argc && strcmp(argv[i], "--"); i++) {
 		const char *path;
@@ -74,6 +77,14 @@ static int apply_config(const cli_cmd *cmd, int *argc, char **argv,
 		json_t *j;
 		int n;
 
+		if (strcmp(argv[i], "--print-config") == 0) {
+			*print = 1;
+			memmove(argv + i, argv + i + 1,
+				(size_t)(*argc - i) * sizeof *argv);
+			(*argc)--;
+			i--;
+			continue;
+		}
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < *argc)
 			path = argv[i + 1], n = 2;
 		else if (strncmp(argv[i], "--config=", 9) == 0)
@@ -107,7 +118,7 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, void *opts,
 	void *defaults = malloc(opts_size);
 	char where[64];
 	kiln_error err;
-	int rc;
+	int rc, print = 0;
 
 	where_of(cmd, where, sizeof where);
 	if (!defaults) {
@@ -115,9 +126,25 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, void *opts,
 		return 1;
 	}
 	memcpy(defaults, opts, opts_size);
-	rc = apply_config(cmd, &argc, argv, opts, &err);
+	rc = apply_config(cmd, &argc, argv, opts, &print, &err);
 	if (rc == 0)
 		rc = kiln_opts_parse(cmd->opts, argc, argv, opts, npos, &err);
+	if (rc == 0 && print) {
+		json_t *j = NULL;
+
+		/* what --config would take to do the same */
+		rc = kiln_opts_to_json(cmd->opts, opts, &j, &err);
+		if (rc == 0 && (json_dumpf(j, stdout, JSON_INDENT(2) |
+				JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) || puts("") == EOF ||
+				fflush(stdout)))
+			rc = kiln_error_set(&err, KILN_EIO, "standard output: "
+					    "%s", strerror(errno));
+		json_decref(j);
+		free(defaults);
+		if (rc)
+			cli_error(where, "%s", err.msg);
+		return rc ? 1 : 0;
+	}
 	if (rc == KILN_OPTS_HELP) {
 		cli_usage(cmd, defaults, stdout);
 		rc = 0;

@@ -711,6 +711,110 @@ int kiln_opts_from_json(const kiln_opt *table, const json_t *obj, void *opts,
 	return 0;
 }
 
+/* The value of a row as JSON, or NULL when the field holds no value of
+ * the row's range: an unset default ("one per core", "lr/10") is left out,
+ * so that the object reads back through kiln_opts_from_json. */
+static json_t *row_json(const kiln_opt *r, const void *opts)
+{
+	const char *p = (const char *)opts + r->off;
+	char b[64];
+
+	switch (r->kind) {
+	case KILN_OPT_FLAG:
+		return json_boolean(get_int(r, opts));
+	case KILN_OPT_INT: {
+		long long v = get_int(r, opts);
+		return v < r->lo || v > r->hi ? NULL : json_integer(v);
+	}
+	case KILN_OPT_DOUBLE: {
+		double d;
+		memcpy(&d, p, sizeof d);
+		if (!isfinite(d) || d > r->dhi || d < r->dlo ||
+		    (d == r->dlo && (r->flags & KILN_OPT_LO_OPEN)))
+			return NULL;
+		return json_real(d);
+	}
+	case KILN_OPT_SIZE:
+	case KILN_OPT_DURATION: {
+		long long v = get_int(r, opts);
+		if (v < r->lo || v > r->hi)
+			return NULL;
+		if (r->kind == KILN_OPT_SIZE)
+			fmt_size(b, sizeof b, v);
+		else
+			fmt_duration(b, sizeof b, v);
+		return json_string(b);
+	}
+	case KILN_OPT_ENUM: {
+		long long i = get_int(r, opts);
+		for (long long k = 0; r->choices[k]; k++)
+			if (k == i)
+				return json_string(r->choices[k]);
+		return NULL;
+	}
+	case KILN_OPT_STRING:
+	case KILN_OPT_PATH: {
+		const char *v;
+		memcpy(&v, p, sizeof v);
+		return v && (*v || r->kind == KILN_OPT_STRING) ?
+			json_string(v) : NULL;
+	}
+	case KILN_OPT_LIST:
+	case KILN_OPT_STRINGS: {
+		int n = *(const int *)(const void *)((const char *)opts +
+						     r->count_off);
+		json_t *a = json_array();
+
+		for (int i = 0; a && i < n && i < r->cap; i++)
+			json_array_append_new(a, r->kind == KILN_OPT_LIST
+				? json_integer(((const int *)(const void *)p)[i])
+				: json_string(((const char *const *)
+					       (const void *)p)[i]));
+		if (a && n == 0 && r->kind == KILN_OPT_STRINGS) {
+			json_decref(a);
+			return NULL; /* none given */
+		}
+		return a;
+	}
+	default:
+		return NULL;
+	}
+}
+
+struct to_json {
+	const void *opts;
+	json_t *obj;
+	int rc;
+};
+
+static int json_row(const kiln_opt *r, void *ctx)
+{
+	struct to_json *t = ctx;
+	json_t *v;
+
+	if (!r->name || (r->flags & (KILN_OPT_NO_JSON | KILN_OPT_HIDDEN)))
+		return 0;
+	v = row_json(r, t->opts);
+	if (v && json_object_set_new(t->obj, r->name, v)) {
+		t->rc = KILN_ENOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+int kiln_opts_to_json(const kiln_opt *table, const void *opts, json_t **out,
+		      kiln_error *err)
+{
+	struct to_json t = { opts, json_object(), 0 };
+
+	if (!t.obj || (walk(table, 0, json_row, &t), t.rc)) {
+		json_decref(t.obj);
+		return kiln_error_set(err, KILN_ENOMEM, "options: out of memory");
+	}
+	*out = t.obj;
+	return 0;
+}
+
 /* ------------------------------------------------------------ usage */
 
 #define HELP_COL 27

@@ -195,6 +195,24 @@ def option_checks(tmp, he):
         wide += [l for l in out.splitlines() if len(l) > 79]
     check("--help lines fit 79 columns", not wide, str(wide))
 
+    # --print-config writes what --config reads back to the same options
+    for cmd in (["verify", "-j", "3", "--memory", "1G", "--on-error",
+                 "skip", "--timeout", "1.5"],
+                ["eval", "-n", "5", "-k", "1,5", "--temperature", "0.2",
+                 "--request-timeout", "30s", "--nproc", "32"],
+                ["generate", "--stop", "END", "-k", "3", "--choices", "3"],
+                ["train", "--lr", "3e-4", "--data", "a", "--data", "b"],
+                ["sample", "--stop", "x", "-n", "9"],
+                ["serve", "--max-body", "8M", "--drain-timeout", "0"]):
+        p = kiln(*(cmd + ["--print-config"]))
+        with open(cfg, "w") as f:
+            f.write(p.stdout)
+        q = kiln(cmd[0], "--config", cfg, "--print-config")
+        check("%s: --print-config reads back through --config" % cmd[0],
+              p.returncode == 0 and q.returncode == 0 and
+              json.loads(p.stdout) == json.loads(q.stdout) and
+              json.loads(p.stdout) != {}, (p.stdout, q.stdout, q.stderr))
+
     # training a tokenizer on nothing wrote a 257-id tokenizer and exit 0
     nothing = os.path.join(tmp, "nothing")
     os.mkdir(nothing)

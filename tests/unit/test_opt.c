@@ -429,6 +429,53 @@ static void usage_is_generated_from_the_table(void **state)
 	free(text);
 }
 
+/* kiln_opts_to_json gives what kiln_opts_from_json reads back to the same
+ * options: a worker gets exactly what the flags said. */
+static void json_round_trip(void **state)
+{
+	struct opts a, b;
+	kiln_error err;
+	json_t *j = NULL;
+	int npos;
+
+	(void)state;
+	assert_int_equal(PARSE(&a, &err, &npos, "-j", "8", "--seed",
+			       "9007199254740991", "-C", "-t", "0.3",
+			       "--top-p", "0.1", "--on-error", "skip", "-o",
+			       "x", "-k", "2,7", "--stop", "a", "--stop", "b",
+			       "--timeout", "1.5", "--memory", "1536"), 0);
+	assert_int_equal(kiln_opts_to_json(table, &a, &j, &err), 0);
+	assert_null(json_object_get(j, "quiet"));  /* not a JSON option */
+	assert_null(json_object_get(j, "n"));      /* a hidden alias */
+	assert_string_equal(json_string_value(json_object_get(j, "timeout")),
+			    "1500ms");
+	assert_string_equal(json_string_value(json_object_get(j, "memory")),
+			    "1536");
+	defaults(&b);
+	assert_int_equal(kiln_opts_from_json(table, j, &b, &err), 0);
+	/* every field the same (strings by value: b's point into j) */
+	a.n = b.n = 0;                             /* --quiet stays behind */
+	assert_string_equal(b.path, a.path);
+	for (int i = 0; i < a.nstr; i++)
+		assert_string_equal(b.strs[i], a.strs[i]);
+	b.path = a.path;
+	memcpy(b.strs, a.strs, sizeof b.strs);
+	assert_memory_equal(&a, &b, sizeof a);
+	json_decref(j);
+
+	/* a field outside its row's range is an unset default: left out */
+	defaults(&a);
+	a.jobs = 0;
+	a.top_p = 0;
+	assert_int_equal(kiln_opts_to_json(table, &a, &j, &err), 0);
+	assert_null(json_object_get(j, "jobs"));
+	assert_null(json_object_get(j, "top-p"));
+	assert_null(json_object_get(j, "output"));  /* NULL */
+	defaults(&b);
+	assert_int_equal(kiln_opts_from_json(table, j, &b, &err), 0);
+	json_decref(j);
+}
+
 static void set_by_name_and_parsers(void **state)
 {
 	struct opts o;
@@ -462,6 +509,7 @@ int main(void)
 		cmocka_unit_test(json_fills_the_struct),
 		cmocka_unit_test(json_errors_read_like_flag_errors),
 		cmocka_unit_test(usage_is_generated_from_the_table),
+		cmocka_unit_test(json_round_trip),
 		cmocka_unit_test(set_by_name_and_parsers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
