@@ -211,7 +211,8 @@ def option_checks(tmp, he):
         check("%s: --print-config reads back through --config" % cmd[0],
               p.returncode == 0 and q.returncode == 0 and
               json.loads(p.stdout) == json.loads(q.stdout) and
-              json.loads(p.stdout) != {}, (p.stdout, q.stdout, q.stderr))
+              json.loads(p.stdout) != {},
+              str((p.stdout, q.stdout, q.stderr)))
 
     # training a tokenizer on nothing wrote a 257-id tokenizer and exit 0
     nothing = os.path.join(tmp, "nothing")
