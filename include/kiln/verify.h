@@ -48,6 +48,11 @@ typedef struct kiln_verify_opts {
 	void *ctx;
 } kiln_verify_opts;
 
+/* Zeroes o, then: the sandbox's default limits (kiln_limits_default), one
+ * box per core, stop at a bad line, no relative timeouts (factor 0) with a
+ * 1 s floor for when they are asked for. */
+void kiln_verify_opts_default(kiln_verify_opts *o);
+
 /* Verifies every record of in, writing verdicts to out. Returns 0, or an
  * error (a bad line without skip_bad, a write failure, a sandbox that
  * cannot start); the verdicts before the error have been written. */

@@ -1,28 +1,94 @@
-/* Shared helpers of the command-line front end. The CLI uses only the
- * public headers under include/kiln/. */
+/* The command-line front end: a table of commands (main.c), each a thin
+ * file with an option table (kiln/opt.h) that fills its options struct.
+ * The CLI uses only the public headers under include/kiln/; the helpers
+ * every command shares live in common.c, so commands and main.c do not
+ * import each other. */
 #ifndef KILN_CLI_H
 #define KILN_CLI_H
 
-int cmd_import(int argc, char **argv);
-int cmd_verify(int argc, char **argv);
-int cmd_generate(int argc, char **argv);
-int cmd_eval(int argc, char **argv);
-int cmd_store(int argc, char **argv);
-int cmd_sample(int argc, char **argv);
-int cmd_serve(int argc, char **argv);
-int cmd_tokenizer(int argc, char **argv);
-int cmd_train(int argc, char **argv);
+#include <stddef.h>
+
+#include "kiln/opt.h"
+
+/* A command (defined at the end of its file, after its entry function). */
+typedef struct cli_cmd {
+	const char *name;        /* "verify"; for a subcommand, "train" */
+	const char *parent;      /* "tokenizer" for its subcommands, or NULL */
+	const char *summary;     /* one line for 'kiln --help' */
+	int (*run)(int argc, char **argv);
+	const kiln_opt *opts;    /* its option table (NULL: subcommands) */
+	const struct cli_cmd *const *subs; /* NULL-terminated, or NULL */
+	const char *synopsis;    /* "usage: kiln verify [options] [FILE|-]" */
+	const char *about;       /* the text before the options */
+	const char *after;       /* the text after them, or NULL */
+	int omp;                 /* runs the model: short OpenMP spin */
+} cli_cmd;
+
+/* The commands, in 'kiln --help' order (main.c's table). */
+extern const cli_cmd cli_import, cli_generate, cli_verify, cli_eval,
+	cli_store, cli_tokenizer, cli_train, cli_sample, cli_serve;
+
+/* -q, --quiet: a terminal matter, not an option of a JSON configuration. */
+#define CLI_OPT_QUIET(T, M, H) \
+	{ .name = "quiet", .short_name = 'q', .kind = KILN_OPT_FLAG, \
+	  KILN_OPT_F_(T, M), .flags = KILN_OPT_NO_JSON, .def = "", .help = H }
+
+/* --on-error stop|skip: what a bad input line does, in every command that
+ * reads records (an int: 1 = skip). */
+extern const char *const cli_on_error[];
+#define CLI_OPT_ON_ERROR(T, M) \
+	KILN_OPT_ROW_ENUM("on-error", 0, T, M, cli_on_error, "MODE", \
+			  "stop at a bad input line, or skip it")
+
+/* cli_parse's answer when the command goes on. */
+#define CLI_GO (-1)
+
+/* Parses argv (argv[0] is the command's name) with cmd's table into opts,
+ * which holds the defaults (opts_size bytes: --help shows them). Operands
+ * end up in argv[1..*npos]. Returns CLI_GO, or the exit status: 0 after
+ * --help (usage on stdout), 2 after an error (named on stderr). */
+int cli_parse(const cli_cmd *cmd, int argc, char **argv, void *opts,
+	      size_t opts_size, int *npos);
+
+/* The command's usage text: synopsis, about, options (defaults from
+ * opts), after. */
+void cli_usage(const cli_cmd *cmd, const void *opts, FILE *f);
+
+/* A dispatcher over cmd->subs (kiln tokenizer train ...); also 'kiln'. */
+int cli_dispatch(const cli_cmd *cmd, int argc, char **argv);
 
 /* "kiln: <cmd>: <msg>" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* "5s", "500ms", "2m", "1.5" (seconds) -> milliseconds; -1 if malformed. */
-long cli_parse_duration_ms(const char *s);
-/* A whole small file (templates; < 16 MiB) as a string, or NULL. */
+/* A whole small file (templates, prompts; < 16 MiB) as a string, or NULL
+ * with errno set (EFBIG when too large). */
 char *cli_read_file(const char *path);
 
-/* "512M", "1G", "64k", "1000" (bytes) -> bytes; -1 if malformed. */
-long long cli_parse_size(const char *s);
+/* Reads a text file named by an option into *text, or says why not
+ * ("kiln: generate: --template-solution: FILE: No such file ..."); an
+ * empty file is an error too. Returns 0 or 1 (the exit status). */
+int cli_read_option_file(const char *cmd, const char *opt, const char *path,
+			 char **text);
+
+/* Limits every command keeps to. A seed stays exact in every JSON client
+ * (2^53) and seed + i cannot overflow. */
+#define CLI_MAX_SEED ((1LL << 53) - 1)
+#define CLI_MAX_TOKENS (1 << 20)
+#define CLI_MAX_DURATION_MS (24LL * 3600 * 1000)
+
+/* Tables that several commands include (stage_opts.c). */
+extern const kiln_opt cli_sandbox_opts[];   /* over kiln_verify_opts */
+extern const kiln_opt cli_teacher_opts[];   /* over kiln_generate_opts */
+struct cli_teacher {                        /* the teacher's CLI-only part */
+	const char *api_key_env;
+	const char *tmpl_solution;           /* a path */
+};
+extern const kiln_opt cli_teacher_cli_opts[]; /* over struct cli_teacher */
+
+/* The API key named by --api-key-env (if given) into *key. Returns 0 or 2
+ * (said on stderr). */
+int cli_teacher_key(const char *cmd, const struct cli_teacher *t,
+		    const char **key);
 
 #endif

@@ -1,4 +1,3 @@
-#include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,52 +10,64 @@
 #include "kiln/jsonl.h"
 #include "kiln/store.h"
 
-static const char usage[] =
-"usage: kiln generate --backend URL [options] TASKS.jsonl\n"
-"\n"
-"Asks a teacher model (any OpenAI-compatible server: llama.cpp, vLLM,\n"
-"SGLang, Ollama, TGI, hosted APIs) for k candidate solutions per task and,\n"
-"separately, for unit tests written from the task alone. Every request and\n"
-"answer is kept in a job store (SQLite): a run that is killed resumes where\n"
-"it stopped, and never re-sends a request that was answered. Candidates\n"
-"(JSON Lines) are written in task order as tasks complete.\n"
-"\n"
-"options:\n"
-"  -b, --backend URL        base URL ending in /v1 (required)\n"
-"  -m, --model NAME         model name sent with each request\n"
-"      --api-key-env VAR    read the API key from this environment variable\n"
-"  -k N                     solutions per task (default 1)\n"
-"      --n N                choices per request, the API's n (default 1):\n"
-"                           k solutions take ceil(k/N) requests\n"
-"      --test-sets N        test requests per task (default 1, 0 with\n"
-"                           --joint; 0 = none: the task's own tests)\n"
-"      --joint              each of the k requests asks for a solution and\n"
-"                           its tests together (template joint); every\n"
-"                           candidate gets all k answers' tests, pooled\n"
-"      --temperature T      (default 0.8)\n"
-"      --top-p P            (default 0.95)\n"
-"      --max-tokens N       (default 1024)\n"
-"      --stop S             a stop sequence\n"
-"      --seed S             candidate i is sent seed S+i (default 1234)\n"
-"      --completions        use /completions instead of /chat/completions\n"
-"      --template-solution FILE, --template-tests FILE,\n"
-"      --template-joint FILE\n"
-"                           prompt templates; variables {prompt},\n"
-"                           {entry_point}, {language} (defaults: data/templates)\n"
-"  -o, --output FILE        candidates here (atomically); default stdout\n"
-"      --store FILE         job store (default: OUTPUT.store, or kiln.store)\n"
-"      --no-cache           send even when an identical request was answered\n"
-"      --retry-failed       send again this run's requests that ended in an\n"
-"                           error\n"
-"  -c, --concurrency N      requests in flight (default 16)\n"
-"      --timeout DUR        per attempt (default 120s)\n"
-"      --attempts N         per request (default 6)\n"
-"      --max-rpm N, --max-input-tpm N, --max-output-tpm N\n"
-"                           per-minute limits on requests and tokens\n"
-"      --price-in USD, --price-out USD\n"
-"                           price per million input/output tokens: shows cost\n"
-"  -q, --quiet              no progress and no summary\n"
-"  -h, --help               this text\n";
+struct generate_args {
+	kiln_generate_opts g;
+	struct cli_teacher t;
+	const char *output, *store, *tmpl_tests, *tmpl_joint;
+	const char *stop[1];
+	int nstop;
+	double price_in, price_out;
+	int quiet;
+};
+
+#define A struct generate_args
+static const kiln_opt generate_opts[] = {
+	KILN_OPT_ROW_INCLUDE(A, g, cli_teacher_opts),
+	KILN_OPT_ROW_INCLUDE(A, t, cli_teacher_cli_opts),
+	KILN_OPT_ROW_INT("samples", 'k', A, g.k, 1, 100000, "N",
+		"solutions per task"),
+	{ .name = "test-sets", .kind = KILN_OPT_INT, .arg = "N",
+	  KILN_OPT_F_(A, g.test_sets), .lo = 0, .hi = 100000,
+	  .def = "1, or 0 with --joint",
+	  .help = "test requests per task; 0 = none: the task's own tests" },
+	KILN_OPT_ROW_FLAG("joint", 0, A, g.joint,
+		"each of the k requests asks for a solution and its tests "
+		"together (template joint); every candidate gets all k "
+		"answers' tests, pooled"),
+	KILN_OPT_ROW_STRINGS("stop", 0, A, stop, nstop, "S",
+		"a stop sequence (one; given twice is an error, not a "
+		"silent choice)"),
+	KILN_OPT_ROW_PATH("template-tests", 0, A, tmpl_tests, "FILE",
+		"the tests prompt's template"),
+	KILN_OPT_ROW_PATH("template-joint", 0, A, tmpl_joint, "FILE",
+		"the joint prompt's template"),
+	KILN_OPT_ROW_PATH("output", 'o', A, output, "FILE",
+		"candidates here (atomically); default stdout"),
+	{ .name = "store", .kind = KILN_OPT_PATH, .arg = "FILE",
+	  KILN_OPT_F_(A, store), .def = "OUTPUT.store, or kiln.store",
+	  .help = "the job store" },
+	KILN_OPT_ROW_FLAG("no-cache", 0, A, g.no_cache,
+		"send even when an identical request was answered"),
+	KILN_OPT_ROW_FLAG("retry-failed", 0, A, g.retry_failed,
+		"send again this run's requests that ended in an error"),
+	{ .name = "price-in", .kind = KILN_OPT_DOUBLE, .arg = "USD",
+	  KILN_OPT_F_(A, price_in), .dlo = 0, .dhi = 1e6, .def = "",
+	  .help = "price per million input tokens: shows the cost" },
+	{ .name = "price-out", .kind = KILN_OPT_DOUBLE, .arg = "USD",
+	  KILN_OPT_F_(A, price_out), .dlo = 0, .dhi = 1e6, .def = "",
+	  .help = "price per million output tokens" },
+	CLI_OPT_QUIET(A, quiet, "no progress and no summary"),
+	/* the names of earlier releases */
+	{ .name = "n", .kind = KILN_OPT_INT, .flags = KILN_OPT_HIDDEN,
+	  KILN_OPT_F_(A, g.n), .lo = 1, .hi = 128, .arg = "N",
+	  .help = "--choices" },
+	{ .name = "timeout", .kind = KILN_OPT_DURATION,
+	  .flags = KILN_OPT_HIDDEN, KILN_OPT_F_(A, g.llm.timeout_ms), .lo = 1,
+	  .hi = CLI_MAX_DURATION_MS, .arg = "DUR",
+	  .help = "--request-timeout" },
+	KILN_OPT_ROW_END,
+};
+#undef A
 
 static void *preload_llm(void *arg)
 {
@@ -95,55 +106,24 @@ static void on_progress(void *ctx, const kiln_generate_stats *st)
 	fputs("  ", stderr);
 }
 
-int cmd_generate(int argc, char **argv)
+static int run_generate(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "backend", required_argument, NULL, 'b' },
-		{ "model", required_argument, NULL, 'm' },
-		{ "api-key-env", required_argument, NULL, 'K' },
-		{ "test-sets", required_argument, NULL, 'T' },
-		{ "temperature", required_argument, NULL, 't' },
-		{ "top-p", required_argument, NULL, 'p' },
-		{ "max-tokens", required_argument, NULL, 'M' },
-		{ "stop", required_argument, NULL, 'S' },
-		{ "seed", required_argument, NULL, 's' },
-		{ "completions", no_argument, NULL, 'C' },
-		{ "template-solution", required_argument, NULL, '1' },
-		{ "template-tests", required_argument, NULL, '2' },
-		{ "template-joint", required_argument, NULL, '8' },
-		{ "joint", no_argument, NULL, 'J' },
-		{ "n", required_argument, NULL, 'n' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "store", required_argument, NULL, 'D' },
-		{ "no-cache", no_argument, NULL, 'N' },
-		{ "retry-failed", no_argument, NULL, 'R' },
-		{ "concurrency", required_argument, NULL, 'c' },
-		{ "timeout", required_argument, NULL, 'W' },
-		{ "attempts", required_argument, NULL, 'A' },
-		{ "max-rpm", required_argument, NULL, '3' },
-		{ "max-input-tpm", required_argument, NULL, '4' },
-		{ "max-output-tpm", required_argument, NULL, '5' },
-		{ "price-in", required_argument, NULL, '6' },
-		{ "price-out", required_argument, NULL, '7' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
-	kiln_generate_opts o;
+	struct generate_args a;
+	kiln_generate_opts *o = &a.g;
 	kiln_generate_stats st;
 	struct gprog prog = { 0 };
-	const char *output = NULL, *store_path = NULL, *keyenv = NULL;
+	const char *output, *store_path;
 	char *tmpl[3] = { NULL, NULL, NULL }, defstore[4096];
+	const char *tmpl_path[3], *tmpl_opt[3] = { "template-solution",
+		"template-tests", "template-joint" };
 	pthread_t preload;
 	int preloading = 0;
-	int test_sets_given = 0;
 	json_t *tasks = NULL, *rec;
 	kiln_jsonl_reader *in = NULL;
 	kiln_store *store = NULL;
 	kiln_out *out = NULL;
 	kiln_error err;
-	char *end;
-	int c, rc = 1;
+	int c, rc, npos;
 
 	/* A run allocates and frees many small blocks on two threads; glibc
 	 * returns the store thread's freed memory to the system (madvise)
@@ -151,107 +131,44 @@ int cmd_generate(int argc, char **argv)
 	 * back page fault by page fault: a tenth of the run's time against a
 	 * fast server. Keep up to 64 MiB instead. */
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
-	kiln_generate_opts_default(&o);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "b:m:k:o:c:qh", opts, NULL)) != -1) {
-		long v;
-		double d;
-		switch (c) {
-		case 'b': o.llm.base_url = optarg; break;
-		case 'm': o.model = optarg; break;
-		case 'K': keyenv = optarg; break;
-		case 'k': case 'T': case 'M': case 'c': case 'A': case 'n':
-			v = strtol(optarg, &end, 10);
-			if (*end || v < (c == 'T' ? 0 : 1) || v > 100000 ||
-			    (c == 'n' && v > 128))
-				goto bad;
-			if (c == 'k') o.k = (int)v;
-			else if (c == 'n') o.n = (int)v;
-			else if (c == 'T') o.test_sets = (int)v,
-				test_sets_given = 1;
-			else if (c == 'M') o.max_tokens = (int)v;
-			else if (c == 'c') o.llm.concurrency = (int)v;
-			else o.llm.max_attempts = (int)v;
-			break;
-		case 't': case 'p': case '3': case '4': case '5': case '6':
-		case '7':
-			d = strtod(optarg, &end);
-			if (*end || d < 0)
-				goto bad;
-			if (c == 't') o.temperature = d;
-			else if (c == 'p') o.top_p = d;
-			else if (c == '3') o.llm.max_rpm = d;
-			else if (c == '4') o.llm.max_input_tpm = d;
-			else if (c == '5') o.llm.max_output_tpm = d;
-			else if (c == '6') prog.price_in = d;
-			else prog.price_out = d;
-			break;
-		case 'S': o.stop = optarg; break;
-		case 's':
-			o.seed = strtol(optarg, &end, 10);
-			if (*end)
-				goto bad;
-			break;
-		case 'C': o.completions = 1; break;
-		case 'J': o.joint = 1; break;
-		case '1': case '2': case '8':
-			v = c == '8' ? 2 : c - '1';
-			free(tmpl[v]);
-			tmpl[v] = cli_read_file(optarg);
-			if (!tmpl[v]) {
-				cli_error("generate", "%s: cannot read the "
-					  "template", optarg);
-				goto out;
-			}
-			break;
-		case 'o': output = optarg; break;
-		case 'D': store_path = optarg; break;
-		case 'N': o.no_cache = 1; break;
-		case 'R': o.retry_failed = 1; break;
-		case 'W':
-			v = cli_parse_duration_ms(optarg);
-			if (v <= 0)
-				goto bad;
-			o.llm.timeout_ms = v;
-			break;
-		case 'q': prog.quiet = 1; break;
-		case 'h': fputs(usage, stdout); rc = 0; goto out;
-		default: fputs(usage, stderr); rc = 2; goto out;
-		}
-		continue;
-bad:
-		cli_error("generate", "invalid value '%s' for an option", optarg);
-		rc = 2;
-		goto out;
-	}
-	if (!o.llm.base_url || optind != argc - 1) {
-		cli_error("generate", "%s", !o.llm.base_url
+	memset(&a, 0, sizeof(a));
+	kiln_generate_opts_default(&a.g);
+	a.g.test_sets = -1; /* 1, or 0 with --joint */
+	if ((rc = cli_parse(&cli_generate, argc, argv, &a, sizeof a, &npos)) !=
+	    CLI_GO)
+		return rc;
+	rc = 1;
+	output = a.output, store_path = a.store, prog.quiet = a.quiet;
+	prog.price_in = a.price_in, prog.price_out = a.price_out;
+	if (!o->llm.base_url || npos != 1) {
+		cli_error("generate", "%s", !o->llm.base_url
 			  ? "--backend URL is required"
 			  : "expected exactly one TASKS file");
-		fputs(usage, stderr);
-		rc = 2;
-		goto out;
+		fputs("Run 'kiln generate --help' for the options.\n", stderr);
+		return 2;
 	}
-	if (keyenv) {
-		o.llm.api_key = getenv(keyenv);
-		if (!o.llm.api_key) {
-			cli_error("generate", "--api-key-env: %s is not set",
-				  keyenv);
-			rc = 2;
-			goto out;
-		}
-	}
-	if (o.joint && o.completions) {
+	if ((rc = cli_teacher_key("generate", &a.t, &o->llm.api_key)))
+		return rc;
+	rc = 1;
+	if (o->joint && o->completions) {
 		cli_error("generate", "--joint needs chat completions; it "
 			  "cannot go with --completions");
-		rc = 2;
-		goto out;
+		return 2;
 	}
-	if (o.joint && !test_sets_given)
-		o.test_sets = 0; /* the joint answers hold the tests */
-	o.tmpl_solution = tmpl[0];
-	o.tmpl_tests = tmpl[1];
-	o.tmpl_joint = tmpl[2];
+	if (a.nstop)
+		o->stop = a.stop[0];
+	if (o->test_sets < 0) /* the joint answers hold the tests */
+		o->test_sets = o->joint ? 0 : 1;
+	tmpl_path[0] = a.t.tmpl_solution;
+	tmpl_path[1] = a.tmpl_tests;
+	tmpl_path[2] = a.tmpl_joint;
+	for (int i = 0; i < 3; i++)
+		if (tmpl_path[i] && cli_read_option_file("generate",
+				tmpl_opt[i], tmpl_path[i], &tmpl[i]))
+			goto out;
+	o->tmpl_solution = tmpl[0];
+	o->tmpl_tests = tmpl[1];
+	o->tmpl_joint = tmpl[2];
 	if (!store_path) {
 		snprintf(defstore, sizeof(defstore), "%s.store",
 			 output && strcmp(output, "-") ? output : "kiln");
@@ -262,7 +179,7 @@ bad:
 	preloading = pthread_create(&preload, NULL, preload_llm, NULL) == 0;
 	/* The tasks, all of them: candidates are written in their order. */
 	tasks = json_array();
-	if (kiln_jsonl_open(&in, argv[optind], 0, &err)) {
+	if (kiln_jsonl_open(&in, argv[1], 0, &err)) {
 		cli_error("generate", "%s", err.msg);
 		goto out;
 	}
@@ -270,7 +187,7 @@ bad:
 		if (!json_is_string(json_object_get(rec, "id")) ||
 		    !json_is_string(json_object_get(rec, "prompt"))) {
 			cli_error("generate", "%s:%ld: a task needs string "
-				  "fields 'id' and 'prompt'", argv[optind],
+				  "fields 'id' and 'prompt'", argv[1],
 				  kiln_jsonl_lineno(in));
 			json_decref(rec);
 			goto out;
@@ -287,9 +204,9 @@ bad:
 		goto out;
 	}
 	prog.tty = isatty(STDERR_FILENO);
-	o.progress = on_progress;
-	o.ctx = &prog;
-	if (kiln_generate(tasks, store, out, &o, &st, &err)) {
+	o->progress = on_progress;
+	o->ctx = &prog;
+	if (kiln_generate(tasks, store, out, o, &st, &err)) {
 		if (prog.tty && !prog.quiet)
 			fputc('\n', stderr);
 		cli_error("generate", "%s (answers so far are kept in %s; run "
@@ -339,3 +256,20 @@ out:
 		free(tmpl[i]);
 	return rc;
 }
+
+const cli_cmd cli_generate = {
+	.name = "generate", .run = run_generate, .opts = generate_opts,
+	.summary = "ask a teacher model (OpenAI-compatible API) for solutions "
+		   "and tests",
+	.synopsis = "usage: kiln generate --backend URL [options] TASKS.jsonl",
+	.about =
+"Asks a teacher model (any OpenAI-compatible server: llama.cpp, vLLM,\n"
+"SGLang, Ollama, TGI, hosted APIs) for k candidate solutions per task and,\n"
+"separately, for unit tests written from the task alone. Every request and\n"
+"answer is kept in a job store (SQLite): a run that is killed resumes where\n"
+"it stopped, and never re-sends a request that was answered. Candidates\n"
+"(JSON Lines) are written in task order as tasks complete.\n",
+	.after =
+"--n and --timeout, the names of earlier releases, still work for\n"
+"--choices and --request-timeout.\n",
+};

@@ -1,4 +1,3 @@
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -6,67 +5,49 @@
 #include "kiln/jsonl.h"
 #include "kiln/task.h"
 
-static const char usage[] =
-"usage: kiln import --format humaneval|mbpp [options] FILE\n"
-"\n"
-"Converts a benchmark file, as its authors publish it (gzip or plain JSON\n"
-"Lines), into kiln task records: id, prompt, language, entry_point,\n"
-"solution (the reference), tests, origin, source, license.\n"
-"  humaneval  the test program gets a final check(<entry_point>) call\n"
-"  mbpp       each assert becomes an independent test; setup code is kept\n"
-"\n"
-"options:\n"
-"  -f, --format NAME     humaneval or mbpp (required)\n"
-"  -o, --output FILE     write here (atomically) instead of stdout\n"
-"      --on-error MODE   stop (default) or skip a bad input line\n"
-"  -h, --help            this text\n";
+struct import_args {
+	const char *format, *output;
+	int skip;
+};
 
-int cmd_import(int argc, char **argv)
+#define A struct import_args
+
+static const kiln_opt import_opts[] = {
+	KILN_OPT_ROW_STRING("format", 'f', A, format, "NAME",
+		"humaneval or mbpp (required)"),
+	KILN_OPT_ROW_PATH("output", 'o', A, output, "FILE",
+		"write here (atomically) instead of stdout"),
+	CLI_OPT_ON_ERROR(A, skip),
+	KILN_OPT_ROW_END,
+};
+#undef A
+
+static int run_import(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "on-error", required_argument, NULL, 'E' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
-	const char *format = NULL, *output = NULL;
+	struct import_args a = { 0 };
+	const char *format, *output;
 	kiln_import_format fmt;
 	kiln_jsonl_reader *in = NULL;
 	kiln_out *out = NULL;
 	kiln_error err;
 	long n = 0, skipped = 0;
-	int skip = 0, c, rc;
+	int skip, rc, npos;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f': format = optarg; break;
-		case 'o': output = optarg; break;
-		case 'E':
-			if (strcmp(optarg, "skip") == 0)
-				skip = 1;
-			else if (strcmp(optarg, "stop") != 0) {
-				cli_error("import", "--on-error: expected stop "
-					  "or skip, got '%s'", optarg);
-				return 2;
-			}
-			break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
-		}
-	}
-	if (!format || optind != argc - 1) {
+	if ((rc = cli_parse(&cli_import, argc, argv, &a, sizeof a, &npos)) !=
+	    CLI_GO)
+		return rc;
+	format = a.format, output = a.output, skip = a.skip;
+	if (!format || npos != 1) {
 		cli_error("import", "%s", !format ? "--format is required"
 			  : "expected exactly one input FILE");
-		fputs(usage, stderr);
+		cli_usage(&cli_import, &a, stderr);
 		return 2;
 	}
 	if (kiln_import_format_parse(format, &fmt, &err)) {
 		cli_error("import", "%s", err.msg);
 		return 2;
 	}
-	if (kiln_jsonl_open(&in, argv[optind], 0, &err) ||
+	if (kiln_jsonl_open(&in, argv[1], 0, &err) ||
 	    kiln_out_open(&out, output, &err)) {
 		cli_error("import", "%s", err.msg);
 		kiln_jsonl_close(in);
@@ -117,3 +98,16 @@ int cmd_import(int argc, char **argv)
 		fprintf(stderr, ", %ld bad lines skipped\n", skipped);
 	return 0;
 }
+
+const cli_cmd cli_import = {
+	.name = "import", .run = run_import, .opts = import_opts,
+	.summary = "convert a published benchmark (HumanEval, MBPP) to kiln "
+		   "tasks",
+	.synopsis = "usage: kiln import --format humaneval|mbpp [options] FILE",
+	.about =
+"Converts a benchmark file, as its authors publish it (gzip or plain JSON\n"
+"Lines), into kiln task records: id, prompt, language, entry_point,\n"
+"solution (the reference), tests, origin, source, license.\n"
+"  humaneval  the test program gets a final check(<entry_point>) call\n"
+"  mbpp       each assert becomes an independent test; setup code is kept\n",
+};

@@ -1,6 +1,5 @@
 /* kiln sample: generate text from a checkpoint, streaming to stdout. */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,30 +10,38 @@
 #include "kiln/sample.h"
 #include "kiln/tokenizer.h"
 
-static const char help[] =
-"usage: kiln sample --model MODEL.bin --prompt TEXT [options]\n"
-"\n"
-"Continues TEXT with the model and prints the completion (not the prompt) on\n"
-"stdout as it is decoded. The prompt runs through the model in one batch,\n"
-"then each new token reuses the keys and values cached for the ones before.\n"
-"Generation ends at the tokenizer's end-of-text token, a stop sequence (not\n"
-"printed), --max-tokens, or the end of the model's context.\n"
-"\n"
-"options:\n"
-"  -m, --model FILE         a checkpoint from 'kiln train' (required)\n"
-"  -p, --prompt TEXT        the text to continue (required; may be empty)\n"
-"      --prompt-file FILE   read the prompt from FILE instead\n"
-"  -t, --temperature T      0 = greedy (default 0.8)\n"
-"      --top-k K            sample among the K most likely tokens (0 = all;\n"
-"                           default 0)\n"
-"      --top-p P            sample among the most likely tokens that together\n"
-"                           reach P (default 0.95; 1 = all)\n"
-"  -n, --max-tokens N       tokens to generate at most (default 256)\n"
-"      --stop S             stop before S (repeatable, at most 16)\n"
-"  -s, --seed N             the same seed gives the same text (default 1)\n"
-"  -h, --help               this text\n"
-"\n"
-"Usage figures (tokens, finish reason) go to stderr.\n";
+struct sample_args {
+	kiln_sample_params p;
+	const char *stops[KILN_SAMPLE_MAX_STOP];
+	const char *model, *prompt, *prompt_file;
+};
+
+#define A struct sample_args
+static const kiln_opt sample_opts[] = {
+	KILN_OPT_ROW_PATH("model", 'm', A, model, "FILE",
+		"a checkpoint from 'kiln train' (required)"),
+	KILN_OPT_ROW_STRING("prompt", 'p', A, prompt, "TEXT",
+		"the text to continue (required; may be empty)"),
+	KILN_OPT_ROW_PATH("prompt-file", 0, A, prompt_file, "FILE",
+		"read the prompt from FILE instead"),
+	KILN_OPT_ROW_DOUBLE("temperature", 't', A, p.temperature, 0, 2, "T",
+		"sampling temperature, 0 = greedy"),
+	{ .name = "top-k", .kind = KILN_OPT_INT, .arg = "K",
+	  KILN_OPT_F_(A, p.top_k), .lo = 0, .hi = 1 << 30,
+	  .help = "sample among the K most likely tokens; 0 = all" },
+	{ .name = "top-p", .kind = KILN_OPT_DOUBLE, KILN_OPT_F_(A, p.top_p),
+	  .dlo = 0, .dhi = 1, .flags = KILN_OPT_LO_OPEN, .arg = "P",
+	  .help = "sample among the most likely tokens that together reach "
+		  "P; 1 = all" },
+	KILN_OPT_ROW_INT("max-tokens", 'n', A, p.max_tokens, 1, CLI_MAX_TOKENS,
+		"N", "tokens to generate at most"),
+	KILN_OPT_ROW_STRINGS("stop", 0, A, stops, p.n_stop, "S",
+		"stop before S (repeatable, at most 16)"),
+	KILN_OPT_ROW_INT("seed", 's', A, p.seed, 0, CLI_MAX_SEED, "N",
+		"the same seed gives the same text"),
+	KILN_OPT_ROW_END,
+};
+#undef A
 
 struct out {
 	int failed;
@@ -51,44 +58,12 @@ static int on_text(void *ctx, const char *text, size_t n)
 	return 0;
 }
 
-static int parse_double(const char *s, double lo, double hi, double *v)
+static int run_sample(int argc, char **argv)
 {
-	char *end;
-
-	errno = 0;
-	*v = strtod(s, &end);
-	return errno || end == s || *end || !(*v >= lo && *v <= hi) ? -1 : 0;
-}
-
-static int parse_long(const char *s, long long lo, long long hi, long long *v)
-{
-	char *end;
-
-	errno = 0;
-	*v = strtoll(s, &end, 10);
-	return errno || end == s || *end || *v < lo || *v > hi ? -1 : 0;
-}
-
-int cmd_sample(int argc, char **argv)
-{
-	enum { O_TOPK = 256, O_TOPP, O_STOP, O_PROMPT_FILE };
-	static const struct option opts[] = {
-		{ "model", required_argument, NULL, 'm' },
-		{ "prompt", required_argument, NULL, 'p' },
-		{ "prompt-file", required_argument, NULL, O_PROMPT_FILE },
-		{ "temperature", required_argument, NULL, 't' },
-		{ "top-k", required_argument, NULL, O_TOPK },
-		{ "top-p", required_argument, NULL, O_TOPP },
-		{ "max-tokens", required_argument, NULL, 'n' },
-		{ "stop", required_argument, NULL, O_STOP },
-		{ "seed", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *model = NULL, *prompt = NULL, *prompt_file = NULL;
-	const char *stops[KILN_SAMPLE_MAX_STOP];
+	struct sample_args a;
+	kiln_sample_params *pp = &a.p;
+	const char *model, *prompt, *prompt_file;
 	char *file_text = NULL;
-	kiln_sample_params p;
 	kiln_sample_result res;
 	kiln_error err = { 0, "" };
 	kiln_gpt *m = NULL;
@@ -96,80 +71,22 @@ int cmd_sample(int argc, char **argv)
 	kiln_kv *kv = NULL;
 	kiln_blob blob = { 0 };
 	struct out o = { 0 };
-	int *ids = NULL, rc = 1, c;
+	int *ids = NULL, rc, npos;
 	int nids = 0;
-	double d;
-	long long ll;
 
-	kiln_sample_params_default(&p);
-	p.temperature = 0.8;
-	p.top_p = 0.95;
-	p.seed = 1;
-	p.stop = stops;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:p:t:n:s:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'm': model = optarg; break;
-		case 'p': prompt = optarg; break;
-		case O_PROMPT_FILE: prompt_file = optarg; break;
-		case 't':
-			if (parse_double(optarg, 0, 100, &d)) {
-				cli_error("sample", "--temperature %s: expected a "
-					  "number in 0..100", optarg);
-				return 2;
-			}
-			p.temperature = d;
-			break;
-		case O_TOPK:
-			if (parse_long(optarg, 0, 1 << 30, &ll)) {
-				cli_error("sample", "--top-k %s: expected an "
-					  "integer >= 0", optarg);
-				return 2;
-			}
-			p.top_k = (int)ll;
-			break;
-		case O_TOPP:
-			if (parse_double(optarg, 1e-9, 1, &d)) {
-				cli_error("sample", "--top-p %s: expected a "
-					  "number in (0, 1]", optarg);
-				return 2;
-			}
-			p.top_p = d;
-			break;
-		case 'n':
-			if (parse_long(optarg, 1, 1 << 20, &ll)) {
-				cli_error("sample", "--max-tokens %s: expected an "
-					  "integer >= 1", optarg);
-				return 2;
-			}
-			p.max_tokens = (int)ll;
-			break;
-		case O_STOP:
-			if (p.n_stop == KILN_SAMPLE_MAX_STOP || !*optarg) {
-				cli_error("sample", "--stop: at most %d non-empty "
-					  "stop sequences", KILN_SAMPLE_MAX_STOP);
-				return 2;
-			}
-			stops[p.n_stop++] = optarg;
-			break;
-		case 's':
-			if (parse_long(optarg, 0, INT64_MAX, &ll)) {
-				cli_error("sample", "--seed %s: expected an "
-					  "integer >= 0", optarg);
-				return 2;
-			}
-			p.seed = (uint64_t)ll;
-			break;
-		case 'h':
-			fputs(help, stdout);
-			return 0;
-		default:
-			fputs(help, stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		cli_error("sample", "unexpected argument '%s'", argv[optind]);
+	memset(&a, 0, sizeof(a));
+	kiln_sample_params_default(&a.p);
+	a.p.temperature = 0.8;
+	a.p.top_p = 0.95;
+	a.p.seed = 1;
+	a.p.stop = a.stops;
+	if ((rc = cli_parse(&cli_sample, argc, argv, &a, sizeof a, &npos)) !=
+	    CLI_GO)
+		return rc;
+	rc = 1;
+	model = a.model, prompt = a.prompt, prompt_file = a.prompt_file;
+	if (npos > 0) {
+		cli_error("sample", "unexpected argument '%s'", argv[1]);
 		return 2;
 	}
 	if (!model || (!prompt && !prompt_file)) {
@@ -178,14 +95,12 @@ int cmd_sample(int argc, char **argv)
 		return 2;
 	}
 	if (prompt_file) {
-		if (!(file_text = cli_read_file(prompt_file))) {
-			cli_error("sample", "%s: cannot read (or over 16 MiB)",
-				  prompt_file);
+		if (cli_read_option_file("sample", "prompt-file", prompt_file,
+					 &file_text))
 			return 1;
-		}
 		prompt = file_text;
 	}
-	if (kiln_sample_params_check(&p, &err) ||
+	if (kiln_sample_params_check(pp, &err) ||
 	    kiln_gpt_load(model, &m, &blob, NULL, &err) ||
 	    kiln_tok_deserialize(&tok, blob.data, blob.len, &err))
 		goto fail;
@@ -198,7 +113,7 @@ int cmd_sample(int argc, char **argv)
 			       &ids, &nids, &err))
 		goto fail;
 	if (kiln_kv_new(&kv, m, 1, &err) ||
-	    kiln_sample_run(m, kv, 0, tok, ids, nids, &p, on_text, &o,
+	    kiln_sample_run(m, kv, 0, tok, ids, nids, pp, on_text, &o,
 			    &res, &err))
 		goto fail;
 	if (o.failed) {
@@ -221,3 +136,18 @@ out:
 	kiln_gpt_free(m);
 	return rc;
 }
+
+const cli_cmd cli_sample = {
+	.name = "sample", .run = run_sample, .opts = sample_opts,
+	.summary = "continue a prompt with a trained model (streams to stdout)",
+	.omp = 1,
+	.synopsis = "usage: kiln sample --model MODEL.bin --prompt TEXT "
+		    "[options]",
+	.about =
+"Continues TEXT with the model and prints the completion (not the prompt) on\n"
+"stdout as it is decoded. The prompt runs through the model in one batch,\n"
+"then each new token reuses the keys and values cached for the ones before.\n"
+"Generation ends at the tokenizer's end-of-text token, a stop sequence (not\n"
+"printed), --max-tokens, or the end of the model's context.\n",
+	.after = "Usage figures (tokens, finish reason) go to stderr.\n",
+};

@@ -1,6 +1,5 @@
 /* kiln serve: the OpenAI-compatible server over a checkpoint. */
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,39 +11,38 @@
 #include "kiln/serve.h"
 #include "kiln/tokenizer.h"
 
-static const char help[] =
-"usage: kiln serve --model MODEL.bin [options]\n"
-"\n"
-"Serves the model over the OpenAI-compatible API that 'kiln generate', 'kiln\n"
-"eval' and other clients speak (docs/SERVE.md):\n"
-"\n"
-"  POST /v1/chat/completions   messages -> the chat template -> an answer\n"
-"  POST /v1/completions        prompt -> its continuation\n"
-"  GET  /v1/models             the model's name and configuration\n"
-"  GET  /health                status, sequences decoding, requests queued\n"
-"\n"
-"Parameters: temperature, top_p, top_k, max_tokens, stop (a string or an\n"
-"array), seed (choice i uses seed+i), n, stream (server-sent events). Requests\n"
-"are decoded together: up to --max-batch sequences share each step of the\n"
-"model. A prompt that leaves no room in the model's context is refused (400).\n"
-"\n"
-"options:\n"
-"  -m, --model FILE         a checkpoint from 'kiln train' (required)\n"
-"      --host ADDR          address to listen on (default 127.0.0.1)\n"
-"  -p, --port N             port (default 8080; 0 = any free port, printed)\n"
-"      --model-name NAME    the model's name in answers (default: the file's\n"
-"                           name without directory and .bin)\n"
-"      --max-batch N        sequences decoded together (default 8)\n"
-"      --queue N            requests waiting for a slot; more get 503\n"
-"                           (default 64)\n"
-"      --max-body SIZE      largest request body; more gets 413 (default 4M)\n"
-"      --drain-timeout DUR  on SIGTERM/SIGINT, wait this long for requests\n"
-"                           in flight (default 120s)\n"
-"  -q, --quiet              no line per request on stderr\n"
-"  -h, --help               this text\n"
-"\n"
-"On SIGTERM or SIGINT it stops accepting connections, answers the requests\n"
-"it has, and exits 0. Threads: OMP_NUM_THREADS (default: one per core).\n";
+struct serve_args {
+	kiln_serve_config c;
+	const char *model;
+	long drain_ms;
+	int quiet;
+};
+
+#define A struct serve_args
+static const kiln_opt serve_opts[] = {
+	KILN_OPT_ROW_PATH("model", 'm', A, model, "FILE",
+		"a checkpoint from 'kiln train' (required)"),
+	KILN_OPT_ROW_STRING("host", 0, A, c.host, "ADDR",
+		"address to listen on"),
+	KILN_OPT_ROW_INT("port", 'p', A, c.port, 0, 65535, "N",
+		"port; 0 = any free port, printed"),
+	{ .name = "model-name", .kind = KILN_OPT_STRING, .arg = "NAME",
+	  KILN_OPT_F_(A, c.model_name),
+	  .def = "the file's name without directory and .bin",
+	  .help = "the model's name in answers" },
+	KILN_OPT_ROW_INT("max-batch", 0, A, c.max_batch, 1, 4096, "N",
+		"sequences decoded together"),
+	KILN_OPT_ROW_INT("queue", 0, A, c.queue, 0, 1000000, "N",
+		"requests waiting for a slot; more get 503"),
+	KILN_OPT_ROW_SIZE("max-body", 0, A, c.max_body, 1, 1LL << 30,
+		"largest request body; more gets 413"),
+	KILN_OPT_ROW_DURATION("drain-timeout", 0, A, drain_ms, 0,
+		CLI_MAX_DURATION_MS, "on SIGTERM/SIGINT, wait this long for "
+		"requests in flight"),
+	CLI_OPT_QUIET(A, quiet, "no line per request on stderr"),
+	KILN_OPT_ROW_END,
+};
+#undef A
 
 static void log_line(void *ctx, const char *line)
 {
@@ -64,105 +62,32 @@ static char *name_of(const char *path)
 	return n;
 }
 
-static int parse_int(const char *s, long lo, long hi, int *v)
+static int run_serve(int argc, char **argv)
 {
-	char *end;
-	long x;
-
-	errno = 0;
-	x = strtol(s, &end, 10);
-	if (errno || end == s || *end || x < lo || x > hi)
-		return -1;
-	*v = (int)x;
-	return 0;
-}
-
-int cmd_serve(int argc, char **argv)
-{
-	enum { O_HOST = 256, O_NAME, O_BATCH, O_QUEUE, O_BODY, O_DRAIN };
-	static const struct option opts[] = {
-		{ "model", required_argument, NULL, 'm' },
-		{ "host", required_argument, NULL, O_HOST },
-		{ "port", required_argument, NULL, 'p' },
-		{ "model-name", required_argument, NULL, O_NAME },
-		{ "max-batch", required_argument, NULL, O_BATCH },
-		{ "queue", required_argument, NULL, O_QUEUE },
-		{ "max-body", required_argument, NULL, O_BODY },
-		{ "drain-timeout", required_argument, NULL, O_DRAIN },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct serve_args a;
 	kiln_serve_config cfg;
 	kiln_error err = { 0, "" };
 	kiln_gpt *m = NULL;
 	kiln_tok *tok = NULL;
 	kiln_blob blob = { 0 };
 	kiln_server *srv = NULL;
-	const char *model = NULL;
+	const char *model;
 	char *name = NULL;
-	long drain_ms = 120000;
-	long long body;
+	long drain_ms;
 	sigset_t sigs;
-	int c, sig, rc = 1, quiet = 0, v6;
+	int sig, rc, quiet, v6, npos;
 
-	kiln_serve_config_default(&cfg);
-	cfg.model_name = NULL;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:p:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'm': model = optarg; break;
-		case O_HOST: cfg.host = optarg; break;
-		case O_NAME: cfg.model_name = optarg; break;
-		case 'q': quiet = 1; break;
-		case 'p':
-			if (parse_int(optarg, 0, 65535, &cfg.port)) {
-				cli_error("serve", "--port %s: expected 0..65535",
-					  optarg);
-				return 2;
-			}
-			break;
-		case O_BATCH:
-			if (parse_int(optarg, 1, 4096, &cfg.max_batch)) {
-				cli_error("serve", "--max-batch %s: expected "
-					  "1..4096", optarg);
-				return 2;
-			}
-			break;
-		case O_QUEUE:
-			if (parse_int(optarg, 0, 1000000, &cfg.queue)) {
-				cli_error("serve", "--queue %s: expected "
-					  "0..1000000", optarg);
-				return 2;
-			}
-			break;
-		case O_BODY:
-			body = cli_parse_size(optarg);
-			if (body < 1) {
-				cli_error("serve", "--max-body %s: expected a "
-					  "size such as 4M", optarg);
-				return 2;
-			}
-			cfg.max_body = (size_t)body;
-			break;
-		case O_DRAIN:
-			drain_ms = cli_parse_duration_ms(optarg);
-			if (drain_ms < 0) {
-				cli_error("serve", "--drain-timeout %s: expected "
-					  "a duration such as 30s", optarg);
-				return 2;
-			}
-			break;
-		case 'h':
-			fputs(help, stdout);
-			return 0;
-		default:
-			fputs(help, stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		cli_error("serve", "unexpected argument '%s'", argv[optind]);
+	memset(&a, 0, sizeof(a));
+	kiln_serve_config_default(&a.c);
+	a.c.model_name = NULL;
+	a.drain_ms = 120000;
+	if ((rc = cli_parse(&cli_serve, argc, argv, &a, sizeof a, &npos)) !=
+	    CLI_GO)
+		return rc;
+	rc = 1;
+	cfg = a.c, model = a.model, drain_ms = a.drain_ms, quiet = a.quiet;
+	if (npos > 0) {
+		cli_error("serve", "unexpected argument '%s'", argv[1]);
 		return 2;
 	}
 	if (!model) {
@@ -223,3 +148,26 @@ out:
 	free(name);
 	return rc;
 }
+
+const cli_cmd cli_serve = {
+	.name = "serve", .run = run_serve, .opts = serve_opts,
+	.summary = "serve a model over the OpenAI-compatible HTTP API",
+	.omp = 1,
+	.synopsis = "usage: kiln serve --model MODEL.bin [options]",
+	.about =
+"Serves the model over the OpenAI-compatible API that 'kiln generate', 'kiln\n"
+"eval' and other clients speak (docs/SERVE.md):\n"
+"\n"
+"  POST /v1/chat/completions   messages -> the chat template -> an answer\n"
+"  POST /v1/completions        prompt -> its continuation\n"
+"  GET  /v1/models             the model's name and configuration\n"
+"  GET  /health                status, sequences decoding, requests queued\n"
+"\n"
+"Parameters: temperature, top_p, top_k, max_tokens, stop (a string or an\n"
+"array), seed (choice i uses seed+i), n, stream (server-sent events). Requests\n"
+"are decoded together: up to --max-batch sequences share each step of the\n"
+"model. A prompt that leaves no room in the model's context is refused (400).\n",
+	.after =
+"On SIGTERM or SIGINT it stops accepting connections, answers the requests\n"
+"it has, and exits 0. Threads: OMP_NUM_THREADS (default: one per core).\n",
+};

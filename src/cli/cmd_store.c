@@ -175,7 +175,7 @@ out:
 	return rc;
 }
 
-int cmd_store(int argc, char **argv)
+static int cmd_store(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "state", required_argument, NULL, 's' },
@@ -257,3 +257,13 @@ int cmd_store(int argc, char **argv)
 	}
 	return rc;
 }
+
+/* Its two verbs keep their own small parser (list, stats, and three
+ * flags); it has no option table yet, so 'kiln store --help' prints the
+ * usage above. */
+const cli_cmd cli_store = {
+	.name = "store",
+	.summary = "list a store's items, count them by state and kind",
+	.run = cmd_store,
+	.synopsis = "usage: kiln store list|stats [options] STORE",
+};

@@ -1,6 +1,5 @@
 /* kiln tokenizer train|encode|decode|info: byte-level BPE (kiln/tokenizer.h). */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,73 +14,118 @@
 /* encode reads its whole input: at most this much */
 #define ENCODE_MAX_INPUT ((size_t)1 << 30)
 
-static const char usage[] =
-"usage: kiln tokenizer <command> [options]\n"
-"\n"
-"Byte-level BPE for the small GPT: ids 0..255 are bytes, then the learnt\n"
-"merges, then end-of-text as the last id. Every byte sequence encodes, and\n"
-"decoding gives it back exactly. File format: docs/FORMATS.md.\n"
-"\n"
-"commands:\n"
-"  train   learn a tokenizer from code files\n"
-"  encode  bytes -> token ids\n"
-"  decode  token ids -> bytes\n"
-"  info    a tokenizer file's figures, as JSON\n"
-"\n"
-"Run 'kiln tokenizer <command> --help' for its options.\n";
+struct tok_args {
+	const char *tok, *output, *ext;
+	long long max_bytes;
+	int vocab, quiet, eot, stats;
+};
 
-static const char usage_train[] =
-"usage: kiln tokenizer train --vocab N [options] PATH...\n"
-"\n"
+#define A struct tok_args
+static const kiln_opt train_opts[] = {
+	{ .name = "vocab", .short_name = 'v', .kind = KILN_OPT_INT,
+	  KILN_OPT_F_(A, vocab), .lo = 257, .hi = KILN_TOK_MAX_VOCAB,
+	  .arg = "N", .def = "", .help = "ids in all; required" },
+	KILN_OPT_ROW_PATH("output", 'o', A, output, "FILE",
+		"where to write it, atomically"),
+	KILN_OPT_ROW_STRING("ext", 'e', A, ext, "EXT",
+		"in directories, read only files ending in EXT (e.g. .py); "
+		"files named on the line are always read"),
+	KILN_OPT_ROW_SIZE("max-bytes", 0, A, max_bytes, 1, 1LL << 50,
+		"stop reading after SIZE bytes (suffixes k, M, G)"),
+	CLI_OPT_QUIET(A, quiet, "no progress on stderr, only the summary"),
+	KILN_OPT_ROW_END,
+};
+
+#define TOK_ROW KILN_OPT_ROW_PATH("tok", 't', A, tok, "FILE", \
+				  "the tokenizer (required)")
+static const kiln_opt encode_opts[] = {
+	TOK_ROW,
+	KILN_OPT_ROW_FLAG("eot", 0, A, eot, "end with the end-of-text id"),
+	KILN_OPT_ROW_FLAG("stats", 0, A, stats, "on stderr: bytes, tokens, "
+			  "bytes/token, encoding speed"),
+	KILN_OPT_ROW_END,
+};
+
+static const kiln_opt tok_only_opts[] = {
+	TOK_ROW,
+	KILN_OPT_ROW_END,
+};
+#undef A
+
+static int tok_cmd_train(int argc, char **argv);
+static int cmd_encode(int argc, char **argv);
+static int cmd_decode(int argc, char **argv);
+static int cmd_info(int argc, char **argv);
+
+static const cli_cmd tok_train = {
+	.name = "train", .parent = CMD, .run = tok_cmd_train,
+	.summary = "learn a tokenizer from code files",
+	.opts = train_opts,
+	.synopsis = "usage: kiln tokenizer train --vocab N [options] PATH...",
+	.about =
 "Learns byte-level BPE from files and directories (walked recursively in\n"
 "byte order of names; names starting with '.' are skipped): 256 byte ids,\n"
 "N-257 merges of the most frequent adjacent pairs, and end-of-text as the\n"
 "last id. The same input and N give the same file. A corpus that runs out\n"
-"of pairs gives a smaller vocabulary (the summary says so).\n"
-"\n"
-"options:\n"
-"  -v, --vocab N          ids in all, 257..1048576 (required)\n"
-"  -o, --output FILE      where to write it, atomically (default tok.bin)\n"
-"  -e, --ext EXT          in directories, read only files ending in EXT\n"
-"                         (e.g. .py); files named on the line are always read\n"
-"      --max-bytes SIZE   stop reading after SIZE bytes (default 256M;\n"
-"                         suffixes k, M, G)\n"
-"  -q, --quiet            no progress on stderr, only the summary\n"
-"  -h, --help             this text\n";
+"of pairs gives a smaller vocabulary (the summary says so).\n",
+};
 
-static const char usage_encode[] =
-"usage: kiln tokenizer encode --tok FILE [options] [INPUT|-]\n"
-"\n"
+static const cli_cmd tok_encode = {
+	.name = "encode", .parent = CMD, .run = cmd_encode,
+	.summary = "bytes -> token ids",
+	.opts = encode_opts,
+	.synopsis = "usage: kiln tokenizer encode --tok FILE [options] "
+		    "[INPUT|-]",
+	.about =
 "Writes the token ids of INPUT (default: standard input) to standard output,\n"
-"separated by spaces, with a newline at the end. Inputs up to 1 GiB.\n"
-"\n"
-"options:\n"
-"  -t, --tok FILE   the tokenizer (required)\n"
-"      --eot        end with the end-of-text id\n"
-"      --stats      on stderr: bytes, tokens, bytes/token, encoding speed\n"
-"  -h, --help       this text\n";
+"separated by spaces, with a newline at the end. Inputs up to 1 GiB.\n",
+};
 
-static const char usage_decode[] =
-"usage: kiln tokenizer decode --tok FILE [INPUT|-]\n"
-"\n"
+static const cli_cmd tok_decode = {
+	.name = "decode", .parent = CMD, .run = cmd_decode,
+	.summary = "token ids -> bytes",
+	.opts = tok_only_opts,
+	.synopsis = "usage: kiln tokenizer decode --tok FILE [INPUT|-]",
+	.about =
 "Reads token ids (decimal, separated by white space) from INPUT (default:\n"
 "standard input) and writes their bytes to standard output, as they come.\n"
 "The end-of-text id writes nothing. An id that is not a number or not in\n"
-"the vocabulary stops with an error that gives its position.\n"
-"\n"
-"options:\n"
-"  -t, --tok FILE   the tokenizer (required)\n"
-"  -h, --help       this text\n";
+"the vocabulary stops with an error that gives its position.\n",
+};
 
-static const char usage_info[] =
-"usage: kiln tokenizer info --tok FILE\n"
-"\n"
+static const cli_cmd tok_info = {
+	.name = "info", .parent = CMD, .run = cmd_info,
+	.summary = "a tokenizer file's figures, as JSON",
+	.opts = tok_only_opts,
+	.synopsis = "usage: kiln tokenizer info --tok FILE",
+	.about =
 "Prints one JSON object: vocab, merges, eot, the file's size, token lengths\n"
-"and the first merges (as text, where they are valid UTF-8).\n"
-"\n"
-"options:\n"
-"  -t, --tok FILE   the tokenizer (required)\n"
-"  -h, --help       this text\n";
+"and the first merges (as text, where they are valid UTF-8).\n",
+};
+
+static const cli_cmd *const tok_cmds[] = {
+	&tok_train, &tok_encode, &tok_decode, &tok_info, NULL,
+};
+
+static int run_tokenizer(int argc, char **argv)
+{
+	return cli_dispatch(&cli_tokenizer, argc, argv);
+}
+
+/* Parses a subcommand's options; the tokenizer is required except for
+ * train. Returns CLI_GO or the exit status. */
+static int tok_parse(const cli_cmd *cmd, int argc, char **argv,
+		     struct tok_args *a, int *npos)
+{
+	int rc = cli_parse(cmd, argc, argv, a, sizeof *a, npos);
+
+	if (rc == CLI_GO && cmd != &tok_train && !a->tok) {
+		cli_error(CMD, "%s: --tok is required", cmd->name);
+		cli_usage(cmd, a, stderr);
+		return 2;
+	}
+	return rc;
+}
 
 static double now_s(void)
 {
@@ -126,61 +170,25 @@ static int on_progress(void *ctx, const kiln_tok_train_stats *st)
 
 static int tok_cmd_train(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "vocab", required_argument, NULL, 'v' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "ext", required_argument, NULL, 'e' },
-		{ "max-bytes", required_argument, NULL, 'M' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
-	const char *output = "tok.bin";
+	struct tok_args a = { .output = "tok.bin", .max_bytes = 256LL << 20 };
+	const char *output;
 	kiln_tok_train_opts to = { 0 };
 	kiln_tok_train_stats st = { 0 };
 	struct progress prog = { 0 };
 	kiln_tok *tok = NULL;
 	kiln_error err;
-	long vocab = 0;
-	int c, rc;
+	long vocab;
+	int rc, npos;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "v:o:e:qh", opts, NULL)) != -1) {
-		char *end;
-		long long sz;
-
-		switch (c) {
-		case 'v':
-			errno = 0;
-			vocab = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || vocab < 257 ||
-			    vocab > KILN_TOK_MAX_VOCAB) {
-				cli_error(CMD, "train: --vocab: expected a "
-					  "number from 257 to %d, got '%s'",
-					  KILN_TOK_MAX_VOCAB, optarg);
-				return 2;
-			}
-			break;
-		case 'o': output = optarg; break;
-		case 'e': to.ext = optarg; break;
-		case 'M':
-			sz = cli_parse_size(optarg);
-			if (sz <= 0) {
-				cli_error(CMD, "train: --max-bytes: expected a "
-					  "size such as 64M, got '%s'", optarg);
-				return 2;
-			}
-			to.max_bytes = (uint64_t)sz;
-			break;
-		case 'q': prog.quiet = 1; break;
-		case 'h': fputs(usage_train, stdout); return 0;
-		default: fputs(usage_train, stderr); return 2;
-		}
-	}
-	if (!vocab || optind >= argc) {
+	if ((rc = tok_parse(&tok_train, argc, argv, &a, &npos)) != CLI_GO)
+		return rc;
+	output = a.output, vocab = a.vocab, prog.quiet = a.quiet;
+	to.ext = a.ext;
+	to.max_bytes = (uint64_t)a.max_bytes;
+	if (!vocab || npos < 1) {
 		cli_error(CMD, "train: %s", !vocab ? "--vocab is required"
 			  : "expected at least one PATH");
-		fputs(usage_train, stderr);
+		cli_usage(&tok_train, &a, stderr);
 		return 2;
 	}
 	prog.tty = isatty(STDERR_FILENO);
@@ -188,10 +196,16 @@ static int tok_cmd_train(int argc, char **argv)
 	to.progress = on_progress;
 	to.progress_ctx = &prog;
 	to.stats = &st;
-	rc = kiln_tok_train(&tok, (int)vocab, (const char *const *)argv + optind,
-			    argc - optind, &to, &err);
+	rc = kiln_tok_train(&tok, (int)vocab, (const char *const *)argv + 1,
+			    npos, &to, &err);
 	if (prog.tty && !prog.quiet)
 		fputs("\r\033[K", stderr);
+	if (rc == 0 && st.bytes == 0)
+		rc = kiln_error_set(&err, KILN_EINVAL, "no data: %llu files "
+				    "read, 0 bytes (%s)",
+				    (unsigned long long)st.files, to.ext ?
+				    "none ending in --ext?" : "empty files or "
+				    "directories");
 	if (rc == 0)
 		rc = kiln_tok_save(tok, output, &err);
 	if (rc) {
@@ -270,15 +284,9 @@ fail:
 
 static int cmd_encode(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "tok", required_argument, NULL, 't' },
-		{ "eot", no_argument, NULL, 'E' },
-		{ "stats", no_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
-	const char *tokpath = NULL, *input = "-";
-	int eot = 0, stats = 0, c, rc = 1;
+	struct tok_args a = { 0 };
+	const char *tokpath, *input = "-";
+	int eot, stats, rc, npos;
 	kiln_tok *tok = NULL;
 	char *data = NULL;
 	int *ids = NULL;
@@ -286,24 +294,16 @@ static int cmd_encode(int argc, char **argv)
 	kiln_error err;
 	double t0, t1;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 't': tokpath = optarg; break;
-		case 'E': eot = 1; break;
-		case 'S': stats = 1; break;
-		case 'h': fputs(usage_encode, stdout); return 0;
-		default: fputs(usage_encode, stderr); return 2;
-		}
-	}
-	if (!tokpath || argc - optind > 1) {
-		cli_error(CMD, "encode: %s", !tokpath ? "--tok is required"
-			  : "expected at most one INPUT");
-		fputs(usage_encode, stderr);
+	if ((rc = tok_parse(&tok_encode, argc, argv, &a, &npos)) != CLI_GO)
+		return rc;
+	rc = 1;
+	tokpath = a.tok, eot = a.eot, stats = a.stats;
+	if (npos > 1) {
+		cli_error(CMD, "encode: expected at most one INPUT");
 		return 2;
 	}
-	if (optind < argc)
-		input = argv[optind];
+	if (npos == 1)
+		input = argv[1];
 	if (kiln_tok_load(&tok, tokpath, &err)) {
 		cli_error(CMD, "encode: %s", err.msg);
 		return 1;
@@ -342,35 +342,25 @@ out:
 
 static int cmd_decode(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "tok", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
-	const char *tokpath = NULL, *input = "-", *name;
+	struct tok_args a = { 0 };
+	const char *tokpath, *input = "-", *name;
 	kiln_tok *tok = NULL;
 	kiln_error err;
 	FILE *f = NULL;
 	char word[24];
 	size_t wl = 0, nth = 0;
-	int c, rc = 1;
+	int rc, npos;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 't': tokpath = optarg; break;
-		case 'h': fputs(usage_decode, stdout); return 0;
-		default: fputs(usage_decode, stderr); return 2;
-		}
-	}
-	if (!tokpath || argc - optind > 1) {
-		cli_error(CMD, "decode: %s", !tokpath ? "--tok is required"
-			  : "expected at most one INPUT");
-		fputs(usage_decode, stderr);
+	if ((rc = tok_parse(&tok_decode, argc, argv, &a, &npos)) != CLI_GO)
+		return rc;
+	rc = 1;
+	tokpath = a.tok;
+	if (npos > 1) {
+		cli_error(CMD, "decode: expected at most one INPUT");
 		return 2;
 	}
-	if (optind < argc)
-		input = argv[optind];
+	if (npos == 1)
+		input = argv[1];
 	if (kiln_tok_load(&tok, tokpath, &err)) {
 		cli_error(CMD, "decode: %s", err.msg);
 		return 1;
@@ -434,32 +424,22 @@ out:
 
 static int cmd_info(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "tok", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
-	const char *tokpath = NULL;
+	struct tok_args a = { 0 };
+	const char *tokpath;
 	kiln_tok *tok = NULL;
 	unsigned char *ser = NULL;
 	size_t serlen, maxlen = 0, sum = 0, hist[KILN_TOK_MAX_CHUNK + 1] = { 0 };
 	json_t *o = NULL, *first, *lens;
 	kiln_error err;
 	char *s;
-	int c, rc = 1, n;
+	int rc, n, npos;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 't': tokpath = optarg; break;
-		case 'h': fputs(usage_info, stdout); return 0;
-		default: fputs(usage_info, stderr); return 2;
-		}
-	}
-	if (!tokpath || optind != argc) {
-		cli_error(CMD, "info: %s", !tokpath ? "--tok is required"
-			  : "unexpected arguments");
-		fputs(usage_info, stderr);
+	if ((rc = tok_parse(&tok_info, argc, argv, &a, &npos)) != CLI_GO)
+		return rc;
+	rc = 1;
+	tokpath = a.tok;
+	if (npos) {
+		cli_error(CMD, "info: unexpected arguments");
 		return 2;
 	}
 	if (kiln_tok_load(&tok, tokpath, &err) ||
@@ -516,29 +496,14 @@ out:
 	return rc;
 }
 
-int cmd_tokenizer(int argc, char **argv)
-{
-	const char *sub;
-
-	if (argc < 2) {
-		fputs(usage, stderr);
-		return 2;
-	}
-	sub = argv[1];
-	if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0 ||
-	    strcmp(sub, "help") == 0) {
-		fputs(usage, stdout);
-		return 0;
-	}
-	if (strcmp(sub, "train") == 0)
-		return tok_cmd_train(argc - 1, argv + 1);
-	if (strcmp(sub, "encode") == 0)
-		return cmd_encode(argc - 1, argv + 1);
-	if (strcmp(sub, "decode") == 0)
-		return cmd_decode(argc - 1, argv + 1);
-	if (strcmp(sub, "info") == 0)
-		return cmd_info(argc - 1, argv + 1);
-	cli_error(CMD, "unknown command '%s'", sub);
-	fputs(usage, stderr);
-	return 2;
-}
+const cli_cmd cli_tokenizer = {
+	.name = CMD, .run = run_tokenizer,
+	.summary = "train, use and inspect a byte-level BPE tokenizer",
+	.subs = tok_cmds,
+	.synopsis = "usage: kiln tokenizer <command> [options]",
+	.about =
+"Byte-level BPE for the small GPT: ids 0..255 are bytes, then the learnt\n"
+"merges, then end-of-text as the last id. Every byte sequence encodes, and\n"
+"decoding gives it back exactly. File format: docs/FORMATS.md.\n",
+	.after = "Run 'kiln tokenizer <command> --help' for its options.\n",
+};

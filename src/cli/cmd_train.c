@@ -1,5 +1,4 @@
 /* kiln train: train the small GPT on code files or JSONL records. */
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,52 +11,84 @@
 #include "cli.h"
 #include "kiln/train.h"
 
-static const char help[] =
-"usage: kiln train [options] -o MODEL.bin PATH...\n"
-"\n"
-"Trains a small GPT (docs/MODEL.md) from scratch on the CPU. Each PATH is a\n"
-"file or a directory (walked recursively): code files are documents as they\n"
-"are; .jsonl(.gz) files hold records with \"messages\" (chat samples, kiln\n"
-"export), \"prompt\"+\"solution\" (tasks, candidates) or \"text\". Chat samples\n"
-"train on the answer only. Prints a progress line on stderr and, at the end,\n"
-"one JSON summary on stdout.\n"
-"\n"
-"data:\n"
-"      --data PATH          a file or directory (repeatable; or positional)\n"
-"      --ext SUFFIX         in directories, only files ending so (e.g. .py)\n"
-"      --tok FILE|bytes     tokenizer from 'kiln tokenizer train', or the plain\n"
-"                           byte tokenizer (default: bytes)\n"
-"      --val-fraction F     documents held out for validation (0.05)\n"
-"      --max-bytes SIZE     read at most this much data (1G)\n"
-"model (ignored with --resume: the checkpoint's own):\n"
-"      --layers N           transformer blocks (4)\n"
-"      --heads N            attention heads (4)\n"
-"      --d-model N          width, a multiple of --heads (128)\n"
-"      --ctx N              context length (256)\n"
-"training (ignored with --resume, except --steps):\n"
-"      --steps N            total AdamW steps (1000)\n"
-"      --batch N            sequences per step (16)\n"
-"      --seq N              tokens per sequence (--ctx)\n"
-"      --lr X               peak learning rate (1e-3)\n"
-"      --min-lr X           final learning rate (lr/10)\n"
-"      --warmup N           linear warm-up steps (min(100, steps/10))\n"
-"      --weight-decay X     AdamW decay on matrices and embeddings (0.1)\n"
-"      --clip X             global gradient-norm clip, 0 = off (1.0)\n"
-"      --seed N             weights and data order (1)\n"
-"      --eval-every N       validation loss every N steps, 0 = only at the\n"
-"                           end (100)\n"
-"      --eval-batches N     batches per validation, 0 = none (8)\n"
-"checkpoints:\n"
-"  -o, --output FILE        the checkpoint (weights, tokenizer, optimizer\n"
-"                           state); written atomically\n"
-"      --save-every N       also every N steps (0 = at the end only)\n"
-"      --resume FILE        continue the run saved in FILE exactly (same data;\n"
-"                           --steps may extend it)\n"
-"      --threads N          threads (0 = one per core)\n"
-"  -q, --quiet              no progress line\n"
-"  -h, --help               this text\n"
-"\n"
-"Ctrl-C (SIGINT) or SIGTERM stops after the current step and saves.\n";
+struct train_args {
+	kiln_train_opts o;
+	const char *data[1024];
+	int ndata;
+	double lr, min_lr, wd, clip;
+	long long warmup;
+	int quiet;
+};
+
+#define A struct train_args
+static const kiln_opt train_opts[] = {
+	KILN_OPT_ROW_GROUP("data:"),
+	KILN_OPT_ROW_STRINGS("data", 0, A, data, ndata, "PATH",
+		"a file or directory (repeatable; or positional)"),
+	KILN_OPT_ROW_STRING("ext", 0, A, o.ext, "SUFFIX",
+		"in directories, only files ending so (e.g. .py)"),
+	{ .name = "tok", .kind = KILN_OPT_PATH, .arg = "FILE|bytes",
+	  KILN_OPT_F_(A, o.tokenizer), .def = "bytes",
+	  .help = "tokenizer from 'kiln tokenizer train', or the plain byte "
+		  "tokenizer" },
+	{ .name = "val-fraction", .kind = KILN_OPT_DOUBLE, .arg = "F",
+	  KILN_OPT_F_(A, o.val_fraction), .dlo = 0, .dhi = 0.9, .def = "0.05",
+	  .flags = KILN_OPT_LO_OPEN, /* the library reads 0 as 0.05 */
+	  .help = "documents held out for validation" },
+	{ .name = "max-bytes", .kind = KILN_OPT_SIZE, .arg = "SIZE",
+	  KILN_OPT_F_(A, o.max_bytes), .lo = 1, .hi = 1LL << 50, .def = "1G",
+	  .help = "read at most this much data" },
+	KILN_OPT_ROW_GROUP("model (ignored with --resume: the checkpoint's "
+			   "own):"),
+	KILN_OPT_ROW_INT("layers", 0, A, o.cfg.n_layer, 1, 256, "N",
+		"transformer blocks"),
+	KILN_OPT_ROW_INT("heads", 0, A, o.cfg.n_head, 1, 256, "N",
+		"attention heads"),
+	KILN_OPT_ROW_INT("d-model", 0, A, o.cfg.d_model, 1, 16384, "N",
+		"width, a multiple of --heads"),
+	KILN_OPT_ROW_INT("ctx", 0, A, o.cfg.n_ctx, 1, 65536, "N",
+		"context length"),
+	KILN_OPT_ROW_GROUP("training (ignored with --resume, except --steps):"),
+	KILN_OPT_ROW_INT("steps", 0, A, o.steps, 1, 1000000000, "N",
+		"total AdamW steps"),
+	KILN_OPT_ROW_INT("batch", 0, A, o.batch, 1, 65536, "N",
+		"sequences per step"),
+	{ .name = "seq", .kind = KILN_OPT_INT, .arg = "N",
+	  KILN_OPT_F_(A, o.seq), .lo = 1, .hi = 65536, .def = "--ctx",
+	  .help = "tokens per sequence" },
+	KILN_OPT_ROW_DOUBLE("lr", 0, A, lr, 0, 10, "X", "peak learning rate"),
+	{ .name = "min-lr", .kind = KILN_OPT_DOUBLE, .arg = "X",
+	  KILN_OPT_F_(A, min_lr), .dlo = 0, .dhi = 10, .def = "lr/10",
+	  .help = "final learning rate" },
+	{ .name = "warmup", .kind = KILN_OPT_INT, .arg = "N",
+	  KILN_OPT_F_(A, warmup), .lo = 0, .hi = 1000000000,
+	  .def = "min(100, steps/10)", .help = "linear warm-up steps" },
+	KILN_OPT_ROW_DOUBLE("weight-decay", 0, A, wd, 0, 10, "X",
+		"AdamW decay on matrices and embeddings"),
+	KILN_OPT_ROW_DOUBLE("clip", 0, A, clip, 0, 1e9, "X",
+		"global gradient-norm clip, 0 = off"),
+	KILN_OPT_ROW_INT("seed", 0, A, o.seed, 0, CLI_MAX_SEED, "N",
+		"weights and data order"),
+	KILN_OPT_ROW_INT("eval-every", 0, A, o.eval_every, 0, 1000000000, "N",
+		"validation loss every N steps, 0 = only at the end"),
+	KILN_OPT_ROW_INT("eval-batches", 0, A, o.eval_batches, 0, 100000, "N",
+		"batches per validation, 0 = none"),
+	KILN_OPT_ROW_GROUP("checkpoints:"),
+	KILN_OPT_ROW_PATH("output", 'o', A, o.out, "FILE",
+		"the checkpoint (weights, tokenizer, optimizer state); "
+		"written atomically"),
+	{ .name = "save-every", .kind = KILN_OPT_INT, .arg = "N",
+	  KILN_OPT_F_(A, o.save_every), .lo = 0, .hi = 1000000000,
+	  .help = "also every N steps; 0 = at the end only" },
+	KILN_OPT_ROW_PATH("resume", 0, A, o.resume, "FILE",
+		"continue the run saved in FILE exactly (same data; --steps "
+		"may extend it)"),
+	KILN_OPT_ROW_INT("threads", 0, A, o.threads, 0, 1024, "N",
+		"threads; 0 = one per core"),
+	CLI_OPT_QUIET(A, quiet, "no progress line"),
+	KILN_OPT_ROW_END,
+};
+#undef A
 
 static volatile int stop_flag;
 
@@ -118,139 +149,41 @@ static void on_progress(void *ctx, const kiln_train_progress *p)
 		p->loss, val, p->lr, p->grad_norm, p->tokens_per_s, eta);
 }
 
-static int parse_int(const char *s, long lo, long hi, long *v)
+static int run_train(int argc, char **argv)
 {
-	char *end;
-
-	*v = strtol(s, &end, 10);
-	return *s && !*end && *v >= lo && *v <= hi ? 0 : -1;
-}
-
-static int parse_float(const char *s, double lo, double hi, double *v)
-{
-	char *end;
-
-	*v = strtod(s, &end);
-	return *s && !*end && isfinite(*v) && *v >= lo && *v <= hi ? 0 : -1;
-}
-
-enum { O_DATA = 256, O_EXT, O_TOK, O_VAL, O_MAXB, O_LAYERS, O_HEADS, O_DMODEL,
-       O_CTX, O_STEPS, O_BATCH, O_SEQ, O_LR, O_MINLR, O_WARMUP, O_WD, O_CLIP,
-       O_SEED, O_EVAL, O_EVALB, O_SAVE, O_RESUME, O_THREADS };
-
-int cmd_train(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "data", required_argument, NULL, O_DATA },
-		{ "ext", required_argument, NULL, O_EXT },
-		{ "tok", required_argument, NULL, O_TOK },
-		{ "val-fraction", required_argument, NULL, O_VAL },
-		{ "max-bytes", required_argument, NULL, O_MAXB },
-		{ "layers", required_argument, NULL, O_LAYERS },
-		{ "heads", required_argument, NULL, O_HEADS },
-		{ "d-model", required_argument, NULL, O_DMODEL },
-		{ "ctx", required_argument, NULL, O_CTX },
-		{ "steps", required_argument, NULL, O_STEPS },
-		{ "batch", required_argument, NULL, O_BATCH },
-		{ "seq", required_argument, NULL, O_SEQ },
-		{ "lr", required_argument, NULL, O_LR },
-		{ "min-lr", required_argument, NULL, O_MINLR },
-		{ "warmup", required_argument, NULL, O_WARMUP },
-		{ "weight-decay", required_argument, NULL, O_WD },
-		{ "clip", required_argument, NULL, O_CLIP },
-		{ "seed", required_argument, NULL, O_SEED },
-		{ "eval-every", required_argument, NULL, O_EVAL },
-		{ "eval-batches", required_argument, NULL, O_EVALB },
-		{ "save-every", required_argument, NULL, O_SAVE },
-		{ "resume", required_argument, NULL, O_RESUME },
-		{ "threads", required_argument, NULL, O_THREADS },
-		{ "output", required_argument, NULL, 'o' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	kiln_train_opts o = { 0 };
+	struct train_args a;
+	kiln_train_opts o;
 	kiln_train_result r;
 	kiln_error err = { 0 };
 	struct prog prog = { 0 };
-	const char **data = calloc((size_t)argc + 1, sizeof *data);
-	double lr = 1e-3, min_lr = -1, x;
-	long warmup = -1, v;
-	int c, nd = 0, rc;
+	const char **data = NULL;
+	int nd = 0, rc, npos;
 	struct sigaction sa = { 0 };
 
-	if (!data)
+	memset(&a, 0, sizeof(a));
+	a.o.cfg = (kiln_gpt_config){ .n_layer = 4, .n_head = 4, .d_model = 128,
+				     .n_ctx = 256 };
+	a.o.batch = 16, a.o.steps = 1000, a.o.seed = 1;
+	a.o.eval_every = 100, a.o.eval_batches = 8;
+	a.o.hp = kiln_adamw_defaults();
+	a.lr = 1e-3, a.min_lr = -1, a.warmup = -1;
+	a.wd = a.o.hp.weight_decay, a.clip = a.o.hp.grad_clip;
+	if ((rc = cli_parse(&cli_train, argc, argv, &a, sizeof a, &npos)) !=
+	    CLI_GO)
+		return rc;
+	o = a.o;
+	prog.quiet = a.quiet;
+	o.hp.weight_decay = (float)a.wd;
+	o.hp.grad_clip = (float)a.clip;
+	data = calloc((size_t)(a.ndata + npos) + 1, sizeof *data);
+	if (!data) {
+		cli_error("train", "out of memory");
 		return 1;
-	o.cfg = (kiln_gpt_config){ .n_layer = 4, .n_head = 4, .d_model = 128,
-				   .n_ctx = 256 };
-	o.batch = 16, o.steps = 1000, o.seed = 1;
-	o.eval_every = 100, o.eval_batches = 8;
-	o.hp = kiln_adamw_defaults();
-#define INT(lo, hi, dst, name) do { \
-		if (parse_int(optarg, lo, hi, &v)) { \
-			cli_error("train", "--%s %s: expected an integer %ld..%ld", \
-				  name, optarg, (long)(lo), (long)(hi)); \
-			goto usage; \
-		} \
-		dst = v; \
-	} while (0)
-#define FLT(lo, hi, dst, name) do { \
-		if (parse_float(optarg, lo, hi, &x)) { \
-			cli_error("train", "--%s %s: expected a number in %g..%g", \
-				  name, optarg, (double)(lo), (double)(hi)); \
-			goto usage; \
-		} \
-		dst = x; \
-	} while (0)
-	while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case O_DATA: data[nd++] = optarg; break;
-		case O_EXT: o.ext = optarg; break;
-		case O_TOK: o.tokenizer = optarg; break;
-		case O_VAL: FLT(0.0, 0.9, o.val_fraction, "val-fraction"); break;
-		case O_MAXB: {
-			long long b = cli_parse_size(optarg);
-
-			if (b <= 0) {
-				cli_error("train", "--max-bytes %s: expected a size such as 64M",
-					  optarg);
-				goto usage;
-			}
-			o.max_bytes = (uint64_t)b;
-			break;
-		}
-		case O_LAYERS: INT(1, 256, o.cfg.n_layer, "layers"); break;
-		case O_HEADS: INT(1, 256, o.cfg.n_head, "heads"); break;
-		case O_DMODEL: INT(1, 16384, o.cfg.d_model, "d-model"); break;
-		case O_CTX: INT(1, 65536, o.cfg.n_ctx, "ctx"); break;
-		case O_STEPS: INT(1, 1000000000L, o.steps, "steps"); break;
-		case O_BATCH: INT(1, 65536, o.batch, "batch"); break;
-		case O_SEQ: INT(1, 65536, o.seq, "seq"); break;
-		case O_LR: FLT(0.0, 10.0, lr, "lr"); break;
-		case O_MINLR: FLT(0.0, 10.0, min_lr, "min-lr"); break;
-		case O_WARMUP: INT(0, 1000000000L, warmup, "warmup"); break;
-		case O_WD: FLT(0.0, 10.0, o.hp.weight_decay, "weight-decay"); break;
-		case O_CLIP: FLT(0.0, 1e9, o.hp.grad_clip, "clip"); break;
-		case O_SEED: INT(0, 0x7fffffffL, o.seed, "seed"); break;
-		case O_EVAL: INT(0, 1000000000L, o.eval_every, "eval-every"); break;
-		case O_EVALB: INT(0, 100000, o.eval_batches, "eval-batches"); break;
-		case O_SAVE: INT(0, 1000000000L, o.save_every, "save-every"); break;
-		case O_RESUME: o.resume = optarg; break;
-		case O_THREADS: INT(0, 1024, o.threads, "threads"); break;
-		case 'o': o.out = optarg; break;
-		case 'q': prog.quiet = 1; break;
-		case 'h':
-			fputs(help, stdout);
-			free(data);
-			return 0;
-		default:
-			goto usage;
-		}
 	}
-#undef INT
-#undef FLT
-	while (optind < argc)
-		data[nd++] = argv[optind++];
+	for (int i = 0; i < a.ndata; i++)
+		data[nd++] = a.data[i];
+	for (int i = 0; i < npos; i++)
+		data[nd++] = argv[1 + i];
 	if (!nd) {
 		cli_error("train", "no data: give files or directories (--data PATH)");
 		goto usage;
@@ -270,9 +203,9 @@ int cmd_train(int argc, char **argv)
 		goto usage;
 	}
 	o.data = data, o.ndata = nd;
-	o.lr = (float)lr;
-	o.min_lr = (float)(min_lr >= 0 ? min_lr : lr / 10);
-	o.warmup = warmup >= 0 ? (uint64_t)warmup :
+	o.lr = (float)a.lr;
+	o.min_lr = (float)(a.min_lr >= 0 ? a.min_lr : a.lr / 10);
+	o.warmup = a.warmup >= 0 ? (uint64_t)a.warmup :
 		   (o.steps / 10 < 100 ? o.steps / 10 : 100);
 	o.stop = &stop_flag;
 	prog.tty = isatty(STDERR_FILENO);
@@ -334,3 +267,19 @@ usage:
 	free(data);
 	return 2;
 }
+
+const cli_cmd cli_train = {
+	.name = "train", .run = run_train, .opts = train_opts,
+	.summary = "train the small GPT on code files or chat samples (CPU)",
+	.omp = 1,
+	.synopsis = "usage: kiln train [options] -o MODEL.bin PATH...",
+	.about =
+"Trains a small GPT (docs/MODEL.md) from scratch on the CPU. Each PATH is a\n"
+"file or a directory (walked recursively): code files are documents as they\n"
+"are; .jsonl(.gz) files hold records with \"messages\" (chat samples, kiln\n"
+"export), \"prompt\"+\"solution\" (tasks, candidates) or \"text\". Chat samples\n"
+"train on the answer only. Prints a progress line on stderr and, at the end,\n"
+"one JSON summary on stdout.\n",
+	.after = "Ctrl-C (SIGINT) or SIGTERM stops after the current step and "
+		 "saves.\n",
+};

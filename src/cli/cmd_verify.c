@@ -1,4 +1,3 @@
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,40 +9,33 @@
 #include "kiln/task.h"
 #include "kiln/verify.h"
 
-static const char usage[] =
-"usage: kiln verify [options] [FILE|-]\n"
-"\n"
-"Runs every record's solution against its tests in the sandbox and writes\n"
-"one verdict a record (JSON Lines, input order) to stdout or -o FILE. Input\n"
-"is task records (the reference solution is verified) or candidate records;\n"
-"each needs 'solution' and 'tests' (a list of independent snippets, judged\n"
-"one by one, or one test program). A summary goes to stderr.\n"
-"\n"
-"Statuses: pass, fail (assertion), error (exception, compile error),\n"
-"timeout, memory, output_limit, killed (signal), sandbox_error (kiln's fault).\n"
-"\n"
-"options:\n"
-"  -o, --output FILE        write verdicts here (atomically)\n"
-"  -j, --jobs N             parallel sandboxes (default: number of cores)\n"
-"      --timeout DUR        wall clock per test, e.g. 5s, 500ms (default 5s)\n"
-"      --memory SIZE        address space per process, e.g. 512M (default)\n"
-"      --output-limit SIZE  stdout+stderr bytes per run (default 1M)\n"
-"      --cpu DUR            CPU time per process (default (tests+1) x timeout)\n"
-"      --nproc N            processes per sandbox (default 64)\n"
-"      --tmpfs SIZE         size of the sandbox's writable /tmp (default 64M)\n"
-"      --tasks FILE         task records with reference solutions, for\n"
-"                           relative timeouts\n"
-"      --timeout-factor K   with --tasks: per-test timeout is\n"
-"                           max(floor, K x the reference's slowest test)\n"
-"      --timeout-floor DUR  the floor (default 1s)\n"
-"      --cold               start a fresh interpreter per run (slow; for\n"
-"                           checking that the warm zygote agrees)\n"
-"      --python PATH        interpreter inside the sandbox (/usr/bin/python3)\n"
-"      --on-error MODE      stop (default) or skip a bad input line\n"
-"  -q, --quiet              no progress bar and no summary\n"
-"  -h, --help               this text\n"
-"\n"
-"Languages: python, c (field 'language'; default python).\n";
+/* What 'kiln verify' is given: the library's options and the CLI's. */
+struct verify_args {
+	kiln_verify_opts v;
+	const char *output, *tasks;
+	int quiet;
+};
+
+#define A struct verify_args
+
+static const kiln_opt verify_opts[] = {
+	KILN_OPT_ROW_PATH("output", 'o', A, output, "FILE",
+		"write verdicts here (atomically)"),
+	KILN_OPT_ROW_INCLUDE(A, v, cli_sandbox_opts),
+	KILN_OPT_ROW_PATH("tasks", 0, A, tasks, "FILE",
+		"task records with reference solutions, for relative timeouts"),
+	{ .name = "timeout-factor", .kind = KILN_OPT_DOUBLE, .arg = "K",
+	  KILN_OPT_F_(A, v.timeout_factor), .dlo = 0, .dhi = 1000,
+	  .flags = KILN_OPT_LO_OPEN, .def = "",
+	  .help = "with --tasks: each test's timeout is K x the reference's "
+		  "slowest test, at least the floor" },
+	KILN_OPT_ROW_DURATION("timeout-floor", 0, A, v.timeout_floor_ms, 1,
+		CLI_MAX_DURATION_MS, "the floor"),
+	CLI_OPT_ON_ERROR(A, v.skip_bad),
+	CLI_OPT_QUIET(A, quiet, "no progress bar and no summary"),
+	KILN_OPT_ROW_END,
+};
+#undef A
 
 struct progress {
 	int tty;
@@ -141,132 +133,49 @@ static int load_tasks(const char *path, json_t **out)
 	return 0;
 }
 
-int cmd_verify(int argc, char **argv)
+static int run_verify(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "jobs", required_argument, NULL, 'j' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "memory", required_argument, NULL, 'm' },
-		{ "output-limit", required_argument, NULL, 'O' },
-		{ "cpu", required_argument, NULL, 'c' },
-		{ "nproc", required_argument, NULL, 'n' },
-		{ "tmpfs", required_argument, NULL, 'T' },
-		{ "tasks", required_argument, NULL, 'R' },
-		{ "timeout-factor", required_argument, NULL, 'F' },
-		{ "timeout-floor", required_argument, NULL, 'L' },
-		{ "cold", no_argument, NULL, 'C' },
-		{ "python", required_argument, NULL, 'P' },
-		{ "on-error", required_argument, NULL, 'E' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
-	kiln_verify_opts o;
+	struct verify_args a;
+	kiln_verify_opts *o = &a.v;
 	kiln_verify_stats st;
 	struct progress prog = { 0 };
-	const char *output = NULL, *input = "-", *tasks = NULL;
+	const char *output, *input = "-", *tasks;
 	json_t *refs = NULL;
 	kiln_jsonl_reader *in = NULL;
 	kiln_out *out = NULL;
 	kiln_error err;
-	char *end;
-	int c, rc;
+	int rc, npos;
 
-	memset(&o, 0, sizeof(o));
-	kiln_limits_default(&o.box.limits);
-	o.timeout_floor_ms = 1000;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:j:qh", opts, NULL)) != -1) {
-		long long v = 0;
-		switch (c) {
-		case 'o': output = optarg; break;
-		case 'j':
-			v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > 1024)
-				goto bad;
-			o.jobs = (int)v;
-			break;
-		case 't': case 'c': case 'L':
-			v = cli_parse_duration_ms(optarg);
-			if (v <= 0)
-				goto bad;
-			if (c == 't')
-				o.box.limits.timeout_ms = (long)v;
-			else if (c == 'c')
-				o.box.limits.cpu_ms = (long)v;
-			else
-				o.timeout_floor_ms = (long)v;
-			break;
-		case 'm': case 'O': case 'T':
-			v = cli_parse_size(optarg);
-			if (v < 0 || (v == 0 && c != 'm'))
-				goto bad;
-			if (c == 'm')
-				o.box.limits.memory = v;
-			else if (c == 'O')
-				o.box.limits.output = v;
-			else
-				o.box.limits.tmpfs = v;
-			break;
-		case 'n':
-			v = strtol(optarg, &end, 10);
-			if (*end || v < 2 || v > 100000)
-				goto bad;
-			o.box.limits.nproc = (int)v;
-			break;
-		case 'R': tasks = optarg; break;
-		case 'F':
-			o.timeout_factor = strtod(optarg, &end);
-			if (*end || o.timeout_factor <= 0)
-				goto bad;
-			break;
-		case 'C': o.box.cold = 1; break;
-		case 'P': o.box.python = optarg; break;
-		case 'E':
-			if (strcmp(optarg, "skip") == 0)
-				o.skip_bad = 1;
-			else if (strcmp(optarg, "stop") != 0)
-				goto bad;
-			break;
-		case 'q': prog.quiet = 1; break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
-		}
-		continue;
-bad:
-		cli_error("verify", "invalid value '%s' for --%s", optarg,
-			  opts[0].name ? (c == 'j' ? "jobs" : c == 't' ? "timeout"
-			  : c == 'c' ? "cpu" : c == 'L' ? "timeout-floor"
-			  : c == 'm' ? "memory" : c == 'O' ? "output-limit"
-			  : c == 'T' ? "tmpfs" : c == 'n' ? "nproc"
-			  : c == 'F' ? "timeout-factor" : "on-error") : "?");
-		return 2;
-	}
-	if (optind < argc - 1) {
+	memset(&a, 0, sizeof(a));
+	kiln_verify_opts_default(&a.v);
+	if ((rc = cli_parse(&cli_verify, argc, argv, &a, sizeof a, &npos)) !=
+	    CLI_GO)
+		return rc;
+	output = a.output, tasks = a.tasks, prog.quiet = a.quiet;
+	if (npos > 1) {
 		cli_error("verify", "expected at most one input FILE");
 		return 2;
 	}
-	if (optind == argc - 1)
-		input = argv[optind];
-	if (o.timeout_factor > 0 && !tasks) {
+	if (npos == 1)
+		input = argv[1];
+	if (o->timeout_factor > 0 && !tasks) {
 		cli_error("verify", "--timeout-factor needs --tasks FILE with "
 			  "reference solutions");
 		return 2;
 	}
-	if (kiln_sandbox_check(&o.box, &err)) {
+	if (kiln_sandbox_check(&o->box, &err)) {
 		cli_error("verify", "%s", err.msg);
 		return 1;
 	}
 	if (tasks && load_tasks(tasks, &refs))
 		return 1;
-	o.references = refs;
+	o->references = refs;
 	prog.tty = isatty(STDERR_FILENO);
 	if (prog.tty && !prog.quiet)
 		prog.total = count_lines(input);
-	o.progress = on_progress;
-	o.bad_line = on_bad_line;
-	o.ctx = &prog;
+	o->progress = on_progress;
+	o->bad_line = on_bad_line;
+	o->ctx = &prog;
 
 	if (kiln_jsonl_open(&in, input, 0, &err) ||
 	    kiln_out_open(&out, output, &err)) {
@@ -275,7 +184,7 @@ bad:
 		json_decref(refs);
 		return 1;
 	}
-	rc = kiln_verify_stream(in, out, &o, &st, &err);
+	rc = kiln_verify_stream(in, out, o, &st, &err);
 	kiln_jsonl_close(in);
 	json_decref(refs);
 	if (prog.tty && !prog.quiet)
@@ -313,3 +222,20 @@ bad:
 	}
 	return 0;
 }
+
+const cli_cmd cli_verify = {
+	.name = "verify", .run = run_verify, .opts = verify_opts,
+	.summary = "run solutions against their tests in the sandbox; write "
+		   "verdicts",
+	.synopsis = "usage: kiln verify [options] [FILE|-]",
+	.about =
+"Runs every record's solution against its tests in the sandbox and writes\n"
+"one verdict a record (JSON Lines, input order) to stdout or -o FILE. Input\n"
+"is task records (the reference solution is verified) or candidate records;\n"
+"each needs 'solution' and 'tests' (a list of independent snippets, judged\n"
+"one by one, or one test program). A summary goes to stderr.\n"
+"\n"
+"Statuses: pass, fail (assertion), error (exception, compile error),\n"
+"timeout, memory, output_limit, killed (signal), sandbox_error (kiln's fault).\n",
+	.after = "Languages: python, c (field 'language'; default python).\n",
+};

@@ -1,7 +1,7 @@
-/* kiln: verified synthetic training data for code models. */
-#include <errno.h>
-#include <math.h>
-#include <stdarg.h>
+/* kiln: verified synthetic training data for code models.
+ *
+ * One table of commands gives both the dispatch and 'kiln --help'; each
+ * command's file holds its option table and its usage text. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,103 +13,38 @@
 #define KILN_VERSION "0.0.0"
 #endif
 
-static const char usage[] =
-"usage: kiln [--version] [--help] <command> [options]\n"
-"\n"
+static const cli_cmd *const commands[] = {
+	&cli_import,
+	&cli_generate,
+	&cli_verify,
+	&cli_eval,
+	&cli_store,
+	&cli_tokenizer,
+	&cli_train,
+	&cli_sample,
+	&cli_serve,
+	NULL,
+};
+
+static int run_kiln(int argc, char **argv);
+
+static const cli_cmd kiln = {
+	.name = "kiln",
+	.summary = "verified synthetic training data for code models",
+	.run = run_kiln,
+	.subs = commands,
+	.synopsis = "usage: kiln [--version] [--help] <command> [options]",
+	.about =
 "kiln makes verified synthetic training data for code models: candidate\n"
-"solutions run against unit tests in a sandbox, and only what passes is kept.\n"
-"\n"
-"commands:\n"
-"  import    convert a published benchmark (HumanEval, MBPP) to kiln tasks\n"
-"  generate  ask a teacher model (OpenAI-compatible API) for solutions and tests\n"
-"  verify    run solutions against their tests in the sandbox; write verdicts\n"
-"  eval      a model's pass@k on a benchmark, verified in the sandbox\n"
-"  store     list a store's items, count them by state and kind\n"
-"  tokenizer train, use and inspect a byte-level BPE tokenizer\n"
-"  train     train the small GPT on code files or chat samples (CPU)\n"
-"  sample    continue a prompt with a trained model (streams to stdout)\n"
-"  serve     serve a model over the OpenAI-compatible HTTP API\n"
-"\n"
-"Run 'kiln <command> --help' for a command's options.\n"
-"Record formats: docs/FORMATS.md. Design: docs/ARCHITECTURE.md.\n";
+"solutions run against unit tests in a sandbox, and only what passes is kept.\n",
+	.after =
+"Run 'kiln <command> --help' (or 'kiln help <command>') for a command's\n"
+"options. Record formats: docs/FORMATS.md. Design: docs/ARCHITECTURE.md.\n",
+};
 
-void cli_error(const char *cmd, const char *fmt, ...)
+static int run_kiln(int argc, char **argv)
 {
-	va_list ap;
-	fprintf(stderr, "kiln: %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-long cli_parse_duration_ms(const char *s)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0 || !isfinite(v))
-		return -1;
-	if (strcmp(end, "ms") == 0)
-		;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		v *= 1000;
-	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
-		v *= 60000;
-	else
-		return -1;
-	if (v > 1e12)
-		return -1;
-	return (long)(v + 0.5);
-}
-
-long long cli_parse_size(const char *s)
-{
-	char *end;
-	double v;
-	double mul = 1;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0 || !isfinite(v))
-		return -1;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': mul = 1024.0; end++; break;
-	case 'm': case 'M': mul = 1024.0 * 1024; end++; break;
-	case 'g': case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
-	default: return -1;
-	}
-	if (*end == 'i')
-		end++;
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end != '\0' || v * mul > 9e18)
-		return -1;
-	return (long long)(v * mul);
-}
-
-char *cli_read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    n < (16 << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = malloc((size_t)n + 1)) &&
-	    fread(buf, 1, (size_t)n, f) == (size_t)n)
-		buf[n] = '\0';
-	else {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
+	return cli_dispatch(&kiln, argc, argv);
 }
 
 /* OpenMP threads that reach a barrier first spin for a long while
@@ -130,43 +65,13 @@ static void short_omp_spin(char **argv)
 
 int main(int argc, char **argv)
 {
-	const char *cmd;
-
-	if (argc < 2) {
-		fputs(usage, stderr);
-		return 2;
-	}
-	cmd = argv[1];
-	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
-	    strcmp(cmd, "help") == 0) {
-		fputs(usage, stdout);
-		return 0;
-	}
-	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+	if (argc >= 2 && (strcmp(argv[1], "--version") == 0 ||
+			  strcmp(argv[1], "version") == 0)) {
 		printf("kiln %s\n", KILN_VERSION);
 		return 0;
 	}
-	if (strcmp(cmd, "train") == 0 || strcmp(cmd, "sample") == 0 ||
-	    strcmp(cmd, "serve") == 0)
-		short_omp_spin(argv);
-	if (strcmp(cmd, "import") == 0)
-		return cmd_import(argc - 1, argv + 1);
-	if (strcmp(cmd, "verify") == 0)
-		return cmd_verify(argc - 1, argv + 1);
-	if (strcmp(cmd, "generate") == 0)
-		return cmd_generate(argc - 1, argv + 1);
-	if (strcmp(cmd, "eval") == 0)
-		return cmd_eval(argc - 1, argv + 1);
-	if (strcmp(cmd, "store") == 0)
-		return cmd_store(argc - 1, argv + 1);
-	if (strcmp(cmd, "sample") == 0)
-		return cmd_sample(argc - 1, argv + 1);
-	if (strcmp(cmd, "serve") == 0)
-		return cmd_serve(argc - 1, argv + 1);
-	if (strcmp(cmd, "tokenizer") == 0)
-		return cmd_tokenizer(argc - 1, argv + 1);
-	if (strcmp(cmd, "train") == 0)
-		return cmd_train(argc - 1, argv + 1);
-	fprintf(stderr, "kiln: unknown command '%s'\n\n%s", cmd, usage);
-	return 2;
+	for (int i = 0; argc >= 2 && commands[i]; i++)
+		if (commands[i]->omp && strcmp(argv[1], commands[i]->name) == 0)
+			short_omp_spin(argv);
+	return run_kiln(argc, argv);
 }

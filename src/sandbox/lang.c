@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kiln/code.h" /* kiln_lang_canonical */
 #include "sandbox_int.h"
 
 enum lang_kind { LANG_INPROC, LANG_EXEC };
@@ -156,15 +157,16 @@ static const struct lang langs[] = {
 	{ "c", LANG_EXEC, c_compile, render_c },
 };
 
+/* name is any of a language's names, in any case (kiln_lang_canonical,
+ * the one table of names that extraction uses too). */
 static const struct lang *find(const char *name)
 {
 	if (!name || !*name)
 		name = "python";
-	for (size_t i = 0; i < sizeof(langs) / sizeof(langs[0]); i++)
+	name = kiln_lang_canonical(name);
+	for (size_t i = 0; name && i < sizeof(langs) / sizeof(langs[0]); i++)
 		if (strcmp(langs[i].name, name) == 0)
 			return &langs[i];
-	if (strcmp(name, "python3") == 0 || strcmp(name, "py") == 0)
-		return &langs[0];
 	return NULL;
 }
 

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kiln/code.h"
 #include "kiln/task.h"
 
 static int opt_string(const json_t *rec, const char *key, const char **out,
@@ -103,9 +104,8 @@ int kiln_job_from_record(const json_t *rec, kiln_job *job, kiln_error *err)
 			}
 			t[i] = json_string_value(s);
 		}
-		if (e && job->language && strcmp(job->language, "python") &&
-		    strcmp(job->language, "python3") &&
-		    strcmp(job->language, "py")) {
+		if (e && job->language && *job->language &&
+		    strcmp(kiln_lang_canonical(job->language), "python")) {
 			free(t);
 			free(e);
 			return kiln_error_set(err, KILN_EPARSE,

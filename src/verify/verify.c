@@ -98,6 +98,13 @@ struct slot {
 	kiln_error err;
 };
 
+void kiln_verify_opts_default(kiln_verify_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	kiln_limits_default(&o->box.limits);
+	o->timeout_floor_ms = 1000;
+}
+
 struct run {
 	const kiln_verify_opts *o;
 	pthread_mutex_t mu;

@@ -53,6 +53,196 @@ def write_jsonl(path, recs):
             f.write(json.dumps(r) + "\n")
 
 
+def option_checks(tmp, he):
+    """Options as data (issue 9): every command's flags go through one
+    typed table; each check here failed before it (see the commit)."""
+    missing = os.path.join(tmp, "missing.jsonl")
+
+    def refused(name, args, want):
+        p = kiln(*args, ok=False)
+        check(name, p.returncode == 2 and want in p.stderr,
+              "rc %d: %s" % (p.returncode, p.stderr[-400:]))
+
+    # eval accepted a negative temperature that sample and generate refuse
+    refused("eval --temperature -1 is refused with its range",
+            ["eval", "-b", "http://127.0.0.1:9/v1", "--benchmark", missing,
+             "--temperature", "-1"],
+            "kiln: eval: --temperature: -1 is out of range [0, 2]")
+    refused("eval --top-p 5 is refused",
+            ["eval", "-b", "http://127.0.0.1:9/v1", "--benchmark", missing,
+             "--top-p", "5"], "--top-p: 5 is out of range (0, 1]")
+    # a seed too large for any integer was clamped silently
+    refused("--seed 99999999999999999999 is an error, not clamped",
+            ["generate", "-b", "http://127.0.0.1:9/v1", "--seed",
+             "99999999999999999999", missing],
+            "--seed: 99999999999999999999 is out of range [0, ")
+    # seed + i must not overflow: the seed is bounded (2^53 - 1)
+    refused("--seed near the top of long is refused (seed + i)",
+            ["eval", "-b", "http://127.0.0.1:9/v1", "--benchmark", missing,
+             "--seed", "9223372036854775807"], "--seed: ")
+    # NaN and inf temperatures, top-p, rates and prices were accepted
+    for flag, value in [("--temperature", "nan"), ("--temperature", "inf"),
+                        ("--top-p", "nan"), ("--max-rpm", "nan"),
+                        ("--max-input-tpm", "inf"),
+                        ("--max-output-tpm", "-inf"),
+                        ("--price-in", "nan"), ("--price-out", "inf")]:
+        refused("generate %s %s is refused" % (flag, value),
+                ["generate", "-b", "http://127.0.0.1:9/v1", flag, value,
+                 missing], "%s: %s is out of range" % (flag, value))
+    refused("eval --temperature inf is refused",
+            ["eval", "-b", "http://127.0.0.1:9/v1", "--benchmark", missing,
+             "--temperature", "inf"], "--temperature: inf is out of range")
+    # a non-finite or huge timeout factor gave a *shorter* timeout
+    for value in ("inf", "nan", "1e300", "0", "-1"):
+        refused("verify --timeout-factor %s is refused" % value,
+                ["verify", "--tasks", he, "--timeout-factor", value, he],
+                "--timeout-factor: %s is out of range (0, 1000]" % value)
+    # every bad number names its option and the allowed range
+    refused("verify -j 0 names the range",
+            ["verify", "-j", "0", he], "-j (--jobs): 0 is out of range "
+            "[1, 1024]")
+    refused("verify --nproc 1 names the range",
+            ["verify", "--nproc", "1", he], "--nproc: 1 is out of range "
+            "[2, 100000]")
+    refused("eval -k names its option",
+            ["eval", "-b", "http://127.0.0.1:9/v1", "--benchmark", missing,
+             "-k", "1,x"], "-k (--pass-at): ")
+    refused("an unknown option is named",
+            ["verify", "--frobnicate", he], "unknown option '--frobnicate'")
+    # generate sends one stop sequence: a second --stop replaced the first
+    refused("generate: a second --stop is an error",
+            ["generate", "-b", "http://127.0.0.1:9/v1", "--stop", "a",
+             "--stop", "b", missing], "--stop: at most 1 value")
+    # half a byte: --memory 0.4 was 0, which means no limit
+    refused("verify --memory 0.4 is refused",
+            ["verify", "--memory", "0.4", he], "--memory: '0.4' is not a "
+            "whole number of bytes")
+    # --memory 0 means no limit: --help says so
+    p = kiln("verify", "--help")
+    check("verify --help: --memory 0 is no limit",
+          "0 = no limit" in p.stdout, p.stdout)
+    # the usage blocks come from the tables: each has its ranges, and
+    # 'kiln help CMD' is 'kiln CMD --help'
+    for cmd in ("import", "generate", "verify", "eval", "train", "sample",
+                "serve"):
+        p = kiln(cmd, "--help")
+        q = kiln("help", cmd)
+        check("%s --help from its table" % cmd, p.returncode == 0 and
+              p.stdout.startswith("usage: kiln " + cmd) and
+              "  -h, --help" in p.stdout and q.stdout == p.stdout,
+              p.stdout[-300:])
+    p = kiln("--help")
+    check("kiln --help lists every command", all(
+        "\n  %s " % c in p.stdout for c in (
+            "import", "generate", "verify", "eval", "tokenizer", "train",
+            "sample", "serve")), p.stdout)
+    # the same flag means the same thing: choices per request is --choices
+    # in generate as in eval (--n still works), and eval can set the
+    # teacher's timeout (--request-timeout) beside the sandbox's (--timeout)
+    p = kiln("generate", "--help")
+    check("generate: --choices and --request-timeout documented",
+          "--choices N" in p.stdout and "--request-timeout" in p.stdout)
+    p = kiln("eval", "--help")
+    check("eval: --request-timeout and the sandbox's limits documented",
+          "--request-timeout" in p.stdout and "--memory" in p.stdout)
+    # --config: the same options as a JSON object, through the same table
+    cfg = os.path.join(tmp, "v.json")
+    with open(cfg, "w") as f:
+        json.dump({"jobs": 2, "timeout": "3s", "memory": "1G",
+                   "on_error": "skip", "quiet": False}, f)
+    p = kiln("verify", "--config", cfg, he, ok=False)
+    check("--config: a terminal-only option is unknown in JSON",
+          p.returncode == 2 and '"quiet": unknown option' in p.stderr,
+          p.stderr)
+    with open(cfg, "w") as f:
+        json.dump({"jobs": 2, "timeout": "3s", "memory": "1G",
+                   "on_error": "skip"}, f)
+    p = kiln("verify", "-q", "--config", cfg, he)
+    v = [json.loads(l) for l in p.stdout.splitlines()]
+    check("--config: a good configuration runs", p.returncode == 0 and
+          len(v) == 164 and all(r["status"] == "pass" for r in v), p.stderr)
+    with open(cfg, "w") as f:
+        f.write('{"tasks": "%s", "timeout_factor": 1e300}' % he)
+    refused("--config: values are checked like flags",
+            ["verify", "--config", cfg, he], "--config: %s: "
+            '"timeout_factor": 1e+300 is out of range (0, 1000]' % cfg)
+    with open(cfg, "w") as f:
+        f.write('{"jobs": "2"}')
+    refused("--config: a wrong JSON type is named",
+            ["verify", "--config", cfg, he],
+            '"jobs": expected an integer, got a string')
+    with open(cfg, "w") as f:
+        f.write('{"jobs": 0}')
+    p = kiln("verify", "--config", cfg, "-j", "1", "-q", "-",
+             stdin=json.dumps(read_jsonl(he)[0]) + "\n", ok=False)
+    check("--config: checked even when a flag overrides it",
+          p.returncode == 2 and '"jobs": 0 is out of range' in p.stderr,
+          p.stderr)
+
+    with open(cfg, "w") as f:
+        json.dump({"temperature": -1}, f)
+    refused("--config: eval checks a teacher option like the flag",
+            ["eval", "-b", "http://127.0.0.1:9/v1", "--benchmark", missing,
+             "--config", cfg], '"temperature": -1 is out of range [0, 2]')
+    p = kiln("generate", "-b", "http://127.0.0.1:9/v1",
+             "--template-solution", tmp, missing, ok=False)
+    check("a directory as a template is named as such",
+          p.returncode == 1 and "Is a directory" in p.stderr, p.stderr)
+    # usage blocks are generated: every line fits 79 columns
+    wide = []
+    for cmd in (["import"], ["generate"], ["verify"], ["eval"], ["train"],
+                ["sample"], ["serve"], ["tokenizer", "train"],
+                ["tokenizer", "encode"], ["tokenizer"], []):
+        out = kiln(*(cmd + ["--help"])).stdout
+        wide += [l for l in out.splitlines() if len(l) > 79]
+    check("--help lines fit 79 columns", not wide, str(wide))
+
+    # --print-config writes what --config reads back to the same options
+    for cmd in (["verify", "-j", "3", "--memory", "1G", "--on-error",
+                 "skip", "--timeout", "1.5"],
+                ["eval", "-n", "5", "-k", "1,5", "--temperature", "0.2",
+                 "--request-timeout", "30s", "--nproc", "32"],
+                ["generate", "--stop", "END", "-k", "3", "--choices", "3"],
+                ["train", "--lr", "3e-4", "--data", "a", "--data", "b"],
+                ["sample", "--stop", "x", "-n", "9"],
+                ["serve", "--max-body", "8M", "--drain-timeout", "0"]):
+        p = kiln(*(cmd + ["--print-config"]))
+        with open(cfg, "w") as f:
+            f.write(p.stdout)
+        q = kiln(cmd[0], "--config", cfg, "--print-config")
+        check("%s: --print-config reads back through --config" % cmd[0],
+              p.returncode == 0 and q.returncode == 0 and
+              json.loads(p.stdout) == json.loads(q.stdout) and
+              json.loads(p.stdout) != {},
+              str((p.stdout, q.stdout, q.stderr)))
+
+    # training a tokenizer on nothing wrote a 257-id tokenizer and exit 0
+    nothing = os.path.join(tmp, "nothing")
+    os.mkdir(nothing)
+    tokout = os.path.join(tmp, "nothing.tok")
+    p = kiln("tokenizer", "train", "--vocab", "300", "-o", tokout, nothing,
+             ok=False)
+    check("tokenizer train on nothing is an error", p.returncode == 1 and
+          "no data" in p.stderr and not os.path.exists(tokout), p.stderr)
+    # --val-fraction 0 was accepted and silently meant 0.05
+    refused("train --val-fraction 0 is refused",
+            ["train", "--val-fraction", "0", "-o", tokout, nothing],
+            "--val-fraction: 0 is out of range (0, 0.9]")
+    # an empty prompt file is an error, not an empty prompt
+    empty = os.path.join(tmp, "empty.txt")
+    open(empty, "w").close()
+    p = kiln("sample", "-m", os.path.join(tmp, "no-model.bin"),
+             "--prompt-file", empty, ok=False)
+    check("an empty prompt file is an error", p.returncode == 1 and
+          "--prompt-file: %s is empty" % empty in p.stderr, p.stderr)
+
+    # an empty template is an error, not an empty prompt
+    p = kiln("generate", "-b", "http://127.0.0.1:9/v1",
+             "--template-solution", empty, missing, ok=False)
+    check("an empty template is an error", p.returncode == 1 and
+          "--template-solution: %s is empty" % empty in p.stderr, p.stderr)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="kiln-cli-")
     he = os.path.join(tmp, "he.jsonl")
@@ -83,6 +273,7 @@ def main():
     p = kiln("import", "-f", "nope", he, ok=False)
     check("unknown format", p.returncode == 2 and "unknown format" in
           p.stderr)
+    option_checks(tmp, he)
 
     # All 164 reference solutions pass, in input order.
     out = os.path.join(tmp, "he.v.jsonl")
