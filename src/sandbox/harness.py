@@ -1281,7 +1281,7 @@ def judge_server(ctl, tick_fd):
         write_all(tick_fd, (json.dumps(fields) + "\n").encode())
 
     clean = _state_of_judge()
-    for _ in range(JUDGE_JOBS_MAX):
+    for jobs in range(JUDGE_JOBS_MAX):
         msg, fds, _, _ = _socket.recv_fds(sock, 4096, 3)
         if not msg:
             break
@@ -1297,15 +1297,18 @@ def judge_server(ctl, tick_fd):
                     os.close(fd)
                 except OSError:
                     pass
-        r1 = resource.getrusage(resource.RUSAGE_SELF)
-        tick("E", code, round((r1.ru_utime + r1.ru_stime - r0.ru_utime -
-                               r0.ru_stime) * 1000.0, 3))
         try:
             sys.stdout.flush()
             sys.stderr.flush()
         except BaseException:
             pass
-        if _state_of_judge() != clean:
+        # Whether this judge goes on is part of its last word on the job,
+        # so that PID 1 never hands a job to a judge on its way out.
+        leaving = jobs + 1 >= JUDGE_JOBS_MAX or _state_of_judge() != clean
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        tick("E", code, round((r1.ru_utime + r1.ru_stime - r0.ru_utime -
+                               r0.ru_stime) * 1000.0, 3), leaving)
+        if leaving:
             break
     os._exit(0)
 
@@ -1732,9 +1735,10 @@ class Box:
                         st["next"] = i + 1
                         st["cur"] = i + 1 if i + 1 < n else None
                         st["t"] = t
-                elif tag == "E" and len(f) == 3:
+                elif tag == "E" and len(f) == 4:
                     st["end"] = f[1]
                     st["jcpu"] = float(f[2])
+                    st["leaving"] = f[3] is True
 
             def deadline(st=st):
                 # Loading the solution and each test get the full timeout,
@@ -1997,7 +2001,7 @@ class Box:
                         break
             if how:
                 break
-        if how or judge_dead:
+        if how or judge_dead or st.get("leaving"):
             self.judge_down()
         # The candidate: its own end if it had one, else killed here. (It
         # closes its channel a moment before its exit shows.)
