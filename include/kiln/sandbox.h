@@ -65,6 +65,10 @@ typedef struct kiln_box_config {
 	kiln_limits limits;
 	int cold;             /* start a fresh interpreter per run (slow) */
 	const char *python;   /* interpreter path; NULL = /usr/bin/python3 */
+	/* 0: any CPU; k > 0: the box's judge and candidates run on CPU k - 1
+	 * (a test's calls cross between the two processes: on one CPU a call
+	 * costs half what it costs across two). */
+	int cpu;
 } kiln_box_config;
 
 int kiln_box_open(kiln_box **box, const kiln_box_config *cfg, kiln_error *err);

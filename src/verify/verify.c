@@ -6,6 +6,7 @@
  * verdicts leave in input order whatever order they finish in.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -170,16 +171,39 @@ struct worker {
 	struct run *r;
 	kiln_box *box;
 	pthread_t th;
+	int cpu;        /* kiln_box_config.cpu for this worker's box */
 };
+
+/* The i-th CPU this process may run on, round robin, as
+ * kiln_box_config.cpu (k + 1), or 0 if that cannot be told. */
+static int nth_cpu(int i)
+{
+	cpu_set_t set;
+	int n, k = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) != 0 ||
+	    (n = CPU_COUNT(&set)) <= 0)
+		return 0;
+	i %= n;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set) && k++ == i)
+			return c + 1;
+	return 0;
+}
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct run *r = w->r;
 	kiln_error err;
+	kiln_box_config cfg = r->o->box;
+	int rc;
+
+	if (!cfg.cpu)
+		cfg.cpu = w->cpu;
 	/* Boxes start in parallel: a start-up is mostly the interpreter
 	 * importing the harness, tens of milliseconds each. */
-	int rc = kiln_box_open(&w->box, &r->o->box, &err);
+	rc = kiln_box_open(&w->box, &cfg, &err);
 
 	pthread_mutex_lock(&r->mu);
 	r->opened++;
@@ -341,6 +365,7 @@ int kiln_verify_stream(kiln_jsonl_reader *in, kiln_out *out,
 
 	for (int i = 0; i < nw; i++) {
 		ws[i].r = &r;
+		ws[i].cpu = nth_cpu(i);
 		if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i])) {
 			rc = kiln_error_set(err, KILN_ENOMEM,
 					    "cannot start a thread");
