@@ -83,7 +83,8 @@ static const char c_prelude[] =
  * the shared unit). What the solution can still do to the tests through
  * the shared unit, join.awk refuses: asm (labels rename what a name binds
  * to, file-scope asm defines symbols) and pragmas other than harmless
- * ones (redefine_extname, weak, visibility). build.sh also refuses a
+ * ones (redefine_extname, weak, visibility); and ifunc, whose resolver
+ * runs before the runtime does. build.sh also refuses a
  * solution that defines a name the C library exports (strcmp, memcmp,
  * __libc_start_main ...): it would replace the library's function for
  * the tests, and for the start-up code, too. */
@@ -209,13 +210,15 @@ static const char c_runtime[] =
  * for word (same file, same line, same text: a header that both the
  * solution and a test program include). The tests' own lines are never
  * blanked. In the solution's lines (those not marked as a system
- * header's) it refuses asm and the pragmas that would reach the tests;
+ * header's) it refuses asm and the pragmas that would reach the tests,
+ * and ifunc (a resolver runs while the dynamic linker relocates, before
+ * the runtime's .preinit_array entry has taken the nonce);
  * after them it resets what the allowed ones may have changed (optimize
  * and target options, packing). */
 static const char c_join_awk[] =
-	"function refuse(what) {\n"
-	"\tprint \"kiln: \" what \" is not accepted in a C solution (it would \" \\\n"
-	"\t      \"reach the tests)\" > \"/dev/stderr\"\n"
+	"function refuse(what, why) {\n"
+	"\tprint \"kiln: \" what \" is not accepted in a C solution (\" why \")\" \\\n"
+	"\t      > \"/dev/stderr\"\n"
 	"\tbad = 1\n\texit 1\n}\n"
 	"BEGIN { part = 1; tu2 = \"\\\"t\" id \".c\\\"\"\n"
 	"\tend_prelude = \"typedef int kiln_\" id \"_prelude_end;\" }\n"
@@ -233,9 +236,14 @@ static const char c_join_awk[] =
 	"part == 1 {\n"
 	"\tif (!sys) {\n"
 	"\t\tif ($0 ~ /^[ \\t]*#[ \\t]*pragma/ && $0 !~ /^[ \\t]*#[ \\t]*pragma[ \\t]+(GCC[ \\t]+(optimize|target|push_options|pop_options|diagnostic|unroll|ivdep)|omp|pack|STDC|message)([ \\t(]|$)/)\n"
-	"\t\t\trefuse(\"this #pragma\")\n"
-	"\t\tif ($0 ~ /(^|[^A-Za-z0-9_$])(asm|__asm|__asm__)([^A-Za-z0-9_$]|$)/)\n"
-	"\t\t\trefuse(\"asm\")\n\t}\n"
+	"\t\t\trefuse(\"this #pragma\", \"it would apply to the tests\")\n"
+	"\t\tif (match($0, /(^|[^A-Za-z0-9_$])(asm|__asm|__asm__|ifunc|__ifunc__)([^A-Za-z0-9_$]|$)/)) {\n"
+	"\t\t\tword = substr($0, RSTART, RLENGTH)\n"
+	"\t\t\tgsub(/[^A-Za-z0-9_]/, \"\", word)\n"
+	"\t\t\twhy = \"it can rename what the tests call\"\n"
+	"\t\t\tif (word ~ /ifunc/)\n"
+	"\t\t\t\twhy = \"it runs before kiln's runtime\"\n"
+	"\t\t\trefuse(word, why)\n\t\t}\n\t}\n"
 	"\tseen[file, line] = $0\n"
 	"\tline++\n\tprint\n\tnext\n}\n"
 	"{\n"
