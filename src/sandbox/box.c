@@ -50,6 +50,7 @@
 #define INSIDE_ID 1000
 #define RESULT_MAX (64u << 20)     /* cap on one result line */
 #define START_TIMEOUT_MS 20000
+#define SIGPENDING_MAX 256         /* queued signals, the whole box */
 
 struct kiln_box {
 	kiln_box_config cfg;
@@ -117,7 +118,7 @@ struct plan {
 	int etc_kind[NETC];
 	char tmp_opts[64];
 	const char *python;
-	struct rlimit nofile, nproc, fsize, core;
+	struct rlimit nofile, nproc, fsize, core, sigpending, memlock;
 	const struct sock_fprog *filter;
 	int sync_fd, err_fd, job_fd, res_fd;
 	const char *harness;
@@ -283,7 +284,9 @@ static int child_main(void *arg)
 	if (setrlimit(RLIMIT_NOFILE, &p->nofile) ||
 	    setrlimit(RLIMIT_NPROC, &p->nproc) ||
 	    setrlimit(RLIMIT_FSIZE, &p->fsize) ||
-	    setrlimit(RLIMIT_CORE, &p->core))
+	    setrlimit(RLIMIT_CORE, &p->core) ||
+	    setrlimit(RLIMIT_SIGPENDING, &p->sigpending) ||
+	    setrlimit(RLIMIT_MEMLOCK, &p->memlock))
 		die(fd, "setrlimit");
 	/* After the uid change, which clears it. If kiln dies, so does the
 	 * box: PID 1 gone, the kernel kills everything in the namespace. */
@@ -466,6 +469,12 @@ static int box_start(kiln_box *box, kiln_error *err)
 	p.nproc = (struct rlimit){ (rlim_t)l->nproc, (rlim_t)l->nproc };
 	p.fsize = (struct rlimit){ (rlim_t)l->fsize, (rlim_t)l->fsize };
 	p.core = (struct rlimit){ 0, 0 };
+	/* Host-wide pools charged to the host uid (docs/notes-cbox.md): the
+	 * signals queued in a box, POSIX timers included (each holds one),
+	 * count against the uid kiln shares with its user when it does not
+	 * run as root; locked memory cannot be reclaimed. */
+	p.sigpending = (struct rlimit){ SIGPENDING_MAX, SIGPENDING_MAX };
+	p.memlock = (struct rlimit){ 0, 0 };
 	p.harness = kiln__harness_py;
 	p.harness_len = kiln__harness_py_len;
 
