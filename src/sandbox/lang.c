@@ -12,6 +12,9 @@
  * read everything its trailer could, is for that reason not in the table.
  */
 #include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +90,7 @@ static const char c_prelude[] =
  * runs before the runtime does. build.sh also refuses a
  * solution that defines a name the C library exports (strcmp, memcmp,
  * __libc_start_main ...): it would replace the library's function for
- * the tests, and for the start-up code, too. */
+ * the tests, and for the start-up code, too (syms.awk). */
 
 /* kiln's runtime. KILN_SYM is defined in front of it (with the job's ID),
  * the dispatch behind it. */
@@ -254,23 +257,106 @@ static const char c_join_awk[] =
 	"\tline++\n}\n"
 	"END { if (!bad && part != 2) { print \"kiln: the tests' unit is missing\" > \"/dev/stderr\"; exit 1 } }\n";
 
+/* Refuses a solution that defines a name the C library exports (libc.txt:
+ * one name a line, possibly name@version; then the unit's assembly, where
+ * every definition is a label, a .set/.equ alias or a .symver). */
+static const char c_syms_awk[] =
+	"function check(n) {\n"
+	"\tsub(/@.*/, \"\", n)\n"
+	"\tif (n in libc && !(n in told)) {\n"
+	"\t\ttold[n] = 1\n\t\tbad = 1\n"
+	"\t\tprint \"kiln: the solution defines \" n \", a name of the C \" \\\n"
+	"\t\t      \"library (it would replace it for the tests)\"\n\t}\n}\n"
+	"NR == FNR { sub(/@.*/, \"\"); libc[$0] = 1; next }\n"
+	"/^[A-Za-z_.$][A-Za-z0-9_.$]*:/ { check(substr($0, 1, index($0, \":\") - 1)) }\n"
+	"/^[ \\t]*\\.(set|equ|equiv|comm|lcomm|symver)[ \\t]/ {\n"
+	"\tsplit($0, f, /[ \\t,]+/)\n"
+	"\tcheck(f[1] == \"\" ? f[3] : f[2])\n"
+	"\tif ($0 ~ /\\.symver/)\n\t\tcheck(f[1] == \"\" ? f[4] : f[3])\n}\n"
+	"END { exit bad }\n";
+
+/* The build, in the box. libc.txt comes with the job (kiln reads the
+ * names from the libc and libm it has loaded itself: the box binds the
+ * same /usr); nm makes it when it does not. */
 static const char c_build_sh[] =
 	"# kiln: builds a C job (src/sandbox/lang.c). $1: this job's random ID.\n"
 	"set -e\n"
 	"cd /tmp/w\n"
 	"cc -std=gnu17 -E sol.c \"t$1.c\" >both.i\n"
 	"awk -v id=\"$1\" -f join.awk both.i >main.i\n"
-	"cc -std=gnu17 -O1 -pipe -c \"k$1.c\" main.i\n"
-	"nm --defined-only main.o >own.txt\n"
-	"nm -D --defined-only \"$(cc -print-file-name=libc.so.6)\" \\\n"
-	"\t\"$(cc -print-file-name=libm.so.6)\" | awk '\n"
-	"\tNR == FNR { if (NF == 3) own[$3] = 1; next }\n"
-	"\t{ n = $NF; sub(/@.*/, \"\", n) }\n"
-	"\tn in own && !(n in told) { told[n] = 1; bad = 1\n"
-	"\t\tprint \"kiln: the solution defines \" n \", a name of the C \" \\\n"
-	"\t\t      \"library (it would replace it for the tests)\" }\n"
-	"\tEND { exit bad }' own.txt - >&2\n"
-	"cc -o prog \"k$1.o\" main.o -lm\n";
+	"cc -std=gnu17 -O1 -pipe -S main.i\n"
+	"if ! [ -s libc.txt ]; then\n"
+	"\tnm -D --defined-only \"$(cc -print-file-name=libc.so.6)\" \\\n"
+	"\t\t\"$(cc -print-file-name=libm.so.6)\" | awk '{ print $NF }' >libc.txt\n"
+	"fi\n"
+	"awk -f syms.awk libc.txt main.s >&2\n"
+	"cc -std=gnu17 -O1 -pipe -o prog \"k$1.c\" main.s -lm\n";
+
+/* The names that the libc and libm loaded into kiln define, one a line
+ * (read once from their dynamic symbol tables in memory), or NULL. */
+static pthread_once_t libc_once = PTHREAD_ONCE_INIT;
+static char *libc_names;
+
+static int libc_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	const ElfW(Dyn) *dyn = NULL;
+	const ElfW(Sym) *sym = NULL;
+	const char *str = NULL;
+	const uint32_t *gnu = NULL, *buckets, *chain;
+	uint32_t last = 0;
+
+	(void)size;
+	if (!info->dlpi_name || (!strstr(info->dlpi_name, "/libc.so.") &&
+				 !strstr(info->dlpi_name, "/libm.so.")))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+			dyn = (const void *)(info->dlpi_addr +
+					     info->dlpi_phdr[i].p_vaddr);
+	for (; dyn && dyn->d_tag != DT_NULL; dyn++) {
+		/* ld.so relocates these in place on most targets */
+		ElfW(Addr) a = dyn->d_un.d_ptr;
+		if (a < info->dlpi_addr)
+			a += info->dlpi_addr;
+		if (dyn->d_tag == DT_SYMTAB)
+			sym = (const void *)a;
+		else if (dyn->d_tag == DT_STRTAB)
+			str = (const void *)a;
+		else if (dyn->d_tag == DT_GNU_HASH)
+			gnu = (const void *)a;
+	}
+	if (!sym || !str || !gnu)
+		return 0;
+	/* The GNU hash table: nbuckets, symoffset, bloom words, shift, the
+	 * bloom filter, the buckets, then one chain entry per symbol from
+	 * symoffset on, the last of each chain marked by bit 0. */
+	buckets = gnu + 4 + gnu[2] * (sizeof(ElfW(Addr)) / 4);
+	chain = buckets + gnu[0];
+	for (uint32_t b = 0; b < gnu[0]; b++)
+		if (buckets[b] > last)
+			last = buckets[b];
+	if (last >= gnu[1])
+		while (!(chain[last - gnu[1]] & 1))
+			last++;
+	for (uint32_t i = 1; i <= last; i++)
+		if (sym[i].st_shndx != SHN_UNDEF && str[sym[i].st_name])
+			fprintf(arg, "%s\n", str + sym[i].st_name);
+	return 0;
+}
+
+static void libc_read(void)
+{
+	size_t len = 0;
+	FILE *f = open_memstream(&libc_names, &len);
+
+	if (!f)
+		return;
+	dl_iterate_phdr(libc_object, f);
+	if (fclose(f) != 0 || len == 0) {
+		free(libc_names);
+		libc_names = NULL;
+	}
+}
 
 /* A fresh random ID (16 hex digits) for a job's build. */
 static int c_build_id(char id[17], kiln_error *err)
@@ -395,7 +481,11 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 	}
 	if (rc)
 		return rc;
-	if (json_object_set_new(files, "join.awk", json_string(c_join_awk)) ||
+	pthread_once(&libc_once, libc_read);
+	if ((libc_names && json_object_set_new(files, "libc.txt",
+					       json_string(libc_names))) ||
+	    json_object_set_new(files, "syms.awk", json_string(c_syms_awk)) ||
+	    json_object_set_new(files, "join.awk", json_string(c_join_awk)) ||
 	    json_object_set_new(files, "build.sh", json_string(c_build_sh)) ||
 	    json_array_append_new(compile, json_string("/bin/sh")) ||
 	    json_array_append_new(compile, json_string("/tmp/w/build.sh")) ||
