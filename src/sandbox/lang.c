@@ -215,7 +215,8 @@ static const char c_runtime[] =
  * blanked. In the solution's lines (those not marked as a system
  * header's) it refuses asm and the pragmas that would reach the tests,
  * and ifunc (a resolver runs while the dynamic linker relocates, before
- * the runtime's .preinit_array entry has taken the nonce);
+ * the runtime's .preinit_array entry has taken the nonce). In a test
+ * program it puts the token's declaration at the top of main's body;
  * after them it resets what the allowed ones may have changed (optimize
  * and target options, packing). */
 static const char c_join_awk[] =
@@ -253,8 +254,32 @@ static const char c_join_awk[] =
 	"\tif (!sys && $0 == end_prelude)\n\t\tprelude = 0\n"
 	"\tif (prelude || (sys && (file, line) in seen && seen[file, line] == $0))\n"
 	"\t\tprint \"\"\n"
+	"\telse if (!sys && !hooked)\n\t\tprint hook($0)\n"
 	"\telse\n\t\tprint\n"
 	"\tline++\n}\n"
+	"# A test program's main (renamed user_main): its body starts by\n"
+	"# declaring the token whose cleanup hands it to the runtime.\n"
+	"function hook(s,    i, c) {\n"
+	"\ti = 1\n"
+	"\tif (!seek) {\n"
+	"\t\tif (!match(s, \"(^|[^A-Za-z0-9_])kiln_\" id \"_user_main[ \\t]*\\\\(\"))\n"
+	"\t\t\treturn s\n"
+	"\t\ti = RSTART + RLENGTH - 1\n"
+	"\t\tseek = 1\n\t\tdepth = 0\n\t}\n"
+	"\tfor (; i <= length(s); i++) {\n"
+	"\t\tc = substr(s, i, 1)\n"
+	"\t\tif (c == \"(\")\n\t\t\tdepth++\n"
+	"\t\telse if (c == \")\")\n\t\t\tdepth--\n"
+	"\t\telse if (depth == 0 && c == \";\") {\n"
+	"\t\t\tseek = 0    # a declaration, not the definition\n"
+	"\t\t\treturn s\n"
+	"\t\t} else if (depth == 0 && c == \"{\") {\n"
+	"\t\t\tseek = 0\n\t\t\thooked = 1\n"
+	"\t\t\treturn substr(s, 1, i) \" unsigned long long kiln_c_ \" \\\n"
+	"\t\t\t    \"__attribute__((cleanup(kiln_\" id \"_end))) = kiln_\" \\\n"
+	"\t\t\t    id \"_tok;\" substr(s, i + 1)\n"
+	"\t\t}\n\t}\n"
+	"\treturn s\n}\n"
 	"END { if (!bad && part != 2) { print \"kiln: the tests' unit is missing\" > \"/dev/stderr\"; exit 1 } }\n";
 
 /* Refuses a solution that defines a name the C library exports (libc.txt:
@@ -435,16 +460,16 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 	c_tests_head(fs[TESTS], job, id);
 	fprintf(fs[RT], "#define KILN_SYM(n) kiln_%s_##n\n%s", id, c_runtime);
 	if (job->program) {
-		/* The program's main becomes user_main, called from a
-		 * function that holds the token (the program's own frame
-		 * cannot: see docs/notes-cbox.md). */
-		fprintf(fs[TESTS], "#define main KILN_SYM(user_main)\n"
+		/* The program's main becomes user_main; join.awk makes its
+		 * body start with the token's declaration, as a test
+		 * function's does, and run leaves the token there. */
+		fprintf(fs[TESTS], "static unsigned long long KILN_SYM(tok);\n"
+			"#define main KILN_SYM(user_main)\n"
 			"#line 1 \"test program\"\n%s\n#undef main\n"
 			"int KILN_SYM(user_main)();\n"
 			"int KILN_SYM(run)(int argc, char **argv,"
 			" unsigned long long kiln_t_)\n{\n"
-			"\tunsigned long long kiln_c_"
-			" __attribute__((cleanup(KILN_SYM(end)))) = kiln_t_;\n"
+			"\tKILN_SYM(tok) = kiln_t_;\n"
 			"\t/* main may be int main(void): call it through a\n"
 			"\t * pointer the compiler cannot see through (no warning\n"
 			"\t * in every verdict's stderr) */\n"
