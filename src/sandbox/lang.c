@@ -306,7 +306,10 @@ static const char c_syms_awk[] =
  * static and inline function, even where all calls were inlined: a
  * static difftime defined before a test program's <time.h> takes the
  * tests' calls (the header's extern declaration inherits its internal
- * linkage), and syms.awk can only refuse what it sees. */
+ * linkage), and syms.awk can only refuse what it sees. The program is
+ * execute-only: execve gives a process that cannot read its own file
+ * the dumpable mode of fs.suid_dumpable (0 by default) from the start;
+ * the runtime's prctl comes later, after the dynamic linker has run. */
 static const char c_build_sh[] =
 	"# kiln: builds a C job (src/sandbox/lang.c). $1: this job's random ID.\n"
 	"set -e\n"
@@ -320,7 +323,8 @@ static const char c_build_sh[] =
 	"\t\t\"$(cc -print-file-name=libm.so.6)\" | awk '{ print $NF }' >libc.txt\n"
 	"fi\n"
 	"awk -f syms.awk libc.txt main.s >&2\n"
-	"cc -std=gnu17 -O1 -pipe -o prog \"k$1.c\" main.s -lm\n";
+	"cc -std=gnu17 -O1 -pipe -o prog \"k$1.c\" main.s -lm\n"
+	"chmod 111 prog\n";
 
 /* The names that the libc and libm loaded into kiln define, one a line
  * (read once from their dynamic symbol tables in memory), or NULL. */
