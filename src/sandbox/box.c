@@ -118,7 +118,7 @@ struct plan {
 	int etc_kind[NETC];
 	char tmp_opts[64];
 	const char *python;
-	struct rlimit nofile, nproc, fsize, core, sigpending, memlock;
+	struct rlimit nofile, nproc, fsize, core, sigpending, zero;
 	const struct sock_fprog *filter;
 	int sync_fd, err_fd, job_fd, res_fd;
 	const char *harness;
@@ -286,7 +286,9 @@ static int child_main(void *arg)
 	    setrlimit(RLIMIT_FSIZE, &p->fsize) ||
 	    setrlimit(RLIMIT_CORE, &p->core) ||
 	    setrlimit(RLIMIT_SIGPENDING, &p->sigpending) ||
-	    setrlimit(RLIMIT_MEMLOCK, &p->memlock))
+	    setrlimit(RLIMIT_MEMLOCK, &p->zero) ||
+	    setrlimit(RLIMIT_RTPRIO, &p->zero) ||
+	    setrlimit(RLIMIT_NICE, &p->zero))
 		die(fd, "setrlimit");
 	/* After the uid change, which clears it. If kiln dies, so does the
 	 * box: PID 1 gone, the kernel kills everything in the namespace. */
@@ -474,7 +476,11 @@ static int box_start(kiln_box *box, kiln_error *err)
 	 * count against the uid kiln shares with its user when it does not
 	 * run as root; locked memory cannot be reclaimed. */
 	p.sigpending = (struct rlimit){ SIGPENDING_MAX, SIGPENDING_MAX };
-	p.memlock = (struct rlimit){ 0, 0 };
+	/* zero: RLIMIT_MEMLOCK, and for the CPU no real-time scheduling and
+	 * no nice value below the one a box starts with, whatever kiln's own
+	 * user may have (limits.conf often grants audio users rtprio): a
+	 * SCHED_FIFO loop would starve the host. */
+	p.zero = (struct rlimit){ 0, 0 };
 	p.harness = kiln__harness_py;
 	p.harness_len = kiln__harness_py_len;
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -160,6 +161,21 @@ static void build(void)
 	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fcntl), 1,
 			      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
 				      F_SETPIPE_SZ));
+	if (rc)
+		goto out;
+	what = "hugetlb rule";
+	/* Huge pages come from the host's preallocated pool (vm.nr_hugepages),
+	 * outside any rlimit: no MAP_HUGETLB mapping, no MFD_HUGETLB memfd
+	 * (SHM_HUGETLB needs shmget, denied above). */
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mmap), 1,
+			      SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_HUGETLB,
+				      MAP_HUGETLB));
+	if (rc)
+		goto out;
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+			      SCMP_SYS(memfd_create), 1,
+			      SCMP_A1(SCMP_CMP_MASKED_EQ, MFD_HUGETLB,
+				      MFD_HUGETLB));
 	if (rc)
 		goto out;
 	what = "ioctl rule";
