@@ -470,7 +470,13 @@ static int box_start(kiln_box *box, kiln_error *err)
 	p.nofile = (struct rlimit){ (rlim_t)l->nofile, (rlim_t)l->nofile };
 	p.nproc = (struct rlimit){ (rlim_t)l->nproc, (rlim_t)l->nproc };
 	p.fsize = (struct rlimit){ (rlim_t)l->fsize, (rlim_t)l->fsize };
-	p.core = (struct rlimit){ 0, 0 };
+	/* 1, not 0: where core_pattern is a pipe the kernel ignores
+	 * RLIMIT_CORE, except that 1 (its guard against recursive dumps)
+	 * aborts the dump; for a file core_pattern 1 byte is below the
+	 * smallest core. So no process of a box, dumpable or not (the
+	 * compiler, a cold interpreter), hands its memory to a helper on the
+	 * host. seccomp keeps the box from lowering it to 0. */
+	p.core = (struct rlimit){ 1, 1 };
 	/* Host-wide pools charged to the host uid (docs/notes-cbox.md): the
 	 * signals queued in a box, POSIX timers included (each holds one),
 	 * count against the uid kiln shares with its user when it does not

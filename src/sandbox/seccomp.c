@@ -155,6 +155,20 @@ static void build(void)
 			      SCMP_A1(SCMP_CMP_NE, 0));
 	if (rc)
 		goto out;
+	what = "rlimit rule";
+	/* RLIMIT_CORE stays at 1 (box.c): 0 would let pipe dumps through. */
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setrlimit),
+			      1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+					 RLIMIT_CORE));
+	if (rc)
+		goto out;
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+			      SCMP_SYS(prlimit64), 2,
+			      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+				      RLIMIT_CORE),
+			      SCMP_A2(SCMP_CMP_NE, 0));
+	if (rc)
+		goto out;
 	what = "fcntl rule";
 	/* Pipe buffers are counted per user of the host (fs.pipe-user-pages-
 	 * soft): a box may not grow its pipes past the default 16 pages. */
