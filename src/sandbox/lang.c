@@ -441,6 +441,94 @@ static int open_streams(FILE **fs, char **bufs, size_t *lens, int n,
 	return 0;
 }
 
+/* Skips backslash-newlines (translation phase 2). */
+static const char *splice(const char *s)
+{
+	while (s[0] == '\\' && (s[1] == '\n' || (s[1] == '\r' && s[2] == '\n')))
+		s += s[1] == '\n' ? 2 : 3;
+	return s;
+}
+
+/* Skips a comment at s (phase 3 makes it one space), or returns s. */
+static const char *skip_comment(const char *s)
+{
+	const char *t = splice(s + 1);
+
+	if (*s != '/' || (*t != '*' && *t != '/'))
+		return s;
+	if (*t == '/') {                  /* to the newline, spliced or not */
+		for (t = splice(t + 1); *t && *t != '\n'; t = splice(t + 1))
+			;
+		return t;
+	}
+	for (t = splice(t + 1); *t; t = splice(t + 1))
+		if (*t == '*' && *splice(t + 1) == '/')
+			return splice(t + 1) + 1;
+	return t;
+}
+
+/* Whether C source has a #line or a line-marker directive ("# 33 "f" 3"),
+ * as the preprocessor sees it (lines spliced, comments as spaces, %: for
+ * #). join.awk trusts the system-header flag of line markers: a solution
+ * must not be able to mark its own lines as a system header's. */
+static int has_line_directive(const char *s)
+{
+	int bol = 1;
+
+	while (*(s = splice(s))) {
+		const char *t = skip_comment(s);
+		if (t != s) {
+			s = t;
+			continue;
+		}
+		if (*s == '\n') {
+			bol = 1;
+			s++;
+		} else if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\f' ||
+			   *s == '\v') {
+			s++;
+		} else if (bol && (*s == '#' || (*s == '%' &&
+						 *splice(s + 1) == ':'))) {
+			s = *s == '#' ? s + 1 : splice(s + 1) + 1;
+			for (;;) {                /* blanks within the line */
+				s = splice(s);
+				t = skip_comment(s);
+				if (t != s)
+					s = t;
+				else if (*s == ' ' || *s == '\t')
+					s++;
+				else
+					break;
+			}
+			if (*s >= '0' && *s <= '9')
+				return 1;
+			t = s;
+			int n = 0;
+			while (n < 4 && *t == "line"[n]) {
+				t = splice(t + 1);
+				n++;
+			}
+			if (n == 4 && !(*t == '_' || (*t >= '0' && *t <= '9') ||
+					((*t | 32) >= 'a' && (*t | 32) <= 'z')))
+				return 1;
+			bol = 0;
+		} else if (*s == '"' || *s == '\'') {
+			char q = *s;
+			for (s = splice(s + 1); *s && *s != q && *s != '\n';
+			     s = splice(s + 1))
+				if (*s == '\\')
+					s = splice(s + 1);
+			if (*s == q)
+				s++;
+			bol = 0;
+		} else {
+			bol = 0;
+			s++;
+		}
+	}
+	return 0;
+}
+
 static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 		    json_t *runs, json_t *compile, kiln_error *err)
 {
@@ -459,8 +547,13 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 	rc = open_streams(fs, bufs, lens, NSTREAM, err);
 	if (rc)
 		return rc;
-	fprintf(fs[SOL], "%s#line 1 \"solution\"\n%s\n", c_prelude,
-		job->solution ? job->solution : "");
+	if (job->solution && has_line_directive(job->solution))
+		fprintf(fs[SOL], "#error \"kiln: #line and line markers are not"
+			" accepted in a C solution (they can pass its code off"
+			" as a system header's)\"\n");
+	else
+		fprintf(fs[SOL], "%s#line 1 \"solution\"\n%s\n", c_prelude,
+			job->solution ? job->solution : "");
 	c_tests_head(fs[TESTS], job, id);
 	fprintf(fs[RT], "#define KILN_SYM(n) kiln_%s_##n\n%s", id, c_runtime);
 	if (job->program) {

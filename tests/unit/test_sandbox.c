@@ -402,6 +402,38 @@ static void c_solution_refusals(void **state)
 		assert_non_null(strstr(d, bad[i].detail));
 		json_decref(v);
 	}
+	/* Line markers would pass the solution's lines off as a system
+	 * header's, which join.awk does not check: refused in every
+	 * spelling the preprocessor accepts; look-alikes are not. */
+	static const char *const marked[] = {
+		"#line 5\nint g(void) { return 1; }\n",
+		"# 1 \"/usr/include/x.h\" 1 3\nint g(void) { return 1; }\n",
+		"int g(void) { return 1; }\n  %:  line 9\n",
+		"#/* c */line 3\nint g(void) { return 1; }\n",
+		"#li\\\nne 4\nint g(void) { return 1; }\n",
+		"int g(void) { return 1; }\n/* a\n */ # 7\n",
+	};
+	static const char *const unmarked[] = {
+		"#define line 1\nint g(void) { return line; }\n",
+		"const char *s = \"\\n# 1 \\\"x\\\" 3\";\n"
+		"int g(void) { return s[0] == 10; } // # line 2\n",
+		"#define L(x) x\n#if 1 /* # 1 */\nint g(void) { return L(1); }\n"
+		"#endif\n",
+		"int g(void) { return 1; } /* a\n */ int h(void);\n",
+	};
+	for (size_t i = 0; i < sizeof(marked) / sizeof(marked[0]); i++) {
+		v = run_in(warm, "c", marked[i], tests, 1, 0);
+		assert_string_equal(status(v), "error");
+		assert_non_null(strstr(json_string_value(json_object_get(
+			json_array_get(json_object_get(v, "tests"), 0),
+			"detail")), "line markers"));
+		json_decref(v);
+	}
+	for (size_t i = 0; i < sizeof(unmarked) / sizeof(unmarked[0]); i++) {
+		v = run_in(warm, "c", unmarked[i], tests, 1, 0);
+		assert_string_equal(status(v), "pass");
+		json_decref(v);
+	}
 	v = run_in(warm, "c", "#pragma GCC optimize(\"O2\")\n#pragma pack(1)\n"
 		   "struct s { char c; int i; };\n"
 		   "int g(void) { return (int)sizeof(struct s); }\n",
