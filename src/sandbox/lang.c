@@ -87,10 +87,11 @@ static const char c_prelude[] =
  * the shared unit, join.awk refuses: asm (labels rename what a name binds
  * to, file-scope asm defines symbols) and pragmas other than harmless
  * ones (redefine_extname, weak, visibility); and ifunc, whose resolver
- * runs before the runtime does. build.sh also refuses a
- * solution that defines a name the C library exports (strcmp, memcmp,
- * __libc_start_main ...): it would replace the library's function for
- * the tests, and for the start-up code, too (syms.awk). */
+ * runs before the runtime does. build.sh also refuses a solution that
+ * defines a name the C library exports (strcmp, memcmp, __libc_start_main
+ * ...): it would replace the library's function for the tests, and for
+ * the start-up code, too (syms.awk). docs/notes-cbox.md says what remains
+ * possible in one process. */
 
 /* kiln's runtime. KILN_SYM is defined in front of it (with the job's ID),
  * the dispatch behind it. */
@@ -213,12 +214,13 @@ static const char c_runtime[] =
  * for word (same file, same line, same text: a header that both the
  * solution and a test program include). The tests' own lines are never
  * blanked. In the solution's lines (those not marked as a system
- * header's) it refuses asm and the pragmas that would reach the tests,
- * and ifunc (a resolver runs while the dynamic linker relocates, before
- * the runtime's .preinit_array entry has taken the nonce). In a test
- * program it puts the token's declaration at the top of main's body;
- * after them it resets what the allowed ones may have changed (optimize
- * and target options, packing). */
+ * header's: render_c refuses line markers in a solution, so the flag is
+ * the preprocessor's own) it refuses asm and the pragmas that would reach
+ * the tests, and ifunc (a resolver runs while the dynamic linker
+ * relocates, before the runtime's .preinit_array entry has taken the
+ * nonce); after those lines it resets what the allowed pragmas may have
+ * changed (optimize and target options, packing). In a test program it
+ * puts the token's declaration at the top of main's body. */
 static const char c_join_awk[] =
 	"function refuse(what, why) {\n"
 	"\tprint \"kiln: \" what \" is not accepted in a C solution (\" why \")\" \\\n"
