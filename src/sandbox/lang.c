@@ -236,8 +236,11 @@ static const char c_join_awk[] =
 	"\tline = $2 + 0\n"
 	"\tfile = substr($0, index($0, \"\\\"\"))\n"
 	"\tmatch(file, /\"[ 0-9]*$/)\n"
-	"\tsys = substr(file, RSTART + 1) ~ / 3( |$)/\n"
+	"\tflags = substr(file, RSTART + 1)\n"
+	"\tsys = flags ~ / 3( |$)/\n"
 	"\tfile = substr(file, 1, RSTART)\n"
+	"\tif (part == 2 && !prelude && flags ~ /^ 1( |$)/)\n"
+	"\t\ttests_include = 1   # the tests include a header themselves\n"
 	"\tprint\n\tnext\n}\n"
 	"part == 1 {\n"
 	"\tif (!sys) {\n"
@@ -254,7 +257,8 @@ static const char c_join_awk[] =
 	"\tline++\n\tprint\n\tnext\n}\n"
 	"{\n"
 	"\tif (!sys && $0 == end_prelude)\n\t\tprelude = 0\n"
-	"\tif (prelude || (sys && (file, line) in seen && seen[file, line] == $0))\n"
+	"\tif (prelude || (sys && file ~ /^\"\\// && (file, line) in seen &&\n"
+	"\t    seen[file, line] == $0))\n"
 	"\t\tprint \"\"\n"
 	"\telse if (!sys && !hooked)\n\t\tprint hook($0)\n"
 	"\telse\n\t\tprint\n"
@@ -282,25 +286,43 @@ static const char c_join_awk[] =
 	"\t\t\t    id \"_tok;\" substr(s, i + 1)\n"
 	"\t\t}\n\t}\n"
 	"\treturn s\n}\n"
-	"END { if (!bad && part != 2) { print \"kiln: the tests' unit is missing\" > \"/dev/stderr\"; exit 1 } }\n";
+	"END {\n"
+	"\tif (!bad && part != 2) {\n"
+	"\t\tprint \"kiln: the tests' unit is missing\" > \"/dev/stderr\"\n"
+	"\t\texit 1\n\t}\n"
+	"\tif (tests_include)\n\t\tprint 1 > \"tests-include\"\n}\n";
 
 /* Refuses a solution that defines a name the C library exports (libc.txt:
  * one name a line, possibly name@version; then the unit's assembly, where
- * every definition is a label, a .set/.equ alias or a .symver). */
+ * every definition is a label, a .set/.equ alias, .comm or .symver). A
+ * global one replaces the library's for the whole program. A local one
+ * (a static function or variable) matters only where the tests include a
+ * header after the solution (all=1): the header's extern declaration
+ * then takes the static's internal linkage; elsewhere every prelude name
+ * is declared before the solution, and a static of that name does not
+ * compile. */
 static const char c_syms_awk[] =
-	"function check(n) {\n"
+	"function defined(n) {\n"
 	"\tsub(/@.*/, \"\", n)\n"
-	"\tif (n in libc && !(n in told)) {\n"
-	"\t\ttold[n] = 1\n\t\tbad = 1\n"
-	"\t\tprint \"kiln: the solution defines \" n \", a name of the C \" \\\n"
-	"\t\t      \"library (it would replace it for the tests)\"\n\t}\n}\n"
+	"\tif (n in libc)\n\t\tdef[n] = 1\n}\n"
 	"NR == FNR { sub(/@.*/, \"\"); libc[$0] = 1; next }\n"
-	"/^[A-Za-z_.$][A-Za-z0-9_.$]*:/ { check(substr($0, 1, index($0, \":\") - 1)) }\n"
-	"/^[ \\t]*\\.(set|equ|equiv|comm|lcomm|symver)[ \\t]/ {\n"
+	"/^[A-Za-z_.$][A-Za-z0-9_.$]*:/ { defined(substr($0, 1, index($0, \":\") - 1)) }\n"
+	"/^[ \\t]*\\.(globl|weak|set|equ|equiv|comm|lcomm|symver)[ \\t]/ {\n"
 	"\tsplit($0, f, /[ \\t,]+/)\n"
-	"\tcheck(f[1] == \"\" ? f[3] : f[2])\n"
-	"\tif ($0 ~ /\\.symver/)\n\t\tcheck(f[1] == \"\" ? f[4] : f[3])\n}\n"
-	"END { exit bad }\n";
+	"\tk = f[1] == \"\" ? 2 : 1\n"
+	"\tif (f[k] ~ /globl|weak|comm|symver/ && f[k] != \".lcomm\")\n"
+	"\t\tglobal[f[k + 1]] = 1\n"
+	"\tif (f[k] !~ /globl|weak/)\n\t\tdefined(f[k + 1])\n"
+	"\tif (f[k] == \".symver\") {\n"
+	"\t\tdefined(f[k + 2])\n"
+	"\t\tn = f[k + 2]\n\t\tsub(/@.*/, \"\", n)\n\t\tglobal[n] = 1\n\t}\n}\n"
+	"END {\n"
+	"\tfor (n in def)\n"
+	"\t\tif (all || n in global) {\n"
+	"\t\t\tbad = 1\n"
+	"\t\t\tprint \"kiln: the solution defines \" n \", a name of the C \" \\\n"
+	"\t\t\t      \"library (it would replace it for the tests)\"\n\t\t}\n"
+	"\texit bad\n}\n";
 
 /* The build, in the box. libc.txt comes with the job (kiln reads the
  * names from the libc and libm it has loaded itself: the box binds the
@@ -324,7 +346,9 @@ static const char c_build_sh[] =
 	"\tnm -D --defined-only \"$(cc -print-file-name=libc.so.6)\" \\\n"
 	"\t\t\"$(cc -print-file-name=libm.so.6)\" | awk '{ print $NF }' >libc.txt\n"
 	"fi\n"
-	"awk -f syms.awk libc.txt main.s >&2\n"
+	"all=0\n"
+	"[ -e tests-include ] && all=1\n"
+	"awk -v all=$all -f syms.awk libc.txt main.s >&2\n"
 	"cc -std=gnu17 -O1 -pipe -o prog \"k$1.c\" main.s -lm\n"
 	"chmod 111 prog\n";
 

@@ -420,6 +420,9 @@ static void c_solution_refusals(void **state)
 		"#define L(x) x\n#if 1 /* # 1 */\nint g(void) { return L(1); }\n"
 		"#endif\n",
 		"int g(void) { return 1; } /* a\n */ int h(void);\n",
+		/* a static named like a libc function no test declares */
+		"static int error(int x) { return x; }\n"
+		"int g(void) { return error(1); }\n",
 	};
 	for (size_t i = 0; i < sizeof(marked) / sizeof(marked[0]); i++) {
 		v = run_in(warm, "c", marked[i], tests, 1, 0);
