@@ -50,6 +50,7 @@
 #define INSIDE_ID 1000
 #define RESULT_MAX (64u << 20)     /* cap on one result line */
 #define START_TIMEOUT_MS 20000
+#define SIGPENDING_MAX 256         /* queued signals, the whole box */
 
 struct kiln_box {
 	kiln_box_config cfg;
@@ -117,7 +118,7 @@ struct plan {
 	int etc_kind[NETC];
 	char tmp_opts[64];
 	const char *python;
-	struct rlimit nofile, nproc, fsize, core;
+	struct rlimit nofile, nproc, fsize, core, sigpending, zero;
 	const struct sock_fprog *filter;
 	int sync_fd, err_fd, job_fd, res_fd;
 	const char *harness;
@@ -283,7 +284,11 @@ static int child_main(void *arg)
 	if (setrlimit(RLIMIT_NOFILE, &p->nofile) ||
 	    setrlimit(RLIMIT_NPROC, &p->nproc) ||
 	    setrlimit(RLIMIT_FSIZE, &p->fsize) ||
-	    setrlimit(RLIMIT_CORE, &p->core))
+	    setrlimit(RLIMIT_CORE, &p->core) ||
+	    setrlimit(RLIMIT_SIGPENDING, &p->sigpending) ||
+	    setrlimit(RLIMIT_MEMLOCK, &p->zero) ||
+	    setrlimit(RLIMIT_RTPRIO, &p->zero) ||
+	    setrlimit(RLIMIT_NICE, &p->zero))
 		die(fd, "setrlimit");
 	/* After the uid change, which clears it. If kiln dies, so does the
 	 * box: PID 1 gone, the kernel kills everything in the namespace. */
@@ -465,7 +470,23 @@ static int box_start(kiln_box *box, kiln_error *err)
 	p.nofile = (struct rlimit){ (rlim_t)l->nofile, (rlim_t)l->nofile };
 	p.nproc = (struct rlimit){ (rlim_t)l->nproc, (rlim_t)l->nproc };
 	p.fsize = (struct rlimit){ (rlim_t)l->fsize, (rlim_t)l->fsize };
-	p.core = (struct rlimit){ 0, 0 };
+	/* 1, not 0: where core_pattern is a pipe the kernel ignores
+	 * RLIMIT_CORE, except that 1 (its guard against recursive dumps)
+	 * aborts the dump; for a file core_pattern 1 byte is below the
+	 * smallest core. So no process of a box, dumpable or not (the
+	 * compiler, a cold interpreter), hands its memory to a helper on the
+	 * host. seccomp keeps the box from lowering it to 0. */
+	p.core = (struct rlimit){ 1, 1 };
+	/* Host-wide pools charged to the host uid (docs/notes-cbox.md): the
+	 * signals queued in a box, POSIX timers included (each holds one),
+	 * count against the uid kiln shares with its user when it does not
+	 * run as root; locked memory cannot be reclaimed. */
+	p.sigpending = (struct rlimit){ SIGPENDING_MAX, SIGPENDING_MAX };
+	/* zero: RLIMIT_MEMLOCK, and for the CPU no real-time scheduling and
+	 * no nice value below the one a box starts with, whatever kiln's own
+	 * user may have (limits.conf often grants audio users rtprio): a
+	 * SCHED_FIFO loop would starve the host. */
+	p.zero = (struct rlimit){ 0, 0 };
 	p.harness = kiln__harness_py;
 	p.harness_len = kiln__harness_py_len;
 

@@ -4,15 +4,21 @@
  * the entry point: it runs the test body and only then writes the run's
  * nonce to fd 3, so an early exit(0) cannot pass a test.
  *
- * To add a language, add a row: its compile argv and a render function that
- * writes its files and the argv of each test's run. The render function
- * must keep the completion proof out of the candidate's reach (as render_c
- * does with a separate translation unit): a shell, whose script can read
- * everything its trailer could, is for that reason not in the table.
+ * To add a language, add a row: a render function that writes its files,
+ * its compile argv (none for an interpreted language) and the argv of each
+ * test's run. The render function must keep the completion proof out of
+ * the candidate's reach (as render_c does with a runtime of its own that
+ * the candidate can neither name nor interpose): a shell, whose script can
+ * read everything its trailer could, is for that reason not in the table.
  */
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "kiln/code.h" /* kiln_lang_canonical */
 #include "sandbox_int.h"
@@ -21,23 +27,14 @@ enum lang_kind { LANG_INPROC, LANG_EXEC };
 
 struct lang;
 typedef int (*render_fn)(const struct lang *l, const kiln_job *job,
-			 json_t *files, json_t *runs, kiln_error *err);
+			 json_t *files, json_t *runs, json_t *compile,
+			 kiln_error *err);
 
 struct lang {
 	const char *name;
 	enum lang_kind kind;
-	const char *const *compile;  /* argv, or NULL when interpreted */
 	render_fn render;
 };
-
-/* Appends the solution and the test set-up to f; one place for the rule
- * that set-up (test-side code) comes after the solution it may use. */
-static void put_code(FILE *f, const kiln_job *job)
-{
-	fprintf(f, "%s\n", job->solution ? job->solution : "");
-	if (job->setup && *job->setup)
-		fprintf(f, "%s\n", job->setup);
-}
 
 /* Closes a memstream (which only then sets *bufp) and stores its text in
  * files[name]. */
@@ -66,79 +63,595 @@ static const char c_prelude[] =
 	"#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
 	"#include <unistd.h>\n";
 
-/* kiln's own translation unit of a C job: the entry point. It is linked
- * first, so its .preinit_array entry runs before any constructor of the
- * candidate's: it takes the run's nonce out of the environment, wiping the
- * bytes and renaming the variable in place (libc's environ is not set up
- * yet at that point, so unsetenv would do nothing), and keeps it in a
- * static the candidate's unit cannot name. */
-static const char c_main_head[] =
-	"#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
-	"#include <unistd.h>\n"
-	"static char kiln__nonce[64];\n"
-	"static void kiln__grab(int argc, char **argv, char **envp)\n{\n"
+/* A C job is three translation units' worth of text, built in the box by
+ * build.sh (below):
+ *
+ *   sol.c     the prelude and the solution;
+ *   t<ID>.c   the prelude, the set-up and the tests, each test a function
+ *             whose end hands a per-run token to the runtime;
+ *   k<ID>.c   kiln's runtime: the entry point, the completion proof, the
+ *             tests' assertion failures.
+ *
+ * sol.c and t<ID>.c are preprocessed separately (one cpp run, two units),
+ * so no macro of the solution's (#define assert, #define if ...) reaches
+ * the tests, and the preprocessed texts are joined into one unit, main.i,
+ * so that the solution's static functions and types stay visible to the
+ * tests. k<ID>.c is compiled on its own and calls no libc function: it
+ * makes raw system calls, so a solution that defines dprintf or snprintf
+ * reaches nothing of it.
+ *
+ * ID is random per job and is only on build.sh's command line: the
+ * solution's preprocessing cannot read it (no /proc in the box), so the
+ * solution can neither name the runtime's symbols nor shadow them with a
+ * static function of the same name (which would bind the tests' calls in
+ * the shared unit). What the solution can still do to the tests through
+ * the shared unit, join.awk refuses: asm (labels rename what a name binds
+ * to, file-scope asm defines symbols) and pragmas other than harmless
+ * ones (redefine_extname, weak, visibility); and ifunc, whose resolver
+ * runs before the runtime does. build.sh also refuses a solution that
+ * defines a name the C library exports (strcmp, memcmp, __libc_start_main
+ * ...): it would replace the library's function for the tests, and for
+ * the start-up code, too (syms.awk). docs/notes-cbox.md says what remains
+ * possible in one process. */
+
+/* kiln's runtime. KILN_SYM is defined in front of it (with the job's ID),
+ * the dispatch behind it. */
+static const char c_runtime[] =
+	"#if !defined(__x86_64__)\n"
+	"#error \"kiln's C runtime makes raw x86-64 system calls: port rt_sys() first\"\n"
+	"#endif\n"
+	"/* No libc call anywhere in this unit: a solution can define any\n"
+	" * libc name (the executable's definition wins), and what it defines\n"
+	" * must not see the nonce or decide the proof. */\n"
+	"static long rt_sys(long n, long a, long b, long c, long d)\n{\n"
+	"\tlong r;\n"
+	"\tregister long r10 __asm__(\"r10\") = d;\n"
+	"\t__asm__ volatile(\"syscall\" : \"=a\"(r)\n"
+	"\t\t\t : \"0\"(n), \"D\"(a), \"S\"(b), \"d\"(c), \"r\"(r10)\n"
+	"\t\t\t : \"rcx\", \"r11\", \"memory\");\n"
+	"\treturn r;\n}\n"
+	"enum { RT_WRITE = 1, RT_SIGACTION = 13, RT_SIGPROCMASK = 14,\n"
+	"       RT_GETPID = 39, RT_PRCTL = 157, RT_GETTID = 186,\n"
+	"       RT_EXIT_GROUP = 231, RT_TGKILL = 234, RT_GETRANDOM = 318 };\n"
+	"/* The completion record, \"<nonce>\\tD\\n\", built at start-up. */\n"
+	"static char rt_rec[96];\n"
+	"static unsigned long rt_rec_len;\n"
+	"static unsigned long long rt_token, rt_handed;\n"
+	"static int rt_nhanded;\n"
+	"static void rt_put(int fd, const char *p, unsigned long n)\n{\n"
+	"\twhile (n) {\n"
+	"\t\tlong k = rt_sys(RT_WRITE, fd, (long)p, (long)n, 0);\n"
+	"\t\tif (k == -4)\n\t\t\tcontinue;\n"
+	"\t\tif (k <= 0)\n\t\t\treturn;\n"
+	"\t\tp += k;\n\t\tn -= (unsigned long)k;\n\t}\n}\n"
+	"/* Loops over volatile bytes: the compiler cannot make them strlen,\n"
+	" * memcpy or memset calls, which would go through the PLT. */\n"
+	"static void rt_puts(int fd, const char *s)\n{\n"
+	"\tconst volatile char *v = s;\n"
+	"\tunsigned long n = 0;\n"
+	"\twhile (v && v[n])\n\t\tn++;\n"
+	"\trt_put(fd, s, n);\n}\n"
+	"/* .preinit_array: runs before any constructor of the solution's (this\n"
+	" * unit is linked first). Not dumpable (execve reset the flag): a crash\n"
+	" * must not hand the process's memory to a core_pattern pipe helper.\n"
+	" * Takes the nonce out of the environment (libc's environ is not set up\n"
+	" * yet: the bytes are wiped and the variable renamed in place), and\n"
+	" * draws the token a test's end must hand back. */\n"
+	"static void rt_grab(int argc, char **argv, char **envp)\n{\n"
+	"\tstatic const char key[] = \"KILN_NONCE=\";\n"
 	"\t(void)argc;\n\t(void)argv;\n"
+	"\trt_sys(RT_PRCTL, 4 /* PR_SET_DUMPABLE */, 0, 0, 0);\n"
 	"\tfor (char **e = envp; e && *e; e++) {\n"
-	"\t\tif (strncmp(*e, \"KILN_NONCE=\", 11) == 0) {\n"
-	"\t\t\tsnprintf(kiln__nonce, sizeof(kiln__nonce), \"%s\", *e + 11);\n"
-	"\t\t\tmemset(*e + 11, 0, strlen(*e + 11));\n"
-	"\t\t\tmemcpy(*e, \"KILN_USED_\", 10);\n\t\t}\n\t}\n}\n"
+	"\t\tvolatile char *s = *e;\n"
+	"\t\tunsigned long i = 0;\n"
+	"\t\twhile (i < sizeof(key) - 1 && s[i] == key[i])\n\t\t\ti++;\n"
+	"\t\tif (i < sizeof(key) - 1)\n\t\t\tcontinue;\n"
+	"\t\tfor (s += i, rt_rec_len = 0; *s; s++) {\n"
+	"\t\t\tif (rt_rec_len < sizeof(rt_rec) - 3)\n"
+	"\t\t\t\trt_rec[rt_rec_len++] = *s;\n"
+	"\t\t\t*s = 0;\n\t\t}\n"
+	"\t\tfor (s = *e, i = 0; i < 10; i++)\n"
+	"\t\t\ts[i] = \"KILN_USED_\"[i];\n\t}\n"
+	"\trt_rec[rt_rec_len++] = '\\t';\n"
+	"\trt_rec[rt_rec_len++] = 'D';\n"
+	"\trt_rec[rt_rec_len++] = '\\n';\n"
+	"\tif (rt_sys(RT_GETRANDOM, (long)&rt_token, 8, 0, 0) != 8)\n"
+	"\t\trt_token = __builtin_ia32_rdtsc() * 0x9e3779b97f4a7c15ULL ^\n"
+	"\t\t\t   (unsigned long long)(unsigned long)&rt_token;\n}\n"
 	"__attribute__((section(\".preinit_array\"), used))\n"
-	"static void (*kiln__pre)(int, char **, char **) = kiln__grab;\n"
-	"static void kiln__done(void)\n{\n"
-	"\tfflush(stdout);\n"
-	"\tdprintf(3, \"%s\\tD\\n\", kiln__nonce);\n}\n";
+	"static void (*rt_pre)(int, char **, char **) = rt_grab;\n"
+	"/* The cleanup of every test function's token: runs when the test body\n"
+	" * ends (its last statement, or a return), not when a callee returns\n"
+	" * past it. Counts, so a second hand-over spoils the proof. */\n"
+	"void KILN_SYM(end)(unsigned long long *t)\n{\n"
+	"\tif (rt_nhanded++ == 0)\n\t\trt_handed = *t;\n}\n"
+	"/* The tests' assert (glibc's macro, its __assert_fail renamed to this\n"
+	" * in the tests' unit): report, then SIGABRT with the default action\n"
+	" * whatever the solution installed, then exit as abort() would. */\n"
+	"__attribute__((noreturn)) void KILN_SYM(fail)(const char *e,\n"
+	"\tconst char *file, unsigned int line, const char *fn)\n{\n"
+	"\tstatic const unsigned long dfl[4];  /* SIG_DFL, no flags */\n"
+	"\tstatic const unsigned long abrt = 1UL << 5;\n"
+	"\tstatic char num[16];\n"
+	"\tint k = (int)sizeof(num);\n"
+	"\tdo\n\t\tnum[--k] = (char)('0' + line % 10);\n"
+	"\twhile ((line /= 10) && k > 0);\n"
+	"\trt_puts(2, file);\n\trt_puts(2, \":\");\n"
+	"\trt_put(2, num + k, sizeof(num) - (unsigned long)k);\n"
+	"\tif (fn && !(fn[0] == 'k' && fn[1] == 'i' && fn[2] == 'l' &&\n"
+	"\t\t    fn[3] == 'n' && fn[4] == '_')) {  /* not a test's own */\n"
+	"\t\trt_puts(2, \": \");\n\t\trt_puts(2, fn);\n\t}\n"
+	"\trt_puts(2, \": Assertion `\");\n\trt_puts(2, e);\n"
+	"\trt_puts(2, \"' failed.\\n\");\n"
+	"\trt_sys(RT_SIGACTION, 6, (long)dfl, 0, 8);\n"
+	"\trt_sys(RT_SIGPROCMASK, 1 /* SIG_UNBLOCK */, (long)&abrt, 0, 8);\n"
+	"\trt_sys(RT_TGKILL, rt_sys(RT_GETPID, 0, 0, 0, 0),\n"
+	"\t       rt_sys(RT_GETTID, 0, 0, 0, 0), 6, 0);\n"
+	"\tfor (;;)\n\t\trt_sys(RT_EXIT_GROUP, 134, 0, 0, 0);\n}\n"
+	"static long rt_index(int argc, char **argv)\n{\n"
+	"\tlong i = 0;\n"
+	"\tif (argc < 2 || !argv[1][0])\n\t\treturn -1;\n"
+	"\tfor (const char *p = argv[1]; *p; p++) {\n"
+	"\t\tif (*p < '0' || *p > '9' || i > 100000000)\n\t\t\treturn -1;\n"
+	"\t\ti = i * 10 + (*p - '0');\n\t}\n"
+	"\treturn i;\n}\n"
+	"/* The proof: the test's own end handed back this run's token, once.\n"
+	" * A test whose callee returned into main past the test body has not.\n"
+	" * Exit status 0 without the record is charged as an error. */\n"
+	"static int rt_finish(unsigned long long t)\n{\n"
+	"\tif (rt_nhanded != 1 || rt_handed != t) {\n"
+	"\t\trt_puts(2, \"kiln: the test body did not run to its end\\n\");\n"
+	"\t\treturn 0;\n\t}\n"
+	"\trt_put(3, rt_rec, rt_rec_len);\n"
+	"\treturn 0;\n}\n"
+	"int main(int argc, char **argv)\n{\n"
+	"\tlong i = rt_index(argc, argv);\n"
+	"\tunsigned long long t = rt_token ^\n"
+	"\t\t(0x9e3779b97f4a7c15ULL * (unsigned long long)(i + 1));\n";
+
+/* Joins the two preprocessed units (see above); run by build.sh as
+ * awk -v id=<ID>. Both units include the prelude, and a struct defined
+ * twice would not compile, so in the second unit it blanks the prelude
+ * (up to the line that ends it there: kiln's own lines, the headers, and
+ * the renamed __assert_fail, which the tests' unit declares again), and
+ * after it the system-header lines that the first unit already has word
+ * for word (same file, same line, same text: a header that both the
+ * solution and a test program include). The tests' own lines are never
+ * blanked. In the solution's lines (those not marked as a system
+ * header's: render_c refuses line markers in a solution, so the flag is
+ * the preprocessor's own) it refuses asm and the pragmas that would reach
+ * the tests, and ifunc (a resolver runs while the dynamic linker
+ * relocates, before the runtime's .preinit_array entry has taken the
+ * nonce); after those lines it resets what the allowed pragmas may have
+ * changed (optimize and target options, packing). In a test program it
+ * puts the token's declaration at the top of main's body. */
+static const char c_join_awk[] =
+	"function refuse(what, why) {\n"
+	"\tprint \"kiln: \" what \" is not accepted in a C solution (\" why \")\" \\\n"
+	"\t      > \"/dev/stderr\"\n"
+	"\tbad = 1\n\texit 1\n}\n"
+	"BEGIN { part = 1; tu2 = \"\\\"t\" id \".c\\\"\"\n"
+	"\tend_prelude = \"typedef int kiln_\" id \"_prelude_end;\" }\n"
+	"/^# [0-9]+ \"/ {\n"
+	"\tif (part == 1 && $0 == \"# 0 \" tu2) {\n"
+	"\t\tpart = 2\n\t\tprelude = 1\n"
+	"\t\tprint \"#pragma GCC reset_options\"\n"
+	"\t\tprint \"#pragma pack()\"\n\t}\n"
+	"\tline = $2 + 0\n"
+	"\tfile = substr($0, index($0, \"\\\"\"))\n"
+	"\tmatch(file, /\"[ 0-9]*$/)\n"
+	"\tflags = substr(file, RSTART + 1)\n"
+	"\tsys = flags ~ / 3( |$)/\n"
+	"\tfile = substr(file, 1, RSTART)\n"
+	"\tif (part == 2 && !prelude && flags ~ /^ 1( |$)/)\n"
+	"\t\ttests_include = 1   # the tests include a header themselves\n"
+	"\tprint\n\tnext\n}\n"
+	"part == 1 {\n"
+	"\tif (!sys) {\n"
+	"\t\tif ($0 ~ /^[ \\t]*#[ \\t]*pragma/ && $0 !~ /^[ \\t]*#[ \\t]*pragma[ \\t]+(GCC[ \\t]+(optimize|target|push_options|pop_options|diagnostic|unroll|ivdep)|omp|pack|STDC|message)([ \\t(]|$)/)\n"
+	"\t\t\trefuse(\"this #pragma\", \"it would apply to the tests\")\n"
+	"\t\tif (match($0, /(^|[^A-Za-z0-9_$])(asm|__asm|__asm__|ifunc|__ifunc__)([^A-Za-z0-9_$]|$)/)) {\n"
+	"\t\t\tword = substr($0, RSTART, RLENGTH)\n"
+	"\t\t\tgsub(/[^A-Za-z0-9_]/, \"\", word)\n"
+	"\t\t\twhy = \"it can rename what the tests call\"\n"
+	"\t\t\tif (word ~ /ifunc/)\n"
+	"\t\t\t\twhy = \"it runs before kiln's runtime\"\n"
+	"\t\t\trefuse(word, why)\n\t\t}\n\t}\n"
+	"\tseen[file, line] = $0\n"
+	"\tline++\n\tprint\n\tnext\n}\n"
+	"{\n"
+	"\tif (!sys && $0 == end_prelude)\n\t\tprelude = 0\n"
+	"\tif (prelude || (sys && file ~ /^\"\\// && (file, line) in seen &&\n"
+	"\t    seen[file, line] == $0))\n"
+	"\t\tprint \"\"\n"
+	"\telse if (!sys && !hooked)\n\t\tprint hook($0)\n"
+	"\telse\n\t\tprint\n"
+	"\tline++\n}\n"
+	"# A test program's main (renamed user_main): its body starts by\n"
+	"# declaring the token whose cleanup hands it to the runtime.\n"
+	"function hook(s,    i, c) {\n"
+	"\ti = 1\n"
+	"\tif (!seek) {\n"
+	"\t\tif (!match(s, \"(^|[^A-Za-z0-9_])kiln_\" id \"_user_main[ \\t]*\\\\(\"))\n"
+	"\t\t\treturn s\n"
+	"\t\ti = RSTART + RLENGTH - 1\n"
+	"\t\tseek = 1\n\t\tdepth = 0\n\t}\n"
+	"\tfor (; i <= length(s); i++) {\n"
+	"\t\tc = substr(s, i, 1)\n"
+	"\t\tif (c == \"(\")\n\t\t\tdepth++\n"
+	"\t\telse if (c == \")\")\n\t\t\tdepth--\n"
+	"\t\telse if (depth == 0 && c == \";\") {\n"
+	"\t\t\tseek = 0    # a declaration, not the definition\n"
+	"\t\t\treturn s\n"
+	"\t\t} else if (depth == 0 && c == \"{\") {\n"
+	"\t\t\tseek = 0\n\t\t\thooked = 1\n"
+	"\t\t\treturn substr(s, 1, i) \" unsigned long long kiln_c_ \" \\\n"
+	"\t\t\t    \"__attribute__((cleanup(kiln_\" id \"_end))) = kiln_\" \\\n"
+	"\t\t\t    id \"_tok;\" substr(s, i + 1)\n"
+	"\t\t}\n\t}\n"
+	"\treturn s\n}\n"
+	"END {\n"
+	"\tif (!bad && part != 2) {\n"
+	"\t\tprint \"kiln: the tests' unit is missing\" > \"/dev/stderr\"\n"
+	"\t\texit 1\n\t}\n"
+	"\tif (tests_include)\n\t\tprint 1 > \"tests-include\"\n}\n";
+
+/* Refuses a solution that defines a name the C library exports (libc.txt:
+ * one name a line, possibly name@version; then the unit's assembly, where
+ * every definition is a label, a .set/.equ alias, .comm or .symver). A
+ * global one replaces the library's for the whole program. A local one
+ * (a static function or variable) matters only where the tests include a
+ * header after the solution (all=1): the header's extern declaration
+ * then takes the static's internal linkage; elsewhere every prelude name
+ * is declared before the solution, and a static of that name does not
+ * compile. */
+static const char c_syms_awk[] =
+	"function defined(n) {\n"
+	"\tsub(/@.*/, \"\", n)\n"
+	"\tif (n in libc)\n\t\tdef[n] = 1\n}\n"
+	"NR == FNR { sub(/@.*/, \"\"); libc[$0] = 1; next }\n"
+	"/^[A-Za-z_.$][A-Za-z0-9_.$]*:/ { defined(substr($0, 1, index($0, \":\") - 1)) }\n"
+	"/^[ \\t]*\\.(globl|weak|set|equ|equiv|comm|lcomm|symver)[ \\t]/ {\n"
+	"\tsplit($0, f, /[ \\t,]+/)\n"
+	"\tk = f[1] == \"\" ? 2 : 1\n"
+	"\tif (f[k] ~ /globl|weak|comm|symver/ && f[k] != \".lcomm\")\n"
+	"\t\tglobal[f[k + 1]] = 1\n"
+	"\tif (f[k] !~ /globl|weak/)\n\t\tdefined(f[k + 1])\n"
+	"\tif (f[k] == \".symver\") {\n"
+	"\t\tdefined(f[k + 2])\n"
+	"\t\tn = f[k + 2]\n\t\tsub(/@.*/, \"\", n)\n\t\tglobal[n] = 1\n\t}\n}\n"
+	"END {\n"
+	"\tfor (n in def)\n"
+	"\t\tif (all || n in global) {\n"
+	"\t\t\tbad = 1\n"
+	"\t\t\tprint \"kiln: the solution defines \" n \", a name of the C \" \\\n"
+	"\t\t\t      \"library (it would replace it for the tests)\"\n\t\t}\n"
+	"\texit bad\n}\n";
+
+/* The build, in the box. libc.txt comes with the job (kiln reads the
+ * names from the libc and libm it has loaded itself: the box binds the
+ * same /usr); nm makes it when it does not. The assembly keeps every
+ * static and inline function, even where all calls were inlined: a
+ * static difftime defined before a test program's <time.h> takes the
+ * tests' calls (the header's extern declaration inherits its internal
+ * linkage), and syms.awk can only refuse what it sees. The program is
+ * execute-only: execve gives a process that cannot read its own file
+ * the dumpable mode of fs.suid_dumpable (0 by default) from the start;
+ * the runtime's prctl comes later, after the dynamic linker has run. */
+static const char c_build_sh[] =
+	"# kiln: builds a C job (src/sandbox/lang.c). $1: this job's random ID.\n"
+	"set -e\n"
+	"cd /tmp/w\n"
+	"cc -std=gnu17 -E sol.c \"t$1.c\" >both.i\n"
+	"awk -v id=\"$1\" -f join.awk both.i >main.i\n"
+	"cc -std=gnu17 -O1 -pipe -fkeep-static-functions -fkeep-inline-functions \\\n"
+	"\t-S main.i\n"
+	"if ! [ -s libc.txt ]; then\n"
+	"\tnm -D --defined-only \"$(cc -print-file-name=libc.so.6)\" \\\n"
+	"\t\t\"$(cc -print-file-name=libm.so.6)\" | awk '{ print $NF }' >libc.txt\n"
+	"fi\n"
+	"all=0\n"
+	"[ -e tests-include ] && all=1\n"
+	"awk -v all=$all -f syms.awk libc.txt main.s >&2\n"
+	"cc -std=gnu17 -O1 -pipe -o prog \"k$1.c\" main.s -lm\n"
+	"chmod 111 prog\n";
+
+/* The names that the libc and libm loaded into kiln define, one a line
+ * (read once from their dynamic symbol tables in memory), or NULL. */
+static pthread_once_t libc_once = PTHREAD_ONCE_INIT;
+static char *libc_names;
+
+static int libc_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	const ElfW(Dyn) *dyn = NULL;
+	const ElfW(Sym) *sym = NULL;
+	const char *str = NULL;
+	const uint32_t *gnu = NULL, *buckets, *chain;
+	uint32_t last = 0;
+
+	(void)size;
+	if (!info->dlpi_name || (!strstr(info->dlpi_name, "/libc.so.") &&
+				 !strstr(info->dlpi_name, "/libm.so.")))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+			dyn = (const void *)(info->dlpi_addr +
+					     info->dlpi_phdr[i].p_vaddr);
+	for (; dyn && dyn->d_tag != DT_NULL; dyn++) {
+		/* ld.so relocates these in place on most targets */
+		ElfW(Addr) a = dyn->d_un.d_ptr;
+		if (a < info->dlpi_addr)
+			a += info->dlpi_addr;
+		if (dyn->d_tag == DT_SYMTAB)
+			sym = (const void *)a;
+		else if (dyn->d_tag == DT_STRTAB)
+			str = (const void *)a;
+		else if (dyn->d_tag == DT_GNU_HASH)
+			gnu = (const void *)a;
+	}
+	if (!sym || !str || !gnu)
+		return 0;
+	/* The GNU hash table: nbuckets, symoffset, bloom words, shift, the
+	 * bloom filter, the buckets, then one chain entry per symbol from
+	 * symoffset on, the last of each chain marked by bit 0. */
+	buckets = gnu + 4 + gnu[2] * (sizeof(ElfW(Addr)) / 4);
+	chain = buckets + gnu[0];
+	for (uint32_t b = 0; b < gnu[0]; b++)
+		if (buckets[b] > last)
+			last = buckets[b];
+	if (last >= gnu[1])
+		while (!(chain[last - gnu[1]] & 1))
+			last++;
+	for (uint32_t i = 1; i <= last; i++)
+		if (sym[i].st_shndx != SHN_UNDEF && str[sym[i].st_name])
+			fprintf(arg, "%s\n", str + sym[i].st_name);
+	return 0;
+}
+
+static void libc_read(void)
+{
+	size_t len = 0;
+	FILE *f = open_memstream(&libc_names, &len);
+
+	if (!f)
+		return;
+	dl_iterate_phdr(libc_object, f);
+	if (fclose(f) != 0 || len == 0) {
+		free(libc_names);
+		libc_names = NULL;
+	}
+}
+
+/* A fresh random ID (16 hex digits) for a job's build. */
+static int c_build_id(char id[17], kiln_error *err)
+{
+	unsigned char r[8];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return kiln_error_set(err, KILN_ESANDBOX,
+				      "getrandom: %s", strerror(errno));
+	for (int i = 0; i < 8; i++)
+		snprintf(id + 2 * i, 3, "%02x", r[i]);
+	return 0;
+}
+
+/* The tests' unit: assert is glibc's, with __assert_fail renamed to the
+ * runtime's (also when a test program includes <assert.h> itself). The
+ * prelude's declarations come from the solution's unit (join.awk), so the
+ * runtime's functions are declared after it. */
+static void c_tests_head(FILE *f, const kiln_job *job, const char *id)
+{
+	fprintf(f, "#define KILN_SYM(n) kiln_%s_##n\n"
+		"#define __assert_fail KILN_SYM(fail)\n%s"
+		"typedef int KILN_SYM(prelude_end);\n"
+		"void KILN_SYM(end)(unsigned long long *);\n"
+		"void KILN_SYM(fail)(const char *, const char *, unsigned int,"
+		" const char *) __attribute__((noreturn));\n", id, c_prelude);
+	if (job->setup && *job->setup)
+		fprintf(f, "#line 1 \"setup\"\n%s\n", job->setup);
+}
+
+/* Opens the n memstreams in fs (and their buffers in bufs); on failure
+ * closes what was opened. */
+static int open_streams(FILE **fs, char **bufs, size_t *lens, int n,
+			kiln_error *err)
+{
+	for (int i = 0; i < n; i++) {
+		bufs[i] = NULL;
+		fs[i] = open_memstream(&bufs[i], &lens[i]);
+		if (!fs[i]) {
+			while (i--) {
+				fclose(fs[i]);
+				free(bufs[i]);
+			}
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "out of memory");
+		}
+	}
+	return 0;
+}
+
+/* Skips backslash-newlines (translation phase 2). */
+static const char *splice(const char *s)
+{
+	while (s[0] == '\\' && (s[1] == '\n' || (s[1] == '\r' && s[2] == '\n')))
+		s += s[1] == '\n' ? 2 : 3;
+	return s;
+}
+
+/* Skips a comment at s (phase 3 makes it one space), or returns s. */
+static const char *skip_comment(const char *s)
+{
+	const char *t = splice(s + 1);
+
+	if (*s != '/' || (*t != '*' && *t != '/'))
+		return s;
+	if (*t == '/') {                  /* to the newline, spliced or not */
+		for (t = splice(t + 1); *t && *t != '\n'; t = splice(t + 1))
+			;
+		return t;
+	}
+	for (t = splice(t + 1); *t; t = splice(t + 1))
+		if (*t == '*' && *splice(t + 1) == '/')
+			return splice(t + 1) + 1;
+	return t;
+}
+
+/* Whether C source has a #line or a line-marker directive ("# 33 "f" 3"),
+ * as the preprocessor sees it (lines spliced, comments as spaces, %: for
+ * #). join.awk trusts the system-header flag of line markers: a solution
+ * must not be able to mark its own lines as a system header's. */
+static int has_line_directive(const char *s)
+{
+	int bol = 1;
+
+	while (*(s = splice(s))) {
+		const char *t = skip_comment(s);
+		if (t != s) {
+			s = t;
+			continue;
+		}
+		if (*s == '\n') {
+			bol = 1;
+			s++;
+		} else if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\f' ||
+			   *s == '\v') {
+			s++;
+		} else if (bol && (*s == '#' || (*s == '%' &&
+						 *splice(s + 1) == ':'))) {
+			s = *s == '#' ? s + 1 : splice(s + 1) + 1;
+			for (;;) {                /* blanks within the line */
+				s = splice(s);
+				t = skip_comment(s);
+				if (t != s)
+					s = t;
+				else if (*s == ' ' || *s == '\t')
+					s++;
+				else
+					break;
+			}
+			if (*s >= '0' && *s <= '9')
+				return 1;
+			t = s;
+			int n = 0;
+			while (n < 4 && *t == "line"[n]) {
+				t = splice(t + 1);
+				n++;
+			}
+			if (n == 4 && !(*t == '_' || (*t >= '0' && *t <= '9') ||
+					((*t | 32) >= 'a' && (*t | 32) <= 'z')))
+				return 1;
+			bol = 0;
+		} else if (*s == '"' || *s == '\'') {
+			char q = *s;
+			for (s = splice(s + 1); *s && *s != q && *s != '\n';
+			     s = splice(s + 1))
+				if (*s == '\\')
+					s = splice(s + 1);
+			if (*s == q)
+				s++;
+			bol = 0;
+		} else {
+			bol = 0;
+			s++;
+		}
+	}
+	return 0;
+}
 
 static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
-		    json_t *runs, kiln_error *err)
+		    json_t *runs, json_t *compile, kiln_error *err)
 {
-	char *buf = NULL, *mbuf = NULL;
-	size_t len = 0, mlen = 0;
-	FILE *f = open_memstream(&buf, &len);
-	FILE *m = f ? open_memstream(&mbuf, &mlen) : NULL;
+	enum { SOL, TESTS, RT, NSTREAM };
+	static const char prefix[NSTREAM] = { 0, 't', 'k' };
+	FILE *fs[NSTREAM];
+	char *bufs[NSTREAM];
+	size_t lens[NSTREAM];
+	char id[17], name[32];
 	int rc;
 
 	(void)l;
-	if (!m) {
-		if (f)
-			fclose(f);
-		free(buf);
-		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-	}
-	fputs(c_prelude, f);
-	put_code(f, job);
-	fputs(c_main_head, m);
-	if (job->program) {
-		fprintf(f, "#define main kiln_user_main\n%s\n#undef main\n",
-			job->ntests ? job->tests[0] : "");
-		fputs("int kiln_user_main();\n"
-		      "int main(int argc, char **argv)\n{\n"
-		      "\tint rc = ((int (*)(int, char **))kiln_user_main)"
-		      "(argc, argv);\n"
-		      "\tif (rc == 0)\n\t\tkiln__done();\n\treturn rc;\n}\n", m);
-	} else {
-		for (size_t i = 0; i < job->ntests; i++) {
-			fprintf(f, "void kiln_test_%zu(void)\n{\n%s\n}\n",
-				i, job->tests[i]);
-			fprintf(m, "void kiln_test_%zu(void);\n", i);
-		}
-		fputs("int main(int argc, char **argv)\n{\n"
-		      "\tlong i = argc > 1 ? strtol(argv[1], NULL, 10) : -1;\n"
-		      "\tswitch (i) {\n", m);
-		for (size_t i = 0; i < job->ntests; i++)
-			fprintf(m, "\tcase %zu: kiln_test_%zu(); break;\n", i, i);
-		fputs("\tdefault: return 2;\n\t}\n\tkiln__done();\n"
-		      "\treturn 0;\n}\n", m);
-	}
-	rc = finish_file(f, &buf, files, "main.c", err);
-	if (rc) {
-		fclose(m);
-		free(mbuf);
-		return rc;
-	}
-	rc = finish_file(m, &mbuf, files, "kiln_main.c", err);
+	rc = c_build_id(id, err);
 	if (rc)
 		return rc;
+	rc = open_streams(fs, bufs, lens, NSTREAM, err);
+	if (rc)
+		return rc;
+	if (job->solution && has_line_directive(job->solution))
+		fprintf(fs[SOL], "#error \"kiln: #line and line markers are not"
+			" accepted in a C solution (they can pass its code off"
+			" as a system header's)\"\n");
+	else
+		fprintf(fs[SOL], "%s#line 1 \"solution\"\n%s\n", c_prelude,
+			job->solution ? job->solution : "");
+	c_tests_head(fs[TESTS], job, id);
+	fprintf(fs[RT], "#define KILN_SYM(n) kiln_%s_##n\n%s", id, c_runtime);
+	if (job->program) {
+		/* The program's main becomes user_main; join.awk makes its
+		 * body start with the token's declaration, as a test
+		 * function's does, and run leaves the token there. */
+		fprintf(fs[TESTS], "static unsigned long long KILN_SYM(tok);\n"
+			"#define main KILN_SYM(user_main)\n"
+			"#line 1 \"test program\"\n%s\n#undef main\n"
+			"int KILN_SYM(user_main)();\n"
+			"int KILN_SYM(run)(int argc, char **argv,"
+			" unsigned long long kiln_t_)\n{\n"
+			"\tKILN_SYM(tok) = kiln_t_;\n"
+			"\t/* main may be int main(void): call it through a\n"
+			"\t * pointer the compiler cannot see through (no warning\n"
+			"\t * in every verdict's stderr) */\n"
+			"\tint (*volatile m)(int, char **) = (int (*)(int, char **))"
+			"(void (*)(void))KILN_SYM(user_main);\n"
+			"\treturn m(argc, argv);\n}\n",
+			job->ntests ? job->tests[0] : "");
+		fputs("\tint KILN_SYM(run)(int, char **, unsigned long long);\n"
+		      "\tint rc;\n"
+		      "\t(void)i;\n"
+		      "\trc = KILN_SYM(run)(argc, argv, t);\n"
+		      "\treturn rc ? rc : rt_finish(t);\n}\n", fs[RT]);
+	} else {
+		for (size_t i = 0; i < job->ntests; i++) {
+			fprintf(fs[TESTS], "void KILN_SYM(test_%zu)"
+				"(unsigned long long kiln_t_)\n{\n"
+				"\tunsigned long long kiln_c_"
+				" __attribute__((cleanup(KILN_SYM(end))))"
+				" = kiln_t_;\n"
+				"#line 1 \"test %zu\"\n%s\n}\n",
+				i, i, job->tests[i]);
+			fprintf(fs[RT], "\tvoid KILN_SYM(test_%zu)"
+				"(unsigned long long);\n", i);
+		}
+		fputs("\tswitch (i) {\n", fs[RT]);
+		for (size_t i = 0; i < job->ntests; i++)
+			fprintf(fs[RT], "\tcase %zu: KILN_SYM(test_%zu)(t); "
+				"break;\n", i, i);
+		fputs("\tdefault: return 2;\n\t}\n"
+		      "\treturn rt_finish(t);\n}\n", fs[RT]);
+	}
+	for (int k = 0; k < NSTREAM; k++) {
+		if (prefix[k])
+			snprintf(name, sizeof(name), "%c%s.c", prefix[k], id);
+		else
+			snprintf(name, sizeof(name), "sol.c");
+		if (rc == 0)
+			rc = finish_file(fs[k], &bufs[k], files, name, err);
+		else {
+			fclose(fs[k]);
+			free(bufs[k]);
+		}
+	}
+	if (rc)
+		return rc;
+	pthread_once(&libc_once, libc_read);
+	if ((libc_names && json_object_set_new(files, "libc.txt",
+					       json_string(libc_names))) ||
+	    json_object_set_new(files, "syms.awk", json_string(c_syms_awk)) ||
+	    json_object_set_new(files, "join.awk", json_string(c_join_awk)) ||
+	    json_object_set_new(files, "build.sh", json_string(c_build_sh)) ||
+	    json_array_append_new(compile, json_string("/bin/sh")) ||
+	    json_array_append_new(compile, json_string("/tmp/w/build.sh")) ||
+	    json_array_append_new(compile, json_string(id)))
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
 		char arg[32];
 		snprintf(arg, sizeof(arg), "%zu", i);
@@ -147,14 +660,9 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 	return 0;
 }
 
-static const char *const c_compile[] = {
-	"/usr/bin/cc", "-std=gnu17", "-O1", "-pipe", "-o", "/tmp/w/prog",
-	"/tmp/w/kiln_main.c", "/tmp/w/main.c", "-lm", NULL
-};
-
 static const struct lang langs[] = {
-	{ "python", LANG_INPROC, NULL, NULL },
-	{ "c", LANG_EXEC, c_compile, render_c },
+	{ "python", LANG_INPROC, NULL },
+	{ "c", LANG_EXEC, render_c },
 };
 
 /* name is any of a language's names, in any case (kiln_lang_canonical,
@@ -241,20 +749,23 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 			json_object_set_new(req, "atol", json_real(job->atol));
 	} else {
 		json_t *files = json_object(), *runs = json_array();
+		json_t *compile = json_array();
 		json_object_set_new(req, "mode", json_string("exec"));
 		json_object_set_new(req, "files", files);
 		json_object_set_new(req, "runs", runs);
-		if (!files || !runs)
+		if (!files || !runs || !compile) {
+			json_decref(compile);
 			goto oom;
-		rc = l->render(l, job, files, runs, err);
-		if (rc)
+		}
+		rc = l->render(l, job, files, runs, compile, err);
+		if (rc) {
+			json_decref(compile);
 			goto fail;
-		if (l->compile) {
-			json_t *argv = json_array();
-			for (size_t i = 0; l->compile[i]; i++)
-				json_array_append_new(argv,
-					json_string(l->compile[i]));
-			json_object_set_new(req, "compile", argv);
+		}
+		if (json_array_size(compile) == 0) {
+			json_decref(compile);
+		} else {
+			json_object_set_new(req, "compile", compile);
 			json_object_set_new(req, "compile_limits",
 				limits_json(lim->compile_ms, lim->compile_ms,
 					    lim->compile_memory,

@@ -13,12 +13,15 @@
  * a multithreaded process) and so cannot run libseccomp itself.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -46,6 +49,14 @@ static const char *const denied[] = {
 	"msgctl", "semget", "semop", "semtimedop", "semctl", "mq_open",
 	"mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify",
 	"mq_getsetattr",
+	/* Host-wide pools (docs/notes-cbox.md has the table). Linux AIO
+	 * contexts come out of one pool for the whole machine (fs.aio-nr up
+	 * to fs.aio-max-nr): a box that holds them all makes io_setup fail
+	 * for every other process. inotify instances and watches are
+	 * counted per user of the host: when kiln does not run as root the
+	 * box shares that count with the user's own programs. */
+	"io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents",
+	"io_pgetevents", "inotify_init", "inotify_init1", "inotify_add_watch",
 };
 
 /* Calls that may act on another process: allowed only on the caller
@@ -129,6 +140,56 @@ static void build(void)
 	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES),
 			      SCMP_SYS(socketpair), 1,
 			      SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+	if (rc)
+		goto out;
+	what = "prctl rule";
+	/* execve makes a process dumpable again; kiln's C runtime and the
+	 * harness clear the flag, and nothing in a box may set it back: where
+	 * core_pattern is a pipe, a dumpable process's crash hands its memory
+	 * to a helper on the host whatever RLIMIT_CORE says. (The kernel
+	 * reads option and cmd arguments as 32-bit ints: compare those bits
+	 * only, or garbage above them would slip past the rule.) */
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(prctl), 2,
+			      SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+				      PR_SET_DUMPABLE),
+			      SCMP_A1(SCMP_CMP_NE, 0));
+	if (rc)
+		goto out;
+	what = "rlimit rule";
+	/* RLIMIT_CORE stays at 1 (box.c): 0 would let pipe dumps through. */
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setrlimit),
+			      1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+					 RLIMIT_CORE));
+	if (rc)
+		goto out;
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+			      SCMP_SYS(prlimit64), 2,
+			      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+				      RLIMIT_CORE),
+			      SCMP_A2(SCMP_CMP_NE, 0));
+	if (rc)
+		goto out;
+	what = "fcntl rule";
+	/* Pipe buffers are counted per user of the host (fs.pipe-user-pages-
+	 * soft): a box may not grow its pipes past the default 16 pages. */
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fcntl), 1,
+			      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+				      F_SETPIPE_SZ));
+	if (rc)
+		goto out;
+	what = "hugetlb rule";
+	/* Huge pages come from the host's preallocated pool (vm.nr_hugepages),
+	 * outside any rlimit: no MAP_HUGETLB mapping, no MFD_HUGETLB memfd
+	 * (SHM_HUGETLB needs shmget, denied above). */
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mmap), 1,
+			      SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_HUGETLB,
+				      MAP_HUGETLB));
+	if (rc)
+		goto out;
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+			      SCMP_SYS(memfd_create), 1,
+			      SCMP_A1(SCMP_CMP_MASKED_EQ, MFD_HUGETLB,
+				      MFD_HUGETLB));
 	if (rc)
 		goto out;
 	what = "ioctl rule";

@@ -69,6 +69,7 @@ GROUPS = {
 GROUP_ORDER = ["parallel", "serial"]
 KILN_WALL_LIMIT = 150      # seconds for one kiln verify run
 BOX_UID_BASE = 0x60000000
+AIO_SLACK = 4096           # fs.aio-nr rise tolerated (other host users)
 
 SEP_RE = re.compile(r"^--- (solution|test|program)\s*$")
 HEAD_RE = re.compile(r"^#\s*([a-z_]+)\s*:\s*(.*)$")
@@ -238,8 +239,18 @@ class Scanner:
         return found
 
 
+def aio_nr():
+    """The host's AIO contexts in use (fs.aio-nr), or None."""
+    try:
+        with open("/proc/sys/fs/aio-nr") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
 class Sampler(threading.Thread):
-    """Scans /proc while kiln runs: proves the scan sees box processes."""
+    """Scans /proc while kiln runs: proves the scan sees box processes,
+    and records the peak of the host's AIO pool in use."""
 
     def __init__(self, scanner):
         super().__init__(daemon=True)
@@ -247,6 +258,8 @@ class Sampler(threading.Thread):
         self.stop = threading.Event()
         self.seen_uid = 0
         self.seen_marker = 0
+        self.aio_base = aio_nr()
+        self.aio_peak = self.aio_base
 
     def run(self):
         while not self.stop.is_set():
@@ -255,6 +268,9 @@ class Sampler(threading.Thread):
                     self.seen_uid += 1
                 if "marker in cmdline" in desc:
                     self.seen_marker += 1
+            n = aio_nr()
+            if n is not None and self.aio_peak is not None:
+                self.aio_peak = max(self.aio_peak, n)
             self.stop.wait(0.02)
 
 
@@ -588,6 +604,13 @@ def main():
                 kiln, group, gcases, subst, scanner, env, workdir, report)
             seen_uid += sampler.seen_uid
             seen_marker += sampler.seen_marker
+            if sampler.aio_base is not None:
+                # A box must not take from the machine's AIO pool (other
+                # processes on the host may use a little meanwhile).
+                rise = sampler.aio_peak - sampler.aio_base
+                report.line(rise < AIO_SLACK, "[host] fs.aio-nr did not "
+                            "rise while kiln ran '%s'" % group,
+                            "<%d" % AIO_SLACK, rise)
             for c in gcases:
                 v = verdicts.get(c.name)
                 exp = "|".join(c.expect)

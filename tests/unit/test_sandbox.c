@@ -312,6 +312,143 @@ static void c_test_program(void **state)
 	json_decref(v);
 }
 
+/* A C test compiles with preprocessing of its own: none of the solution's
+ * macros reach it, while the solution's types and static functions do. */
+static void c_tests_have_their_own_macros(void **state)
+{
+	const char *sol = "#define assert(e) ((void)0)\n"
+			  "#define if(c) if (1)\n"
+			  "struct pair { int a, b; };\n"
+			  "static int sum(struct pair p) { return p.a + p.b; }\n";
+	const char *tests[] = {
+		"struct pair p = { 1, 2 }; assert(sum(p) == 3);",
+		"struct pair p = { 1, 2 }; if (sum(p) != 4) abort();",
+		"assert(sum((struct pair){ 2, 2 }) == 5);" };
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "c", sol, tests, 3, 0);
+	assert_string_equal(test_status(v, 0), "pass");
+	assert_string_equal(test_status(v, 1), "fail");
+	assert_string_equal(test_status(v, 2), "fail");
+	json_decref(v);
+}
+
+/* A test program may include what the solution includes (and <assert.h>,
+ * which still gives kiln's assertion path); set-up code is test-side. */
+static void c_program_and_setup(void **state)
+{
+	const char *sol = "#include <ctype.h>\n#include <time.h>\n"
+			  "int digits(const char *s)\n{\n\tint n = 0;\n"
+			  "\tfor (; *s; s++)\n"
+			  "\t\tn += isdigit((unsigned char)*s) != 0;\n"
+			  "\treturn n;\n}\n";
+	const char *prog[] = {
+		"#include <assert.h>\n#include <ctype.h>\n#include <time.h>\n"
+		"int main(void)\n{\n\tstruct tm t = { 0 };\n\t(void)t;\n"
+		"\tassert(isalpha('x'));\n\tassert(digits(\"a1b2\") == N);\n"
+		"\treturn 0;\n}\n" };
+	const char *tests[] = { "CHECK(twice(digits(\"12\")) == 4);",
+				"CHECK(twice(digits(\"12\")) == 5);" };
+	kiln_job job = { .language = "c", .solution = sol, .tests = prog,
+			 .ntests = 1, .program = 1, .setup = "#define N 2\n" };
+	kiln_error err;
+	json_t *v;
+
+	(void)state;
+	assert_int_equal(kiln_box_run(warm, &job, &v, &err), 0);
+	assert_string_equal(status(v), "pass");
+	json_decref(v);
+	job.setup = "#define N 3\n";
+	assert_int_equal(kiln_box_run(warm, &job, &v, &err), 0);
+	assert_string_equal(status(v), "fail");
+	json_decref(v);
+	job.tests = tests;
+	job.ntests = 2;
+	job.program = 0;
+	job.setup = "static int twice(int x) { return 2 * x; }\n"
+		    "#define CHECK(e) assert(e)\n";
+	assert_int_equal(kiln_box_run(warm, &job, &v, &err), 0);
+	assert_string_equal(test_status(v, 0), "pass");
+	assert_string_equal(test_status(v, 1), "fail");
+	json_decref(v);
+}
+
+/* What a C solution may not do to the tests it shares a unit with is
+ * refused at build time, with the reason in the detail; harmless pragmas
+ * pass, and what they change stops at the tests. */
+static void c_solution_refusals(void **state)
+{
+	static const struct { const char *sol, *detail; } bad[] = {
+		{ "#pragma redefine_extname strtol f\nint g(void) { return 1; }\n",
+		  "#pragma" },
+		{ "int memcmp(const void *a, const void *b, unsigned long n)\n"
+		  "{ (void)a; (void)b; (void)n; return 0; }\n", "memcmp" },
+		{ "void g(void) { __asm__ volatile(\"nop\"); }\n", "__asm__" },
+		{ "static int h(void) { return 1; }\n"
+		  "int g(void) __attribute__((ifunc(\"r\")));\n"
+		  "static void *r(void) { return (void *)h; }\n", "ifunc" },
+	};
+	const char *tests[] = { "assert(g() == 1);" };
+	const char *packed[] = { "struct t { char c; int i; };\n"
+				 "assert(sizeof(struct t) == 8);",
+				 "assert(g() == 5);" };
+	json_t *v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *d;
+		v = run_in(warm, "c", bad[i].sol, tests, 1, 0);
+		d = json_string_value(json_object_get(
+			json_array_get(json_object_get(v, "tests"), 0),
+			"detail"));
+		assert_string_equal(status(v), "error");
+		assert_non_null(strstr(d, bad[i].detail));
+		json_decref(v);
+	}
+	/* Line markers would pass the solution's lines off as a system
+	 * header's, which join.awk does not check: refused in every
+	 * spelling the preprocessor accepts; look-alikes are not. */
+	static const char *const marked[] = {
+		"#line 5\nint g(void) { return 1; }\n",
+		"# 1 \"/usr/include/x.h\" 1 3\nint g(void) { return 1; }\n",
+		"int g(void) { return 1; }\n  %:  line 9\n",
+		"#/* c */line 3\nint g(void) { return 1; }\n",
+		"#li\\\nne 4\nint g(void) { return 1; }\n",
+		"int g(void) { return 1; }\n/* a\n */ # 7\n",
+	};
+	static const char *const unmarked[] = {
+		"#define line 1\nint g(void) { return line; }\n",
+		"const char *s = \"\\n# 1 \\\"x\\\" 3\";\n"
+		"int g(void) { return s[0] == 10; } // # line 2\n",
+		"#define L(x) x\n#if 1 /* # 1 */\nint g(void) { return L(1); }\n"
+		"#endif\n",
+		"int g(void) { return 1; } /* a\n */ int h(void);\n",
+		/* a static named like a libc function no test declares */
+		"static int error(int x) { return x; }\n"
+		"int g(void) { return error(1); }\n",
+	};
+	for (size_t i = 0; i < sizeof(marked) / sizeof(marked[0]); i++) {
+		v = run_in(warm, "c", marked[i], tests, 1, 0);
+		assert_string_equal(status(v), "error");
+		assert_non_null(strstr(json_string_value(json_object_get(
+			json_array_get(json_object_get(v, "tests"), 0),
+			"detail")), "line markers"));
+		json_decref(v);
+	}
+	for (size_t i = 0; i < sizeof(unmarked) / sizeof(unmarked[0]); i++) {
+		v = run_in(warm, "c", unmarked[i], tests, 1, 0);
+		assert_string_equal(status(v), "pass");
+		json_decref(v);
+	}
+	v = run_in(warm, "c", "#pragma GCC optimize(\"O2\")\n#pragma pack(1)\n"
+		   "struct s { char c; int i; };\n"
+		   "int g(void) { return (int)sizeof(struct s); }\n",
+		   packed, 2, 0);
+	assert_string_equal(status(v), "pass");
+	json_decref(v);
+}
+
 static void unknown_language_is_an_error(void **state)
 {
 	const char *tests[] = { "x" };
@@ -473,6 +610,9 @@ int main(void)
 		cmocka_unit_test(tmp_is_emptied_between_runs),
 		cmocka_unit_test(c_language),
 		cmocka_unit_test(c_test_program),
+		cmocka_unit_test(c_tests_have_their_own_macros),
+		cmocka_unit_test(c_program_and_setup),
+		cmocka_unit_test(c_solution_refusals),
 		cmocka_unit_test(unknown_language_is_an_error),
 		cmocka_unit_test(dead_box_restarts),
 		cmocka_unit_test(box_memory_is_bounded_as_a_whole),
