@@ -65,7 +65,7 @@ WORKDIR = "/tmp/w"
 TAIL = 4096          # bytes of the candidate's stderr kept per run
 RECORD_MAX = 2048    # bytes of a tick record (judge -> PID 1)
 DETAIL_MAX = 300     # characters of a test's detail
-DETAILS_CAP = 768 << 10  # bytes of details one judge may send (pipe: 1 MiB)
+DETAILS_CAP = 4 << 20   # bytes of details one judge may send for a job
 WAKE_BYTES = 1 << 16  # bytes read from one pipe per wake-up
 MSG_MAX = 64 << 20   # bytes of one wire message
 DEPTH_MAX = 100      # nesting of one wire value
@@ -1595,6 +1595,37 @@ def death_detail(how, status):
         os.WEXITSTATUS(status)
 
 
+def seal_program(path):
+    """A sealed copy of the program a compile step built (a memfd no one
+    can write, grow or shrink), or -1. Tests run from it: a test that
+    replaces the file on /tmp changes nothing for the next one."""
+    import fcntl
+    src = mfd = -1
+    try:
+        os.chmod(path, 0o500)    # built execute-only
+        src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        size = os.fstat(src).st_size
+        mfd = os.memfd_create("kiln-prog",
+                              os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        off = 0
+        while off < size:
+            n = os.sendfile(mfd, src, off, size - off)
+            if n <= 0:
+                raise OSError("short copy")
+            off += n
+        fcntl.fcntl(mfd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL |
+                    fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW |
+                    fcntl.F_SEAL_WRITE)
+        return high_fd(mfd)
+    except OSError:
+        if mfd >= 0:
+            os.close(mfd)
+        return -1
+    finally:
+        if src >= 0:
+            os.close(src)
+
+
 def big_pipe():
     r, w = os.pipe()
     try:
@@ -1737,7 +1768,7 @@ class Box:
         for name, text in (job.get("files") or {}).items():
             with open(os.path.join(WORKDIR, name), "w") as f:
                 f.write(text)
-        self.details = []
+        self.details = os.memfd_create("kiln-details", os.MFD_CLOEXEC)
         if job["mode"] == "exec":
             result = self.run_exec(job)
         else:
@@ -2007,7 +2038,7 @@ class Box:
         cand = self.fork_candidate(solution, cold, c_fd, out_w, err_w)
         for fd in (c_fd, out_w, err_w):
             os.close(fd)
-        self.details.append(det_r)
+        os.set_blocking(det_r, False)
         if cand:
             try:
                 _socket.send_fds(self.judge_ctl, [json.dumps(
@@ -2033,6 +2064,7 @@ class Box:
             poller.register(self.judge_tick.fd, select.POLLIN)
             poller.register(self.judge_out, select.POLLIN)
             poller.register(self.judge_pidfd, select.POLLIN)
+        poller.register(det_r, select.POLLIN)
         poller.register(cpidfd, select.POLLIN)
         how = None
         judge_dead = not self.judge_pid
@@ -2049,6 +2081,9 @@ class Box:
                     judge_dead = True
                 elif fd == cpidfd:
                     poller.unregister(fd)  # the judge will notice
+                elif fd == det_r:
+                    if not self.keep_details(det_r):
+                        poller.unregister(fd)
                 elif fd == self.judge_out or fd in fds:
                     if not self._out(fd, fds.get(fd, "judge")):
                         poller.unregister(fd)
@@ -2067,6 +2102,9 @@ class Box:
         os.close(cpidfd)
         self.kill_group(cand)
         cstatus, ccpu, crss = self.candidate_end()
+        while self.keep_details(det_r):
+            pass
+        os.close(det_r)
         for fd in (out_r, err_r):
             try:
                 while fd in fds and self._out(fd, fds[fd]):
@@ -2075,6 +2113,15 @@ class Box:
                 pass
             os.close(fd)
         return how, cstatus if exited else None, ccpu, crss
+
+    def keep_details(self, fd):
+        """Moves what the judge's detail pipe holds into this job's details
+        memfd, in the kernel (never read here: see reply_parts). Returns
+        False at end of file or when the pipe is empty."""
+        try:
+            return os.splice(fd, self.details, WAKE_BYTES) > 0
+        except BlockingIOError:
+            return False
 
     def read_ticks(self, on_tick):
         lines, _ = self.judge_tick.read()
@@ -2129,6 +2176,25 @@ class Box:
                                   "cpu_ms": None, "detail": detail,
                                   "judge": "in-process"}
                 return self.summarize(results, cpu_total, rss_max)
+        prog = seal_program(runs[0][0]) if runs else -1
+        if prog < 0:
+            for i in range(len(runs)):
+                results[i] = {"status": "sandbox_error", "wall_ms": 0.0,
+                              "cpu_ms": None, "judge": "in-process",
+                              "detail": "the built program could not be "
+                              "sealed"}
+            return self.summarize(results, cpu_total, rss_max)
+        try:
+            return self.run_tests_exec(job, prog, results, cpu_total,
+                                       rss_max)
+        finally:
+            os.close(prog)
+
+    def run_tests_exec(self, job, prog, results, cpu_total, rss_max):
+        """Each test of a built program: one process, exec'd from the
+        sealed copy (so a test cannot replace the program the next test
+        runs)."""
+        runs = job["runs"]
         timeout = float(job["limits"]["timeout_ms"])
         for i, argv in enumerate(runs):
             nonce = os.urandom(12).hex()
@@ -2149,10 +2215,10 @@ class Box:
                 os.dup2(res_w, 3)
                 os.close(res_w)
                 lock_process_group()
-                os.execve(argv[0], argv, env)
+                os.execve(prog, argv, env)   # fexecve: the sealed copy
 
             t0 = now_ms()
-            pid = spawn(self.limits, target, {res_w}, out_w, err_w)
+            pid = spawn(self.limits, target, {res_w, prog}, out_w, err_w)
             for fd in (out_w, err_w, res_w):
                 os.close(fd)
             how, deaths = self.watch(
@@ -2262,18 +2328,18 @@ def splice_to_memfd(fd, n):
 
 def reply_parts(obj, details):
     """Writes obj as one JSON line, with the judges' detail records spliced
-    from their pipes into obj's "details" array unread."""
+    from the job's details memfd into obj's "details" array unread."""
     head = json.dumps(obj, allow_nan=False)
     write_all(1, (head[:-1] + ', "details": [').encode())
-    for fd in details:
-        while True:
-            try:
-                k = os.splice(fd, 1, 1 << 20)
-            except OSError:
-                break
-            if k == 0:
-                break
-        os.close(fd)
+    size = os.fstat(details).st_size if details >= 0 else 0
+    off = 0
+    while off < size:
+        k = os.splice(details, 1, size - off, offset_src=off)
+        if k <= 0:
+            break
+        off += k
+    if details >= 0:
+        os.close(details)
     write_all(1, b"null]}\n")
 
 
@@ -2293,7 +2359,7 @@ def serve():
     write_all(1, (json.dumps({"ready": True, "pid": os.getpid()}) +
                   "\n").encode())
     while True:
-        box.details = []
+        box.details = -1
         spec_fd = -1
         try:
             len_a, len_b = read_header(0)
@@ -2317,6 +2383,7 @@ def serve():
 
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "--candidate":
+        set_nondumpable()   # execve made this process dumpable again
         candidate_main(int(sys.argv[2]), read_solution(int(sys.argv[3])))
         os._exit(0)
     else:
