@@ -2292,17 +2292,22 @@ def read_exact(fd, n):
     return b"".join(parts)
 
 
-def read_header(fd):
-    """The "<len_a> <len_b>\\n" before a job, read a byte at a time so that
-    nothing of the job's part B is read into this process."""
-    line = b""
-    while not line.endswith(b"\n"):
-        c = os.read(fd, 1)
-        if not c:
+def read_header(sock):
+    """The "<len_a> <len_b>\\n" before a job, taken off the socket without
+    reading past it (a peek first), so that nothing of the job's part B
+    enters this process."""
+    import socket as _socket
+    while True:
+        head = sock.recv(64, _socket.MSG_PEEK)
+        if not head:
             raise EOFError
-        line += c
-        if len(line) > 64:
+        nl = head.find(b"\n")
+        if nl >= 0:
+            break
+        if len(head) >= 64:
             raise ValueError("bad job header")
+        time.sleep(0.0005)   # a partial header (never seen): wait for more
+    line = read_exact(sock.fileno(), nl + 1)
     a, b = line.split()
     return int(a), int(b)
 
@@ -2358,11 +2363,13 @@ def serve():
     build_pgrp_lock()
     write_all(1, (json.dumps({"ready": True, "pid": os.getpid()}) +
                   "\n").encode())
+    import socket as _socket
+    job_sock = _socket.socket(fileno=os.dup(0))
     while True:
         box.details = -1
         spec_fd = -1
         try:
-            len_a, len_b = read_header(0)
+            len_a, len_b = read_header(job_sock)
             job = json.loads(read_exact(0, len_a))
             spec_fd = splice_to_memfd(0, len_b)
             result = box.run_job(job, spec_fd)
