@@ -1626,6 +1626,51 @@ def seal_program(path):
             os.close(src)
 
 
+def c_value(text):
+    """A C program's I/O output ("<kind><hex>", see lang.c's runtime) as a
+    Python value, or raises ValueError."""
+    kind, data = text[:1], bytes.fromhex(text[1:])
+    if kind == "I" and len(data) == 8:
+        return struct.unpack("<q", data)[0]
+    if kind == "U" and len(data) == 8:
+        return struct.unpack("<Q", data)[0]
+    if kind == "D" and len(data) == 8:
+        return struct.unpack("<d", data)[0]
+    if kind == "B" and len(data) == 1:
+        return data != b"\0"
+    if kind == "S":
+        return data.decode("utf-8", "replace")
+    if kind == "N" and not data:
+        return None
+    if kind == "L":
+        raise ValueError("a string longer than 4096 bytes")
+    raise ValueError("malformed output")
+
+
+def judge_c_output(want_src, outputs, atol):
+    """(status, detail) of a C I/O test: exactly one output, compared by
+    kiln's rule (equal(): == on plain data, or within atol) with the
+    expected literal, here in PID 1: the program never saw it."""
+    try:
+        want = ast.literal_eval(want_src)
+    except (ValueError, SyntaxError, TypeError, MemoryError,
+            RecursionError):
+        return "error", "I/O test: 'expect' is not a literal"
+    if len(outputs) != 1:
+        return "error", "I/O test: the program wrote %d outputs, not one" \
+            % len(outputs)
+    try:
+        got = c_value(outputs[0])
+    except ValueError as e:
+        return "error", "I/O test: %s" % e
+    if type(want) is bool and type(got) is int:
+        got = bool(got)   # a C int standing for a truth value
+    if equal(want, got, atol):
+        return "pass", ""
+    return "fail", "AssertionError: expected %s, got %s" % (
+        short_repr(want), short_repr(got))
+
+
 def big_pipe():
     r, w = os.pipe()
     try:
@@ -1679,7 +1724,8 @@ class Box:
         for fd, kind in fds.items():
             poller.register(fd, select.POLLIN)
             if kind in ("tick", "proof"):
-                readers[fd] = LineReader(fd, RECORD_MAX)
+                readers[fd] = LineReader(fd, RECORD_MAX if kind == "tick"
+                                         else 3 * RECORD_MAX + 8192)
         pidfds = {}
         for pid in pids:
             pfd = os.pidfd_open(pid)
@@ -2196,13 +2242,17 @@ class Box:
         runs)."""
         runs = job["runs"]
         timeout = float(job["limits"]["timeout_ms"])
+        expect = job.get("expect") or [None] * len(runs)
+        atol = float(job.get("atol") or 0.0)
         for i, argv in enumerate(runs):
             nonce = os.urandom(12).hex()
-            done = {"ok": False}
+            done = {"ok": False, "out": []}
 
             def on_tick(f, done=done, nonce=nonce):
                 if f == [nonce, "D"]:
                     done["ok"] = True
+                elif len(f) == 3 and f[0] == nonce and f[1] == "V":
+                    done["out"].append(f[2])
 
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
@@ -2238,6 +2288,9 @@ class Box:
                 else:
                     st = death_status(None, status)
                     detail = death_detail(None, status)
+            elif os.WEXITSTATUS(status) == 0 and done["ok"] and \
+                    i < len(expect) and expect[i] is not None:
+                st, detail = judge_c_output(expect[i], done["out"], atol)
             elif os.WEXITSTATUS(status) == 0 and done["ok"]:
                 st, detail = "pass", ""
             elif os.WEXITSTATUS(status) == 0:
@@ -2247,7 +2300,8 @@ class Box:
                 detail = "exit code %d" % os.WEXITSTATUS(status)
             results[i] = {"status": st, "wall_ms": wall,
                           "cpu_ms": round(cpu, 3), "detail": detail,
-                          "judge": "in-process"}
+                          "judge": "io" if i < len(expect) and
+                          expect[i] is not None else "in-process"}
             self.kill_group(pid)
         return self.summarize(results, cpu_total, rss_max)
 

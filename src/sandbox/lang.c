@@ -195,6 +195,30 @@ static const char c_runtime[] =
 	"\t\tif (*p < '0' || *p > '9' || i > 100000000)\n\t\t\treturn -1;\n"
 	"\t\ti = i * 10 + (*p - '0');\n\t}\n"
 	"\treturn i;\n}\n"
+	"/* An I/O test's output: \"<nonce>\\tV\\t<kind><hex bytes>\\n\", kind I\n"
+	" * (long long), U (unsigned), D (double), B (bool), S (a string, up\n"
+	" * to 4096 bytes; L if longer), N (a null string). The harness\n"
+	" * compares it with the expected value, which never enters this\n"
+	" * process. */\n"
+	"void KILN_SYM(out)(int kind, const void *p, unsigned long n)\n{\n"
+	"\tstatic char buf[sizeof(rt_rec) + 2 * 4096 + 8];\n"
+	"\tstatic const char hex[] = \"0123456789abcdef\";\n"
+	"\tconst volatile unsigned char *v = p;\n"
+	"\tunsigned long k = 0;\n"
+	"\tif (kind == 'S') {\n"
+	"\t\tn = 0;\n"
+	"\t\tif (!v)\n\t\t\tkind = 'N';\n"
+	"\t\telse\n\t\t\twhile (n < 4096 && v[n])\n\t\t\t\tn++;\n"
+	"\t\tif (v && n == 4096 && v[n])\n\t\t\tkind = 'L', n = 0;\n"
+	"\t}\n"
+	"\tfor (unsigned long i = 0; i + 3 < rt_rec_len; i++)\n"
+	"\t\tbuf[k++] = rt_rec[i];\n"
+	"\tbuf[k++] = '\\t';\n\tbuf[k++] = 'V';\n\tbuf[k++] = '\\t';\n"
+	"\tbuf[k++] = (char)kind;\n"
+	"\tfor (unsigned long i = 0; kind != 'N' && i < n; i++) {\n"
+	"\t\tbuf[k++] = hex[v[i] >> 4];\n\t\tbuf[k++] = hex[v[i] & 15];\n\t}\n"
+	"\tbuf[k++] = '\\n';\n"
+	"\trt_put(3, buf, k);\n}\n"
 	"/* The proof: the test's own end handed back this run's token, once.\n"
 	" * A test whose callee returned into main past the test body has not.\n"
 	" * Exit status 0 without the record is charged as an error. */\n"
@@ -435,6 +459,27 @@ static int c_build_id(char id[17], kiln_error *err)
 	return 0;
 }
 
+/* An I/O test's body is KILN_OUT((call)): its value goes to the runtime
+ * by type, as bytes (KILN_SYM(out)); a type kiln cannot compare (a
+ * struct, an int pointer) does not compile. */
+static const char c_out_head[] =
+	"void KILN_SYM(out)(int, const void *, unsigned long);\n"
+	"static void KILN_SYM(out_i)(long long v) { KILN_SYM(out)('I', &v, 8); }\n"
+	"static void KILN_SYM(out_u)(unsigned long long v)"
+	" { KILN_SYM(out)('U', &v, 8); }\n"
+	"static void KILN_SYM(out_d)(double v) { KILN_SYM(out)('D', &v, 8); }\n"
+	"static void KILN_SYM(out_b)(_Bool v) { KILN_SYM(out)('B', &v, 1); }\n"
+	"static void KILN_SYM(out_s)(const char *v) { KILN_SYM(out)('S', v, 0); }\n"
+	"#define KILN_OUT(x) _Generic((x), _Bool: KILN_SYM(out_b),"
+	" char: KILN_SYM(out_i), signed char: KILN_SYM(out_i),"
+	" short: KILN_SYM(out_i), int: KILN_SYM(out_i), long: KILN_SYM(out_i),"
+	" long long: KILN_SYM(out_i), unsigned char: KILN_SYM(out_u),"
+	" unsigned short: KILN_SYM(out_u), unsigned int: KILN_SYM(out_u),"
+	" unsigned long: KILN_SYM(out_u), unsigned long long: KILN_SYM(out_u),"
+	" float: KILN_SYM(out_d), double: KILN_SYM(out_d),"
+	" long double: KILN_SYM(out_d), char *: KILN_SYM(out_s),"
+	" const char *: KILN_SYM(out_s))(x)\n";
+
 /* The tests' unit: assert is glibc's, with __assert_fail renamed to the
  * runtime's (also when a test program includes <assert.h> itself). The
  * prelude's declarations come from the solution's unit (join.awk), so the
@@ -447,6 +492,8 @@ static void c_tests_head(FILE *f, const kiln_job *job, const char *id)
 		"void KILN_SYM(end)(unsigned long long *);\n"
 		"void KILN_SYM(fail)(const char *, const char *, unsigned int,"
 		" const char *) __attribute__((noreturn));\n", id, c_prelude);
+	if (job->expect)
+		fputs(c_out_head, f);
 	if (job->setup && *job->setup)
 		fprintf(f, "#line 1 \"setup\"\n%s\n", job->setup);
 }
@@ -611,13 +658,15 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 		      "\treturn rc ? rc : rt_finish(t);\n}\n", fs[RT]);
 	} else {
 		for (size_t i = 0; i < job->ntests; i++) {
+			int io = job->expect && job->expect[i];
 			fprintf(fs[TESTS], "void KILN_SYM(test_%zu)"
 				"(unsigned long long kiln_t_)\n{\n"
 				"\tunsigned long long kiln_c_"
 				" __attribute__((cleanup(KILN_SYM(end))))"
 				" = kiln_t_;\n"
-				"#line 1 \"test %zu\"\n%s\n}\n",
-				i, i, job->tests[i]);
+				"#line 1 \"test %zu\"\n%s%s%s\n}\n",
+				i, i, io ? "KILN_OUT((" : "", job->tests[i],
+				io ? "));" : "");
 			fprintf(fs[RT], "\tvoid KILN_SYM(test_%zu)"
 				"(unsigned long long);\n", i);
 		}
@@ -682,6 +731,22 @@ int kiln_lang_known(const char *name) { return find(name) != NULL; }
 
 const char *kiln_lang_list(void) { return "python, c"; }
 
+/* The expected values of a job's I/O tests (null for a code test), or
+ * NULL (out of memory, or not UTF-8). */
+static json_t *expect_json(const char *const *expect, size_t n)
+{
+	json_t *ex = json_array();
+
+	for (size_t i = 0; ex && i < n; i++)
+		json_array_append_new(ex, expect[i] ? json_string(expect[i])
+						    : json_null());
+	if (ex && json_array_size(ex) != n) {
+		json_decref(ex);
+		ex = NULL;
+	}
+	return ex;
+}
+
 static json_t *limits_json(long timeout_ms, long cpu_ms, long long memory,
 			   long long output)
 {
@@ -732,13 +797,8 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 							      : ""));
 		json_object_set_new(req, "tests", tests);
 		if (job->expect) {
-			json_t *ex = json_array();
-			for (size_t i = 0; ex && i < ntests; i++)
-				json_array_append_new(ex, job->expect[i]
-					? json_string(job->expect[i])
-					: json_null());
-			if (!ex || json_array_size(ex) != ntests) {
-				json_decref(ex);
+			json_t *ex = expect_json(job->expect, ntests);
+			if (!ex) {
 				rc = kiln_error_set(err, KILN_EPARSE,
 						    "I/O test is not valid UTF-8");
 				goto fail;
@@ -775,6 +835,19 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 			json_pack("{ss ss ss ss}", "PATH", "/usr/bin:/bin",
 				  "LANG", "C.UTF-8", "HOME", "/tmp",
 				  "TMPDIR", "/tmp"));
+		/* Expected values stay with the harness (this part of the
+		 * request): the program only prints what it computed. */
+		if (job->expect && !job->program) {
+			json_t *ex = expect_json(job->expect, job->ntests);
+			if (!ex) {
+				rc = kiln_error_set(err, KILN_EPARSE,
+						    "I/O test is not valid UTF-8");
+				goto fail;
+			}
+			json_object_set_new(req, "expect", ex);
+		}
+		if (job->atol > 0)
+			json_object_set_new(req, "atol", json_real(job->atol));
 	}
 	*out = req;
 	return 0;

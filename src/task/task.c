@@ -104,14 +104,6 @@ int kiln_job_from_record(const json_t *rec, kiln_job *job, kiln_error *err)
 			}
 			t[i] = json_string_value(s);
 		}
-		if (e && job->language && *job->language &&
-		    strcmp(kiln_lang_canonical(job->language), "python")) {
-			free(t);
-			free(e);
-			return kiln_error_set(err, KILN_EPARSE,
-				"I/O tests are judged for Python only (this "
-				"task's language is '%s')", job->language);
-		}
 		job->expect = e;
 		job->tests = t;
 		job->ntests = n;

@@ -71,7 +71,7 @@ KILN_WALL_LIMIT = 150      # seconds for one kiln verify run
 BOX_UID_BASE = 0x60000000
 AIO_SLACK = 4096           # fs.aio-nr rise tolerated (other host users)
 
-SEP_RE = re.compile(r"^--- (solution|test|program)\s*$")
+SEP_RE = re.compile(r"^--- (solution|test|io|program)\s*$")
 HEAD_RE = re.compile(r"^#\s*([a-z_]+)\s*:\s*(.*)$")
 
 
@@ -121,6 +121,15 @@ class Case:
                 self.solution = text
             elif kind == "test":
                 self.tests.append(text)
+            elif kind == "io":
+                # An I/O test: the call, then "=== " and the expected
+                # literal (docs/FORMATS.md).
+                call, sep, want = text.partition("\n=== ")
+                if not sep:
+                    raise ValueError("%s: an io section needs '=== '"
+                                     % self.path)
+                self.tests.append({"call": call.strip(),
+                                   "expect": want.strip()})
             else:
                 self.program = text
         for field in ("language", "expect", "why"):
@@ -153,7 +162,9 @@ class Case:
         if self.program is not None:
             rec["tests"] = subst(self.program)
         else:
-            rec["tests"] = [subst(t) for t in self.tests]
+            rec["tests"] = [{k: subst(v) for k, v in t.items()}
+                            if isinstance(t, dict) else subst(t)
+                            for t in self.tests]
         return rec
 
 

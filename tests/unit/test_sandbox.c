@@ -575,6 +575,42 @@ static void io_tests_are_judged_by_kiln(void **state)
 	json_decref(v);
 }
 
+/* C I/O tests: the program prints what the call returned (by type); the
+ * harness compares it with the expected value, which the program never
+ * sees. A test of a type kiln cannot compare does not compile. */
+static void c_io_tests_are_judged_by_kiln(void **state)
+{
+	const char *calls[] = { "add(1, 2)", "half(1.0 / 3)", "name()",
+				"assert(add(2, 2) == 4);" };
+	const char *want[] = { "3", "0.1666666", "'kiln'", NULL };
+	kiln_job job = { .language = "c",
+			 .solution = "int add(int a, int b) { return a + b; }\n"
+				     "double half(double x) { return x / 2; }\n"
+				     "const char *name(void) { return \"kiln\"; }\n",
+			 .tests = calls, .ntests = 4, .expect = want,
+			 .atol = 1e-6 };
+	kiln_error err;
+	json_t *v;
+
+	(void)state;
+	assert_int_equal(kiln_box_run(warm, &job, &v, &err), 0);
+	assert_string_equal(status(v), "pass");
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(json_object_get(v, "tests"), 0), "judge")), "io");
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(json_object_get(v, "tests"), 3), "judge")),
+		"in-process");
+	json_decref(v);
+	job.solution = "int add(int a, int b) { return a - b; }\n"
+		       "double half(double x) { return x / 2; }\n"
+		       "const char *name(void) { return \"kiln!\"; }\n";
+	assert_int_equal(kiln_box_run(warm, &job, &v, &err), 0);
+	assert_string_equal(test_status(v, 0), "fail");
+	assert_string_equal(test_status(v, 1), "pass");
+	assert_string_equal(test_status(v, 2), "fail");
+	json_decref(v);
+}
+
 /* A program that floods the result pipe with records (linear splitting,
  * bounded reads) still ends at its wall-clock limit (1 s here); it took
  * 15 to 60 s for a 5 s limit when lines were split in quadratic time. */
@@ -619,6 +655,7 @@ int main(void)
 		cmocka_unit_test(pipelined_jobs_survive_a_rebuilt_box),
 		cmocka_unit_test(io_tests_are_judged_by_kiln),
 		cmocka_unit_test(flooded_result_pipe_keeps_the_deadline),
+		cmocka_unit_test(c_io_tests_are_judged_by_kiln),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
