@@ -535,29 +535,17 @@ class Handle:
     def __next__(self):
         return self._op("next")
 
-    def __contains__(self, x):
-        return self._op("contains", x, want=(bool,))
+    def _typed(op, want):
+        """A forwarded operation whose answer must be of type want."""
+        def f(self, *args):
+            return self._op(op, *args, want=want)
+        return f
 
-    def __bool__(self):
-        return self._op("bool", want=(bool,))
-
-    def __str__(self):
-        return self._op("str", want=(str,))
-
-    def __repr__(self):
-        return self._op("repr", want=(str,))
-
-    def __format__(self, spec):
-        return self._op("format", spec, want=(str,))
-
-    def __int__(self):
-        return self._op("int", want=(int,))
-
-    def __index__(self):
-        return self._op("index", want=(int,))
-
-    def __float__(self):
-        return self._op("float", want=(float,))
+    for _n, _w in (("contains", bool), ("bool", bool), ("str", str),
+                   ("repr", str), ("format", str), ("int", int),
+                   ("index", int), ("float", float)):
+        locals()["__%s__" % _n] = _typed(_n, (_w,))
+    del _n, _w, _typed
 
     def __hash__(self):
         return hash((id(object.__getattribute__(self, "_kep")),

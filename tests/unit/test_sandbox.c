@@ -575,6 +575,56 @@ static void io_tests_are_judged_by_kiln(void **state)
 	json_decref(v);
 }
 
+/* What tests do with a candidate's objects works through Handles: classes
+ * and methods, generators, its exception classes, in-place changes to a
+ * list argument, callbacks, stdlib names it imported, named tuples. */
+static void handles_serve_common_tests(void **state)
+{
+	const char *sol =
+		"import math\n"
+		"from collections import namedtuple, Counter\n"
+		"P = namedtuple('P', 'x y')\n"
+		"class Neg(ValueError): pass\n"
+		"class Stack:\n"
+		"    def __init__(self): self.a = []\n"
+		"    def push(self, v): self.a.append(v)\n"
+		"    def pop(self): return self.a.pop()\n"
+		"    def __len__(self): return len(self.a)\n"
+		"    def __contains__(self, v): return v in self.a\n"
+		"    def __str__(self): return 'Stack%r' % (self.a,)\n"
+		"    def __iter__(self): return iter(self.a)\n"
+		"def sq(x):\n"
+		"    if x < 0: raise Neg('negative')\n"
+		"    return x * x\n"
+		"def gen(n):\n"
+		"    for i in range(n): yield i * i\n"
+		"def sort_in_place(xs): xs.sort()\n"
+		"def apply(f, xs): return [f(x) for x in xs]\n"
+		"def mid(a, b): return P((a.x + b.x) / 2, (a.y + b.y) / 2)\n"
+		"def count(s): return Counter(s)\n";
+	const char *tests[] = {
+		"s = Stack(); s.push(1); s.push(2)\n"
+		"assert len(s) == 2 and 2 in s and s.pop() == 2 and s\n"
+		"assert str(s) == 'Stack[1]' and list(s) == [1]",
+		"assert list(gen(4)) == [0, 1, 4, 9] and sum(gen(3)) == 5",
+		"try:\n    sq(-1)\n    assert False\nexcept Neg as e:\n"
+		"    assert str(e) == 'negative' and isinstance(e, ValueError)",
+		"xs = [3, 1, 2]; sort_in_place(xs); assert xs == [1, 2, 3]",
+		"assert apply(lambda v: v + 1, [1, 2]) == [2, 3]",
+		"assert math.isclose(sq(1.5), 2.25) and mid(P(0, 0), P(2, 4)).y == 2",
+		"assert count('aab') == {'a': 2, 'b': 1}",
+	};
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "python", sol, tests, 7, 0);
+	for (size_t i = 0; i < 7; i++)
+		assert_string_equal(test_status(v, i), "pass");
+	assert_string_equal(json_string_value(json_object_get(v, "judge")),
+			    "isolated");
+	json_decref(v);
+}
+
 /* C I/O tests: the program prints what the call returned (by type); the
  * harness compares it with the expected value, which the program never
  * sees. A test of a type kiln cannot compare does not compile. */
@@ -656,6 +706,7 @@ int main(void)
 		cmocka_unit_test(io_tests_are_judged_by_kiln),
 		cmocka_unit_test(flooded_result_pipe_keeps_the_deadline),
 		cmocka_unit_test(c_io_tests_are_judged_by_kiln),
+		cmocka_unit_test(handles_serve_common_tests),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
