@@ -1036,6 +1036,25 @@ def refusals_test(tmp):
     check("generate: a repeated task id is reported",
           p.returncode == 0 and "1 tasks repeat the id of an earlier task"
           in p.stderr, p.stderr)
+    # A malformed store (it takes no item): a rerun cannot help, so no
+    # 'run again to resume'.
+    bad = os.path.join(tmp, "malformed.store")
+    db = sqlite3.connect(bad)
+    db.executescript("""
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+      INSERT INTO meta VALUES ('schema', '3');
+      CREATE TABLE items (id INTEGER PRIMARY KEY, task_id, idx, kind, state,
+        request, hash, answer, error, attempts, ms, created, updated, worker,
+        lease, claims);
+      CREATE TRIGGER refuse BEFORE INSERT ON items
+        BEGIN SELECT RAISE(ABORT, 'malformed row'); END;""")
+    db.commit()
+    db.close()
+    p = kiln("generate", "--backend", srv.url, "--store", bad, src, "-o",
+             os.path.join(tmp, "r.out"))
+    check("a malformed store: the error, without 'run again to resume'",
+          p.returncode == 1 and "malformed row" in p.stderr and
+          "resume" not in p.stderr, p.stderr)
     srv.stop()
 
 
