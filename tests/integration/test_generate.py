@@ -748,6 +748,8 @@ def store_failure_test(tmp):
     check("store failure: the run stops with an error naming the store",
           p.returncode == 1 and "w.out.store" in p.stderr and
           "Traceback" not in p.stderr, (p.returncode, p.stderr[-500:]))
+    check("store failure: here a rerun helps, and the message says so",
+          "run again to resume" in p.stderr, p.stderr[-500:])
     check("store failure: no partial output", not os.path.exists(out))
     kept = store_states(out + ".store")["done"]
     n0 = len(srv.requests())
