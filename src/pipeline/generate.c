@@ -184,19 +184,47 @@ static const char *choice_text(const json_t *c0)
 	return t ? t : json_string_value(json_object_get(c0, "text"));
 }
 
-/* The choice that says "index": i (or, in an answer whose choices carry
- * no index, the i-th); NULL when there is none. */
-static const json_t *choice_at(const json_t *answer, size_t i)
+/* Whether an answer's choices are numbered as the API says: each an
+ * integer "index" in [0, asked), none twice. */
+static int indexed(const json_t *cs, size_t asked)
+{
+	unsigned char seen[128] = { 0 }, *mark = seen;
+	const json_t *c0;
+	size_t j;
+	int ok = 1;
+
+	if (asked > sizeof(seen) && !(mark = calloc(asked, 1)))
+		return 0;
+	json_array_foreach(cs, j, c0) {
+		const json_t *ix = json_object_get(c0, "index");
+		json_int_t v = json_integer_value(ix);
+
+		if (!json_is_integer(ix) || v < 0 || (size_t)v >= asked ||
+		    mark[v]) {
+			ok = 0;
+			break;
+		}
+		mark[v] = 1;
+	}
+	if (mark != seen)
+		free(mark);
+	return ok;
+}
+
+/* Choice i of an answer to a request for `asked` choices: the one whose
+ * "index" is i, or, where the server numbers its choices otherwise (no
+ * index, 1-based, repeated), the i-th. NULL when there is none. */
+static const json_t *choice_at(const json_t *answer, size_t i, size_t asked)
 {
 	const json_t *cs = json_object_get(answer, "choices"), *c0;
 	size_t j;
 
-	json_array_foreach(cs, j, c0) {
-		const json_t *ix = json_object_get(c0, "index");
-		if (json_is_integer(ix) ? json_integer_value(ix) == (json_int_t)i
-					: j == i)
+	if (!indexed(cs, asked))
+		return json_array_get(cs, i);
+	json_array_foreach(cs, j, c0)
+		if (json_integer_value(json_object_get(c0, "index")) ==
+		    (json_int_t)i)
 			return c0;
-	}
 	return NULL;
 }
 
@@ -258,7 +286,8 @@ static int map_choices(const struct gen *g, const kiln_teacher_slot *slots,
 		case TAG_SOLUTION:
 			m = choices_of(o, (int)TAG_VAL(tag));
 			a[s].req = TAG_VAL(tag);
-			if (!(a[s].cand = malloc((size_t)m * sizeof(int))))
+			if (!(a[s].cand = malloc(((size_t)m + 1) *
+						 sizeof(int))))
 				return KILN_ENOMEM;
 			for (int i = 0; i < m; i++)
 				a[s].cand[i] = (int)TAG_VAL(tag) * o->n + i;
@@ -283,7 +312,7 @@ static int map_choices(const struct gen *g, const kiln_teacher_slot *slots,
 		a[s].n = m;
 		for (int i = 0; i < m && slots[s].answer; i++) {
 			const json_t *c0 = choice_at(slots[s].answer,
-						     (size_t)i);
+						     (size_t)i, (size_t)m);
 			if (c0 && cand[a[s].cand[i]].slot < 0) {
 				cand[a[s].cand[i]] = (struct source){
 					.slot = (long)s, .choice = c0 };
@@ -510,7 +539,7 @@ static int complete_task(void *ctx, size_t ti, const kiln_teacher_slot *slots,
 	 * written beside the other candidates too, as CodeT pools them). */
 	for (size_t s = 0; s < n; s++)
 		if (TAG_KIND(slots[s].tag) == TAG_TESTS && slots[s].answer)
-			pool_tests(choice_text(choice_at(slots[s].answer, 0)),
+			pool_tests(choice_text(choice_at(slots[s].answer, 0, 1)),
 				   lang, entry, tests, &preamble);
 	for (int j = 0; o->joint && j < o->k; j++)
 		if (cand[j].slot >= 0)
