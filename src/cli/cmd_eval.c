@@ -212,8 +212,10 @@ static int run_eval(int argc, char **argv)
 			cli_error("eval", "%s (answers so far are kept in %s; "
 				  "run again to resume)", err.msg, store_path);
 		else if (gst.req.failed || gst.req.failed_before)
-			cli_error("eval", "%s (the errors are in %s)", err.msg,
-				  store_path);
+			cli_error("eval", "%s (the errors are in %s%s)",
+				  err.msg, store_path, gst.req.failed ? "" :
+				  "; eval does not send failed requests again: "
+				  "give it another --store to try again");
 		else
 			cli_error("eval", "%s", err.msg);
 		goto out;

@@ -664,9 +664,8 @@ static int all_failed(kiln_teacher *c, kiln_error *err)
 				      st->failed, st->failed + st->failed_before,
 				      st->first_error);
 	return kiln_error_set(err, KILN_EIO, "every request had failed in an "
-			      "earlier run (%ld); their errors are in the "
-			      "store, and a run that retries failed requests "
-			      "sends them again", st->failed_before);
+			      "earlier run (%ld); none was sent again",
+			      st->failed_before);
 }
 
 int kiln_teacher_run(const kiln_teacher_opts *o, kiln_store *store,

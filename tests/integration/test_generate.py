@@ -891,6 +891,11 @@ def honest_exits_test(tmp):
     check("eval, all failed: exit 1 with the count, no summary",
           p.returncode == 1 and "every request failed (2 of 2)" in p.stderr
           and p.stdout == "", (p.returncode, p.stdout, p.stderr))
+    p = kiln("eval", "--backend", url, "--attempts", "1", "--benchmark",
+             src, "-o", os.path.join(tmp, "h.samples.jsonl"))
+    check("eval, all failed before: exit 1, how to try again",
+          p.returncode == 1 and "earlier run" in p.stderr and
+          "another --store" in p.stderr and p.stdout == "", p.stderr)
     # Some failed, some not: a run that did its work exits 0.
     srv2 = Server(tmp, "honest2", {"answers": answers_for(tasks), "faults": [
         {"kind": "500", "when": {"match": "number 1:"}}]})
