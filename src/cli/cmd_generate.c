@@ -299,6 +299,10 @@ const cli_cmd cli_generate = {
 "it stopped, and never re-sends a request that was answered. Candidates\n"
 "(JSON Lines) are written in task order as tasks complete.\n",
 	.after =
+"A server that answers fewer choices than --choices is asked for the\n"
+"rest. Exit status: 0 when the run did its work (failed requests are\n"
+"counted in the summary and kept in the store); 1 when every request\n"
+"failed, or on an error; 2 for a bad command line.\n"
 "--n and --timeout, the names of earlier releases, still work for\n"
 "--choices and --request-timeout.\n",
 };
