@@ -100,7 +100,8 @@ void kiln_teacher_opts_default(kiln_teacher_opts *o);
  * filled: a callback's error (passed on as it is), the store's, or
  * KILN_EIO when the run needed requests and every one of them failed (in
  * this run or an earlier one): err then gives the count and the first
- * error. st is filled either way. */
+ * error (complete has been called for every unit by then: a stage that
+ * writes atomically drops its output). st is filled either way. */
 int kiln_teacher_run(const kiln_teacher_opts *o, kiln_store *store,
 		     kiln_teacher_stats *st, kiln_error *err);
 
