@@ -5,14 +5,17 @@
  * With joint set, each of the k requests asks for a solution and its tests
  * in one answer (template "joint"); every candidate gets the tests of all
  * k answers (and of any test requests), pooled.
- * With n > 1, each solution request asks for n choices.
- * Every request goes into the store first; pending ones are sent (or
- * answered from the store's cache when an identical request was answered
- * before); answers are committed in batches as they arrive. Killed at any
- * moment and run again, it sends only what was never answered. Candidates
- * are written in task order, index order, each task's as soon as it is
- * complete. Threads: the caller's runs the HTTP loop; kiln_generate starts
- * and joins the others (docs/GENERATE.md).
+ * With n > 1, each solution request asks for n choices; an answer with
+ * fewer (matched to candidates by each choice's "index") gets a follow-up
+ * request for the rest.
+ * The asking is the teacher engine's (kiln/teacher.h): every request goes
+ * into the store first; pending ones are sent (or answered from the
+ * store's cache when an identical request was answered before); answers
+ * are committed in batches as they arrive. Killed at any moment and run
+ * again, it sends only what was never answered. Candidates are written in
+ * task order, index order, each task's as soon as it is complete. Threads:
+ * the caller's runs the HTTP loop; kiln_generate starts and joins the
+ * others (docs/GENERATE.md).
  */
 #ifndef KILN_GENERATE_H
 #define KILN_GENERATE_H
@@ -23,17 +26,19 @@
 #include "kiln/jsonl.h"
 #include "kiln/llm.h"
 #include "kiln/store.h"
+#include "kiln/teacher.h"
+#include "kiln/template.h"
 
 typedef struct kiln_generate_stats {
-	long jobs;            /* requests the run needs in all */
-	long already;         /* settled (answered or failed) before */
-	long cached;          /* answered from an identical earlier request */
-	long sent;            /* answered by the server in this run */
-	long failed;          /* gave up (recorded in the store) */
-	long input_tokens, output_tokens;
+	kiln_teacher_stats req; /* the requests: sent, failed, tokens, time */
 	long candidates;      /* records written */
+	long missing;         /* candidates not written: their request failed,
+			       * or the server left their choice out */
 	long extract_errors;  /* answers with no usable code */
-	double seconds;
+	long short_answers;   /* answers with fewer choices than asked */
+	long followups;       /* requests for the choices an answer left out */
+	long repeats;         /* tasks with the id of an earlier task (they
+			       * get its candidates) */
 } kiln_generate_stats;
 
 typedef struct kiln_generate_opts {
@@ -51,7 +56,9 @@ typedef struct kiln_generate_opts {
 	double top_p;          /* default 0.95 */
 	int max_tokens;        /* default 1024 */
 	const char *stop;      /* one stop sequence, or NULL */
-	long seed;             /* candidate i is sent seed + i */
+	long seed;             /* request i of a task is sent seed + i;
+				  kiln_generate refuses a seed so large
+				  that seed + i would overflow */
 	const char *tmpl_solution, *tmpl_tests, *tmpl_joint;
 				/* texts; NULL: built-in */
 	int no_cache;
@@ -62,18 +69,12 @@ typedef struct kiln_generate_opts {
 
 void kiln_generate_opts_default(kiln_generate_opts *o);
 
-/* tasks: a JSON array of task records. */
+/* tasks: a JSON array of task records. Refused before anything is sent:
+ * a task without a string id, a task in a language kiln cannot run, an
+ * empty or malformed template, a seed that could overflow. Returns
+ * KILN_EIO when every request the run needed failed (kiln/teacher.h). */
 int kiln_generate(const json_t *tasks, kiln_store *store, kiln_out *out,
 		  const kiln_generate_opts *o, kiln_generate_stats *st,
 		  kiln_error *err);
-
-/* Renders a template: {prompt}, {entry_point}, {language} from the task,
- * "{{" and "}}" for braces. Returns a malloc'd string or NULL. */
-char *kiln_template_render(const char *tmpl, const json_t *task,
-			   kiln_error *err);
-
-/* The built-in templates (data/templates/, embedded at build time):
- * "solution", "tests", "joint"; NULL for another name. */
-const char *kiln_template_default(const char *name);
 
 #endif

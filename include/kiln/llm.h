@@ -48,8 +48,9 @@ typedef struct kiln_llm_result {
 	const char *error;       /* why it failed (after all attempts) */
 	int attempts;
 	double ms;               /* from first send to result */
-	long input_tokens;       /* from "usage", when the answer had it */
-	long output_tokens;
+	long input_tokens;       /* from "usage"; -1 when the answer did not
+				  * say (no usage, or not that count) */
+	long output_tokens;      /* likewise */
 	json_t *json;            /* the parsed answer (ok): the callback may
 				  * keep it by taking it (r->json = NULL;
 				  * it then owns the reference), else it is
@@ -96,7 +97,7 @@ void kiln_llm_wakeup(kiln_llm *l);
 void kiln_llm_close(kiln_llm *l);
 
 /* Checks an answer: a JSON object with a non-empty "choices" array. On
- * success fills the usage counts (0 when absent). Used by the client; public
+ * success fills the usage counts (-1 when absent: unknown, not 0). Used by the client; public
  * for tests and for answers read back from the store. */
 int kiln_llm_check_answer(const char *body, size_t len, long *in_tokens,
 			  long *out_tokens, kiln_error *err);

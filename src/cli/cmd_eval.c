@@ -79,11 +79,12 @@ static int find_data(const char *dir, const char *file, char *out,
 	return -1;
 }
 
-static json_t *load_tasks(const char *bench, const char *data_dir, long limit)
+/* The tasks of the benchmark; path: the file they are read from. */
+static json_t *load_tasks(const char *bench, const char *data_dir, long limit,
+			  char *path, size_t pathlen)
 {
 	kiln_import_format fmt;
 	int import = 0;
-	char path[PATH_MAX + 64];
 	kiln_jsonl_reader *in;
 	kiln_error err;
 	json_t *tasks = json_array(), *rec, *t;
@@ -94,14 +95,14 @@ static json_t *load_tasks(const char *bench, const char *data_dir, long limit)
 						   : "mbpp.jsonl";
 		kiln_import_format_parse(bench, &fmt, NULL);
 		import = 1;
-		if (find_data(data_dir, file, path, sizeof(path))) {
+		if (find_data(data_dir, file, path, pathlen)) {
 			cli_error("eval", "cannot find %s (give --data-dir, "
 				  "or set KILN_DATA_DIR)", file);
 			json_decref(tasks);
 			return NULL;
 		}
 	} else {
-		snprintf(path, sizeof(path), "%s", bench);
+		snprintf(path, pathlen, "%s", bench);
 	}
 	if (kiln_jsonl_open(&in, path, 0, &err)) {
 		cli_error("eval", "%s", err.msg);
@@ -142,6 +143,8 @@ static int run_eval(int argc, char **argv)
 	int *ks = a.ks, quiet, rc, npos;
 	const char *bench, *data_dir, *output, *store_path;
 	char store_buf[4096], cand_buf[4096], *tmpl = NULL;
+	char path[PATH_MAX + 64];
+	kiln_generate_stats gst = { 0 };
 	long limit;
 	json_t *tasks = NULL, *summary = NULL;
 	kiln_store *store = NULL;
@@ -183,9 +186,14 @@ static int run_eval(int argc, char **argv)
 				 a.t.tmpl_solution, &tmpl))
 		goto out;
 	o->gen.tmpl_solution = tmpl;
-	tasks = load_tasks(bench, data_dir, limit);
+	tasks = load_tasks(bench, data_dir, limit, path, sizeof(path));
 	if (!tasks)
 		goto out;
+	/* before anything is sent, and naming the user's file */
+	if (kiln_eval_check_tasks(tasks, &err)) {
+		cli_error("eval", "%s: %s", path, err.msg);
+		goto out;
+	}
 	if (!store_path) {
 		snprintf(store_buf, sizeof(store_buf), "%s.store", output);
 		store_path = store_buf;
@@ -194,9 +202,22 @@ static int run_eval(int argc, char **argv)
 	o->candidates_path = cand_buf;
 	o->samples_path = output;
 	o->verify.skip_bad = 0;
-	if (kiln_store_open(&store, store_path, &err) ||
-	    kiln_eval(tasks, store, o, &summary, &err)) {
+	o->gen_stats = &gst;
+	if (kiln_store_open(&store, store_path, &err)) {
 		cli_error("eval", "%s", err.msg);
+		goto out;
+	}
+	if (kiln_eval(tasks, store, o, &summary, &err)) {
+		if (gst.req.resumable)
+			cli_error("eval", "%s (answers so far are kept in %s; "
+				  "run again to resume)", err.msg, store_path);
+		else if (gst.req.failed || gst.req.failed_before)
+			cli_error("eval", "%s (the errors are in %s%s)",
+				  err.msg, store_path, gst.req.failed ? "" :
+				  "; eval does not send failed requests again: "
+				  "give it another --store to try again");
+		else
+			cli_error("eval", "%s", err.msg);
 		goto out;
 	}
 	if (!quiet) {
@@ -209,6 +230,20 @@ static int run_eval(int argc, char **argv)
 				json_real_value(json_object_get(summary, key)));
 		}
 	}
+	/* said even with --quiet: the numbers above are lower bounds */
+	if (gst.missing)
+		fprintf(stderr, "kiln eval: %ld of %ld samples are missing "
+			"(%ld requests failed, the first: %s; errors in %s); "
+			"each counts as a failed sample\n", gst.missing,
+			(long)json_array_size(tasks) * o->gen.k,
+			gst.req.failed + gst.req.failed_before,
+			gst.req.first_error[0] ? gst.req.first_error
+			: "in an earlier run", store_path);
+	if (gst.short_answers && !quiet)
+		fprintf(stderr, "kiln eval: %ld answers had fewer choices "
+			"than asked (--choices %d); %ld more requests asked "
+			"for the rest\n", gst.short_answers, o->gen.n,
+			gst.followups);
 	json_dumpf(summary, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	rc = 0;

@@ -82,9 +82,10 @@ struct gprog {
 	double last;
 };
 
-static void on_progress(void *ctx, const kiln_generate_stats *st)
+static void on_progress(void *ctx, const kiln_generate_stats *gst)
 {
 	struct gprog *p = ctx;
+	const kiln_teacher_stats *st = &gst->req;
 	long todo = st->jobs - st->already - st->cached;
 	long got = st->sent + st->failed;
 	double rate;
@@ -209,8 +210,16 @@ static int run_generate(int argc, char **argv)
 	if (kiln_generate(tasks, store, out, o, &st, &err)) {
 		if (prog.tty && !prog.quiet)
 			fputc('\n', stderr);
-		cli_error("generate", "%s (answers so far are kept in %s; run "
-			  "again to resume)", err.msg, store_path);
+		if (st.req.resumable)
+			cli_error("generate", "%s (answers so far are kept in "
+				  "%s; run again to resume)", err.msg,
+				  store_path);
+		else if (st.req.failed || st.req.failed_before)
+			cli_error("generate", "%s (the errors are in %s%s)",
+				  err.msg, store_path, st.req.failed ? "" :
+				  "; --retry-failed sends them again");
+		else
+			cli_error("generate", "%s", err.msg);
 		kiln_out_abort(out);
 		out = NULL;
 		goto out;
@@ -224,25 +233,45 @@ static int run_generate(int argc, char **argv)
 	}
 	out = NULL;
 	if (!prog.quiet) {
+		const kiln_teacher_stats *r = &st.req;
+
 		fprintf(stderr, "kiln generate: %ld candidates from %zu tasks in "
 			"%.1fs; requests: %ld needed, %ld settled before, %ld "
 			"from cache, %ld sent, %ld failed; tokens %ld in, %ld "
-			"out", st.candidates, json_array_size(tasks), st.seconds,
-			st.jobs, st.already, st.cached, st.sent, st.failed,
-			st.input_tokens, st.output_tokens);
+			"out", st.candidates, json_array_size(tasks), r->seconds,
+			r->jobs, r->already, r->cached, r->sent, r->failed,
+			r->input_tokens, r->output_tokens);
 		if (prog.price_in > 0 || prog.price_out > 0)
 			fprintf(stderr, "; cost $%.4f",
-				(st.input_tokens * prog.price_in +
-				 st.output_tokens * prog.price_out) / 1e6);
+				(r->input_tokens * prog.price_in +
+				 r->output_tokens * prog.price_out) / 1e6);
 		fputc('\n', stderr);
+		if (r->usage_unknown)
+			fprintf(stderr, "  %ld answers did not say how many "
+				"tokens they used (not in the counts; 'usage' "
+				"is null in their records)\n", r->usage_unknown);
+		if (st.short_answers)
+			fprintf(stderr, "  %ld answers had fewer choices than "
+				"asked (--choices %d); %ld more requests asked "
+				"for the rest\n", st.short_answers, o->n,
+				st.followups);
+		if (st.repeats)
+			fprintf(stderr, "  %ld tasks repeat the id of an earlier "
+				"task and get its candidates\n", st.repeats);
 		if (st.extract_errors)
 			fprintf(stderr, "  %ld answers had no usable code "
 				"(see 'extraction' in the records)\n",
 				st.extract_errors);
-		if (st.failed)
-			fprintf(stderr, "  %ld requests failed; their errors "
-				"are in %s; --retry-failed sends them again\n",
-				st.failed, store_path);
+		if (r->failed)
+			fprintf(stderr, "  %ld requests failed (the first: "
+				"%s); their errors are in %s; --retry-failed "
+				"sends them again\n", r->failed,
+				r->first_error, store_path);
+		if (st.missing)
+			fprintf(stderr, "  %ld candidates of %ld are missing "
+				"(their requests failed, or the server left "
+				"them out)\n", st.missing,
+				st.missing + st.candidates);
 	}
 	rc = 0;
 out:
@@ -270,6 +299,10 @@ const cli_cmd cli_generate = {
 "it stopped, and never re-sends a request that was answered. Candidates\n"
 "(JSON Lines) are written in task order as tasks complete.\n",
 	.after =
+"A server that answers fewer choices than --choices is asked for the\n"
+"rest. Exit status: 0 when the run did its work (failed requests are\n"
+"counted in the summary and kept in the store); 1 when every request\n"
+"failed, or on an error; 2 for a bad command line.\n"
 "--n and --timeout, the names of earlier releases, still work for\n"
 "--choices and --request-timeout.\n",
 };

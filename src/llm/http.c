@@ -176,7 +176,7 @@ static int check_answer(const char *body, size_t len, long *in_tokens,
 
 	if (parsed)
 		*parsed = NULL;
-	*in_tokens = *out_tokens = 0;
+	*in_tokens = *out_tokens = -1; /* unknown */
 	if (!v)
 		return kiln_error_set(err, KILN_EPARSE,
 				      "answer is not JSON (%s)", jerr.text);
@@ -190,11 +190,16 @@ static int check_answer(const char *body, size_t len, long *in_tokens,
 		rc = kiln_error_set(err, KILN_EPARSE, "answer has no choices%s%s",
 				    msg ? ": " : "", msg ? msg : "");
 	} else {
+		/* A count the server did not give is unknown, not 0. */
+		const json_t *in, *out;
+
 		usage = json_object_get(v, "usage");
-		*in_tokens = (long)json_integer_value(json_object_get(usage,
-						"prompt_tokens"));
-		*out_tokens = (long)json_integer_value(json_object_get(usage,
-						"completion_tokens"));
+		in = json_object_get(usage, "prompt_tokens");
+		out = json_object_get(usage, "completion_tokens");
+		if (json_is_integer(in) && json_integer_value(in) >= 0)
+			*in_tokens = (long)json_integer_value(in);
+		if (json_is_integer(out) && json_integer_value(out) >= 0)
+			*out_tokens = (long)json_integer_value(out);
 	}
 	if (!rc && parsed)
 		*parsed = v;
@@ -621,7 +626,10 @@ static int settle(kiln_llm *l, struct check *c, const char *body,
 		retry[(*nretry)++] = c->req;
 		return 0;
 	}
-	bucket_take(otpm, (double)c->out_t);
+	/* an answer without usage is charged nothing: its size is not
+	 * known in tokens */
+	if (c->out_t > 0)
+		bucket_take(otpm, (double)c->out_t);
 	memset(&res, 0, sizeof(res));
 	res.id = reqs[c->req].id;
 	res.ok = c->ok;

@@ -748,6 +748,8 @@ def store_failure_test(tmp):
     check("store failure: the run stops with an error naming the store",
           p.returncode == 1 and "w.out.store" in p.stderr and
           "Traceback" not in p.stderr, (p.returncode, p.stderr[-500:]))
+    check("store failure: here a rerun helps, and the message says so",
+          "run again to resume" in p.stderr, p.stderr[-500:])
     check("store failure: no partial output", not os.path.exists(out))
     kept = store_states(out + ".store")["done"]
     n0 = len(srv.requests())
@@ -823,6 +825,246 @@ def eval_test(tmp):
     srv.stop()
 
 
+
+def free_port():
+    """A loopback port with nothing listening on it."""
+    sk = socket.socket()
+    sk.bind(("127.0.0.1", 0))
+    port = sk.getsockname()[1]
+    sk.close()
+    return port
+
+
+def tested_tasks(path, n, tag):
+    """write_tasks with each task's own tests (for eval)."""
+    tasks = write_tasks(path, n, tag)
+    for i, t in enumerate(tasks):
+        t["tests"] = ["assert add_%d(1, 2) == 3" % i]
+    with open(path, "w") as f:
+        for t in tasks:
+            f.write(json.dumps(t) + "\n")
+    return tasks
+
+
+def honest_exits_test(tmp):
+    """A run in which every request failed exits non-zero, with the count
+    and the first error, and no 'run again to resume' (a rerun cannot
+    help). These exited 0 with an empty output."""
+    src = os.path.join(tmp, "h.jsonl")
+    tasks = tested_tasks(src, 2, "h")
+    srv = Server(tmp, "honest", {"answers": answers_for(tasks)})
+    out = os.path.join(tmp, "h.out")
+    # A URL without /v1: every request is a 404.
+    p = kiln("generate", "--backend", srv.url[:-len("/v1")], src, "-o", out)
+    check("all failed (no /v1): exit 1, the count and the first error",
+          p.returncode == 1 and "every request failed (4 of 4)" in p.stderr
+          and "HTTP 404" in p.stderr and "resume" not in p.stderr,
+          (p.returncode, p.stderr))
+    # Nothing listening.
+    url = "http://127.0.0.1:%d/v1" % free_port()
+    p = kiln("generate", "--backend", url, "--attempts", "1", src, "-o",
+             os.path.join(tmp, "h2.out"))
+    check("all failed (nothing listening): exit 1, the count and the "
+          "first error", p.returncode == 1 and
+          "every request failed (4 of 4)" in p.stderr and
+          "onnect" in p.stderr and "resume" not in p.stderr,
+          (p.returncode, p.stderr))
+    # Every prompt too long for the server (fakeai: 413 over 8 MiB).
+    big = os.path.join(tmp, "big.jsonl")
+    with open(big, "w") as f:
+        f.write(json.dumps({"id": "big/0", "prompt": "x" * (9 << 20)}) +
+                "\n")
+    p = kiln("generate", "--backend", srv.url, "--test-sets", "0", big,
+             "-o", os.path.join(tmp, "big.out"))
+    check("all failed (prompts too long): exit 1, HTTP 413 named",
+          p.returncode == 1 and "every request failed (1 of 1)" in p.stderr
+          and "413" in p.stderr, (p.returncode, p.stderr[-400:]))
+    # Run again on the same store: the failures are settled; still an
+    # error, and it says how to send them again.
+    p = kiln("generate", "--backend", srv.url[:-len("/v1")], src, "-o", out)
+    check("all failed before: exit 1, --retry-failed named",
+          p.returncode == 1 and "earlier run" in p.stderr and
+          "--retry-failed" in p.stderr, (p.returncode, p.stderr))
+    # eval: exit 1 too, instead of pass@1 = 0 over no samples.
+    p = kiln("eval", "--backend", url, "--attempts", "1", "--benchmark",
+             src, "-o", os.path.join(tmp, "h.samples.jsonl"))
+    check("eval, all failed: exit 1 with the count, no summary",
+          p.returncode == 1 and "every request failed (2 of 2)" in p.stderr
+          and p.stdout == "", (p.returncode, p.stdout, p.stderr))
+    p = kiln("eval", "--backend", url, "--attempts", "1", "--benchmark",
+             src, "-o", os.path.join(tmp, "h.samples.jsonl"))
+    check("eval, all failed before: exit 1, how to try again",
+          p.returncode == 1 and "earlier run" in p.stderr and
+          "another --store" in p.stderr and p.stdout == "", p.stderr)
+    # Some failed, some not: a run that did its work exits 0.
+    srv2 = Server(tmp, "honest2", {"answers": answers_for(tasks), "faults": [
+        {"kind": "500", "when": {"match": "number 1:"}}]})
+    p = kiln("generate", "--backend", srv2.url, "--attempts", "1",
+             "--test-sets", "0", src, "-o", os.path.join(tmp, "h3.out"))
+    check("some failed: exit 0, the first error in the summary",
+          p.returncode == 0 and "1 requests failed (the first: HTTP 500"
+          in p.stderr and "1 candidates of 2 are missing" in p.stderr,
+          p.stderr)
+    srv2.stop()
+    srv.stop()
+
+
+def odd_servers_test(tmp):
+    """Servers that answer fewer choices than n, choices out of order, or
+    no usage."""
+    src = os.path.join(tmp, "o.jsonl")
+    write_tasks(src, 2, "o")
+    answers = []
+    for i in range(2):
+        texts = ["```python\ndef add_%d(a, b):\n    return a + b  # c%d\n```"
+                 % (i, c) for c in range(4)]
+        answers.append({"match": "number %d:" % i, "texts": texts})
+    # A server that answers one choice whatever n asks: the rest are asked
+    # for (these candidates were missing, without a word).
+    srv = Server(tmp, "few", {"answers": answers, "faults": [
+        {"kind": "few_choices", "when": {"all": True}}]})
+    out = os.path.join(tmp, "few.out")
+    argv = ["generate", "--backend", srv.url, "-m", "m", "-k", "4",
+            "--choices", "4", "--test-sets", "0", src, "-o", out]
+    p = kiln(*argv)
+    cs = read_jsonl(out) if p.returncode == 0 else []
+    check("few choices: every candidate, from follow-up requests",
+          [(c["id"], c["candidate"]) for c in cs] ==
+          [("o/%d" % t, j) for t in range(2) for j in range(4)] and
+          len(srv.requests()) == 8, (len(cs), len(srv.requests()), p.stderr))
+    check("few choices: said once", p.stderr.count("fewer choices") == 1
+          and "6 answers had fewer choices than asked" in p.stderr and
+          "6 more requests" in p.stderr, p.stderr)
+    reqs = sorted((r["task"], r["index"], json.loads(r["request"])["n"],
+                   json.loads(r["request"])["seed"])
+                  for r in store_items(out + ".store", "--request"))
+    check("few choices: follow-up i asks for what is left, seed + i",
+          reqs[:4] == [("o/0", 0, 4, 1234), ("o/0", 1, 3, 1235),
+                       ("o/0", 2, 2, 1236), ("o/0", 3, 1, 1237)], reqs)
+    check("few choices: a candidate's seed and choice are its request's",
+          [(c["teacher"]["seed"], c["teacher"]["choice"]) for c in cs[:4]]
+          == [(1234, 0), (1235, 0), (1236, 0), (1237, 0)],
+          [c["teacher"] for c in cs[:4]])
+    n0 = len(srv.requests())
+    p = kiln(*argv)
+    check("few choices: resumed, nothing sent, the same candidates",
+          p.returncode == 0 and len(srv.requests()) == n0 and
+          read_jsonl(out) == cs, p.stderr)
+    srv.stop()
+    # eval: pass@k over the n samples asked for, not over fewer.
+    tested_tasks(src, 2, "o")
+    srv = Server(tmp, "few-eval", {"answers": answers, "faults": [
+        {"kind": "few_choices", "when": {"all": True}, "choices": 2}]})
+    p = kiln("eval", "--backend", srv.url, "--benchmark", src, "-n", "4",
+             "--choices", "4", "-k", "1,4", "-o",
+             os.path.join(tmp, "few.samples.jsonl"))
+    summary = json.loads(p.stdout) if p.returncode == 0 else {}
+    check("few choices, eval: every sample verified",
+          summary.get("samples_verified") == 8 and
+          summary.get("samples_missing") == 0 and
+          summary.get("pass@1") == 1.0 and
+          [r["verified"] for r in summary.get("per_task", [])] == [4, 4],
+          (summary, p.stderr))
+    srv.stop()
+    # Choices out of order: matched by index. Choice 0 is right, 1 wrong.
+    for i in range(2):
+        answers[i]["texts"][1] = answers[i]["texts"][1].replace("a + b",
+                                                                "a * b")
+    srv = Server(tmp, "shuffled", {"answers": answers, "faults": [
+        {"kind": "shuffled_choices", "when": {"all": True}}]})
+    out = os.path.join(tmp, "shuf.out")
+    p = kiln("generate", "--backend", srv.url, "-k", "2", "--choices", "2",
+             "--test-sets", "0", src, "-o", out)
+    cs = read_jsonl(out) if p.returncode == 0 else []
+    check("choices out of order: matched by index",
+          [("a * b" in c["solution"], c["teacher"]["choice"]) for c in cs]
+          == [(False, 0), (True, 1)] * 2, [c.get("solution") for c in cs])
+    srv.stop()
+    # No usage: unknown (null), not 0 tokens.
+    srv = Server(tmp, "nousage", {"answers": answers, "faults": [
+        {"kind": "no_usage", "when": {"match": "number 0:"}}]})
+    out = os.path.join(tmp, "nousage.out")
+    p = kiln("generate", "--backend", srv.url, "--test-sets", "0", src,
+             "-o", out)
+    cs = read_jsonl(out) if p.returncode == 0 else []
+    check("no usage: null in the record, counted apart",
+          len(cs) == 2 and cs[0]["usage"] is None and
+          cs[1]["usage"]["prompt_tokens"] > 0 and
+          "1 answers did not say how many tokens" in p.stderr,
+          ([c.get("usage") for c in cs], p.stderr))
+    srv.stop()
+
+
+def refusals_test(tmp):
+    """Refused before any request is sent, naming what is wrong."""
+    srv = Server(tmp, "refuse", {})
+    src = os.path.join(tmp, "r.jsonl")
+    tasks = tested_tasks(src, 3, "r")
+    tasks[2]["language"] = "cobol"
+    with open(src, "w") as f:
+        for t in tasks:
+            f.write(json.dumps(t) + "\n")
+    p = kiln("generate", "--backend", srv.url, src, "-o",
+             os.path.join(tmp, "r.out"))
+    check("generate: a language kiln cannot run is refused, nothing sent",
+          p.returncode == 1 and "task 3 (r/2)" in p.stderr and "cobol" in
+          p.stderr and "resume" not in p.stderr and srv.requests() == [],
+          (p.stderr, len(srv.requests())))
+    p = kiln("eval", "--backend", srv.url, "--benchmark", src, "-o",
+             os.path.join(tmp, "r.samples.jsonl"))
+    check("eval: a language kiln cannot run is refused, naming the file",
+          p.returncode == 1 and src + ": task 3 (r/2)" in p.stderr and
+          srv.requests() == [], p.stderr)
+    # A task without tests: the sandbox found it after every request,
+    # and named eval's intermediate candidates file.
+    del tasks[2]["language"]
+    del tasks[1]["tests"]
+    with open(src, "w") as f:
+        for t in tasks:
+            f.write(json.dumps(t) + "\n")
+    p = kiln("eval", "--backend", srv.url, "--benchmark", src, "-o",
+             os.path.join(tmp, "r.samples.jsonl"))
+    check("eval: a task without tests is refused before sending, naming "
+          "the user's file", p.returncode == 1 and src + ": task 2 (r/1)"
+          in p.stderr and ".candidates" not in p.stderr and
+          srv.requests() == [], p.stderr)
+    # A repeated id: eval counted its samples twice (c > n).
+    tasks[1]["tests"] = ["assert True"]
+    with open(src, "w") as f:
+        for t in tasks + [tasks[0]]:
+            f.write(json.dumps(t) + "\n")
+    p = kiln("eval", "--backend", srv.url, "--benchmark", src, "-o",
+             os.path.join(tmp, "r.samples.jsonl"))
+    check("eval: a repeated task id is refused before sending",
+          p.returncode == 1 and "task 4: id 'r/0' again (task 1" in p.stderr
+          and srv.requests() == [], p.stderr)
+    p = kiln("generate", "--backend", srv.url, "--test-sets", "0", src,
+             "-o", os.path.join(tmp, "r.out"))
+    check("generate: a repeated task id is reported",
+          p.returncode == 0 and "1 tasks repeat the id of an earlier task"
+          in p.stderr, p.stderr)
+    # A malformed store (it takes no item): a rerun cannot help, so no
+    # 'run again to resume'.
+    bad = os.path.join(tmp, "malformed.store")
+    db = sqlite3.connect(bad)
+    db.executescript("""
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+      INSERT INTO meta VALUES ('schema', '3');
+      CREATE TABLE items (id INTEGER PRIMARY KEY, task_id, idx, kind, state,
+        request, hash, answer, error, attempts, ms, created, updated, worker,
+        lease, claims);
+      CREATE TRIGGER refuse BEFORE INSERT ON items
+        BEGIN SELECT RAISE(ABORT, 'malformed row'); END;""")
+    db.commit()
+    db.close()
+    p = kiln("generate", "--backend", srv.url, "--store", bad, src, "-o",
+             os.path.join(tmp, "r.out"))
+    check("a malformed store: the error, without 'run again to resume'",
+          p.returncode == 1 and "malformed row" in p.stderr and
+          "resume" not in p.stderr, p.stderr)
+    srv.stop()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="kiln-gen-")
     only = os.environ.get("KILN_TEST_ONLY", "")  # e.g. "joint": one test
@@ -830,7 +1072,8 @@ def main():
               joint_test, choices_test, empty_test, duplicate_ids_test,
               old_store_test, retry_scope_test, store_lag_test,
               two_runs_test, store_failure_test,
-              eval_test):
+              eval_test, honest_exits_test, odd_servers_test,
+              refusals_test):
         if only in t.__name__:
             t(tmp)
     subprocess.run(["rm", "-rf", tmp])

@@ -70,12 +70,14 @@ static const char default_text[] =
 
 enum fault_kind {
 	F_SLOW, F_429, F_500, F_503, F_MALFORMED, F_TRUNCATED, F_RESET,
-	F_CONTENT_TYPE, F_EMPTY_CHOICES, F_HANG, F_COUNT
+	F_CONTENT_TYPE, F_EMPTY_CHOICES, F_HANG, F_FEW_CHOICES,
+	F_SHUFFLED_CHOICES, F_NO_USAGE, F_COUNT
 };
 
 static const char *const fault_names[F_COUNT] = {
 	"slow", "429", "500", "503", "malformed", "truncated", "reset",
-	"content_type", "empty_choices", "hang"
+	"content_type", "empty_choices", "hang", "few_choices",
+	"shuffled_choices", "no_usage"
 };
 
 enum when_kind { W_NTH, W_EVERY, W_MATCH, W_ALL };
@@ -90,6 +92,7 @@ struct fault {
 	long long delay_ms;     /* wait before acting; 0: none */
 	long long retry_after;  /* Retry-After seconds; -1: no header */
 	int rst;                /* reset: abortive close (RST), not FIN */
+	long long choices;      /* few_choices: at most this many (default 1) */
 };
 
 struct answer {
@@ -388,7 +391,8 @@ static int load_when(json_t *w, struct fault *f, const char *what)
 static int load_fault(json_t *j, struct fault *f, size_t i)
 {
 	static const char *const keys[] = { "kind", "when", "delay_ms",
-					    "retry_after", "rst", NULL };
+					    "retry_after", "rst", "choices",
+					    NULL };
 	char what[48];
 	json_t *kind = json_object_get(j, "kind");
 	json_t *rst = json_object_get(j, "rst");
@@ -417,13 +421,15 @@ static int load_fault(json_t *j, struct fault *f, size_t i)
 	f->times = -1;
 	f->retry_after = -1;
 	f->delay_ms = f->kind == F_HANG ? DEFAULT_HANG_MS : 0;
+	f->choices = 1;
 	if (!json_object_get(j, "when")) {
 		warnx_("script: %s: \"when\" is required", what);
 		return -1;
 	}
 	if (load_when(json_object_get(j, "when"), f, what) < 0 ||
 	    opt_int(j, "delay_ms", 0, &f->delay_ms, what) < 0 ||
-	    opt_int(j, "retry_after", 0, &f->retry_after, what) < 0)
+	    opt_int(j, "retry_after", 0, &f->retry_after, what) < 0 ||
+	    opt_int(j, "choices", 1, &f->choices, what) < 0)
 		return -1;
 	if (rst && !json_is_boolean(rst)) {
 		warnx_("script: %s: \"rst\" must be a boolean", what);
@@ -1045,26 +1051,35 @@ static void make_choice(const struct gen *g, const char *text,
 	}
 }
 
-static json_t *usage_json(const struct gen *g, const struct choice *cs)
+/* Tokens of the first n choices (none when cs is NULL). */
+static json_t *usage_json(const struct gen *g, const struct choice *cs, int n)
 {
 	long long ct = 0, pt = tokens(g->prompt_bytes);
 
-	for (int i = 0; i < g->n && cs; i++)
+	for (int i = 0; i < n && cs; i++)
 		ct += tokens(cs[i].len);
 	return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)pt,
 			 "completion_tokens", (json_int_t)ct, "total_tokens",
 			 (json_int_t)(pt + ct));
 }
 
-/* The response object; empty: with "choices": [] (fault empty_choices). */
+/* The response object, as fault f (NULL: none) shapes it: empty_choices
+ * "choices": [] (and 0 completion tokens), few_choices the first
+ * f->choices of them, shuffled_choices the choices in reverse order (each
+ * with its own index), no_usage no "usage" member. */
 static json_t *gen_json(const struct gen *g, const struct choice *cs,
-			const char *id, int empty)
+			const char *id, const struct fault *f)
 {
-	json_t *choices = json_array();
+	json_t *choices = json_array(), *r;
+	enum fault_kind k = f ? f->kind : F_SLOW;
+	int empty = k == F_EMPTY_CHOICES;
+	int n = k == F_FEW_CHOICES && f->choices < g->n ? (int)f->choices
+							 : g->n;
 
 	if (!choices)
 		return NULL;
-	for (int i = 0; i < g->n && !empty; i++) {
+	for (int j = 0; j < n && !empty; j++) {
+		int i = k == F_SHUFFLED_CHOICES ? n - 1 - j : j;
 		json_t *c;
 
 		if (g->chat)
@@ -1081,11 +1096,16 @@ static json_t *gen_json(const struct gen *g, const struct choice *cs,
 			return NULL;
 		}
 	}
-	return json_pack("{s:s, s:s, s:I, s:s, s:o, s:o}", "id", id, "object",
-			 g->chat ? "chat.completion" : "text_completion",
-			 "created", (json_int_t)time(NULL),
-			 "model", g->model, "choices", choices,
-			 "usage", usage_json(g, empty ? NULL : cs));
+	r = json_pack("{s:s, s:s, s:I, s:s, s:o}", "id", id, "object",
+		      g->chat ? "chat.completion" : "text_completion",
+		      "created", (json_int_t)time(NULL),
+		      "model", g->model, "choices", choices);
+	if (r && k != F_NO_USAGE &&
+	    json_object_set_new(r, "usage", usage_json(g, empty ? NULL : cs, n))) {
+		json_decref(r);
+		return NULL;
+	}
+	return r;
 }
 
 /* Appends "data: <chunk>\n\n"; takes the reference to chunk. */
@@ -1201,7 +1221,7 @@ static int gen_outcome(struct server *s, const struct gen *g, long long n,
 	o->delay_ms = f ? f->delay_ms : 0;
 	o->rst = f ? f->rst : 0;
 	if (f && f->kind == F_EMPTY_CHOICES) {
-		o->resp = resp_json(gen_json(&gm, cs, id, 1), "application/json");
+		o->resp = resp_json(gen_json(&gm, cs, id, f), "application/json");
 		rc = o->resp ? 0 : -1;
 		goto out;
 	}
@@ -1209,7 +1229,7 @@ static int gen_outcome(struct server *s, const struct gen *g, long long n,
 		if (gen_sse(&gm, cs, id, &body) < 0)
 			goto out;
 	} else {
-		json_t *j = gen_json(&gm, cs, id, 0);
+		json_t *j = gen_json(&gm, cs, id, f);
 		char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
 		json_decref(j);
@@ -1221,6 +1241,9 @@ static int gen_outcome(struct server *s, const struct gen *g, long long n,
 	}
 	switch (f ? f->kind : F_SLOW) {
 	case F_SLOW:
+	case F_FEW_CHOICES:
+	case F_SHUFFLED_CHOICES:
+	case F_NO_USAGE:
 		o->resp = resp_bytes(body.p, body.len, ctype);
 		break;
 	case F_CONTENT_TYPE:

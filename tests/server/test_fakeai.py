@@ -235,6 +235,9 @@ def test_faults(tmp):
         {"kind": "content_type", "when": {"match": "F-ctype"}},
         {"kind": "empty_choices", "when": {"match": "F-empty"}},
         {"kind": "hang", "when": {"match": "F-hang"}, "delay_ms": 3000},
+        {"kind": "few_choices", "when": {"match": "F-few"}, "choices": 2},
+        {"kind": "shuffled_choices", "when": {"match": "F-shuf"}},
+        {"kind": "no_usage", "when": {"match": "F-nousage"}},
     ]}
     s = Server(tmp, script, ["--threads", "1"])
     try:
@@ -289,6 +292,20 @@ def test_faults(tmp):
                          "empty_choices", "hang"], "log faults %r" % faults)
         statuses = [x["status"] for x in s.log()]
         check(statuses[8:10] == [None, None], "no status for resets")
+
+        # Servers that cap n, reorder choices, or give no usage.
+        st, _, body = s.chat("F-few", n=4)
+        a = json.loads(body)
+        check(st == 200 and [c["index"] for c in a["choices"]] == [0, 1],
+              "few_choices: the first 2 of 4")
+        st, _, body = s.chat("F-shuf", n=3)
+        a = json.loads(body)
+        check(st == 200 and [c["index"] for c in a["choices"]] == [2, 1, 0],
+              "shuffled_choices: reversed, each with its index")
+        st, _, body = s.chat("F-nousage")
+        a = json.loads(body)
+        check(st == 200 and "usage" not in a and a["choices"],
+              "no_usage: no usage member")
 
         # SIGTERM while a client waits on a hang: clean and quick.
         th = threading.Thread(target=lambda: expect_error(
