@@ -453,6 +453,19 @@ def sample_test(srv, model):
         text=True, timeout=30)
     check("serve: a missing model is a clear error",
           p.returncode == 1 and "missing.bin" in p.stderr, p.stderr)
+    # a checkpoint with an infinite or NaN weight made the sampler read
+    # out of bounds (the decode thread died): refused, naming the weight
+    for kind in ("inf", "nan"):
+        bad = os.path.join(os.path.dirname(model), "poison-%s.bin" % kind)
+        subprocess.run([MKMODEL, bad, "--poison", kind], check=True)
+        want = "weight wte[65][3] is %s" % ("+inf" if kind == "inf"
+                                             else "NaN")
+        for cmd in (["serve", "-m", bad, "--port", "0"],
+                    ["sample", "-m", bad, "-p", "A"]):
+            p = subprocess.run([KILN] + cmd, capture_output=True, text=True,
+                               timeout=30)
+            check("%s: a %s weight is refused, named" % (cmd[0], kind),
+                  p.returncode == 1 and want in p.stderr, p.stderr)
 
 
 def generate_test(tmp, model):
