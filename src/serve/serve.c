@@ -39,18 +39,21 @@
 #define CONN_TIMEOUT_S 300     /* idle connections are closed after this */
 #define DEFAULT_COMPLETION_TOKENS 16 /* OpenAI's default for /completions */
 #define HTTP_TOO_LARGE 413     /* its MHD name changed across versions */
+#define MAX_HEAD ((size_t)32 << 10) /* request head bytes (guard.c) */
+#define MHD_POOL ((size_t)128 << 10) /* MHD's per-connection memory: more
+					than any head the guard lets by */
 
 enum route { R_NONE, R_CHAT, R_COMPLETIONS, R_MODELS, R_HEALTH };
 
 struct kiln_server {
 	struct MHD_Daemon *d;
+	struct kiln__guard *g;  /* the listening socket */
 	kiln_batcher *b;
 	const kiln_gpt *m;
 	const kiln_tok *tok;
 	kiln_serve_config cfg;
 	char *host, *model_name;
 	int port;
-	MHD_socket listen_fd;   /* after quiesce: closed after stop */
 	time_t started;
 	atomic_uint_fast64_t ids;
 
@@ -656,6 +659,16 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ------------------------------------------------------ the server */
 
+/* A connection whose head the guard checked (guard.c). */
+static void pass_to_mhd(void *ctx, int fd, const struct sockaddr *addr,
+			socklen_t len)
+{
+	struct kiln_server *s = ctx;
+
+	/* On failure (the connection limit) MHD closes fd itself. */
+	(void)MHD_add_connection(s->d, fd, addr, len);
+}
+
 void kiln_serve_config_default(kiln_serve_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -675,11 +688,12 @@ int kiln_serve_start(kiln_server **out, const kiln_gpt *m,
 {
 	struct addrinfo hints = { 0 }, *ai = NULL;
 	char portstr[16];
-	const union MHD_DaemonInfo *info;
 	kiln_batcher_config bc;
 	kiln_server *s;
+	struct kiln__guard_cfg gc = { 0 };
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-			 MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC;
+			 MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
+			 MHD_USE_NO_LISTEN_SOCKET;
 	int rc, gai;
 
 	*out = NULL;
@@ -696,7 +710,6 @@ int kiln_serve_start(kiln_server **out, const kiln_gpt *m,
 	s->m = m;
 	s->tok = tok;
 	s->cfg = *cfg;
-	s->listen_fd = MHD_INVALID_SOCKET;
 	s->started = time(NULL);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->idle, NULL);
@@ -726,22 +739,33 @@ int kiln_serve_start(kiln_server **out, const kiln_gpt *m,
 		kiln_error_prefix(err, "serve: ");
 		goto fail;
 	}
-	s->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL,
-		on_request, s,
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, MHD_POOL,
 		MHD_OPTION_END);
 	if (!s->d) {
 		rc = kiln_error_set(err, KILN_EIO,
-				    "serve: cannot listen on %s port %d: %s",
-				    s->host, cfg->port, strerror(errno));
+				    "serve: cannot start libmicrohttpd: %s",
+				    strerror(errno));
 		goto fail;
 	}
-	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = info ? info->port : cfg->port;
+	gc.max_head = MAX_HEAD;
+	gc.max_body = s->cfg.max_body;
+	gc.max_checks = cfg->max_connections;
+	gc.timeout_s = CONN_TIMEOUT_S;
+	gc.pass = pass_to_mhd;
+	gc.pass_ctx = s;
+	gc.log = s->cfg.log;
+	gc.log_ctx = s->cfg.log_ctx;
+	if ((rc = kiln__guard_start(&s->g, ai, &gc, err))) {
+		kiln_error_prefix(err, "serve: cannot listen on %s port %d: ",
+				  s->host, cfg->port);
+		goto fail;
+	}
+	s->port = kiln__guard_port(s->g);
 	freeaddrinfo(ai);
 	*out = s;
 	return 0;
@@ -765,13 +789,7 @@ int kiln_serve_drain(kiln_server *s, long timeout_ms, kiln_error *err)
 	pthread_mutex_lock(&s->lock);
 	s->draining = 1;
 	pthread_mutex_unlock(&s->lock);
-	if (s->d && s->listen_fd == MHD_INVALID_SOCKET) {
-		s->listen_fd = MHD_quiesce_daemon(s->d);
-		/* Refuse new connections now (the socket itself may be
-		 * closed only after MHD_stop_daemon). */
-		if (s->listen_fd != MHD_INVALID_SOCKET)
-			shutdown(s->listen_fd, SHUT_RDWR);
-	}
+	kiln__guard_close(s->g); /* new connections are refused now */
 	clock_gettime(CLOCK_REALTIME, &until);
 	if (timeout_ms >= 0) {
 		until.tv_sec += timeout_ms / 1000;
@@ -802,13 +820,13 @@ void kiln_serve_free(kiln_server *s)
 	pthread_mutex_lock(&s->lock);
 	s->draining = 1;
 	pthread_mutex_unlock(&s->lock);
-	/* Wake every waiting handler (their jobs fail), then join the
-	 * connection threads, and only then free what they use. */
+	/* No more connections for MHD; wake every waiting handler (their
+	 * requests fail), then join the connection threads, and only then
+	 * free what they use. */
+	kiln__guard_free(s->g);
 	kiln_batcher_stop(s->b);
 	if (s->d)
 		MHD_stop_daemon(s->d);
-	if (s->listen_fd != MHD_INVALID_SOCKET)
-		close(s->listen_fd);
 	kiln_batcher_free(s->b);
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->lock);

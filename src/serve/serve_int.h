@@ -12,8 +12,11 @@
 #define KILN_SERVE_INT_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
+
+#include "kiln/error.h"
 
 #include "kiln/sample.h"
 
@@ -88,10 +91,43 @@ json_t *kiln__json_text(const char *p, size_t n);
  * become a valid character. */
 size_t kiln__utf8_ready(const char *p, size_t n);
 
-/* guard.c: checks the head of a request (bytes up to and including the
- * blank line, or what came so far). Returns 0 when it may go to
- * libmicrohttpd, 1 when more bytes are needed, or -1 with e filled. */
+/* --- guard.c --- */
+
+/* Checks the head of a request (the bytes up to and including the blank
+ * line, or what came so far): a request line METHOD SP TARGET SP HTTP/1.x,
+ * header lines "name: value" ending in CR LF (or LF), at most one
+ * Content-Length
+ * (digits, at most max_body), Transfer-Encoding chunked or nothing (never
+ * with a Content-Length), no NUL, at most max_head bytes. Returns 0 when
+ * it may go to libmicrohttpd, 1 when more bytes are needed, or -1 with e
+ * filled (400, 413, 431, 501, 505). */
 int kiln__guard_head(const char *p, size_t n, size_t max_head,
 		     size_t max_body, struct kiln__apierr *e);
+
+struct kiln__guard_cfg {
+	size_t max_head, max_body;
+	int max_checks;          /* connections checked at once; more: 503 */
+	int timeout_s;           /* for a complete head */
+	/* Takes a checked connection (fd, now the callee's). */
+	void (*pass)(void *ctx, int fd, const struct sockaddr *addr,
+		     socklen_t len);
+	void *pass_ctx;
+	void (*log)(void *ctx, const char *line);
+	void *log_ctx;
+};
+
+struct kiln__guard;
+struct addrinfo;
+
+/* Listens on ai and starts accepting. The message of a failure is bare
+ * (strerror): the caller says where. */
+int kiln__guard_start(struct kiln__guard **out, const struct addrinfo *ai,
+		      const struct kiln__guard_cfg *cfg, kiln_error *err);
+int kiln__guard_port(const struct kiln__guard *g);
+/* Closes the listening socket: new connections are refused; the checks
+ * under way go on. */
+void kiln__guard_close(struct kiln__guard *g);
+/* Closes, ends the checks under way (within 100 ms) and frees. */
+void kiln__guard_free(struct kiln__guard *g);
 
 #endif
