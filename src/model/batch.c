@@ -477,6 +477,7 @@ static int req_new(struct kiln_batcher *b, const int *prompt, int n_prompt,
 	j->b = b;
 	j->n = n;
 	j->refs = 2;
+	j->version = 1; /* a first wait with *seen = 0 returns at once */
 	j->params = *p;
 	j->params.stop = NULL;
 	j->params.n_stop = 0;

@@ -248,10 +248,12 @@ static int stopping(struct kiln__guard *g)
 	return s;
 }
 
-/* Answers e as JSON and closes fd. The client's unread bytes are drained
- * for a moment first: closing with them unread would reset the
- * connection, and the client might lose the answer. */
-static void answer(struct kiln__guard *g, int fd, const struct kiln__apierr *e)
+/* Answers e as JSON and closes fd. With `drain`, the client's unread
+ * bytes are read and dropped for up to a second first: closing with them
+ * unread would reset the connection, and the client might lose the
+ * answer. (The accept thread answers without: it must not wait.) */
+static void answer(struct kiln__guard *g, int fd, const struct kiln__apierr *e,
+		   int drain)
 {
 	json_t *j = kiln__openai_error(e);
 	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -272,8 +274,8 @@ static void answer(struct kiln__guard *g, int fd, const struct kiln__apierr *e)
 		free(body);
 	}
 	shutdown(fd, SHUT_WR);
-	for (int t = 0; t < 10 && drained < ((size_t)1 << 20) && !stopping(g);
-	     t++) {
+	for (int t = 0; drain && t < 10 && drained < ((size_t)1 << 20) &&
+			!stopping(g); t++) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
@@ -344,7 +346,7 @@ static void *check_main(void *arg)
 		g->cfg.pass(g->cfg.pass_ctx, c->fd,
 			    (const struct sockaddr *)&c->addr, c->len);
 	} else if (rc < 0) {
-		answer(g, c->fd, &e);
+		answer(g, c->fd, &e, 1);
 	} else {
 		close(c->fd); /* gone, silent, stopping or out of memory */
 	}
@@ -405,7 +407,7 @@ static void *accept_main(void *arg)
 
 			kiln__apierr_set(&e, 503, "server_error", "too_many_connections",
 					 NULL, "too many connections; try again later");
-			answer(g, c->fd, &e);
+			answer(g, c->fd, &e, 0);
 			free(c);
 			continue;
 		}

@@ -177,6 +177,12 @@ static void streaming_reads_add_up(void **state)
 	(void)state;
 	setup_with(&f, 2, 4);
 	assert_int_equal(kiln_batch_submit_text(f.b, "abc", 3, 1, &p, &r, NULL), 0);
+	{
+		uint64_t zero = 0; /* the first look never waits */
+
+		assert_true(kiln_batch_wait(r, &zero, 0) >= 0);
+		assert_true(zero > 0);
+	}
 	while (!done) {
 		int st = kiln_batch_wait(r, &seen, 10000);
 
@@ -193,6 +199,12 @@ static void streaming_reads_add_up(void **state)
 	whole = text_of(r, 0, NULL);
 	assert_string_equal(acc, whole);
 	assert_true(wakes >= 2);
+	/* a first wait with seen = 0 returns at once, even when nothing
+	 * changes any more */
+	seen = 0;
+	assert_int_equal(kiln_batch_wait(r, &seen, 0), 1);
+	assert_true(seen > 0);
+	assert_int_equal(kiln_batch_wait(r, &seen, 0), 1);
 	free(whole);
 	kiln_batch_release(r);
 	teardown_f(&f);
