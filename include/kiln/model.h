@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "kiln/error.h"
+#include "kiln/tokenizer.h"
 
 typedef struct kiln_gpt_config {
 	int n_layer;
@@ -108,6 +109,26 @@ int kiln_gpt_save(const char *path, const kiln_gpt *m, const kiln_blob *tok,
  * caller receives are malloc'd and freed by the caller. */
 int kiln_gpt_load(const char *path, kiln_gpt **out, kiln_blob *tok,
 		  kiln_blob *train, kiln_error *err);
+
+/* --- opening a checkpoint for use ----------------------------------------
+ *
+ * kiln_model_open is how every user of a trained model opens one (kiln
+ * sample, kiln serve, kiln train --resume, the in-process teacher): the
+ * checkpoint (kiln_gpt_load's checks), its tokenizer, and the checks that
+ * they work together: the tokenizer's vocabulary is the model's, and every
+ * weight is finite (a NaN or an infinity is refused with its tensor and
+ * index: "m.bin: weight layer 1 fc_w[5][7] is +inf ..."). The context
+ * length was checked by the load (1 .. 65536, with a position table of
+ * that many rows); a prompt that leaves no room in it is refused later, by
+ * kiln_sample_prompt. On success *m and *tok are the caller's to free;
+ * tok_blob (the tokenizer as stored, to write it back unchanged) and train
+ * (the training state) may be NULL. On failure nothing is left to free. */
+int kiln_model_open(const char *path, kiln_gpt **m, kiln_tok **tok,
+		    kiln_blob *tok_blob, kiln_blob *train, kiln_error *err);
+
+/* KILN_EPARSE naming the first weight that is NaN or infinite, and how many
+ * there are; 0 when all are finite. */
+int kiln_gpt_check_finite(const kiln_gpt *m, kiln_error *err);
 
 /* --- inference with a KV cache ------------------------------------------- */
 

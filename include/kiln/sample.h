@@ -77,8 +77,10 @@ int kiln_sampler_new(kiln_sampler **out, int vocab,
 		     const kiln_sample_params *p, kiln_error *err);
 void kiln_sampler_free(kiln_sampler *s);
 
-/* The next token for logits[vocab]. NaN logits count as -infinity; if every
- * logit is -infinity or NaN the answer is token 0. */
+/* The next token for logits[vocab]: always a valid id, 0 .. vocab-1. NaN
+ * logits count as -infinity; if every logit is -infinity or NaN the answer
+ * is token 0. If some logits are +infinity, the first of them is the
+ * answer (whatever the temperature, top-k and top-p). */
 int kiln_sampler_pick(kiln_sampler *s, const float *logits);
 
 /* --- stop sequences on decoded text -------------------------------------- */

@@ -69,7 +69,6 @@ static int run_sample(int argc, char **argv)
 	kiln_gpt *m = NULL;
 	kiln_tok *tok = NULL;
 	kiln_kv *kv = NULL;
-	kiln_blob blob = { 0 };
 	struct out o = { 0 };
 	int *ids = NULL, rc, npos;
 	int nids = 0;
@@ -101,14 +100,8 @@ static int run_sample(int argc, char **argv)
 		prompt = file_text;
 	}
 	if (kiln_sample_params_check(pp, &err) ||
-	    kiln_gpt_load(model, &m, &blob, NULL, &err) ||
-	    kiln_tok_deserialize(&tok, blob.data, blob.len, &err))
+	    kiln_model_open(model, &m, &tok, NULL, NULL, &err))
 		goto fail;
-	if (kiln_tok_vocab(tok) != m->cfg.vocab) {
-		cli_error("sample", "%s: the tokenizer has %d ids, the model %d",
-			  model, kiln_tok_vocab(tok), m->cfg.vocab);
-		goto out;
-	}
 	if (kiln_sample_prompt(tok, prompt, strlen(prompt), m->cfg.n_ctx,
 			       &ids, &nids, &err))
 		goto fail;
@@ -130,7 +123,6 @@ fail:
 out:
 	free(ids);
 	free(file_text);
-	free(blob.data);
 	kiln_kv_free(kv);
 	kiln_tok_free(tok);
 	kiln_gpt_free(m);

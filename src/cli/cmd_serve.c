@@ -69,7 +69,6 @@ static int run_serve(int argc, char **argv)
 	kiln_error err = { 0, "" };
 	kiln_gpt *m = NULL;
 	kiln_tok *tok = NULL;
-	kiln_blob blob = { 0 };
 	kiln_server *srv = NULL;
 	const char *model;
 	char *name = NULL;
@@ -115,8 +114,7 @@ static int run_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (kiln_gpt_load(model, &m, &blob, NULL, &err) ||
-	    kiln_tok_deserialize(&tok, blob.data, blob.len, &err) ||
+	if (kiln_model_open(model, &m, &tok, NULL, NULL, &err) ||
 	    kiln_serve_start(&srv, m, tok, &cfg, &err)) {
 		cli_error("serve", "%s", err.msg);
 		goto out;
@@ -144,7 +142,6 @@ out:
 	kiln_serve_free(srv);
 	kiln_tok_free(tok);
 	kiln_gpt_free(m);
-	free(blob.data);
 	free(name);
 	return rc;
 }

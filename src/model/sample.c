@@ -205,7 +205,10 @@ int kiln_sampler_pick(kiln_sampler *s, const float *logits)
 	float mx = logit(logits, argmax(logits, n));
 	double total = 0, u, acc;
 
-	if (s->temperature <= 0 || s->top_k == 1 || mx == -INFINITY)
+	/* +inf: exp(inf - inf) would be NaN and no token would survive the
+	 * filter below; the infinite logits (the first of them) win, as
+	 * they would in the limit. All -inf or NaN: token 0, as documented. */
+	if (s->temperature <= 0 || s->top_k == 1 || isinf(mx))
 		return argmax(logits, n);
 	/* Probabilities up to a constant: exp((l - max) / T). */
 	for (int i = 0; i < n; i++) {
@@ -246,6 +249,9 @@ int kiln_sampler_pick(kiln_sampler *s, const float *logits)
 		}
 		total = acc;
 	}
+	if (m == 0 || !(total > 0))
+		return argmax(logits, n); /* nothing survived: cannot happen
+					     with finite mx, kept as a guard */
 	/* Inverse CDF over the kept candidates. */
 	u = kiln_rng_double(&s->rng) * total;
 	acc = 0;

@@ -16,7 +16,7 @@ static void load(void)
 	void *h = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
 	struct { void **slot; const char *name; } syms[] = {
 #define SYM(f) { (void **)&kiln__mhd.f, "MHD_" #f }
-		SYM(start_daemon), SYM(stop_daemon), SYM(quiesce_daemon),
+		SYM(start_daemon), SYM(stop_daemon), SYM(add_connection),
 		SYM(get_daemon_info), SYM(create_response_from_buffer),
 		SYM(create_response_from_callback), SYM(add_response_header),
 		SYM(queue_response), SYM(destroy_response),

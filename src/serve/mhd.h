@@ -16,7 +16,8 @@ struct kiln__mhd_api {
 					   MHD_AccessHandlerCallback, void *,
 					   ...);
 	void (*stop_daemon)(struct MHD_Daemon *);
-	MHD_socket (*quiesce_daemon)(struct MHD_Daemon *);
+	enum MHD_Result (*add_connection)(struct MHD_Daemon *, MHD_socket,
+					  const struct sockaddr *, socklen_t);
 	const union MHD_DaemonInfo *(*get_daemon_info)(
 		struct MHD_Daemon *, enum MHD_DaemonInfoType, ...);
 	struct MHD_Response *(*create_response_from_buffer)(
@@ -42,7 +43,7 @@ int kiln__mhd_load(kiln_error *err);
 #ifndef KILN_MHD_IMPL
 #define MHD_start_daemon kiln__mhd.start_daemon
 #define MHD_stop_daemon kiln__mhd.stop_daemon
-#define MHD_quiesce_daemon kiln__mhd.quiesce_daemon
+#define MHD_add_connection kiln__mhd.add_connection
 #define MHD_get_daemon_info kiln__mhd.get_daemon_info
 #define MHD_create_response_from_buffer kiln__mhd.create_response_from_buffer
 #define MHD_create_response_from_callback \

@@ -1,22 +1,24 @@
 /* kiln serve: the HTTP front end (kiln/serve.h).
  *
- * libmicrohttpd with a thread per connection: a request's handler parses
- * and checks the body, encodes the prompt, submits a job to the decode
- * thread (batch.c) and waits on the job's condition variable; a streamed
- * answer (stream: true) is a chunked response whose reader waits the same
- * way for each new piece of text. Every answer and every error is JSON;
- * errors are OpenAI's shape {"error": {"message", "type", "param", "code"}}.
+ * libmicrohttpd with a thread per connection: a request's handler checks
+ * the body with the protocol (openai.c), encodes the prompt, submits it to
+ * the batcher (kiln/batch.h) and waits for its end; a streamed answer
+ * (stream: true) is a chunked response whose reader waits the same way for
+ * each change of the request. Every answer and every error is JSON; the
+ * errors libmicrohttpd would answer itself, in HTML, are caught before it
+ * sees the connection (guard.c).
  *
  * Ownership: a request's state (struct req) is made on the handler's first
  * call and freed by the "request completed" callback, which also logs the
- * request's line and, if the client left early, cancels its job.
+ * request's line and releases its batcher request (cancelling it if the
+ * client left early).
  */
 #include "kiln/serve.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,27 +31,29 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
-#include "kiln/chat.h"
+#include "kiln/batch.h"
 #include "serve/mhd.h"
 #include "serve/serve_int.h"
+#include "util/buf.h"
 
-#define MAX_CHOICES 16         /* largest "n" */
-#define MAX_TOKENS_CAP (1 << 20)
 #define CONN_TIMEOUT_S 300     /* idle connections are closed after this */
 #define DEFAULT_COMPLETION_TOKENS 16 /* OpenAI's default for /completions */
 #define HTTP_TOO_LARGE 413     /* its MHD name changed across versions */
+#define MAX_HEAD ((size_t)32 << 10) /* request head bytes (guard.c) */
+#define MHD_POOL ((size_t)128 << 10) /* MHD's per-connection memory: more
+					than any head the guard lets by */
 
 enum route { R_NONE, R_CHAT, R_COMPLETIONS, R_MODELS, R_HEALTH };
 
 struct kiln_server {
 	struct MHD_Daemon *d;
-	struct kiln__batch *b;
+	struct kiln__guard *g;  /* the listening socket */
+	kiln_batcher *b;
 	const kiln_gpt *m;
 	const kiln_tok *tok;
 	kiln_serve_config cfg;
 	char *host, *model_name;
 	int port;
-	MHD_socket listen_fd;   /* after quiesce: closed after stop */
 	time_t started;
 	atomic_uint_fast64_t ids;
 
@@ -57,17 +61,6 @@ struct kiln_server {
 	pthread_cond_t idle;    /* open dropped to 0 */
 	int open;               /* requests between first call and completion */
 	int draining;
-};
-
-/* What one request asks for, once checked. */
-struct ask {
-	int chat;
-	char *prompt;           /* rendered (chat) or given */
-	kiln_sample_params p;
-	int seed_given, max_given;
-	int n, stream, include_usage;
-	char **stop;            /* owned until handed to the job */
-	int n_stop;
 };
 
 struct req {
@@ -81,10 +74,10 @@ struct req {
 	int too_large, answered, late;
 	unsigned status;
 	/* a generation request */
-	struct kiln__job *job;
-	int chat, include_usage;
+	kiln_batch_req *br;
+	struct kiln__answer ans; /* ans.id points at id */
+	int include_usage;
 	char id[48];
-	time_t created;
 	int prompt_tokens, completion_tokens;
 	const char *finish;
 	/* streaming */
@@ -92,125 +85,15 @@ struct req {
 	size_t ev_off;
 	size_t *sent;           /* per choice: bytes of text streamed */
 	unsigned char *flags;   /* per choice: 1 role sent, 2 finish sent */
+	uint64_t seen;          /* the request's version last looked at */
 	int ev_done;
 };
 
-/* An error to answer with. */
-struct apierr {
-	unsigned status;
-	const char *type, *code, *param;
-	char msg[600];
-};
-
-static int apierr_set(struct apierr *e, unsigned status, const char *type,
-		      const char *code, const char *param, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
-
-static int apierr_set(struct apierr *e, unsigned status, const char *type,
-		      const char *code, const char *param, const char *fmt, ...)
-{
-	va_list ap;
-
-	e->status = status;
-	e->type = type;
-	e->code = code;
-	e->param = param;
-	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
+#define apierr kiln__apierr
+#define apierr_set kiln__apierr_set
 #define BAD(e, code, param, ...) \
 	apierr_set(e, MHD_HTTP_BAD_REQUEST, "invalid_request_error", code, \
 		   param, __VA_ARGS__)
-
-/* ------------------------------------------------------------- UTF-8 */
-
-/* Length of the valid UTF-8 sequence at p[0..n) (n >= 1); 0 if it is
- * invalid, with *bad = the bytes of its maximal valid beginning (at least
- * 1: they become one U+FFFD, as Unicode recommends and Python does); -1 if
- * it is a valid beginning cut short by the end of the input. */
-static int utf8_seq(const unsigned char *p, size_t n, size_t *bad)
-{
-	unsigned c = p[0];
-	int len;
-	unsigned lo = 0x80, hi = 0xBF;
-
-	*bad = 1;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2;
-	else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;
-	} else
-		return 0;
-	for (int i = 1; i < len; i++) {
-		if ((size_t)i >= n) {
-			*bad = (size_t)i;
-			return -1;
-		}
-		if (p[i] < lo || p[i] > hi) {
-			*bad = (size_t)i;
-			return 0;
-		}
-		lo = 0x80;
-		hi = 0xBF;
-	}
-	return len;
-}
-
-/* How much of p[0..n) to show now: all of it but a tail that may still
- * become a valid character. */
-static size_t utf8_ready(const char *p, size_t n)
-{
-	size_t bad;
-
-	for (size_t back = 1; back <= 3 && back <= n; back++)
-		if (utf8_seq((const unsigned char *)p + n - back, back, &bad) == -1)
-			return n - back;
-	return n;
-}
-
-/* A JSON string of p[0..n) with each invalid part replaced by U+FFFD (a
- * byte-level model may emit any bytes). */
-static json_t *json_text(const char *p, size_t n)
-{
-	kiln_buf b = { .max = (size_t)4 << 30 };
-	json_t *j;
-
-	for (size_t i = 0; i < n;) {
-		size_t bad;
-		int l = utf8_seq((const unsigned char *)p + i, n - i, &bad);
-
-		if (l > 0) {
-			if (kiln__buf_add(&b, p + i, (size_t)l))
-				goto fail;
-			i += (size_t)l;
-		} else {
-			if (kiln__buf_add(&b, "\xEF\xBF\xBD", 3))
-				goto fail;
-			i += bad;
-		}
-	}
-	j = json_stringn(b.p ? b.p : "", b.len);
-	free(b.p);
-	return j;
-fail:
-	free(b.p);
-	return NULL;
-}
 
 /* ---------------------------------------------------------- answers */
 
@@ -252,14 +135,6 @@ static enum MHD_Result send_json(struct req *r, unsigned status, json_t *j,
 	return send_body(r, status, text, "application/json", hname, hval);
 }
 
-/* The message may hold invalid UTF-8: jansson's "near '...'" cuts the
- * body's text at a byte, and so may the cap of e->msg. */
-static json_t *error_json(const struct apierr *e)
-{
-	return json_pack("{s{so ss ss? ss?}}", "error", "message",
-			 json_text(e->msg, strlen(e->msg)), "type", e->type,
-			 "param", e->param, "code", e->code);
-}
 
 static enum MHD_Result send_error(struct req *r, const struct apierr *e)
 {
@@ -273,339 +148,42 @@ static enum MHD_Result send_error(struct req *r, const struct apierr *e)
 		hval = r->route == R_CHAT || r->route == R_COMPLETIONS ?
 			"POST" : "GET, HEAD";
 	}
-	return send_json(r, e->status, error_json(e), hname, hval);
+	return send_json(r, e->status, kiln__openai_error(e), hname, hval);
 }
 
-/* -------------------------------------------------- request parameters */
-
-/* A number field: 1 and *out when present, 0 when absent or null. */
-static int get_number(json_t *o, const char *key, double *out,
-		      struct apierr *e)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_number(v))
-		return BAD(e, "invalid_type", key, "'%s' must be a number", key);
-	*out = json_number_value(v);
-	return 1;
-}
-
-static int get_int(json_t *o, const char *key, long long *out,
-		   struct apierr *e)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!v || json_is_null(v))
-		return 0;
-	/* The range first: casting 1e300 to long long is undefined. */
-	if (json_is_real(v) && fabs(json_real_value(v)) < 9e15 &&
-	    json_real_value(v) == (double)(long long)json_real_value(v)) {
-		*out = (long long)json_real_value(v);
-		return 1;
-	}
-	if (!json_is_integer(v))
-		return BAD(e, "invalid_type", key, "'%s' must be an integer",
-			   key);
-	*out = json_integer_value(v);
-	return 1;
-}
-
-/* A number field in [lo, hi] ((lo, hi] when open_lo) into *dst. */
-static int num_param(json_t *o, const char *key, double lo, double hi,
-		     int open_lo, double *dst, struct apierr *e)
-{
-	double d = 0;
-	int rc = get_number(o, key, &d, e);
-
-	if (rc <= 0)
-		return rc;
-	if (!(open_lo ? d > lo : d >= lo) || !(d <= hi))
-		return BAD(e, "invalid_value", key, "'%s' must be in %s%g, %g]",
-			   key, open_lo ? "(" : "[", lo, hi);
-	*dst = d;
-	return 0;
-}
-
-/* An integer field in [lo, hi] into *dst; *given = 1 if present. */
-static int int_param(json_t *o, const char *key, long long lo, long long hi,
-		     long long *dst, int *given, struct apierr *e)
-{
-	long long v = 0;
-	int rc = get_int(o, key, &v, e);
-
-	if (rc <= 0)
-		return rc;
-	if (v < lo || v > hi)
-		return BAD(e, "invalid_value", key, "'%s' must be %lld to %lld",
-			   key, lo, hi);
-	*dst = v;
-	if (given)
-		*given = 1;
-	return 0;
-}
-
-static int get_bool(json_t *o, const char *key, int *out, struct apierr *e)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_boolean(v))
-		return BAD(e, "invalid_type", key, "'%s' must be a boolean",
-			   key);
-	*out = json_is_true(v);
-	return 1;
-}
-
-static int get_stop(json_t *o, struct ask *a, struct apierr *e)
-{
-	json_t *v = json_object_get(o, "stop"), *x;
-	size_t i;
-
-	if (!v || json_is_null(v))
-		return 0;
-	if (json_is_string(v)) {
-		a->stop = calloc(1, sizeof(char *));
-		if (!a->stop || !(a->stop[0] = strdup(json_string_value(v))))
-			return apierr_set(e, 500, "server_error", "internal_error",
-					  NULL, "out of memory");
-		a->n_stop = 1;
-	} else if (json_is_array(v)) {
-		if (json_array_size(v) > KILN_SAMPLE_MAX_STOP)
-			return BAD(e, "invalid_value", "stop",
-				   "'stop' holds at most %d strings",
-				   KILN_SAMPLE_MAX_STOP);
-		a->stop = calloc(json_array_size(v) + 1, sizeof(char *));
-		if (!a->stop)
-			return apierr_set(e, 500, "server_error", "internal_error",
-					  NULL, "out of memory");
-		json_array_foreach(v, i, x) {
-			if (!json_is_string(x))
-				return BAD(e, "invalid_type", "stop",
-					   "'stop' must be a string or an array of strings");
-			if (!(a->stop[a->n_stop] = strdup(json_string_value(x))))
-				return apierr_set(e, 500, "server_error",
-						  "internal_error", NULL,
-						  "out of memory");
-			a->n_stop++;
-		}
-	} else {
-		return BAD(e, "invalid_type", "stop",
-			   "'stop' must be a string or an array of strings");
-	}
-	for (int k = 0; k < a->n_stop; k++) {
-		size_t n = strlen(a->stop[k]);
-
-		if (n == 0 || n > KILN_SAMPLE_MAX_STOP_LEN)
-			return BAD(e, "invalid_value", "stop",
-				   "each stop sequence must be 1 to %d bytes",
-				   KILN_SAMPLE_MAX_STOP_LEN);
-	}
-	return 0;
-}
-
-static void ask_free(struct ask *a)
-{
-	free(a->prompt);
-	for (int i = 0; i < a->n_stop; i++)
-		free(a->stop[i]);
-	free(a->stop);
-}
-
-/* Reads and checks the parameters of a generation request. */
-static int parse_ask(struct req *r, struct ask *a, struct apierr *e)
-{
-	json_error_t jerr;
-	json_t *o, *v;
-	long long top_k, max_tokens, n, seed = 0;
-	int rc = -1;
-
-	memset(a, 0, sizeof(*a));
-	a->chat = r->route == R_CHAT;
-	kiln_sample_params_default(&a->p);
-	a->n = 1;
-	o = json_loadb(r->body.p ? r->body.p : "", r->body.len, 0, &jerr);
-	if (!o)
-		return BAD(e, "invalid_json", NULL,
-			   "request body is not valid JSON: %s (line %d, "
-			   "column %d)", jerr.text, jerr.line, jerr.column);
-	if (!json_is_object(o)) {
-		BAD(e, "invalid_json", NULL,
-		    "request body must be a JSON object");
-		goto out;
-	}
-	v = json_object_get(o, "model");
-	if (v && !json_is_null(v) && !json_is_string(v)) {
-		BAD(e, "invalid_type", "model", "'model' must be a string");
-		goto out;
-	}
-	if (a->chat) {
-		kiln_error err;
-
-		v = json_object_get(o, "messages");
-		if (!v) {
-			BAD(e, "missing_field", "messages",
-			    "'messages' is required");
-			goto out;
-		}
-		if (!json_is_array(v) || json_array_size(v) == 0) {
-			BAD(e, "invalid_type", "messages",
-			    "'messages' must be a non-empty array");
-			goto out;
-		}
-		if (kiln_chat_render(v, 1, &a->prompt, &err)) {
-			BAD(e, "invalid_value", "messages", "%s", err.msg);
-			goto out;
-		}
-	} else {
-		v = json_object_get(o, "prompt");
-		if (json_is_array(v) && json_array_size(v) == 1 &&
-		    json_is_string(json_array_get(v, 0)))
-			v = json_array_get(v, 0);
-		if (!v) {
-			BAD(e, "missing_field", "prompt", "'prompt' is required");
-			goto out;
-		}
-		if (!json_is_string(v)) {
-			BAD(e, "invalid_type", "prompt",
-			    "'prompt' must be a string (or an array of one string)");
-			goto out;
-		}
-		a->prompt = strdup(json_string_value(v));
-		if (!a->prompt) {
-			apierr_set(e, 500, "server_error", "internal_error", NULL,
-				   "out of memory");
-			goto out;
-		}
-	}
-	top_k = a->p.top_k;
-	max_tokens = a->p.max_tokens;
-	n = a->n;
-	if (num_param(o, "temperature", 0, 2, 0, &a->p.temperature, e) ||
-	    num_param(o, "top_p", 0, 1, 1, &a->p.top_p, e) ||
-	    int_param(o, "top_k", -1, INT32_MAX, &top_k, NULL, e) ||
-	    int_param(o, a->chat && json_object_get(o, "max_completion_tokens")
-		      ? "max_completion_tokens" : "max_tokens", 1,
-		      MAX_TOKENS_CAP, &max_tokens, &a->max_given, e) ||
-	    int_param(o, "n", 1, MAX_CHOICES, &n, NULL, e) ||
-	    int_param(o, "seed", INT64_MIN, INT64_MAX, &seed, &a->seed_given, e))
-		goto out;
-	a->p.top_k = top_k < 0 ? 0 : (int)top_k; /* -1: no limit, as vLLM */
-	a->p.max_tokens = (int)max_tokens;
-	a->n = (int)n;
-	a->p.seed = (uint64_t)seed;
-	if (get_bool(o, "stream", &a->stream, e) < 0)
-		goto out;
-	v = json_object_get(o, "stream_options");
-	if (json_is_object(v) &&
-	    get_bool(v, "include_usage", &a->include_usage, e) < 0)
-		goto out;
-	if (get_stop(o, a, e) < 0)
-		goto out;
-	a->p.stop = (const char *const *)a->stop;
-	a->p.n_stop = a->n_stop;
-	rc = 0;
-out:
-	json_decref(o);
-	return rc;
-}
-
-/* parse_ask() on a body alone, without a server or a connection: for
- * tests/fuzz/fuzz_serve.c (serve_int.h). */
-int kiln__serve_parse_request(int chat, const char *body, size_t len,
-			      json_t **view)
-{
-	struct req r;
-	struct ask a;
-	struct apierr e;
-	json_t *stop;
-
-	memset(&r, 0, sizeof(r));
-	memset(&e, 0, sizeof(e));
-	r.route = chat ? R_CHAT : R_COMPLETIONS;
-	r.body.p = (char *)body; /* only read */
-	r.body.len = len;
-	if (parse_ask(&r, &a, &e)) {
-		ask_free(&a);
-		*view = error_json(&e);
-		return (int)e.status;
-	}
-	stop = json_array();
-	for (int i = 0; stop && i < a.n_stop; i++)
-		if (json_array_append_new(stop, json_string(a.stop[i]))) {
-			json_decref(stop);
-			stop = NULL;
-		}
-	*view = stop ? json_pack("{sb ss sf sf si si si sI sb sb sb sb so}",
-				 "chat", a.chat, "prompt", a.prompt,
-				 "temperature", a.p.temperature,
-				 "top_p", a.p.top_p, "top_k", a.p.top_k,
-				 "max_tokens", a.p.max_tokens, "n", a.n,
-				 "seed", (json_int_t)a.p.seed,
-				 "seed_given", a.seed_given,
-				 "max_given", a.max_given, "stream", a.stream,
-				 "include_usage", a.include_usage,
-				 "stop", stop) : NULL;
-	ask_free(&a);
-	return 0;
-}
 
 /* ------------------------------------------------- generation answers */
 
-static const char *finish_name(enum kiln_finish f)
-{
-	return f == KILN_FINISH_LENGTH ? "length" : "stop";
-}
-
-static json_t *usage_json(const struct req *r)
-{
-	return json_pack("{si si si}", "prompt_tokens", r->prompt_tokens,
-			 "completion_tokens", r->completion_tokens,
-			 "total_tokens", r->prompt_tokens + r->completion_tokens);
-}
-
-static json_t *answer_head(const struct req *r, const char *object)
-{
-	return json_pack("{ss ss sI ss}", "id", r->id, "object", object,
-			 "created", (json_int_t)r->created, "model",
-			 r->s->model_name);
-}
-
-/* The whole answer of a finished job (under the batcher's lock). */
+/* The whole answer of a finished request. */
 static json_t *answer_json(struct req *r)
 {
-	struct kiln__job *j = r->job;
-	json_t *a = answer_head(r, r->chat ? "chat.completion"
-					   : "text_completion");
-	json_t *choices = json_array();
+	json_t *a = kiln__openai_head(&r->ans, 0), *choices = json_array();
+	int n = kiln_batch_choices(r->br);
 
 	if (!a || !choices)
 		goto fail;
 	r->completion_tokens = 0;
-	for (int i = 0; i < j->n; i++) {
-		const struct kiln__choice *c = &j->out[i];
-		json_t *text = json_text(c->text.p, c->text.len), *ch;
+	for (int i = 0; i < n; i++) {
+		enum kiln_finish f;
+		char *text;
+		size_t len;
+		int tokens;
+		json_t *ch;
 
-		if (!text)
+		if (kiln_batch_read(r->br, i, 0, &text, &len, &f, &tokens, NULL))
 			goto fail;
-		if (r->chat)
-			ch = json_pack("{si s{ss so} ss sn}", "index", i,
-				       "message", "role", "assistant",
-				       "content", text, "finish_reason",
-				       finish_name(c->finish), "logprobs");
-		else
-			ch = json_pack("{si so ss sn}", "index", i, "text", text,
-				       "finish_reason", finish_name(c->finish),
-				       "logprobs");
+		ch = kiln__openai_choice(r->ans.chat, i,
+					 kiln__json_text(text, len), f);
+		free(text);
 		if (!ch || json_array_append_new(choices, ch))
 			goto fail;
-		r->completion_tokens += c->tokens;
-		r->finish = finish_name(c->finish);
+		r->completion_tokens += tokens;
+		r->finish = kiln__openai_finish(f);
 	}
 	if (json_object_set_new(a, "choices", choices) ||
-	    json_object_set_new(a, "usage", usage_json(r)))
+	    json_object_set_new(a, "usage",
+				kiln__openai_usage(r->prompt_tokens,
+						   r->completion_tokens)))
 		goto fail_a;
 	return a;
 fail:
@@ -630,112 +208,82 @@ static int ev_add(struct req *r, json_t *j)
 	return rc;
 }
 
-/* One streamed chunk for choice i: text (may be NULL), finish (may be
- * NULL), role (chat's first chunk). */
-static int ev_choice(struct req *r, int i, json_t *text, const char *finish,
-		     int role)
+/* The events choice i has now (its text from r->sent[i] on, its finish,
+ * chat's role); *any = 1 when it had some. */
+static int ev_choice(struct req *r, int i, int *any)
 {
-	json_t *a = answer_head(r, r->chat ? "chat.completion.chunk"
-					   : "text_completion");
-	json_t *ch;
+	enum kiln_finish f;
+	char *text;
+	size_t len, ready;
+	int tokens, role = r->ans.chat && !(r->flags[i] & 1), rc = 0;
+	json_t *jt = NULL;
+	const char *fin = NULL;
 
-	if (r->chat) {
-		json_t *delta = json_object();
-
-		if (role)
-			json_object_set_new(delta, "role",
-					    json_string("assistant"));
-		if (text)
-			json_object_set_new(delta, "content", text);
-		ch = json_pack("{si so so sn}", "index", i, "delta", delta,
-			       "finish_reason", finish ? json_string(finish)
-						       : json_null(),
-			       "logprobs");
-	} else {
-		ch = json_pack("{si so so sn}", "index", i, "text",
-			       text ? text : json_string(""), "finish_reason",
-			       finish ? json_string(finish) : json_null(),
-			       "logprobs");
-	}
-	if (!a || !ch) {
-		json_decref(a);
-		json_decref(ch);
+	if (kiln_batch_read(r->br, i, r->sent[i], &text, &len, &f, &tokens,
+			    NULL))
 		return -1;
+	ready = f ? len : kiln__utf8_ready(text, len);
+	if (ready) {
+		if (!(jt = kiln__json_text(text, ready)))
+			rc = -1;
+		r->sent[i] += ready;
 	}
-	json_object_set_new(a, "choices", json_pack("[o]", ch));
-	return ev_add(r, a);
+	free(text);
+	if (rc)
+		return rc;
+	if (f && !(r->flags[i] & 2)) {
+		fin = kiln__openai_finish(f);
+		r->finish = fin;
+		r->completion_tokens += tokens;
+		r->flags[i] |= 2;
+	}
+	if (jt || fin || role) {
+		r->flags[i] |= 1;
+		*any = 1;
+		rc = ev_add(r, kiln__openai_chunk(&r->ans, i, jt, fin, role));
+	}
+	return rc;
 }
 
-/* True when choice i of j has something to stream (under the lock). */
-static int choice_news(const struct req *r, int i)
-{
-	const struct kiln__choice *c = &r->job->out[i];
-	size_t ready = c->finish ? c->text.len
-				 : utf8_ready(c->text.p, c->text.len);
-
-	return ready > r->sent[i] || (c->finish && !(r->flags[i] & 2)) ||
-	       (r->chat && !(r->flags[i] & 1));
-}
-
-/* Waits for news and turns it into events (under no lock). */
+/* Waits for news and turns it into events. The request's version is
+ * taken before each look, so a change during the look wakes the next
+ * wait at once. */
 static int ev_fill(struct req *r)
 {
-	struct kiln__job *j = r->job;
-	pthread_mutex_t *lock = kiln__batch_lock(r->s->b);
-	int rc = 0, news = 0;
+	int n = kiln_batch_choices(r->br), rc = 0, any = 0, st;
+	kiln_error err;
 
-	pthread_mutex_lock(lock);
 	for (;;) {
-		for (int i = 0; i < j->n && !news; i++)
-			news = choice_news(r, i);
-		if (news || j->failed || j->finished == j->n)
+		kiln_batch_wait(r->br, &r->seen, -1);
+		/* the status before the reads: when it says "over", the
+		 * reads see every choice's end */
+		st = kiln_batch_status(r->br, &err);
+		if (st < 0)
 			break;
-		pthread_cond_wait(&j->cond, lock);
+		for (int i = 0; i < n && !rc; i++)
+			rc = ev_choice(r, i, &any);
+		if (rc || any || st == 1)
+			break;
 	}
-	if (j->failed) {
+	if (rc)
+		return rc;
+	if (st < 0) {
 		struct apierr e;
 
 		apierr_set(&e, 500, "server_error", "internal_error", NULL,
-			   "%s", j->errmsg);
-		rc = ev_add(r, error_json(&e));
+			   "%s", err.msg);
+		rc = ev_add(r, kiln__openai_error(&e));
 		goto done;
 	}
-	for (int i = 0; i < j->n && !rc; i++) {
-		const struct kiln__choice *c = &j->out[i];
-		size_t ready = c->finish ? c->text.len
-					 : utf8_ready(c->text.p, c->text.len);
-		json_t *text = NULL;
-		const char *fin = NULL;
-		int role = r->chat && !(r->flags[i] & 1);
-
-		if (ready > r->sent[i]) {
-			text = json_text(c->text.p + r->sent[i],
-					 ready - r->sent[i]);
-			if (!text) {
-				rc = -1;
-				break;
-			}
-			r->sent[i] = ready;
-		}
-		if (c->finish && !(r->flags[i] & 2)) {
-			fin = finish_name(c->finish);
-			r->finish = fin;
-			r->completion_tokens += c->tokens;
-			r->flags[i] |= 2;
-		}
-		if (text || fin || role) {
-			r->flags[i] |= 1;
-			rc = ev_choice(r, i, text, fin, role);
-		}
-	}
-	if (rc || j->finished < j->n)
-		goto out;
+	if (st == 0)
+		return 0;
 	if (r->include_usage) {
-		json_t *a = answer_head(r, r->chat ? "chat.completion.chunk"
-						   : "text_completion");
+		json_t *a = kiln__openai_head(&r->ans, 1);
 
 		if (!a || json_object_set_new(a, "choices", json_array()) ||
-		    json_object_set_new(a, "usage", usage_json(r)))
+		    json_object_set_new(a, "usage",
+					kiln__openai_usage(r->prompt_tokens,
+							   r->completion_tokens)))
 			rc = -1;
 		if (!rc)
 			rc = ev_add(r, a);
@@ -746,8 +294,6 @@ done:
 	if (!rc)
 		rc = kiln__buf_add(&r->ev, "data: [DONE]\n\n", 14);
 	r->ev_done = 1;
-out:
-	pthread_mutex_unlock(lock);
 	return rc;
 }
 
@@ -778,8 +324,8 @@ static enum MHD_Result send_stream(struct req *r)
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	r->sent = calloc((size_t)r->job->n, sizeof(*r->sent));
-	r->flags = calloc((size_t)r->job->n, 1);
+	r->sent = calloc((size_t)kiln_batch_choices(r->br), sizeof(*r->sent));
+	r->flags = calloc((size_t)kiln_batch_choices(r->br), 1);
 	r->ev.max = (size_t)1 << 30;
 	if (!r->sent || !r->flags)
 		return MHD_NO;
@@ -815,92 +361,81 @@ static uint64_t fresh_seed(struct kiln_server *s)
 	return x ^ (x >> 29);
 }
 
+
 static enum MHD_Result handle_generate(struct req *r)
 {
 	struct kiln_server *s = r->s;
-	int T = s->m->cfg.n_ctx;
+	int T = s->m->cfg.n_ctx, chat = r->route == R_CHAT;
 	struct apierr e;
-	struct ask a;
+	struct kiln__ask a;
 	kiln_error err;
-	int *ids = NULL, nids, rc;
-	struct kiln__job *j;
+	int *ids = NULL, rc, stream;
 	json_t *ans;
 
-	if (parse_ask(r, &a, &e)) {
-		ask_free(&a);
+	if (kiln__openai_parse(chat, r->body.p, r->body.len, &a, &e)) {
+		kiln__ask_free(&a);
 		return send_error(r, &e);
 	}
-	r->chat = a.chat;
+	r->ans.chat = chat;
 	r->include_usage = a.include_usage;
 	rc = kiln_sample_prompt(s->tok, a.prompt, strlen(a.prompt), T, &ids,
 				&r->prompt_tokens, &err);
 	if (rc == KILN_ELIMIT) {
-		ask_free(&a);
-		BAD(&e, "context_length_exceeded", r->chat ? "messages" : "prompt",
+		kiln__ask_free(&a);
+		BAD(&e, "context_length_exceeded", chat ? "messages" : "prompt",
 		    "This model's maximum context length is %d tokens; the "
 		    "prompt is %d tokens (at most %d leave room for an answer)",
 		    T, r->prompt_tokens, T - 1);
 		return send_error(r, &e);
 	}
 	if (rc) {
-		ask_free(&a);
+		kiln__ask_free(&a);
 		apierr_set(&e, 500, "server_error", "internal_error", NULL,
 			   "%s", err.msg);
 		return send_error(r, &e);
 	}
-	nids = r->prompt_tokens;
 	if (!a.max_given)
-		a.p.max_tokens = a.chat ? T : DEFAULT_COMPLETION_TOKENS;
-	if (a.p.max_tokens > T - nids)
-		a.p.max_tokens = T - nids;
+		a.p.max_tokens = chat ? T : DEFAULT_COMPLETION_TOKENS;
 	if (!a.seed_given)
 		a.p.seed = fresh_seed(s);
-	j = kiln__job_new(a.n);
-	if (!j) {
-		free(ids);
-		ask_free(&a);
-		apierr_set(&e, 500, "server_error", "internal_error", NULL,
-			   "out of memory");
-		return send_error(r, &e);
-	}
-	j->prompt = ids;
-	j->n_prompt = nids;
-	j->params = a.p;
-	j->stream = a.stream;
-	j->stop = a.stop;       /* the job owns the stop strings now */
-	a.stop = NULL;
-	a.n_stop = 0;
-	ask_free(&a);
 	snprintf(r->id, sizeof(r->id), "%s-%016" PRIxFAST64 "%08lx",
-		 r->chat ? "chatcmpl" : "cmpl", atomic_fetch_add(&s->ids, 1),
+		 chat ? "chatcmpl" : "cmpl", atomic_fetch_add(&s->ids, 1),
 		 (unsigned long)s->started & 0xfffffffful);
-	r->created = time(NULL);
-	rc = kiln__batch_submit(s->b, j);
+	r->ans.id = r->id;
+	r->ans.created = (long long)time(NULL);
+	r->ans.model = s->model_name;
+	rc = kiln_batch_submit(s->b, ids, r->prompt_tokens, a.n, &a.p, &r->br,
+			       &err);
+	free(ids);
 	if (rc) {
-		kiln__job_put(s->b, j);
 		if (rc == KILN_ELIMIT)
 			apierr_set(&e, 503, "server_error", "queue_full", NULL,
 				   "the server is busy: %d requests are "
 				   "waiting already; try again later",
 				   s->cfg.queue);
-		else
-			apierr_set(&e, 503, "server_error", "shutting_down",
-				   NULL, "the server is shutting down");
-		return send_error(r, &e);
-	}
-	r->job = j;
-	if (a.stream)
-		return send_stream(r);
-	pthread_mutex_lock(kiln__batch_lock(s->b));
-	while (j->finished < j->n)
-		pthread_cond_wait(&j->cond, kiln__batch_lock(s->b));
-	if (j->failed) {
-		if (!strcmp(j->errmsg, "server stopping"))
+		else if (rc == KILN_EINVAL && !strcmp(err.msg,
+						       "batcher: stopping"))
 			apierr_set(&e, 503, "server_error", "shutting_down",
 				   NULL, "the server is shutting down");
 		else
 			apierr_set(&e, 500, "server_error", "internal_error",
-				   NULL, "%s", j->errmsg);
+				   NULL, "%s", err.msg);
+		kiln__ask_free(&a);
+		return send_error(r, &e);
+	}
+	stream = a.stream;
+	kiln__ask_free(&a);
+	if (stream)
+		return send_stream(r);
+	kiln_batch_wait(r->br, NULL, -1);
+	rc = kiln_batch_status(r->br, &err);
+	if (rc == KILN_EINVAL) {
+		apierr_set(&e, 503, "server_error", "shutting_down", NULL,
+			   "the server is shutting down");
+		ans = NULL;
+	} else if (rc < 0) {
+		apierr_set(&e, 500, "server_error", "internal_error", NULL,
+			   "%s", err.msg);
 		ans = NULL;
 	} else {
 		ans = answer_json(r);
@@ -908,7 +443,6 @@ static enum MHD_Result handle_generate(struct req *r)
 			apierr_set(&e, 500, "server_error", "internal_error",
 				   NULL, "out of memory for the answer");
 	}
-	pthread_mutex_unlock(kiln__batch_lock(s->b));
 	if (!ans)
 		return send_error(r, &e);
 	return send_json(r, MHD_HTTP_OK, ans, NULL, NULL);
@@ -935,7 +469,7 @@ static enum MHD_Result handle_health(struct req *r)
 {
 	int active, queued;
 
-	kiln__batch_stats(r->s->b, &active, &queued);
+	kiln_batcher_stats(r->s->b, &active, &queued);
 	return send_json(r, MHD_HTTP_OK, json_pack("{ss ss si si si}",
 			 "status", "ok", "model", r->s->model_name,
 			 "active", active, "queued", queued, "max_batch",
@@ -1071,20 +605,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	if (!r)
 		return;
 	*ctx = NULL;
-	if (r->job) {
-		int running;
-
-		pthread_mutex_lock(kiln__batch_lock(s->b));
-		running = r->job->finished < r->job->n;
-		pthread_mutex_unlock(kiln__batch_lock(s->b));
-		if (running)    /* the client left: stop decoding for it */
-			kiln__batch_cancel(s->b, r->job);
-		kiln__job_put(s->b, r->job);
-	}
+	/* a request still running is cancelled: the client left */
+	kiln_batch_release(r->br);
 	if (s->cfg.log) {
 		char line[400];
 
-		if (r->job)
+		if (r->br)
 			snprintf(line, sizeof(line),
 				 "%s %s %u %.1f ms prompt=%d completion=%d "
 				 "finish=%s%s", r->method, r->path, r->status,
@@ -1113,6 +639,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct kiln_server *s = cls;
 	char line[400];
@@ -1129,6 +658,16 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* ------------------------------------------------------ the server */
+
+/* A connection whose head the guard checked (guard.c). */
+static void pass_to_mhd(void *ctx, int fd, const struct sockaddr *addr,
+			socklen_t len)
+{
+	struct kiln_server *s = ctx;
+
+	/* On failure (the connection limit) MHD closes fd itself. */
+	(void)MHD_add_connection(s->d, fd, addr, len);
+}
 
 void kiln_serve_config_default(kiln_serve_config *c)
 {
@@ -1149,10 +688,12 @@ int kiln_serve_start(kiln_server **out, const kiln_gpt *m,
 {
 	struct addrinfo hints = { 0 }, *ai = NULL;
 	char portstr[16];
-	const union MHD_DaemonInfo *info;
+	kiln_batcher_config bc;
 	kiln_server *s;
+	struct kiln__guard_cfg gc = { 0 };
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-			 MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC;
+			 MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
+			 MHD_USE_NO_LISTEN_SOCKET;
 	int rc, gai;
 
 	*out = NULL;
@@ -1163,17 +704,12 @@ int kiln_serve_start(kiln_server **out, const kiln_gpt *m,
 		return kiln_error_set(err, KILN_EINVAL,
 			"serve: port must be 0..65535, max_connections and "
 			"max_body >= 1");
-	if (kiln_tok_vocab(tok) != m->cfg.vocab)
-		return kiln_error_set(err, KILN_EINVAL,
-			"serve: the tokenizer has %d ids, the model %d",
-			kiln_tok_vocab(tok), m->cfg.vocab);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return kiln_error_set(err, KILN_ENOMEM, "serve: out of memory");
 	s->m = m;
 	s->tok = tok;
 	s->cfg = *cfg;
-	s->listen_fd = MHD_INVALID_SOCKET;
 	s->started = time(NULL);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->idle, NULL);
@@ -1196,25 +732,40 @@ int kiln_serve_start(kiln_server **out, const kiln_gpt *m,
 	}
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	if ((rc = kiln__batch_start(&s->b, m, tok, cfg->max_batch, cfg->queue,
-				    cfg->prefill_chunk, err)))
+	bc.max_batch = cfg->max_batch;
+	bc.queue = cfg->queue;
+	bc.prefill_chunk = cfg->prefill_chunk;
+	if ((rc = kiln_batcher_new(&s->b, m, tok, &bc, err))) {
+		kiln_error_prefix(err, "serve: ");
 		goto fail;
-	s->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL,
-		on_request, s,
+	}
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, MHD_POOL,
 		MHD_OPTION_END);
 	if (!s->d) {
 		rc = kiln_error_set(err, KILN_EIO,
-				    "serve: cannot listen on %s port %d: %s",
-				    s->host, cfg->port, strerror(errno));
+				    "serve: cannot start libmicrohttpd: %s",
+				    strerror(errno));
 		goto fail;
 	}
-	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = info ? info->port : cfg->port;
+	gc.max_head = MAX_HEAD;
+	gc.max_body = s->cfg.max_body;
+	gc.max_checks = cfg->max_connections;
+	gc.timeout_s = CONN_TIMEOUT_S;
+	gc.pass = pass_to_mhd;
+	gc.pass_ctx = s;
+	gc.log = s->cfg.log;
+	gc.log_ctx = s->cfg.log_ctx;
+	if ((rc = kiln__guard_start(&s->g, ai, &gc, err))) {
+		kiln_error_prefix(err, "serve: cannot listen on %s port %d: ",
+				  s->host, cfg->port);
+		goto fail;
+	}
+	s->port = kiln__guard_port(s->g);
 	freeaddrinfo(ai);
 	*out = s;
 	return 0;
@@ -1238,13 +789,7 @@ int kiln_serve_drain(kiln_server *s, long timeout_ms, kiln_error *err)
 	pthread_mutex_lock(&s->lock);
 	s->draining = 1;
 	pthread_mutex_unlock(&s->lock);
-	if (s->d && s->listen_fd == MHD_INVALID_SOCKET) {
-		s->listen_fd = MHD_quiesce_daemon(s->d);
-		/* Refuse new connections now (the socket itself may be
-		 * closed only after MHD_stop_daemon). */
-		if (s->listen_fd != MHD_INVALID_SOCKET)
-			shutdown(s->listen_fd, SHUT_RDWR);
-	}
+	kiln__guard_close(s->g); /* new connections are refused now */
 	clock_gettime(CLOCK_REALTIME, &until);
 	if (timeout_ms >= 0) {
 		until.tv_sec += timeout_ms / 1000;
@@ -1275,17 +820,18 @@ void kiln_serve_free(kiln_server *s)
 	pthread_mutex_lock(&s->lock);
 	s->draining = 1;
 	pthread_mutex_unlock(&s->lock);
-	/* Wake every waiting handler (their jobs fail), then join the
-	 * connection threads, and only then free what they use. */
-	kiln__batch_stop(s->b);
+	/* No more connections for MHD; wake every waiting handler (their
+	 * requests fail), then join the connection threads, and only then
+	 * free what they use. */
+	kiln__guard_free(s->g);
+	kiln_batcher_stop(s->b);
 	if (s->d)
 		MHD_stop_daemon(s->d);
-	if (s->listen_fd != MHD_INVALID_SOCKET)
-		close(s->listen_fd);
-	kiln__batch_free(s->b);
+	kiln_batcher_free(s->b);
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->lock);
 	free(s->host);
 	free(s->model_name);
 	free(s);
 }
+

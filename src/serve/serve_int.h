@@ -1,89 +1,133 @@
-/* Internals of kiln serve: jobs and the decode thread (batch.c), shared
- * with the HTTP front end (serve.c).
+/* Internals of kiln serve shared by its files:
  *
- * A job is one HTTP request: one prompt and n choices, each choice one
- * sequence decoded in its own KV-cache slot. The HTTP thread fills the
- * job's inputs, submits it, then only reads its outputs under the batcher's
- * lock, waiting on job->cond. The decode thread owns every sequence's
- * kiln_gen and the KV cache; it publishes released text into job->out
- * under the lock and broadcasts job->cond.
- *
- * Ownership: a job has a reference count (the HTTP request's, and the
- * batcher's while the job is queued or running); the last put frees it.
+ *   openai.c  the OpenAI protocol: a request body to a checked `ask`, and
+ *             every answer, chunk and error as JSON (no HTTP, no threads)
+ *   serve.c   the HTTP front end on libmicrohttpd (mhd.c loads it), over
+ *             the batcher (kiln/batch.h)
+ *   guard.c   the listening socket: each connection's request head is
+ *             checked before libmicrohttpd sees it, so the errors that
+ *             libmicrohttpd would answer in HTML are answered in JSON
  */
 #ifndef KILN_SERVE_INT_H
 #define KILN_SERVE_INT_H
 
-#include <pthread.h>
+#include <stddef.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 
-#include "kiln/model.h"
+#include "kiln/error.h"
+
 #include "kiln/sample.h"
-#include "kiln/tokenizer.h"
-#include "util/buf.h"
 
-struct kiln__choice {
-	kiln_buf text;            /* released so far */
-	enum kiln_finish finish;  /* KILN_FINISH_NONE while running */
-	int tokens;               /* completion tokens */
+#define KILN__SERVE_MAX_CHOICES 16   /* largest "n" */
+
+/* An error to answer with: {"error": {"message", "type", "param", "code"}}. */
+struct kiln__apierr {
+	unsigned status;
+	const char *type, *code, *param;
+	char msg[600];
 };
 
-struct kiln__job {
-	/* inputs: written before submit, read-only afterwards */
-	int *prompt;              /* n_prompt token ids (owned) */
-	int n_prompt;
-	int n;                    /* choices */
-	kiln_sample_params params;/* max_tokens already capped by the context;
-				     choice i uses seed params.seed + i */
-	char **stop;              /* params.stop points here (owned) */
-	int stream;               /* wake the waiter at each new piece of
-				     text, not only when a choice ends */
+/* Fills e; returns -1. */
+int kiln__apierr_set(struct kiln__apierr *e, unsigned status,
+		     const char *type, const char *code, const char *param,
+		     const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
 
-	/* outputs and state: under the batcher's lock */
-	struct kiln__choice *out; /* n */
-	int admitted;             /* choices given a slot so far */
-	int finished;             /* choices finished */
-	int cancelled;            /* the client went away: stop decoding */
-	int failed;               /* an internal error ended it */
-	char errmsg[512];
-	pthread_cond_t cond;      /* broadcast when out or finished change */
-	int refs;
-	struct kiln__job *next;   /* queue link */
+json_t *kiln__openai_error(const struct kiln__apierr *e);
+
+/* What one generation request asks for, once checked. */
+struct kiln__ask {
+	int chat;
+	char *prompt;           /* rendered (chat) or given */
+	kiln_sample_params p;   /* p.stop points into stop */
+	int seed_given, max_given;
+	int n, stream, include_usage;
+	char **stop;
+	int n_stop;
 };
 
-struct kiln__batch;
+/* Parses and checks the body of /v1/chat/completions (chat) or
+ * /v1/completions. 0, or -1 with e filled (400 or 500); free a with
+ * kiln__ask_free either way. */
+int kiln__openai_parse(int chat, const char *body, size_t len,
+		       struct kiln__ask *a, struct kiln__apierr *e);
+void kiln__ask_free(struct kiln__ask *a);
 
-/* A job for n choices with a reference for the caller (refs = 1). */
-struct kiln__job *kiln__job_new(int n);
-/* Drops a reference (under no lock); the last frees the job. */
-void kiln__job_put(struct kiln__batch *b, struct kiln__job *j);
-
-int kiln__batch_start(struct kiln__batch **out, const kiln_gpt *m,
-		      const kiln_tok *tok, int max_batch, int queue,
-		      int prefill_chunk, kiln_error *err);
-/* Queues j (taking a reference of its own). KILN_ELIMIT: the queue is
- * full; KILN_EINVAL: the batcher is stopping. */
-int kiln__batch_submit(struct kiln__batch *b, struct kiln__job *j);
-/* Marks j cancelled: its sequences are dropped at the next step. */
-void kiln__batch_cancel(struct kiln__batch *b, struct kiln__job *j);
-/* The batcher's lock, for reading job outputs and waiting on job->cond. */
-pthread_mutex_t *kiln__batch_lock(struct kiln__batch *b);
-/* Figures for /health: sequences decoding, requests waiting. */
-void kiln__batch_stats(struct kiln__batch *b, int *active, int *queued);
-/* Stops the decode thread: queued and running jobs end as failed
- * ("server stopping") and their waiters are woken. */
-void kiln__batch_stop(struct kiln__batch *b);
-/* Frees a stopped batcher; no thread may wait on its lock any more. */
-void kiln__batch_free(struct kiln__batch *b);
-
-/* serve.c's request parser and checks on a body alone (chat: the body of
- * /v1/chat/completions, else of /v1/completions), for tests/fuzz/. Returns
- * 0 and *view = what was asked ({chat, prompt, temperature, top_p, top_k,
+/* The parser on a body alone, for tests/fuzz/fuzz_serve.c. Returns 0 and
+ * *view = what was asked ({chat, prompt, temperature, top_p, top_k,
  * max_tokens, n, seed, seed_given, max_given, stream, include_usage,
  * stop}), or the HTTP status and *view = the error body the server sends.
  * *view is NULL when it could not be made. */
 int kiln__serve_parse_request(int chat, const char *body, size_t len,
 			      json_t **view);
+
+/* The fields every answer and chunk begins with. */
+struct kiln__answer {
+	int chat;
+	const char *id;
+	long long created;
+	const char *model;
+};
+
+const char *kiln__openai_finish(enum kiln_finish f);
+json_t *kiln__openai_usage(int prompt_tokens, int completion_tokens);
+/* {"id", "object", "created", "model"}: object chat.completion(.chunk) or
+ * text_completion. */
+json_t *kiln__openai_head(const struct kiln__answer *a, int chunk);
+/* One choice of a whole answer (text taken). */
+json_t *kiln__openai_choice(int chat, int i, json_t *text,
+			    enum kiln_finish f);
+/* One streamed chunk for choice i: text (taken, may be NULL), finish (may
+ * be NULL), role (chat's first chunk). */
+json_t *kiln__openai_chunk(const struct kiln__answer *a, int i, json_t *text,
+			   const char *finish, int role);
+
+/* A JSON string of p[0..n) with each invalid UTF-8 part replaced by
+ * U+FFFD (a byte-level model may emit any bytes). */
+json_t *kiln__json_text(const char *p, size_t n);
+/* How much of p[0..n) to show now: all of it but a tail that may still
+ * become a valid character. */
+size_t kiln__utf8_ready(const char *p, size_t n);
+
+/* --- guard.c --- */
+
+/* Checks the head of a request (the bytes up to and including the blank
+ * line, or what came so far): a request line METHOD SP TARGET SP HTTP/1.x,
+ * header lines "name: value" ending in CR LF (or LF), at most one
+ * Content-Length
+ * (digits, at most max_body), Transfer-Encoding chunked or nothing (never
+ * with a Content-Length), no NUL, at most max_head bytes. Returns 0 when
+ * it may go to libmicrohttpd, 1 when more bytes are needed, or -1 with e
+ * filled (400, 413, 431, 501, 505). */
+int kiln__guard_head(const char *p, size_t n, size_t max_head,
+		     size_t max_body, struct kiln__apierr *e);
+
+struct kiln__guard_cfg {
+	size_t max_head, max_body;
+	int max_checks;          /* connections checked at once; more: 503 */
+	int timeout_s;           /* for a complete head */
+	/* Takes a checked connection (fd, now the callee's). */
+	void (*pass)(void *ctx, int fd, const struct sockaddr *addr,
+		     socklen_t len);
+	void *pass_ctx;
+	void (*log)(void *ctx, const char *line);
+	void *log_ctx;
+};
+
+struct kiln__guard;
+struct addrinfo;
+
+/* Listens on ai and starts accepting. The message of a failure is bare
+ * (strerror): the caller says where. */
+int kiln__guard_start(struct kiln__guard **out, const struct addrinfo *ai,
+		      const struct kiln__guard_cfg *cfg, kiln_error *err);
+int kiln__guard_port(const struct kiln__guard *g);
+/* Closes the listening socket: new connections are refused; the checks
+ * under way go on. */
+void kiln__guard_close(struct kiln__guard *g);
+/* Closes, ends the checks under way (within 100 ms) and frees. */
+void kiln__guard_free(struct kiln__guard *g);
 
 #endif

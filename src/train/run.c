@@ -181,12 +181,10 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 
 	/* the model and tokenizer: resumed, or new */
 	if (o->resume) {
-		rc = kiln_gpt_load(o->resume, &m, &tokb, &stb, err);
+		rc = kiln_model_open(o->resume, &m, &tok, &tokb, &stb, err);
 		if (rc)
 			goto out;
 		rc = state_load(&s, &stb, m->n_params, o->resume, err);
-		if (!rc)
-			rc = kiln_tok_deserialize(&tok, tokb.data, tokb.len, err);
 		if (rc)
 			goto out;
 		if (o->steps > s.steps)

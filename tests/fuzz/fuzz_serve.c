@@ -2,7 +2,7 @@
  *
  * The input is the JSON body of a request; it goes through the parser
  * and checks of both routes (/v1/chat/completions and /v1/completions,
- * kiln__serve_parse_request: serve.c's parse_ask without a server). Each
+ * kiln__serve_parse_request: openai.c's parser without a server). Each
  * result is compared with ref_request(), the rules of docs/SERVE.md
  * written again here on the body as jansson reads it:
  *   - a request the rules accept must be accepted, with exactly the

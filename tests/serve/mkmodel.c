@@ -3,11 +3,14 @@
  * not a trained one.
  *
  *   mkmodel OUT.bin [--layers N] [--heads N] [--d-model N] [--ctx N]
- *                   [--seed N] [--scale X]
+ *                   [--seed N] [--scale X] [--poison inf|nan]
  *
  * --scale multiplies the token embedding (which is also the output
  * projection): GPT-2's initialisation gives nearly flat logits, and a
- * larger scale gives a peakier, more text-like distribution. */
+ * larger scale gives a peakier, more text-like distribution. --poison
+ * sets one weight, wte[65][3] (the row of 'A'), to +inf or NaN: a damaged
+ * checkpoint that kiln must refuse. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +24,7 @@ int main(int argc, char **argv)
 				.n_ctx = 256, .vocab = 0 };
 	unsigned long long seed = 1;
 	double scale = 1;
-	const char *out = NULL;
+	const char *out = NULL, *poison = NULL;
 	kiln_error err = { 0, "" };
 	kiln_tok *tok = NULL;
 	kiln_gpt *m = NULL;
@@ -53,6 +56,8 @@ int main(int argc, char **argv)
 			seed = strtoull(v, NULL, 10);
 		else if (!strcmp(a, "--scale"))
 			scale = atof(v);
+		else if (!strcmp(a, "--poison"))
+			poison = v;
 		else {
 			fprintf(stderr, "mkmodel: unknown option %s\n", a);
 			return 2;
@@ -60,7 +65,8 @@ int main(int argc, char **argv)
 	}
 	if (!out) {
 		fprintf(stderr, "usage: mkmodel OUT.bin [--layers N] [--heads N] "
-			"[--d-model N] [--ctx N] [--seed N] [--scale X]\n");
+			"[--d-model N] [--ctx N] [--seed N] [--scale X] "
+			"[--poison inf|nan]\n");
 		return 2;
 	}
 	if (kiln_tok_bytes(&tok, &err))
@@ -70,6 +76,9 @@ int main(int argc, char **argv)
 		goto fail;
 	for (size_t i = 0; i < (size_t)cfg.vocab * cfg.d_model; i++)
 		m->w.wte[i] *= (float)scale;
+	if (poison)
+		m->w.wte[65 * cfg.d_model + 3] =
+			!strcmp(poison, "nan") ? NAN : INFINITY;
 	if (kiln_tok_serialize(tok, &buf, &blob.len, &err))
 		goto fail;
 	blob.data = buf;

@@ -343,6 +343,87 @@ static void expf_kernel_is_close_and_total(void **state)
 	assert_true(fabsf(kiln__tanhf(-20.0f) + 1.0f) < 1e-6f);
 }
 
+/* kiln_model_open: the model with its tokenizer, and the checks that they
+ * can be used together. Regression: a weight of +inf made kiln serve's
+ * sampler read out of bounds; such a checkpoint is now refused, naming the
+ * weight. */
+static void model_open_checks_the_pair(void **state)
+{
+	kiln_gpt_config cfg = small;
+	kiln_gpt *a, *m = (kiln_gpt *)1;
+	kiln_tok *t = NULL, *tok = (kiln_tok *)1;
+	kiln_error err = { 0, "" };
+	kiln_blob blob = { 0 }, tb = { 0 }, train = { (void *)"state", 5 }, got;
+	unsigned char *buf;
+	size_t d;
+
+	(void)state;
+	assert_int_equal(kiln_tok_bytes(&t, &err), 0);
+	assert_int_equal(kiln_tok_serialize(t, &buf, &blob.len, &err), 0);
+	blob.data = buf;
+	cfg.vocab = kiln_tok_vocab(t);
+	d = (size_t)cfg.d_model;
+	assert_int_equal(kiln_gpt_new(&a, &cfg, 4, &err), 0);
+	assert_int_equal(kiln_gpt_save(path_of("ok.bin"), a, &blob, &train,
+				       &err), 0);
+	assert_int_equal(kiln_model_open(path_of("ok.bin"), &m, &tok, &tb,
+					 &got, &err), 0);
+	assert_int_equal(kiln_tok_vocab(tok), cfg.vocab);
+	assert_memory_equal(m->params, a->params, a->n_params * 4);
+	assert_int_equal(tb.len, blob.len);
+	assert_memory_equal(tb.data, blob.data, blob.len);
+	assert_int_equal(got.len, 5);
+	free(tb.data);
+	free(got.data);
+	kiln_tok_free(tok);
+	kiln_gpt_free(m);
+
+	/* non-finite weights, named by tensor and index */
+	a->w.wte[65 * d + 3] = INFINITY;
+	assert_int_equal(kiln_gpt_save(path_of("inf.bin"), a, &blob, NULL,
+				       &err), 0);
+	assert_int_equal(kiln_model_open(path_of("inf.bin"), &m, &tok, NULL,
+					 NULL, &err), KILN_EPARSE);
+	assert_null(m);
+	assert_null(tok);
+	assert_non_null(strstr(err.msg, "inf.bin: weight wte[65][3] is +inf"));
+	a->w.wte[65 * d + 3] = 0;
+	a->w.layer[1].fc_w[5 * d + 7] = NAN;
+	a->w.lnf_b[2] = -INFINITY;
+	assert_int_equal(kiln_gpt_save(path_of("nan.bin"), a, &blob, NULL,
+				       &err), 0);
+	assert_int_equal(kiln_model_open(path_of("nan.bin"), &m, &tok, NULL,
+					 NULL, &err), KILN_EPARSE);
+	assert_non_null(strstr(err.msg, "weight layer 1 fc_w[5][7] is NaN "
+				       "(2 of "));
+	a->w.layer[1].fc_w[5 * d + 7] = 0;
+	assert_int_equal(kiln_gpt_check_finite(a, &err), KILN_EPARSE);
+	assert_non_null(strstr(err.msg, "weight lnf_b[2] is -inf"));
+	a->w.lnf_b[2] = 0;
+	assert_int_equal(kiln_gpt_check_finite(a, &err), 0);
+
+	/* a tokenizer of another vocabulary; none at all */
+	kiln_gpt_free(a);
+	cfg.vocab = 300;
+	assert_int_equal(kiln_gpt_new(&a, &cfg, 4, &err), 0);
+	assert_int_equal(kiln_gpt_save(path_of("vocab.bin"), a, &blob, NULL,
+				       &err), 0);
+	assert_int_equal(kiln_model_open(path_of("vocab.bin"), &m, &tok, NULL,
+					 NULL, &err), KILN_EPARSE);
+	assert_non_null(strstr(err.msg, "the tokenizer has 257 ids, the model "
+				       "300"));
+	assert_int_equal(kiln_gpt_save(path_of("notok.bin"), a, NULL, NULL,
+				       &err), 0);
+	assert_int_equal(kiln_model_open(path_of("notok.bin"), &m, &tok, NULL,
+					 NULL, &err), KILN_EPARSE);
+	assert_non_null(strstr(err.msg, "holds no tokenizer"));
+	assert_int_equal(kiln_model_open(path_of("missing.bin"), &m, &tok,
+					 NULL, NULL, &err), KILN_EIO);
+	kiln_gpt_free(a);
+	kiln_tok_free(t);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +431,7 @@ int main(void)
 		cmocka_unit_test(config_check_refuses_nonsense),
 		cmocka_unit_test(checkpoint_round_trips_exactly),
 		cmocka_unit_test(damaged_checkpoints_are_clear_errors),
+		cmocka_unit_test(model_open_checks_the_pair),
 		cmocka_unit_test(bad_infer_calls_change_nothing),
 		cmocka_unit_test(want_mask_packs_rows),
 		cmocka_unit_test(batched_decoding_is_bitwise_the_same),

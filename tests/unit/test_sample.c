@@ -387,11 +387,49 @@ static void gen_stops_across_tokens(void **state)
 	assert_int_equal(n, 3);
 }
 
+/* Regression: a checkpoint with an infinite weight gives +inf logits;
+ * exp(inf - inf) is NaN, no token survived the filter and the sampler read
+ * the candidate before its array (a token id out of range; in kiln serve
+ * the decode thread died). Every setting must now give a valid token: the
+ * +inf logit (the lowest such id when there are several). */
+static void infinite_logits_pick_a_valid_token(void **state)
+{
+	static const double temps[] = { 0, 0.7, 1, 2 };
+	static const int ks[] = { 0, 1, 5 };
+	static const double ps[] = { 1, 0.9, 0.1 };
+	float l[V];
+
+	(void)state;
+	for (size_t a = 0; a < sizeof(temps) / sizeof(temps[0]); a++)
+		for (size_t b = 0; b < sizeof(ks) / sizeof(ks[0]); b++)
+			for (size_t c = 0; c < sizeof(ps) / sizeof(ps[0]); c++) {
+				kiln_sampler *s = sampler(temps[a], ks[b], ps[c], 3);
+
+				random_logits(l, 9);
+				l[7] = INFINITY;
+				assert_int_equal(kiln_sampler_pick(s, l), 7);
+				l[3] = INFINITY;
+				l[5] = NAN;
+				assert_int_equal(kiln_sampler_pick(s, l), 3);
+				for (int i = 0; i < V; i++)
+					l[i] = INFINITY;
+				assert_int_equal(kiln_sampler_pick(s, l), 0);
+				for (int i = 0; i < V; i++)
+					l[i] = i % 2 ? NAN : -INFINITY;
+				assert_int_equal(kiln_sampler_pick(s, l), 0);
+				l[12] = -INFINITY;
+				l[13] = -3e38f;
+				assert_int_equal(kiln_sampler_pick(s, l), 13);
+				kiln_sampler_free(s);
+			}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(greedy_picks_argmax),
 		cmocka_unit_test(greedy_ties_and_nan),
+		cmocka_unit_test(infinite_logits_pick_a_valid_token),
 		cmocka_unit_test(temperature_shapes_distribution),
 		cmocka_unit_test(top_k_keeps_k_best),
 		cmocka_unit_test(top_p_keeps_smallest_set),
