@@ -67,6 +67,10 @@ const char *kiln_output_name(const kiln_output *o);
 /* 1 for a stream (standard output, FIFO, device ...), 0 for a file. */
 int kiln_output_is_stream(const kiln_output *o);
 
+/* A whole buffer to PATH by the rule: open, write, commit (or abort). */
+int kiln_output_save(const char *path, const void *p, size_t n,
+		     kiln_error *err);
+
 /* What PATH is, without opening it: sets *stream (1: streamed to, 0:
  * written atomically) and, for a file, *target to the path that will be
  * replaced (a link resolved; malloc'd; NULL for a stream). Fails for a
@@ -79,10 +83,11 @@ int kiln_output_resolve(const char *path, int *stream, char **target,
  * is made and removed). Returns 0 or an error that names the path. */
 int kiln_output_check(const char *path, kiln_error *err);
 
-/* Refuses an output that is an input: the same path, or the same file
- * (device and inode, links followed). what names the input in the message
- * ("the input", "--tasks"). Streams (standard output, /dev/null ...) are
- * never refused. Returns 0 or KILN_EINVAL. */
+/* Refuses an output that is an input: the same path, the same file
+ * (device and inode, links followed), or, when the input is a directory
+ * (read whole), an existing file anywhere under it. what names the input
+ * in the message ("the input", "--tasks"). Streams (standard output,
+ * /dev/null ...) are never refused. Returns 0 or KILN_EINVAL. */
 int kiln_output_check_distinct(const char *out, const char *in,
 			       const char *what, kiln_error *err);
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "kiln/output.h"
 #include "kiln/tokenizer.h"
 
 #define CMD "tokenizer"
@@ -136,6 +137,20 @@ static double now_s(void)
 
 /* --- train ---------------------------------------------------------------- */
 
+/* Writes the tokenizer file by kiln's rule for outputs (kiln/output.h):
+ * a regular file atomically, /dev/null or a FIFO streamed to. */
+static int save_tok(const kiln_tok *tok, const char *path, kiln_error *err)
+{
+	unsigned char *buf = NULL;
+	size_t len;
+	int rc = kiln_tok_serialize(tok, &buf, &len, err);
+
+	if (!rc)
+		rc = kiln_output_save(path, buf, len, err);
+	free(buf);
+	return rc;
+}
+
 struct progress {
 	int tty, quiet;
 	double start, last;
@@ -191,6 +206,16 @@ static int tok_cmd_train(int argc, char **argv)
 		cli_usage(&tok_train, &a, stderr);
 		return 2;
 	}
+	/* before reading anything: the output can be written, and is not one
+	 * of the inputs */
+	rc = kiln_output_check(output, &err);
+	for (int i = 0; !rc && i < npos; i++)
+		rc = kiln_output_check_distinct(output, argv[1 + i], "an input",
+						&err);
+	if (rc) {
+		cli_error(CMD, "train: %s", err.msg);
+		return 1;
+	}
 	prog.tty = isatty(STDERR_FILENO);
 	prog.start = prog.last = now_s();
 	to.progress = on_progress;
@@ -207,7 +232,7 @@ static int tok_cmd_train(int argc, char **argv)
 				    "none ending in --ext?" : "empty files or "
 				    "directories");
 	if (rc == 0)
-		rc = kiln_tok_save(tok, output, &err);
+		rc = save_tok(tok, output, &err);
 	if (rc) {
 		cli_error(CMD, "train: %s", err.msg);
 		kiln_tok_free(tok);

@@ -324,7 +324,7 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 		return rc;
 	for (int i = 0; i < o->ndata; i++)
 		if ((rc = kiln_output_check_distinct(o->out, o->data[i],
-						     "a data file", err)))
+						     "a data path", err)))
 			return rc;
 	if (o->tokenizer && !o->resume &&
 	    (rc = kiln_output_check_distinct(o->out, o->tokenizer,

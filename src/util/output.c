@@ -214,6 +214,19 @@ int kiln_output_check(const char *path, kiln_error *err)
 	return rc;
 }
 
+/* Is the file at out (which exists) inside the directory in? */
+static int inside(const char *out, const char *in)
+{
+	char *o = realpath(out, NULL), *d = realpath(in, NULL);
+	size_t n = d ? strlen(d) : 0;
+	int yes = o && d && strncmp(o, d, n) == 0 &&
+		  (o[n] == '/' || (n == 1 && d[0] == '/'));
+
+	free(o);
+	free(d);
+	return yes;
+}
+
 int kiln_output_check_distinct(const char *out, const char *in,
 			       const char *what, kiln_error *err)
 {
@@ -222,10 +235,14 @@ int kiln_output_check_distinct(const char *out, const char *in,
 	if (!out || !in || !strcmp(out, "-") || !strcmp(in, "-"))
 		return 0;
 	if (stat(out, &so) == 0) {
-		if (!S_ISREG(so.st_mode))
+		if (!S_ISREG(so.st_mode) || stat(in, &si) != 0)
 			return 0; /* a stream is never replaced */
-		if (stat(in, &si) != 0 || so.st_dev != si.st_dev ||
-		    so.st_ino != si.st_ino)
+		if (S_ISDIR(si.st_mode) && inside(out, in))
+			return kiln_error_set(err, KILN_EINVAL, "-o %s is a "
+				"file in %s, %s: it would be replaced while it "
+				"is read; write the output elsewhere", out,
+				in, what);
+		if (so.st_dev != si.st_dev || so.st_ino != si.st_ino)
 			return 0;
 	} else if (strcmp(out, in) != 0) {
 		return 0;
@@ -435,6 +452,22 @@ int kiln_output_keep_partial(kiln_output *o, char **kept, kiln_error *err)
 		free(p);
 	release(o);
 	return rc;
+}
+
+int kiln_output_save(const char *path, const void *p, size_t n,
+		     kiln_error *err)
+{
+	kiln_output *o;
+	int rc = kiln_output_open(&o, path, err);
+
+	if (rc)
+		return rc;
+	rc = kiln_output_write(o, p, n, err);
+	if (rc) {
+		kiln_output_abort(o);
+		return rc;
+	}
+	return kiln_output_commit(o, err);
 }
 
 void kiln_output_abort(kiln_output *o)

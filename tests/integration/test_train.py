@@ -169,7 +169,7 @@ def output_checks(tmp, good):
     before = read(data)
     p = run(["train"] + base + ["-o", data, data])
     check("-o equal to a data file is refused",
-          p.returncode == 1 and "is a data file" in p.stderr and
+          p.returncode == 1 and "is a data path" in p.stderr and
           read(data) == before, p.stderr)
 
     # a FIFO is streamed to (byte for byte the checkpoint a file gets),

@@ -261,6 +261,13 @@ static void output_equal_to_input_is_refused(void **state)
 	assert_non_null(strstr(err.msg, "--tasks"));
 	assert_int_equal(kiln_output_check_distinct(at("other"), in, "the input",
 						    &err), 0);
+	/* a file in an input directory is an input (tokenizer train and
+	 * train read directories whole) */
+	assert_int_equal(kiln_output_check_distinct(in, dir, "an input", &err),
+			 KILN_EINVAL);
+	assert_non_null(strstr(err.msg, "is a file in"));
+	assert_int_equal(kiln_output_check_distinct(at("new.bin"), dir,
+						    "an input", &err), 0);
 	assert_int_equal(kiln_output_check_distinct("/dev/null", "/dev/null",
 						    "the input", &err), 0);
 	assert_int_equal(kiln_output_check_distinct("-", "-", "the input",
