@@ -435,6 +435,25 @@ def output_checks(tmp, he, tasks):
           open(victim).read() == before, p.stderr)
     check("no temporary files left", not temps(d), temps(d))
 
+    # a command without a stop of its own, ended by SIGTERM while it
+    # writes, leaves no OUT.tmp.* behind (import waits on a FIFO input)
+    src = os.path.join(d, "in.fifo")
+    os.mkfifo(src)
+    imp = os.path.join(d, "imp.jsonl")
+    proc = subprocess.Popen([KILN, "import", "-f", "humaneval", src, "-o",
+                             imp], stderr=subprocess.PIPE)
+    with open(src, "w") as w:
+        w.write(json.dumps({"task_id": "HumanEval/0", "prompt": "x",
+                            "canonical_solution": "y", "test": "z",
+                            "entry_point": "f"}) + "\n")
+        w.flush()
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    check("SIGTERM during import -o: no temporary file left",
+          proc.returncode == -signal.SIGTERM and not temps(d) and
+          not os.path.exists(imp), (proc.returncode, temps(d)))
+
 
 def main():
     tmp = tempfile.mkdtemp(prefix="kiln-cli-")
