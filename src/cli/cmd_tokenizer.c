@@ -456,7 +456,6 @@ static int cmd_info(int argc, char **argv)
 	size_t serlen, maxlen = 0, sum = 0, hist[KILN_TOK_MAX_CHUNK + 1] = { 0 };
 	json_t *o = NULL, *first, *lens;
 	kiln_error err;
-	char *s;
 	int rc, n, npos;
 
 	if ((rc = tok_parse(&tok_info, argc, argv, &a, &npos)) != CLI_GO)
@@ -505,15 +504,9 @@ static int cmd_info(int argc, char **argv)
 		      "mean_token_bytes", n ? (double)sum / n : 0.0,
 		      "token_bytes_histogram", lens,
 		      "first_merges", first);
-	s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
-			   JSON_REAL_PRECISION(6)) : NULL;
-	if (!s) {
-		cli_error(CMD, "info: out of memory");
-		goto out;
-	}
-	puts(s);
-	free(s);
-	rc = 0;
+	/* to a full stdout: an error, not exit 0 */
+	rc = cli_print_json(CMD ": info", o, JSON_COMPACT |
+			    JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 out:
 	json_decref(o);
 	free(ser);

@@ -302,7 +302,7 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 	kiln_dataset *d = NULL;
 	kiln_trainer *tr = NULL;
 	train_state s = { 0 };
-	int *in = NULL, *tg = NULL, rc;
+	int *in = NULL, *tg = NULL, rc, out_stream = 0;
 	float losses[10];
 	int nloss = 0;
 	double t0 = now(), train_secs = 0;
@@ -322,6 +322,16 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 	 * file and not the tokenizer. */
 	if ((rc = kiln_output_check(o->out, err)))
 		return rc;
+	{
+		/* a stream (/dev/null, a FIFO) gets one checkpoint, the last:
+		 * --save-every would concatenate several */
+		char *target = NULL;
+
+		rc = kiln_output_resolve(o->out, &out_stream, &target, err);
+		free(target);
+		if (rc)
+			return rc;
+	}
 	for (int i = 0; i < o->ndata; i++)
 		if ((rc = kiln_output_check_distinct(o->out, o->data[i],
 						     "a data path", err)))
@@ -454,7 +464,7 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 			}
 		}
 		if (o->save_every && s.step % o->save_every == 0 &&
-		    s.step < s.steps && !stopping(o)) {
+		    s.step < s.steps && !stopping(o) && !out_stream) {
 			rc = save(o, m, &tokb, &s, tr, err);
 			if (rc)
 				goto out;

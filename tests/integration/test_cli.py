@@ -435,6 +435,16 @@ def output_checks(tmp, he, tasks):
           open(victim).read() == before, p.stderr)
     check("no temporary files left", not temps(d), temps(d))
 
+    # a JSON summary to a full stdout is an error
+    tok = os.path.join(d, "tok.bin")
+    p = kiln("tokenizer", "train", "--vocab", "300", "-q", "-o", tok, corpus)
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([KILN, "tokenizer", "info", "--tok", tok],
+                           stdout=full, stderr=subprocess.PIPE, text=True,
+                           timeout=60)
+    check("tokenizer info to a full stdout: exit 1, said",
+          p.returncode == 1 and "standard output" in p.stderr, p.stderr)
+
     # a command without a stop of its own, ended by SIGTERM while it
     # writes, leaves no OUT.tmp.* behind (import waits on a FIFO input)
     src = os.path.join(d, "in.fifo")
