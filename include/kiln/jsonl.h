@@ -39,6 +39,12 @@ int kiln_jsonl_open(kiln_jsonl_reader **out, const char *path, size_t max_line,
  * may go on). */
 int kiln_jsonl_next(kiln_jsonl_reader *r, json_t **obj, kiln_error *err);
 
+/* A flag that a signal handler sets to stop: a read that such a signal
+ * interrupts (a handler installed without SA_RESTART) then fails with
+ * KILN_EIO ("interrupted") instead of waiting on, so a reader of a quiet
+ * pipe or terminal stops when asked. NULL: reads wait (the default). */
+void kiln_jsonl_set_stop(kiln_jsonl_reader *r, volatile int *stop);
+
 /* 1-based number of the line most recently returned by kiln_jsonl_next. */
 long kiln_jsonl_lineno(const kiln_jsonl_reader *r);
 const char *kiln_jsonl_path(const kiln_jsonl_reader *r);

@@ -239,6 +239,7 @@ static int run_verify(int argc, char **argv)
 		sigaction(SIGTERM, &sa, NULL);
 	}
 	o->stop = &stop_sig;
+	kiln_jsonl_set_stop(in, &stop_sig); /* a quiet pipe too */
 	rc = kiln_verify_stream(in, out, o, &st, &err);
 	kiln_jsonl_close(in);
 	json_decref(refs);

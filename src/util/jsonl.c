@@ -36,6 +36,7 @@ struct kiln_jsonl_reader {
 	size_t line_cap;
 	int eof;
 	int skipping;        /* inside a line already reported as too long */
+	volatile int *stop;  /* kiln_jsonl_set_stop */
 };
 
 #define READ_CHUNK (256u << 10)
@@ -93,13 +94,20 @@ void kiln_jsonl_close(kiln_jsonl_reader *r)
 long kiln_jsonl_lineno(const kiln_jsonl_reader *r) { return r->lineno; }
 const char *kiln_jsonl_path(const kiln_jsonl_reader *r) { return r->path; }
 
-static ssize_t read_some(int fd, void *buf, size_t len)
+void kiln_jsonl_set_stop(kiln_jsonl_reader *r, volatile int *stop)
+{
+	r->stop = stop;
+}
+
+/* read(2), again after a signal unless the signal asked to stop (then
+ * -1 with errno EINTR). */
+static ssize_t read_some(kiln_jsonl_reader *r, void *buf, size_t len)
 {
 	ssize_t n;
 
 	do
-		n = read(fd, buf, len);
-	while (n < 0 && errno == EINTR);
+		n = read(r->fd, buf, len);
+	while (n < 0 && errno == EINTR && !(r->stop && *r->stop));
 	return n;
 }
 
@@ -112,7 +120,7 @@ static int fill_input(kiln_jsonl_reader *r, kiln_error *err)
 	if (have && r->zs.next_in != r->zbuf)
 		memmove(r->zbuf, r->zs.next_in, have);
 	r->zs.next_in = r->zbuf;
-	n = read_some(r->fd, r->zbuf + have, READ_CHUNK - have);
+	n = read_some(r, r->zbuf + have, READ_CHUNK - have);
 	if (n < 0)
 		return kiln_error_set(err, KILN_EIO, "%s:%ld: read failed: %s",
 				      r->path, r->lineno + 1, strerror(errno));
@@ -172,7 +180,7 @@ static int refill(kiln_jsonl_reader *r, kiln_error *err)
 			} else if (r->in_eof) {
 				n = 0;
 			} else {
-				n = read_some(r->fd, r->rbuf, READ_CHUNK);
+				n = read_some(r, r->rbuf, READ_CHUNK);
 				if (n < 0)
 					return kiln_error_set(err, KILN_EIO,
 						"%s:%ld: read failed: %s",

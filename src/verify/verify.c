@@ -428,6 +428,13 @@ int kiln_verify_stream(kiln_jsonl_reader *in, kiln_out *out,
 			rc = 0;
 			break;
 		}
+		if (rc && stop_asked(&r)) {
+			/* a read that the stop interrupted
+			 * (kiln_jsonl_set_stop) */
+			json_decref(rec);
+			rc = 0;
+			break;
+		}
 		if (rc == 0) {
 			/* Check the record now, so that its error carries
 			 * its line number and comes in order. */

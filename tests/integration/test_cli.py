@@ -367,6 +367,28 @@ def output_checks(tmp, he, tasks):
               not os.path.exists(out) and not temps(d), (proc.returncode,
                                                          err))
 
+    # SIGINT while verify waits on a quiet pipe: it stops, keeping the
+    # verdicts made (it used to wait for the writer)
+    for f in (out, out + ".partial"):
+        if os.path.exists(f):
+            os.unlink(f)
+    proc = subprocess.Popen([KILN, "verify", "-q", "-", "-o", out],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    proc.stdin.write("".join(json.dumps(t) + "\n" for t in tasks[:2]))
+    proc.stdin.flush()
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    try:
+        err = proc.communicate(timeout=30)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        err = proc.communicate()[1]
+    kept = read_jsonl(out + ".partial") if os.path.exists(
+        out + ".partial") else []
+    check("SIGINT while reading a quiet pipe: stops, verdicts kept",
+          proc.returncode == 130 and len(kept) == 2, (proc.returncode, err))
+
     # a file size limit (a full disk, as far as kiln can tell): an error
     # with the path and the cause, not a silent death by SIGXFSZ; OUT
     # unchanged, whole verdicts in OUT.partial, no temporary file
