@@ -283,6 +283,8 @@ const cli_cmd cli_train = {
 "export), \"prompt\"+\"solution\" (tasks, candidates) or \"text\". Chat samples\n"
 "train on the answer only. Prints a progress line on stderr and, at the end,\n"
 "one JSON summary on stdout.\n",
-	.after = "Ctrl-C (SIGINT) or SIGTERM stops after the current step and "
-		 "saves.\n",
+	.after = "Ctrl-C (SIGINT) or SIGTERM stops after the current step (at "
+		 "once during a\nvalidation) and saves. -o FILE is checked "
+		 "before training; /dev/null or a\nFIFO gets the last "
+		 "checkpoint, streamed.\n",
 };
