@@ -255,7 +255,11 @@ static int run_verify(int argc, char **argv)
 		return keep_partial(out, output, 128 + stop_sig);
 	}
 	if (kiln_out_commit(out, &err)) {
-		cli_error("verify", "%s", err.msg);
+		if (output && strcmp(output, "-"))
+			cli_error("verify", "%s; %s is unchanged", err.msg,
+				  output);
+		else
+			cli_error("verify", "%s", err.msg);
 		return 1;
 	}
 	if (!prog.quiet) {
