@@ -10,7 +10,10 @@
  *  - Anything else (standard output as NULL or "-", a FIFO, a character
  *    device such as /dev/null, a socket, or a link to one of these) is
  *    streamed to: opened for writing as it is, never created, truncated,
- *    replaced or removed.
+ *    replaced or removed. /dev/stdout, /dev/stderr, /dev/fd/N and
+ *    /proc/self/fd/N are this process's own descriptors, whatever they
+ *    are (even a file opened with >>): written through a copy of the
+ *    descriptor, never reopened or replaced.
  *  - PATH complete or untouched: a run that stops early (an error, a bad
  *    input line, a signal) never installs its partial output at PATH.
  *    Line-based outputs keep the records they finished in PATH.partial,

@@ -113,6 +113,34 @@ static void sync_dir(const char *path)
 	free(d);
 }
 
+/* The descriptor a path names, or -1: /dev/stdout, /dev/stderr,
+ * /dev/fd/N, /proc/self/fd/N. Such a path is an open file of this
+ * process, whatever it is (a pipe, a terminal, a file opened with >>): it
+ * is written through that descriptor (its offset, its O_APPEND), never
+ * replaced, never reopened. */
+static int fd_named(const char *path)
+{
+	static const char *const pre[] = { "/dev/fd/", "/proc/self/fd/" };
+	char *end;
+	long n;
+
+	if (!strcmp(path, "/dev/stdout"))
+		return STDOUT_FILENO;
+	if (!strcmp(path, "/dev/stderr"))
+		return STDERR_FILENO;
+	for (size_t i = 0; i < sizeof pre / sizeof pre[0]; i++) {
+		size_t k = strlen(pre[i]);
+
+		if (strncmp(path, pre[i], k) || !path[k])
+			continue;
+		errno = 0;
+		n = strtol(path + k, &end, 10);
+		if (!*end && !errno && n >= 0 && n <= 1 << 20)
+			return (int)n;
+	}
+	return -1;
+}
+
 int kiln_output_resolve(const char *path, int *stream, char **target,
 			kiln_error *err)
 {
@@ -128,6 +156,10 @@ int kiln_output_resolve(const char *path, int *stream, char **target,
 	}
 	if (!*path)
 		return kiln_error_set(err, KILN_EINVAL, "an empty output path");
+	if (fd_named(path) >= 0) {
+		*stream = 1;
+		return 0;
+	}
 	if (lstat(path, &ls) != 0) {
 		if (errno != ENOENT)
 			return io_error(err, path, "cannot write", errno);
@@ -277,10 +309,17 @@ int kiln_output_open(kiln_output **out, const char *path, kiln_error *err)
 	if (rc)
 		goto fail;
 	if (o->stream) {
-		/* as it is: no O_CREAT, no O_TRUNC */
-		do
-			o->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-		while (o->fd < 0 && errno == EINTR);
+		int fd = fd_named(path);
+
+		/* as it is: no O_CREAT, no O_TRUNC; a descriptor of ours
+		 * through a copy of it */
+		if (fd >= 0)
+			o->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		else
+			do
+				o->fd = open(path, O_WRONLY | O_CLOEXEC |
+					     O_NOCTTY);
+			while (o->fd < 0 && errno == EINTR);
 		if (o->fd < 0) {
 			rc = io_error(err, path, "cannot open", errno);
 			goto fail;

@@ -301,6 +301,32 @@ def output_checks(tmp, he, tasks):
               p.returncode == 0 and stat.S_ISCHR(os.lstat(null).st_mode),
               p.stderr)
 
+    # the machine's /dev/null: only once the test's own device passed
+    # (a failure there would have cost only that node)
+    if not null or results[-1]:
+        p = kiln("verify", "-q", three, "-o", "/dev/null")
+        check("verify -o /dev/null: still the null device",
+              p.returncode == 0 and stat.S_ISCHR(os.lstat("/dev/null").st_mode)
+              and os.stat("/dev/null").st_rdev == os.makedev(1, 3),
+              p.stderr)
+
+    # -o /dev/stdout is this process's stdout, whatever it is: with >>,
+    # verdicts are appended (never the file replaced, never /dev/stdout)
+    log = os.path.join(d, "log.txt")
+    was_link = os.path.islink("/dev/stdout")
+    with open(log, "w") as f:
+        f.write("earlier\n")
+    with open(log, "a") as f:
+        p = subprocess.run([KILN, "verify", "-q", three, "-o",
+                            "/dev/stdout"], stdout=f,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+    with open(log) as f:
+        lines = f.read().splitlines()
+    check("verify -o /dev/stdout >> LOG appends",
+          p.returncode == 0 and lines[0] == "earlier" and len(lines) == 4
+          and os.path.islink("/dev/stdout") == was_link,
+          (p.stderr, lines[:2]))
+
     # -o equal to the input (by path, through a link) or --tasks: refused
     before = open(three).read()
     for args, name in ((["verify", three, "-o", three], "the input"),

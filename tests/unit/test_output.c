@@ -214,6 +214,38 @@ static void char_device_is_streamed_not_replaced(void **state)
 	assert_int_equal(temps_left(), 0);
 }
 
+/* /dev/stdout and /dev/fd/N name a descriptor of the process: written
+ * through it (its offset, its O_APPEND), never reopened, never replaced.
+ * Before, /dev/stdout was renamed over (as root, the machine's
+ * /dev/stdout became a regular file); resolving the link instead would
+ * replace a file the shell opened with >>. Checked with a descriptor of
+ * the test's own on an O_APPEND file. */
+static void descriptor_paths_are_streams(void **state)
+{
+	const char *p = at("appended.log");
+	char name[64];
+	kiln_output *o;
+	kiln_error err;
+	int fd;
+
+	(void)state;
+	put_file(p, "earlier\n");
+	fd = open(p, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	snprintf(name, sizeof name, "/dev/fd/%d", fd);
+	assert_int_equal(kiln_output_open(&o, name, &err), 0);
+	assert_int_equal(kiln_output_is_stream(o), 1);
+	write_str(o, "more\n");
+	assert_int_equal(kiln_output_commit(o, &err), 0);
+	snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
+	assert_int_equal(kiln_output_open(&o, name, &err), 0);
+	write_str(o, "and more\n");
+	assert_int_equal(kiln_output_commit(o, &err), 0);
+	close(fd);
+	assert_string_equal(slurp(p), "earlier\nmore\nand more\n");
+	assert_int_equal(temps_left(), 0);
+}
+
 static void unusable_paths_are_named(void **state)
 {
 	kiln_output *o;
@@ -401,6 +433,7 @@ int main(void)
 		cmocka_unit_test(symlink_to_file_is_followed),
 		cmocka_unit_test(fifo_is_streamed_not_replaced),
 		cmocka_unit_test(char_device_is_streamed_not_replaced),
+		cmocka_unit_test(descriptor_paths_are_streams),
 		cmocka_unit_test(unusable_paths_are_named),
 		cmocka_unit_test(output_equal_to_input_is_refused),
 		cmocka_unit_test(stopped_run_keeps_partial_beside),
