@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "kiln/output.h"
 #include "kiln/tokenizer.h"
 
 #define CMD "tokenizer"
@@ -136,6 +137,20 @@ static double now_s(void)
 
 /* --- train ---------------------------------------------------------------- */
 
+/* Writes the tokenizer file by kiln's rule for outputs (kiln/output.h):
+ * a regular file atomically, /dev/null or a FIFO streamed to. */
+static int save_tok(const kiln_tok *tok, const char *path, kiln_error *err)
+{
+	unsigned char *buf = NULL;
+	size_t len;
+	int rc = kiln_tok_serialize(tok, &buf, &len, err);
+
+	if (!rc)
+		rc = kiln_output_save(path, buf, len, err);
+	free(buf);
+	return rc;
+}
+
 struct progress {
 	int tty, quiet;
 	double start, last;
@@ -191,6 +206,16 @@ static int tok_cmd_train(int argc, char **argv)
 		cli_usage(&tok_train, &a, stderr);
 		return 2;
 	}
+	/* before reading anything: the output can be written, and is not one
+	 * of the inputs */
+	rc = kiln_output_check(output, &err);
+	for (int i = 0; !rc && i < npos; i++)
+		rc = kiln_output_check_distinct(output, argv[1 + i], "an input",
+						&err);
+	if (rc) {
+		cli_error(CMD, "train: %s", err.msg);
+		return 1;
+	}
 	prog.tty = isatty(STDERR_FILENO);
 	prog.start = prog.last = now_s();
 	to.progress = on_progress;
@@ -207,7 +232,7 @@ static int tok_cmd_train(int argc, char **argv)
 				    "none ending in --ext?" : "empty files or "
 				    "directories");
 	if (rc == 0)
-		rc = kiln_tok_save(tok, output, &err);
+		rc = save_tok(tok, output, &err);
 	if (rc) {
 		cli_error(CMD, "train: %s", err.msg);
 		kiln_tok_free(tok);
@@ -431,7 +456,6 @@ static int cmd_info(int argc, char **argv)
 	size_t serlen, maxlen = 0, sum = 0, hist[KILN_TOK_MAX_CHUNK + 1] = { 0 };
 	json_t *o = NULL, *first, *lens;
 	kiln_error err;
-	char *s;
 	int rc, n, npos;
 
 	if ((rc = tok_parse(&tok_info, argc, argv, &a, &npos)) != CLI_GO)
@@ -480,15 +504,9 @@ static int cmd_info(int argc, char **argv)
 		      "mean_token_bytes", n ? (double)sum / n : 0.0,
 		      "token_bytes_histogram", lens,
 		      "first_merges", first);
-	s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
-			   JSON_REAL_PRECISION(6)) : NULL;
-	if (!s) {
-		cli_error(CMD, "info: out of memory");
-		goto out;
-	}
-	puts(s);
-	free(s);
-	rc = 0;
+	/* to a full stdout: an error, not exit 0 */
+	rc = cli_print_json(CMD ": info", o, JSON_COMPACT |
+			    JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 out:
 	json_decref(o);
 	free(ser);
