@@ -335,7 +335,14 @@ def output_checks(tmp, he, tasks):
                        (["verify", "--tasks", three, "--timeout-factor",
                          "2", he, "-o", three], "--tasks"),
                        (["import", "-f", "humaneval", three, "-o", three],
-                        "the input")):
+                        "the input"),
+                       (["generate", "-b", "http://127.0.0.1:9/v1", three,
+                         "-o", three], "the input"),
+                       (["generate", "-b", "http://127.0.0.1:9/v1", he,
+                         "-o", three, "--store", three], "the store"),
+                       (["eval", "-b", "http://127.0.0.1:9/v1",
+                         "--benchmark", three, "-o", three],
+                        "the benchmark")):
         if name is None:
             os.symlink("three.jsonl", args[-1])
             name = "the input"
