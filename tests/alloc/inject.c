@@ -287,13 +287,56 @@ static int by_address(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int by_string(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The source files of the executable's sites (kiln's and the test's),
+ * where a sanitizer's symbolizer can say: "src/util/jsonl.c: 3". */
+static void report_files(void *const *list, long n, const char *exe)
+{
+	static char names[MAX_SITES / 2][160];
+	static char *sorted[MAX_SITES / 2];
+	long k = 0;
+
+	if (!__sanitizer_symbolize_pc)
+		return;
+	for (long i = 0; i < n; i++) {
+		Dl_info info;
+		if (!dladdr(list[i], &info) || !info.dli_fname ||
+		    strcmp(info.dli_fname, exe) != 0)
+			continue;
+		__sanitizer_symbolize_pc((char *)list[i] - 1, "%s", names[k],
+					 sizeof(names[k]));
+		sorted[k] = names[k];
+		k++;
+	}
+	qsort(sorted, (size_t)k, sizeof(sorted[0]), by_string);
+	for (long i = 0; i < k;) {
+		long j = i;
+		const char *src = strstr(sorted[i], "/src/");
+		const char *tests = strstr(sorted[i], "/tests/");
+
+		while (j < k && strcmp(sorted[j], sorted[i]) == 0)
+			j++;
+		fprintf(stderr, "         %3ld in %s\n", j - i,
+			src ? src + 1 : tests ? tests + 1 : sorted[i]);
+		i = j;
+	}
+}
+
 long inject_report_sites(const char *title, int verbose)
 {
-	void *list[MAX_SITES / 2];
+	static void *list[MAX_SITES / 2];
 	long n = 0, i = 0;
 	int was = atomic_exchange(&recording, 0);
+	Dl_info self;
+	const char *exe = "";
 
 	inject_hold(1);
+	if (dladdr((void *)inject_arm, &self) && self.dli_fname)
+		exe = self.dli_fname;
 	for (long k = 0; k < MAX_SITES; k++)
 		if (sites[k])
 			list[n++] = sites[k];
@@ -330,6 +373,8 @@ long inject_report_sites(const char *title, int verbose)
 			j++;
 		}
 		fprintf(stderr, "  %4ld in %s\n", j - i, obj);
+		if (strcmp(obj, exe) == 0)
+			report_files(list + i, j - i, exe);
 		i = j;
 	}
 	inject_hold(0);
