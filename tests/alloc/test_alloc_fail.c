@@ -190,12 +190,15 @@ static int verbose(void)
 	return v && *v && strcmp(v, "0") != 0;
 }
 
+static void fail_each(const struct op *op, long total, int sticky);
+
 /* Runs op once to warm one-time allocations (SQLite's, libc's), once more
  * as the reference (recording the sites), then with the N-th allocation
- * failing for N = 1.. until none fails. */
+ * failing for N = 1.. until none fails: the N-th alone, then the N-th and
+ * every one after it. */
 static void torture(const struct op *op)
 {
-	long total, n;
+	long total;
 	long live0;
 	int fds0;
 
@@ -229,6 +232,22 @@ static void torture(const struct op *op)
 			fail_msg("%s: without failures: %s", op->name, why);
 	}
 
+	for (int sticky = 0; sticky < 2; sticky++)
+		fail_each(op, total, sticky);
+	if (inject_leak_check())
+		fail_msg("%s: LeakSanitizer found leaks", op->name);
+	fprintf(stderr, "%s: %ld allocations, each failed in turn: ok\n",
+		op->name, total);
+	all_allocations += total;
+}
+
+/* The N-th allocation fails (sticky: and every one after it, as when
+ * memory has run out), for N = 1.. until the run makes fewer. */
+static void fail_each(const struct op *op, long total, int sticky)
+{
+	long n, live0;
+	int fds0;
+
 	for (n = 1; n <= MAX_RUNS; n++) {
 		const char *why;
 		int fired;
@@ -238,7 +257,7 @@ static void torture(const struct op *op)
 		start(&cur);
 		live0 = inject_live();
 		fds0 = count_fds();
-		inject_arm(n, 0);
+		inject_arm(n, sticky);
 		op->run(op->ctx);
 		inject_disarm();
 		fired = inject_fired();
@@ -250,9 +269,10 @@ static void torture(const struct op *op)
 		if (!why && op->after)
 			why = op->after(op->ctx, cur.nomem);
 		if (why) {
-			fprintf(stderr, "%s: allocation %ld of %ld failed: %s"
+			fprintf(stderr, "%s: allocation %ld of %ld failed%s: %s"
 				" (%ld blocks, %d descriptors more)\n",
-				op->name, n, total, why,
+				op->name, n, total,
+				sticky ? ", and every one after it" : "", why,
 				inject_live() - live0, count_fds() - fds0);
 			if (cur.len != ref.len ||
 			    memcmp(cur.buf, ref.buf, ref.len) != 0)
@@ -264,11 +284,6 @@ static void torture(const struct op *op)
 	}
 	if (n > MAX_RUNS)
 		fail_msg("%s: still failing after %d runs", op->name, MAX_RUNS);
-	if (inject_leak_check())
-		fail_msg("%s: LeakSanitizer found leaks", op->name);
-	fprintf(stderr, "%s: %ld allocations, each failed in turn: ok\n",
-		op->name, total);
-	all_allocations += total;
 }
 
 /* Sites are counted over a whole test (torture() adds to them). */
