@@ -47,11 +47,12 @@ if [ "${1:-}" != "--fast" ]; then
   unset ASAN_OPTIONS UBSAN_OPTIONS
   took build-asan/ "$t"
 
-  # ThreadSanitizer over the threaded code. Each line: the targets its
-  # tests need, and the CTest names (a regex). The sandbox clone()s its
-  # boxes from the threaded verify process, and the box's child runs only
-  # async-signal-safe code before execve (src/sandbox/box.c), which TSan
-  # leaves alone.
+  # ThreadSanitizer over the threaded code: the targets the tests need,
+  # and the CTest names (a regex). verify's workers clone() the boxes; the
+  # child gets a copy of TSan's state and, until execve, makes only system
+  # calls through libc (src/sandbox/box.c), a few of them intercepted
+  # (signal, read, close, dup2), on that copy. The sandbox, the candidates
+  # (Python, not instrumented) and the verdicts are as without TSan.
   t=$SECONDS
   echo "== build-tsan/ (ThreadSanitizer: generate, verify)"
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
