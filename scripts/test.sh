@@ -18,7 +18,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 configure() {
   local dir=$1 cc=$2; shift 2
   if [ -f "$dir/CMakeCache.txt" ] &&
-     ! grep -q "^CMAKE_C_COMPILER:[A-Z]*=.*/$cc\$" "$dir/CMakeCache.txt"; then
+     ! grep -q "^CMAKE_C_COMPILER:[A-Z]*=\(.*/\)\?${cc##*/}\$" \
+       "$dir/CMakeCache.txt"; then
     rm -rf "$dir"
   fi
   CC=$cc cmake -S . -B "$dir" "$@" >/dev/null
