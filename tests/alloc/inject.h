@@ -14,7 +14,7 @@
  * all). Without a sanitizer it forwards to glibc's __libc_malloc. --wrap
  * reaches only the objects linked statically (kiln, not jansson, SQLite,
  * zlib or libc); dlsym needs an allocation to bootstrap; and
- * json_set_alloc_funcs + SQLITE_CONFIG_MALLOC would leave kiln's own 350
+ * json_set_alloc_funcs + SQLITE_CONFIG_MALLOC would leave kiln's own ~150
  * call sites, zlib and libc (fopen, asprintf, open_memstream) uncovered.
  * The sanitizers' strdup and strndup allocate without calling malloc, so
  * they are replaced too.
