@@ -18,6 +18,8 @@ packages=(
   libxxhash-dev       # request hashes (cache keys), later MinHash
   python3             # Debian's interpreter: runs Python candidates
   clang               # libFuzzer targets and sanitizer builds
+  libclang-rt-dev     # clang's sanitizer runtimes (only recommended by clang,
+                      # and recommends are not installed here)
   procps              # ps/pgrep: tests look for stray processes
   libopenblas-openmp-dev  # matmuls of the small GPT (OpenMP build of OpenBLAS)
   libgomp1            # OpenMP runtime (comes with gcc; named for clarity)

@@ -150,7 +150,8 @@ int kiln__split_buf_error(kiln_error *err, int rc, size_t max);
 /* An empty buffer for the next snippet, capped by what the snippets so
  * far left of KILN_SPLIT_MAX_OUT. */
 kiln_buf kiln__split_snippet(const struct split_out *o);
-/* Takes b's string as the next test (b is emptied). */
+/* Takes b's string as the next test (b is emptied, and its string freed
+ * on failure). */
 int kiln__split_add_test(struct split_out *o, kiln_buf *b);
 
 /* Definitions that matter to a bare call "f(...)": a test function (the

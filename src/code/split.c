@@ -35,17 +35,28 @@ kiln_buf kiln__split_snippet(const struct split_out *o)
 	return b;
 }
 
+static void sb_drop(kiln_buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
 int kiln__split_add_test(struct split_out *o, kiln_buf *b)
 {
-	if (o->nt == KILN_SPLIT_MAX_TESTS)
+	if (o->nt == KILN_SPLIT_MAX_TESTS) {
+		sb_drop(b);
 		return kiln_error_set(o->err, KILN_ELIMIT, "more than %d tests",
 				      KILN_SPLIT_MAX_TESTS);
+	}
 	if (o->nt == o->cap) {
 		size_t cap = o->cap ? o->cap * 2 : 16;
 		char **t = realloc(o->t, cap * sizeof(*t));
 
-		if (!t)
+		if (!t) {
+			sb_drop(b);
 			return kiln_error_set(o->err, KILN_ENOMEM, "out of memory");
+		}
 		o->t = t;
 		o->cap = cap;
 	}

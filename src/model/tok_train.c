@@ -289,7 +289,8 @@ static int walk_dir(trainer *tr, const char *path, int depth)
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(char *), cmp_str);
+	if (n > 1) /* names is NULL in an empty directory */
+		qsort(names, n, sizeof(char *), cmp_str);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		char *child;
 		struct stat st;

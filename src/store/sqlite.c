@@ -88,9 +88,20 @@ static const char view_2[] =
 	"CREATE TEMP VIEW items AS SELECT *, NULL AS worker, NULL AS lease,"
 	" 0 AS claims FROM main.jobs;";
 
+/* SQLite's own allocation failures are KILN_ENOMEM whatever the caller
+ * expected (tests/alloc/test_alloc_fail.c). */
+static int nomem_code(sqlite3 *db, int code)
+{
+	int e = db ? sqlite3_extended_errcode(db) : SQLITE_NOMEM;
+
+	return (e & 0xff) == SQLITE_NOMEM || e == SQLITE_IOERR_NOMEM ?
+		       KILN_ENOMEM : code;
+}
+
 static int db_error(struct sqlite_store *q, int code, const char *what,
 		    kiln_error *err)
 {
+	code = nomem_code(q->db, code);
 	return kiln_error_set(err, code, "%s: %s: %s", q->base.where, what,
 			      sqlite3_errmsg(q->db));
 }
@@ -267,7 +278,8 @@ static int sq_open(kiln_store **out, const char *path, unsigned flags,
 	if (sqlite3_open_v2(path, &q->db, (ro ? SQLITE_OPEN_READONLY :
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
 			    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
-		rc = kiln_error_set(err, KILN_EIO, "%s: cannot open the store: "
+		rc = kiln_error_set(err, nomem_code(q->db, KILN_EIO),
+				    "%s: cannot open the store: "
 				    "%s", path, q->db ? sqlite3_errmsg(q->db)
 				    : "out of memory");
 		goto out;

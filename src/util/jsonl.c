@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -392,6 +393,37 @@ long kiln_utf8_invalid_at(const char *buf, size_t len)
 	return -1;
 }
 
+/* Whether jansson's allocator failed while this thread parsed a line.
+ * jansson 2.14 does not always say so itself: json_object() failing in
+ * the parser gives no message at all, a string's copy failing gives
+ * "string or '}' expected", and its lexer ignores a failure to grow its
+ * token buffer (lex_save; akheron/jansson#362), so a line can even parse
+ * with a character left out of a string. A failed allocation is not a
+ * bad line and must not be skipped as one, nor read as other data
+ * (tests/alloc/test_alloc_fail.c), so kiln watches jansson's allocator:
+ * the functions installed before (the application's, or malloc) still
+ * do the work. */
+static _Thread_local int json_alloc_failed;
+static json_malloc_t json_next_malloc;
+static pthread_once_t json_watch_once = PTHREAD_ONCE_INIT;
+
+static void *json_watch_malloc(size_t n)
+{
+	void *p = json_next_malloc(n);
+
+	if (!p)
+		json_alloc_failed = 1;
+	return p;
+}
+
+static void json_watch_install(void)
+{
+	json_free_t next_free;
+
+	json_get_alloc_funcs(&json_next_malloc, &next_free);
+	json_set_alloc_funcs(json_watch_malloc, next_free);
+}
+
 int kiln_jsonl_parse_line(const char *buf, size_t len, json_t **obj,
 			  kiln_error *err)
 {
@@ -413,7 +445,13 @@ int kiln_jsonl_parse_line(const char *buf, size_t len, json_t **obj,
 	if (bad >= 0)
 		return kiln_error_set(err, KILN_EPARSE,
 				      "invalid UTF-8 at byte %ld", bad + 1);
+	pthread_once(&json_watch_once, json_watch_install);
+	json_alloc_failed = 0;
 	v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (json_alloc_failed) {
+		json_decref(v);
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	}
 	if (!v)
 		return kiln_error_set(err, KILN_EPARSE, "column %d: %s",
 				      jerr.column, jerr.text);
