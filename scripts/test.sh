@@ -7,7 +7,7 @@
 #                (tests/alloc) with LeakSanitizer among them
 #   build-tsan/  ThreadSanitizer: the tests of the threaded code (kiln
 #                generate's HTTP loop, store thread and checker; kiln
-#                verify's workers and sandbox)
+#                verify's workers and sandbox; kiln serve and the batcher)
 # Usage: scripts/test.sh [--fast]   (--fast: the first build only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,12 +55,14 @@ if [ "${1:-}" != "--fast" ]; then
   # (signal, read, close, dup2), on that copy. The sandbox, the candidates
   # (Python, not instrumented) and the verdicts are as without TSan.
   t=$SECONDS
-  echo "== build-tsan/ (ThreadSanitizer: generate, verify)"
+  echo "== build-tsan/ (ThreadSanitizer: generate, verify, serve)"
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
   tsan_targets=(kiln_cli fakeai test_verify)
   tsan_tests='generate|verify|cli'
-  # serve: add its targets and CTest name here, e.g.
-  #   tsan_targets+=(mkmodel); tsan_tests+='|serve'
+  # kiln serve (HTTP threads, guard, decode thread) and the batcher; both
+  # run with one OpenMP thread under TSan (libgomp is not instrumented).
+  tsan_targets+=(mkmodel test_batch)
+  tsan_tests+='|serve|model_batch'
   configure build-tsan "${CC:-cc}" -DCMAKE_BUILD_TYPE=Debug -DKILN_TSAN=ON
   cmake --build build-tsan -j "$jobs" --target "${tsan_targets[@]}"
   (cd build-tsan &&
