@@ -639,7 +639,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 }
 
 /* libmicrohttpd's log callback: fmt is its own printf format. */
-__attribute__((format(printf, 2, 0)))
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
