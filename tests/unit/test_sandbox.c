@@ -603,12 +603,12 @@ static void handles_serve_common_tests(void **state)
 		"def mid(a, b): return P((a.x + b.x) / 2, (a.y + b.y) / 2)\n"
 		"def count(s): return Counter(s)\n";
 	const char *tests[] = {
-		"s = Stack(); s.push(1); s.push(2)\n"
-		"assert len(s) == 2 and 2 in s and s.pop() == 2 and s\n"
-		"assert str(s) == 'Stack[1]' and list(s) == [1]",
+		("s = Stack(); s.push(1); s.push(2)\n"
+		 "assert len(s) == 2 and 2 in s and s.pop() == 2 and s\n"
+		 "assert str(s) == 'Stack[1]' and list(s) == [1]"),
 		"assert list(gen(4)) == [0, 1, 4, 9] and sum(gen(3)) == 5",
-		"try:\n    sq(-1)\n    assert False\nexcept Neg as e:\n"
-		"    assert str(e) == 'negative' and isinstance(e, ValueError)",
+		("try:\n    sq(-1)\n    assert False\nexcept Neg as e:\n"
+		 "    assert str(e) == 'negative' and isinstance(e, ValueError)"),
 		"xs = [3, 1, 2]; sort_in_place(xs); assert xs == [1, 2, 3]",
 		"assert apply(lambda v: v + 1, [1, 2]) == [2, 3]",
 		"assert math.isclose(sq(1.5), 2.25) and mid(P(0, 0), P(2, 4)).y == 2",
