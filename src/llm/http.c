@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "kiln/llm.h"
+#include "kiln/rng.h"
 #include "util/buf.h"
 
 static struct {
@@ -108,7 +109,7 @@ struct kiln_llm {
 	kiln_llm_config cfg;
 	char *base;               /* base URL without a trailing slash */
 	struct curl_slist *headers;
-	unsigned rng;
+	kiln_rng rng;             /* retry jitter */
 	pthread_mutex_t mu;       /* guards multi for kiln_llm_wakeup */
 	CURLM *multi;             /* while a run is on */
 };
@@ -255,7 +256,7 @@ int kiln_llm_open(kiln_llm **out, const kiln_llm_config *cfg,
 			free(h);
 		}
 	}
-	l->rng = 2463534242u ^ (unsigned)time(NULL);
+	kiln_rng_seed(&l->rng, (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)l);
 	pthread_mutex_init(&l->mu, NULL);
 	*out = l;
 	return 0;
@@ -348,15 +349,6 @@ static int curl_retryable(CURLcode c)
 	}
 }
 
-static unsigned xorshift(unsigned *s)
-{
-	unsigned x = *s;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *s = x;
-}
-
 /* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))], at least
  * what the server asked for. */
 static double backoff(kiln_llm *l, int attempt, double retry_after)
@@ -366,7 +358,7 @@ static double backoff(kiln_llm *l, int attempt, double retry_after)
 
 	if (ceil_ms > l->cfg.backoff_max_ms)
 		ceil_ms = (double)l->cfg.backoff_max_ms;
-	d = ceil_ms * (xorshift(&l->rng) / 4294967296.0);
+	d = ceil_ms * kiln_rng_double(&l->rng);
 	if (retry_after > d)
 		d = retry_after < l->cfg.backoff_max_ms ? retry_after
 			: (double)l->cfg.backoff_max_ms;
