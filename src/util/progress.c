@@ -71,20 +71,22 @@ void kiln_progress_show(kiln_progress *p, const char *fmt, ...)
 	p->shown = 1;
 }
 
-void kiln_progress_clear(kiln_progress *p)
+/* Ends the line on the terminal with `how`, if one is shown. */
+static void end(kiln_progress *p, const char *how)
 {
 	if (!p->shown)
 		return;
-	fputs("\r\033[K", p->f);
+	fputs(how, p->f);
 	fflush(p->f);
 	p->shown = 0;
 }
 
+void kiln_progress_clear(kiln_progress *p)
+{
+	end(p, "\r\033[K");
+}
+
 void kiln_progress_keep(kiln_progress *p)
 {
-	if (!p->shown)
-		return;
-	fputc('\n', p->f);
-	fflush(p->f);
-	p->shown = 0;
+	end(p, "\n");
 }
