@@ -19,23 +19,20 @@ int kiln_utf8_decode(const char *s, size_t n, uint32_t *cp, size_t *bad)
 			*cp = c;
 		return 1;
 	}
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2, v = c & 0x1F;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3, v = c & 0x0F;
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4, v = c & 0x07;
-		if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;
-	} else {
-		return 0;
-	}
+	if (c < 0xC2 || c > 0xF4)
+		return 0; /* a continuation byte, or never valid as a lead */
+	len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+	v = c & (0x7Fu >> len);
+	/* E0 and F0 would start overlongs below A0 and 90; ED surrogates
+	 * above 9F; F4 code points past U+10FFFF above 8F */
+	if (c == 0xE0)
+		lo = 0xA0;
+	else if (c == 0xF0)
+		lo = 0x90;
+	else if (c == 0xED)
+		hi = 0x9F;
+	else if (c == 0xF4)
+		hi = 0x8F;
 	for (int i = 1; i < len; i++) {
 		if ((size_t)i >= n) {
 			*bad = (size_t)i;

@@ -85,6 +85,29 @@ static void errors_name_library_and_symbol(void **state)
 			    "later is needed)");
 }
 
+/* Every name fails: the message says why the last one did. */
+static void every_name_tried(void **state)
+{
+	static const char *const files[] = { "libkiln-no-such.so.1",
+					      "libkiln-no-such.so.2", NULL };
+	static const char *const empty[] = { NULL };
+	static kiln__dl_lib lib = {
+		.name = "libkilnx", .files = files, .install = "kilnx1",
+		.version = "1.0", .syms = zsyms, .nsyms = 2,
+	}, nothing = {
+		.name = "libkilny", .files = empty, .install = "kilny1",
+		.version = "1.0", .syms = zsyms, .nsyms = 2,
+	};
+	const char *e = kiln__dl_load(&lib);
+
+	(void)state;
+	assert_non_null(e);
+	assert_non_null(strstr(e, "libkiln-no-such.so.2"));
+	assert_null(strstr(e, "libkiln-no-such.so.1"));
+	assert_string_equal(kiln__dl_load(&nothing), "cannot load libkilny "
+			    "(install kilny1): no file to load");
+}
+
 static const char *failing_init(void)
 {
 	return "zlib_global_init failed";
@@ -143,6 +166,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(resolves_a_table),
 		cmocka_unit_test(errors_name_library_and_symbol),
+		cmocka_unit_test(every_name_tried),
 		cmocka_unit_test(init_errors_are_the_loads),
 		cmocka_unit_test(loads_once_across_threads),
 	};

@@ -64,6 +64,25 @@ static void doubles_in_unit_interval(void **state)
 	assert_true(sum / 100000 > 0.49 && sum / 100000 < 0.51);
 }
 
+/* What the sampler relies on: a seed names one stream. */
+static void a_seed_names_one_stream(void **state)
+{
+	kiln_rng a, b, c;
+	int differ = 0;
+
+	(void)state;
+	kiln_rng_seed(&a, 99);
+	kiln_rng_seed(&b, 99);
+	kiln_rng_seed(&c, 100);
+	for (int i = 0; i < 1000; i++) {
+		uint64_t x = kiln_rng_next(&a);
+
+		assert_true(x == kiln_rng_next(&b));
+		differ += x != kiln_rng_next(&c);
+	}
+	assert_true(differ > 990);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -71,6 +90,7 @@ int main(void)
 		cmocka_unit_test(mix_is_split_on_a_copy),
 		cmocka_unit_test(xoshiro_known_answers),
 		cmocka_unit_test(doubles_in_unit_interval),
+		cmocka_unit_test(a_seed_names_one_stream),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,32 +14,38 @@
 
 static void check_cases(void **state)
 {
-	static const struct { const char *s; long bad; } cases[] = {
-		{ "", -1 },
-		{ "plain ascii", -1 },
-		{ "caf\xc3\xa9", -1 },
-		{ "\xe2\x82\xac euro", -1 },
-		{ "\xf0\x9f\x98\x80", -1 },            /* U+1F600 */
-		{ "\xf4\x8f\xbf\xbf", -1 },            /* U+10FFFF */
-		{ "\xed\x9f\xbf", -1 },                /* U+D7FF */
-		{ "ab\xff", 2 },                       /* never valid */
-		{ "\xc0\xaf", 0 },                     /* overlong '/' */
-		{ "\xc1\xbf", 0 },                     /* overlong */
-		{ "\xe0\x80\xaf", 0 },                 /* overlong */
-		{ "\xf0\x8f\xbf\xbf", 0 },             /* overlong */
-		{ "x\xed\xa0\x80", 1 },                /* surrogate D800 */
-		{ "x\xed\xbf\xbf", 1 },                /* surrogate DFFF */
-		{ "\xf4\x90\x80\x80", 0 },             /* > U+10FFFF */
-		{ "\xf5\x80\x80\x80", 0 },
-		{ "abc\xe2\x82", 3 },                  /* cut short */
-		{ "\x80", 0 },                         /* lone continuation */
-		{ "ok\xc3\xa9\xc3", 4 },
+	/* lengths from sizeof: a NUL byte is valid UTF-8 like any ASCII */
+#define CASE(str, at) { str, sizeof(str) - 1, at }
+	static const struct { const char *s; size_t n; long bad; } cases[] = {
+		CASE("", -1),
+		CASE("plain ascii", -1),
+		CASE("nul\0inside", -1),
+		CASE("caf\xc3\xa9", -1),
+		CASE("\xe2\x82\xac euro", -1),
+		CASE("\xf0\x9f\x98\x80", -1),          /* U+1F600 */
+		CASE("\xf4\x8f\xbf\xbf", -1),          /* U+10FFFF */
+		CASE("\xed\x9f\xbf", -1),              /* U+D7FF */
+		CASE("ab\xff", 2),                     /* never valid */
+		CASE("\xc0\xaf", 0),                   /* overlong '/' */
+		CASE("\xc1\xbf", 0),                   /* overlong */
+		CASE("\xe0\x80\xaf", 0),               /* overlong */
+		CASE("\xf0\x8f\xbf\xbf", 0),           /* overlong */
+		CASE("x\xed\xa0\x80", 1),              /* surrogate D800 */
+		CASE("x\xed\xbf\xbf", 1),              /* surrogate DFFF */
+		CASE("\xf4\x90\x80\x80", 0),           /* > U+10FFFF */
+		CASE("\xf5\x80\x80\x80", 0),
+		CASE("abc\xe2\x82", 3),                /* cut short */
+		CASE("\x80", 0),                       /* lone continuation */
+		CASE("ok\xc3\xa9\xc3", 4),
+		CASE("\xe2\x82\0", 0),                 /* NUL is no continuation */
 	};
+#undef CASE
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		assert_int_equal(kiln_utf8_check(cases[i].s,
-						 strlen(cases[i].s)),
+		if (kiln_utf8_check(cases[i].s, cases[i].n) != cases[i].bad)
+			fail_msg("case %zu: %ld, want %ld", i,
+				 kiln_utf8_check(cases[i].s, cases[i].n),
 				 cases[i].bad);
 }
 
