@@ -5,9 +5,16 @@
  * longer than the reader's cap. A bad line is reported as "FILE:LINE: what"
  * and skipped, so a caller may stop or go on (--on-error=stop|skip).
  *
- * The writer writes to stdout or, given a path, to a temporary file in the
- * same directory that kiln_out_commit() fsyncs and renames into place: a
- * reader of the path never sees a half-written file.
+ * A line longer than the cap is reported as soon as the cap is passed (a
+ * line that never ends, such as /dev/zero, is not waited for); the rest of
+ * it is skipped by the next call. A UTF-8 byte-order mark and a NUL byte
+ * are named as such.
+ *
+ * The writer follows kiln's one rule for outputs (kiln/output.h): a
+ * regular file is written atomically, anything else (stdout, a FIFO,
+ * /dev/null) is streamed to, record by record; a run that stops early
+ * keeps its whole records in PATH.partial (kiln_out_keep_partial) and
+ * leaves PATH as it was.
  */
 #ifndef KILN_JSONL_H
 #define KILN_JSONL_H
@@ -17,6 +24,7 @@
 #include <stdio.h>
 
 #include "kiln/error.h"
+#include "kiln/output.h"
 
 #define KILN_JSONL_MAX_LINE_DEFAULT (64u << 20) /* 64 MiB */
 
@@ -30,6 +38,12 @@ int kiln_jsonl_open(kiln_jsonl_reader **out, const char *path, size_t max_line,
  * KILN_EPARSE / KILN_ELIMIT for a bad line (the line is consumed; reading
  * may go on). */
 int kiln_jsonl_next(kiln_jsonl_reader *r, json_t **obj, kiln_error *err);
+
+/* A flag that a signal handler sets to stop: a read that such a signal
+ * interrupts (a handler installed without SA_RESTART) then fails with
+ * KILN_EIO ("interrupted") instead of waiting on, so a reader of a quiet
+ * pipe or terminal stops when asked. NULL: reads wait (the default). */
+void kiln_jsonl_set_stop(kiln_jsonl_reader *r, volatile int *stop);
 
 /* 1-based number of the line most recently returned by kiln_jsonl_next. */
 long kiln_jsonl_lineno(const kiln_jsonl_reader *r);
@@ -48,13 +62,29 @@ long kiln_utf8_invalid_at(const char *buf, size_t len);
 
 typedef struct kiln_out kiln_out;
 
-/* path NULL or "-" writes to stdout. */
+/* path NULL or "-" writes to stdout (see kiln_output_open). */
 int kiln_out_open(kiln_out **out, const char *path, kiln_error *err);
 /* Writes obj as one compact line, keys in their original order. */
 int kiln_out_write(kiln_out *o, const json_t *obj, kiln_error *err);
-/* Flushes, fsyncs and renames into place; frees o. */
+/* Records that have reached the output whole (a file's buffer holds the
+ * rest until it is flushed). */
+long kiln_out_records(const kiln_out *o);
+/* The path as given, or "standard output"; 1 if it is streamed to. */
+const char *kiln_out_name(const kiln_out *o);
+int kiln_out_is_stream(const kiln_out *o);
+/* A complete output: flushes, fsyncs and renames into place (a stream:
+ * flushes); removes PATH.partial of an earlier stopped run. Frees o, also
+ * on error (then PATH is unchanged). */
 int kiln_out_commit(kiln_out *o, kiln_error *err);
-/* Removes the temporary file (nothing at the path changes); frees o. */
+/* An output that stopped early: the whole records written (as many as it
+ * can still write) go to PATH.partial, atomically; PATH is unchanged.
+ * *kept is that path (malloc'd) or NULL if nothing was kept (no records;
+ * a stream has had them all); *records (may be NULL) how many records it
+ * holds, or, for a stream, how many it was given. Frees o. */
+int kiln_out_keep_partial(kiln_out *o, char **kept, long *records,
+			  kiln_error *err);
+/* Drops the output (PATH unchanged, the temporary file removed); frees
+ * o. */
 void kiln_out_abort(kiln_out *o);
 
 #endif

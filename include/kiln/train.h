@@ -97,7 +97,9 @@ typedef struct kiln_train_opts {
 	uint64_t max_bytes;       /* 0: 1 GiB */
 	const char *tokenizer;    /* tokenizer file; NULL or "bytes": bytes */
 	kiln_gpt_config cfg;      /* vocab comes from the tokenizer */
-	const char *out;          /* checkpoint path (required) */
+	const char *out;          /* checkpoint path (required; kiln/output.h:
+				     a device or FIFO gets only the last
+				     checkpoint, streamed) */
 	const char *resume;       /* checkpoint to continue, or NULL */
 	int batch, seq;           /* B, T (T 0: n_ctx) */
 	uint64_t steps;           /* total steps, counting resumed ones */

@@ -28,7 +28,12 @@ typedef struct kiln_verify_stats {
 	long tests;                 /* test executions */
 	long bad_lines;             /* input lines skipped */
 	double seconds;             /* wall time of the whole run */
+	int stopped;                /* *opts->stop ended the run early */
 } kiln_verify_stats;
+
+/* The longest timeout relative timeouts give a test (24 hours): a factor
+ * times a reference's time never overflows past it. */
+#define KILN_VERIFY_MAX_TIMEOUT_MS (24L * 3600 * 1000)
 
 typedef struct kiln_verify_opts {
 	kiln_box_config box;
@@ -38,9 +43,13 @@ typedef struct kiln_verify_opts {
 	 * reference solution in references (id -> task record), each test's
 	 * timeout is max(timeout_floor_ms, timeout_factor x the reference's
 	 * slowest test), the reference being run once per task. */
-	double timeout_factor;
+	double timeout_factor;     /* finite, >= 0 (else KILN_EINVAL) */
 	long timeout_floor_ms;
 	const json_t *references;
+	/* When *stop becomes non-zero (a signal handler sets it), no more
+	 * records are read or started; the runs in flight finish and their
+	 * verdicts are written; stats.stopped says so. May be NULL. */
+	volatile int *stop;
 	/* Called from the calling thread after each verdict is written. */
 	void (*progress)(void *ctx, const kiln_verify_stats *st);
 	/* Called for a bad input line that is skipped. */
@@ -53,9 +62,12 @@ typedef struct kiln_verify_opts {
  * 1 s floor for when they are asked for. */
 void kiln_verify_opts_default(kiln_verify_opts *o);
 
-/* Verifies every record of in, writing verdicts to out. Returns 0, or an
- * error (a bad line without skip_bad, a write failure, a sandbox that
- * cannot start); the verdicts before the error have been written. */
+/* Verifies every record of in, writing verdicts to out. Returns 0 (also
+ * when stopped: st->stopped), or an error (a bad line without skip_bad, a
+ * write failure, a sandbox that cannot start, bad options); the verdicts
+ * before the error have been written, and st->verdicts counts only those
+ * that were. The caller decides what becomes of out (kiln_out_commit,
+ * kiln_out_keep_partial). */
 int kiln_verify_stream(kiln_jsonl_reader *in, kiln_out *out,
 		       const kiln_verify_opts *opts, kiln_verify_stats *st,
 		       kiln_error *err);

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "kiln/opt.h"
 
 /* A command (defined at the end of its file, after its entry function). */
@@ -60,6 +62,11 @@ int cli_dispatch(const cli_cmd *cmd, int argc, char **argv);
 /* "kiln: <cmd>: <msg>" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* Prints j and a newline on stdout and flushes, every step checked.
+ * Returns 0, or 1 after saying why on stderr (a full or closed stdout; j
+ * NULL: out of memory). */
+int cli_print_json(const char *cmd, const json_t *j, size_t flags);
 
 /* A whole small file (templates, prompts; < 16 MiB) as a string, or NULL
  * with errno set (EFBIG when too large). */

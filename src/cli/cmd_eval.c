@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "kiln/output.h"
 #include "kiln/eval.h"
 #include "kiln/jsonl.h"
 #include "kiln/store.h"
@@ -198,6 +199,13 @@ static int run_eval(int argc, char **argv)
 		snprintf(store_buf, sizeof(store_buf), "%s.store", output);
 		store_path = store_buf;
 	}
+	if (kiln_output_check_distinct(output, path, "the benchmark", &err) ||
+	    kiln_output_check_distinct(output, store_path, "the store",
+				       &err)) {
+		cli_error("eval", "%s", err.msg);
+		rc = 2;
+		goto out;
+	}
 	snprintf(cand_buf, sizeof(cand_buf), "%s.candidates", output);
 	o->candidates_path = cand_buf;
 	o->samples_path = output;
@@ -244,9 +252,9 @@ static int run_eval(int argc, char **argv)
 			"than asked (--choices %d); %ld more requests asked "
 			"for the rest\n", gst.short_answers, o->gen.n,
 			gst.followups);
-	json_dumpf(summary, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	fputc('\n', stdout);
-	rc = 0;
+	/* a full stdout is an error, not a lost summary */
+	rc = cli_print_json("eval", summary, JSON_COMPACT |
+			    JSON_PRESERVE_ORDER) ? 1 : 0;
 out:
 	json_decref(summary);
 	json_decref(tasks);

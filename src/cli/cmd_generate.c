@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "kiln/generate.h"
 #include "kiln/jsonl.h"
+#include "kiln/output.h"
 #include "kiln/progress.h"
 #include "kiln/store.h"
 
@@ -181,6 +182,15 @@ static int run_generate(int argc, char **argv)
 	preloading = pthread_create(&preload, NULL, preload_llm, NULL) == 0;
 	/* The tasks, all of them: candidates are written in their order. */
 	tasks = json_array();
+	/* Before anything is read or sent: the output must not be the
+	 * tasks or the store (docs/ARCHITECTURE.md, "Outputs"). */
+	if (output && (kiln_output_check_distinct(output, argv[1],
+						  "the input", &err) ||
+		       kiln_output_check_distinct(output, store_path,
+						  "the store", &err))) {
+		cli_error("generate", "%s", err.msg);
+		return 2;
+	}
 	if (kiln_jsonl_open(&in, argv[1], 0, &err)) {
 		cli_error("generate", "%s", err.msg);
 		goto out;

@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -16,7 +17,8 @@ static const kiln_opt import_opts[] = {
 	KILN_OPT_ROW_STRING("format", 'f', A, format, "NAME",
 		"humaneval or mbpp (required)"),
 	KILN_OPT_ROW_PATH("output", 'o', A, output, "FILE",
-		"write here (atomically) instead of stdout"),
+		"write here (atomically) instead of stdout; after an "
+		"error, the tasks before it go to FILE.partial"),
 	CLI_OPT_ON_ERROR(A, skip),
 	KILN_OPT_ROW_END,
 };
@@ -44,6 +46,10 @@ static int run_import(int argc, char **argv)
 		return 2;
 	}
 	if (kiln_import_format_parse(format, &fmt, &err)) {
+		cli_error("import", "%s", err.msg);
+		return 2;
+	}
+	if (kiln_output_check_distinct(output, argv[1], "the input", &err)) {
 		cli_error("import", "%s", err.msg);
 		return 2;
 	}
@@ -84,8 +90,19 @@ static int run_import(int argc, char **argv)
 	}
 	kiln_jsonl_close(in);
 	if (rc) {
+		/* the rule for outputs: OUT complete or untouched, the tasks
+		 * written before the error in OUT.partial */
+		char *kept = NULL;
+		long k = 0;
+
 		cli_error("import", "%s", err.msg);
-		kiln_out_abort(out);
+		if (kiln_out_keep_partial(out, &kept, &k, &err))
+			cli_error("import", "%s", err.msg);
+		else if (kept)
+			cli_error("import", "stopped; the %ld tasks before it "
+				  "are in %s (%s is unchanged)", k, kept,
+				  output);
+		free(kept);
 		return 1;
 	}
 	if (kiln_out_commit(out, &err)) {

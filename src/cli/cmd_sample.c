@@ -44,7 +44,8 @@ static const kiln_opt sample_opts[] = {
 #undef A
 
 struct out {
-	int failed;
+	int failed;    /* errno of the failed write (kept: later calls may
+			  change errno before it is reported) */
 };
 
 static int on_text(void *ctx, const char *text, size_t n)
@@ -52,7 +53,7 @@ static int on_text(void *ctx, const char *text, size_t n)
 	struct out *o = ctx;
 
 	if (fwrite(text, 1, n, stdout) != n || fflush(stdout)) {
-		o->failed = 1;
+		o->failed = errno ? errno : EIO;
 		return 1;
 	}
 	return 0;
@@ -110,7 +111,8 @@ static int run_sample(int argc, char **argv)
 			    &res, &err))
 		goto fail;
 	if (o.failed) {
-		cli_error("sample", "writing to stdout: %s", strerror(errno));
+		cli_error("sample", "writing to stdout: %s",
+			  strerror(o.failed));
 		goto out;
 	}
 	fprintf(stderr, "kiln sample: prompt %d tokens, completion %d tokens, "

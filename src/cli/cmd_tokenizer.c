@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "kiln/output.h"
 #include "kiln/progress.h"
 #include "kiln/tokenizer.h"
 
@@ -137,6 +138,20 @@ static double now_s(void)
 
 /* --- train ---------------------------------------------------------------- */
 
+/* Writes the tokenizer file by kiln's rule for outputs (kiln/output.h):
+ * a regular file atomically, /dev/null or a FIFO streamed to. */
+static int save_tok(const kiln_tok *tok, const char *path, kiln_error *err)
+{
+	unsigned char *buf = NULL;
+	size_t len;
+	int rc = kiln_tok_serialize(tok, &buf, &len, err);
+
+	if (!rc)
+		rc = kiln_output_save(path, buf, len, err);
+	free(buf);
+	return rc;
+}
+
 struct progress {
 	kiln_progress line;  /* on a terminal; elsewhere a line every 10 s */
 	double start;
@@ -188,6 +203,16 @@ static int tok_cmd_train(int argc, char **argv)
 		cli_usage(&tok_train, &a, stderr);
 		return 2;
 	}
+	/* before reading anything: the output can be written, and is not one
+	 * of the inputs */
+	rc = kiln_output_check(output, &err);
+	for (int i = 0; !rc && i < npos; i++)
+		rc = kiln_output_check_distinct(output, argv[1 + i], "an input",
+						&err);
+	if (rc) {
+		cli_error(CMD, "train: %s", err.msg);
+		return 1;
+	}
 	kiln_progress_init(&prog.line, stderr, a.quiet, 0.2, 10.0);
 	prog.start = now_s();
 	to.progress = on_progress;
@@ -203,7 +228,7 @@ static int tok_cmd_train(int argc, char **argv)
 				    "none ending in --ext?" : "empty files or "
 				    "directories");
 	if (rc == 0)
-		rc = kiln_tok_save(tok, output, &err);
+		rc = save_tok(tok, output, &err);
 	if (rc) {
 		cli_error(CMD, "train: %s", err.msg);
 		kiln_tok_free(tok);
@@ -427,7 +452,6 @@ static int cmd_info(int argc, char **argv)
 	size_t serlen, maxlen = 0, sum = 0, hist[KILN_TOK_MAX_CHUNK + 1] = { 0 };
 	json_t *o = NULL, *first, *lens;
 	kiln_error err;
-	char *s;
 	int rc, n, npos;
 
 	if ((rc = tok_parse(&tok_info, argc, argv, &a, &npos)) != CLI_GO)
@@ -476,15 +500,9 @@ static int cmd_info(int argc, char **argv)
 		      "mean_token_bytes", n ? (double)sum / n : 0.0,
 		      "token_bytes_histogram", lens,
 		      "first_merges", first);
-	s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
-			   JSON_REAL_PRECISION(6)) : NULL;
-	if (!s) {
-		cli_error(CMD, "info: out of memory");
-		goto out;
-	}
-	puts(s);
-	free(s);
-	rc = 0;
+	/* to a full stdout: an error, not exit 0 */
+	rc = cli_print_json(CMD ": info", o, JSON_COMPACT |
+			    JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 out:
 	json_decref(o);
 	free(ser);

@@ -237,12 +237,13 @@ static int run_train(int argc, char **argv)
 			o.out);
 	{
 		json_t *j = json_pack(
-			"{s:I, s:I, s:f, s:f, s:o, s:f, s:f, s:I, s:i, s:i, s:i, "
+			"{s:I, s:I, s:f, s:o, s:o, s:f, s:f, s:I, s:i, s:i, s:i, "
 			"s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:b, s:s}",
 			"steps", (json_int_t)r.step,
 			"steps_this_run", (json_int_t)r.steps_this_run,
 			"tokens_per_s", r.tokens_per_s,
-			"train_loss", (double)r.train_loss,
+			"train_loss", isnan(r.train_loss) ? json_null() :
+					json_real(r.train_loss),
 			"val_loss", isnan(r.val_loss) ? json_null() :
 					json_real(r.val_loss),
 			"unigram_entropy", r.unigram_entropy,
@@ -256,11 +257,13 @@ static int run_train(int argc, char **argv)
 			"docs", (json_int_t)r.data.docs,
 			"interrupted", r.interrupted, "output", o.out);
 
-		if (j) {
-			json_dumpf(j, stdout, JSON_COMPACT);
-			putchar('\n');
+		/* the summary is the result: not written, not a success */
+		if (cli_print_json("train", j, JSON_COMPACT)) {
 			json_decref(j);
+			free(data);
+			return 1;
 		}
+		json_decref(j);
 	}
 	free(data);
 	return r.interrupted ? 130 : 0;
@@ -282,6 +285,8 @@ const cli_cmd cli_train = {
 "export), \"prompt\"+\"solution\" (tasks, candidates) or \"text\". Chat samples\n"
 "train on the answer only. Prints a progress line on stderr and, at the end,\n"
 "one JSON summary on stdout.\n",
-	.after = "Ctrl-C (SIGINT) or SIGTERM stops after the current step and "
-		 "saves.\n",
+	.after = "Ctrl-C (SIGINT) or SIGTERM stops after the current step (at "
+		 "once during a\nvalidation) and saves. -o FILE is checked "
+		 "before training; /dev/null or a\nFIFO gets the last "
+		 "checkpoint, streamed.\n",
 };

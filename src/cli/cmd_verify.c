@@ -1,3 +1,4 @@
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@ struct verify_args {
 
 static const kiln_opt verify_opts[] = {
 	KILN_OPT_ROW_PATH("output", 'o', A, output, "FILE",
-		"write verdicts here (atomically)"),
+		"write verdicts here (atomically; a run that stops keeps "
+		"its verdicts in FILE.partial)"),
 	KILN_OPT_ROW_INCLUDE(A, v, cli_sandbox_opts),
 	KILN_OPT_ROW_PATH("tasks", 0, A, tasks, "FILE",
 		"task records with reference solutions, for relative timeouts"),
@@ -133,6 +135,46 @@ static int load_tasks(const char *path, json_t **out)
 	return 0;
 }
 
+/* SIGINT, SIGTERM: stop reading, finish the runs in flight, keep every
+ * verdict. The handler only sets the flag (which signal, for the exit
+ * status). */
+static volatile int stop_sig;
+
+static void on_signal(int sig)
+{
+	stop_sig = sig;
+}
+
+/* After a run that stopped early: says where its verdicts are. Returns the
+ * exit status. */
+static int keep_partial(kiln_out *out, const char *output, int status)
+{
+	kiln_error err;
+	char *kept = NULL;
+	long n = 0;
+	int stream = kiln_out_is_stream(out);
+	const char *name = output ? output : "standard output";
+
+	if (kiln_out_keep_partial(out, &kept, &n, &err)) {
+		cli_error("verify", "%s; no verdicts kept", err.msg);
+		return status;
+	}
+	if (stream) {
+		if (n)
+			cli_error("verify", "stopped; %ld verdict%s went to %s "
+				  "before it", n, n == 1 ? "" : "s", name);
+	}
+	else if (kept)
+		cli_error("verify", "stopped; the %ld verdict%s made before it "
+			  "%s in %s (%s is unchanged)", n, n == 1 ? "" : "s",
+			  n == 1 ? "is" : "are", kept, output);
+	else
+		cli_error("verify", "stopped before any verdict; %s is "
+			  "unchanged", output);
+	free(kept);
+	return status;
+}
+
 static int run_verify(int argc, char **argv)
 {
 	struct verify_args a;
@@ -158,6 +200,11 @@ static int run_verify(int argc, char **argv)
 	}
 	if (npos == 1)
 		input = argv[1];
+	if (kiln_output_check_distinct(output, input, "the input", &err) ||
+	    kiln_output_check_distinct(output, tasks, "--tasks", &err)) {
+		cli_error("verify", "%s", err.msg);
+		return 2;
+	}
 	if (o->timeout_factor > 0 && !tasks) {
 		cli_error("verify", "--timeout-factor needs --tasks FILE with "
 			  "reference solutions");
@@ -184,6 +231,15 @@ static int run_verify(int argc, char **argv)
 		json_decref(refs);
 		return 1;
 	}
+	{
+		struct sigaction sa = { .sa_handler = on_signal };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
+	o->stop = &stop_sig;
+	kiln_jsonl_set_stop(in, &stop_sig); /* a quiet pipe too */
 	rc = kiln_verify_stream(in, out, o, &st, &err);
 	kiln_jsonl_close(in);
 	json_decref(refs);
@@ -191,20 +247,19 @@ static int run_verify(int argc, char **argv)
 		fputc('\n', stderr);
 	if (rc) {
 		cli_error("verify", "%s", err.msg);
-		/* Keep the verdicts already made: they cost sandbox time. */
-		if (st.verdicts > 0) {
-			kiln_error e2;
-			if (kiln_out_commit(out, &e2) == 0 && output)
-				cli_error("verify", "stopped; the %ld verdicts "
-					  "before the error are in %s",
-					  st.verdicts, output);
-		} else {
-			kiln_out_abort(out);
-		}
-		return 1;
+		return keep_partial(out, output, 1);
+	}
+	if (st.stopped) {
+		cli_error("verify", "interrupted (%s)", stop_sig == SIGINT ?
+			  "SIGINT" : "SIGTERM");
+		return keep_partial(out, output, 128 + stop_sig);
 	}
 	if (kiln_out_commit(out, &err)) {
-		cli_error("verify", "%s", err.msg);
+		if (output && strcmp(output, "-"))
+			cli_error("verify", "%s; %s is unchanged", err.msg,
+				  output);
+		else
+			cli_error("verify", "%s", err.msg);
 		return 1;
 	}
 	if (!prog.quiet) {
@@ -237,5 +292,8 @@ const cli_cmd cli_verify = {
 "\n"
 "Statuses: pass, fail (assertion), error (exception, compile error),\n"
 "timeout, memory, output_limit, killed (signal), sandbox_error (kiln's fault).\n",
-	.after = "Languages: python, c (field 'language'; default python).\n",
+	.after = "Languages: python, c (field 'language'; default python).\n"
+"A run that stops early (a bad line, an error, SIGINT or SIGTERM, after\n"
+"which the runs in flight finish) leaves FILE as it was and keeps the\n"
+"verdicts it made in FILE.partial; it exits non-zero.\n",
 };

@@ -21,6 +21,18 @@ void cli_error(const char *cmd, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+int cli_print_json(const char *cmd, const json_t *j, size_t flags)
+{
+	/* every step checked: a full stdout (>/dev/full) is an error */
+	if (!j || json_dumpf(j, stdout, flags) != 0 || putchar('\n') == EOF ||
+	    fflush(stdout) != 0) {
+		cli_error(cmd, "standard output: %s", j ? strerror(errno) :
+			  "out of memory");
+		return 1;
+	}
+	return 0;
+}
+
 /* "verify" or "tokenizer: train", for messages. */
 static void where_of(const cli_cmd *cmd, char *b, size_t n)
 {
@@ -134,15 +146,14 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, void *opts,
 
 		/* what --config would take to do the same */
 		rc = kiln_opts_to_json(cmd->opts, opts, &j, &err);
-		if (rc == 0 && (json_dumpf(j, stdout, JSON_INDENT(2) |
-				JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) || puts("") == EOF ||
-				fflush(stdout)))
-			rc = kiln_error_set(&err, KILN_EIO, "standard output: "
-					    "%s", strerror(errno));
-		json_decref(j);
-		free(defaults);
 		if (rc)
 			cli_error(where, "%s", err.msg);
+		else
+			rc = cli_print_json(where, j, JSON_INDENT(2) |
+					    JSON_PRESERVE_ORDER |
+					    JSON_REAL_PRECISION(15));
+		json_decref(j);
+		free(defaults);
 		return rc ? 1 : 0;
 	}
 	if (rc == KILN_OPTS_HELP) {

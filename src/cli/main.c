@@ -2,12 +2,14 @@
  *
  * One table of commands gives both the dispatch and 'kiln --help'; each
  * command's file holds its option table and its usage text. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "kiln/output.h"
 
 #ifndef KILN_VERSION
 #define KILN_VERSION "0.0.0"
@@ -63,6 +65,37 @@ static void short_omp_spin(char **argv)
 		execv("/proc/self/exe", argv);
 }
 
+/* A signal that ends kiln takes the temporary files of its outputs with
+ * it (commands that stop cleanly on a signal, such as verify and train,
+ * install their own handlers). */
+static void on_fatal_signal(int sig)
+{
+	kiln_output_unlink_temps();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Before any command: a file size limit (ulimit -f) makes write() fail
+ * with EFBIG, which kiln reports with the path, instead of killing it
+ * without a word (SIGXFSZ). Programs run in the sandbox get the default
+ * back (the harness resets it before an exec). */
+static void set_signals(void)
+{
+	static const int fatal[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = on_fatal_signal };
+
+	signal(SIGXFSZ, SIG_IGN);
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) {
+		struct sigaction old;
+
+		/* a signal ignored by whoever started kiln stays ignored */
+		if (sigaction(fatal[i], NULL, &old) == 0 &&
+		    old.sa_handler != SIG_IGN)
+			sigaction(fatal[i], &sa, NULL);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && (strcmp(argv[1], "--version") == 0 ||
@@ -73,5 +106,6 @@ int main(int argc, char **argv)
 	for (int i = 0; argc >= 2 && commands[i]; i++)
 		if (commands[i]->omp && strcmp(argv[1], commands[i]->name) == 0)
 			short_omp_spin(argv);
+	set_signals();
 	return run_kiln(argc, argv);
 }

@@ -581,7 +581,13 @@ class Handle:
     __gt__, __ge__ = _order("gt"), _order("ge")
 
     def _arith(op):
+        """Arithmetic between Handles of one run is the candidate's (its
+        own classes); with plain data it is refused (TypeError): the
+        plain operand would reach the candidate (a test's expected value
+        in abs(f(x) - want)) and the candidate would decide the result."""
         def f(self, *args):
+            if not all(self._same_run(a) for a in args):
+                return NotImplemented
             return self._op("arith", op, args)
         return f
 
@@ -776,7 +782,15 @@ class Endpoint:
                 self._copy_back(op, args, msg[2])
                 return msg[1]
             if msg[0] == "x" and len(msg) == 4:
-                raise self._exception(msg)
+                e = self._exception(msg)
+                if self.judge and op != "next" and \
+                        isinstance(e, (StopIteration, StopAsyncIteration)):
+                    # As PEP 479 does for generators: a StopIteration out
+                    # of a call would silently end the test's map(),
+                    # filter() or zip() over the candidate's function.
+                    raise RuntimeError("the candidate raised %s" %
+                                       type(e).__name__)
+                raise e
             if msg[0] == "q":
                 self.serve_one(msg)
                 continue
@@ -832,6 +846,10 @@ class Endpoint:
     def _exc_reply(self, e):
         t = type(e)
         cls = None if t.__module__ == "builtins" else t
+        if self.judge:
+            # A test's callback that failed: its type only (its message
+            # may quote an expected value).
+            return ("x", _builtin_exc_base(t), None, ())
         args = e.args
         try:
             ok = all(type(a) in _PLAIN_SCALARS for a in args)
@@ -995,12 +1013,50 @@ def io_form(src):
     return None
 
 
+def shadows(name, value):
+    """Whether a name the solution defines would replace, for the tests, a
+    built-in or a standard-library module with something else (its own
+    abs, sorted, math...): a test's own checks must not be the
+    candidate's."""
+    if name in builtins.__dict__:
+        return value is not builtins.__dict__[name]
+    if name in _STDLIB:
+        return value is not sys.modules.get(name)
+    return False
+
+
+def code_names(code):
+    """Every global name a compiled test may look up (nested functions,
+    lambdas and comprehensions included)."""
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if type(c) is type(code):
+            names |= code_names(c)
+    return names
+
+
+def check_shadowed(code, shadowed):
+    """Refuses a test that uses a name the solution redefined over a
+    built-in or a stdlib module: with the real one the test could pass a
+    wrong function named like it; with the candidate's, the candidate
+    would decide the test's own checks. An error, never a pass."""
+    if not shadowed:
+        return
+    if type(code) is str:
+        code = compile(code, "<setup>", "exec")
+    hit = sorted(code_names(code) & shadowed.keys())
+    if hit:
+        raise NameError("the solution redefines %s, which the test uses "
+                        "as a built-in or standard module" %
+                        ", ".join(repr(h) for h in hit[:3]))
+
+
 def equal(expected, got, atol):
     """kiln's comparison of an I/O test's output: Python's == on plain
     data (a Handle never equals plain data), or, with atol > 0, numbers
     within atol + 1e-7 x |expected| (evalplus's rule), element-wise
     inside lists, tuples and dict values."""
-    if atol <= 0:
+    if atol <= 0 or expected == got:
         return bool(expected == got)
     te, tg = type(expected), type(got)
     if te in (int, float) and tg in (int, float) and \
@@ -1058,6 +1114,8 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
     def detail(i, text):
         if not text:
             return
+        # Lone surrogates (a candidate's message) are not UTF-8.
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
         rec = (json.dumps({"i": i, "detail": text[:DETAIL_MAX]}) +
                ",").encode()
         if len(rec) <= detail_budget[0]:
@@ -1070,6 +1128,7 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
 
     ep = Endpoint(chan, judge=True)
     ns = {"__name__": "__main__", "__builtins__": builtins}
+    shadowed = {}
     load_error = None
     try:
         msg = ep.recv()
@@ -1084,12 +1143,25 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                 ep._lose("bad load message")
             for item in msg[1]:
                 if type(item) is tuple and len(item) == 2 and \
-                        type(item[0]) is str:
-                    ns[item[0]] = item[1]
+                        type(item[0]) is str and item[0].isidentifier() \
+                        and not (item[0].startswith("__") and
+                                 item[0].endswith("__")):
+                    name, value = item
+                    if shadows(name, value):
+                        # Code tests keep the real one, and one that uses
+                        # the name is refused (check_shadowed); an I/O test
+                        # of a function so named calls the candidate's.
+                        shadowed[name] = value
+                        continue
+                    ns[name] = value
+            # Whatever the candidate sent, these are the judge's.
+            ns["__name__"] = "__main__"
+            ns["__builtins__"] = builtins
             setup = spec.get("setup") or ""
             if setup:
                 # Test-side set-up (MBPP's test_setup_code): it may use
                 # what the solution defines, so it runs after it.
+                check_shadowed(setup, shadowed)
                 exec(compile(setup, "<setup>", "exec"), ns)
     except ChannelLost:
         return ep.exit_code or EXIT_PROTOCOL
@@ -1122,12 +1194,13 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                 form = form + (ast.literal_eval(expect[i]),)
             elif "==" in src:
                 form = io_form(src)
-                if form is not None and type(ns.get(form[0])) is not Handle:
+                if form is not None and type(ns.get(
+                        form[0], shadowed.get(form[0]))) is not Handle:
                     form = None
                 how = "io" if form is not None else "isolated"
             if form is not None:
                 name, args, kw, want = form
-                f = ns.get(name)
+                f = ns.get(name, shadowed.get(name))
                 if type(f) is not Handle:
                     raise NameError("I/O test: the solution defines no "
                                     "function %r" % name)
@@ -1136,7 +1209,9 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                     raise AssertionError("expected %s, got %s" % (
                         short_repr(want), short_repr(got)))
             else:
-                exec(compile(src, "<test %d>" % i, "exec"), ns)
+                code = compile(src, "<test %d>" % i, "exec")
+                check_shadowed(code, shadowed)
+                exec(code, ns)
             st, text = "pass", ""
         except BaseException as e:
             st, text = status_of(e), describe(e)
@@ -1159,8 +1234,12 @@ def _state_of_judge():
     mods = [sys.modules.get(m) for m in _WATCHED_MODULES]
     # Keys and values as tuples (built and compared in C: ~0.1 ms in all);
     # values compare by identity first, so a rebinding shows.
-    return ([(tuple(m.__dict__), tuple(m.__dict__.values()))
+    return ([(tuple(m.__dict__), tuple(map(id, m.__dict__.values())))
              for m in mods if m],
+            sys.get_int_max_str_digits(), sys.getdefaultencoding(),
+            tuple(map(id, getattr(sys.modules.get("warnings"), "filters",
+                                  ()))),
+            sys.modules["_thread"]._count(),
             sys.gettrace(), sys.getprofile(), sys.getrecursionlimit(),
             sys.getswitchinterval(), umask(),
             gc.isenabled(), threading_count(), sorted(os.environ.items()),
@@ -1310,6 +1389,7 @@ def judge_server(ctl, tick_fd):
         write_all(tick_fd, (json.dumps(fields) + "\n").encode())
 
     clean = _state_of_judge()
+    rand_state = random.getstate()
     for jobs in range(JUDGE_JOBS_MAX):
         msg, fds, _, _ = _socket.recv_fds(sock, 4096, 3)
         if not msg:
@@ -1317,6 +1397,7 @@ def judge_server(ctl, tick_fd):
         req = json.loads(msg)
         spec_fd, chan, det_fd = fds
         os.chdir(WORKDIR)   # made afresh by PID 1 for every job
+        random.setstate(rand_state)   # every job's tests start alike
         r0 = resource.getrusage(resource.RUSAGE_SELF)
         try:
             code = judge_job(chan, tick, det_fd, spec_fd, req["start"])
@@ -1923,7 +2004,11 @@ class Box:
     # -- the persistent judge ------------------------------------------------
 
     def judge_up(self):
-        """Starts the box's judge if it is not running."""
+        """Starts the box's judge if it is not running (a judge that died
+        since, killed by a candidate after its last word, is replaced)."""
+        if self.judge_pid and select.select([self.judge_pidfd], [], [],
+                                            0)[0]:
+            self.judge_down()
         if self.judge_pid:
             return
         import socket as _socket
@@ -1943,6 +2028,7 @@ class Box:
         self.judge_ctl = ctl_p
         self.judge_tick = LineReader(tick_r, RECORD_MAX)
         self.judge_out = out_r
+        os.set_blocking(out_r, False)   # drained at each run's end
         self.judge_pidfd = os.pidfd_open(self.judge_pid)
         self.judge_status = None
         self.judge_reaped = False
@@ -2018,7 +2104,13 @@ class Box:
         """The candidate's wait status, CPU ms and max RSS, from the
         zygote that reaped it ((None, 0, 0) if the zygote is gone)."""
         try:
-            msg = self.zygote_ctl.recv(4096) if self.zygote_pid else b""
+            if not self.zygote_pid:
+                raise OSError("no zygote")
+            self.zygote_ctl.settimeout(2.0)
+            try:
+                msg = self.zygote_ctl.recv(4096)
+            finally:
+                self.zygote_ctl.settimeout(None)
             rep = json.loads(msg)
             return int(rep["status"]), float(rep["cpu_ms"]), \
                 int(rep["maxrss"])
@@ -2030,12 +2122,24 @@ class Box:
         """Kills every process of a candidate's process group (candidates
         cannot leave it: lock_process_group) and reaps those that fell to
         PID 1, until none is left."""
+        t_end = now_ms() + 2000
         while True:
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 return
             self.reap_orphans()
+            if now_ms() > t_end:
+                # A zombie whose parent, the zygote, does not reap it
+                # (stopped by the candidate): a new zygote, and the
+                # zombie falls to PID 1.
+                self.zygote_down()
+                t_end = now_ms() + 2000
+            elif self.zygote_pid:
+                try:
+                    os.kill(self.zygote_pid, signal.SIGCONT)
+                except OSError:
+                    pass
             time.sleep(0.0001)
 
     def reap_orphans(self):
@@ -2135,8 +2239,18 @@ class Box:
                                     EXIT_CHANNEL else 0)[0])
         os.close(cpidfd)
         self.kill_group(cand)
+        # No candidate is left to signal them: undo a SIGSTOP it sent.
+        for pid in (self.judge_pid, self.zygote_pid):
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except OSError:
+                    pass
         cstatus, ccpu, crss = self.candidate_end()
         while self.keep_details(det_r):
+            pass
+        # The tests' output still in the judge's pipe is this run's.
+        while self.judge_pid and self._out(self.judge_out, "judge"):
             pass
         os.close(det_r)
         for fd in (out_r, err_r):

@@ -2,11 +2,16 @@
  * schedule, evaluation and resumable checkpoints. */
 #include "kiln/train.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "kiln/output.h"
 #include "kiln/tokenizer.h"
 
 /* Training-state blob inside a checkpoint (docs/FORMATS.md), little-endian:
@@ -67,6 +72,75 @@ static int state_save(kiln_blob *b, const train_state *s, kiln_trainer *tr)
 	return 0;
 }
 
+/* The most steps a run may have: far beyond any run (2^40), and small
+ * enough that step counts stay exact in a double and in JSON. */
+#define MAX_STEPS (1ULL << 40)
+
+/* A number read from a file is checked before it is used: a learning rate,
+ * a beta or a step count out of range trains to nonsense (or divides by
+ * zero in the bias correction) without a word. Names the field. */
+static int bad_field(const char *path, const char *field, double v,
+		     const char *want, kiln_error *err)
+{
+	return kiln_error_set(err, KILN_EPARSE, "%s: training state: %s is %g "
+			      "(must be %s); a damaged or foreign checkpoint?",
+			      path, field, v, want);
+}
+
+static int state_check(const train_state *s, const float *moments,
+		       const char *path, kiln_error *err)
+{
+	const struct { const char *name; float v, lo, hi; int lo_open, hi_open;
+		       const char *want; } f[] = {
+		{ "lr", s->lr, 0, 10, 0, 0, "in [0, 10]" },
+		{ "min_lr", s->min_lr, 0, 10, 0, 0, "in [0, 10]" },
+		{ "beta1", s->hp.beta1, 0, 1, 0, 1, "in [0, 1)" },
+		{ "beta2", s->hp.beta2, 0, 1, 0, 1, "in [0, 1)" },
+		{ "eps", s->hp.eps, 0, 1, 1, 0, "in (0, 1]" },
+		{ "weight_decay", s->hp.weight_decay, 0, 10, 0, 0,
+		  "in [0, 10]" },
+		{ "grad_clip", s->hp.grad_clip, 0, 1e9f, 0, 0,
+		  "in [0, 1e9]" },
+	};
+
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+		float v = f[i].v;
+
+		/* written so that NaN fails every comparison */
+		if (!(isfinite(v) && (f[i].lo_open ? v > f[i].lo : v >= f[i].lo)
+		      && (f[i].hi_open ? v < f[i].hi : v <= f[i].hi)))
+			return bad_field(path, f[i].name, v, f[i].want, err);
+	}
+	if (s->steps < 1 || s->steps > MAX_STEPS)
+		return kiln_error_set(err, KILN_EPARSE, "%s: training state: "
+				      "total steps is %llu (must be in [1, "
+				      "2^40])", path,
+				      (unsigned long long)s->steps);
+	if (s->step > s->steps)
+		return kiln_error_set(err, KILN_EPARSE, "%s: training state: "
+				      "step %llu is past the total steps %llu",
+				      path, (unsigned long long)s->step,
+				      (unsigned long long)s->steps);
+	if (s->warmup > MAX_STEPS)
+		return kiln_error_set(err, KILN_EPARSE, "%s: training state: "
+				      "warmup is %llu steps (must be at most "
+				      "2^40)", path,
+				      (unsigned long long)s->warmup);
+	/* Adam's moments: m finite, v finite and >= 0 (its square root is
+	 * taken) */
+	for (uint64_t i = 0; i < 2 * s->n_params; i++) {
+		float v = moments[i];
+
+		if (!isfinite(v) || (i >= s->n_params && v < 0))
+			return kiln_error_set(err, KILN_EPARSE, "%s: training "
+				"state: Adam's %s moment %llu is %g (must be "
+				"finite%s)", path, i < s->n_params ? "first" :
+				"second", (unsigned long long)(i % s->n_params),
+				v, i < s->n_params ? "" : " and >= 0");
+	}
+	return 0;
+}
+
 /* Reads the header of a state blob; the moments stay in the blob. */
 static int state_load(train_state *s, const kiln_blob *b, size_t n_params,
 		      const char *path, kiln_error *err)
@@ -101,27 +175,89 @@ static int state_load(train_state *s, const kiln_blob *b, size_t n_params,
 		return kiln_error_set(err, KILN_EPARSE,
 				      "%s: training state: bad batch %u x %u", path,
 				      s->B, s->T);
-	return 0;
+	return state_check(s, (const float *)((const char *)b->data +
+					      TRS_HEADER), path, err);
 }
 
+/* Copies the file at from into the stream at to (kiln/output.h). */
+static int copy_to_stream(const char *from, const char *to, kiln_error *err)
+{
+	kiln_output *out = NULL;
+	char buf[1 << 16];
+	int fd = open(from, O_RDONLY | O_CLOEXEC), rc;
+	ssize_t n;
+
+	if (fd < 0)
+		return kiln_error_set(err, KILN_EIO, "%s: %s", from,
+				      strerror(errno));
+	rc = kiln_output_open(&out, to, err);
+	while (!rc && (n = read(fd, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = kiln_error_set(err, KILN_EIO, "%s: %s", from,
+					    strerror(errno));
+		else
+			rc = kiln_output_write(out, buf, (size_t)n, err);
+	}
+	close(fd);
+	if (rc)
+		kiln_output_abort(out);
+	else
+		rc = kiln_output_commit(out, err);
+	return rc;
+}
+
+/* Writes the checkpoint by kiln's rule for outputs (kiln/output.h): a
+ * regular file (a link to one followed) is replaced atomically; anything
+ * else (/dev/null, a FIFO) is streamed to, never replaced: the checkpoint
+ * is written to a private temporary directory and copied there, whole or
+ * not at all. */
 static int save(const kiln_train_opts *o, const kiln_gpt *m,
 		const kiln_blob *tokb, const train_state *s, kiln_trainer *tr,
 		kiln_error *err)
 {
 	kiln_blob st = { 0 };
-	int rc = state_save(&st, s, tr);
+	char *target = NULL, tmpdir[] = "/tmp/kiln-ckpt-XXXXXX", tmp[64];
+	int stream, rc = state_save(&st, s, tr);
 
 	if (rc)
 		return kiln_error_set(err, rc, "checkpoint: out of memory");
-	rc = kiln_gpt_save(o->out, m, tokb, &st, err);
+	rc = kiln_output_resolve(o->out, &stream, &target, err);
+	if (rc)
+		goto out;
+	if (!stream) {
+		rc = kiln_gpt_save(target, m, tokb, &st, err);
+		goto out;
+	}
+	if (!mkdtemp(tmpdir)) {
+		rc = kiln_error_set(err, KILN_EIO, "%s: a temporary directory "
+				    "in /tmp: %s", o->out, strerror(errno));
+		goto out;
+	}
+	snprintf(tmp, sizeof tmp, "%s/checkpoint.bin", tmpdir);
+	rc = kiln_gpt_save(tmp, m, tokb, &st, err);
+	if (!rc)
+		rc = copy_to_stream(tmp, o->out, err);
+	unlink(tmp);
+	rmdir(tmpdir);
+out:
+	free(target);
 	free(st.data);
 	return rc;
 }
 
+/* Is a stop asked for? */
+static int stopping(const kiln_train_opts *o)
+{
+	return o->stop && *o->stop;
+}
+
 /* Mean validation loss over the first `batches` batches of the validation
  * split (the same ones every time, so evaluations compare). */
-static float evaluate(kiln_trainer *tr, kiln_dataset *d, int B, int T,
-		      int batches, int *in, int *tg)
+static float evaluate(const kiln_train_opts *o, kiln_trainer *tr,
+		      kiln_dataset *d, int B, int T, int batches, int *in,
+		      int *tg)
 {
 	uint64_t cursor = 0;
 	double sum = 0;
@@ -130,6 +266,9 @@ static float evaluate(kiln_trainer *tr, kiln_dataset *d, int B, int T,
 	if (!kiln_data_windows(d, KILN_SPLIT_VAL, T))
 		return NAN;
 	for (int i = 0; i < batches; i++) {
+		/* a stop is acted on here too: a validation can be long */
+		if (stopping(o))
+			return NAN;
 		if (kiln_data_batch(d, KILN_SPLIT_VAL, &cursor, 0, B, T, in, tg,
 				    NULL))
 			return NAN;
@@ -163,7 +302,7 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 	kiln_dataset *d = NULL;
 	kiln_trainer *tr = NULL;
 	train_state s = { 0 };
-	int *in = NULL, *tg = NULL, rc;
+	int *in = NULL, *tg = NULL, rc, out_stream = 0;
 	float losses[10];
 	int nloss = 0;
 	double t0 = now(), train_secs = 0;
@@ -177,6 +316,30 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 	res->val_loss = NAN;
 	if (!o->out)
 		return kiln_error_set(err, KILN_EINVAL, "no output checkpoint");
+	/* The output is checked before any work: a missing or read-only
+	 * directory used to fail only after the whole run. The checkpoint
+	 * may replace the one resumed from (read whole first), but no data
+	 * file and not the tokenizer. */
+	if ((rc = kiln_output_check(o->out, err)))
+		return rc;
+	{
+		/* a stream (/dev/null, a FIFO) gets one checkpoint, the last:
+		 * --save-every would concatenate several */
+		char *target = NULL;
+
+		rc = kiln_output_resolve(o->out, &out_stream, &target, err);
+		free(target);
+		if (rc)
+			return rc;
+	}
+	for (int i = 0; i < o->ndata; i++)
+		if ((rc = kiln_output_check_distinct(o->out, o->data[i],
+						     "a data path", err)))
+			return rc;
+	if (o->tokenizer && !o->resume &&
+	    (rc = kiln_output_check_distinct(o->out, o->tokenizer,
+					     "the tokenizer", err)))
+		return rc;
 	kiln_model_threads(o->threads);
 
 	/* the model and tokenizer: resumed, or new */
@@ -187,6 +350,13 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 		rc = state_load(&s, &stb, m->n_params, o->resume, err);
 		if (rc)
 			goto out;
+		if (s.T > (uint32_t)m->cfg.n_ctx) {
+			rc = kiln_error_set(err, KILN_EPARSE, "%s: training "
+				"state: sequence length %u is longer than the "
+				"model's context %d", o->resume, s.T,
+				m->cfg.n_ctx);
+			goto out;
+		}
 		if (o->steps > s.steps)
 			s.steps = o->steps; /* a run may be extended */
 	} else {
@@ -282,13 +452,17 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 		}
 		if (o->eval_every && o->eval_batches > 0 &&
 		    s.step % o->eval_every == 0 && s.step < s.steps) {
-			pr.val_loss = evaluate(tr, d, (int)s.B, (int)s.T,
-					       o->eval_batches, in, tg);
-			pr.event = KILN_TRAIN_EVAL;
-			report(o, &pr);
+			float v = evaluate(o, tr, d, (int)s.B, (int)s.T,
+					   o->eval_batches, in, tg);
+
+			if (!stopping(o)) { /* a cut-short one says nothing */
+				pr.val_loss = v;
+				pr.event = KILN_TRAIN_EVAL;
+				report(o, &pr);
+			}
 		}
 		if (o->save_every && s.step % o->save_every == 0 &&
-		    s.step < s.steps) {
+		    s.step < s.steps && !stopping(o) && !out_stream) {
 			rc = save(o, m, &tokb, &s, tr, err);
 			if (rc)
 				goto out;
@@ -296,11 +470,17 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 			report(o, &pr);
 		}
 	}
-	if (o->eval_batches > 0) {
-		pr.val_loss = evaluate(tr, d, (int)s.B, (int)s.T, o->eval_batches,
-				       in, tg);
-		pr.event = KILN_TRAIN_EVAL;
-		report(o, &pr);
+	/* The last validation: not when stopped (it would delay the save
+	 * that the stop asked for). */
+	if (o->eval_batches > 0 && !stopping(o)) {
+		float v = evaluate(o, tr, d, (int)s.B, (int)s.T,
+				   o->eval_batches, in, tg);
+
+		if (!stopping(o)) {
+			pr.val_loss = v;
+			pr.event = KILN_TRAIN_EVAL;
+			report(o, &pr);
+		}
 	}
 	rc = save(o, m, &tokb, &s, tr, err);
 	if (rc)

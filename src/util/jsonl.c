@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,6 +35,8 @@ struct kiln_jsonl_reader {
 	char *line;          /* current line */
 	size_t line_cap;
 	int eof;
+	int skipping;        /* inside a line already reported as too long */
+	volatile int *stop;  /* kiln_jsonl_set_stop */
 };
 
 #define READ_CHUNK (256u << 10)
@@ -93,13 +94,20 @@ void kiln_jsonl_close(kiln_jsonl_reader *r)
 long kiln_jsonl_lineno(const kiln_jsonl_reader *r) { return r->lineno; }
 const char *kiln_jsonl_path(const kiln_jsonl_reader *r) { return r->path; }
 
-static ssize_t read_some(int fd, void *buf, size_t len)
+void kiln_jsonl_set_stop(kiln_jsonl_reader *r, volatile int *stop)
+{
+	r->stop = stop;
+}
+
+/* read(2), again after a signal unless the signal asked to stop (then
+ * -1 with errno EINTR). */
+static ssize_t read_some(kiln_jsonl_reader *r, void *buf, size_t len)
 {
 	ssize_t n;
 
 	do
-		n = read(fd, buf, len);
-	while (n < 0 && errno == EINTR);
+		n = read(r->fd, buf, len);
+	while (n < 0 && errno == EINTR && !(r->stop && *r->stop));
 	return n;
 }
 
@@ -112,7 +120,7 @@ static int fill_input(kiln_jsonl_reader *r, kiln_error *err)
 	if (have && r->zs.next_in != r->zbuf)
 		memmove(r->zbuf, r->zs.next_in, have);
 	r->zs.next_in = r->zbuf;
-	n = read_some(r->fd, r->zbuf + have, READ_CHUNK - have);
+	n = read_some(r, r->zbuf + have, READ_CHUNK - have);
 	if (n < 0)
 		return kiln_error_set(err, KILN_EIO, "%s:%ld: read failed: %s",
 				      r->path, r->lineno + 1, strerror(errno));
@@ -172,7 +180,7 @@ static int refill(kiln_jsonl_reader *r, kiln_error *err)
 			} else if (r->in_eof) {
 				n = 0;
 			} else {
-				n = read_some(r->fd, r->rbuf, READ_CHUNK);
+				n = read_some(r, r->rbuf, READ_CHUNK);
 				if (n < 0)
 					return kiln_error_set(err, KILN_EIO,
 						"%s:%ld: read failed: %s",
@@ -239,13 +247,39 @@ static int refill(kiln_jsonl_reader *r, kiln_error *err)
 	}
 }
 
+/* Skips the rest of a line reported as too long. Memory stays bounded
+ * however long it is; the line's number does not change. */
+static int skip_rest(kiln_jsonl_reader *r, kiln_error *err)
+{
+	while (r->skipping) {
+		int avail = refill(r, err);
+		char *start, *nl;
+
+		if (avail <= 0)
+			return avail; /* an error, or the end: done */
+		start = r->rbuf + r->rpos;
+		nl = memchr(start, '\n', (size_t)avail);
+		if (nl) {
+			r->rpos += (size_t)(nl - start) + 1;
+			r->skipping = 0;
+		} else {
+			r->rpos += (size_t)avail;
+		}
+	}
+	return 0;
+}
+
 /* Reads one raw line into r->line (NUL-terminated, no newline). Returns its
- * length, KILN_EEOF, KILN_EIO, or KILN_ELIMIT (line consumed but dropped). */
+ * length, KILN_EEOF, KILN_EIO, or KILN_ELIMIT: the line passed the cap,
+ * which is said at once (a line that never ends is not waited for); the
+ * next call skips the rest of it. */
 static long read_line(kiln_jsonl_reader *r, kiln_error *err)
 {
 	size_t len = 0;
-	int too_long = 0, got_any = 0;
+	int got_any = 0, rc;
 
+	if ((rc = skip_rest(r, err)) < 0)
+		return rc;
 	for (;;) {
 		int avail = refill(r, err);
 		char *start, *nl;
@@ -259,25 +293,30 @@ static long read_line(kiln_jsonl_reader *r, kiln_error *err)
 		start = r->rbuf + r->rpos;
 		nl = memchr(start, '\n', (size_t)avail);
 		take = nl ? (size_t)(nl - start) : (size_t)avail;
-		if (!too_long && len + take > r->max_line)
-			too_long = 1;
-		if (!too_long) {
-			if (len + take + 1 > r->line_cap) {
-				size_t cap = r->line_cap ? r->line_cap : 4096;
-				char *p;
-				while (cap < len + take + 1)
-					cap *= 2;
-				p = realloc(r->line, cap);
-				if (!p)
-					return kiln_error_set(err, KILN_ENOMEM,
-						"%s:%ld: out of memory",
-						r->path, r->lineno + 1);
-				r->line = p;
-				r->line_cap = cap;
-			}
-			memcpy(r->line + len, start, take);
-			len += take;
+		if (len + take > r->max_line) {
+			r->rpos += take + (nl ? 1 : 0);
+			r->skipping = !nl;
+			r->lineno++;
+			return kiln_error_set(err, KILN_ELIMIT,
+					      "%s:%ld: line longer than %zu "
+					      "bytes", r->path, r->lineno,
+					      r->max_line);
 		}
+		if (len + take + 1 > r->line_cap) {
+			size_t cap = r->line_cap ? r->line_cap : 4096;
+			char *p;
+			while (cap < len + take + 1)
+				cap *= 2;
+			p = realloc(r->line, cap);
+			if (!p)
+				return kiln_error_set(err, KILN_ENOMEM,
+					"%s:%ld: out of memory",
+					r->path, r->lineno + 1);
+			r->line = p;
+			r->line_cap = cap;
+		}
+		memcpy(r->line + len, start, take);
+		len += take;
 		r->rpos += take + (nl ? 1 : 0);
 		if (nl)
 			break;
@@ -285,10 +324,6 @@ static long read_line(kiln_jsonl_reader *r, kiln_error *err)
 	if (!got_any)
 		return KILN_EEOF;
 	r->lineno++;
-	if (too_long)
-		return kiln_error_set(err, KILN_ELIMIT,
-				      "%s:%ld: line longer than %zu bytes",
-				      r->path, r->lineno, r->max_line);
 	if (len && r->line[len - 1] == '\r')
 		len--;
 	r->line[len] = '\0';
@@ -364,7 +399,17 @@ int kiln_jsonl_parse_line(const char *buf, size_t len, json_t **obj,
 	long bad = kiln_utf8_invalid_at(buf, len);
 	json_t *v;
 
+	const char *nul = memchr(buf, '\0', len);
+
 	*obj = NULL;
+	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+		return kiln_error_set(err, KILN_EPARSE, "a UTF-8 byte-order "
+				      "mark (BOM) starts the line; remove it "
+				      "(JSON Lines has none)");
+	if (nul)
+		return kiln_error_set(err, KILN_EPARSE, "a NUL byte at byte "
+				      "%ld (binary data, not JSON Lines?)",
+				      (long)(nul - buf) + 1);
 	if (bad >= 0)
 		return kiln_error_set(err, KILN_EPARSE,
 				      "invalid UTF-8 at byte %ld", bad + 1);
@@ -381,51 +426,52 @@ int kiln_jsonl_parse_line(const char *buf, size_t len, json_t **obj,
 	return 0;
 }
 
+/* The JSONL writer on kiln_output (kiln/output.h): records are rendered
+ * into one buffer; a file gets them in blocks of about 64 KiB, a stream
+ * (standard output, a FIFO ...) one record at a time, so that a reader
+ * downstream sees results as they come. Only whole records are marked, so
+ * a partial output kept after an error ends at a record's end. */
+#define OUT_BLOCK (64u << 10)
+
 struct kiln_out {
-	FILE *f;
-	char *path;  /* final path, NULL for stdout */
-	char *tmp;
-	char *buf;   /* one record's text, reused */
-	size_t cap;
+	kiln_output *o;
+	int stream;
+	char *buf;          /* records not yet written */
+	size_t len, cap;
+	long records;       /* records handed to kiln_out_write */
+	long written;       /* of those, in the output whole */
 };
 
 int kiln_out_open(kiln_out **out, const char *path, kiln_error *err)
 {
 	kiln_out *o = calloc(1, sizeof(*o));
-	int fd;
+	int rc;
 
 	*out = NULL;
 	if (!o)
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-	if (!path || strcmp(path, "-") == 0) {
-		o->f = stdout;
-		*out = o;
-		return 0;
+	rc = kiln_output_open(&o->o, path, err);
+	if (rc) {
+		free(o);
+		return rc;
 	}
-	o->path = strdup(path);
-	o->tmp = malloc(strlen(path) + 16);
-	if (!o->path || !o->tmp) {
-		kiln_out_abort(o);
-		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-	}
-	sprintf(o->tmp, "%s.tmp.XXXXXX", path);
-	fd = mkstemp(o->tmp);
-	if (fd < 0) {
-		int e = errno;
-		free(o->tmp);
-		o->tmp = NULL;
-		kiln_out_abort(o);
-		return kiln_error_set(err, KILN_EIO, "%s: cannot create: %s",
-				      path, strerror(e));
-	}
-	fchmod(fd, 0644);
-	o->f = fdopen(fd, "w");
-	if (!o->f) {
-		close(fd);
-		kiln_out_abort(o);
-		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-	}
+	o->stream = kiln_output_is_stream(o->o);
 	*out = o;
+	return 0;
+}
+
+/* Writes the buffered records. */
+static int out_flush(kiln_out *o, kiln_error *err)
+{
+	int rc;
+
+	/* also with nothing buffered: an earlier failure is said again */
+	rc = kiln_output_write(o->o, o->buf, o->len, err);
+	o->len = 0;
+	if (rc)
+		return rc;
+	kiln_output_mark(o->o);
+	o->written = o->records;
 	return 0;
 }
 
@@ -433,95 +479,88 @@ int kiln_out_write(kiln_out *o, const json_t *obj, kiln_error *err)
 {
 	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER |
 			     JSON_REAL_PRECISION(15);
-	/* Rendered into one buffer and written in one call: json_dumpf
-	 * makes a stdio call per token, a tenth of kiln generate's time. */
-	size_t n = json_dumpb(obj, o->buf, o->cap, flags);
+	/* Rendered straight into the buffer: json_dumpf makes a stdio call
+	 * per token, a tenth of kiln generate's time. */
+	size_t n = json_dumpb(obj, o->buf ? o->buf + o->len : NULL,
+			      o->cap - o->len, flags);
 
 	if (n == 0)
 		return kiln_error_set(err, KILN_EINVAL, "%s: a record that "
 				      "cannot be written as JSON",
-				      o->path ? o->path : "stdout");
-	if (n + 1 > o->cap) {
+				      kiln_output_name(o->o));
+	if (o->len + n + 1 > o->cap) {
 		size_t cap = o->cap ? o->cap : 4096;
 		char *b;
-		while (cap < n + 1)
+		while (cap < o->len + n + 1)
 			cap *= 2;
 		b = realloc(o->buf, cap);
 		if (!b)
 			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		o->buf = b;
 		o->cap = cap;
-		n = json_dumpb(obj, o->buf, o->cap, flags);
+		n = json_dumpb(obj, o->buf + o->len, o->cap - o->len, flags);
 	}
-	o->buf[n++] = '\n';
-	/* On stdout each record leaves at once: a reader downstream of a
-	 * pipe sees results as they come, not a buffer at a time. */
-	if (fwrite(o->buf, 1, n, o->f) != n ||
-	    (!o->path && fflush(o->f) != 0))
-		return kiln_error_set(err, KILN_EIO, "%s: write failed: %s",
-				      o->path ? o->path : "stdout",
-				      strerror(errno));
+	o->len += n;
+	o->buf[o->len++] = '\n';
+	o->records++;
+	if (o->stream || o->len >= OUT_BLOCK)
+		return out_flush(o, err);
 	return 0;
+}
+
+long kiln_out_records(const kiln_out *o)
+{
+	return o->written;
+}
+
+const char *kiln_out_name(const kiln_out *o)
+{
+	return kiln_output_name(o->o);
+}
+
+int kiln_out_is_stream(const kiln_out *o)
+{
+	return o->stream;
+}
+
+static void out_free(kiln_out *o)
+{
+	free(o->buf);
+	free(o);
 }
 
 int kiln_out_commit(kiln_out *o, kiln_error *err)
 {
-	int rc = 0;
+	int rc = out_flush(o, err);
 
-	if (!o->path) {
-		if (fflush(o->f) != 0)
-			rc = kiln_error_set(err, KILN_EIO,
-					    "stdout: write failed: %s",
-					    strerror(errno));
-		free(o->buf);
-		free(o);
-		return rc;
-	}
-	if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0) {
-		rc = kiln_error_set(err, KILN_EIO, "%s: write failed: %s",
-				    o->path, strerror(errno));
-		kiln_out_abort(o);
-		return rc;
-	}
-	fclose(o->f);
-	o->f = NULL;
-	if (rename(o->tmp, o->path) != 0) {
-		rc = kiln_error_set(err, KILN_EIO, "%s: rename failed: %s",
-				    o->path, strerror(errno));
-		kiln_out_abort(o);
-		return rc;
-	}
-	{
-		/* Make the rename itself durable. */
-		char *d = strdup(o->path);
-		int dfd = d ? open(dirname(d), O_RDONLY | O_DIRECTORY) : -1;
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-		free(d);
-	}
-	free(o->tmp);
-	free(o->path);
-	free(o->buf);
-	free(o);
-	return 0;
+	if (rc)
+		kiln_output_abort(o->o);
+	else
+		rc = kiln_output_commit(o->o, err);
+	out_free(o);
+	return rc;
+}
+
+int kiln_out_keep_partial(kiln_out *o, char **kept, long *records,
+			  kiln_error *err)
+{
+	int rc;
+
+	/* What cannot be written now is not kept; the rest is. */
+	out_flush(o, NULL);
+	if (records)
+		*records = kiln_out_records(o);
+	rc = kiln_output_keep_partial(o->o, kept, err);
+	if (rc && records)
+		*records = 0;
+	out_free(o);
+	return rc;
 }
 
 void kiln_out_abort(kiln_out *o)
 {
 	if (!o)
 		return;
-	if (o->path) {
-		if (o->f)
-			fclose(o->f);
-		if (o->tmp)
-			unlink(o->tmp);
-	} else if (o->f) {
-		fflush(o->f);
-	}
-	free(o->tmp);
-	free(o->path);
-	free(o->buf);
-	free(o);
+	kiln_output_abort(o->o);
+	out_free(o);
 }

@@ -5,6 +5,7 @@
  * them bounds memory (a few records per worker in flight) and lets
  * verdicts leave in input order whatever order they finish in.
  */
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -163,7 +164,14 @@ static long relative_timeout(struct run *r, kiln_box *box, const json_t *rec)
 	}
 	if (slowest < 0)
 		return 0; /* the reference itself fails: keep the default */
-	t = (long)(o->timeout_factor * slowest);
+	{
+		/* In double, checked before the cast: a huge factor (or
+		 * time) is the longest timeout, never an overflow. */
+		double x = o->timeout_factor * slowest;
+
+		t = x < (double)KILN_VERIFY_MAX_TIMEOUT_MS ? (long)x :
+		    KILN_VERIFY_MAX_TIMEOUT_MS;
+	}
 	return t > o->timeout_floor_ms ? t : o->timeout_floor_ms;
 }
 
@@ -282,6 +290,43 @@ static void count(kiln_verify_stats *st, const json_t *v)
 							      "tests_total"));
 }
 
+/* Asked to stop (opts->stop): the records read but not started are
+ * dropped, the runs in flight finish. Called with the lock, from the
+ * calling thread (the only one that moves next_read). */
+static void stop_now(struct run *r, kiln_verify_stats *st)
+{
+	for (unsigned long q = r->next_claim; q < r->next_read; q++) {
+		json_decref(r->ring[q % r->cap]->rec);
+		r->ring[q % r->cap]->rec = NULL;
+	}
+	r->next_read = r->next_claim;
+	st->stopped = 1;
+}
+
+static int stop_asked(const struct run *r)
+{
+	return r->o->stop && *r->o->stop;
+}
+
+/* Waits for r->done; with a stop flag to watch (set by a signal handler,
+ * which cannot signal a condition variable), 100 ms at a time. */
+static void wait_done(struct run *r)
+{
+	struct timespec ts;
+
+	if (!r->o->stop) {
+		pthread_cond_wait(&r->done, &r->mu);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 100 * 1000 * 1000;
+	if (ts.tv_nsec >= 1000 * 1000 * 1000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000 * 1000 * 1000;
+	}
+	pthread_cond_timedwait(&r->done, &r->mu, &ts);
+}
+
 /* Writes finished verdicts in order. With wait_for set, blocks until the
  * slot of that sequence number has been written. Called without the lock. */
 static int drain(struct run *r, kiln_out *out, kiln_verify_stats *st,
@@ -294,8 +339,14 @@ static int drain(struct run *r, kiln_out *out, kiln_verify_stats *st,
 
 		pthread_mutex_lock(&r->mu);
 		while (r->next_write < wait_for &&
-		       !r->ring[r->next_write % r->cap]->done)
-			pthread_cond_wait(&r->done, &r->mu);
+		       r->next_write < r->next_read &&
+		       !r->ring[r->next_write % r->cap]->done) {
+			if (!st->stopped && stop_asked(r)) {
+				stop_now(r, st);
+				continue;
+			}
+			wait_done(r);
+		}
 		if (r->next_write == r->next_claim ||
 		    !r->ring[r->next_write % r->cap]->done) {
 			pthread_mutex_unlock(&r->mu);
@@ -311,7 +362,8 @@ static int drain(struct run *r, kiln_out *out, kiln_verify_stats *st,
 		}
 		if (!rc && s->verdict) {
 			rc = kiln_out_write(out, s->verdict, err);
-			count(st, s->verdict);
+			if (!rc)
+				count(st, s->verdict);
 			st->seconds = now_s() - t0;
 			if (r->o->progress)
 				r->o->progress(r->o->ctx, st);
@@ -365,6 +417,11 @@ int kiln_verify_stream(kiln_jsonl_reader *in, kiln_out *out,
 	double t0 = now_s();
 
 	memset(st, 0, sizeof(*st));
+	/* NaN or inf would reach a cast to long (undefined behaviour) */
+	if (!isfinite(o->timeout_factor) || o->timeout_factor < 0)
+		return kiln_error_set(err, KILN_EINVAL, "timeout factor %g: "
+				      "must be a finite number >= 0",
+				      o->timeout_factor);
 	memset(&r, 0, sizeof(r));
 	r.o = o;
 	/* The reorder window: wide enough that one slow record (100+ ms
@@ -416,8 +473,17 @@ int kiln_verify_stream(kiln_jsonl_reader *in, kiln_out *out,
 		size_t cap;
 		int full;
 
+		if (stop_asked(&r) || st->stopped)
+			break;
 		rc = kiln_jsonl_next(in, &rec, &lerr);
 		if (rc == KILN_EEOF) {
+			rc = 0;
+			break;
+		}
+		if (rc && stop_asked(&r)) {
+			/* a read that the stop interrupted
+			 * (kiln_jsonl_set_stop) */
+			json_decref(rec);
 			rc = 0;
 			break;
 		}
@@ -462,7 +528,7 @@ int kiln_verify_stream(kiln_jsonl_reader *in, kiln_out *out,
 		pthread_mutex_unlock(&r.mu);
 		if (full) {
 			rc = drain(&r, out, st, seq - cap + 1, t0, err);
-			if (rc) {
+			if (rc || st->stopped) {
 				json_decref(rec);
 				break;
 			}
@@ -486,6 +552,8 @@ int kiln_verify_stream(kiln_jsonl_reader *in, kiln_out *out,
 stop:
 	pthread_mutex_lock(&r.mu);
 	r.eof = 1;
+	if (!st->stopped && stop_asked(&r))
+		stop_now(&r, st);
 	pthread_cond_broadcast(&r.work);
 	pthread_mutex_unlock(&r.mu);
 	{

@@ -9,9 +9,15 @@ driver only prepares JSON and reads verdicts.
 import gzip
 import json
 import os
+import resource
+import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 KILN = os.path.abspath(sys.argv[1])
 DATA = os.path.abspath(sys.argv[2])
@@ -30,7 +36,7 @@ MBPP_KNOWN_FAILING = {"mbpp/596", "mbpp/642"}
 def check(name, cond, detail=""):
     results.append(bool(cond))
     print("%s %s%s" % ("PASS" if cond else "FAIL", name,
-                       "" if cond else ": " + detail))
+                       "" if cond else ": " + str(detail)))
 
 
 def kiln(*args, stdin=None, ok=True):
@@ -243,6 +249,277 @@ def option_checks(tmp, he):
           "--template-solution: %s is empty" % empty in p.stderr, p.stderr)
 
 
+def temps(d):
+    return [f for f in os.listdir(d) if ".tmp." in f]
+
+
+def output_checks(tmp, he, tasks):
+    """One rule for outputs (issue 9; docs/ARCHITECTURE.md, "Outputs"):
+    each check failed before its fix."""
+    d = os.path.join(tmp, "out")
+    os.mkdir(d)
+    three = os.path.join(d, "three.jsonl")
+    write_jsonl(three, tasks[:3])
+
+    # a FIFO is streamed to, never replaced by a regular file
+    fifo = os.path.join(d, "v.fifo")
+    os.mkfifo(fifo)
+    got = []
+
+    def drain():
+        with open(fifo) as f:
+            got.append(f.read())
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    p = kiln("verify", "-q", three, "-o", fifo)
+    reader.join(60)
+    check("verify -o FIFO: verdicts streamed, the FIFO stays",
+          p.returncode == 0 and got and len(got[0].splitlines()) == 3 and
+          stat.S_ISFIFO(os.lstat(fifo).st_mode), p.stderr)
+
+    # a link to a regular file: the target is replaced, the link stays
+    real = os.path.join(d, "real.jsonl")
+    link = os.path.join(d, "link.jsonl")
+    with open(real, "w") as f:
+        f.write("old\n")
+    os.symlink("real.jsonl", link)
+    p = kiln("verify", "-q", three, "-o", link)
+    check("verify -o LINK: the target replaced, the link kept",
+          p.returncode == 0 and os.path.islink(link) and
+          len(read_jsonl(real)) == 3, p.stderr)
+
+    # a character device: one of the test's own making (as root), so a
+    # failure could not touch the machine's /dev/null
+    null = os.path.join(d, "null")
+    try:
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except OSError:
+        null = None
+    if null:
+        p = kiln("verify", "-q", three, "-o", null)
+        check("verify -o a character device: written to, not replaced",
+              p.returncode == 0 and stat.S_ISCHR(os.lstat(null).st_mode),
+              p.stderr)
+
+    # the machine's /dev/null: only once the test's own device passed
+    # (a failure there would have cost only that node)
+    if not null or results[-1]:
+        p = kiln("verify", "-q", three, "-o", "/dev/null")
+        check("verify -o /dev/null: still the null device",
+              p.returncode == 0 and stat.S_ISCHR(os.lstat("/dev/null").st_mode)
+              and os.stat("/dev/null").st_rdev == os.makedev(1, 3),
+              p.stderr)
+
+    # -o /dev/stdout is this process's stdout, whatever it is: with >>,
+    # verdicts are appended (never the file replaced, never /dev/stdout)
+    log = os.path.join(d, "log.txt")
+    was_link = os.path.islink("/dev/stdout")
+    with open(log, "w") as f:
+        f.write("earlier\n")
+    with open(log, "a") as f:
+        p = subprocess.run([KILN, "verify", "-q", three, "-o",
+                            "/dev/stdout"], stdout=f,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+    with open(log) as f:
+        lines = f.read().splitlines()
+    check("verify -o /dev/stdout >> LOG appends",
+          p.returncode == 0 and lines[0] == "earlier" and len(lines) == 4
+          and os.path.islink("/dev/stdout") == was_link,
+          (p.stderr, lines[:2]))
+
+    # -o equal to the input (by path, through a link) or --tasks: refused
+    before = open(three).read()
+    for args, name in ((["verify", three, "-o", three], "the input"),
+                       (["verify", three, "-o", link.replace("link", "l2")],
+                        None),
+                       (["verify", "--tasks", three, "--timeout-factor",
+                         "2", he, "-o", three], "--tasks"),
+                       (["import", "-f", "humaneval", three, "-o", three],
+                        "the input"),
+                       (["generate", "-b", "http://127.0.0.1:9/v1", three,
+                         "-o", three], "the input"),
+                       (["generate", "-b", "http://127.0.0.1:9/v1", he,
+                         "-o", three, "--store", three], "the store"),
+                       (["eval", "-b", "http://127.0.0.1:9/v1",
+                         "--benchmark", three, "-o", three],
+                        "the benchmark")):
+        if name is None:
+            os.symlink("three.jsonl", args[-1])
+            name = "the input"
+        p = kiln(*args, ok=False)
+        check("%s -o = %s is refused before any work" % (args[0], name),
+              p.returncode == 2 and ("is %s" % name) in p.stderr and
+              open(three).read() == before, p.stderr)
+
+    # a bad line keeps the verdicts made in OUT.partial and leaves a
+    # complete OUT from an earlier run as it was
+    out = os.path.join(d, "v.jsonl")
+    p = kiln("verify", "-q", three, "-o", out)
+    complete = open(out).read()
+    bad = os.path.join(d, "bad.jsonl")
+    with open(bad, "w") as f:
+        f.write(json.dumps(tasks[0]) + "\n{bad\n" + json.dumps(tasks[1]) +
+                "\n")
+    p = kiln("verify", "-q", bad, "-o", out, ok=False)
+    check("a bad line does not replace a complete output",
+          p.returncode == 1 and open(out).read() == complete and
+          len(read_jsonl(out + ".partial")) == 1 and
+          "1 verdict made before it is in %s.partial" % out in p.stderr,
+          p.stderr)
+    p = kiln("verify", "-q", three, "-o", out)
+    check("a complete run removes the stale OUT.partial",
+          p.returncode == 0 and not os.path.exists(out + ".partial"))
+
+    # SIGINT and SIGTERM keep every verdict made; no temporary file left
+    slow = os.path.join(d, "slow.jsonl")
+    write_jsonl(slow, [{"id": "slow/%d" % i,
+                        "solution": "def f():\n    return 1\n",
+                        "tests": ["import time\ntime.sleep(0.2)\n"
+                                  "assert f() == 1"]} for i in range(60)])
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        for f in (out, out + ".partial"):
+            if os.path.exists(f):
+                os.unlink(f)
+        proc = subprocess.Popen([KILN, "verify", "-q", "-j", "1", slow,
+                                 "-o", out], stderr=subprocess.PIPE,
+                                text=True)
+        time.sleep(3)
+        proc.send_signal(sig)
+        try:
+            err = proc.communicate(timeout=60)[1]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            err = proc.communicate()[1]
+        kept = read_jsonl(out + ".partial") if os.path.exists(
+            out + ".partial") else []
+        check("verify -o, %s: the verdicts made are kept, exit %d" %
+              (sig.name, 128 + sig),
+              proc.returncode == 128 + sig and 0 < len(kept) < 60 and
+              [r["id"] for r in kept] ==
+              ["slow/%d" % i for i in range(len(kept))] and
+              not os.path.exists(out) and not temps(d), (proc.returncode,
+                                                         err))
+
+    # SIGINT while verify waits on a quiet pipe: it stops, keeping the
+    # verdicts made (it used to wait for the writer)
+    for f in (out, out + ".partial"):
+        if os.path.exists(f):
+            os.unlink(f)
+    proc = subprocess.Popen([KILN, "verify", "-q", "-", "-o", out],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    proc.stdin.write("".join(json.dumps(t) + "\n" for t in tasks[:2]))
+    proc.stdin.flush()
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    try:
+        err = proc.communicate(timeout=30)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        err = proc.communicate()[1]
+    kept = read_jsonl(out + ".partial") if os.path.exists(
+        out + ".partial") else []
+    check("SIGINT while reading a quiet pipe: stops, verdicts kept",
+          proc.returncode == 130 and len(kept) == 2, (proc.returncode, err))
+
+    # a file size limit (a full disk, as far as kiln can tell): an error
+    # with the path and the cause, not a silent death by SIGXFSZ; OUT
+    # unchanged, whole verdicts in OUT.partial, no temporary file
+    many = os.path.join(d, "many.jsonl")
+    write_jsonl(many, tasks * 4)
+    with open(out, "w") as f:
+        f.write("complete\n")
+
+    def limit():
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100 << 10, hard))
+    p = subprocess.run([KILN, "verify", "-q", many, "-o", out],
+                       capture_output=True, text=True, timeout=600,
+                       preexec_fn=limit)
+    part = out + ".partial"
+    kept = open(part).read() if os.path.exists(part) else ""
+    check("file size limit: EFBIG named, OUT unchanged, whole verdicts kept",
+          p.returncode == 1 and "File too large" in p.stderr and
+          out in p.stderr and open(out).read() == "complete\n" and
+          kept.endswith("\n") and len(read_jsonl(part)) > 0 and
+          not temps(d), (p.returncode, p.stderr))
+    # a full disk: a small tmpfs, where root may mount one privately
+    if os.geteuid() == 0 and shutil.which("unshare"):
+        small = os.path.join(d, "small")
+        os.mkdir(small)
+        p = subprocess.run(
+            ["unshare", "-m", "sh", "-c",
+             'mount -t tmpfs -o size=16k none "$1" && "$2" verify -q "$3" '
+             '-o "$1/v.jsonl"; echo "rc=$?"; ls -a "$1"', "sh", small, KILN,
+             he], capture_output=True, text=True, timeout=600)
+        check("full disk: an error, no cut file installed, no temporary",
+              "rc=1" in p.stdout and "No space left" in p.stderr and
+              "v.jsonl" not in p.stdout.replace("rc=", ""),
+              (p.stdout, p.stderr))
+
+    # a line that never ends: stopped at the cap, at once
+    t0 = time.time()
+    p = kiln("verify", "/dev/zero", ok=False)
+    check("verify /dev/zero: the line cap holds (an error, quickly)",
+          p.returncode == 1 and "line longer than" in p.stderr and
+          time.time() - t0 < 60, p.stderr)
+    # a byte-order mark and a NUL byte are named
+    for name, data, want in (
+            ("bom", b"\xef\xbb\xbf" + json.dumps(tasks[0]).encode(),
+             ":1: a UTF-8 byte-order mark (BOM) starts the line; remove it"),
+            ("nul", b'{"id": "a\x00"}', ":1: a NUL byte at byte 10")):
+        f = os.path.join(d, name + ".jsonl")
+        with open(f, "wb") as fh:
+            fh.write(data + b"\n")
+        p = kiln("verify", f, ok=False)
+        check("verify names a %s" % name.upper(),
+              p.returncode == 1 and want in p.stderr, p.stderr)
+
+    # tokenizer train: -o a file inside an input directory is refused
+    corpus = os.path.join(d, "corpus")
+    os.mkdir(corpus)
+    for i in range(3):
+        with open(os.path.join(corpus, "f%d.py" % i), "w") as f:
+            f.write("def f%d(x):\n    return x + %d\n" % (i, i) * 50)
+    victim = os.path.join(corpus, "f0.py")
+    before = open(victim).read()
+    p = kiln("tokenizer", "train", "--vocab", "300", "-q", "-o", victim,
+             corpus, ok=False)
+    check("tokenizer train -o a file in an input directory is refused",
+          p.returncode == 1 and "is a file in" in p.stderr and
+          open(victim).read() == before, p.stderr)
+    check("no temporary files left", not temps(d), temps(d))
+
+    # a JSON summary to a full stdout is an error
+    tok = os.path.join(d, "tok.bin")
+    p = kiln("tokenizer", "train", "--vocab", "300", "-q", "-o", tok, corpus)
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([KILN, "tokenizer", "info", "--tok", tok],
+                           stdout=full, stderr=subprocess.PIPE, text=True,
+                           timeout=60)
+    check("tokenizer info to a full stdout: exit 1, said",
+          p.returncode == 1 and "standard output" in p.stderr, p.stderr)
+
+    # a command without a stop of its own, ended by SIGTERM while it
+    # writes, leaves no OUT.tmp.* behind (import waits on a FIFO input)
+    src = os.path.join(d, "in.fifo")
+    os.mkfifo(src)
+    imp = os.path.join(d, "imp.jsonl")
+    proc = subprocess.Popen([KILN, "import", "-f", "humaneval", src, "-o",
+                             imp], stderr=subprocess.PIPE)
+    with open(src, "w") as w:
+        w.write(json.dumps({"task_id": "HumanEval/0", "prompt": "x",
+                            "canonical_solution": "y", "test": "z",
+                            "entry_point": "f"}) + "\n")
+        w.flush()
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    check("SIGTERM during import -o: no temporary file left",
+          proc.returncode == -signal.SIGTERM and not temps(d) and
+          not os.path.exists(imp), (proc.returncode, temps(d)))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="kiln-cli-")
     he = os.path.join(tmp, "he.jsonl")
@@ -274,6 +551,7 @@ def main():
     check("unknown format", p.returncode == 2 and "unknown format" in
           p.stderr)
     option_checks(tmp, he)
+    output_checks(tmp, he, tasks)
 
     # All 164 reference solutions pass, in input order.
     out = os.path.join(tmp, "he.v.jsonl")
@@ -317,8 +595,9 @@ def main():
     check("bad line stops with FILE:LINE",
           p.returncode == 1 and ("kiln: verify: %s:2: " % bad) in p.stderr,
           p.stderr)
-    check("verdicts before the bad line are kept",
-          os.path.exists(out) and len(read_jsonl(out)) == 1)
+    check("verdicts before the bad line are kept (in OUT.partial; OUT "
+          "is complete or untouched)", not os.path.exists(out) and
+          len(read_jsonl(out + ".partial")) == 1)
     p = kiln("verify", "--on-error=skip", "-q", bad, ok=False)
     check("--on-error=skip goes on", p.returncode == 0 and
           len(p.stdout.splitlines()) == 2 and "(skipped)" in p.stderr,

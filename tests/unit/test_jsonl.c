@@ -136,6 +136,52 @@ static void reader_caps_long_lines(void **state)
 	kiln_jsonl_close(r);
 }
 
+/* A line that never ends (/dev/zero) is reported at the cap, at once: the
+ * reader used to read on, waiting for a newline, forever. alarm() turns a
+ * hang into a failure. */
+static void reader_caps_endless_line(void **state)
+{
+	kiln_jsonl_reader *r;
+	kiln_error err;
+	json_t *o;
+
+	(void)state;
+	alarm(60);
+	assert_int_equal(kiln_jsonl_open(&r, "/dev/zero", 1 << 20, &err), 0);
+	assert_int_equal(kiln_jsonl_next(r, &o, &err), KILN_ELIMIT);
+	assert_non_null(strstr(err.msg, "/dev/zero:1: line longer than "
+			       "1048576 bytes"));
+	kiln_jsonl_close(r);
+	alarm(0);
+}
+
+/* A byte-order mark and a NUL byte are named as such, not as a JSON
+ * syntax error near an invisible character. */
+static void reader_names_bom_and_nul(void **state)
+{
+	const char text[] = "\xef\xbb\xbf{\"n\": 1}\n{\"n\": 2}\n"
+			    "{\"n\": \"a\0b\"}\n";
+	const char *path = write_tmp("bom.jsonl", text, sizeof(text) - 1);
+	kiln_jsonl_reader *r;
+	kiln_error err;
+	json_t *o;
+	char want[300];
+
+	(void)state;
+	assert_int_equal(kiln_jsonl_open(&r, path, 0, &err), 0);
+	assert_int_equal(kiln_jsonl_next(r, &o, &err), KILN_EPARSE);
+	snprintf(want, sizeof want, "%s:1: a UTF-8 byte-order mark (BOM) "
+		 "starts the line; remove it", path);
+	assert_memory_equal(err.msg, want, strlen(want));
+	assert_int_equal(kiln_jsonl_next(r, &o, &err), 0);
+	json_decref(o);
+	assert_int_equal(kiln_jsonl_next(r, &o, &err), KILN_EPARSE);
+	snprintf(want, sizeof want, "%s:3: a NUL byte at byte 9", path);
+	assert_memory_equal(err.msg, want, strlen(want));
+	assert_int_equal(kiln_jsonl_next(r, &o, &err), KILN_EEOF);
+	kiln_jsonl_close(r);
+}
+
 static void reader_reads_gzip(void **state)
 {
 	char path[256];
@@ -251,6 +297,8 @@ int main(void)
 		cmocka_unit_test(parse_line_errors_say_what),
 		cmocka_unit_test(reader_reports_and_continues),
 		cmocka_unit_test(reader_caps_long_lines),
+		cmocka_unit_test(reader_caps_endless_line),
+		cmocka_unit_test(reader_names_bom_and_nul),
 		cmocka_unit_test(reader_reads_gzip),
 		cmocka_unit_test(reader_truncated_gzip),
 		cmocka_unit_test(open_missing_file),

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,63 @@ static void relative_timeout(void **state)
 	json_decref(refs);
 }
 
+/* The timeout factor is checked in the library too: NaN, inf or a
+ * negative factor is refused, and a huge finite one gives the longest
+ * timeout (24 h). Before, (long)(factor x ms) was undefined: on x86-64,
+ * 1e300 or NaN became LONG_MIN, and the floor, a *shorter* timeout. */
+static void timeout_factor_checked(void **state)
+{
+	kiln_verify_opts o;
+	kiln_verify_stats st;
+	kiln_error err;
+	json_t *all, *refs;
+	const char *cand = "{\"id\":\"t\",\"solution\":\"def f():\\n"
+			   "    return 1\\n\",\"tests\":[\"assert f() == 1\"]}\n";
+	const double bad[] = { NAN, INFINITY, -1 };
+
+	(void)state;
+	refs = json_pack("{s{ss ss s[s]}}", "t", "id", "t", "solution",
+			 "def f():\n    return 1\n", "tests", "assert f() == 1");
+	opts_init(&o, 1);
+	o.references = refs;
+	o.timeout_floor_ms = 150;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		o.timeout_factor = bad[i];
+		all = verify_text(cand, &o, KILN_EINVAL, &st, &err);
+		assert_non_null(strstr(err.msg, "timeout factor"));
+		assert_int_equal(json_array_size(all), 0);
+		json_decref(all);
+	}
+	o.timeout_factor = 1e300;
+	all = verify_text(cand, &o, 0, &st, &err);
+	assert_int_equal(json_integer_value(json_object_get(
+		json_array_get(all, 0), "timeout_ms")),
+		KILN_VERIFY_MAX_TIMEOUT_MS);
+	json_decref(all);
+	json_decref(refs);
+}
+
+/* A stop asked before the run: nothing is started, the run says it was
+ * stopped, and returns 0 (the caller keeps what was written). */
+static void stop_flag_stops(void **state)
+{
+	kiln_verify_opts o;
+	kiln_verify_stats st;
+	kiln_error err;
+	volatile int stop = 1;
+	json_t *all;
+
+	(void)state;
+	opts_init(&o, 1);
+	o.stop = &stop;
+	all = verify_text("{\"id\":\"a\",\"solution\":\"x = 1\\n\","
+			  "\"tests\":[\"assert x == 1\"]}\n", &o, 0, &st, &err);
+	assert_int_equal(st.stopped, 1);
+	assert_int_equal(st.verdicts, 0);
+	assert_int_equal(json_array_size(all), 0);
+	json_decref(all);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +258,8 @@ int main(void)
 		cmocka_unit_test(bad_line_stops),
 		cmocka_unit_test(bad_line_skipped),
 		cmocka_unit_test(relative_timeout),
+		cmocka_unit_test(timeout_factor_checked),
+		cmocka_unit_test(stop_flag_stops),
 	};
 	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
