@@ -3,8 +3,8 @@
  *
  * Three layers, each usable alone:
  *
- *   kiln_rng      a seeded generator (xoshiro256**, seeded through
- *                 splitmix64): the same seed gives the same draws.
+ *   kiln_rng      a seeded generator (kiln/rng.h, included here): the
+ *                 same seed gives the same draws.
  *   kiln_sampler  one token from one row of logits: temperature (0 =
  *                 greedy), top-k, top-p (nucleus), using a kiln_rng.
  *   kiln_gen      one sequence being generated: a sampler, the decoded text,
@@ -29,18 +29,8 @@
 
 #include "kiln/error.h"
 #include "kiln/model.h"
+#include "kiln/rng.h"
 #include "kiln/tokenizer.h"
-
-/* --- random numbers ------------------------------------------------------ */
-
-typedef struct kiln_rng {
-	uint64_t s[4];
-} kiln_rng;
-
-void kiln_rng_seed(kiln_rng *r, uint64_t seed);
-uint64_t kiln_rng_next(kiln_rng *r);
-/* Uniform in [0, 1), 53 random bits. */
-double kiln_rng_double(kiln_rng *r);
 
 /* --- sampling parameters ------------------------------------------------- */
 

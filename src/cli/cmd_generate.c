@@ -9,6 +9,7 @@
 #include "kiln/generate.h"
 #include "kiln/jsonl.h"
 #include "kiln/output.h"
+#include "kiln/progress.h"
 #include "kiln/store.h"
 
 struct generate_args {
@@ -78,9 +79,8 @@ static void *preload_llm(void *arg)
 }
 
 struct gprog {
-	int tty, quiet;
+	kiln_progress line;
 	double price_in, price_out;
-	double last;
 };
 
 static void on_progress(void *ctx, const kiln_generate_stats *gst)
@@ -91,21 +91,22 @@ static void on_progress(void *ctx, const kiln_generate_stats *gst)
 	long got = st->sent + st->failed;
 	double rate;
 
-	if (!p->tty || p->quiet || (st->seconds - p->last < 0.1 && got < todo))
+	char money[64] = "";
+
+	if (!kiln_progress_due(&p->line, st->seconds, got >= todo))
 		return;
-	p->last = st->seconds;
 	rate = st->seconds > 0 ? got / st->seconds : 0;
-	fprintf(stderr, "\r%ld/%ld requests  %.1f/s  ETA %.0fs  tokens %ld in "
-		"%ld out  errors %ld", got, todo, rate,
-		rate > 0 ? (todo - got) / rate : 0.0, st->input_tokens,
-		st->output_tokens, st->failed);
 	if (p->price_in > 0 || p->price_out > 0) {
 		double cost = (st->input_tokens * p->price_in +
 			       st->output_tokens * p->price_out) / 1e6;
-		fprintf(stderr, "  $%.4f (projected $%.4f)", cost,
-			got ? cost * todo / got : 0.0);
+		snprintf(money, sizeof(money), "  $%.4f (projected $%.4f)",
+			 cost, got ? cost * todo / got : 0.0);
 	}
-	fputs("  ", stderr);
+	kiln_progress_show(&p->line, "%ld/%ld requests  %.1f/s  ETA %.0fs  "
+			   "tokens %ld in %ld out  errors %ld%s", got, todo,
+			   rate, rate > 0 ? (todo - got) / rate : 0.0,
+			   st->input_tokens, st->output_tokens, st->failed,
+			   money);
 }
 
 static int run_generate(int argc, char **argv)
@@ -140,7 +141,7 @@ static int run_generate(int argc, char **argv)
 	    CLI_GO)
 		return rc;
 	rc = 1;
-	output = a.output, store_path = a.store, prog.quiet = a.quiet;
+	output = a.output, store_path = a.store;
 	prog.price_in = a.price_in, prog.price_out = a.price_out;
 	if (!o->llm.base_url || npos != 1) {
 		cli_error("generate", "%s", !o->llm.base_url
@@ -214,12 +215,11 @@ static int run_generate(int argc, char **argv)
 		cli_error("generate", "%s", err.msg);
 		goto out;
 	}
-	prog.tty = isatty(STDERR_FILENO);
+	kiln_progress_init(&prog.line, stderr, a.quiet, 0.1, 0);
 	o->progress = on_progress;
 	o->ctx = &prog;
 	if (kiln_generate(tasks, store, out, o, &st, &err)) {
-		if (prog.tty && !prog.quiet)
-			fputc('\n', stderr);
+		kiln_progress_keep(&prog.line);
 		if (st.req.resumable)
 			cli_error("generate", "%s (answers so far are kept in "
 				  "%s; run again to resume)", err.msg,
@@ -234,15 +234,14 @@ static int run_generate(int argc, char **argv)
 		out = NULL;
 		goto out;
 	}
-	if (prog.tty && !prog.quiet)
-		fputc('\n', stderr);
+	kiln_progress_keep(&prog.line);
 	if (kiln_out_commit(out, &err)) {
 		out = NULL;
 		cli_error("generate", "%s", err.msg);
 		goto out;
 	}
 	out = NULL;
-	if (!prog.quiet) {
+	if (!a.quiet) {
 		const kiln_teacher_stats *r = &st.req;
 
 		fprintf(stderr, "kiln generate: %ld candidates from %zu tasks in "

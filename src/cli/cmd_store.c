@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "kiln/store.h"
+#include "kiln/utf8.h"
 
 static const char usage[] =
 "usage: kiln store list [--state STATE] [--json [--request]] STORE\n"
@@ -30,21 +31,33 @@ struct list_ctx {
 };
 
 /* A JSON string of text that may not be UTF-8 (a server's error message
- * cut at a byte count): bytes that do not decode are written as '?'. */
+ * cut at a byte count): each part that does not decode is written as one
+ * '?', as kiln serve writes U+FFFD. */
 static json_t *text_json(const char *s)
 {
 	json_t *j;
 	char *copy;
+	size_t n, k = 0;
 
 	if (!s)
 		return json_null();
 	if ((j = json_string(s)))
 		return j;
-	if (!(copy = strdup(s)))
+	n = strlen(s);
+	if (!(copy = malloc(n + 1)))
 		return NULL;
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
+	for (size_t i = 0; i < n;) {
+		size_t bad;
+		int l = kiln_utf8_decode(s + i, n - i, NULL, &bad);
+
+		if (l > 0) {
+			memcpy(copy + k, s + i, (size_t)l);
+			k += (size_t)l, i += (size_t)l;
+		} else {
+			copy[k++] = '?', i += bad;
+		}
+	}
+	copy[k] = '\0';
 	j = json_string(copy);
 	free(copy);
 	return j;

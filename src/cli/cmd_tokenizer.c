@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "kiln/output.h"
+#include "kiln/progress.h"
 #include "kiln/tokenizer.h"
 
 #define CMD "tokenizer"
@@ -152,34 +153,30 @@ static int save_tok(const kiln_tok *tok, const char *path, kiln_error *err)
 }
 
 struct progress {
-	int tty, quiet;
-	double start, last;
+	kiln_progress line;  /* on a terminal; elsewhere a line every 10 s */
+	double start;
 };
 
 static int on_progress(void *ctx, const kiln_tok_train_stats *st)
 {
 	struct progress *p = ctx;
-	double t = now_s();
+	double t = now_s() - p->start;
 
-	if (p->quiet || st->phase == KILN_TOK_DONE)
+	if (st->phase == KILN_TOK_DONE ||
+	    !kiln_progress_due(&p->line, t, st->phase == KILN_TOK_MERGING &&
+						st->merges == 0))
 		return 0;
-	/* on a terminal a line that updates; otherwise a line now and then */
-	if (t - p->last < (p->tty ? 0.2 : 10.0) &&
-	    !(st->phase == KILN_TOK_MERGING && st->merges == 0))
-		return 0;
-	p->last = t;
 	if (st->phase == KILN_TOK_READING)
-		fprintf(stderr, "%sreading: %llu files, %.1f MB, %llu distinct "
-			"chunks  %.0fs%s", p->tty ? "\r\033[K" : "",
-			(unsigned long long)st->files, st->bytes / 1e6,
-			(unsigned long long)st->unique_chunks, t - p->start,
-			p->tty ? "" : "\n");
+		kiln_progress_show(&p->line, "reading: %llu files, %.1f MB, "
+				   "%llu distinct chunks  %.0fs",
+				   (unsigned long long)st->files,
+				   st->bytes / 1e6,
+				   (unsigned long long)st->unique_chunks, t);
 	else
-		fprintf(stderr, "%smerging: %d/%d  %.2f bytes/token  %.0fs%s",
-			p->tty ? "\r\033[K" : "", st->merges,
-			st->merges_wanted,
-			st->tokens ? (double)st->bytes / st->tokens : 0.0,
-			t - p->start, p->tty ? "" : "\n");
+		kiln_progress_show(&p->line, "merging: %d/%d  %.2f bytes/token  "
+				   "%.0fs", st->merges, st->merges_wanted,
+				   st->tokens ? (double)st->bytes / st->tokens
+				   : 0.0, t);
 	return 0;
 }
 
@@ -197,7 +194,7 @@ static int tok_cmd_train(int argc, char **argv)
 
 	if ((rc = tok_parse(&tok_train, argc, argv, &a, &npos)) != CLI_GO)
 		return rc;
-	output = a.output, vocab = a.vocab, prog.quiet = a.quiet;
+	output = a.output, vocab = a.vocab;
 	to.ext = a.ext;
 	to.max_bytes = (uint64_t)a.max_bytes;
 	if (!vocab || npos < 1) {
@@ -216,15 +213,14 @@ static int tok_cmd_train(int argc, char **argv)
 		cli_error(CMD, "train: %s", err.msg);
 		return 1;
 	}
-	prog.tty = isatty(STDERR_FILENO);
-	prog.start = prog.last = now_s();
+	kiln_progress_init(&prog.line, stderr, a.quiet, 0.2, 10.0);
+	prog.start = now_s();
 	to.progress = on_progress;
 	to.progress_ctx = &prog;
 	to.stats = &st;
 	rc = kiln_tok_train(&tok, (int)vocab, (const char *const *)argv + 1,
 			    npos, &to, &err);
-	if (prog.tty && !prog.quiet)
-		fputs("\r\033[K", stderr);
+	kiln_progress_clear(&prog.line);
 	if (rc == 0 && st.bytes == 0)
 		rc = kiln_error_set(&err, KILN_EINVAL, "no data: %llu files "
 				    "read, 0 bytes (%s)",

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "kiln/progress.h"
 #include "kiln/train.h"
 
 struct train_args {
@@ -98,9 +99,10 @@ static void on_signal(int sig)
 	stop_flag = 1;
 }
 
+/* On a terminal the progress line; elsewhere a log of its own (a line
+ * every 10% of the steps). */
 struct prog {
-	int tty, quiet;
-	double last;
+	kiln_progress line;
 };
 
 static void on_progress(void *ctx, const kiln_train_progress *p)
@@ -109,23 +111,24 @@ static void on_progress(void *ctx, const kiln_train_progress *p)
 	char val[32] = "";
 	double eta;
 
-	if (g->quiet)
+	if (g->line.quiet)
 		return;
 	if (p->event == KILN_TRAIN_DATA) {
-		if (g->tty && p->seconds - g->last >= 0)
-			fprintf(stderr, "\rreading data: %llu files, %.1f MB  ",
-				(unsigned long long)p->files, p->bytes / 1e6);
+		/* data events carry no time: one line a file, as read */
+		if (kiln_progress_due(&g->line, p->seconds, 1))
+			kiln_progress_show(&g->line, "reading data: %llu files, "
+					   "%.1f MB", (unsigned long long)p->files,
+					   p->bytes / 1e6);
 		return;
 	}
 	if (p->event == KILN_TRAIN_EVAL || p->event == KILN_TRAIN_SAVE) {
-		if (g->tty)
-			fputs("\r\033[K", stderr);
+		kiln_progress_clear(&g->line);
 		if (p->event == KILN_TRAIN_EVAL)
 			fprintf(stderr, "step %llu: train loss %.4f, validation loss %.4f\n",
 				(unsigned long long)p->step, p->loss, p->val_loss);
 		return;
 	}
-	if (!g->tty) {
+	if (!g->line.tty) {
 		/* a log: one line every 10% */
 		uint64_t every = p->steps >= 10 ? p->steps / 10 : 1;
 
@@ -137,16 +140,17 @@ static void on_progress(void *ctx, const kiln_train_progress *p)
 			p->tokens_per_s);
 		return;
 	}
-	if (p->seconds - g->last < 0.2 && p->step != p->steps)
+	if (!kiln_progress_due(&g->line, p->seconds, p->step == p->steps))
 		return;
-	g->last = p->seconds;
 	if (!isnan(p->val_loss))
 		snprintf(val, sizeof val, "  val %.4f", p->val_loss);
 	eta = p->tokens_per_s > 0 && p->step ?
 		p->seconds / p->step * (p->steps - p->step) : 0;
-	fprintf(stderr, "\r\033[Kstep %llu/%llu  loss %.4f%s  lr %.2e  |g| %.2f  %.0f tok/s  ETA %.0fs",
-		(unsigned long long)p->step, (unsigned long long)p->steps,
-		p->loss, val, p->lr, p->grad_norm, p->tokens_per_s, eta);
+	kiln_progress_show(&g->line, "step %llu/%llu  loss %.4f%s  lr %.2e  "
+			   "|g| %.2f  %.0f tok/s  ETA %.0fs",
+			   (unsigned long long)p->step,
+			   (unsigned long long)p->steps, p->loss, val, p->lr,
+			   p->grad_norm, p->tokens_per_s, eta);
 }
 
 static int run_train(int argc, char **argv)
@@ -172,7 +176,6 @@ static int run_train(int argc, char **argv)
 	    CLI_GO)
 		return rc;
 	o = a.o;
-	prog.quiet = a.quiet;
 	o.hp.weight_decay = (float)a.wd;
 	o.hp.grad_clip = (float)a.clip;
 	data = calloc((size_t)(a.ndata + npos) + 1, sizeof *data);
@@ -208,7 +211,7 @@ static int run_train(int argc, char **argv)
 	o.warmup = a.warmup >= 0 ? (uint64_t)a.warmup :
 		   (o.steps / 10 < 100 ? o.steps / 10 : 100);
 	o.stop = &stop_flag;
-	prog.tty = isatty(STDERR_FILENO);
+	kiln_progress_init(&prog.line, stderr, a.quiet, 0.2, 0);
 	o.progress = on_progress;
 	o.progress_ctx = &prog;
 	sa.sa_handler = on_signal;
@@ -216,14 +219,13 @@ static int run_train(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	rc = kiln_train_run(&o, &r, &err);
-	if (prog.tty && !prog.quiet)
-		fputs("\r\033[K", stderr);
+	kiln_progress_clear(&prog.line);
 	if (rc) {
 		cli_error("train", "%s", err.msg);
 		free(data);
 		return 1;
 	}
-	if (!prog.quiet)
+	if (!a.quiet)
 		fprintf(stderr,
 			"trained %llu steps (%llu this run) in %.1fs: %.0f tokens/s; "
 			"train loss %.4f, validation loss %.4f, unigram entropy %.4f%s\n"

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "code/code_int.h"
-#include "kiln/jsonl.h" /* kiln_utf8_invalid_at */
+#include "kiln/utf8.h"
 
 int kiln__code_check_text(const char *s, size_t len, size_t max,
 			  const char *what, kiln_error *err)
@@ -24,7 +24,7 @@ int kiln__code_check_text(const char *s, size_t len, size_t max,
 	if (nul)
 		return kiln_error_set(err, KILN_EPARSE, "%s: NUL byte at byte %zu",
 				      what, (size_t)(nul - s) + 1);
-	bad = kiln_utf8_invalid_at(s, len);
+	bad = kiln_utf8_check(s, len);
 	if (bad >= 0)
 		return kiln_error_set(err, KILN_EPARSE,
 				      "%s: invalid UTF-8 at byte %ld", what, bad + 1);

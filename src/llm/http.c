@@ -19,7 +19,6 @@
  * cost every kiln command several milliseconds. */
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <math.h>
@@ -29,7 +28,9 @@
 #include <time.h>
 
 #include "kiln/llm.h"
+#include "kiln/rng.h"
 #include "util/buf.h"
+#include "util/dl.h"
 
 static struct {
 	CURLcode (*global_init)(long);
@@ -53,44 +54,35 @@ static struct {
 	CURLMcode (*multi_wakeup)(CURLM *);
 } api;
 
-static pthread_once_t api_once = PTHREAD_ONCE_INIT;
-static char api_error[300];
+static const char *const curl_files[] = { "libcurl.so.4", NULL };
 
-static void load_api(void)
-{
-	void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-	struct { void **slot; const char *name; } syms[] = {
-#define SYM(f) { (void **)&api.f, "curl_" #f }
-		SYM(global_init), SYM(slist_append), SYM(slist_free_all),
-		SYM(easy_init), SYM(easy_setopt), SYM(easy_getinfo),
-		SYM(easy_cleanup), SYM(easy_strerror), SYM(getdate),
-		SYM(multi_init), SYM(multi_setopt), SYM(multi_add_handle),
-		SYM(multi_remove_handle), SYM(multi_perform),
-		SYM(multi_info_read), SYM(multi_poll), SYM(multi_cleanup),
-		SYM(multi_wakeup),
+static const kiln__dl_sym curl_syms[] = {
+#define SYM(f) { "curl_" #f, (void **)&api.f }
+	SYM(global_init), SYM(slist_append), SYM(slist_free_all),
+	SYM(easy_init), SYM(easy_setopt), SYM(easy_getinfo),
+	SYM(easy_cleanup), SYM(easy_strerror), SYM(getdate),
+	SYM(multi_init), SYM(multi_setopt), SYM(multi_add_handle),
+	SYM(multi_remove_handle), SYM(multi_perform),
+	SYM(multi_info_read), SYM(multi_poll), SYM(multi_cleanup),
+	SYM(multi_wakeup),
 #undef SYM
-	};
+};
 
-	if (!h) {
-		snprintf(api_error, sizeof(api_error), "cannot load libcurl "
-			 "(install libcurl4): %s", dlerror());
-		return;
-	}
-	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
-		*syms[i].slot = dlsym(h, syms[i].name);
-		if (!*syms[i].slot) {
-			snprintf(api_error, sizeof(api_error), "libcurl has no "
-				 "%s (7.68 or later is needed)", syms[i].name);
-			return;
-		}
-	}
-	if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		snprintf(api_error, sizeof(api_error), "curl_global_init failed");
+static const char *curl_init(void)
+{
+	return api.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? NULL
+		: "curl_global_init failed";
 }
+
+static kiln__dl_lib curl_lib = {
+	.name = "libcurl", .files = curl_files, .install = "libcurl4",
+	.version = "7.68 or later", .syms = curl_syms,
+	.nsyms = sizeof(curl_syms) / sizeof(curl_syms[0]), .init = curl_init,
+};
 
 void kiln_llm_preload(void)
 {
-	pthread_once(&api_once, load_api);
+	kiln__dl_load(&curl_lib);
 }
 
 void kiln_llm_config_default(kiln_llm_config *c)
@@ -108,7 +100,7 @@ struct kiln_llm {
 	kiln_llm_config cfg;
 	char *base;               /* base URL without a trailing slash */
 	struct curl_slist *headers;
-	unsigned rng;
+	kiln_rng rng;             /* retry jitter */
 	pthread_mutex_t mu;       /* guards multi for kiln_llm_wakeup */
 	CURLM *multi;             /* while a run is on */
 };
@@ -217,6 +209,7 @@ int kiln_llm_check_answer(const char *body, size_t len, long *in_tokens,
 int kiln_llm_open(kiln_llm **out, const kiln_llm_config *cfg,
 		  kiln_error *err)
 {
+	const char *e;
 	kiln_llm *l;
 	size_t n;
 
@@ -226,9 +219,8 @@ int kiln_llm_open(kiln_llm **out, const kiln_llm_config *cfg,
 				      "backend URL '%s' must start with http:// "
 				      "or https://", cfg->base_url ?
 				      cfg->base_url : "");
-	pthread_once(&api_once, load_api);
-	if (api_error[0])
-		return kiln_error_set(err, KILN_EINVAL, "%s", api_error);
+	if ((e = kiln__dl_load(&curl_lib)))
+		return kiln_error_set(err, KILN_EINVAL, "%s", e);
 	l = calloc(1, sizeof(*l));
 	if (!l || !(l->base = strdup(cfg->base_url))) {
 		free(l);
@@ -255,7 +247,7 @@ int kiln_llm_open(kiln_llm **out, const kiln_llm_config *cfg,
 			free(h);
 		}
 	}
-	l->rng = 2463534242u ^ (unsigned)time(NULL);
+	kiln_rng_seed(&l->rng, (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)l);
 	pthread_mutex_init(&l->mu, NULL);
 	*out = l;
 	return 0;
@@ -348,15 +340,6 @@ static int curl_retryable(CURLcode c)
 	}
 }
 
-static unsigned xorshift(unsigned *s)
-{
-	unsigned x = *s;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *s = x;
-}
-
 /* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))], at least
  * what the server asked for. */
 static double backoff(kiln_llm *l, int attempt, double retry_after)
@@ -366,7 +349,7 @@ static double backoff(kiln_llm *l, int attempt, double retry_after)
 
 	if (ceil_ms > l->cfg.backoff_max_ms)
 		ceil_ms = (double)l->cfg.backoff_max_ms;
-	d = ceil_ms * (xorshift(&l->rng) / 4294967296.0);
+	d = ceil_ms * kiln_rng_double(&l->rng);
 	if (retry_after > d)
 		d = retry_after < l->cfg.backoff_max_ms ? retry_after
 			: (double)l->cfg.backoff_max_ms;

@@ -16,6 +16,7 @@
 #include <omp.h>
 #include <xxhash.h>
 
+#include "kiln/rng.h"
 #include "model/gpt_int.h"
 #include "util/le.h"
 
@@ -119,22 +120,14 @@ int kiln_model_threads_get(void)
 	return omp_get_max_threads();
 }
 
-/* splitmix64: a small, well-mixed generator for weights. */
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
+/* Weights come from splitmix64 (kiln_rng_split): a seed gives the same
+ * weights as it always has. */
 static void fill_normal(float *x, size_t n, float std, uint64_t *s)
 {
 	for (size_t i = 0; i < n; i += 2) {
 		/* Box-Muller on two uniforms in (0, 1]. */
-		double u1 = ((splitmix(s) >> 11) + 1.0) * 0x1.0p-53;
-		double u2 = (splitmix(s) >> 11) * 0x1.0p-53;
+		double u1 = ((kiln_rng_split(s) >> 11) + 1.0) * 0x1.0p-53;
+		double u2 = (kiln_rng_split(s) >> 11) * 0x1.0p-53;
 		double r = sqrt(-2.0 * log(u1));
 
 		x[i] = (float)(std * r * cos(2 * M_PI * u2));

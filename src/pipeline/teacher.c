@@ -20,6 +20,7 @@
 #include <xxhash.h>
 
 #include "kiln/teacher.h"
+#include "kiln/utf8.h"
 
 void kiln_teacher_opts_default(kiln_teacher_opts *o)
 {
@@ -454,13 +455,8 @@ static int store_answer(kiln_teacher *c, struct answer *a)
 				     a->attempts, &c->err);
 		if (!c->st->failed) {
 			/* cut to fit, at a character's start */
-			size_t n = strlen(msg), cap = sizeof(c->st->first_error);
-			if (n >= cap) {
-				n = cap - 1;
-				while (n > 0 && ((unsigned char)msg[n] & 0xc0)
-				       == 0x80)
-					n--;
-			}
+			size_t n = kiln_utf8_cut(msg, strlen(msg),
+						 sizeof(c->st->first_error) - 1);
 			memcpy(c->st->first_error, msg, n);
 			c->st->first_error[n] = '\0';
 		}

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kiln/chat.h"
+#include "kiln/utf8.h"
 #include "util/buf.h"
 
 #define MAX_TOKENS_CAP (1 << 20)
@@ -45,62 +46,6 @@ int kiln__apierr_set(struct kiln__apierr *e, unsigned status,
 
 /* ------------------------------------------------------------- UTF-8 */
 
-/* Length of the valid UTF-8 sequence at p[0..n) (n >= 1); 0 if it is
- * invalid, with *bad = the bytes of its maximal valid beginning (at least
- * 1: they become one U+FFFD, as Unicode recommends and Python does); -1 if
- * it is a valid beginning cut short by the end of the input. */
-static int utf8_seq(const unsigned char *p, size_t n, size_t *bad)
-{
-	unsigned c = p[0];
-	int len;
-	unsigned lo = 0x80, hi = 0xBF;
-
-	*bad = 1;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2;
-	else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;
-	} else
-		return 0;
-	for (int i = 1; i < len; i++) {
-		if ((size_t)i >= n) {
-			*bad = (size_t)i;
-			return -1;
-		}
-		if (p[i] < lo || p[i] > hi) {
-			*bad = (size_t)i;
-			return 0;
-		}
-		lo = 0x80;
-		hi = 0xBF;
-	}
-	return len;
-}
-
-/* How much of p[0..n) to show now: all of it but a tail that may still
- * become a valid character. */
-size_t kiln__utf8_ready(const char *p, size_t n)
-{
-	size_t bad;
-
-	for (size_t back = 1; back <= 3 && back <= n; back++)
-		if (utf8_seq((const unsigned char *)p + n - back, back, &bad) == -1)
-			return n - back;
-	return n;
-}
-
 /* A JSON string of p[0..n) with each invalid part replaced by U+FFFD (a
  * byte-level model may emit any bytes). */
 json_t *kiln__json_text(const char *p, size_t n)
@@ -110,7 +55,7 @@ json_t *kiln__json_text(const char *p, size_t n)
 
 	for (size_t i = 0; i < n;) {
 		size_t bad;
-		int l = utf8_seq((const unsigned char *)p + i, n - i, &bad);
+		int l = kiln_utf8_decode(p + i, n - i, NULL, &bad);
 
 		if (l > 0) {
 			if (kiln__buf_add(&b, p + i, (size_t)l))

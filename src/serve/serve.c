@@ -32,6 +32,7 @@
 #include <microhttpd.h>
 
 #include "kiln/batch.h"
+#include "kiln/utf8.h"
 #include "serve/mhd.h"
 #include "serve/serve_int.h"
 #include "util/buf.h"
@@ -222,7 +223,7 @@ static int ev_choice(struct req *r, int i, int *any)
 	if (kiln_batch_read(r->br, i, r->sent[i], &text, &len, &f, &tokens,
 			    NULL))
 		return -1;
-	ready = f ? len : kiln__utf8_ready(text, len);
+	ready = f ? len : kiln_utf8_complete(text, len);
 	if (ready) {
 		if (!(jt = kiln__json_text(text, ready)))
 			rc = -1;

@@ -87,9 +87,6 @@ json_t *kiln__openai_chunk(const struct kiln__answer *a, int i, json_t *text,
 /* A JSON string of p[0..n) with each invalid UTF-8 part replaced by
  * U+FFFD (a byte-level model may emit any bytes). */
 json_t *kiln__json_text(const char *p, size_t n);
-/* How much of p[0..n) to show now: all of it but a tail that may still
- * become a valid character. */
-size_t kiln__utf8_ready(const char *p, size_t n);
 
 /* --- guard.c --- */
 

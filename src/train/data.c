@@ -16,6 +16,7 @@
 
 #include "kiln/chat.h"
 #include "kiln/jsonl.h"
+#include "kiln/rng.h"
 
 #define MAX_FILE ((size_t)256 << 20)
 #define DEFAULT_MAX_BYTES ((uint64_t)1 << 30)
@@ -369,14 +370,6 @@ static int encode_docs(loader *ld)
 				       "data: out of memory while encoding") : 0;
 }
 
-static uint64_t mix(uint64_t z)
-{
-	z += 0x9e3779b97f4a7c15ULL;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 static int stream_alloc(stream *s, size_t n)
 {
 	s->ids = malloc((n ? n : 1) * sizeof(int));
@@ -486,8 +479,10 @@ int kiln_data_load(kiln_dataset **out, const kiln_tok *tok,
 	by_docs = ld.ndocs >= 20;
 	if (by_docs) {
 		for (size_t i = 0; i < ld.ndocs; i++) {
-			is_val[i] = (double)(mix(ld.docs[i].seq ^ 0x73706c6974ULL) >> 11) *
-					    0x1.0p-53 < frac;
+			uint64_t h = kiln_rng_mix(ld.docs[i].seq ^
+						  0x73706c6974ULL);
+
+			is_val[i] = (double)(h >> 11) * 0x1.0p-53 < frac;
 			if (is_val[i])
 				nval += ld.docs[i].nids, ld.st.val_docs++;
 		}
@@ -645,7 +640,9 @@ static size_t epoch_offset(const stream *s, uint64_t seed, uint64_t epoch,
 {
 	if (s->packed <= 2 * (size_t)T)
 		return 0;
-	return (size_t)(mix(seed ^ mix(epoch + 0x6f6666736574ULL)) % (uint64_t)T);
+	return (size_t)(kiln_rng_mix(seed ^ kiln_rng_mix(epoch +
+						       0x6f6666736574ULL)) %
+			(uint64_t)T);
 }
 
 uint64_t kiln_data_fingerprint(const kiln_dataset *d)
@@ -678,11 +675,11 @@ static int make_perm(kiln_dataset *d, uint64_t nwin, uint64_t epoch, int T,
 	}
 	for (uint64_t i = 0; i < nwin; i++)
 		d->perm[i] = i;
-	s = mix(seed) ^ mix(epoch + 0x65706f6368ULL);
+	s = kiln_rng_mix(seed) ^ kiln_rng_mix(epoch + 0x65706f6368ULL);
 	for (uint64_t i = nwin - 1; i > 0; i--) {
 		uint64_t j, t;
 
-		s = mix(s);
+		s = kiln_rng_mix(s);
 		j = s % (i + 1);
 		t = d->perm[i], d->perm[i] = d->perm[j], d->perm[j] = t;
 	}

@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "kiln/code.h"
-#include "kiln/jsonl.h" /* kiln_utf8_invalid_at */
+#include "kiln/utf8.h"
 #include "fuzz.h"
 
 /* Whether a fence could open at s[i]: up to 3 spaces, then 3 or more '`'
@@ -95,7 +95,7 @@ static void check_extracted(const struct input *in, const kiln_extracted *e,
 
 	if (len == 0 || e->code[len - 1] != '\n')
 		FAIL("%s: code does not end in a newline", what);
-	if (kiln_utf8_invalid_at(e->code, len) >= 0)
+	if (kiln_utf8_check(e->code, len) >= 0)
 		FAIL("%s: code is not valid UTF-8", what);
 	if (e->parts < 1)
 		FAIL("%s: %d parts", what, e->parts);
@@ -228,7 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in.lf = lf;
 	in.clean = size <= KILN_EXTRACT_MAX_ANSWER &&
 		   !memchr(data, '\0', size) &&
-		   kiln_utf8_invalid_at(in.s, size) < 0;
+		   kiln_utf8_check(in.s, size) < 0;
 	in.fences = ref_fence_lines(in.lf, in.lfn);
 
 	for (size_t l = 0; l < sizeof(langs) / sizeof(langs[0]); l++) {

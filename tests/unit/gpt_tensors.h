@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kiln/model.h"
+#include "kiln/rng.h"
 
 #define GPT_MAX_TENSORS (4 + 12 * 16)
 
@@ -95,13 +96,11 @@ static inline int gpt_tensors_check_map(const kiln_gpt_config *c, float *base,
 	return ok && n == nt;
 }
 
-/* splitmix64: a small deterministic generator for test weights. */
+/* splitmix64 (kiln/rng.h): a small deterministic generator for test
+ * weights. */
 static inline uint64_t gpt_rng_next(uint64_t *s)
 {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return kiln_rng_split(s);
 }
 
 /* Uniform in [0, 1). */

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "kiln/code.h"
+#include "kiln/rng.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -838,14 +839,6 @@ static void split_c_garbage(void **state)
 
 /* ------------------------------------------------------------- fuzzing */
 
-static uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 static void check_extract(const char *buf, size_t len, const char *lang,
 			  int tests)
 {
@@ -904,14 +897,14 @@ static void random_input_never_crashes(void **state)
 
 	(void)state;
 	for (int round = 0; round < 6000; round++) {
-		size_t len = 0, want = xorshift(&seed) % sizeof(buf);
+		size_t len = 0, want = kiln_rng_split(&seed) % sizeof(buf);
 
 		if (round % 3 == 0) {
 			for (; len < want; len++)
-				buf[len] = (char)(xorshift(&seed) & 0xff);
+				buf[len] = (char)(kiln_rng_split(&seed) & 0xff);
 		} else {
 			while (len < want) {
-				const char *p = pieces[xorshift(&seed) %
+				const char *p = pieces[kiln_rng_split(&seed) %
 						       (sizeof(pieces) / sizeof(pieces[0]))];
 				size_t k = strlen(p);
 				if (len + k > sizeof(buf))
