@@ -55,10 +55,6 @@ void kiln_jsonl_close(kiln_jsonl_reader *r);
 int kiln_jsonl_parse_line(const char *buf, size_t len, json_t **obj,
 			  kiln_error *err);
 
-/* Returns the byte offset of the first invalid UTF-8 sequence in buf, or
- * -1 if buf is valid UTF-8 (overlongs, surrogates and > U+10FFFF are
- * invalid). */
-long kiln_utf8_invalid_at(const char *buf, size_t len);
 
 typedef struct kiln_out kiln_out;
 

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "kiln/jsonl.h"
+#include "kiln/progress.h"
 #include "kiln/sandbox.h"
 #include "kiln/task.h"
 #include "kiln/verify.h"
@@ -40,10 +41,8 @@ static const kiln_opt verify_opts[] = {
 #undef A
 
 struct progress {
-	int tty;
-	int quiet;
+	kiln_progress line;
 	long total;   /* lines in the input, if it could be counted */
-	double last;
 };
 
 static void on_progress(void *ctx, const kiln_verify_stats *st)
@@ -53,11 +52,9 @@ static void on_progress(void *ctx, const kiln_verify_stats *st)
 	int fill;
 	double rate;
 
-	if (!p->tty || p->quiet)
+	if (!kiln_progress_due(&p->line, st->seconds,
+			       st->verdicts == p->total))
 		return;
-	if (st->seconds - p->last < 0.1 && st->verdicts != p->total)
-		return;
-	p->last = st->seconds;
 	rate = st->seconds > 0 ? st->verdicts / st->seconds : 0;
 	if (p->total > 0) {
 		fill = (int)(40.0 * st->verdicts / p->total);
@@ -66,21 +63,20 @@ static void on_progress(void *ctx, const kiln_verify_stats *st)
 		memset(bar, '#', (size_t)fill);
 		memset(bar + fill, '.', (size_t)(40 - fill));
 		bar[40] = '\0';
-		fprintf(stderr, "\r[%s] %ld/%ld  %.0f/s  pass %ld  ETA %.0fs  ",
-			bar, st->verdicts, p->total, rate,
-			st->status[KILN_PASS],
-			rate > 0 ? (p->total - st->verdicts) / rate : 0.0);
+		kiln_progress_show(&p->line, "[%s] %ld/%ld  %.0f/s  pass %ld  "
+				   "ETA %.0fs", bar, st->verdicts, p->total,
+				   rate, st->status[KILN_PASS], rate > 0 ?
+				   (p->total - st->verdicts) / rate : 0.0);
 	} else {
-		fprintf(stderr, "\r%ld verified  %.0f/s  pass %ld  ",
-			st->verdicts, rate, st->status[KILN_PASS]);
+		kiln_progress_show(&p->line, "%ld verified  %.0f/s  pass %ld",
+				   st->verdicts, rate, st->status[KILN_PASS]);
 	}
 }
 
 static void on_bad_line(void *ctx, const kiln_error *err)
 {
 	struct progress *p = ctx;
-	if (p->tty && !p->quiet)
-		fputs("\r\033[K", stderr); /* clear the bar's line first */
+	kiln_progress_clear(&p->line); /* the bar's line first */
 	cli_error("verify", "%s (skipped)", err->msg);
 }
 
@@ -193,7 +189,7 @@ static int run_verify(int argc, char **argv)
 	if ((rc = cli_parse(&cli_verify, argc, argv, &a, sizeof a, &npos)) !=
 	    CLI_GO)
 		return rc;
-	output = a.output, tasks = a.tasks, prog.quiet = a.quiet;
+	output = a.output, tasks = a.tasks;
 	if (npos > 1) {
 		cli_error("verify", "expected at most one input FILE");
 		return 2;
@@ -217,8 +213,8 @@ static int run_verify(int argc, char **argv)
 	if (tasks && load_tasks(tasks, &refs))
 		return 1;
 	o->references = refs;
-	prog.tty = isatty(STDERR_FILENO);
-	if (prog.tty && !prog.quiet)
+	kiln_progress_init(&prog.line, stderr, a.quiet, 0.1, 0);
+	if (prog.line.tty && !a.quiet)
 		prog.total = count_lines(input);
 	o->progress = on_progress;
 	o->bad_line = on_bad_line;
@@ -243,8 +239,7 @@ static int run_verify(int argc, char **argv)
 	rc = kiln_verify_stream(in, out, o, &st, &err);
 	kiln_jsonl_close(in);
 	json_decref(refs);
-	if (prog.tty && !prog.quiet)
-		fputc('\n', stderr);
+	kiln_progress_keep(&prog.line);
 	if (rc) {
 		cli_error("verify", "%s", err.msg);
 		return keep_partial(out, output, 1);
@@ -262,7 +257,7 @@ static int run_verify(int argc, char **argv)
 			cli_error("verify", "%s", err.msg);
 		return 1;
 	}
-	if (!prog.quiet) {
+	if (!a.quiet) {
 		fprintf(stderr, "kiln verify: %ld verdicts in %.2fs: %.1f "
 			"programs/s, %.1f tests/s\n", st.verdicts, st.seconds,
 			st.seconds > 0 ? st.verdicts / st.seconds : 0.0,

@@ -1,4 +1,5 @@
 #include "kiln/jsonl.h"
+#include "kiln/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -357,42 +358,6 @@ int kiln_jsonl_next(kiln_jsonl_reader *r, json_t **obj, kiln_error *err)
 	}
 }
 
-long kiln_utf8_invalid_at(const char *buf, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)buf;
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned c = s[i];
-		size_t n;
-		unsigned cp, min;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1; cp = c & 0x1f; min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2; cp = c & 0x0f; min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3; cp = c & 0x07; min = 0x10000;
-		} else {
-			return (long)i;
-		}
-		if (i + n >= len)
-			return (long)i; /* truncated sequence */
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return (long)i;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return (long)i;
-		i += n + 1;
-	}
-	return -1;
-}
-
 /* Whether jansson's allocator failed while this thread parsed a line.
  * jansson 2.14 does not always say so itself: json_object() failing in
  * the parser gives no message at all, a string's copy failing gives
@@ -428,7 +393,7 @@ int kiln_jsonl_parse_line(const char *buf, size_t len, json_t **obj,
 			  kiln_error *err)
 {
 	json_error_t jerr;
-	long bad = kiln_utf8_invalid_at(buf, len);
+	long bad = kiln_utf8_check(buf, len);
 	json_t *v;
 
 	const char *nul = memchr(buf, '\0', len);

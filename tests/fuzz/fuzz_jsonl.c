@@ -1,7 +1,7 @@
 /* fuzz_jsonl - one JSON Lines line through every in-memory parser.
  *
  * The input is one line (as kiln_jsonl_next would hand it over):
- *   1. kiln_utf8_invalid_at() must agree with ref_utf8_invalid_at(), an
+ *   1. kiln_utf8_check() must agree with ref_utf8_invalid_at(), an
  *      independent validator written from the Unicode table of well-formed
  *      byte sequences (Table 3-7), and the prefix before the reported
  *      offset must itself be valid.
@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "kiln/jsonl.h"
+#include "kiln/utf8.h"
 #include "kiln/sandbox.h"
 #include "kiln/task.h"
 #include "sandbox/sandbox_int.h"
@@ -192,16 +193,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *buf = (const char *)data;
-	long bad = kiln_utf8_invalid_at(buf, size);
+	long bad = kiln_utf8_check(buf, size);
 	long ref = ref_utf8_invalid_at(data, size);
 	json_t *obj = (json_t *)1;
 	kiln_error err;
 	int rc;
 
 	if (bad != ref)
-		FAIL("kiln_utf8_invalid_at says %ld, reference says %ld", bad,
+		FAIL("kiln_utf8_check says %ld, reference says %ld", bad,
 		     ref);
-	if (bad >= 0 && kiln_utf8_invalid_at(buf, (size_t)bad) != -1)
+	if (bad >= 0 && kiln_utf8_check(buf, (size_t)bad) != -1)
 		FAIL("prefix before invalid offset %ld is not valid", bad);
 
 	{

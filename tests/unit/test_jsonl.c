@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "kiln/jsonl.h"
+#include "kiln/utf8.h"
 
 #include "tmpdir.h"
 
@@ -46,7 +47,7 @@ static void utf8_validation(void **state)
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		assert_int_equal(kiln_utf8_invalid_at(cases[i].s,
+		assert_int_equal(kiln_utf8_check(cases[i].s,
 						      strlen(cases[i].s)),
 				 cases[i].bad);
 }
