@@ -178,10 +178,6 @@ static int run_generate(int argc, char **argv)
 		store_path = defstore;
 	}
 
-	/* libcurl and its ~30 libraries load while the tasks are read */
-	preloading = pthread_create(&preload, NULL, preload_llm, NULL) == 0;
-	/* The tasks, all of them: candidates are written in their order. */
-	tasks = json_array();
 	/* Before anything is read or sent: the output must not be the
 	 * tasks or the store (docs/ARCHITECTURE.md, "Outputs"). */
 	if (output && (kiln_output_check_distinct(output, argv[1],
@@ -189,8 +185,13 @@ static int run_generate(int argc, char **argv)
 		       kiln_output_check_distinct(output, store_path,
 						  "the store", &err))) {
 		cli_error("generate", "%s", err.msg);
-		return 2;
+		rc = 2;
+		goto out;
 	}
+	/* libcurl and its ~30 libraries load while the tasks are read */
+	preloading = pthread_create(&preload, NULL, preload_llm, NULL) == 0;
+	/* The tasks, all of them: candidates are written in their order. */
+	tasks = json_array();
 	if (kiln_jsonl_open(&in, argv[1], 0, &err)) {
 		cli_error("generate", "%s", err.msg);
 		goto out;
