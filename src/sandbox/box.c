@@ -123,6 +123,7 @@ struct plan {
 	int sync_fd, err_fd, job_fd, res_fd;
 	const char *harness;
 	unsigned long harness_len;
+	char cpu_arg[16];                    /* the box's CPU, or -1 */
 };
 
 static void die(int fd, const char *step)
@@ -200,7 +201,7 @@ static int child_main(void *arg)
 		"TMPDIR=/tmp", "PYTHONDONTWRITEBYTECODE=1", NULL
 	};
 	char *argv[] = { (char *)p->python, "-I", "-B", "/kiln/harness.py",
-			 NULL };
+			 (char *)p->cpu_arg, NULL };
 	int fd = p->err_fd;
 
 	/* Wait for the parent to write our uid/gid maps. */
@@ -489,6 +490,7 @@ static int box_start(kiln_box *box, kiln_error *err)
 	p.zero = (struct rlimit){ 0, 0 };
 	p.harness = kiln__harness_py;
 	p.harness_len = kiln__harness_py_len;
+	snprintf(p.cpu_arg, sizeof(p.cpu_arg), "%d", box->cfg.cpu - 1);
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
 	    pipe2(res, O_CLOEXEC) != 0 || pipe2(syncp, O_CLOEXEC) != 0 ||

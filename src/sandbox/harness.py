@@ -61,6 +61,13 @@ import ast
 import math, re, string, collections, itertools, functools, heapq, bisect  # noqa
 import typing, copy, random, operator, cmath, array  # noqa
 
+# The modules above (and builtins): the only ones the judge resolves names
+# in when the candidate sends one ("g"), never importing anything on its
+# say (an import runs code: unittest.__main__ runs test discovery).
+_WARM = ("builtins", "math", "re", "string", "collections", "itertools",
+         "functools", "heapq", "bisect", "typing", "copy", "random",
+         "operator", "cmath", "array")
+
 WORKDIR = "/tmp/w"
 TAIL = 4096          # bytes of the candidate's stderr kept per run
 RECORD_MAX = 2048    # bytes of a tick record (judge -> PID 1)
@@ -140,7 +147,9 @@ HANDLE_KINDS = b"fcoix"   # function, class, object, iterator, exception cls
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"builtins"}
 # stdlib modules that act when imported: never imported on a candidate's say
 _NO_IMPORT = frozenset({"antigravity", "this", "idlelib", "turtle",
-                        "turtledemo", "tkinter", "webbrowser", "pydoc"})
+                        "turtledemo", "tkinter", "webbrowser", "pydoc",
+                        "test", "ensurepip", "venv", "lib2to3", "pdb",
+                        "code", "pydoc_data"})
 _PLAIN_SCALARS = (type(None), bool, int, float, complex, str, bytes)
 
 
@@ -176,6 +185,14 @@ def _stdlib_name(v):
     except Exception:
         return None
     return (mod, qual) if obj is v else None
+
+
+class _Unresolved:
+    """A module or class the candidate sent by name that the judge does not
+    hold: the name is left out of the tests' namespace."""
+
+
+_UNRESOLVED = _Unresolved()
 
 
 class Raw(bytes):
@@ -541,7 +558,7 @@ class Handle:
             return self._op(op, *args, want=want)
         return f
 
-    for _n, _w in (("contains", bool), ("bool", bool), ("str", str),
+    for _n, _w in (("bool", bool), ("str", str),
                    ("repr", str), ("format", str), ("int", int),
                    ("index", int), ("float", float)):
         locals()["__%s__" % _n] = _typed(_n, (_w,))
@@ -591,14 +608,46 @@ class Handle:
             return self._op("arith", op, args)
         return f
 
+    def _unary(op):
+        """One-operand operations (-h, abs(h), round(h)...): forwarded
+        without arguments only (round(h, 2) is a TypeError)."""
+        def f(self, *args):
+            if args:
+                raise TypeError("%s of a candidate's object takes no "
+                                "arguments here" % op)
+            return self._op("arith", op, ())
+        return f
+
+    def __enter__(self):
+        return self._op("arith", "enter", ())
+
+    def __exit__(self, et, ev, tb):
+        """Forwarded for its side effects, with the exception's type
+        only; never suppresses the exception (a candidate's __exit__
+        returning True would swallow the test's assertions)."""
+        self._op("arith", "exit", (None, None, None) if et is None else
+                 (getattr(builtins, _builtin_exc_base(et), Exception),
+                  None, None))
+        return False
+
+    def __contains__(self, x):
+        """Membership is the judge's: the candidate's items cross as
+        plain data (or Handles) and are compared here."""
+        for item in iter(self):
+            if item is x or (type(item) is not Handle and item == x) or \
+                    (type(item) is Handle and self._same_run(x) and
+                     item == x):
+                return True
+        return False
+
     for _n in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow",
                "and", "or", "xor", "lshift", "rshift", "matmul", "divmod"):
         locals()["__%s__" % _n] = _arith(_n)
         locals()["__r%s__" % _n] = _arith("r" + _n)
     for _n in ("neg", "pos", "abs", "invert", "round", "trunc", "floor",
-               "ceil", "enter", "exit", "reversed"):
-        locals()["__%s__" % _n] = _arith(_n)
-    del _n, _arith, _order
+               "ceil", "reversed"):
+        locals()["__%s__" % _n] = _unary(_n)
+    del _n, _arith, _order, _unary
 
     def __instancecheck__(self, obj):
         return self._op("isinstance", obj, want=(bool,))
@@ -703,10 +752,26 @@ class Endpoint:
         """The judge resolves only modules and classes of the standard
         library (no private names), never imports one that acts when
         imported, and checks what it got."""
-        if self.judge and (mod.split(".")[0] not in _STDLIB or
-                           mod in _NO_IMPORT or any(
-                               p.startswith("_") for p in qual.split("."))):
-            raise WireError("not a stdlib name: %s.%s" % (mod, qual))
+        if self.judge:
+            # Top-level public stdlib modules and their public classes
+            # only: never a dotted name (x.__main__ runs code when
+            # imported: unittest's runs test discovery), never one that
+            # acts when imported; with -I, sys.path holds the stdlib only.
+            if mod.startswith("_") or "." in mod or mod not in _STDLIB or \
+                    mod in _NO_IMPORT or qual.startswith("_") or "." in qual:
+                return _UNRESOLVED
+            obj = sys.modules.get(mod)
+            if obj is None:
+                try:
+                    obj = __import__(mod)
+                except Exception:
+                    return _UNRESOLVED
+            if qual and not hasattr(obj, qual):
+                return _UNRESOLVED
+            obj = getattr(obj, qual) if qual else obj
+            if not (isinstance(obj, type) or type(obj) is type(sys)):
+                raise WireError("not a module or class: %s.%s" % (mod, qual))
+            return obj
         try:
             obj = __import__(mod, fromlist=["_"]) if "." in mod \
                 else __import__(mod)
@@ -1022,6 +1087,19 @@ def shadows(name, value):
         return value is not builtins.__dict__[name]
     if name in _STDLIB:
         return value is not sys.modules.get(name)
+    for m in _WARM:
+        std = getattr(sys.modules.get(m), name, None)
+        if std is None or name.startswith("_"):
+            continue
+        if type(value) is Handle:
+            # its own class named like a standard one (Counter, deque)
+            if isinstance(std, type) and \
+                    object.__getattribute__(value, "_kkind") == b"c":
+                return True
+        elif type(std) in (int, float, complex, str) and \
+                not (type(value) is type(std) and value == std):
+            # its own data under a standard constant's name (pi = 0.0)
+            return True
     return False
 
 
@@ -1061,8 +1139,9 @@ def equal(expected, got, atol):
     te, tg = type(expected), type(got)
     if te in (int, float) and tg in (int, float) and \
             (te is float or tg is float):
-        if math.isnan(expected) or math.isnan(got):
-            return False
+        if math.isnan(expected) or math.isnan(got) or \
+                math.isinf(expected) or math.isinf(got):
+            return expected == got
         return abs(expected - got) <= atol + 1e-7 * abs(expected)
     if te in (list, tuple) and te is tg:
         return len(expected) == len(got) and all(
@@ -1147,6 +1226,8 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                         and not (item[0].startswith("__") and
                                  item[0].endswith("__")):
                     name, value = item
+                    if value is _UNRESOLVED:
+                        continue   # a module the judge will not import
                     if shadows(name, value):
                         # Code tests keep the real one, and one that uses
                         # the name is refused (check_shadowed); an I/O test
@@ -1270,7 +1351,8 @@ _WATCHED_MODULES = ("builtins", "sys", "os", "__main__", "math", "re",
 JUDGE_JOBS_MAX = 512   # a judge is replaced after this many jobs anyway
 
 
-_PGRP_SYSCALLS = {"x86_64": (112, 109), "aarch64": (157, 154)}
+# setsid, setpgid, sched_setaffinity
+_PGRP_SYSCALLS = {"x86_64": (112, 109, 203), "aarch64": (157, 154, 122)}
 _pgrp_lock = []
 
 
@@ -1278,7 +1360,8 @@ def lock_process_group():
     """Adds a seccomp filter (on top of the box's) that refuses setsid()
     and setpgid(): every process the candidate starts stays in its process
     group, which one killpg() then ends, sparing the box's judge and
-    zygote. Runs in the candidate's process before any candidate code;
+    zygote; and sched_setaffinity(): a candidate must not move onto another
+    box's CPU. Runs in the candidate's process before any candidate code;
     filters are inherited and cannot be removed."""
     build_pgrp_lock()
     prctl, ref, _, get_errno = _pgrp_lock
@@ -1291,11 +1374,12 @@ def build_pgrp_lock():
     does it before it forks anything)."""
     import ctypes
     if not _pgrp_lock:
-        setsid, setpgid = _PGRP_SYSCALLS[os.uname().machine]
+        setsid, setpgid, affinity = _PGRP_SYSCALLS[os.uname().machine]
         code = b"".join(struct.pack("HBBI", *i) for i in (
             (0x20, 0, 0, 0),             # ld [nr]
-            (0x15, 2, 0, setsid),        # jeq setsid -> deny
-            (0x15, 1, 0, setpgid),       # jeq setpgid -> deny
+            (0x15, 3, 0, setsid),        # jeq setsid -> deny
+            (0x15, 2, 0, setpgid),       # jeq setpgid -> deny
+            (0x15, 1, 0, affinity),      # jeq sched_setaffinity -> deny
             (0x06, 0, 0, 0x7fff0000),    # ret ALLOW
             (0x06, 0, 0, 0x00050001)))   # ret ERRNO(EPERM)
 
@@ -1708,7 +1792,8 @@ def c_value(text):
     if kind == "B" and len(data) == 1:
         return data != b"\0"
     if kind == "S":
-        return data.decode("utf-8", "replace")
+        # Invalid bytes stay distinct (and equal no expected text).
+        return data.decode("utf-8", "surrogateescape")
     if kind == "N" and not data:
         return None
     if kind == "L":
@@ -1758,6 +1843,7 @@ class Box:
         self.judge_status = None
         self.judge_reaped = False
         self.zygote_pid = 0
+        self.recycle = False
 
     # -- reading children ----------------------------------------------------
 
@@ -1892,8 +1978,8 @@ class Box:
         result["wall_ms"] = round(now_ms() - t_start, 3)
         result["stderr"] = as_text(self.err_tail)
         result["output_bytes"] = self.out_bytes
-        if not clean:
-            result["recycle"] = True
+        if not clean or self.recycle:
+            result["recycle"] = True   # kiln rebuilds the box
         return result
 
     def run_python(self, job, spec_fd):
@@ -2051,22 +2137,24 @@ class Box:
             os.close(fd)
         self.judge_pid = 0
 
-    def zygote_up(self):
-        """Starts the box's zygote if it is not running."""
-        if self.zygote_pid:
-            return
+    def zygote_up(self, cpu):
+        """Starts the box's zygote: once, before PID 1 has read any job
+        (its memory, and so every candidate's, holds nothing of one).
+        It is never forked again: if a candidate kills or stops it, the
+        box is rebuilt (zygote_down)."""
         import socket as _socket
         ctl_p, ctl_z = _socket.socketpair(_socket.AF_UNIX,
                                           _socket.SOCK_SEQPACKET)
         cz = high_fd(ctl_z.detach())
-        cpu = self.cpu
-        self.zygote_pid = spawn(self.limits, lambda: pin(cpu) or
+        os.makedirs(WORKDIR, exist_ok=True)   # child_enter goes there
+        self.zygote_pid = spawn({"memory": 0}, lambda: pin(cpu) or
                                 zygote_server(cz),
                                 {cz}, 2, 2, cpu=False)
         os.close(cz)
         self.zygote_ctl = ctl_p
 
     def zygote_down(self):
+        self.recycle = True   # no new zygote from PID 1 (see zygote_up)
         if not self.zygote_pid:
             return
         try:
@@ -2084,8 +2172,7 @@ class Box:
         sol = os.memfd_create("kiln-solution", os.MFD_CLOEXEC)
         write_all(sol, solution.encode("utf-8", "surrogatepass"))
         try:
-            for _ in (0, 1):
-                self.zygote_up()
+            if self.zygote_pid:
                 try:
                     _socket.send_fds(self.zygote_ctl, [json.dumps(
                         {"limits": self.limits, "cold": cold}).encode()],
@@ -2095,7 +2182,7 @@ class Box:
                         return int(json.loads(msg)["pid"])
                 except (OSError, ValueError, KeyError):
                     pass
-                self.zygote_down()   # a candidate killed it: start anew
+                self.zygote_down()   # a candidate killed it
             return 0
         finally:
             os.close(sol)
@@ -2158,6 +2245,7 @@ class Box:
             elif pid == self.zygote_pid:
                 self.zygote_ctl.close()
                 self.zygote_pid = 0
+                self.recycle = True
 
     def run_pair(self, solution, spec_fd, start, cold, on_tick, deadline,
                  st):
@@ -2517,6 +2605,9 @@ def serve():
     box = Box()
     box.pristine_tmp = tmp_attrs()
     build_pgrp_lock()
+    # Before any job is read: see zygote_up. Its CPU is the box's
+    # (kiln_box_config.cpu), kiln's argument to this file.
+    box.zygote_up(int(sys.argv[1]) if len(sys.argv) > 1 else -1)
     write_all(1, (json.dumps({"ready": True, "pid": os.getpid()}) +
                   "\n").encode())
     import socket as _socket

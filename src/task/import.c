@@ -67,11 +67,53 @@ static int is_identifier(const char *s)
 	return 1;
 }
 
+/* The helpers a HumanEval prompt gives besides the function under test
+ * (HumanEval/32's poly, /38's encode_cyclic, /50's encode_shift), with the
+ * prompt's top-level imports: the tests use them to check the answer, so
+ * they are test-side code (test_setup, which runs after the solution): a
+ * candidate that redefined poly must not decide what the tests compute
+ * with it. Returns a new string, "" when there are none, or NULL (out of
+ * memory). A block is a top-level "def NAME(" and the indented or blank
+ * lines after it. */
+static char *prompt_helpers(const char *prompt, const char *entry)
+{
+	size_t n = strlen(prompt), elen = strlen(entry), k = 0;
+	char *out = malloc(n + 1);
+	int keep = 0, helpers = 0;
+
+	if (!out)
+		return NULL;
+	for (const char *p = prompt; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
+
+		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+			/* a top-level line: what follows belongs to it */
+			if (strncmp(p, "def ", 4) == 0) {
+				const char *name = p + 4;
+				keep = !(strncmp(name, entry, elen) == 0 &&
+					 name[elen] == '(');
+				helpers += keep;
+			} else {
+				keep = strncmp(p, "import ", 7) == 0 ||
+				       strncmp(p, "from ", 5) == 0;
+			}
+		}
+		if (keep) {
+			memcpy(out + k, p, len);
+			k += len;
+		}
+		p += len;
+	}
+	out[helpers ? k : 0] = '\0';
+	return out;
+}
+
 static int import_humaneval(const json_t *in, json_t **out, kiln_error *err)
 {
 	const char *id = NULL, *prompt = NULL, *sol = NULL, *test = NULL;
 	const char *entry = NULL;
-	char *solution = NULL, *tests = NULL, *call = NULL;
+	char *solution = NULL, *tests = NULL, *call = NULL, *setup = NULL;
 	json_t *t = NULL;
 	int rc;
 
@@ -93,7 +135,8 @@ static int import_humaneval(const json_t *in, json_t **out, kiln_error *err)
 	solution = concat(prompt, sol, "");
 	call = concat("\n\ncheck(", entry, ")\n");
 	tests = call ? concat(test, call, "") : NULL;
-	if (!solution || !tests)
+	setup = prompt_helpers(prompt, entry);
+	if (!solution || !tests || !setup)
 		goto oom;
 	t = json_pack("{ss ss ss ss ss ss ss ss ss ss}",
 		      "id", id, "prompt", prompt, "language", "python",
@@ -101,7 +144,8 @@ static int import_humaneval(const json_t *in, json_t **out, kiln_error *err)
 		      "tests", tests, "origin", "human",
 		      "source", "humaneval", "source_id", id,
 		      "license", "MIT");
-	if (!t)
+	if (!t || (*setup && json_object_set_new(t, "test_setup",
+						  json_string(setup)) != 0))
 		goto oom;
 	*out = t;
 	rc = 0;
@@ -112,6 +156,7 @@ out:
 	free(solution);
 	free(tests);
 	free(call);
+	free(setup);
 	return rc;
 }
 

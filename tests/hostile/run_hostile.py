@@ -71,7 +71,7 @@ KILN_WALL_LIMIT = 150      # seconds for one kiln verify run
 BOX_UID_BASE = 0x60000000
 AIO_SLACK = 4096           # fs.aio-nr rise tolerated (other host users)
 
-SEP_RE = re.compile(r"^--- (solution|test|io|program)\s*$")
+SEP_RE = re.compile(r"^--- (solution|setup|test|io|program)\s*$")
 HEAD_RE = re.compile(r"^#\s*([a-z_]+)\s*:\s*(.*)$")
 
 
@@ -86,6 +86,7 @@ class Case:
         self.solution = None
         self.tests = []
         self.program = None
+        self.setup = None
         self._parse()
 
     def _parse(self):
@@ -119,6 +120,8 @@ class Case:
                 if self.solution is not None:
                     raise ValueError("%s: two solutions" % self.path)
                 self.solution = text
+            elif kind == "setup":
+                self.setup = text
             elif kind == "test":
                 self.tests.append(text)
             elif kind == "io":
@@ -159,6 +162,10 @@ class Case:
             head = "# %s\n" % tag
         rec = {"id": self.name, "language": self.language,
                "solution": subst(head + self.solution)}
+        if self.setup is not None:
+            rec["test_setup"] = subst(self.setup)
+        if self.meta.get("atol"):
+            rec["atol"] = float(self.meta["atol"])
         if self.program is not None:
             rec["tests"] = subst(self.program)
         else:

@@ -62,6 +62,19 @@ static void humaneval(void **state)
 	assert_int_equal(job.program, 1);
 	assert_int_equal(job.ntests, 1);
 	kiln_job_release(&job);
+	assert_null(json_object_get(t, "test_setup"));  /* no helpers */
+	/* HumanEval/32's prompt gives poly, which its test checks answers
+	 * with: test-side code (test_setup), with the prompt's imports, and
+	 * without the function under test. */
+	t = json_array_get(tasks, 32);
+	{
+		const char *s = json_string_value(json_object_get(t,
+							"test_setup"));
+		assert_non_null(s);
+		assert_non_null(strstr(s, "import math\n"));
+		assert_non_null(strstr(s, "def poly(xs: list, x: float):"));
+		assert_null(strstr(s, "def find_zero"));
+	}
 	json_decref(tasks);
 }
 
