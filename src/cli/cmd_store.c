@@ -1,6 +1,5 @@
 /* kiln store: look into a store (read only): its items, and counts by state
  * and kind. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,22 +8,6 @@
 #include "cli.h"
 #include "kiln/store.h"
 #include "kiln/utf8.h"
-
-static const char usage[] =
-"usage: kiln store list [--state STATE] [--json [--request]] STORE\n"
-"       kiln store stats [--json] STORE\n"
-"\n"
-"Reads a store (a path or sqlite:PATH) without writing to it or waiting\n"
-"for a run that is using it.\n"
-"  list   every item, oldest first: id, task, index, kind, state, attempts,\n"
-"         the last error (and the worker and lease of a claimed item)\n"
-"  stats  how many items are in each state, overall and for each kind\n"
-"\n"
-"options:\n"
-"      --state STATE   list only pending, done, failed or claimed items\n"
-"      --json          one JSON object per item (list), or one object (stats)\n"
-"      --request       with list --json: each item's request body too\n"
-"  -h, --help          this text\n";
 
 struct list_ctx {
 	int json, request;
@@ -188,78 +171,99 @@ out:
 	return rc;
 }
 
-static int cmd_store(int argc, char **argv)
+/* The two verbs, as subcommands with option tables (docs/OPTIONS.md). */
+struct store_args {
+	const char *state;
+	int json, request;
+};
+
+#define A struct store_args
+static const kiln_opt list_opts[] = {
+	KILN_OPT_ROW_STRING("state", 0, A, state, "STATE",
+		"only pending, done, failed or claimed items"),
+	KILN_OPT_ROW_FLAG("json", 0, A, json, "one JSON object per item"),
+	KILN_OPT_ROW_FLAG("request", 0, A, request,
+		"with --json: each item's request body too"),
+	KILN_OPT_ROW_END,
+};
+
+static const kiln_opt stats_opts[] = {
+	KILN_OPT_ROW_FLAG("json", 0, A, json, "one JSON object"),
+	KILN_OPT_ROW_END,
+};
+#undef A
+
+static int run_list(int argc, char **argv);
+static int run_stats(int argc, char **argv);
+
+static const cli_cmd store_list = {
+	.name = "list", .parent = "store", .run = run_list,
+	.summary = "every item, oldest first", .opts = list_opts,
+	.synopsis = "usage: kiln store list [--state STATE] [--json "
+		    "[--request]] STORE",
+	.about =
+"Lists a store's items (a path or sqlite:PATH, read without writing to it\n"
+"or waiting for a run that uses it): id, task, index, kind, state,\n"
+"attempts, the last error, and the worker and lease of a claimed item.\n",
+};
+
+static const cli_cmd store_stats = {
+	.name = "stats", .parent = "store", .run = run_stats,
+	.summary = "items in each state, overall and for each kind",
+	.opts = stats_opts,
+	.synopsis = "usage: kiln store stats [--json] STORE",
+	.about =
+"Counts a store's items in each state, overall and for each kind (read\n"
+"without writing to it or waiting for a run that uses it).\n",
+};
+
+static const cli_cmd *const store_cmds[] = { &store_list, &store_stats,
+					     NULL };
+
+/* Opens the one STORE operand read-only and runs the verb. */
+static int store_verb(const cli_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "state", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "request", no_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
+	struct store_args a = { 0 };
 	struct list_ctx lc = { 0 };
-	const char *verb, *state_name = NULL;
 	kiln_store *s = NULL;
 	kiln_error err;
-	int c, state = -1, rc = 1;
+	int npos, state = -1, rc;
 
-	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
-			  strcmp(argv[1], "--help") == 0)) {
-		fputs(usage, stdout);
-		return 0;
-	}
-	if (argc < 2 || (strcmp(argv[1], "list") != 0 &&
-			 strcmp(argv[1], "stats") != 0)) {
-		cli_error("store", argc < 2 ? "expected list or stats"
-			  : "unknown: '%s' (expected list or stats)",
-			  argc < 2 ? "" : argv[1]);
-		fputs(usage, stderr);
+	rc = cli_parse(cmd, argc, argv, &a, sizeof a, &npos);
+	if (rc != CLI_GO)
+		return rc;
+	if (npos != 1) {
+		cli_error("store", "%s: expected exactly one STORE", cmd->name);
+		cli_usage(cmd, &a, stderr);
 		return 2;
 	}
-	verb = argv[1];
-	optind = 1;
-	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's': state_name = optarg; break;
-		case 'j': lc.json = 1; break;
-		case 'r': lc.request = 1; break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
-		}
-	}
-	if (optind != argc - 2) {
-		cli_error("store", "%s: expected exactly one STORE", verb);
-		fputs(usage, stderr);
-		return 2;
-	}
-	if (strcmp(verb, "stats") == 0 && (state_name || lc.request)) {
-		cli_error("store", "stats: --state and --request are for list");
-		return 2;
-	}
-	if (lc.request && !lc.json) {
+	if (a.request && !a.json) {
 		cli_error("store", "list: --request needs --json");
 		return 2;
 	}
-	if (state_name) {
+	if (a.state) {
 		for (int i = 0; kiln_item_state_name(i); i++)
-			if (strcmp(state_name, kiln_item_state_name(i)) == 0)
+			if (strcmp(a.state, kiln_item_state_name(i)) == 0)
 				state = i;
 		if (state < 0) {
 			cli_error("store", "--state: expected pending, done, "
-				  "failed or claimed, got '%s'", state_name);
+				  "failed or claimed, got '%s'", a.state);
 			return 2;
 		}
 	}
-	if (kiln_store_open_with(&s, argv[optind + 1], KILN_STORE_READONLY,
-				 &err)) {
+	lc.json = a.json;
+	lc.request = a.request;
+	if (kiln_store_open_with(&s, argv[1], KILN_STORE_READONLY, &err)) {
 		cli_error("store", "%s", err.msg);
 		return 1;
 	}
-	if (strcmp(verb, "stats") == 0) {
+	rc = 1;
+	if (cmd == &store_stats) {
 		rc = stats(s, lc.json);
-	} else if ((c = kiln_store_list(s, state, print_item, &lc, &err))) {
-		cli_error("store", "%s", c > 0 ? "cannot write the list (out "
-			  "of memory, or stdout is closed)" : err.msg);
+	} else if ((npos = kiln_store_list(s, state, print_item, &lc,
+					   &err))) {
+		cli_error("store", "%s", npos > 0 ? "cannot write the list "
+			  "(out of memory, or stdout is closed)" : err.msg);
 	} else {
 		rc = 0;
 	}
@@ -271,12 +275,27 @@ static int cmd_store(int argc, char **argv)
 	return rc;
 }
 
-/* Its two verbs keep their own small parser (list, stats, and three
- * flags); it has no option table yet, so 'kiln store --help' prints the
- * usage above. */
+static int run_list(int argc, char **argv)
+{
+	return store_verb(&store_list, argc, argv);
+}
+
+static int run_stats(int argc, char **argv)
+{
+	return store_verb(&store_stats, argc, argv);
+}
+
+static int run_store(int argc, char **argv)
+{
+	return cli_dispatch(&cli_store, argc, argv);
+}
+
 const cli_cmd cli_store = {
-	.name = "store",
+	.name = "store", .run = run_store,
 	.summary = "list a store's items, count them by state and kind",
-	.run = cmd_store,
-	.synopsis = "usage: kiln store list|stats [options] STORE",
+	.subs = store_cmds,
+	.synopsis = "usage: kiln store <command> [options] STORE",
+	.about =
+"Looks into a store (a path or sqlite:PATH) without writing to it.\n",
+	.after = "Run 'kiln store <command> --help' for its options.\n",
 };
