@@ -650,7 +650,10 @@ def store_lag_test(tmp):
     sending once a bounded number of answers wait for the store (a kill
     would lose them), instead of answering everything into memory."""
     import threading
-    tasks = write_tasks(os.path.join(tmp, "lag.jsonl"), 1200, "lag")
+    # Enough tasks that the run is still sending when the lock is taken:
+    # BEGIN IMMEDIATE waits for kiln's own commits, and a busy CI machine
+    # once let 1,026 of 1,200 go out meanwhile.
+    tasks = write_tasks(os.path.join(tmp, "lag.jsonl"), 3000, "lag")
     srv = Server(tmp, "lag", {"faults": [
         {"kind": "slow", "delay_ms": 20, "when": {"all": True}}]})
     out = os.path.join(tmp, "lag.out")
