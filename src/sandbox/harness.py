@@ -2069,6 +2069,9 @@ class Box:
         candidate's side went away (end), or the judge's own death."""
         if how == "sandbox_error":
             return how, "the box could not start a candidate"
+        if how == "zygote":
+            return "error", "the candidate stopped or killed the box's " \
+                "zygote (the process that forks candidates)"
         if how:
             return how, death_detail(how, 0)
         if end == EXIT_PROTOCOL:
@@ -2166,24 +2169,38 @@ class Box:
         self.zygote_pid = 0
 
     def fork_candidate(self, solution, cold, c_fd, out_w, err_w):
-        """Has the zygote fork a candidate. Returns its pid (0 if the
-        zygote could not, twice: the run is then a sandbox_error)."""
+        """Has the zygote fork a candidate. Returns its pid; 0 if there is
+        no zygote (the run is a sandbox_error); -1 if the zygote did not
+        say, its new candidate having stopped or killed it (every process
+        but PID 1 is then killed; the run is the candidate's error)."""
         import socket as _socket
         sol = os.memfd_create("kiln-solution", os.MFD_CLOEXEC)
         write_all(sol, solution.encode("utf-8", "surrogatepass"))
         try:
-            if self.zygote_pid:
-                try:
-                    _socket.send_fds(self.zygote_ctl, [json.dumps(
-                        {"limits": self.limits, "cold": cold}).encode()],
-                        [c_fd, out_w, err_w, sol])
-                    msg = self.zygote_ctl.recv(4096)
-                    if msg:
-                        return int(json.loads(msg)["pid"])
-                except (OSError, ValueError, KeyError):
-                    pass
-                self.zygote_down()   # a candidate killed it
-            return 0
+            if not self.zygote_pid:
+                return 0
+            try:
+                _socket.send_fds(self.zygote_ctl, [json.dumps(
+                    {"limits": self.limits, "cold": cold}).encode()],
+                    [c_fd, out_w, err_w, sol])
+                # The candidate may SIGSTOP the zygote before it reports:
+                # wake it up while waiting, for up to 2 s.
+                self.zygote_ctl.settimeout(0.05)
+                for _ in range(40):
+                    try:
+                        msg = self.zygote_ctl.recv(4096)
+                        return int(json.loads(msg)["pid"]) if msg else -1
+                    except TimeoutError:
+                        os.kill(self.zygote_pid, signal.SIGCONT)
+            except (OSError, ValueError, KeyError):
+                pass
+            finally:
+                if self.zygote_pid:
+                    self.zygote_ctl.settimeout(None)
+            self.zygote_down()
+            self.judge_down()
+            reap_all()   # the candidate, whose pid is not known
+            return -1
         finally:
             os.close(sol)
 
@@ -2265,7 +2282,7 @@ class Box:
         for fd in (c_fd, out_w, err_w):
             os.close(fd)
         os.set_blocking(det_r, False)
-        if cand:
+        if cand > 0:
             try:
                 _socket.send_fds(self.judge_ctl, [json.dumps(
                     {"op": "job", "start": start}).encode()],
@@ -2274,10 +2291,11 @@ class Box:
                 self.judge_down()
         os.close(j_fd)
         os.close(det_w)
-        if not cand:
+        if cand <= 0:
             for fd in (out_r, err_r):
                 os.close(fd)
-            return "sandbox_error", None, 0.0, 0
+            return ("sandbox_error" if cand == 0 else "zygote"), None, \
+                0.0, 0
         try:
             cpidfd = os.pidfd_open(cand)
         except ProcessLookupError:   # gone and reaped already
