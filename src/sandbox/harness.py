@@ -1416,6 +1416,10 @@ def zygote_server(ctl):
         pid = os.fork()
         if pid == 0:
             try:
+                # The zygote ignores what it can (see ignoring_signals);
+                # a candidate gets the defaults.
+                for sig in _IGNORED_IN_JUDGE:
+                    signal.signal(sig, signal.SIG_DFL)
                 child_enter(req["limits"], out_w, err_w, {c_fd, sol_fd})
                 lock_process_group()
                 if req["cold"]:
@@ -1559,6 +1563,24 @@ def pin(cpu):
             os.sched_setaffinity(0, {cpu})
         except OSError:
             pass
+
+
+def ignoring_signals(fork):
+    """Calls fork() with every signal of _IGNORED_IN_JUDGE ignored in this
+    process, so that the child is born ignoring them (a candidate's
+    SIGTERM cannot land before the child's own set-up), then puts this
+    process's dispositions back."""
+    saved = []
+    for sig in _IGNORED_IN_JUDGE:
+        try:
+            saved.append((sig, signal.signal(sig, signal.SIG_IGN)))
+        except (OSError, ValueError):
+            pass
+    try:
+        return fork()
+    finally:
+        for sig, old in saved:
+            signal.signal(sig, old)
 
 
 def spawn(limits, target, keep, out_w, err_w, cpu=True):
@@ -2109,9 +2131,9 @@ class Box:
         out_r, out_w = os.pipe()
         limits = dict(self.limits, cpu_s=resource.RLIM_INFINITY)
         cpu = self.cpu
-        self.judge_pid = spawn(limits, lambda: pin(cpu) or
-                               judge_server(cj, tick_w),
-                               {cj, tick_w}, out_w, out_w, cpu=False)
+        self.judge_pid = ignoring_signals(lambda: spawn(
+            limits, lambda: pin(cpu) or judge_server(cj, tick_w),
+            {cj, tick_w}, out_w, out_w, cpu=False))
         for fd in (cj, tick_w, out_w):
             os.close(fd)
         self.judge_ctl = ctl_p
@@ -2150,9 +2172,9 @@ class Box:
                                           _socket.SOCK_SEQPACKET)
         cz = high_fd(ctl_z.detach())
         os.makedirs(WORKDIR, exist_ok=True)   # child_enter goes there
-        self.zygote_pid = spawn({"memory": 0}, lambda: pin(cpu) or
-                                zygote_server(cz),
-                                {cz}, 2, 2, cpu=False)
+        self.zygote_pid = ignoring_signals(lambda: spawn(
+            {"memory": 0}, lambda: pin(cpu) or zygote_server(cz),
+            {cz}, 2, 2, cpu=False))
         os.close(cz)
         self.zygote_ctl = ctl_p
 
