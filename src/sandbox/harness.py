@@ -1432,11 +1432,7 @@ def zygote_server(ctl):
                                "--candidate", str(c_fd), str(sol_fd)],
                               dict(os.environ))
                 candidate_main(c_fd, read_solution(sol_fd))
-                try:
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                except BaseException:
-                    pass
+                flush_stdio()
             except BaseException:
                 pass
             os._exit(0)
@@ -1495,11 +1491,7 @@ def judge_server(ctl, tick_fd):
                     os.close(fd)
                 except OSError:
                     pass
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BaseException:
-            pass
+        flush_stdio()
         # Whether this judge goes on is part of its last word on the job,
         # so that PID 1 never hands a job to a judge on its way out.
         leaving = jobs + 1 >= JUDGE_JOBS_MAX or _state_of_judge() != clean
@@ -1590,15 +1582,20 @@ def spawn(limits, target, keep, out_w, err_w, cpu=True):
         try:
             child_enter(limits, out_w, err_w, keep, cpu)
             target()
-            try:
-                sys.stdout.flush()
-                sys.stderr.flush()
-            except BaseException:
-                pass
+            flush_stdio()
         except BaseException:
             pass
         os._exit(0)
     return pid
+
+
+def flush_stdio():
+    """Before a child's os._exit: what the code printed goes out."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
 
 
 # ---------------------------------------------------------------- PID 1 side

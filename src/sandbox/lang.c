@@ -796,17 +796,6 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 				    json_string(job->solution ? job->solution
 							      : ""));
 		json_object_set_new(req, "tests", tests);
-		if (job->expect) {
-			json_t *ex = expect_json(job->expect, ntests);
-			if (!ex) {
-				rc = kiln_error_set(err, KILN_EPARSE,
-						    "I/O test is not valid UTF-8");
-				goto fail;
-			}
-			json_object_set_new(req, "expect", ex);
-		}
-		if (job->atol > 0)
-			json_object_set_new(req, "atol", json_real(job->atol));
 	} else {
 		json_t *files = json_object(), *runs = json_array();
 		json_t *compile = json_array();
@@ -835,20 +824,21 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 			json_pack("{ss ss ss ss}", "PATH", "/usr/bin:/bin",
 				  "LANG", "C.UTF-8", "HOME", "/tmp",
 				  "TMPDIR", "/tmp"));
-		/* Expected values stay with the harness (this part of the
-		 * request): the program only prints what it computed. */
-		if (job->expect && !job->program) {
-			json_t *ex = expect_json(job->expect, job->ntests);
-			if (!ex) {
-				rc = kiln_error_set(err, KILN_EPARSE,
-						    "I/O test is not valid UTF-8");
-				goto fail;
-			}
-			json_object_set_new(req, "expect", ex);
-		}
-		if (job->atol > 0)
-			json_object_set_new(req, "atol", json_real(job->atol));
 	}
+	/* I/O tests: Python's go to the judge with the tests (box.c puts
+	 * them in part B); a C program's stay with the harness, the program
+	 * only prints what it computed. */
+	if (job->expect && !job->program) {
+		json_t *ex = expect_json(job->expect, job->ntests);
+		if (!ex) {
+			rc = kiln_error_set(err, KILN_EPARSE,
+					    "I/O test is not valid UTF-8");
+			goto fail;
+		}
+		json_object_set_new(req, "expect", ex);
+	}
+	if (job->atol > 0)
+		json_object_set_new(req, "atol", json_real(job->atol));
 	*out = req;
 	return 0;
 oom:
