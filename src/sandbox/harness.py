@@ -1413,15 +1413,24 @@ def zygote_server(ctl):
             os._exit(0)
         req = json.loads(msg)
         c_fd, out_w, err_w, sol_fd = fds
+        # The candidate runs none of its code before its pid has reached
+        # PID 1: it could otherwise kill the zygote first, and the run
+        # would be charged to a sandbox that lost track of it.
+        go_r, go_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             try:
+                os.close(go_w)
                 # The zygote ignores what it can (see ignoring_signals);
                 # a candidate gets the defaults.
                 for sig in _IGNORED_IN_JUDGE:
                     signal.signal(sig, signal.SIG_DFL)
-                child_enter(req["limits"], out_w, err_w, {c_fd, sol_fd})
+                child_enter(req["limits"], out_w, err_w,
+                            {c_fd, sol_fd, go_r})
                 lock_process_group()
+                if os.read(go_r, 1) != b"g":
+                    os._exit(0)   # the zygote died before it reported
+                os.close(go_r)
                 if req["cold"]:
                     # A fresh interpreter, same harness, same
                     # candidate_main().
@@ -1436,9 +1445,12 @@ def zygote_server(ctl):
             except BaseException:
                 pass
             os._exit(0)
+        os.close(go_r)
         for fd in fds:
             os.close(fd)
         sock.send(json.dumps({"pid": pid}).encode())
+        os.write(go_w, b"g")
+        os.close(go_w)
         _, status, ru = os.wait4(pid, 0)
         sock.send(json.dumps({"status": status, "cpu_ms": round(
             (ru.ru_utime + ru.ru_stime) * 1000.0, 3),
