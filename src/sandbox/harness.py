@@ -1406,6 +1406,15 @@ def zygote_server(ctl):
     stderr, the solution's memfd) it answers the candidate's pid, then,
     when it has reaped it, its wait status and resource use."""
     import socket as _socket
+    # Born with every signal blocked (zygote_up), so that what a candidate
+    # sends it stays pending and harmless. The dispositions are set here
+    # once to what a candidate starts with: the defaults, and those of a
+    # fresh interpreter (SIGINT raising KeyboardInterrupt; SIGPIPE and
+    # SIGXFSZ ignored, as Python left them); each candidate then only
+    # unblocks.
+    for sig in _IGNORED_IN_JUDGE:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sock = _socket.socket(fileno=ctl)
     while True:
         msg, fds, _, _ = _socket.recv_fds(sock, 4096, 4)
@@ -1421,16 +1430,13 @@ def zygote_server(ctl):
         if pid == 0:
             try:
                 os.close(go_w)
-                # The zygote ignores what it can (see ignoring_signals);
-                # a candidate gets the defaults.
-                for sig in _IGNORED_IN_JUDGE:
-                    signal.signal(sig, signal.SIG_DFL)
                 child_enter(req["limits"], out_w, err_w,
-                            {c_fd, sol_fd, go_r})
+                            {c_fd, sol_fd, go_r}, sigint=False)
                 lock_process_group()
                 if os.read(go_r, 1) != b"g":
                     os._exit(0)   # the zygote died before it reported
                 os.close(go_r)
+                signal.pthread_sigmask(signal.SIG_SETMASK, ())
                 if req["cold"]:
                     # A fresh interpreter, same harness, same
                     # candidate_main().
@@ -1517,7 +1523,7 @@ def judge_server(ctl, tick_fd):
 
 # ---------------------------------------------------------------- children
 
-def child_enter(limits, out_w, err_w, keep, cpu=True):
+def child_enter(limits, out_w, err_w, keep, cpu=True, sigint=True):
     """Common set-up of a forked child: own session, fresh descriptors,
     per-run rlimits. Runs before any candidate code. keep: descriptors
     that survive (all >= 3)."""
@@ -1535,7 +1541,8 @@ def child_enter(limits, out_w, err_w, keep, cpu=True):
     # (SIGPIPE and SIGXFSZ ignored, SIGINT raising KeyboardInterrupt);
     # PID 1 changed only SIGINT. A program about to be exec'd gets the
     # defaults back, since execve keeps ignored signals ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if sigint:   # (the zygote's children inherit it: zygote_server)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if limits.get("exec"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
@@ -2181,9 +2188,15 @@ class Box:
                                           _socket.SOCK_SEQPACKET)
         cz = high_fd(ctl_z.detach())
         os.makedirs(WORKDIR, exist_ok=True)   # child_enter goes there
-        self.zygote_pid = ignoring_signals(lambda: spawn(
-            {"memory": 0}, lambda: pin(cpu) or zygote_server(cz),
-            {cz}, 2, 2, cpu=False))
+        # Born with every signal blocked (see zygote_server).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK,
+                                      signal.valid_signals())
+        try:
+            self.zygote_pid = spawn(
+                {"memory": 0}, lambda: pin(cpu) or zygote_server(cz),
+                {cz}, 2, 2, cpu=False)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(cz)
         self.zygote_ctl = ctl_p
 
@@ -2375,8 +2388,16 @@ class Box:
         exited = bool(select.select([cpidfd], [], [], 0.05 if st["end"] ==
                                     EXIT_CHANNEL else 0)[0])
         os.close(cpidfd)
-        self.kill_group(cand)
-        # No candidate is left to signal them: undo a SIGSTOP it sent.
+        # One SIGKILL for the candidate's group (the candidate has usually
+        # left already), a SIGCONT for the judge and the zygote (undoing a
+        # SIGSTOP the candidate sent: none of its processes can run again
+        # to send another), then the zygote's word on the candidate, which
+        # it sends once it has reaped it; then what is left of the group
+        # (orphans, fallen to this process).
+        try:
+            os.killpg(cand, signal.SIGKILL)
+        except OSError:
+            pass
         for pid in (self.judge_pid, self.zygote_pid):
             if pid:
                 try:
@@ -2384,6 +2405,7 @@ class Box:
                 except OSError:
                     pass
         cstatus, ccpu, crss = self.candidate_end()
+        self.kill_group(cand)
         while self.keep_details(det_r):
             pass
         # The tests' output still in the judge's pipe is this run's.
