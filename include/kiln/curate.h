@@ -49,6 +49,10 @@ int kiln_stage_stats_save(const kiln_stage_stats *s, const char *path,
 /* "1000 in, 950 kept, 50 dropped (exact 30, near 20)" into buf. */
 void kiln_stage_summary(const kiln_stage_stats *s, char *buf, size_t n);
 
+/* A record's verdict: its "verdict" object (kiln verify --carry), else
+ * the record itself (a plain verdict, whose fields are at the top). */
+const json_t *kiln_rec_verdict(const json_t *rec);
+
 /* Reads a stats file written by kiln_stage_stats_save (for the funnel):
  * a new reference, or NULL with err set (file, what is wrong). */
 json_t *kiln_stage_stats_load(const char *path, kiln_error *err);

@@ -46,6 +46,10 @@ typedef struct kiln_verify_opts {
 	double timeout_factor;     /* finite, >= 0 (else KILN_EINVAL) */
 	long timeout_floor_ms;
 	const json_t *references;
+	/* Each output line is the record itself with its verdict in a
+	 * "verdict" field (less id and candidate), instead of the verdict
+	 * alone: what the curation stages after verify read. */
+	int carry;
 	/* When *stop becomes non-zero (a signal handler sets it), no more
 	 * records are read or started; the runs in flight finish and their
 	 * verdicts are written; stats.stopped says so. May be NULL. */
@@ -71,6 +75,31 @@ void kiln_verify_opts_default(kiln_verify_opts *o);
 int kiln_verify_stream(kiln_jsonl_reader *in, kiln_out *out,
 		       const kiln_verify_opts *opts, kiln_verify_stats *st,
 		       kiln_error *err);
+
+/* Where the records come from and the verdicts go, for kiln_verify_each
+ * (kiln_verify_stream is it over a JSONL reader and a kiln_out). */
+typedef struct kiln_verify_io {
+	/* The next record (a new reference for the engine): 0, KILN_EEOF
+	 * at the end, or an error with err filled in. Calling thread. */
+	int (*next)(void *ctx, json_t **rec, kiln_error *err);
+	/* A verdict, in input order, with the record it is for (both
+	 * borrowed). A nonzero return stops the run with that error.
+	 * Calling thread. */
+	int (*verdict)(void *ctx, const json_t *rec, json_t *verdict,
+		       kiln_error *err);
+	/* Optional: prefixes a record's error with where it came from
+	 * (the record just returned by next). */
+	void (*where)(void *ctx, kiln_error *err);
+	/* Optional: the record's per-test timeout in ms (0: the default),
+	 * instead of relative timeouts. Called from the worker threads, so
+	 * it must be safe to call concurrently. */
+	long (*timeout_ms)(void *ctx, const json_t *rec);
+	void *ctx;
+} kiln_verify_io;
+
+/* kiln_verify_stream with any source and sink. */
+int kiln_verify_each(const kiln_verify_io *io, const kiln_verify_opts *opts,
+		     kiln_verify_stats *st, kiln_error *err);
 
 /* Verifies one record in a box and returns its verdict (new reference). */
 int kiln_verify_record(kiln_box *box, const json_t *rec, long timeout_ms,

@@ -131,3 +131,10 @@ json_t *kiln_stage_stats_load(const char *path, kiln_error *err)
 	}
 	return o;
 }
+
+const json_t *kiln_rec_verdict(const json_t *rec)
+{
+	const json_t *v = json_object_get(rec, "verdict");
+
+	return json_is_object(v) ? v : rec;
+}

@@ -625,6 +625,29 @@ def main():
           len(v) == 164 and all(r["status"] == "pass" and
                                 r["timeout_ms"] >= 2000 for r in v))
 
+    # --carry: each line is the record itself, untouched, with its verdict
+    # as one field (the record's tests are code, the verdict's their
+    # results); the verdicts are those of a plain run.
+    few = os.path.join(tmp, "few.jsonl")
+    recs = tasks[:6] + stubs[:3]
+    write_jsonl(few, recs)
+    carried = [json.loads(l) for l in
+               kiln("verify", "-q", "--carry", few).stdout.splitlines()]
+    plain = [json.loads(l) for l in
+             kiln("verify", "-q", few).stdout.splitlines()]
+    check("--carry keeps each record and adds its verdict",
+          len(carried) == len(recs) and all(
+              {k: v for k, v in c.items() if k != "verdict"} == r
+              for c, r in zip(carried, recs)),
+          str(carried[:1])[:300])
+    check("--carry's verdicts are a plain run's",
+          [c["verdict"]["status"] for c in carried] ==
+          [p["status"] for p in plain] and
+          [c["verdict"]["tests_total"] for c in carried] ==
+          [p["tests_total"] for p in plain] and
+          all("id" not in c["verdict"] for c in carried),
+          str([c["verdict"].get("status") for c in carried]))
+
     # The cold path gives the same verdicts as the warm zygote.
     sample = [t for i, t in enumerate(tasks) if i % 8 == 0]
     sample += [s for i, s in enumerate(stubs) if i % 8 == 0]
