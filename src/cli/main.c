@@ -20,6 +20,7 @@ static const cli_cmd *const commands[] = {
 	&cli_generate,
 	&cli_verify,
 	&cli_eval,
+	&cli_export,
 	&cli_store,
 	&cli_tokenizer,
 	&cli_train,
