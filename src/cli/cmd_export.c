@@ -325,13 +325,13 @@ out:
 
 const cli_cmd cli_export = {
 	.name = "export", .run = run_export, .opts = export_opts,
-	.summary = "verified records to chat SFT JSONL, preference pairs, "
-		   "the funnel and a manifest",
+	.summary = "verified records to chat SFT samples and preference "
+		   "pairs",
 	.synopsis = "usage: kiln export [options] [FILE...|-]",
 	.about =
-"Turns verified records (verdicts or samples carrying id, solution, the\n"
-"task's prompt, status, tests_passed/tests_total; docs/CURATE.md) into\n"
-"chat samples for supervised fine-tuning, one a line:\n"
+"Turns verified records (carrying id, solution, status, tests_passed and\n"
+"tests_total, and the task's prompt or --tasks to join it; docs/CURATE.md)\n"
+"into chat samples for supervised fine-tuning, one a line:\n"
 "\n"
 "  {\"messages\": [{\"role\": \"user\", \"content\": PROMPT},\n"
 "                {\"role\": \"assistant\", \"content\": SOLUTION}],\n"

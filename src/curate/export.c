@@ -127,8 +127,9 @@ int kiln_sha256_file(const char *path, char hex[65], unsigned long long *bytes,
 }
 
 /* An input file: hashed and listed in st->inputs before it is read; *sb
- * says what it was, for changed() after. Standard input is listed with
- * null hash and size. */
+ * says what it was, for changed() after. Standard input and anything but
+ * a regular file (a FIFO, a device: reading it to hash it would consume
+ * it) are listed with null hash and size. */
 static int add_input(kiln_export_stats *st, const char *role,
 		     const char *path, struct stat *sb, kiln_error *err)
 {
@@ -138,7 +139,10 @@ static int add_input(kiln_export_stats *st, const char *role,
 	int rc;
 
 	memset(sb, 0, sizeof *sb);
-	if (strcmp(path, "-") == 0)
+	if (strcmp(path, "-") != 0 && stat(path, sb) != 0)
+		return kiln_error_set(err, KILN_EIO, "%s: cannot open: %s",
+				      path, strerror(errno));
+	if (strcmp(path, "-") == 0 || !S_ISREG(sb->st_mode))
 		e = json_pack("{s:s, s:s, s:n, s:n}", "role", role, "path", path,
 			      "sha256", "bytes");
 	else {
@@ -159,7 +163,7 @@ static int changed(const char *path, const struct stat *before,
 {
 	struct stat now_sb;
 
-	if (strcmp(path, "-") == 0)
+	if (strcmp(path, "-") == 0 || !S_ISREG(before->st_mode))
 		return 0;
 	if (stat(path, &now_sb) != 0 || now_sb.st_ino != before->st_ino ||
 	    now_sb.st_dev != before->st_dev ||

@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 
 KILN = os.path.abspath(sys.argv[1])
 results = []
@@ -266,6 +267,24 @@ def main():
                               "sha256": None, "bytes": None},
           (p.stderr, m3.get("inputs")))
 
+    # a FIFO is read once: listed without a hash, not drained to hash it
+    fifo = P("fifo")
+    os.mkfifo(fifo)
+    def feed():
+        with open(fifo, "w") as f:
+            f.write(open(P("records.jsonl")).read())
+    t = threading.Thread(target=feed)
+    t.start()
+    p = run(["export", "--tasks", P("tasks.jsonl"), "-o", P("s4.jsonl"),
+             "--manifest", P("m4.json"), "-q", fifo])
+    t.join()
+    m4 = json.load(open(P("m4.json"))) if p.returncode == 0 else {}
+    check("a FIFO input: its records exported, listed without sha256",
+          p.returncode == 0 and len(lines(P("s4.jsonl"))) == 3 and
+          m4["inputs"][1] == {"role": "records", "path": fifo,
+                              "sha256": None, "bytes": None},
+          (p.stderr, m4.get("inputs")))
+
     # errors: file:line and field; -o left as it was
     with open(P("keep.jsonl"), "w") as f:
         f.write("old\n")
@@ -313,8 +332,12 @@ def main():
     check("--help", p.returncode == 0 and "--pairs" in p.stdout and
           "--funnel" in p.stdout and "--allow-license" in p.stdout and
           "--manifest" in p.stdout, p.stdout)
+    check("--help lines fit 79 columns",
+          all(len(l) <= 79 for l in p.stdout.splitlines()), p.stdout)
     p = run(["--help"])
-    check("kiln --help lists export", "export" in p.stdout, p.stdout)
+    check("kiln --help lists export, in 79 columns",
+          "export" in p.stdout and
+          all(len(l) <= 79 for l in p.stdout.splitlines()), p.stdout)
 
     subprocess.run(["rm", "-rf", tmp])
     passed = sum(results)
