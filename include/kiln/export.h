@@ -51,6 +51,11 @@ typedef struct kiln_export_opts {
 	 * task's, and "license", "origin", "source", "language" fall back
 	 * to the task's. NULL: none (every record must carry its prompt). */
 	const char *tasks;
+	/* Candidate records (kiln generate's) joined by "id" and
+	 * "candidate": a record (a verdict of kiln verify, which keeps only
+	 * id and candidate of its input) takes the fields it lacks from its
+	 * candidate (solution, teacher, origin, ...). NULL: none. */
+	const char *candidates;
 	/* Allowed licences, compared without case; nlicenses 0: any
 	 * licence, and a record without one, is allowed. */
 	const char *const *licenses;
@@ -69,7 +74,8 @@ typedef struct kiln_export_stats {
 	kiln_stage_stats stage;
 	size_t pairs;              /* pairs written */
 	size_t pair_tasks;         /* groups that gave at least one pair */
-	/* Every file read: [{"role": "records"|"tasks"|"funnel", "path",
+	/* Every file read: [{"role": "records"|"tasks"|"candidates"|"funnel",
+	 * "path",
 	 * "sha256", "bytes"}] (sha256 and bytes null for standard input). */
 	json_t *inputs;
 } kiln_export_stats;

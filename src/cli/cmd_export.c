@@ -30,6 +30,10 @@ static const kiln_opt export_opts[] = {
 		"task records joined by id: the prompt of a record that has "
 		"none, and licence, origin, source, language when the record "
 		"lacks them"),
+	KILN_OPT_ROW_PATH("candidates", 0, A, e.candidates, "FILE",
+		"candidate records (kiln generate's) joined by id and "
+		"candidate: a verdict of kiln verify takes the solution, "
+		"teacher, ... of its candidate"),
 	KILN_OPT_ROW_STRINGS("allow-license", 0, A, allow, nallow, "LIST",
 		"keep only records under these licences (comma-separated, "
 		"any case, repeatable: mit,cc-by-4.0); others and records "
@@ -211,8 +215,8 @@ static int run_export(int argc, char **argv)
 	static const char *const dash[] = { "-" };
 	inputs = npos ? (const char **)argv + 1 : (const char **)dash;
 	ninputs = npos ? (size_t)npos : 1;
-	ins = calloc(ninputs + nfun + 1, sizeof *ins);
-	inames = calloc(ninputs + nfun + 1, sizeof *inames);
+	ins = calloc(ninputs + nfun + 2, sizeof *ins);
+	inames = calloc(ninputs + nfun + 2, sizeof *inames);
 	if (!ins || !inames) {
 		cli_error("export", "out of memory");
 		rc = 1;
@@ -228,6 +232,8 @@ static int run_export(int argc, char **argv)
 	}
 	if (a.e.tasks)
 		ins[nins] = a.e.tasks, inames[nins++] = "--tasks";
+	if (a.e.candidates)
+		ins[nins] = a.e.candidates, inames[nins++] = "--candidates";
 	for (size_t i = 0; i < nfun; i++)
 		ins[nins] = fun[i], inames[nins++] = "--funnel";
 	{
@@ -330,8 +336,9 @@ const cli_cmd cli_export = {
 	.synopsis = "usage: kiln export [options] [FILE...|-]",
 	.about =
 "Turns verified records (carrying id, solution, status, tests_passed and\n"
-"tests_total, and the task's prompt or --tasks to join it; docs/CURATE.md)\n"
-"into chat samples for supervised fine-tuning, one a line:\n"
+"tests_total, and the task's prompt; --tasks and --candidates join what\n"
+"verdicts lack; docs/CURATE.md) into chat samples for supervised\n"
+"fine-tuning, one a line:\n"
 "\n"
 "  {\"messages\": [{\"role\": \"user\", \"content\": PROMPT},\n"
 "                {\"role\": \"assistant\", \"content\": SOLUTION}],\n"

@@ -194,6 +194,7 @@ struct exporter {
 	kiln_export_stats *st;
 	kiln_out *samples, *pairs, *dropped;
 	json_t *tasks;          /* id -> task record, or NULL */
+	json_t *cands;          /* "candidate:id" -> candidate, or NULL */
 	json_t *groups;         /* "total:id" -> group index */
 	struct cand *c;
 	size_t nc, capc, ngroups;
@@ -212,39 +213,101 @@ static int bad_field(kiln_error *err, const char *path, long line,
 			      line, field, what);
 }
 
-static int load_tasks(struct exporter *x)
+/* The join key of a candidate record: "candidate:id". */
+static char *cand_key(long long cand, const char *id)
+{
+	char *key;
+
+	return asprintf(&key, "%lld:%s", cand, id) < 0 ? NULL : key;
+}
+
+/* A task's key is its id; a candidate's "candidate:id". 0 and a malloc'd
+ * *key, or an error naming the field. */
+static int join_key(const json_t *rec, int by_candidate, const char *path,
+		    long line, char **key, kiln_error *err)
+{
+	const char *id = json_string_value(json_object_get(rec, "id"));
+	const json_t *c = json_object_get(rec, "candidate");
+
+	*key = NULL;
+	if (!id)
+		return bad_field(err, path, line, "id",
+				 "missing or not a string");
+	if (by_candidate && !json_is_integer(c))
+		return bad_field(err, path, line, "candidate",
+				 "missing or not an integer");
+	*key = by_candidate ? cand_key(json_integer_value(c), id) :
+			      strdup(id);
+	return *key ? 0 : nomem(err);
+}
+
+/* Task records (by id) or candidate records (by candidate and id) into
+ * *map; a key twice is an error. */
+static int load_map(struct exporter *x, const char *role, const char *path,
+		    int by_candidate, json_t **map)
 {
 	kiln_jsonl_reader *r = NULL;
 	struct stat sb;
 	json_t *rec;
 	int rc;
 
-	x->tasks = json_object();
-	if (!x->tasks)
+	*map = json_object();
+	if (!*map)
 		return nomem(x->err);
-	if ((rc = add_input(x->st, "tasks", x->o->tasks, &sb, x->err)) ||
-	    (rc = kiln_jsonl_open(&r, x->o->tasks, 0, x->err)))
+	if ((rc = add_input(x->st, role, path, &sb, x->err)) ||
+	    (rc = kiln_jsonl_open(&r, path, 0, x->err)))
 		return rc;
 	while ((rc = kiln_jsonl_next(r, &rec, x->err)) == 0) {
-		const char *id = json_string_value(json_object_get(rec, "id"));
 		long line = kiln_jsonl_lineno(r);
+		char *key;
 
-		if (!id)
-			rc = bad_field(x->err, x->o->tasks, line, "id",
-				       "missing or not a string");
-		else if (json_object_get(x->tasks, id))
-			rc = bad_field(x->err, x->o->tasks, line, "id",
+		rc = join_key(rec, by_candidate, path, line, &key, x->err);
+		if (!rc && json_object_get(*map, key))
+			rc = bad_field(x->err, path, line, by_candidate ?
+				       "candidate" : "id", by_candidate ?
+				       "a second record of this id and index" :
 				       "a second task with this id");
-		else if (json_object_set(x->tasks, id, rec) != 0)
+		else if (!rc && json_object_set(*map, key, rec) != 0)
 			rc = nomem(x->err);
+		free(key);
 		json_decref(rec);
 		if (rc)
 			break;
 	}
 	kiln_jsonl_close(r);
 	if (rc == KILN_EEOF)
-		rc = changed(x->o->tasks, &sb, x->err);
+		rc = changed(path, &sb, x->err);
 	return rc;
+}
+
+/* A record takes from its candidate the fields it lacks. */
+static int join_candidate(struct exporter *x, json_t *rec, const char *path,
+			  long line)
+{
+	const json_t *id = json_object_get(rec, "id");
+	const json_t *c = json_object_get(rec, "candidate");
+	const char *k;
+	json_t *v, *cand;
+	char *key;
+
+	if (!json_is_string(id) || !json_is_integer(c))
+		return 0;   /* named by the checks after */
+	key = cand_key(json_integer_value(c), json_string_value(id));
+	if (!key)
+		return nomem(x->err);
+	cand = json_object_get(x->cands, key);
+	free(key);
+	if (!cand) {
+		if (json_object_get(rec, "solution"))
+			return 0;
+		return bad_field(x->err, path, line, "solution", "missing, "
+				 "and no record of --candidates has this id "
+				 "and candidate");
+	}
+	json_object_foreach(cand, k, v)
+		if (!json_object_get(rec, k) && json_object_set(rec, k, v))
+			return nomem(x->err);
+	return 0;
 }
 
 /* A string field of the record, else of its task, else NULL. */
@@ -495,8 +558,8 @@ static int one_record(struct exporter *x, json_t *rec, const char *path,
 		      long line)
 {
 	const json_t *id = json_object_get(rec, "id");
-	const json_t *sol = json_object_get(rec, "solution");
-	const json_t *prompt = json_object_get(rec, "prompt");
+	const json_t *sol;
+	const json_t *prompt;
 	const json_t *status = json_object_get(rec, "status");
 	const json_t *cand = json_object_get(rec, "candidate");
 	const json_t *task = NULL;
@@ -505,6 +568,9 @@ static int one_record(struct exporter *x, json_t *rec, const char *path,
 	int have, rc;
 
 	x->st->stage.entered++;
+	if (x->cands && (rc = join_candidate(x, rec, path, line)) != 0)
+		return rc;
+	sol = json_object_get(rec, "solution");
 	if (!json_is_string(id))
 		return bad_field(x->err, path, line, "id",
 				 "missing or not a string");
@@ -513,6 +579,7 @@ static int one_record(struct exporter *x, json_t *rec, const char *path,
 	if (!json_is_string(sol))
 		return bad_field(x->err, path, line, "solution",
 				 "missing or not a string");
+	prompt = json_object_get(rec, "prompt");
 	if (!prompt && task)
 		prompt = json_object_get(task, "prompt");
 	if (!json_is_string(prompt))
@@ -712,8 +779,9 @@ static json_t *export_params(const kiln_export_opts *o, int pairs)
 		json_decref(lic);
 		lic = json_null();
 	}
-	p = json_pack("{s:o?, s:s?, s:b, s:f, s:f, s:i}",
+	p = json_pack("{s:o?, s:s?, s:s?, s:b, s:f, s:f, s:i}",
 		      "allow_license", lic, "tasks", o->tasks,
+		      "candidates", o->candidates,
 		      "pairs", pairs, "pair_min_pass", o->pair_min_pass,
 		      "pair_min_gap", o->pair_min_gap,
 		      "pairs_per_task", o->pairs_per_task);
@@ -745,7 +813,11 @@ int kiln_export(const char *const *paths, size_t npaths, kiln_out *samples,
 		rc = nomem(err);
 		goto out;
 	}
-	if (o->tasks && (rc = load_tasks(&x)) != 0)
+	if (o->tasks && (rc = load_map(&x, "tasks", o->tasks, 0,
+				       &x.tasks)) != 0)
+		goto out;
+	if (o->candidates && (rc = load_map(&x, "candidates", o->candidates,
+					    1, &x.cands)) != 0)
 		goto out;
 	for (size_t i = 0; i < npaths && !rc; i++)
 		rc = read_records(&x, paths[i]);
@@ -765,6 +837,7 @@ out:
 	free(x.c);
 	json_decref(x.groups);
 	json_decref(x.tasks);
+	json_decref(x.cands);
 	return rc;
 }
 

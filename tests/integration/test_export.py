@@ -17,6 +17,8 @@ Checked:
     file as it is (pyarrow itself is not in Debian 12: this checks the
     rule, not the library);
   - the samples train: kiln train reads them (docs = samples);
+  - kiln verify's verdicts, joined to their candidates (--candidates) and
+    tasks (--tasks), export and pair;
   - errors: a malformed line or a record without a prompt names file,
     line and field, exits 1 and leaves -o as it was; bad options exit 2.
 """
@@ -284,6 +286,41 @@ def main():
           m4["inputs"][1] == {"role": "records", "path": fifo,
                               "sha256": None, "bytes": None},
           (p.stderr, m4.get("inputs")))
+
+    # today's pipeline: kiln verify's verdicts (id, candidate, counts),
+    # joined to their candidates (solution, teacher) and tasks (prompt)
+    write(P("vt.jsonl"), [{"id": "v/0", "prompt": "Write add.",
+                           "license": "MIT"}])
+    tests = ["assert add(1, 2) == 3", "assert add(0, 0) == 0",
+             "assert add(2, 2) == 4"]
+    write(P("vc.jsonl"), [
+        {"id": "v/0", "candidate": i, "solution": sol, "tests": tests,
+         "language": "python", "teacher": {"backend": "openai",
+                                           "model": "m", "seed": i}}
+        for i, sol in enumerate(["def add(a, b):\n    return a + b\n",
+                                 "def add(a, b):\n    return a * b\n",
+                                 "def add(a, b):\n    return 7\n"])])
+    p = run(["verify", "-q", "-o", P("vv.jsonl"), P("vc.jsonl")])
+    check("kiln verify on three candidates", p.returncode == 0, p.stderr)
+    p = run(["export", "--tasks", P("vt.jsonl"), "--candidates",
+             P("vc.jsonl"), "--pairs", P("vp.jsonl"), "-o", P("vs.jsonl"),
+             "-q", P("vv.jsonl")])
+    vs = lines(P("vs.jsonl")) if p.returncode == 0 else []
+    vp = lines(P("vp.jsonl")) if p.returncode == 0 else []
+    check("verify's verdicts export with --candidates and --tasks",
+          p.returncode == 0 and len(vs) == 1 and
+          vs[0]["messages"][1]["content"].endswith("return a + b\n") and
+          vs[0]["meta"]["teacher"]["seed"] == 0 and
+          vs[0]["meta"]["scores"]["tests_passed"] == 3, (p.stderr, vs))
+    check("... and pair 3/3 with 0/3, not with 2/3",
+          [(q["meta"]["chosen"]["candidate"],
+            q["meta"]["rejected"]["candidate"]) for q in vp] == [(0, 2)],
+          vp)
+    p = run(["export", "--tasks", P("vt.jsonl"), "-o", P("vs.jsonl"),
+             P("vv.jsonl")])
+    check("a verdict without --candidates: 'solution' named",
+          p.returncode == 1 and "vv.jsonl:1: 'solution'" in p.stderr,
+          p.stderr)
 
     # errors: file:line and field; -o left as it was
     with open(P("keep.jsonl"), "w") as f:

@@ -535,6 +535,45 @@ static void tasks_join(void **state)
 	run_free(&r);
 }
 
+/* Verdicts keep id and candidate only: --candidates gives them the rest. */
+static void candidates_join(void **state)
+{
+	kiln_export_opts o;
+	struct run r;
+	char cands[256];
+
+	(void)state;
+	snprintf(cands, sizeof cands, "%s", write_file("cj.jsonl",
+"{\"id\":\"t\",\"candidate\":0,\"solution\":\"A\",\"tests\":[\"code\"],\"prompt\":\"P\",\"origin\":\"synthetic\"}\n"
+"{\"id\":\"t\",\"candidate\":1,\"solution\":\"B\",\"prompt\":\"P\"}\n"));
+	const char *in = write_file("vj.jsonl",
+"{\"id\":\"t\",\"candidate\":1,\"status\":\"pass\",\"tests_passed\":1,\"tests_total\":1,\"tests\":[{\"status\":\"pass\"}]}\n"
+"{\"id\":\"t\",\"candidate\":0,\"status\":\"pass\",\"tests_passed\":1,\"tests_total\":1,\"origin\":\"mine\"}\n");
+	kiln_export_opts_default(&o);
+	o.candidates = cands;
+	run_export(&r, in, &o, 0);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(json_array_size(r.samples), 2);
+	json_t *s0 = json_array_get(r.samples, 0), *s1 = json_array_get(r.samples, 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+		json_object_get(s0, "messages"), 1), "content")), "B");
+	/* the record's own fields win */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+		s1, "meta"), "origin")), "mine");
+	run_free(&r);
+
+	expect_error("vj2.jsonl", "{\"id\":\"t\",\"candidate\":5,\"status\":"
+		     "\"pass\"}\n", &o, ":1: 'solution': missing, and no "
+		     "record of --candidates");
+	o.candidates = write_file("cj2.jsonl",
+				  "{\"id\":\"t\",\"candidate\":0}\n"
+				  "{\"id\":\"t\",\"candidate\":0}\n");
+	run_export(&r, in, &o, 0);
+	assert_int_equal(r.rc, KILN_EPARSE);
+	assert_non_null(strstr(r.err.msg, "cj2.jsonl:2: 'candidate'"));
+	run_free(&r);
+}
+
 static void save_stats(const char *name, const char *stage,
 		       const char *const *reasons, size_t entered,
 		       size_t kept, const size_t *dropped)
@@ -659,6 +698,7 @@ int main(void)
 		cmocka_unit_test(samples_train),
 		cmocka_unit_test(bad_input_names_file_line_field),
 		cmocka_unit_test(tasks_join),
+		cmocka_unit_test(candidates_join),
 		cmocka_unit_test(funnel_zero_counts_and_all_dropped),
 		cmocka_unit_test(sha256_known_answers),
 	};
