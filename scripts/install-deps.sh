@@ -16,6 +16,7 @@ packages=(
   libmicrohttpd-dev   # HTTP servers: the loopback test server, kiln serve
   libsqlite3-dev      # the job store
   libxxhash-dev       # request hashes (cache keys), later MinHash
+  nettle-dev          # SHA-256 of kiln export's inputs (the manifest)
   python3             # Debian's interpreter: runs Python candidates
   clang               # libFuzzer targets and sanitizer builds
   libclang-rt-dev     # clang's sanitizer runtimes (only recommended by clang,

@@ -21,6 +21,7 @@ static const cli_cmd *const commands[] = {
 	&cli_verify,
 	&cli_eval,
 	&cli_score,
+	&cli_export,
 	&cli_store,
 	&cli_tokenizer,
 	&cli_train,

@@ -489,9 +489,28 @@ int kiln_data_load(kiln_dataset **out, const kiln_tok *tok,
 	} else {
 		nval = (size_t)((double)total * frac);
 	}
-	if (stream_alloc(&d->s[0], total - nval) || stream_alloc(&d->s[1], nval)) {
-		rc = kiln_error_set(err, KILN_ENOMEM, "data: out of memory");
-		goto out;
+	/* The tail split moves a chat sample that does not fit in training
+	 * whole to validation, which then holds more than nval tokens: each
+	 * stream is sized by the same walk as the one that fills it (sized
+	 * nval, two chat samples overran validation's arrays). */
+	{
+		size_t n0 = total - nval, n1 = nval, left = total - nval;
+
+		for (size_t i = 0; !by_docs && i < ld.ndocs; i++) {
+			const doc *dc = &ld.docs[i];
+			size_t k = dc->nids < left ? dc->nids : left;
+
+			if (k < dc->nids && aligned(dc))
+				k = 0;
+			if (i == 0)
+				n0 = n1 = 0;
+			n0 += k, n1 += dc->nids - k, left -= k;
+		}
+		if (stream_alloc(&d->s[0], n0) || stream_alloc(&d->s[1], n1)) {
+			rc = kiln_error_set(err, KILN_ENOMEM,
+					    "data: out of memory");
+			goto out;
+		}
 	}
 	{
 		size_t train_left = total - nval;

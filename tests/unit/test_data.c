@@ -364,6 +364,37 @@ static void missing_and_empty_inputs_are_errors(void **state)
 	kiln_tok_free(tok);
 }
 
+/* Fewer than 20 documents split at the stream's tail, and a chat sample
+ * that does not fit in training goes whole to validation: validation was
+ * sized for its share of the tokens only, and two chat samples (the
+ * default 5%) overran it (found by test_export's round trip). */
+static void tail_split_moves_a_whole_chat_sample(void **state)
+{
+	const char *jl =
+		"{\"messages\": [{\"role\": \"user\", \"content\": \"Write f.\"},"
+		" {\"role\": \"assistant\", \"content\": \"def f(): return 1\"}]}\n"
+		"{\"messages\": [{\"role\": \"user\", \"content\": \"Write g.\"},"
+		" {\"role\": \"assistant\", \"content\": \"def g(): return 2\"}]}\n";
+	const char *paths[1];
+	kiln_tok *tok = bytes_tok();
+	kiln_dataset *d;
+	kiln_data_stats st;
+	kiln_error err;
+	(void)state;
+
+	write_file("two_chats.jsonl", jl, strlen(jl));
+	paths[0] = path_of("two_chats.jsonl");
+	assert_int_equal(kiln_data_load(&d, tok, paths, 1, NULL, &err), 0);
+	kiln_data_stats_get(d, &st);
+	assert_int_equal(st.records, 2);
+	/* the second sample whole in validation, the first in training */
+	assert_int_equal(st.tokens[0], st.tokens[1]);
+	assert_int_equal(st.counted[0], strlen("def f(): return 1") + 1);
+	assert_int_equal(st.counted[1], strlen("def g(): return 2") + 1);
+	kiln_data_free(d);
+	kiln_tok_free(tok);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +406,7 @@ int main(void)
 		cmocka_unit_test(fingerprint_follows_the_data),
 		cmocka_unit_test(unigram_entropy_of_two_equal_symbols),
 		cmocka_unit_test(missing_and_empty_inputs_are_errors),
+		cmocka_unit_test(tail_split_moves_a_whole_chat_sample),
 	};
 	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
