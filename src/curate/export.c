@@ -425,8 +425,9 @@ static int test_counts(const json_t *rec, const char *path, long line,
 		       int *have, long long *passed, long long *total,
 		       kiln_error *err)
 {
-	const json_t *p = json_object_get(rec, "tests_passed");
-	const json_t *t = json_object_get(rec, "tests_total");
+	const json_t *v = kiln_rec_verdict(rec);
+	const json_t *p = json_object_get(v, "tests_passed");
+	const json_t *t = json_object_get(v, "tests_total");
 
 	*have = 0;
 	*passed = *total = 0;
@@ -454,7 +455,8 @@ static json_t *sample_meta(const json_t *rec, const json_t *task,
 			   long long passed, long long total)
 {
 	const json_t *cand = json_object_get(rec, "candidate");
-	const char *status = json_string_value(json_object_get(rec, "status"));
+	const char *status = json_string_value(json_object_get(
+		kiln_rec_verdict(rec), "status"));
 	double reward = 0;
 	int has_reward = reward_of(rec, &reward);
 
@@ -560,7 +562,7 @@ static int one_record(struct exporter *x, json_t *rec, const char *path,
 	const json_t *id = json_object_get(rec, "id");
 	const json_t *sol;
 	const json_t *prompt;
-	const json_t *status = json_object_get(rec, "status");
+	const json_t *status;
 	const json_t *cand = json_object_get(rec, "candidate");
 	const json_t *task = NULL;
 	const char *lic;
@@ -571,6 +573,8 @@ static int one_record(struct exporter *x, json_t *rec, const char *path,
 	if (x->cands && (rc = join_candidate(x, rec, path, line)) != 0)
 		return rc;
 	sol = json_object_get(rec, "solution");
+	/* a plain verdict, or a record with its verdict (verify --carry) */
+	status = json_object_get(kiln_rec_verdict(rec), "status");
 	if (!json_is_string(id))
 		return bad_field(x->err, path, line, "id",
 				 "missing or not a string");
@@ -673,8 +677,8 @@ static json_t *pair_side(const struct cand *c)
 	return json_pack("{s:I, s:s, s:I, s:f, s:o, s:s, s:I}",
 		"candidate", json_is_integer(cand) ?
 			json_integer_value(cand) : (json_int_t)-1,
-		"status", or_empty(json_string_value(
-			json_object_get(c->rec, "status"))),
+		"status", or_empty(json_string_value(json_object_get(
+			kiln_rec_verdict(c->rec), "status"))),
 		"tests_passed", (json_int_t)c->passed,
 		"pass_fraction", fraction(c->passed, c->total),
 		"teacher", teacher_meta(c->rec),

@@ -316,6 +316,23 @@ def main():
           [(q["meta"]["chosen"]["candidate"],
             q["meta"]["rejected"]["candidate"]) for q in vp] == [(0, 2)],
           vp)
+    # the same through verify --carry: each record with its verdict as a
+    # field, no join needed
+    p = run(["verify", "-q", "--carry", "-o", P("vcar.jsonl"), P("vc.jsonl")])
+    check("kiln verify --carry on three candidates", p.returncode == 0,
+          p.stderr)
+    p = run(["export", "--tasks", P("vt.jsonl"), "--pairs", P("vp2.jsonl"),
+             "-o", P("vs2.jsonl"), "-q", P("vcar.jsonl")])
+    vs2 = lines(P("vs2.jsonl")) if p.returncode == 0 else []
+    vp2 = lines(P("vp2.jsonl")) if p.returncode == 0 else []
+    check("verify --carry output exports as it is, same samples and pairs",
+          p.returncode == 0 and [x["messages"] for x in vs2] ==
+          [x["messages"] for x in vs] and
+          [x["meta"]["scores"] for x in vs2] ==
+          [x["meta"]["scores"] for x in vs] and
+          [(q["meta"]["chosen"]["candidate"],
+            q["meta"]["rejected"]["candidate"]) for q in vp2] == [(0, 2)],
+          (p.stderr, vs2, vp2))
     p = run(["export", "--tasks", P("vt.jsonl"), "-o", P("vs.jsonl"),
              P("vv.jsonl")])
     check("a verdict without --candidates: 'solution' named",
