@@ -40,6 +40,10 @@ typedef struct kiln_mutation_opts {
 	int batch;                /* records per round */
 	double min_score;         /* drop records below it; < 0: keep all */
 	const char *python;       /* the mutator's interpreter */
+	/* Optional: every mutant run, as a record (the job's fields with
+	 * the mutant's solution, and mutant: {op, line, from, to,
+	 * timeout_ms, status, killed}), in input order. */
+	kiln_out *mutants_out;
 	volatile int *stop;
 	void (*progress)(void *ctx, long records, long mutants, long done,
 			 double seconds);

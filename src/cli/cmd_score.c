@@ -11,7 +11,7 @@
 
 struct score_args {
 	kiln_mutation_opts m;
-	const char *output, *dropped, *stats;
+	const char *output, *dropped, *stats, *mutants;
 	int mutation, quiet;
 };
 
@@ -43,6 +43,9 @@ static const kiln_opt score_opts[] = {
 		"records per round (memory: their mutants)"),
 	KILN_OPT_ROW_PATH("dropped", 0, A, dropped, "FILE",
 		"write dropped records here, each with its reason"),
+	KILN_OPT_ROW_PATH("mutants-out", 0, A, mutants, "FILE",
+		"write every mutant run here: its solution, operator, site, "
+		"timeout and verdict"),
 	KILN_OPT_ROW_PATH("stats", 0, A, stats, "FILE",
 		"write the stage's counts here (JSON; docs/CURATE.md)"),
 	KILN_OPT_ROW_INCLUDE(A, m.verify, cli_sandbox_opts),
@@ -111,7 +114,8 @@ static json_t *extra_stats(const kiln_mutation_stats *st)
 			 st->mutants / st->mutant_seconds : 0.0);
 }
 
-static int finish(kiln_out *out, kiln_out *dropped, int ok, kiln_error *err)
+static int finish(kiln_out *out, kiln_out *dropped, kiln_out *mutants,
+		  int ok, kiln_error *err)
 {
 	int rc = 0;
 
@@ -121,7 +125,13 @@ static int finish(kiln_out *out, kiln_out *dropped, int ok, kiln_error *err)
 			rc = kiln_out_commit(dropped, err);
 		else if (dropped)
 			kiln_out_abort(dropped);
+		if (!rc && mutants)
+			rc = kiln_out_commit(mutants, err);
+		else if (mutants)
+			kiln_out_abort(mutants);
 	} else {
+		if (mutants)
+			kiln_out_abort(mutants);
 		char *kept = NULL;
 		long n = 0;
 
@@ -140,7 +150,7 @@ static int run_score(int argc, char **argv)
 	struct score_args a;
 	kiln_mutation_stats st;
 	kiln_jsonl_reader *in = NULL;
-	kiln_out *out = NULL, *dropped = NULL;
+	kiln_out *out = NULL, *dropped = NULL, *mutants = NULL;
 	kiln_progress prog;
 	kiln_error err;
 	const char *input = "-";
@@ -162,7 +172,8 @@ static int run_score(int argc, char **argv)
 	if (npos == 1)
 		input = argv[1];
 	if (kiln_output_check_distinct(a.output, input, "the input", &err) ||
-	    kiln_output_check_distinct(a.dropped, input, "the input", &err)) {
+	    kiln_output_check_distinct(a.dropped, input, "the input", &err) ||
+	    kiln_output_check_distinct(a.mutants, input, "the input", &err)) {
 		cli_error("score", "%s", err.msg);
 		return 2;
 	}
@@ -173,13 +184,17 @@ static int run_score(int argc, char **argv)
 	a.m.python = a.m.verify.box.python;
 	if (kiln_jsonl_open(&in, input, 0, &err) ||
 	    kiln_out_open(&out, a.output, &err) ||
-	    (a.dropped && kiln_out_open(&dropped, a.dropped, &err))) {
+	    (a.dropped && kiln_out_open(&dropped, a.dropped, &err)) ||
+	    (a.mutants && kiln_out_open(&mutants, a.mutants, &err))) {
 		cli_error("score", "%s", err.msg);
 		kiln_jsonl_close(in);
 		if (out)
 			kiln_out_abort(out);
+		if (dropped)
+			kiln_out_abort(dropped);
 		return 1;
 	}
+	a.m.mutants_out = mutants;
 	{
 		struct sigaction sa = { .sa_handler = on_signal };
 
@@ -197,17 +212,17 @@ static int run_score(int argc, char **argv)
 	kiln_progress_clear(&prog);
 	if (rc) {
 		cli_error("score", "%s", err.msg);
-		finish(out, dropped, 0, &err);
+		finish(out, dropped, mutants, 0, &err);
 		kiln_stage_stats_free(&st.stage);
 		return 1;
 	}
 	if (st.stopped) {
 		cli_error("score", "stopped by a signal");
-		finish(out, dropped, 0, &err);
+		finish(out, dropped, mutants, 0, &err);
 		kiln_stage_stats_free(&st.stage);
 		return 128 + stop_sig;
 	}
-	if (finish(out, dropped, 1, &err)) {
+	if (finish(out, dropped, mutants, 1, &err)) {
 		cli_error("score", "%s", err.msg);
 		kiln_stage_stats_free(&st.stage);
 		return 1;

@@ -366,7 +366,6 @@ static int mutant_verdict(void *ctx, const json_t *rec, json_t *v,
 	int killed = !status || strcmp(status, "pass") != 0;
 	int op = op_index(json_string_value(json_object_get(m, "op")));
 
-	(void)err;
 	r->mutants++;
 	r->killed += killed;
 	if (status && strcmp(status, "timeout") == 0)
@@ -381,6 +380,28 @@ static int mutant_verdict(void *ctx, const json_t *rec, json_t *v,
 			"line", json_object_get(m, "line"),
 			"from", json_object_get(m, "from"),
 			"to", json_object_get(m, "to")));
+	if (R->o->mutants_out) {
+		json_t *mr = job_record(R, j);
+		int rc;
+
+		if (!mr || json_object_set_new(mr, "mutant", json_pack(
+			    "{s:O, s:O, s:O, s:O, s:I, s:s?, s:b}",
+			    "op", json_object_get(m, "op"),
+			    "line", json_object_get(m, "line"),
+			    "from", json_object_get(m, "from"),
+			    "to", json_object_get(m, "to"),
+			    "timeout_ms", (json_int_t)round_timeout(R, rec),
+			    "status", status, "killed", killed))) {
+			json_decref(mr);
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "out of memory");
+		}
+		json_object_del(mr, "kiln_job");
+		rc = kiln_out_write(R->o->mutants_out, mr, err);
+		json_decref(mr);
+		if (rc)
+			return rc;
+	}
 	R->done++;
 	if (R->o->progress)
 		R->o->progress(R->o->ctx, R->st->records,
