@@ -17,8 +17,10 @@
 char *kiln_template_render(const char *tmpl, const json_t *task,
 			   kiln_error *err);
 
-/* The built-in templates: "solution", "tests", "joint"; NULL for another
- * name. */
+/* The built-in templates: "solution", "tests", "joint", "judge"; NULL
+ * for another name. Variables: {prompt}, {entry_point}, {language}
+ * (default python), {solution}, {tests} (a list one test after another,
+ * I/O tests as asserts); {{ and }} are literal braces. */
 const char *kiln_template_default(const char *name);
 
 /* 0 if tmpl can be a template (not empty, every variable known), else

@@ -10,6 +10,9 @@ Input, one JSON object a line on stdin:
 Output, one line per input line, in order:
     {"mutants": [{"op", "line", "col", "from", "to", "source"}, ...],
      "sites": K, "equivalent": E, "invalid": I, "error": null|TEXT}
+A request with "check": true instead asks for the static checks of
+kiln score --reward (Python): {"parses": BOOL, "error": null|TEXT,
+"imports": [top-level module names, sorted]}.
 
 Python mutants are made on the AST and written back into the original
 text at the node's own position (the rest of the program is kept byte for
@@ -420,10 +423,45 @@ def c_mutants(src):
     return out, len(sites), equivalent, 0
 
 
+def check(src):
+    """Static facts of a Python source: does it parse and compile, and
+    which modules does it import (the first name of each)."""
+    try:
+        tree = ast.parse(src)
+        compile(tree, "<check>", "exec", dont_inherit=True)
+    except SyntaxError as e:
+        return {"parses": False, "error": "line %s: %s" % (e.lineno, e.msg),
+                "imports": []}
+    except (ValueError, RecursionError, MemoryError, OverflowError) as e:
+        return {"parses": False, "error": "%s: %s" % (type(e).__name__, e),
+                "imports": []}
+    mods = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and \
+                not node.level:
+            mods.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Call) and \
+                isinstance(node.func, ast.Name) and \
+                node.func.id == "__import__" and node.args and \
+                isinstance(node.args[0], ast.Constant) and \
+                isinstance(node.args[0].value, str):
+            mods.add(node.args[0].value.split(".")[0])
+    return {"parses": True, "error": None, "imports": sorted(mods)}
+
+
 def main():
     for raw in sys.stdin.buffer:
         if not raw.strip():
             continue
+        try:
+            req = json.loads(raw)
+            if isinstance(req, dict) and req.get("check"):
+                sys.stdout.write(json.dumps(check(req["source"])) + "\n")
+                continue
+        except Exception:
+            pass
         rep = {"mutants": [], "sites": 0, "equivalent": 0, "invalid": 0,
                "error": None}
         try:

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "curate/curate_int.h"
 #include "kiln/mutation.h"
 
 extern const char kiln__mutate_py[];
@@ -79,27 +80,20 @@ static int write_full(int fd, const char *p, size_t n)
 
 /* The requests, one JSON line each, in a memfd the mutator reads as its
  * standard input. */
-static int requests_fd(const char *const *sources,
-		       const char *const *languages, size_t n, int max,
-		       uint64_t seed, kiln_error *err)
+static int requests_fd(const json_t *reqs, kiln_error *err)
 {
 	int fd = memfd_create("kiln-mutate-in", MFD_CLOEXEC);
+	const json_t *req;
+	size_t i;
 
 	if (fd < 0)
 		return kiln_error_set(err, KILN_EIO, "mutator: memfd: %s",
 				      strerror(errno));
-	for (size_t i = 0; i < n; i++) {
-		json_t *req = json_pack("{s:s, s:s, s:i, s:I}",
-					"source", sources[i],
-					"language", languages[i] ?
-					languages[i] : "python",
-					"max", max, "seed",
-					(json_int_t)(seed + i));
-		char *line = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_array_foreach(reqs, i, req) {
+		char *line = json_dumps(req, JSON_COMPACT);
 		int bad = !line || write_full(fd, line, strlen(line)) ||
 			  write_full(fd, "\n", 1);
 
-		json_decref(req);
 		free(line);
 		if (bad) {
 			close(fd);
@@ -148,11 +142,11 @@ static char *slurp(int fd, size_t *len)
 	return buf;
 }
 
-int kiln_mutants(const char *const *sources, const char *const *languages,
-		 size_t n, int max_mutants, uint64_t seed, const char *python,
-		 json_t **replies, kiln_error *err)
+int kiln__mutator_call(const json_t *reqs, const char *python,
+		       json_t **replies, kiln_error *err)
 {
 	const char *py = python ? python : "/usr/bin/python3";
+	size_t n = json_array_size(reqs);
 	int in, out[2], errfd, status;
 	char *text, *line, *save = NULL;
 	size_t len;
@@ -160,7 +154,7 @@ int kiln_mutants(const char *const *sources, const char *const *languages,
 	json_t *arr;
 
 	*replies = NULL;
-	in = requests_fd(sources, languages, n, max_mutants, seed, err);
+	in = requests_fd(reqs, err);
 	if (in < 0)
 		return in;
 	errfd = memfd_create("kiln-mutate-err", MFD_CLOEXEC);
@@ -242,6 +236,29 @@ int kiln_mutants(const char *const *sources, const char *const *languages,
 	}
 	*replies = arr;
 	return 0;
+}
+
+int kiln_mutants(const char *const *sources, const char *const *languages,
+		 size_t n, int max_mutants, uint64_t seed, const char *python,
+		 json_t **replies, kiln_error *err)
+{
+	json_t *reqs = json_array();
+	int rc;
+
+	for (size_t i = 0; reqs && i < n; i++)
+		if (json_array_append_new(reqs, json_pack(
+			    "{s:s, s:s, s:i, s:I}", "source", sources[i],
+			    "language", languages[i] ? languages[i] : "python",
+			    "max", max_mutants, "seed",
+			    (json_int_t)(seed + i))) != 0) {
+			json_decref(reqs);
+			reqs = NULL;
+		}
+	if (!reqs)
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	rc = kiln__mutator_call(reqs, python, replies, err);
+	json_decref(reqs);
+	return rc;
 }
 
 /* -------------------------------------------------------------- rounds */

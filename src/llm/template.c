@@ -6,7 +6,7 @@
 #include "util/buf.h"
 
 extern const char kiln__tmpl_solution[], kiln__tmpl_tests[],
-	kiln__tmpl_joint[];
+	kiln__tmpl_joint[], kiln__tmpl_judge[];
 
 const char *kiln_template_default(const char *name)
 {
@@ -16,7 +16,44 @@ const char *kiln_template_default(const char *name)
 		return kiln__tmpl_tests;
 	if (strcmp(name, "joint") == 0)
 		return kiln__tmpl_joint;
+	if (strcmp(name, "judge") == 0)
+		return kiln__tmpl_judge;
 	return NULL;
+}
+
+/* {tests}: a string as it is; a list with each test on its own lines,
+ * an I/O test written as the assert it stands for. */
+static int add_tests(kiln_buf *b, const json_t *tests)
+{
+	const json_t *t;
+	size_t i;
+	int rc = 0;
+
+	if (json_is_string(tests))
+		return kiln__buf_add(b, json_string_value(tests),
+				     json_string_length(tests));
+	json_array_foreach(tests, i, t) {
+		const char *call = json_string_value(json_object_get(t, "call"));
+		const char *want = json_string_value(json_object_get(t,
+								     "expect"));
+
+		if (i && (rc = kiln__buf_add(b, "\n", 1)) != 0)
+			return rc;
+		if (json_is_string(t))
+			rc = kiln__buf_add(b, json_string_value(t),
+					   json_string_length(t));
+		else if (call && want)
+			rc = kiln__buf_add(b, "assert ", 7) ||
+			     kiln__buf_add(b, call, strlen(call)) ||
+			     kiln__buf_add(b, " == ", 4) ||
+			     kiln__buf_add(b, want, strlen(want));
+		if (rc)
+			return rc;
+		if (b->len && b->p[b->len - 1] != '\n' &&
+		    (rc = kiln__buf_add(b, "\n", 1)) != 0)
+			return rc;
+	}
+	return 0;
 }
 
 char *kiln_template_render(const char *tmpl, const json_t *task,
@@ -53,7 +90,14 @@ char *kiln_template_render(const char *tmpl, const json_t *task,
 			}
 			memcpy(name, p + 1, n);
 			name[n] = '\0';
+			if (strcmp(name, "tests") == 0) {
+				rc = add_tests(&b, json_object_get(task,
+								   "tests"));
+				p = end + 1;
+				continue;
+			}
 			if (strcmp(name, "prompt") == 0 ||
+			    strcmp(name, "solution") == 0 ||
 			    strcmp(name, "entry_point") == 0 ||
 			    strcmp(name, "language") == 0) {
 				v = json_string_value(json_object_get(task,
@@ -66,7 +110,8 @@ char *kiln_template_render(const char *tmpl, const json_t *task,
 				free(b.p);
 				kiln_error_set(err, KILN_EPARSE, "template: "
 					       "unknown variable {%s} (known: "
-					       "prompt, entry_point, language)",
+					       "prompt, entry_point, language, "
+					       "solution, tests)",
 					       name);
 				return NULL;
 			}
