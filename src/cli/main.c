@@ -25,6 +25,8 @@ static const cli_cmd *const commands[] = {
 	&cli_train,
 	&cli_sample,
 	&cli_serve,
+	&cli_select,
+	&cli_decontam,
 	NULL,
 };
 
