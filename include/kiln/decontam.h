@@ -12,8 +12,9 @@
  *
  * The allow-list: an n-gram never counts when
  *  - it holds fewer than min_content content tokens (words, numbers,
- *    strings, keywords, builtins, attribute names): only names and
- *    punctuation, as in `def f(a, b): return a + b`;
+ *    strings, keywords, builtins, attribute names), or none but numbers:
+ *    names and punctuation, as in `def f(a, b): return a + b`, or a list
+ *    of numbers;
  *  - it occurs in common or more items of one benchmark file (boilerplate:
  *    HumanEval's check() header, HumanEval-X's #include lines, a for-loop
  *    head);
@@ -21,9 +22,15 @@
  *
  * A record is contaminated by a benchmark item when they share at least
  * min_ngrams of the counted n-grams, or at least min_shared of them that
- * cover min_coverage of the item's counted n-grams (a short item leaked
- * whole). The hit names the benchmark (the file), the item's id, the
- * shared n-grams and the coverage.
+ * are min_coverage of the item's counted n-grams or of the record's (a
+ * short item, or a short record, leaked whole). The hit names the
+ * benchmark (the file), the item's id, the shared n-grams and the
+ * coverage (of the item).
+ *
+ * Two streams make a record's n-grams: the one above, and every field as
+ * words (so code that sits in a prose field, as MBPP's asserts in kiln's
+ * MBPP prompts, meets the benchmark's tests). Numbers are data: an n-gram
+ * of numbers and punctuation alone (a shared list literal) never counts.
  */
 #ifndef KILN_DECONTAM_H
 #define KILN_DECONTAM_H
@@ -43,8 +50,8 @@ typedef struct kiln_decontam_opts {
 				 boilerplate [2, ...]; default 4 */
 	int min_content;      /* content tokens an n-gram needs; default 3 */
 	int min_ngrams;       /* shared n-grams that flag; default 8 */
-	int min_shared;       /* with min_coverage; default 3 */
-	double min_coverage;  /* share of the item; default 0.5 */
+	int min_shared;       /* with min_coverage; default 2 */
+	double min_coverage;  /* share of the item or record; default 0.15 */
 	int skip_bad;         /* go on after a bad input line */
 	void (*bad_line)(void *ctx, const kiln_error *err);
 	void *ctx;

@@ -34,10 +34,11 @@ static const kiln_opt decontam_opts[] = {
 	KILN_OPT_ROW_INT("min-ngrams", 0, A, d.min_ngrams, 1, 1000000, "N",
 		"flag a record that shares N n-grams with one item"),
 	KILN_OPT_ROW_INT("min-shared", 0, A, d.min_shared, 1, 1000000, "N",
-		"... or shares N that cover --min-coverage of the item"),
+		"... or shares N that are --min-coverage of the item's "
+		"n-grams or of the record's"),
 	KILN_OPT_ROW_DOUBLE("min-coverage", 0, A, d.min_coverage, 0, 1, "F",
-		"the share of an item's n-grams that, with --min-shared, "
-		"flags"),
+		"the share of the item's (or the record's) n-grams that, "
+		"with --min-shared, flags"),
 	KILN_OPT_ROW_GROUP("allow-list (n-grams that never count)"),
 	KILN_OPT_ROW_INT("common", 0, A, d.common, 2, 1000000, "N",
 		"an n-gram in N items of one benchmark is boilerplate"),
@@ -152,8 +153,8 @@ const cli_cmd cli_decontam = {
 "item's.\n"
 "\n"
 "A record is dropped (reason 'contaminated') when it shares --min-ngrams\n"
-"counted n-grams with one item, or --min-shared that cover --min-coverage\n"
-"of the item. The dropped row and its 'decontam' field name the benchmark,\n"
+"counted n-grams with one item, or --min-shared that are --min-coverage of\n"
+"the item's n-grams or of the record's. The dropped row and its 'decontam' field name the benchmark,\n"
 "the item's id, the shared n-grams and the coverage (and, under 'also',\n"
 "the best item of every other benchmark that flags it). Kept records get\n"
 "\"decontam\": {\"ngrams\": N, \"nearest\": {...}} (the closest item, if any).\n",

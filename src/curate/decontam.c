@@ -69,8 +69,8 @@ void kiln_decontam_opts_default(kiln_decontam_opts *o)
 	o->common = 4;
 	o->min_content = 3;
 	o->min_ngrams = 8;
-	o->min_shared = 3;
-	o->min_coverage = 0.5;
+	o->min_shared = 2;
+	o->min_coverage = 0.15;
 }
 
 /* ---------------------------------------------------- record -> stream */
@@ -711,7 +711,9 @@ int kiln_decontam_check(kiln_decontam_index *ix, const json_t *rec,
 			*best = h;
 		if (h.ngrams >= (size_t)ix->o.min_ngrams ||
 		    (h.ngrams >= (size_t)ix->o.min_shared &&
-		     h.coverage >= ix->o.min_coverage)) {
+		     (h.coverage >= ix->o.min_coverage ||
+		      (double)h.ngrams / (double)ix->ng >=
+		      ix->o.min_coverage))) {
 			const struct item *o = *bb ? &ix->it[*bb - 1] : NULL;
 			if (!o || h.ngrams > ix->count[*bb - 1] ||
 			    (h.ngrams == ix->count[*bb - 1] &&
