@@ -217,7 +217,8 @@ static int record_grams(kiln_decontam_index *ix, const json_t *rec,
 		if ((rc = record_stream(ix, rec, all_prose, fields, err)) ||
 		    (rc = stream_grams(ix, err)))
 			return rc;
-	qsort(ix->g, ix->ng, sizeof *ix->g, cmp_u64);
+	if (ix->ng)
+		qsort(ix->g, ix->ng, sizeof *ix->g, cmp_u64);
 	for (size_t i = 0; i < ix->ng; i++)
 		if (!k || ix->g[k - 1] != ix->g[i])
 			ix->g[k++] = ix->g[i];
@@ -373,7 +374,8 @@ static int allow_record(kiln_decontam_index *ix, const json_t *rec,
 	if (grow((void **)&ix->allow, &ix->capallow, ix->nallow + ix->ng,
 		 sizeof *ix->allow))
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-	memcpy(ix->allow + ix->nallow, ix->g, ix->ng * sizeof *ix->g);
+	if (ix->ng)
+		memcpy(ix->allow + ix->nallow, ix->g, ix->ng * sizeof *ix->g);
 	ix->nallow += ix->ng;
 	return 0;
 }
@@ -561,8 +563,10 @@ int kiln_decontam_index_build(kiln_decontam_index *ix, kiln_error *err)
 
 	if (ix->built)
 		return 0;
-	qsort(ix->allow, ix->nallow, sizeof *ix->allow, cmp_u64);
-	qsort(ix->p, ix->np, sizeof *ix->p, cmp_pair);
+	if (ix->nallow)
+		qsort(ix->allow, ix->nallow, sizeof *ix->allow, cmp_u64);
+	if (ix->np)
+		qsort(ix->p, ix->np, sizeof *ix->p, cmp_pair);
 	per = calloc(ix->nb ? ix->nb : 1, sizeof *per);
 	ix->keys = malloc((ix->np ? ix->np : 1) * sizeof *ix->keys);
 	ix->start = malloc((ix->np + 1) * sizeof *ix->start);
