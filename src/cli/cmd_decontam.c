@@ -134,8 +134,7 @@ static int run_decontam(int argc, char **argv)
 
 const cli_cmd cli_decontam = {
 	.name = "decontam", .run = run_decontam, .opts = decontam_opts,
-	.summary = "drop samples that overlap a benchmark (n-grams of "
-		   "normalised code and prose)",
+	.summary = "drop samples that overlap a benchmark (n-grams)",
 	.synopsis = "usage: kiln decontam --against FILE... [options] "
 		    "[FILE...|-]",
 	.about =

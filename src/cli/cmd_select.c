@@ -76,8 +76,7 @@ static int run_select(int argc, char **argv)
 
 const cli_cmd cli_select = {
 	.name = "select", .run = run_select, .opts = select_opts,
-	.summary = "keep the verified candidates worth training on (pass "
-		   "threshold, CodeT, distinct per task, judge)",
+	.summary = "keep the candidates worth training on (threshold, CodeT)",
 	.synopsis = "usage: kiln select [options] [FILE...|-]",
 	.about =
 "Reads verdict records (kiln verify's, with the candidates' fields joined\n"
