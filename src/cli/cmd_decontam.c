@@ -81,12 +81,13 @@ static int run_decontam(int argc, char **argv)
 	}
 	a.d.bad_line = on_bad_line;
 	for (int i = 0; i < a.nagainst; i++)
-		for (int j = 0; j < npos; j++)
-			if (kiln_output_check_distinct(a.io.output, a.against[i],
-						       "--against", &err)) {
-				cli_error("decontam", "%s", err.msg);
-				return 2;
-			}
+		if (kiln_output_check_distinct(a.io.output, a.against[i],
+					       "--against", &err) ||
+		    kiln_output_check_distinct(a.io.dropped_path, a.against[i],
+					       "--against", &err)) {
+			cli_error("decontam", "%s", err.msg);
+			return 2;
+		}
 	if (kiln_decontam_index_new(&ix, &a.d, &err)) {
 		cli_error("decontam", "%s", err.msg);
 		return 2;

@@ -8,6 +8,7 @@
  * A record's n-grams are looked up one by one, counting shared n-grams per
  * item in an array that is reset through the list of items touched.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,7 +389,7 @@ static char *slurp(const char *path, size_t *len, kiln_error *err)
 	char *buf = NULL;
 
 	if (!f) {
-		kiln_error_set(err, KILN_EIO, "%s: cannot open", path);
+		kiln_error_set(err, KILN_EIO, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	for (;;) {
