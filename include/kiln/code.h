@@ -16,6 +16,7 @@
 #define KILN_CODE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kiln/error.h"
 
@@ -153,5 +154,86 @@ int kiln_split_tests(const char *code, size_t len, const char *language,
 		     char **preamble, char ***tests, size_t *n,
 		     kiln_error *err);
 void kiln_tests_free(char **tests, size_t n);
+
+/* ------------------------------------------------ tokens (src/code/tokens.c)
+ *
+ * kiln_code_lex: the tokens of s[0, len), in order, to fn (which returns 0
+ * to go on; anything else stops the scan and is returned). Two families of
+ * rules: Python (language NULL, "", "python" and its aliases: # comments,
+ * '...', "...", triple-quoted strings, r/b/u/f prefixes) and the C family
+ * for every other name (c, cpp, java, js, go, rust: // and block comments,
+ * "..." and `...` strings, '...' character literals; a quote that closes
+ * nothing within 12 bytes, a Rust lifetime, is punctuation). It never
+ * fails: an unterminated one-line string ends at its line's end, a block
+ * comment or long string at the end of the text; every byte that is not
+ * white space lies in exactly one token, and tokens come in text order.
+ * Numbers take letters, digits, '.', and a sign after e/E; names are runs
+ * of letters, digits, '_' and bytes >= 0x80 (not starting with a digit);
+ * punctuation is the longest of the common two- and three-byte operators
+ * (->, ::, ==, **=, ...) or one byte. Text is taken as bytes (no UTF-8
+ * check). */
+typedef enum kiln_token_kind {
+	KILN_TOK_NAME,      /* identifiers and keywords */
+	KILN_TOK_NUMBER,
+	KILN_TOK_STRING,    /* quotes and prefix included */
+	KILN_TOK_COMMENT,   /* markers included */
+	KILN_TOK_PUNCT,
+} kiln_token_kind;
+
+typedef struct kiln_token {
+	kiln_token_kind kind;
+	size_t off, len;
+} kiln_token;
+
+int kiln_code_lex(const char *s, size_t len, const char *language,
+		  int (*fn)(void *ctx, const kiln_token *t), void *ctx);
+
+/* A normalised token stream, for comparing code by its tokens rather than
+ * its layout: one 64-bit value a token (an XXH64 of the normalised text,
+ * seeded by the token's kind), with bit 0 set when the token carries
+ * content (a word, a number, a string, a kept name) and clear for
+ * punctuation and the name placeholder, and bit 1 set for a number (in
+ * code; a number in prose or a string is a word). White space, line breaks and
+ * indentation never make tokens, so re-wrapped or re-laid-out text gives
+ * the same stream.
+ *
+ * flags:
+ *   KILN_NORM_CODE   names and punctuation as written, strings whole,
+ *                    comments dropped (select: are two solutions the same
+ *                    code?)
+ *   KILN_NORM_NAMES  names become one placeholder, except keywords and
+ *                    builtins of the languages above (def, return, len,
+ *                    range, int, printf, ...) and names right after '.',
+ *                    '->' or '::' (attributes, methods: library names):
+ *                    renaming identifiers does not change the stream
+ *   KILN_NORM_WORDS  strings and comments become their words, lower-cased
+ *                    (quotes, prefixes and punctuation dropped), as
+ *                    KILN_NORM_PROSE reads text: a docstring matches the
+ *                    same prose wrapped otherwise
+ *   KILN_NORM_PROSE  the text is prose: only its words (runs of letters,
+ *                    digits, '_', bytes >= 0x80), lower-cased
+ * kiln_code_normalize appends to st (so a record's fields make one
+ * stream); KILN_ENOMEM, or KILN_ELIMIT past KILN_NORM_MAX_TOKENS. */
+#define KILN_NORM_MAX_TOKENS (1u << 24)
+enum {
+	KILN_NORM_CODE = 0,
+	KILN_NORM_NAMES = 1,
+	KILN_NORM_WORDS = 2,
+	KILN_NORM_PROSE = 4,
+};
+
+typedef struct kiln_norm {
+	uint64_t *v;
+	size_t n, cap;
+} kiln_norm;
+
+int kiln_code_normalize(kiln_norm *st, const char *s, size_t len,
+			const char *language, unsigned flags, kiln_error *err);
+void kiln_norm_free(kiln_norm *st);
+
+/* One 64-bit digest of s's KILN_NORM_CODE stream: equal for code that
+ * differs only in white space, layout and comments. */
+int kiln_code_digest(const char *s, size_t len, const char *language,
+		     uint64_t *digest, kiln_error *err);
 
 #endif

@@ -10,6 +10,8 @@
 
 #include <jansson.h>
 
+#include "kiln/curate.h"
+#include "kiln/jsonl.h"
 #include "kiln/opt.h"
 
 /* A command (defined at the end of its file, after its entry function). */
@@ -30,6 +32,7 @@ typedef struct cli_cmd {
 extern const cli_cmd cli_import, cli_generate, cli_verify, cli_eval,
 	cli_store, cli_tokenizer, cli_train, cli_sample, cli_serve, cli_score;
 extern const cli_cmd cli_export;
+extern const cli_cmd cli_select, cli_decontam;
 
 /* -q, --quiet: a terminal matter, not an option of a JSON configuration. */
 #define CLI_OPT_QUIET(T, M, H) \
@@ -98,5 +101,38 @@ extern const kiln_opt cli_teacher_cli_opts[]; /* over struct cli_teacher */
  * (said on stderr). */
 int cli_teacher_key(const char *cmd, const struct cli_teacher *t,
 		    const char **key);
+
+/* What every curation command (select, decontam, ...) does around its
+ * driver (curate_io.c, docs/CURATE.md): the inputs (operands, or stdin),
+ * -o, --dropped and --stats. */
+struct cli_curate {
+	const char *output, *dropped_path, *stats;   /* options */
+	int quiet;
+	kiln_jsonl_reader **in;
+	size_t nin;
+	kiln_out *out, *dropped;
+};
+
+#define CLI_CURATE_OPTS(T, M) \
+	KILN_OPT_ROW_PATH("output", 'o', T, M.output, "FILE", \
+		"write the kept records here (atomically; after an error " \
+		"the records written go to FILE.partial)"), \
+	KILN_OPT_ROW_PATH("dropped", 0, T, M.dropped_path, "FILE", \
+		"write the dropped records here, each with the reason"), \
+	KILN_OPT_ROW_PATH("stats", 0, T, M.stats, "FILE", \
+		"write the stage's counts as one JSON object (the funnel)"), \
+	CLI_OPT_QUIET(T, M.quiet, "no summary line")
+
+/* Checks that no output is an input and opens everything. Returns 0, or
+ * the exit status after saying why (everything closed). */
+int cli_curate_open(const char *cmd, struct cli_curate *c, int npos,
+		    char **operands);
+/* After the driver returned rc (derr its error): commits the outputs and
+ * the stats and prints the summary, or keeps the partial outputs. Returns
+ * the exit status. */
+int cli_curate_finish(const char *cmd, struct cli_curate *c, int rc,
+		      const kiln_error *derr, kiln_stage_stats *st);
+/* Closes and drops everything (an error before the driver ran). */
+void cli_curate_close(struct cli_curate *c);
 
 #endif
