@@ -85,11 +85,13 @@ static int judged(const char *j, int level)
 static int read_entry(struct run *r, kiln_jsonl_reader *in, json_t *rec,
 		      struct entry *e)
 {
-	const json_t *tp = json_object_get(rec, "tests_passed");
-	const json_t *tt = json_object_get(rec, "tests_total");
-	const json_t *tests = json_object_get(rec, "tests");
-	const char *status = json_string_value(json_object_get(rec, "status"));
-	const char *judge = json_string_value(json_object_get(rec, "judge"));
+	/* a plain verdict, or a record with its verdict (verify --carry) */
+	const json_t *v = kiln_rec_verdict(rec);
+	const json_t *tp = json_object_get(v, "tests_passed");
+	const json_t *tt = json_object_get(v, "tests_total");
+	const json_t *tests = json_object_get(v, "tests");
+	const char *status = json_string_value(json_object_get(v, "status"));
+	const char *judge = json_string_value(json_object_get(v, "judge"));
 	json_int_t passed, total;
 	size_t i;
 	json_t *t;

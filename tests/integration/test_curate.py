@@ -565,9 +565,42 @@ def select_checks(tmp):
           p.returncode == 2 and "out of range [0, 1]" in p.stderr, p.stderr)
 
 
+def carried_checks(tmp):
+    """The real chain: kiln verify --carry, then select reads each
+    record's verdict from its "verdict" field (and the solution from the
+    record), CodeT and --per-task included."""
+    tests = ["assert add(1, 2) == 3", "assert add(0, 0) == 0",
+             "assert add(-1, 1) == 0"]
+    sols = ["def add(a, b):\n    return a + b\n",            # right
+            "def add(a, b):\n    return b + a\n",            # right, other
+            "def add(a, b):\n    return a + b  # same\n",    # a copy of 0
+            "def add(a, b):\n    return a * b\n",            # 1 of 3
+            "def add(a, b):\n    return 0\n"]                # 2 of 3
+    cands = [{"id": "car/0", "candidate": i, "solution": s, "tests": tests}
+             for i, s in enumerate(sols)]
+    src = os.path.join(tmp, "car.cands.jsonl")
+    write_jsonl(src, cands)
+    car = os.path.join(tmp, "car.verdicts.jsonl")
+    p = kiln("verify", "-q", "--carry", src, "-o", car)
+    check("select chain: kiln verify --carry ran", p.returncode == 0,
+          p.stderr)
+    out = os.path.join(tmp, "car.kept.jsonl")
+    p = kiln("select", "-q", "--per-task", "5", car, "-o", out)
+    kept = [r["candidate"] for r in read_jsonl(out)] \
+        if p.returncode == 0 else []
+    check("select on verify --carry output: strict, distinct per task",
+          kept == [0, 1], (kept, p.stderr[-300:]))
+    p = kiln("select", "-q", "--min-pass", "0.6", car, "-o", out)
+    kept = [r["candidate"] for r in read_jsonl(out)] \
+        if p.returncode == 0 else []
+    check("select --min-pass 0.6 on verify --carry output", kept ==
+          [0, 1, 2, 4], (kept, p.stderr[-300:]))
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         select_checks(tmp)
+        carried_checks(tmp)
         decontam_checks(tmp)
         p = kiln("decontam", "x.jsonl", ok=False)
         check("decontam without --against is a usage error",
