@@ -45,10 +45,11 @@ typedef struct kiln_judge_opts {
 void kiln_judge_opts_default(kiln_judge_opts *o);
 
 /* records: a JSON array of records (each with "solution"; the prompt and
- * tests are rendered when present). Writes every record, in order, with
- * its "judge" field to out. Refused before anything is sent: a record
- * without a string solution, a bad template or scale. */
-int kiln_judge(const json_t *records, kiln_store *store, kiln_out *out,
+ * tests are rendered when present). Sets each record's "judge" field and,
+ * when out is not NULL, writes the records to it in order. Refused before
+ * anything is sent: a record without a string solution, a bad template or
+ * scale. */
+int kiln_judge(json_t *records, kiln_store *store, kiln_out *out,
 	       const kiln_judge_opts *o, kiln_judge_stats *st,
 	       kiln_error *err);
 

@@ -20,7 +20,11 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
+#include "kiln/curate.h"
 #include "kiln/error.h"
+#include "kiln/jsonl.h"
 
 /* Reads a judge's reply: the verdict is the LAST JSON object that starts
  * a line (leading blanks, or inside a ```json fence) and has a top-level
@@ -31,5 +35,27 @@
  * judged may be NULL. */
 int kiln_judge_parse(const char *reply, size_t len, const char *judged,
 		     double lo, double hi, double *score, kiln_error *why);
+
+typedef struct kiln_reward_opts {
+	/* weights of the components (>= 0; 0 leaves one out) */
+	double w_pass, w_mutation, w_static, w_judge;
+	long min_chars, max_chars;   /* static: the solution's length */
+	const char *banned;          /* static: modules, comma-separated */
+	double min_reward;           /* drop below it; < 0: keep all */
+	int top_k;                   /* per task (id), best first; 0: all */
+	const char *python;          /* for the Python static checks */
+} kiln_reward_opts;
+
+void kiln_reward_opts_default(kiln_reward_opts *o);
+
+/* Sets each record's "reward" field:
+ *   {"score": R | null, "components": {"pass": .., "mutation": ..,
+ *    "static": .., "judge": ..}, "missing": [...],
+ *    "static": {"parses": B, "chars": N, "banned": [...]}}
+ * then writes the records, in input order, to out (kept) or dropped
+ * (reasons: low_reward, top_k, no_reward; dropped may be NULL). st is
+ * the stage's counts (initialised here). */
+int kiln_reward(json_t *records, const kiln_reward_opts *o, kiln_out *out,
+		kiln_out *dropped, kiln_stage_stats *st, kiln_error *err);
 
 #endif

@@ -5,14 +5,21 @@
 #include <string.h>
 
 #include "cli.h"
+#include "kiln/judge.h"
 #include "kiln/jsonl.h"
 #include "kiln/mutation.h"
+#include "kiln/output.h"
 #include "kiln/progress.h"
+#include "kiln/reward.h"
+#include "kiln/store.h"
 
 struct score_args {
 	kiln_mutation_opts m;
+	kiln_judge_opts j;
+	kiln_reward_opts r;
 	const char *output, *dropped, *stats, *mutants;
-	int mutation, quiet;
+	const char *rubric, *store, *key_env;
+	int mutation, reward, quiet;
 };
 
 #define A struct score_args
@@ -25,7 +32,7 @@ static const kiln_opt score_opts[] = {
 		"every mutant"),
 	KILN_OPT_ROW_INT("max-mutants", 0, A, m.max_mutants, 0, 1000000, "N",
 		"mutants per record at most (a seeded sample); 0 = all"),
-	{ .name = "seed", .short_name = 's', .kind = KILN_OPT_INT, .arg = "S",
+	{ .name = "mutant-seed", .kind = KILN_OPT_INT, .arg = "S",
 	  KILN_OPT_F_(A, m.seed), .lo = 0, .hi = 1LL << 53,
 	  .help = "seed of the sample of mutants" },
 	KILN_OPT_ROW_DOUBLE("mutant-timeout-factor", 0, A, m.timeout_factor,
@@ -41,6 +48,53 @@ static const kiln_opt score_opts[] = {
 	  "those that cannot be scored)" },
 	KILN_OPT_ROW_INT("batch", 0, A, m.batch, 1, 1 << 20, "N",
 		"records per round (memory: their mutants)"),
+	KILN_OPT_ROW_GROUP("the LLM judge (--judge URL)"),
+	KILN_OPT_ROW_STRING("judge", 0, A, j.g.llm.base_url, "URL",
+		"score each record with an LLM judge at this OpenAI-"
+		"compatible base URL (ending in /v1)"),
+	KILN_OPT_ROW_STRING("judge-model", 0, A, j.g.model, "NAME",
+		"the judge's model name"),
+	KILN_OPT_ROW_PATH("rubric", 0, A, rubric, "FILE",
+		"the judge's prompt template; variables {prompt}, {solution}, "
+		"{tests}, {language} (default: data/templates/judge.txt)"),
+	KILN_OPT_ROW_DOUBLE("judge-min", 0, A, j.lo, -1e9, 1e9, "X",
+		"the rubric's lowest score"),
+	KILN_OPT_ROW_DOUBLE("judge-max", 0, A, j.hi, -1e9, 1e9, "X",
+		"the rubric's highest score"),
+	KILN_OPT_ROW_DOUBLE("judge-temperature", 0, A, j.g.temperature, 0, 2,
+		"T", "the judge's sampling temperature"),
+	KILN_OPT_ROW_INT("judge-max-tokens", 0, A, j.g.max_tokens, 1,
+		1 << 20, "N", "tokens per judge answer at most"),
+	KILN_OPT_ROW_INT("judge-concurrency", 0, A, j.g.llm.concurrency, 1,
+		4096, "N", "judge requests in flight"),
+	KILN_OPT_ROW_STRING("judge-api-key-env", 0, A, key_env, "VAR",
+		"read the judge's API key from this environment variable"),
+	{ .name = "store", .kind = KILN_OPT_PATH, .arg = "FILE",
+	  KILN_OPT_F_(A, store), .def = "OUTPUT.store, or kiln.store",
+	  .help = "the job store of the judge's requests (resume, cache)" },
+	KILN_OPT_ROW_GROUP("the reward (--reward)"),
+	KILN_OPT_ROW_FLAG("reward", 0, A, reward,
+		"add each record's reward: the weighted mean of its pass "
+		"fraction, mutation score, static checks and judge score"),
+	KILN_OPT_ROW_DOUBLE("w-pass", 0, A, r.w_pass, 0, 1e6, "W",
+		"weight of the pass fraction"),
+	KILN_OPT_ROW_DOUBLE("w-mutation", 0, A, r.w_mutation, 0, 1e6, "W",
+		"weight of the mutation score"),
+	KILN_OPT_ROW_DOUBLE("w-static", 0, A, r.w_static, 0, 1e6, "W",
+		"weight of the static checks"),
+	KILN_OPT_ROW_DOUBLE("w-judge", 0, A, r.w_judge, 0, 1e6, "W",
+		"weight of the judge's score"),
+	KILN_OPT_ROW_STRING("banned-imports", 0, A, r.banned, "LIST",
+		"modules a Python solution must not import (comma-"
+		"separated; \"\" for none)"),
+	KILN_OPT_ROW_INT("max-chars", 0, A, r.max_chars, 1, 1L << 30, "N",
+		"static check: the solution's length at most"),
+	{ .name = "min-reward", .kind = KILN_OPT_DOUBLE, .arg = "X",
+	  KILN_OPT_F_(A, r.min_reward), .dlo = 0, .dhi = 1,
+	  .def = "keep all", .help = "drop records whose reward is below X" },
+	KILN_OPT_ROW_INT("top-k-per-task", 0, A, r.top_k, 0, 1 << 30, "K",
+		"keep the K best records of each task (id); 0 = all"),
+	KILN_OPT_ROW_GROUP("every mode"),
 	KILN_OPT_ROW_PATH("dropped", 0, A, dropped, "FILE",
 		"write dropped records here, each with its reason"),
 	KILN_OPT_ROW_PATH("mutants-out", 0, A, mutants, "FILE",
@@ -145,6 +199,146 @@ static int finish(kiln_out *out, kiln_out *dropped, kiln_out *mutants,
 	return rc;
 }
 
+/* Every record of input, in order, into an array. */
+static json_t *load_records(const char *input)
+{
+	kiln_jsonl_reader *in;
+	kiln_error err;
+	json_t *arr = json_array(), *rec;
+	int rc;
+
+	if (!arr || kiln_jsonl_open(&in, input, 0, &err)) {
+		cli_error("score", "%s", arr ? err.msg : "out of memory");
+		json_decref(arr);
+		return NULL;
+	}
+	while ((rc = kiln_jsonl_next(in, &rec, &err)) == 0) {
+		if (!json_is_string(json_object_get(rec, "solution"))) {
+			cli_error("score", "%s:%ld: no \"solution\" (a "
+				  "string)", kiln_jsonl_path(in),
+				  kiln_jsonl_lineno(in));
+			json_decref(rec);
+			rc = -1;
+			break;
+		}
+		json_array_append_new(arr, rec);
+	}
+	if (rc != KILN_EEOF) {
+		if (rc != -1)
+			cli_error("score", "%s", err.msg);
+		json_decref(arr);
+		arr = NULL;
+	}
+	kiln_jsonl_close(in);
+	return arr;
+}
+
+/* --judge and/or --reward: over all records at once (the judge's
+ * requests go through the store; the reward ranks within tasks). */
+static int judge_and_reward(struct score_args *a, const char *input)
+{
+	kiln_judge_stats jst;
+	kiln_stage_stats stage;
+	kiln_store *store = NULL;
+	kiln_out *out = NULL, *dropped = NULL;
+	kiln_error err;
+	json_t *recs;
+	char defstore[4096], *rubric = NULL, line[512];
+	const char *store_path = a->store;
+	int judge = a->j.g.llm.base_url != NULL, status = 1;
+
+	memset(&stage, 0, sizeof(stage));
+	if (judge && a->key_env) {
+		a->j.g.llm.api_key = getenv(a->key_env);
+		if (!a->j.g.llm.api_key) {
+			cli_error("score", "--judge-api-key-env: %s is not set",
+				  a->key_env);
+			return 2;
+		}
+	}
+	if (judge && a->rubric &&
+	    cli_read_option_file("score", "--rubric", a->rubric, &rubric))
+		return 1;
+	a->j.rubric = rubric;
+	if (judge && !store_path) {
+		snprintf(defstore, sizeof(defstore), "%s.store", a->output &&
+			 strcmp(a->output, "-") ? a->output : "kiln");
+		store_path = defstore;
+	}
+	if (judge && a->output && kiln_output_check_distinct(
+		    a->output, store_path, "the store", &err)) {
+		cli_error("score", "%s", err.msg);
+		free(rubric);
+		return 2;
+	}
+	if (!(recs = load_records(input))) {
+		free(rubric);
+		return 1;
+	}
+	if ((judge && kiln_store_open(&store, store_path, &err)) ||
+	    kiln_out_open(&out, a->output, &err) ||
+	    (a->dropped && kiln_out_open(&dropped, a->dropped, &err))) {
+		cli_error("score", "%s", err.msg);
+		goto out;
+	}
+	if (judge && kiln_judge(recs, store, a->reward ? NULL : out, &a->j,
+				&jst, &err)) {
+		cli_error("score", "judge: %s%s", err.msg, jst.req.resumable ?
+			  " (run again to resume)" : "");
+		goto out;
+	}
+	if (a->reward) {
+		a->r.python = a->m.verify.box.python;
+		if (kiln_reward(recs, &a->r, out, dropped, &stage, &err)) {
+			cli_error("score", "%s", err.msg);
+			goto out;
+		}
+	} else {
+		kiln_stage_stats_init(&stage, "judge", NULL);
+		stage.entered = stage.kept = json_array_size(recs);
+	}
+	if (judge)
+		stage.extra = json_pack("{s:{s:I, s:I, s:I, s:I, s:f}}",
+			"judge", "records", (json_int_t)jst.records,
+			"scored", (json_int_t)jst.scored,
+			"unreadable", (json_int_t)jst.unreadable,
+			"failed", (json_int_t)jst.failed,
+			"failure_rate", jst.records ? (double)(jst.unreadable +
+			jst.failed) / (double)jst.records : 0.0);
+	if (kiln_out_commit(out, &err) ||
+	    (dropped && kiln_out_commit(dropped, &err))) {
+		out = dropped = NULL;
+		cli_error("score", "%s", err.msg);
+		goto out;
+	}
+	out = dropped = NULL;
+	if (a->stats && kiln_stage_stats_save(&stage, a->stats, &err)) {
+		cli_error("score", "%s", err.msg);
+		goto out;
+	}
+	if (!a->quiet && judge)
+		fprintf(stderr, "kiln: score: judge: %ld records, %ld scored, "
+			"%ld unreadable, %ld failed: failure rate %.1f%%\n",
+			jst.records, jst.scored, jst.unreadable, jst.failed,
+			jst.records ? 100.0 * (double)(jst.unreadable +
+			jst.failed) / (double)jst.records : 0.0);
+	if (!a->quiet && a->reward) {
+		kiln_stage_summary(&stage, line, sizeof line);
+		fprintf(stderr, "kiln: score: reward: %s\n", line);
+	}
+	status = 0;
+out:
+	if (out)
+		kiln_out_abort(out);
+	if (dropped)
+		kiln_out_abort(dropped);
+	kiln_store_close(store);
+	kiln_stage_stats_free(&stage);
+	json_decref(recs);
+	free(rubric);
+	return status;
+}
+
 static int run_score(int argc, char **argv)
 {
 	struct score_args a;
@@ -158,11 +352,24 @@ static int run_score(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	kiln_mutation_opts_default(&a.m);
+	kiln_judge_opts_default(&a.j);
+	kiln_reward_opts_default(&a.r);
 	if ((rc = cli_parse(&cli_score, argc, argv, &a, sizeof a, &npos)) !=
 	    CLI_GO)
 		return rc;
-	if (!a.mutation) {
-		cli_error("score", "nothing to score: give --mutation");
+	if (!a.mutation && !a.reward && !a.j.g.llm.base_url) {
+		cli_error("score", "nothing to score: give --mutation, "
+			  "--judge URL or --reward");
+		return 2;
+	}
+	if (a.mutation && (a.reward || a.j.g.llm.base_url)) {
+		cli_error("score", "--mutation runs on its own: pipe its "
+			  "output into kiln score --judge URL --reward");
+		return 2;
+	}
+	if (!(a.j.lo < a.j.hi)) {
+		cli_error("score", "--judge-min %g must be below --judge-max "
+			  "%g", a.j.lo, a.j.hi);
 		return 2;
 	}
 	if (npos > 1) {
@@ -171,6 +378,16 @@ static int run_score(int argc, char **argv)
 	}
 	if (npos == 1)
 		input = argv[1];
+	if (!a.mutation) {
+		if (kiln_output_check_distinct(a.output, input, "the input",
+					       &err) ||
+		    kiln_output_check_distinct(a.dropped, input, "the input",
+					       &err)) {
+			cli_error("score", "%s", err.msg);
+			return 2;
+		}
+		return judge_and_reward(&a, input);
+	}
 	if (kiln_output_check_distinct(a.output, input, "the input", &err) ||
 	    kiln_output_check_distinct(a.dropped, input, "the input", &err) ||
 	    kiln_output_check_distinct(a.mutants, input, "the input", &err)) {
@@ -241,11 +458,13 @@ static int run_score(int argc, char **argv)
 
 const cli_cmd cli_score = {
 	.name = "score",
-	.summary = "score records: test strength by mutation",
+	.summary = "score records: mutation (test strength), LLM judge, "
+		   "reward",
 	.run = run_score,
 	.opts = score_opts,
-	.synopsis = "usage: kiln score --mutation [options] [FILE|-] "
-		    "[-o FILE]",
+	.synopsis = "usage: kiln score --mutation [options] [FILE|-] [-o FILE]\n"
+		    "       kiln score [--judge URL] [--reward] [options] "
+		    "[FILE|-] [-o FILE]",
 	.about =
 "Scores how strong each record's tests are. With --mutation, kiln runs the\n"
 "record's solution once in the sandbox, makes single-site mutants of it\n"
@@ -254,7 +473,15 @@ const cli_cmd cli_score = {
 "delete), runs the record's tests on every mutant in the sandbox, and adds\n"
 "\"mutation\": {mutants, killed, score, by_op, survivors, ...}. A mutant is\n"
 "killed when its tests do not all pass. Input: any records with \"solution\"\n"
-"and \"tests\" (tasks, candidates, kiln verify --carry output).\n",
+"and \"tests\" (tasks, candidates, kiln verify --carry output).\n"
+"\n"
+"With --judge URL, an LLM judge rates each record (data/templates/judge.txt,\n"
+"or --rubric): its reply must end with a line {\"score\": N}; a reply that\n"
+"cannot be read is a missing score, never a default, and the failure rate\n"
+"is printed. With --reward, each record gets \"reward\": the weighted mean\n"
+"of the components it has (pass fraction, mutation score, static checks,\n"
+"the judge's score scaled to 0..1); --min-reward and --top-k-per-task\n"
+"select by it. --mutation runs on its own: pipe it into the others.\n",
 	.after =
 "The mutator only parses the code (it never runs it); every mutant runs in\n"
 "the sandbox. Formats and the stage's conventions: docs/CURATE.md.\n",

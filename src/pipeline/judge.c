@@ -21,7 +21,7 @@ void kiln_judge_opts_default(kiln_judge_opts *o)
 
 struct judge {
 	const kiln_judge_opts *o;
-	const json_t *records;
+	json_t *records;
 	const char *tmpl;
 	kiln_out *out;
 	kiln_judge_stats *st;
@@ -92,7 +92,8 @@ static int complete(void *ctx, size_t unit, const kiln_teacher_slot *slots,
 {
 	struct judge *J = ctx;
 	const kiln_judge_opts *o = J->o;
-	json_t *rec = json_deep_copy(json_array_get(J->records, unit));
+	/* the record itself gets the field (the caller's array) */
+	json_t *rec = json_incref(json_array_get(J->records, unit));
 	const char *text = n && slots[0].answer ?
 			   answer_text(slots[0].answer, o->g.completions) :
 			   NULL;
@@ -129,7 +130,7 @@ static int complete(void *ctx, size_t unit, const kiln_teacher_slot *slots,
 		json_decref(rec);
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	}
-	rc = kiln_out_write(J->out, rec, err);
+	rc = J->out ? kiln_out_write(J->out, rec, err) : 0;
 	json_decref(rec);
 	return rc;
 }
@@ -143,7 +144,7 @@ static void progress(void *ctx, const kiln_teacher_stats *st)
 		J->o->progress(J->o->ctx, J->st);
 }
 
-int kiln_judge(const json_t *records, kiln_store *store, kiln_out *out,
+int kiln_judge(json_t *records, kiln_store *store, kiln_out *out,
 	       const kiln_judge_opts *o, kiln_judge_stats *st,
 	       kiln_error *err)
 {

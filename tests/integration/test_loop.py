@@ -151,6 +151,50 @@ def main():
           [(v["id"], v["status"]) for v in vs])
     check("every candidate got a verdict", len(vs) == len(rows), len(vs))
 
+    # 5b. the curation chain over the same server: verify --carry, select,
+    # an LLM judge (this teacher never learnt to judge: its replies hold
+    # no verdict, so every score must be missing, never a default), the
+    # reward, export.
+    carried = os.path.join(tmp, "carried.jsonl")
+    p = subprocess.run([KILN, "verify", "-q", "--carry", "-o", carried,
+                        cands], capture_output=True, text=True, timeout=900)
+    check("verify --carry the candidates", p.returncode == 0, p.stderr)
+    kept = os.path.join(tmp, "kept.jsonl")
+    p = subprocess.run([KILN, "select", "-q", "-o", kept, carried],
+                       capture_output=True, text=True, timeout=300)
+    check("select keeps what passes", p.returncode == 0, p.stderr)
+    nkept = sum(1 for _ in open(kept)) if p.returncode == 0 else 0
+    judged = os.path.join(tmp, "judged.jsonl")
+    # the built-in rubric is longer than this model's 256-token context
+    # (kiln serve refuses it: every request fails, and kiln says so); a
+    # short one fits
+    rubric = os.path.join(tmp, "rubric.txt")
+    with open(rubric, "w") as f:
+        f.write("Rate this {language} code:\n{solution}\n")
+    p = subprocess.run([KILN, "score", "--judge", url, "--judge-model",
+                        "teacher", "--judge-max-tokens", "32", "--reward",
+                        "--rubric", rubric,
+                        "-o", judged, "--store",
+                        os.path.join(tmp, "judge.store"), kept],
+                       capture_output=True, text=True, timeout=900)
+    js = [json.loads(l) for l in open(judged)] \
+        if p.returncode == 0 and os.path.exists(judged) else []
+    check("kiln score --judge against kiln serve: every record judged, "
+          "unreadable replies missing (not defaulted), rate printed",
+          p.returncode == 0 and len(js) == nkept and nkept > 0 and
+          all("judge" in r and (r["judge"]["score"] is None) ==
+              ("judge" in r["reward"]["missing"]) for r in js) and
+          "failure rate" in p.stderr, (p.returncode, p.stderr[-800:]))
+    sft = os.path.join(tmp, "sft.jsonl")
+    p = subprocess.run([KILN, "export", "-q", "--tasks", tasks_path, "-o",
+                        sft, judged],
+                       capture_output=True, text=True, timeout=300)
+    rows = [json.loads(l) for l in open(sft)] \
+        if p.returncode == 0 and os.path.exists(sft) else []
+    check("export the judged records as chat samples",
+          p.returncode == 0 and len(rows) == nkept and
+          all(r["messages"][1]["content"] for r in rows), p.stderr[-500:])
+
     # 5. pass@1 through kiln eval, same server
     evout = os.path.join(tmp, "eval.jsonl")
     learnt_tasks = os.path.join(tmp, "learnt.jsonl")

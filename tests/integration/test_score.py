@@ -4,7 +4,10 @@ and tests, HumanEval's references with their own tests and with tests that
 check nothing, timeouts of hanging mutants, thresholds with their dropped
 rows and stats, C, and a mutator that never runs the code it mutates.
 
-Usage: test_score.py KILN_BINARY SHARED_DATA_DIR
+Usage: test_score.py KILN_BINARY SHARED_DATA_DIR [FAKEAI_BINARY]
+
+With fakeai (tests/server/), the LLM judge (--judge) and the reward
+(--reward) too: scripted judge replies, each with its only right reading.
 
 Every solution and mutant here runs only inside kiln's sandbox; this
 driver only writes JSON and reads what kiln wrote.
@@ -19,6 +22,7 @@ import time
 
 KILN = os.path.abspath(sys.argv[1])
 DATA = os.path.abspath(sys.argv[2])
+FAKEAI = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else None
 results = []
 
 
@@ -264,6 +268,146 @@ def input_checks(tmp):
           p.returncode == 2 and "--mutation" in p.stderr, p.stderr)
 
 
+class FakeAI:
+    def __init__(self, tmp, script):
+        self.dir = tempfile.mkdtemp(dir=tmp)
+        sp = os.path.join(self.dir, "script.json")
+        self.log = os.path.join(self.dir, "log.jsonl")
+        portf = os.path.join(self.dir, "port")
+        with open(sp, "w") as f:
+            json.dump(script, f)
+        self.proc = subprocess.Popen(
+            [FAKEAI, "--port", "0", "--port-file", portf, "--script", sp,
+             "--log", self.log, "--stdin-lifeline"], stdin=subprocess.PIPE)
+        for _ in range(250):
+            if os.path.exists(portf) and open(portf).read().strip():
+                break
+            time.sleep(0.02)
+        self.url = "http://127.0.0.1:%s/v1" % open(portf).read().strip()
+
+    def requests(self):
+        if not os.path.exists(self.log):
+            return []
+        return [json.loads(l) for l in open(self.log) if l.strip()]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+# Judge replies, matched by a marker in the judged solution, and the only
+# right reading of each.
+JUDGED = [
+    ("good", 'Clean and correct.\n{"score": 8, "reason": "fine"}', 8),
+    ("trap", '[[10]] at first sight.\n{"score": 2}', 2),
+    ("quoted", '{"score": 3}\nThe code also says:\n{"score": 10}', 3),
+    ("prose", "I would rate it highly: 9/10.", None),
+    ("range", '{"score": 42}', None),
+    ("fail", None, None),      # the server fails every request for it
+]
+
+
+def judge_checks(tmp):
+    script = {"answers": [{"match": "case-" + name, "text": text}
+                          for name, text, _ in JUDGED if text],
+              "faults": [{"kind": "500", "when": {"match": "case-fail"}}]}
+    srv = FakeAI(tmp, script)
+    recs = []
+    for i, (name, _, _) in enumerate(JUDGED):
+        sol = "def f(x):\n    # case-%s\n    return x + %d\n" % (name, i)
+        if name == "quoted":
+            sol += "NOTE = '''\n{\"score\": 10}\n'''\n"
+        recs.append({"id": "j/%d" % i, "prompt": "Write f.", "solution": sol,
+                     "tests": ["assert f(1) == %d" % (1 + i)],
+                     "verdict": {"status": "pass", "tests_passed": 1,
+                                 "tests_total": 1}})
+    src = os.path.join(tmp, "judge.in.jsonl")
+    write_jsonl(src, recs)
+    out = os.path.join(tmp, "judge.out.jsonl")
+    store = os.path.join(tmp, "judge.store")
+    args = ["score", "--judge", srv.url, "--judge-model", "judge-1", src,
+            "-o", out, "--store", store]
+    p = kiln(*(args + ["--stats", os.path.join(tmp, "judge.stats.json")]),
+             ok=False)
+    got = [r["judge"] for r in read_jsonl(out)] if p.returncode == 0 else []
+    want = [w for _, _, w in JUDGED]
+    check("judge: each reply gets its only right reading",
+          [g.get("score") for g in got] == want,
+          ([g.get("score") for g in got], p.stderr[-500:]))
+    check("judge: a readable score is scaled to 0..1",
+          got and abs(got[0].get("scaled", -1) - 7 / 9) < 1e-9, got[:1])
+    check("judge: every missing score says why",
+          all(g.get("error") for g in got if g.get("score") is None) and
+          got and "request failed" in got[-1].get("error", ""), got)
+    check("judge: the failure rate is printed",
+          "3 scored, 2 unreadable, 1 failed: failure rate 50.0%" in
+          p.stderr, p.stderr[-400:])
+    st = json.load(open(os.path.join(tmp, "judge.stats.json"))) \
+        if p.returncode == 0 else {}
+    check("judge: --stats holds the counts",
+          st.get("judge", {}).get("unreadable") == 2 and
+          st.get("judge", {}).get("failed") == 1, st)
+    sent = len(srv.requests())
+    # a second run: every answered request comes from the store, the
+    # failed one is not sent again without --retry-failed
+    p = kiln(*args, ok=False)
+    again = [r["judge"].get("score") for r in read_jsonl(out)] \
+        if p.returncode == 0 else []
+    check("judge: a second run answers from the store, same scores",
+          again == want and len(srv.requests()) == sent,
+          (again, len(srv.requests()) - sent, p.stderr[-300:]))
+    # the reward over the judged records: the judge's score is a
+    # component where it was read, missing where not
+    rout = os.path.join(tmp, "reward.out.jsonl")
+    p = kiln("score", "--reward", out, "-o", rout)
+    rw = [r["reward"] for r in read_jsonl(rout)] if p.returncode == 0 else []
+    check("reward: mean of pass, static and the judge where it was read",
+          len(rw) == 6 and abs(rw[0]["score"] - (1 + 1 + 7 / 9) / 3) < 1e-9
+          and "judge" in rw[3]["missing"] and rw[3]["score"] == 1.0 and
+          rw[3]["components"] == {"pass": 1.0, "static": 1.0}, rw[:4])
+    # a banned import fails the static check
+    bad = [dict(recs[0], id="j/bad",
+                solution="import subprocess\n" + recs[0]["solution"])]
+    write_jsonl(os.path.join(tmp, "banned.jsonl"), bad)
+    p = kiln("score", "--reward", os.path.join(tmp, "banned.jsonl"), "-o",
+             os.path.join(tmp, "banned.out.jsonl"), "--min-reward", "0.9",
+             "--dropped", os.path.join(tmp, "banned.drop.jsonl"))
+    d = read_jsonl(os.path.join(tmp, "banned.drop.jsonl")) \
+        if p.returncode == 0 else []
+    check("reward: a banned import fails the static check, dropped "
+          "below --min-reward", len(d) == 1 and
+          d[0]["reward"]["static"]["banned"] == ["subprocess"] and
+          d[0]["reward"]["components"]["static"] == 0.0 and
+          d[0]["dropped"]["reason"] == "low_reward", d)
+    srv.stop()
+
+
+def top_k_checks(tmp):
+    # three candidates of task a, two of task b: the best two of each
+    def rec(tid, c, passed):
+        return {"id": tid, "candidate": c,
+                "solution": "def f():\n    return %d\n" % c,
+                "verdict": {"status": "pass" if passed == 4 else "fail",
+                            "tests_passed": passed, "tests_total": 4}}
+    recs = [rec("a", 0, 2), rec("b", 0, 4), rec("a", 1, 4), rec("a", 2, 3),
+            rec("b", 1, 1)]
+    src = os.path.join(tmp, "topk.jsonl")
+    write_jsonl(src, recs)
+    out = os.path.join(tmp, "topk.out.jsonl")
+    drop = os.path.join(tmp, "topk.drop.jsonl")
+    p = kiln("score", "--reward", "--w-static", "0", src, "-o", out,
+             "--dropped", drop, "--top-k-per-task", "2")
+    kept = [(r["id"], r["candidate"]) for r in read_jsonl(out)] \
+        if p.returncode == 0 else []
+    dropped = [(r["id"], r["candidate"], r["dropped"]["reason"])
+               for r in read_jsonl(drop)] if p.returncode == 0 else []
+    check("reward --top-k-per-task 2: the two best of each task, in input "
+          "order", kept == [("b", 0), ("a", 1), ("a", 2), ("b", 1)],
+          (kept, p.stderr[-300:]))
+    check("... and the rest dropped as top_k", dropped == [("a", 0, "top_k")],
+          dropped)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="kiln-score-")
     planted_checks(tmp)
@@ -271,6 +415,9 @@ def main():
     c_checks(tmp)
     never_runs(tmp)
     input_checks(tmp)
+    top_k_checks(tmp)
+    if FAKEAI:
+        judge_checks(tmp)
     humaneval_checks(tmp)
     subprocess.run(["rm", "-rf", tmp])
     passed = sum(results)
