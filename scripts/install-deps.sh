@@ -17,6 +17,7 @@ packages=(
   libsqlite3-dev      # the job store
   libxxhash-dev       # request hashes (cache keys), later MinHash
   nettle-dev          # SHA-256 of kiln export's inputs (the manifest)
+  libyaml-dev         # kiln run: pipeline files (YAML, or JSON)
   python3             # Debian's interpreter: runs Python candidates
   clang               # libFuzzer targets and sanitizer builds
   libclang-rt-dev     # clang's sanitizer runtimes (only recommended by clang,
