@@ -16,6 +16,7 @@
 #endif
 
 static const cli_cmd *const commands[] = {
+	&cli_run,
 	&cli_import,
 	&cli_generate,
 	&cli_verify,

@@ -301,6 +301,9 @@ static void *worker_main(void *arg)
 
 static void count(kiln_verify_stats *st, const json_t *v)
 {
+	/* with carry, the verdict is the record's "verdict" field */
+	if (json_is_object(json_object_get(v, "verdict")))
+		v = json_object_get(v, "verdict");
 	kiln_status s = kiln_status_parse(
 		json_string_value(json_object_get(v, "status")));
 	if (s < KILN_NSTATUS)

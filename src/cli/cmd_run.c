@@ -1,0 +1,747 @@
+/* kiln run: prompts to a curated, verified dataset in one command.
+ *
+ * A pipeline file (YAML or JSON, docs/RUN.md) names the task source, the
+ * teacher, and each stage's options. kiln run resolves it into a plan of
+ * stages, each one kiln's own subcommand run as a child process with the
+ * stage's options as its --config (so a bad option in the pipeline reads
+ * like a bad flag, checked by the same table before anything runs), each
+ * reading the previous stage's file in the run folder and writing its own
+ * atomically. state.json records each finished stage (its command, its
+ * options, the SHA-256 of its inputs): a run killed at any moment and
+ * started again skips what is finished and unchanged, and the stages that
+ * talk to a teacher resume request by request from their job store.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "kiln/curate.h"
+#include "kiln/export.h"
+#include "kiln/jsonl.h"
+#include "kiln/output.h"
+#include "kiln/yaml.h"
+
+struct run_args {
+	const char *out;
+	int dry_run, quiet, fresh;
+};
+
+#define A struct run_args
+static const kiln_opt run_opts[] = {
+	KILN_OPT_ROW_PATH("out", 'o', A, out, "DIR",
+		"the run folder (default: the pipeline's \"out\", else "
+		"kiln-run)"),
+	KILN_OPT_ROW_FLAG("dry-run", 'n', A, dry_run,
+		"check the pipeline and print the resolved stages, run "
+		"nothing"),
+	KILN_OPT_ROW_FLAG("fresh", 0, A, fresh,
+		"run every stage again, even those finished before"),
+	CLI_OPT_QUIET(A, quiet, "no progress and no summary"),
+	KILN_OPT_ROW_END,
+};
+#undef A
+
+/* The stages, in order. */
+enum { S_GENERATE, S_VERIFY, S_SELECT, S_MUTATION, S_REWARD, S_DEDUP,
+       S_DECONTAM, S_EXPORT, S_N };
+
+static const struct stage_def {
+	const char *key;       /* its section in the pipeline */
+	const char *cmd;       /* kiln's command */
+	const char *mode;      /* a flag that selects the command's mode */
+	const char *out;       /* its output in the run folder */
+	int optional;          /* a section set to false skips it */
+	int funnel;            /* writes --stats/--dropped */
+} stages[S_N] = {
+	[S_GENERATE] = { "generate", "generate", NULL, "candidates.jsonl", 0,
+			 0 },
+	[S_VERIFY] = { "verify", "verify", "--carry", "verified.jsonl", 0, 0 },
+	[S_SELECT] = { "select", "select", NULL, "selected.jsonl", 1, 1 },
+	[S_MUTATION] = { "mutation", "score", "--mutation", "scored.jsonl", 1,
+			 1 },
+	[S_REWARD] = { "reward", "score", "--reward", "rewarded.jsonl", 1, 1 },
+	[S_DEDUP] = { "dedup", "dedup", NULL, "deduped.jsonl", 1, 1 },
+	[S_DECONTAM] = { "decontam", "decontam", NULL, "clean.jsonl", 1, 1 },
+	[S_EXPORT] = { "export", "export", NULL, "dataset.jsonl", 0, 1 },
+};
+
+static const char *const known_keys[] = {
+	"out", "tasks", "teacher", "generate", "verify", "select", "mutation",
+	"reward", "dedup", "decontam", "export", NULL,
+};
+
+struct plan {
+	const char *pipeline;  /* its path, for messages */
+	json_t *cfg;
+	char dir[2048];
+	char self[4096];       /* this kiln binary */
+	const char *tasks;     /* the task file */
+	const char *url, *model, *key_env, *local;
+	int on[S_N];
+	json_t *argv[S_N];     /* each stage's command line (JSON strings) */
+	json_t *inputs[S_N];   /* the files it reads */
+	char cfgpath[S_N][2100];
+};
+
+static int path_in(const struct plan *p, char *buf, size_t n,
+		   const char *name)
+{
+	int k = snprintf(buf, n, "%s/%s", p->dir, name);
+
+	return k < 0 || (size_t)k >= n ? -1 : 0;
+}
+
+static int add_arg(json_t *argv, const char *s)
+{
+	return json_array_append_new(argv, json_string(s));
+}
+
+/* ----------------------------------------------------------- the plan */
+
+static int plan_error(const struct plan *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int plan_error(const struct plan *p, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	cli_error("run", "%s: %s", p->pipeline, msg);
+	return 2;
+}
+
+static int resolve(struct plan *p, const char *out_override)
+{
+	const json_t *t, *teacher;
+	const char *key;
+	json_t *v;
+	char prev[2100], buf[2100];
+
+	json_object_foreach(p->cfg, key, v) {
+		int known = 0;
+
+		for (int i = 0; known_keys[i]; i++)
+			known |= strcmp(key, known_keys[i]) == 0;
+		if (!known)
+			return plan_error(p, "unknown key '%s' (known: out, "
+					  "tasks, teacher, generate, verify, "
+					  "select, mutation, reward, dedup, "
+					  "decontam, export)", key);
+	}
+	t = json_object_get(p->cfg, "out");
+	if (t && !json_is_string(t))
+		return plan_error(p, "'out' must be a folder name");
+	snprintf(p->dir, sizeof p->dir, "%s", out_override ? out_override :
+		 t ? json_string_value(t) : "kiln-run");
+	t = json_object_get(p->cfg, "tasks");
+	if (!json_is_string(t))
+		return plan_error(p, "'tasks' must name a task file (JSON "
+				  "Lines: kiln import's or kiln bank's)");
+	p->tasks = json_string_value(t);
+	teacher = json_object_get(p->cfg, "teacher");
+	if (!json_is_object(teacher))
+		return plan_error(p, "'teacher' must be {url: http://HOST/v1, "
+				  "model: NAME} or {local: MODEL.bin}");
+	json_object_foreach((json_t *)teacher, key, v)
+		if (strcmp(key, "url") && strcmp(key, "model") &&
+		    strcmp(key, "local") && strcmp(key, "api_key_env"))
+			return plan_error(p, "teacher: unknown key '%s' "
+					  "(known: url, model, local, "
+					  "api_key_env)", key);
+	p->url = json_string_value(json_object_get(teacher, "url"));
+	p->model = json_string_value(json_object_get(teacher, "model"));
+	p->local = json_string_value(json_object_get(teacher, "local"));
+	p->key_env = json_string_value(json_object_get(teacher,
+						       "api_key_env"));
+	if (!!p->url == !!p->local)
+		return plan_error(p, "teacher: give 'url' (an OpenAI-compatible "
+				  "server) or 'local' (a kiln train "
+				  "checkpoint), one of them");
+
+	for (int s = 0; s < S_N; s++) {
+		const json_t *sec = json_object_get(p->cfg, stages[s].key);
+
+		p->on[s] = 1;
+		if (json_is_false(sec)) {
+			if (!stages[s].optional)
+				return plan_error(p, "'%s' cannot be turned "
+						  "off", stages[s].key);
+			p->on[s] = 0;
+		} else if (sec && !json_is_object(sec) && !json_is_true(sec)) {
+			return plan_error(p, "'%s' must be the stage's options "
+					  "(a mapping), or false to skip it",
+					  stages[s].key);
+		}
+		/* stages that need something the pipeline must give */
+		if (s == S_DEDUP || s == S_DECONTAM)
+			p->on[s] = p->on[s] && sec && !json_is_false(sec);
+	}
+
+	/* command lines, each reading the last stage's output */
+	snprintf(prev, sizeof prev, "%s", p->tasks);
+	for (int s = 0; s < S_N; s++) {
+		json_t *av, *in;
+		const struct stage_def *d = &stages[s];
+
+		if (!p->on[s])
+			continue;
+		av = p->argv[s] = json_array();
+		in = p->inputs[s] = json_array();
+		if (!av || !in)
+			return 1;
+		snprintf(p->cfgpath[s], sizeof p->cfgpath[s],
+			 "%s/config/%s.json", p->dir, d->key);
+		add_arg(av, d->cmd);
+		if (d->mode)
+			add_arg(av, d->mode);
+		add_arg(av, "--config");
+		add_arg(av, p->cfgpath[s]);
+		if (s == S_GENERATE) {
+			if (p->url) {
+				add_arg(av, "--backend");
+				add_arg(av, p->url);
+			}
+			if (p->model) {
+				add_arg(av, "-m");
+				add_arg(av, p->model);
+			}
+			if (p->key_env) {
+				add_arg(av, "--api-key-env");
+				add_arg(av, p->key_env);
+			}
+			path_in(p, buf, sizeof buf, "teacher.store");
+			add_arg(av, "--store");
+			add_arg(av, buf);
+		}
+		if (s == S_REWARD) {
+			path_in(p, buf, sizeof buf, "judge.store");
+			add_arg(av, "--store");
+			add_arg(av, buf);
+		}
+		if (s == S_EXPORT) {
+			add_arg(av, "--tasks");
+			add_arg(av, p->tasks);
+			json_array_append_new(in, json_string(p->tasks));
+			path_in(p, buf, sizeof buf, "manifest.json");
+			add_arg(av, "--manifest");
+			add_arg(av, buf);
+			for (int f = 0; f < s; f++) {
+				if (!p->on[f] || !stages[f].funnel)
+					continue;
+				snprintf(buf, sizeof buf, "%s/stats/%s.json",
+					 p->dir, stages[f].key);
+				add_arg(av, "--funnel");
+				add_arg(av, buf);
+				json_array_append_new(in, json_string(buf));
+			}
+		}
+		if (d->funnel) {
+			snprintf(buf, sizeof buf, "%s/stats/%s.json", p->dir,
+				 d->key);
+			add_arg(av, "--stats");
+			add_arg(av, buf);
+			snprintf(buf, sizeof buf, "%s/dropped/%s.jsonl", p->dir,
+				 d->key);
+			add_arg(av, "--dropped");
+			add_arg(av, buf);
+		}
+		add_arg(av, prev);
+		json_array_append_new(in, json_string(prev));
+		path_in(p, buf, sizeof buf, d->out);
+		add_arg(av, "-o");
+		add_arg(av, buf);
+		snprintf(prev, sizeof prev, "%s", buf);
+	}
+	return 0;
+}
+
+/* The stage's section as the JSON its --config reads (an absent or true
+ * section: the command's defaults). */
+static json_t *stage_config(const struct plan *p, int s)
+{
+	json_t *sec = json_object_get(p->cfg, stages[s].key);
+
+	return json_is_object(sec) ? json_deep_copy(sec) : json_object();
+}
+
+/* ----------------------------------------------------------- children */
+
+static volatile sig_atomic_t stop_sig;
+static volatile pid_t child_pid;
+
+static void on_signal(int sig)
+{
+	stop_sig = sig;
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
+/* Runs this kiln with av (a JSON array of strings). Returns the exit
+ * status (128 + n for a signal), or -1 if it could not start. With
+ * capture, the child's stderr goes to that fd. */
+static int run_kiln(const struct plan *p, const json_t *av, int err_fd,
+		    int quiet)
+{
+	size_t n = json_array_size(av);
+	char **argv = calloc(n + 3, sizeof(*argv));
+	pid_t pid;
+	int st;
+
+	if (!argv)
+		return -1;
+	argv[0] = (char *)p->self;
+	for (size_t i = 0; i < n; i++)
+		argv[i + 1] = (char *)json_string_value(json_array_get(av, i));
+	if (quiet)   /* not part of the stage's recorded command line */
+		argv[n + 1] = "-q";
+	pid = fork();
+	if (pid == 0) {
+		/* a stage never outlives kiln run (kill -9 included): it
+		 * gets SIGTERM and stops as it does on one, keeping what it
+		 * finished */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == 1)
+			_exit(128 + SIGTERM);
+		if (err_fd >= 0)
+			dup2(err_fd, 2);
+		execv(p->self, argv);
+		_exit(127);
+	}
+	free(argv);
+	if (pid < 0)
+		return -1;
+	child_pid = pid;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	child_pid = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int mkdirs(const char *dir)
+{
+	char buf[2200];
+	static const char *const subs[] = { "", "/config", "/stats",
+					    "/dropped", NULL };
+
+	for (int i = 0; subs[i]; i++) {
+		snprintf(buf, sizeof buf, "%s%s", dir, subs[i]);
+		if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+			cli_error("run", "%s: %s", buf, strerror(errno));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Every stage's options checked by its own command (--print-config)
+ * before anything runs: a bad key or value is named as the command names
+ * a bad flag, with the pipeline's section in front. */
+static int check_configs(struct plan *p, int print)
+{
+	kiln_error err;
+
+	for (int s = 0; s < S_N; s++) {
+		json_t *c, *av;
+		char *text;
+		int fd, rc;
+
+		if (!p->on[s])
+			continue;
+		c = stage_config(p, s);
+		text = c ? json_dumps(c, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+			 : NULL;
+		json_decref(c);
+		if (!text || kiln_output_save(p->cfgpath[s], text,
+					      strlen(text), &err)) {
+			cli_error("run", "%s", text ? err.msg :
+				  "out of memory");
+			free(text);
+			return 1;
+		}
+		free(text);
+		av = json_array();
+		add_arg(av, stages[s].cmd);
+		if (stages[s].mode)
+			add_arg(av, stages[s].mode);
+		add_arg(av, "--config");
+		add_arg(av, p->cfgpath[s]);
+		add_arg(av, "--print-config");
+		fd = memfd_create("kiln-run-check", MFD_CLOEXEC);
+		/* the resolved options go to stdout: only with --dry-run */
+		if (!print) {
+			int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+			int saved = dup(1);
+
+			fflush(stdout);
+			dup2(devnull, 1);
+			rc = run_kiln(p, av, fd, 0);
+			dup2(saved, 1);
+			close(saved);
+			close(devnull);
+		} else {
+			printf("# %s: kiln", stages[s].key);
+			for (size_t i = 0; i < json_array_size(p->argv[s]); i++)
+				printf(" %s", json_string_value(
+					json_array_get(p->argv[s], i)));
+			printf("\n");
+			fflush(stdout);
+			rc = run_kiln(p, av, fd, 0);
+		}
+		json_decref(av);
+		if (rc != 0) {
+			char msg[1024] = "";
+			ssize_t k = pread(fd, msg, sizeof msg - 1, 0);
+
+			msg[k > 0 ? k : 0] = '\0';
+			msg[strcspn(msg, "\n")] = '\0';
+			cli_error("run", "%s: %s: %s", p->pipeline,
+				  stages[s].key, msg[0] ? msg : "refused");
+			close(fd);
+			return 2;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ state */
+
+static json_t *load_state(const char *dir)
+{
+	char path[2200];
+	json_t *s;
+
+	snprintf(path, sizeof path, "%s/state.json", dir);
+	s = json_load_file(path, 0, NULL);
+	if (!json_is_object(s)) {
+		json_decref(s);
+		s = json_pack("{s:{}}", "stages");
+	}
+	return s;
+}
+
+static int save_state(const char *dir, json_t *state)
+{
+	char path[2200], *text = json_dumps(state, JSON_INDENT(1) |
+					    JSON_PRESERVE_ORDER);
+	kiln_error err;
+	int rc;
+
+	snprintf(path, sizeof path, "%s/state.json", dir);
+	if (!text)
+		return -1;
+	rc = kiln_output_save(path, text, strlen(text), &err);
+	free(text);
+	if (rc)
+		cli_error("run", "%s", err.msg);
+	return rc;
+}
+
+/* {path: sha256} of the stage's inputs, or NULL if one is missing. */
+static json_t *input_hashes(const json_t *inputs)
+{
+	json_t *h = json_object(), *v;
+	size_t i;
+
+	json_array_foreach(inputs, i, v) {
+		char hex[65];
+		unsigned long long bytes;
+		kiln_error err;
+
+		if (kiln_sha256_file(json_string_value(v), hex, &bytes, &err)) {
+			json_decref(h);
+			return NULL;
+		}
+		json_object_set_new(h, json_string_value(v),
+				    json_string(hex));
+	}
+	return h;
+}
+
+static int done_before(const json_t *state, int s, const json_t *argv,
+		       const json_t *cfg, const json_t *hashes,
+		       const char *out)
+{
+	const json_t *e = json_object_get(json_object_get(state, "stages"),
+					  stages[s].key);
+
+	return e && hashes && access(out, F_OK) == 0 &&
+	       json_equal(json_object_get(e, "argv"), argv) &&
+	       json_equal(json_object_get(e, "config"), cfg) &&
+	       json_equal(json_object_get(e, "inputs"), hashes);
+}
+
+/* ------------------------------------------------- the local teacher */
+
+static pid_t serve_pid;
+
+/* Starts kiln serve on the checkpoint at a free loopback port and waits
+ * for its "listening on URL" line; the URL goes into url. */
+static int start_local(const struct plan *p, char *url, size_t n)
+{
+	int fds[2];
+	char line[1024];
+	size_t len = 0;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		dup2(fds[1], 2);
+		execl(p->self, p->self, "serve", "-m", p->local, "--port", "0",
+		      "--max-batch", "8", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	if (pid < 0) {
+		close(fds[0]);
+		return -1;
+	}
+	serve_pid = pid;
+	for (;;) {
+		ssize_t k = read(fds[0], line + len, sizeof line - 1 - len);
+		char *m;
+
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+		line[len] = '\0';
+		if ((m = strstr(line, "listening on http://"))) {
+			m += strlen("listening on ");
+			m[strcspn(m, " \n")] = '\0';
+			snprintf(url, n, "%s", m);
+			close(fds[0]);
+			return 0;
+		}
+		if (len >= sizeof line - 1) {
+			memmove(line, line + len / 2, len - len / 2);
+			len -= len / 2;
+		}
+	}
+	close(fds[0]);
+	cli_error("run", "teacher: kiln serve -m %s did not start: %s",
+		  p->local, line);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	serve_pid = 0;
+	return -1;
+}
+
+static void stop_local(void)
+{
+	if (serve_pid > 0) {
+		kill(serve_pid, SIGTERM);
+		waitpid(serve_pid, NULL, 0);
+		serve_pid = 0;
+	}
+}
+
+/* ------------------------------------------------------------- main */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int execute(struct plan *p, int fresh, int quiet)
+{
+	json_t *state = load_state(p->dir);
+	char url[512], out[2200];
+	int status = 0, n_on = 0, k = 0;
+	double t_all = now_s();
+
+	for (int s = 0; s < S_N; s++)
+		n_on += p->on[s];
+	if (fresh)
+		json_object_set_new(state, "stages", json_object());
+	for (int s = 0; s < S_N && !status; s++) {
+		json_t *cfg, *hashes, *e;
+		double t0;
+		int rc;
+
+		if (!p->on[s])
+			continue;
+		k++;
+		path_in(p, out, sizeof out, stages[s].out);
+		cfg = stage_config(p, s);
+		hashes = input_hashes(p->inputs[s]);
+		if (done_before(state, s, p->argv[s], cfg, hashes, out)) {
+			if (!quiet)
+				fprintf(stderr, "kiln run: [%d/%d] %s: done "
+					"before, unchanged\n", k, n_on,
+					stages[s].key);
+			json_decref(cfg);
+			json_decref(hashes);
+			continue;
+		}
+		/* this stage runs: every later one must too */
+		for (int l = s; l < S_N; l++)
+			json_object_del(json_object_get(state, "stages"),
+					stages[l].key);
+		if (save_state(p->dir, state)) {
+			status = 1;
+			json_decref(cfg);
+			json_decref(hashes);
+			break;
+		}
+		if (s == S_GENERATE && p->local) {
+			if (start_local(p, url, sizeof url) != 0) {
+				status = 1;
+				json_decref(cfg);
+				json_decref(hashes);
+				break;
+			}
+			/* the backend goes after the stage's own flags */
+			json_array_insert_new(p->argv[s], 3,
+					      json_string("--backend"));
+			json_array_insert_new(p->argv[s], 4, json_string(url));
+		}
+		if (!quiet)
+			fprintf(stderr, "kiln run: [%d/%d] %s\n", k, n_on,
+				stages[s].key);
+		t0 = now_s();
+		rc = run_kiln(p, p->argv[s], -1, quiet);
+		if (s == S_GENERATE && p->local) {
+			stop_local();
+			json_array_remove(p->argv[s], 3);
+			json_array_remove(p->argv[s], 3);
+		}
+		if (rc != 0) {
+			if (stop_sig)
+				cli_error("run", "stopped in stage %s by a "
+					  "signal; run again to resume",
+					  stages[s].key);
+			else
+				cli_error("run", "stage %s failed (exit %d); "
+					  "the stages before it are kept: "
+					  "fix the cause and run again",
+					  stages[s].key, rc);
+			status = stop_sig ? 128 + stop_sig : 1;
+			json_decref(cfg);
+			json_decref(hashes);
+			break;
+		}
+		e = json_pack("{s:O, s:o, s:o, s:f}", "argv", p->argv[s],
+			      "config", cfg, "inputs", hashes ? hashes :
+			      json_object(), "seconds", now_s() - t0);
+		json_object_set_new(json_object_get(state, "stages"),
+				    stages[s].key, e);
+		if (save_state(p->dir, state))
+			status = 1;
+	}
+	if (!status && !quiet) {
+		path_in(p, out, sizeof out, stages[S_EXPORT].out);
+		fprintf(stderr, "kiln run: done in %.1fs: the dataset is %s, "
+			"the manifest and funnel %s/manifest.json\n",
+			now_s() - t_all, out, p->dir);
+	}
+	json_decref(state);
+	return status;
+}
+
+static int run_run(int argc, char **argv)
+{
+	struct run_args a;
+	struct plan p;
+	kiln_error err;
+	int rc, npos;
+	ssize_t n;
+
+	memset(&a, 0, sizeof(a));
+	memset(&p, 0, sizeof(p));
+	if ((rc = cli_parse(&cli_run, argc, argv, &a, sizeof a, &npos)) !=
+	    CLI_GO)
+		return rc;
+	if (npos != 1) {
+		cli_error("run", "expected one PIPELINE file (YAML or JSON; "
+			  "docs/RUN.md)");
+		return 2;
+	}
+	p.pipeline = argv[1];
+	if (kiln_yaml_load(p.pipeline, &p.cfg, &err)) {
+		cli_error("run", "%s", err.msg);
+		return 2;
+	}
+	if (!json_is_object(p.cfg)) {
+		cli_error("run", "%s: a pipeline is a mapping of keys (out, "
+			  "tasks, teacher, stages...)", p.pipeline);
+		rc = 2;
+		goto out;
+	}
+	n = readlink("/proc/self/exe", p.self, sizeof p.self - 1);
+	if (n <= 0) {
+		cli_error("run", "cannot find kiln's own binary: %s",
+			  strerror(errno));
+		rc = 1;
+		goto out;
+	}
+	p.self[n] = '\0';
+	if ((rc = resolve(&p, a.out)) != 0)
+		goto out;
+	if (access(p.tasks, R_OK) != 0) {
+		cli_error("run", "%s: tasks: %s: %s", p.pipeline, p.tasks,
+			  strerror(errno));
+		rc = 2;
+		goto out;
+	}
+	if (mkdirs(p.dir)) {
+		rc = 1;
+		goto out;
+	}
+	if ((rc = check_configs(&p, a.dry_run)) != 0 || a.dry_run)
+		goto out;
+	{
+		struct sigaction sa = { .sa_handler = on_signal };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+	}
+	rc = execute(&p, a.fresh, a.quiet);
+out:
+	for (int s = 0; s < S_N; s++) {
+		json_decref(p.argv[s]);
+		json_decref(p.inputs[s]);
+	}
+	json_decref(p.cfg);
+	return rc;
+}
+
+const cli_cmd cli_run = {
+	.name = "run",
+	.summary = "the main job: tasks to a verified, curated dataset",
+	.run = run_run,
+	.opts = run_opts,
+	.synopsis = "usage: kiln run [options] PIPELINE",
+	.about =
+"Runs a pipeline (a YAML or JSON file, docs/RUN.md) from tasks to a\n"
+"dataset: generate (the teacher writes solutions and tests), verify (in\n"
+"the sandbox), select, mutation (test strength), reward (and an optional\n"
+"LLM judge), dedup, decontam, export, each stage kiln's own command with\n"
+"the pipeline's section as its options. Files go to the run folder; a run\n"
+"killed at any moment resumes where it stopped when started again.\n",
+	.after =
+"Each stage's options are checked by its command before anything runs.\n"
+"Finished stages whose command, options and inputs are unchanged are not\n"
+"run again (state.json); --fresh runs them all.\n",
+};

@@ -1,0 +1,203 @@
+#!/usr/bin/python3
+"""kiln run end to end against a real loopback server (fakeai, scripted
+with HumanEval's published solutions for six tasks and a wrong one for
+two): the dataset, the funnel, --dry-run, a bad option named like a flag,
+and kill -9 at random moments, resumed each time, ending byte-identical
+to an uninterrupted run.
+
+Usage: test_run.py KILN_BINARY FAKEAI_BINARY SHARED_DATA_DIR
+
+Candidate code runs only inside kiln's sandbox (kiln verify, kiln score).
+"""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+KILN = os.path.abspath(sys.argv[1])
+FAKEAI = os.path.abspath(sys.argv[2])
+DATA = os.path.abspath(sys.argv[3])
+results = []
+
+
+def check(name, cond, detail=""):
+    results.append(bool(cond))
+    print("%s %s%s" % ("PASS" if cond else "FAIL", name,
+                       "" if cond else ": " + str(detail)[:1500]))
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def kiln(*args):
+    return subprocess.run([KILN] + list(args), capture_output=True,
+                          text=True, timeout=600)
+
+
+def run_dir_quiet(run):
+    """Waits until no process works in the run folder any more (a stage
+    that kiln run's death sent SIGTERM finishes its clean stop)."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        busy = False
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                cmd = open("/proc/%s/cmdline" % pid, "rb").read()
+            except OSError:
+                continue
+            if run.encode() in cmd:
+                busy = True
+                break
+        if not busy:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="kiln-run-test-")
+    tasks = os.path.join(tmp, "tasks.jsonl")
+    p = kiln("import", "-f", "humaneval",
+             os.path.join(DATA, "HumanEval.jsonl.gz"), "-o", tasks)
+    recs = read_jsonl(tasks)[:8]
+    with open(tasks, "w") as f:
+        for r in recs:
+            f.write(json.dumps(r) + "\n")
+    answers = []
+    for i, r in enumerate(recs):
+        sol = r["solution"] if i < 6 else r["prompt"] + "    return None\n"
+        answers.append({"match": "def %s(" % r["entry_point"],
+                        "text": "```python\n" + sol + "```"})
+    script = os.path.join(tmp, "script.json")
+    with open(script, "w") as f:
+        json.dump({"answers": answers}, f)
+    portf = os.path.join(tmp, "port")
+    srv = subprocess.Popen([FAKEAI, "--port", "0", "--port-file", portf,
+                            "--script", script, "--stdin-lifeline"],
+                           stdin=subprocess.PIPE)
+    for _ in range(250):
+        if os.path.exists(portf) and open(portf).read().strip():
+            break
+        time.sleep(0.02)
+    url = "http://127.0.0.1:%s/v1" % open(portf).read().strip()
+    run = os.path.join(tmp, "run")
+    pipe = os.path.join(tmp, "pipeline.yaml")
+    with open(pipe, "w") as f:
+        f.write("""# a kiln run pipeline (docs/RUN.md)
+out: %s
+tasks: %s
+teacher: {url: "%s", model: teacher}
+generate: {samples: 2, test-sets: 0, temperature: 0}
+select: {min-pass: 1.0}
+mutation: {max-mutants: 8}
+reward: {min-reward: 0.5}
+decontam:
+  against: [%s]
+export: {}
+""" % (run, tasks, url, os.path.join(DATA, "mbpp.jsonl")))
+
+    # --dry-run: every stage resolved and checked, nothing run
+    p = kiln("run", "--dry-run", pipe)
+    check("--dry-run prints each stage's command and options",
+          p.returncode == 0 and "# generate: kiln generate" in p.stdout and
+          "# export: kiln export" in p.stdout and '"min-pass": 1.0' in
+          p.stdout and not os.path.exists(os.path.join(run, "state.json")),
+          (p.returncode, p.stdout[-500:], p.stderr[-500:]))
+
+    # a bad option reads like a flag error, before anything runs
+    bad = os.path.join(tmp, "bad.yaml")
+    with open(pipe) as f:
+        text = f.read()
+    with open(bad, "w") as f:
+        f.write(text.replace("select: {min-pass: 1.0}",
+                             "select: {min-pass: 1.5}").replace(run, run +
+                                                                "-bad"))
+    p = kiln("run", bad)
+    check("a bad stage option is named like a flag error, exit 2",
+          p.returncode == 2 and "bad.yaml: select:" in p.stderr and
+          "min-pass" in p.stderr and "1.5" in p.stderr and
+          not os.path.exists(os.path.join(run + "-bad", "candidates.jsonl")),
+          p.stderr)
+    with open(bad, "w") as f:
+        f.write(text + "stray: 1\n")
+    p = kiln("run", bad)
+    check("an unknown key is an error naming it", p.returncode == 2 and
+          "unknown key 'stray'" in p.stderr, p.stderr)
+
+    # the uninterrupted run
+    p = kiln("run", pipe)
+    ok = p.returncode == 0
+    ds = read_jsonl(os.path.join(run, "dataset.jsonl")) if ok else []
+    check("kiln run: tasks to a dataset (exit 0, 12 samples: 6 tasks x 2)",
+          ok and len(ds) == 12 and all(
+              r["messages"][0]["role"] == "user" and
+              r["messages"][1]["content"] for r in ds),
+          (p.returncode, p.stderr[-1500:]))
+    man = json.load(open(os.path.join(run, "manifest.json"))) if ok else {}
+    funnel = man.get("funnel", {}).get("stages", [])
+    stages = [s.get("stage") for s in funnel]
+    check("the funnel names every curation stage, in order",
+          stages == ["select", "mutation", "reward", "decontam", "export"],
+          funnel)
+    sel = funnel[0] if funnel else {}
+    check("... with what select dropped (the two wrong tasks' 4)",
+          sel.get("entered") == 16 and sel.get("kept") == 12 and
+          sel.get("dropped", {}).get("below_min_pass") == 4, sel)
+    check("the end says where the dataset is",
+          "the dataset is %s" % os.path.join(run, "dataset.jsonl") in
+          p.stderr, p.stderr[-300:])
+    p = kiln("run", pipe)
+    check("a second run finds every stage done and unchanged",
+          p.returncode == 0 and p.stderr.count("done before, unchanged") == 7,
+          p.stderr[-800:])
+    want = open(os.path.join(run, "dataset.jsonl"), "rb").read()
+    shutil.move(run, run + ".reference")
+
+    # kill -9 at random moments, resume each time
+    rng = random.Random(7)
+    kills = 0
+    for i in range(6):
+        proc = subprocess.Popen([KILN, "run", "-q", pipe],
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.05, 1.2))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        run_dir_quiet(run)
+    p = kiln("run", "-q", pipe)
+    got = open(os.path.join(run, "dataset.jsonl"), "rb").read() \
+        if p.returncode == 0 else b""
+    check("killed with SIGKILL %d times at random moments and resumed: "
+          "the dataset is byte-identical" % kills,
+          p.returncode == 0 and got == want and kills >= 3,
+          (p.returncode, kills, p.stderr[-800:]))
+    # a changed option reruns that stage and those after it only
+    with open(pipe, "w") as f:
+        f.write(text.replace("reward: {min-reward: 0.5}",
+                             "reward: {min-reward: 0.99}"))
+    p = kiln("run", pipe)
+    check("a changed option reruns its stage and the later ones only",
+          p.returncode == 0 and p.stderr.count("done before, unchanged")
+          == 4 and "[5/7] reward\n" in p.stderr, p.stderr[-800:])
+
+    srv.terminate()
+    srv.wait(10)
+    shutil.rmtree(tmp, ignore_errors=True)
+    passed = sum(results)
+    print("%d passed, %d failed" % (passed, len(results) - passed))
+    return 0 if passed == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
