@@ -23,6 +23,7 @@ packages=(
   libclang-rt-dev     # clang's sanitizer runtimes (only recommended by clang,
                       # and recommends are not installed here)
   procps              # ps/pgrep: tests look for stray processes
+  chromium            # headless: the tests render kiln run's HTML report
   libopenblas-openmp-dev  # matmuls of the small GPT (OpenMP build of OpenBLAS)
   libgomp1            # OpenMP runtime (comes with gcc; named for clarity)
 )

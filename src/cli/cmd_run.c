@@ -30,6 +30,7 @@
 #include "kiln/export.h"
 #include "kiln/jsonl.h"
 #include "kiln/output.h"
+#include "kiln/report.h"
 #include "kiln/yaml.h"
 
 struct run_args {
@@ -648,11 +649,21 @@ static int execute(struct plan *p, int fresh, int quiet)
 		if (save_state(p->dir, state))
 			status = 1;
 	}
+	if (!status) {
+		kiln_error err;
+		char rep[2200];
+
+		path_in(p, rep, sizeof rep, "report.html");
+		if (kiln_report_write(p->dir, rep, &err)) {
+			cli_error("run", "report: %s", err.msg);
+			status = 1;
+		}
+	}
 	if (!status && !quiet) {
 		path_in(p, out, sizeof out, stages[S_EXPORT].out);
 		fprintf(stderr, "kiln run: done in %.1fs: the dataset is %s, "
-			"the manifest and funnel %s/manifest.json\n",
-			now_s() - t_all, out, p->dir);
+			"the report %s/report.html\n", now_s() - t_all, out,
+			p->dir);
 	}
 	json_decref(state);
 	return status;

@@ -25,6 +25,7 @@ static const cli_cmd *const commands[] = {
 	&cli_score,
 	&cli_decontam,
 	&cli_export,
+	&cli_report,
 	&cli_store,
 	&cli_tokenizer,
 	&cli_train,

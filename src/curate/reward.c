@@ -16,7 +16,15 @@
 #include "curate/curate_int.h"
 #include "kiln/reward.h"
 
-/* s[0..n) without blanks, NUL-terminated (malloc'd). */
+static int wordish(unsigned char c)
+{
+	return isalnum(c) || c == '.' || c == '-' || c == '+' || c == '_' ||
+	       c >= 0x80;
+}
+
+/* s[0..n) with its blanks dropped, except that a run of blanks between
+ * two word characters stays one space: "7.2 5" is not "7.25", while
+ * { "score" : 10 } is {"score":10}. NUL-terminated (malloc'd). */
 static char *squeeze(const char *s, size_t n)
 {
 	char *o = malloc(n + 1);
@@ -24,9 +32,17 @@ static char *squeeze(const char *s, size_t n)
 
 	if (!o)
 		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (!isspace((unsigned char)s[i]))
+	for (size_t i = 0; i < n; i++) {
+		if (!isspace((unsigned char)s[i])) {
 			o[k++] = s[i];
+			continue;
+		}
+		while (i + 1 < n && isspace((unsigned char)s[i + 1]))
+			i++;
+		if (k && i + 1 < n && wordish((unsigned char)o[k - 1]) &&
+		    wordish((unsigned char)s[i + 1]))
+			o[k++] = ' ';
+	}
 	o[k] = '\0';
 	return o;
 }

@@ -12,6 +12,7 @@ Candidate code runs only inside kiln's sandbox (kiln verify, kiln score).
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -63,6 +64,70 @@ def run_dir_quiet(run):
     return False
 
 
+CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking", "--no-first-run",
+                  "--disable-component-update", "--disable-sync",
+                  "--disable-default-apps"]
+
+
+def render(page, tmp, name):
+    """Chromium renders the page: (the DOM after its scripts ran, the
+    http(s)/ws requests the page itself made, from the net log)."""
+    prof = os.path.join(tmp, "chromium-" + name)
+    netlog = os.path.join(tmp, "net-%s.json" % name)
+    p = subprocess.run(["chromium"] + CHROMIUM_FLAGS +
+                       ["--user-data-dir=" + prof, "--log-net-log=" + netlog,
+                        "--dump-dom", "file://" + page],
+                       capture_output=True, text=True, timeout=120)
+    reqs = []
+    try:
+        log = json.load(open(netlog))
+        names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
+        for e in log["events"]:
+            prm = e.get("params", {})
+            if names.get(e["type"]) != "URL_REQUEST_START_JOB":
+                continue
+            url = prm.get("url", "")
+            # the browser's own background traffic has no origin; what a
+            # page loads is for the page's site (file://)
+            if url.split(":")[0] in ("http", "https", "ws", "wss") and (
+                    "file://" in prm.get("site_for_cookies", "") or
+                    prm.get("initiator") not in ("not an origin", None)):
+                reqs.append(url)
+    except (OSError, ValueError, KeyError):
+        reqs.append("<no net log>")
+    return p.stdout, reqs
+
+
+def report_checks(run, tmp):
+    page = os.path.join(run, "report.html")
+    check("kiln run wrote the report", os.path.exists(page), run)
+    if not os.path.exists(page):
+        return
+    html = open(page).read()
+    check("the report refers to nothing outside itself",
+          not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', html) and
+          "@import" not in html, "external reference")
+    dom, reqs = render(page, tmp, "report")
+    charts = re.findall(r'data-chart="([^"]*)"', dom)
+    nbars = len(re.findall(r'<rect[^>]*class="bar"', dom))
+    check("Chromium renders it: its script ran and drew %d charts, %d bars"
+          % (len(charts), nbars), 'data-rendered="yes"' in dom and
+          len(charts) >= 5 and nbars >= 10, charts)
+    check("... and the page made no network request", reqs == [], reqs)
+    check("a planted markup in a dropped solution stays text",
+          "pwn.png" not in "".join(reqs) and "&lt;img src=" in dom and
+          "<img src=\"http://192.0.2.1" not in dom, reqs)
+    # the check itself can fail: a page that loads an image is caught
+    bad = os.path.join(tmp, "bad.html")
+    with open(bad, "w") as f:
+        f.write('<html><body><img src="http://192.0.2.1/x.png"></body>'
+                '</html>')
+    _, breqs = render(bad, tmp, "bad")
+    check("(control) a page that loads an image is caught by the check",
+          any("192.0.2.1" in u for u in breqs), breqs)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="kiln-run-test-")
     tasks = os.path.join(tmp, "tasks.jsonl")
@@ -74,7 +139,11 @@ def main():
             f.write(json.dumps(r) + "\n")
     answers = []
     for i, r in enumerate(recs):
-        sol = r["solution"] if i < 6 else r["prompt"] + "    return None\n"
+        # the two wrong ones carry markup that must stay text in the
+        # report (they are dropped, and shown with their reason)
+        sol = r["solution"] if i < 6 else r["prompt"] + (
+            "    # </script><img src=\"http://192.0.2.1/pwn.png\">\n"
+            "    return None\n")
         answers.append({"match": "def %s(" % r["entry_point"],
                         "text": "```python\n" + sol + "```"})
     script = os.path.join(tmp, "script.json")
@@ -159,6 +228,8 @@ export: {}
     check("a second run finds every stage done and unchanged",
           p.returncode == 0 and p.stderr.count("done before, unchanged") == 7,
           p.stderr[-800:])
+    # the report: one self-contained HTML file, rendered by a real browser
+    report_checks(run, tmp)
     want = open(os.path.join(run, "dataset.jsonl"), "rb").read()
     shutil.move(run, run + ".reference")
 

@@ -95,6 +95,9 @@ static const struct reply_case cases[] = {
 	{ "{\"score\" : 10}\n{\"score\": 4}", CODE_WITH_MARKER, 4 },
 	{ "{\"score\": 4}\n{ \"score\" :  10 }", CODE_WITH_MARKER, 4 },
 	{ "{\"score\": 4}\n{\"score\": 10}", "x = 1\n", 10 },
+	/* blanks between digits of the code are not dropped: 7.2 5 is not
+	 * 7.25 (found by fuzz_judge) */
+	{ "{\"score\": 4}\n{\"score\": 7.25}", "{\"score\": 7.2 5}", 7.25 },
 };
 
 static void adversarial_replies(void **state)
