@@ -227,6 +227,10 @@ static int resolve(struct plan *p, const char *out_override)
 			path_in(p, buf, sizeof buf, "teacher.store");
 			add_arg(av, "--store");
 			add_arg(av, buf);
+			/* a run started again after a failure (the server was
+			 * down) sends again what failed; what was answered is
+			 * kept in the store */
+			add_arg(av, "--retry-failed");
 		}
 		if (s == S_REWARD) {
 			path_in(p, buf, sizeof buf, "judge.store");

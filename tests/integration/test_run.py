@@ -262,6 +262,29 @@ export: {}
           p.returncode == 0 and p.stderr.count("done before, unchanged")
           == 4 and "[5/7] reward\n" in p.stderr, p.stderr[-800:])
 
+    # the teacher down: the stage fails, kiln run says so and exits 1;
+    # the same server back: run again, the failed requests are sent again
+    port = int(open(portf).read().strip())
+    srv.terminate()
+    srv.wait(10)
+    down = os.path.join(tmp, "down")
+    with open(pipe, "w") as f:
+        f.write(text.replace(run, down))
+    p = kiln("run", "-q", pipe)
+    check("the teacher down: kiln run fails in generate, exit 1",
+          p.returncode == 1 and "stage generate failed" in p.stderr and
+          not os.path.exists(os.path.join(down, "dataset.jsonl")),
+          (p.returncode, p.stderr[-600:]))
+    srv = subprocess.Popen([FAKEAI, "--port", str(port), "--script",
+                            script, "--stdin-lifeline"],
+                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    time.sleep(0.5)
+    p = kiln("run", "-q", pipe)
+    check("... back up: the same command resumes and finishes",
+          p.returncode == 0 and
+          os.path.exists(os.path.join(down, "dataset.jsonl")),
+          (p.returncode, p.stderr[-600:]))
+
     srv.terminate()
     srv.wait(10)
     shutil.rmtree(tmp, ignore_errors=True)
