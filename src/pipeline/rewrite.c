@@ -669,7 +669,7 @@ static int decide(struct rw *W, kiln_store *store, kiln_error *err)
 			if (!W->r[cand[k]].outcome)
 				cand[j++] = cand[k];
 		m = j;
-		phase(W, "judge");
+		phase(W, "the judge");
 		if (m && (rc = judge(W, store, cand, m, err)))
 			goto out;
 		for (k = 0; k < m; k++) {
@@ -937,7 +937,11 @@ int kiln_rewrite(const json_t *records, kiln_store *store, kiln_out *out,
 	if ((rc = baseline(&W, err)))
 		goto out;
 	for (W.p = 0; W.p < W.np; W.p++) {
-		phase(&W, W.pr[W.p].name);
+		char what[KILN_REWRITE_NAME_MAX + 48];
+
+		snprintf(what, sizeof(what), "principle %zu of %zu: %s",
+			 W.p + 1, W.np, W.pr[W.p].name);
+		phase(&W, what);
 		if ((rc = ask(&W, store, err)) || (rc = decide(&W, store, err)) ||
 		    (rc = settle_round(&W, err)))
 			goto out;
