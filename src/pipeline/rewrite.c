@@ -937,7 +937,7 @@ int kiln_rewrite(const json_t *records, kiln_store *store, kiln_out *out,
 	if ((rc = baseline(&W, err)))
 		goto out;
 	for (W.p = 0; W.p < W.np; W.p++) {
-		char what[KILN_REWRITE_NAME_MAX + 48];
+		char what[KILN_REWRITE_NAME_MAX + 128];
 
 		snprintf(what, sizeof(what), "principle %zu of %zu: %s",
 			 W.p + 1, W.np, W.pr[W.p].name);
