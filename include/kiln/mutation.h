@@ -71,6 +71,13 @@ int kiln_mutation_score(kiln_jsonl_reader *in, kiln_out *out,
 			kiln_out *dropped, const kiln_mutation_opts *o,
 			kiln_mutation_stats *st, kiln_error *err);
 
+/* The same over records in memory (a JSON array; each with a string
+ * "solution"): every record gets its "mutation" field, in place; nothing
+ * is dropped (min_score is not used). For a stage that
+ * compares scores (kiln rewrite: an original and its revision). */
+int kiln_mutation_score_records(json_t *records, const kiln_mutation_opts *o,
+				kiln_mutation_stats *st, kiln_error *err);
+
 /* Runs the mutator on n sources (language each "python" or "c"): *replies
  * gets a JSON array of n reply objects (mutate.py's format). */
 int kiln_mutants(const char *const *sources, const char *const *languages,

@@ -17,10 +17,12 @@
 char *kiln_template_render(const char *tmpl, const json_t *task,
 			   kiln_error *err);
 
-/* The built-in templates: "solution", "tests", "joint", "judge"; NULL
- * for another name. Variables: {prompt}, {entry_point}, {language}
- * (default python), {solution}, {tests} (a list one test after another,
- * I/O tests as asserts); {{ and }} are literal braces. */
+/* The built-in templates: "solution", "tests", "joint", "judge",
+ * "critique", "revise"; NULL for another name. Variables: {prompt},
+ * {entry_point}, {language} (default python), {solution}, {tests} (a list
+ * one test after another, I/O tests as asserts), {principle} and
+ * {critique} (kiln rewrite sets them in the record it renders); {{ and }}
+ * are literal braces. */
 const char *kiln_template_default(const char *name);
 
 /* 0 if tmpl can be a template (not empty, every variable known), else

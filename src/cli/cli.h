@@ -33,6 +33,7 @@ extern const cli_cmd cli_import, cli_generate, cli_verify, cli_eval,
 	cli_store, cli_tokenizer, cli_train, cli_sample, cli_serve, cli_score;
 extern const cli_cmd cli_export;
 extern const cli_cmd cli_select, cli_decontam, cli_run, cli_report;
+extern const cli_cmd cli_rewrite;
 
 /* -q, --quiet: a terminal matter, not an option of a JSON configuration. */
 #define CLI_OPT_QUIET(T, M, H) \
@@ -91,6 +92,9 @@ int cli_read_option_file(const char *cmd, const char *opt, const char *path,
 /* Tables that several commands include (stage_opts.c). */
 extern const kiln_opt cli_sandbox_opts[];   /* over kiln_verify_opts */
 extern const kiln_opt cli_teacher_opts[];   /* over kiln_generate_opts */
+extern const kiln_opt cli_mutation_opts[];  /* over kiln_mutation_opts (no
+					     * sandbox rows) */
+extern const kiln_opt cli_judge_opts[];     /* over kiln_judge_opts */
 struct cli_teacher {                        /* the teacher's CLI-only part */
 	const char *api_key_env;
 	const char *tmpl_solution;           /* a path */
@@ -134,5 +138,10 @@ int cli_curate_finish(const char *cmd, struct cli_curate *c, int rc,
 		      const kiln_error *derr, kiln_stage_stats *st);
 /* Closes and drops everything (an error before the driver ran). */
 void cli_curate_close(struct cli_curate *c);
+
+/* Every record of input ("-": stdin), in order, into an array; each must
+ * have a string "solution" (else the file and line are named). NULL after
+ * saying why on stderr. */
+json_t *cli_load_solutions(const char *cmd, const char *input);
 
 #endif

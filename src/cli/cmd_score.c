@@ -30,43 +30,16 @@ static const kiln_opt score_opts[] = {
 	KILN_OPT_ROW_FLAG("mutation", 0, A, mutation,
 		"score test strength: mutate each solution, run its tests on "
 		"every mutant"),
-	KILN_OPT_ROW_INT("max-mutants", 0, A, m.max_mutants, 0, 1000000, "N",
-		"mutants per record at most (a seeded sample); 0 = all"),
-	{ .name = "mutant-seed", .kind = KILN_OPT_INT, .arg = "S",
-	  KILN_OPT_F_(A, m.seed), .lo = 0, .hi = 1LL << 53,
-	  .help = "seed of the sample of mutants" },
-	KILN_OPT_ROW_DOUBLE("mutant-timeout-factor", 0, A, m.timeout_factor,
-		0.001, 1e6, "K",
-		"a mutant's test times out after K x the original's slowest "
-		"test"),
-	KILN_OPT_ROW_DURATION("mutant-timeout-floor", 0, A,
-		m.timeout_floor_ms, 1, 24L * 3600 * 1000,
-		"... but never sooner than this"),
 	{ .name = "min-mutation-score", .kind = KILN_OPT_DOUBLE, .arg = "X",
 	  KILN_OPT_F_(A, m.min_score), .dlo = 0, .dhi = 1,
 	  .def = "keep all", .help = "drop records scoring below X (and "
 	  "those that cannot be scored)" },
-	KILN_OPT_ROW_INT("batch", 0, A, m.batch, 1, 1 << 20, "N",
-		"records per round (memory: their mutants)"),
+	KILN_OPT_ROW_INCLUDE(A, m, cli_mutation_opts),
 	KILN_OPT_ROW_GROUP("the LLM judge (--judge URL)"),
-	KILN_OPT_ROW_STRING("judge", 0, A, j.g.llm.base_url, "URL",
-		"score each record with an LLM judge at this OpenAI-"
-		"compatible base URL (ending in /v1)"),
-	KILN_OPT_ROW_STRING("judge-model", 0, A, j.g.model, "NAME",
-		"the judge's model name"),
+	KILN_OPT_ROW_INCLUDE(A, j, cli_judge_opts),
 	KILN_OPT_ROW_PATH("rubric", 0, A, rubric, "FILE",
 		"the judge's prompt template; variables {prompt}, {solution}, "
 		"{tests}, {language} (default: data/templates/judge.txt)"),
-	KILN_OPT_ROW_DOUBLE("judge-min", 0, A, j.lo, -1e9, 1e9, "X",
-		"the rubric's lowest score"),
-	KILN_OPT_ROW_DOUBLE("judge-max", 0, A, j.hi, -1e9, 1e9, "X",
-		"the rubric's highest score"),
-	KILN_OPT_ROW_DOUBLE("judge-temperature", 0, A, j.g.temperature, 0, 2,
-		"T", "the judge's sampling temperature"),
-	KILN_OPT_ROW_INT("judge-max-tokens", 0, A, j.g.max_tokens, 1,
-		1 << 20, "N", "tokens per judge answer at most"),
-	KILN_OPT_ROW_INT("judge-concurrency", 0, A, j.g.llm.concurrency, 1,
-		4096, "N", "judge requests in flight"),
 	KILN_OPT_ROW_STRING("judge-api-key-env", 0, A, key_env, "VAR",
 		"read the judge's API key from this environment variable"),
 	{ .name = "store", .kind = KILN_OPT_PATH, .arg = "FILE",
@@ -199,40 +172,6 @@ static int finish(kiln_out *out, kiln_out *dropped, kiln_out *mutants,
 	return rc;
 }
 
-/* Every record of input, in order, into an array. */
-static json_t *load_records(const char *input)
-{
-	kiln_jsonl_reader *in;
-	kiln_error err;
-	json_t *arr = json_array(), *rec;
-	int rc;
-
-	if (!arr || kiln_jsonl_open(&in, input, 0, &err)) {
-		cli_error("score", "%s", arr ? err.msg : "out of memory");
-		json_decref(arr);
-		return NULL;
-	}
-	while ((rc = kiln_jsonl_next(in, &rec, &err)) == 0) {
-		if (!json_is_string(json_object_get(rec, "solution"))) {
-			cli_error("score", "%s:%ld: no \"solution\" (a "
-				  "string)", kiln_jsonl_path(in),
-				  kiln_jsonl_lineno(in));
-			json_decref(rec);
-			rc = -1;
-			break;
-		}
-		json_array_append_new(arr, rec);
-	}
-	if (rc != KILN_EEOF) {
-		if (rc != -1)
-			cli_error("score", "%s", err.msg);
-		json_decref(arr);
-		arr = NULL;
-	}
-	kiln_jsonl_close(in);
-	return arr;
-}
-
 /* --judge and/or --reward: over all records at once (the judge's
  * requests go through the store; the reward ranks within tasks). */
 static int judge_and_reward(struct score_args *a, const char *input)
@@ -271,7 +210,7 @@ static int judge_and_reward(struct score_args *a, const char *input)
 		free(rubric);
 		return 2;
 	}
-	if (!(recs = load_records(input))) {
+	if (!(recs = cli_load_solutions("score", input))) {
 		free(rubric);
 		return 1;
 	}

@@ -134,3 +134,36 @@ int cli_curate_finish(const char *cmd, struct cli_curate *c, int rc,
 	}
 	return status;
 }
+
+json_t *cli_load_solutions(const char *cmd, const char *input)
+{
+	kiln_jsonl_reader *in;
+	kiln_error err;
+	json_t *arr = json_array(), *rec;
+	int rc;
+
+	if (!arr || kiln_jsonl_open(&in, input, 0, &err)) {
+		cli_error(cmd, "%s", arr ? err.msg : "out of memory");
+		json_decref(arr);
+		return NULL;
+	}
+	while ((rc = kiln_jsonl_next(in, &rec, &err)) == 0) {
+		if (!json_is_string(json_object_get(rec, "solution"))) {
+			cli_error(cmd, "%s:%ld: no \"solution\" (a "
+				  "string)", kiln_jsonl_path(in),
+				  kiln_jsonl_lineno(in));
+			json_decref(rec);
+			rc = -1;
+			break;
+		}
+		json_array_append_new(arr, rec);
+	}
+	if (rc != KILN_EEOF) {
+		if (rc != -1)
+			cli_error(cmd, "%s", err.msg);
+		json_decref(arr);
+		arr = NULL;
+	}
+	kiln_jsonl_close(in);
+	return arr;
+}

@@ -23,6 +23,7 @@ static const cli_cmd *const commands[] = {
 	&cli_eval,
 	&cli_select,
 	&cli_score,
+	&cli_rewrite,
 	&cli_decontam,
 	&cli_export,
 	&cli_report,

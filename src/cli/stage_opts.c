@@ -9,6 +9,8 @@
 
 #include "cli.h"
 #include "kiln/generate.h"
+#include "kiln/judge.h"
+#include "kiln/mutation.h"
 #include "kiln/verify.h"
 
 const char *const cli_on_error[] = { "stop", "skip", NULL };
@@ -87,6 +89,51 @@ const kiln_opt cli_teacher_opts[] = {
 	KILN_OPT_ROW_END,
 };
 #undef G
+
+/* --- the mutation score (over kiln_mutation_opts) ----------------------- */
+
+#define M kiln_mutation_opts
+const kiln_opt cli_mutation_opts[] = {
+	KILN_OPT_ROW_INT("max-mutants", 0, M, max_mutants, 0, 1000000, "N",
+		"mutants per record at most (a seeded sample); 0 = all"),
+	{ .name = "mutant-seed", .kind = KILN_OPT_INT, .arg = "S",
+	  KILN_OPT_F_(M, seed), .lo = 0, .hi = 1LL << 53,
+	  .help = "seed of the sample of mutants" },
+	KILN_OPT_ROW_DOUBLE("mutant-timeout-factor", 0, M, timeout_factor,
+		0.001, 1e6, "K",
+		"a mutant's test times out after K x the original's slowest "
+		"test"),
+	KILN_OPT_ROW_DURATION("mutant-timeout-floor", 0, M, timeout_floor_ms,
+		1, 24L * 3600 * 1000,
+		"... but never sooner than this"),
+	KILN_OPT_ROW_INT("batch", 0, M, batch, 1, 1 << 20, "N",
+		"records per round (memory: their mutants)"),
+	KILN_OPT_ROW_END,
+};
+#undef M
+
+/* --- the LLM judge (over kiln_judge_opts) -------------------------------- */
+
+#define J kiln_judge_opts
+const kiln_opt cli_judge_opts[] = {
+	KILN_OPT_ROW_STRING("judge", 0, J, g.llm.base_url, "URL",
+		"score each record with an LLM judge at this OpenAI-"
+		"compatible base URL (ending in /v1)"),
+	KILN_OPT_ROW_STRING("judge-model", 0, J, g.model, "NAME",
+		"the judge's model name"),
+	KILN_OPT_ROW_DOUBLE("judge-min", 0, J, lo, -1e9, 1e9, "X",
+		"the rubric's lowest score"),
+	KILN_OPT_ROW_DOUBLE("judge-max", 0, J, hi, -1e9, 1e9, "X",
+		"the rubric's highest score"),
+	KILN_OPT_ROW_DOUBLE("judge-temperature", 0, J, g.temperature, 0, 2,
+		"T", "the judge's sampling temperature"),
+	KILN_OPT_ROW_INT("judge-max-tokens", 0, J, g.max_tokens, 1,
+		1 << 20, "N", "tokens per judge answer at most"),
+	KILN_OPT_ROW_INT("judge-concurrency", 0, J, g.llm.concurrency, 1,
+		4096, "N", "judge requests in flight"),
+	KILN_OPT_ROW_END,
+};
+#undef J
 
 /* --- the teacher, what only the command line holds ----------------------- */
 

@@ -592,6 +592,36 @@ static void round_free(struct round *R)
 	R->n = 0;
 }
 
+/* A round's record i gets its "mutation" field, and the stats its
+ * figures; *score is its score, or -1 when it has none. */
+static int annotate(struct round *R, size_t i, double *score,
+		    kiln_error *err)
+{
+	kiln_mutation_stats *st = R->st;
+	struct rec *r = &R->r[i];
+	json_t *f = mutation_field(r);
+
+	if (!f || json_object_set_new(r->rec, "mutation", f))
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	*score = json_is_number(json_object_get(f, "score")) ?
+		 json_number_value(json_object_get(f, "score")) : -1;
+	if (*score >= 0) {
+		st->scored++;
+		st->mutants += r->mutants;
+		st->killed += r->killed;
+		st->timeouts += r->timeouts;
+		st->equivalent += (long)json_integer_value(
+			json_object_get(r->reply, "equivalent"));
+		st->invalid += (long)json_integer_value(
+			json_object_get(r->reply, "invalid"));
+		for (int k = 0; k < KILN_MUT_OPS; k++) {
+			st->by_op[k][0] += r->by_op[k][0];
+			st->by_op[k][1] += r->by_op[k][1];
+		}
+	}
+	return 0;
+}
+
 /* (4) the round's records, in order, each with its "mutation" field. */
 static int write_round(struct round *R, kiln_out *out, kiln_out *dropped,
 		       kiln_error *err)
@@ -601,30 +631,12 @@ static int write_round(struct round *R, kiln_out *out, kiln_out *dropped,
 
 	for (size_t i = 0; i < R->n; i++) {
 		struct rec *r = &R->r[i];
-		json_t *f = mutation_field(r);
 		const char *reason = NULL;
 		double score;
 		int rc;
 
-		if (!f || json_object_set_new(r->rec, "mutation", f))
-			return kiln_error_set(err, KILN_ENOMEM,
-					      "out of memory");
-		score = json_is_number(json_object_get(f, "score")) ?
-			json_number_value(json_object_get(f, "score")) : -1;
-		if (score >= 0) {
-			st->scored++;
-			st->mutants += r->mutants;
-			st->killed += r->killed;
-			st->timeouts += r->timeouts;
-			st->equivalent += (long)json_integer_value(
-				json_object_get(r->reply, "equivalent"));
-			st->invalid += (long)json_integer_value(
-				json_object_get(r->reply, "invalid"));
-			for (int k = 0; k < KILN_MUT_OPS; k++) {
-				st->by_op[k][0] += r->by_op[k][0];
-				st->by_op[k][1] += r->by_op[k][1];
-			}
-		}
+		if ((rc = annotate(R, i, &score, err)))
+			return rc;
 		if (o->min_score >= 0 && score < 0)
 			reason = "not_scored";
 		else if (o->min_score >= 0 && score < o->min_score)
@@ -655,14 +667,13 @@ static int write_round(struct round *R, kiln_out *out, kiln_out *dropped,
 
 static const char *const reasons[] = { "low_score", "not_scored", NULL };
 
-int kiln_mutation_score(kiln_jsonl_reader *in, kiln_out *out,
-			kiln_out *dropped, const kiln_mutation_opts *o,
-			kiln_mutation_stats *st, kiln_error *err)
+/* What both entry points do first: the stats, the options' check, the
+ * round's records (cap of them). */
+static int score_start(struct round *R, size_t cap,
+		       const kiln_mutation_opts *o, kiln_mutation_stats *st,
+		       kiln_error *err)
 {
-	struct round R;
-	size_t cap = (size_t)(o->batch > 0 ? o->batch : 256);
-	int rc = 0, eof = 0;
-
+	memset(R, 0, sizeof(*R));
 	memset(st, 0, sizeof(*st));
 	kiln_stage_stats_init(&st->stage, "mutation", reasons);
 	st->stage.params = json_pack(
@@ -674,13 +685,25 @@ int kiln_mutation_score(kiln_jsonl_reader *in, kiln_out *out,
 		return kiln_error_set(err, KILN_EINVAL, "timeout factor %g: "
 				      "must be a finite number > 0",
 				      o->timeout_factor);
-	memset(&R, 0, sizeof(R));
-	R.o = o;
-	R.st = st;
-	R.t0 = now_s();
-	R.r = calloc(cap, sizeof(*R.r));
-	if (!R.r)
+	R->o = o;
+	R->st = st;
+	R->t0 = now_s();
+	R->r = calloc(cap, sizeof(*R->r));
+	if (!R->r)
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	return 0;
+}
+
+int kiln_mutation_score(kiln_jsonl_reader *in, kiln_out *out,
+			kiln_out *dropped, const kiln_mutation_opts *o,
+			kiln_mutation_stats *st, kiln_error *err)
+{
+	struct round R;
+	size_t cap = (size_t)(o->batch > 0 ? o->batch : 256);
+	int rc = 0, eof = 0;
+
+	if ((rc = score_start(&R, cap, o, st, err)))
+		return rc;
 	while (!eof && !rc && !st->stopped) {
 		/* a round's records */
 		while (R.n < cap) {
@@ -721,6 +744,51 @@ int kiln_mutation_score(kiln_jsonl_reader *in, kiln_out *out,
 		rc = score_round(&R, err);
 		if (!rc && !st->stopped)
 			rc = write_round(&R, out, dropped, err);
+		round_free(&R);
+	}
+	round_free(&R);
+	free(R.r);
+	st->seconds = now_s() - R.t0;
+	st->stage.seconds = st->seconds;
+	return rc;
+}
+
+int kiln_mutation_score_records(json_t *records, const kiln_mutation_opts *o,
+				kiln_mutation_stats *st, kiln_error *err)
+{
+	struct round R;
+	size_t cap = (size_t)(o->batch > 0 ? o->batch : 256);
+	size_t n = json_array_size(records), next = 0;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	for (size_t i = 0; i < n; i++)
+		if (!json_is_string(json_object_get(json_array_get(records, i),
+						    "solution")))
+			return kiln_error_set(err, KILN_EPARSE, "record %zu: "
+					      "no \"solution\" (a string) to "
+					      "mutate", i + 1);
+	if ((rc = score_start(&R, cap, o, st, err)))
+		return rc;
+	while (!rc && !st->stopped && next < n) {
+		for (; R.n < cap && next < n; next++) {
+			struct rec *r = &R.r[R.n++];
+
+			memset(r, 0, sizeof(*r));
+			/* the caller's record gets the field */
+			r->rec = json_incref(json_array_get(records, next));
+			r->lineno = (long)next + 1;
+			r->survivors = json_array();
+			st->records++;
+			st->stage.entered++;
+		}
+		rc = score_round(&R, err);
+		for (size_t i = 0; !rc && !st->stopped && i < R.n; i++) {
+			double score;
+
+			rc = annotate(&R, i, &score, err);
+			st->stage.kept++;
+		}
 		round_free(&R);
 	}
 	round_free(&R);

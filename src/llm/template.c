@@ -6,7 +6,8 @@
 #include "util/buf.h"
 
 extern const char kiln__tmpl_solution[], kiln__tmpl_tests[],
-	kiln__tmpl_joint[], kiln__tmpl_judge[];
+	kiln__tmpl_joint[], kiln__tmpl_judge[], kiln__tmpl_critique[],
+	kiln__tmpl_revise[];
 
 const char *kiln_template_default(const char *name)
 {
@@ -18,6 +19,10 @@ const char *kiln_template_default(const char *name)
 		return kiln__tmpl_joint;
 	if (strcmp(name, "judge") == 0)
 		return kiln__tmpl_judge;
+	if (strcmp(name, "critique") == 0)
+		return kiln__tmpl_critique;
+	if (strcmp(name, "revise") == 0)
+		return kiln__tmpl_revise;
 	return NULL;
 }
 
@@ -99,7 +104,9 @@ char *kiln_template_render(const char *tmpl, const json_t *task,
 			if (strcmp(name, "prompt") == 0 ||
 			    strcmp(name, "solution") == 0 ||
 			    strcmp(name, "entry_point") == 0 ||
-			    strcmp(name, "language") == 0) {
+			    strcmp(name, "language") == 0 ||
+			    strcmp(name, "principle") == 0 ||
+			    strcmp(name, "critique") == 0) {
 				v = json_string_value(json_object_get(task,
 								      name));
 				if (!v && strcmp(name, "language") == 0)
@@ -111,7 +118,8 @@ char *kiln_template_render(const char *tmpl, const json_t *task,
 				kiln_error_set(err, KILN_EPARSE, "template: "
 					       "unknown variable {%s} (known: "
 					       "prompt, entry_point, language, "
-					       "solution, tests)",
+					       "solution, tests, principle, "
+					       "critique)",
 					       name);
 				return NULL;
 			}

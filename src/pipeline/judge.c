@@ -7,6 +7,7 @@
 #include "kiln/judge.h"
 #include "kiln/reward.h"
 #include "kiln/template.h"
+#include "pipeline/pipeline_int.h"
 
 void kiln_judge_opts_default(kiln_judge_opts *o)
 {
@@ -33,9 +34,8 @@ static const char *unit_id(void *ctx, size_t unit)
 	return ((struct judge *)ctx)->ids[unit];
 }
 
-static char *request_body(const kiln_judge_opts *o, const char *prompt)
+char *kiln__request_body(const kiln_generate_opts *g, const char *prompt)
 {
-	const kiln_generate_opts *g = &o->g;
 	json_t *r = json_object();
 	char *text;
 
@@ -67,15 +67,14 @@ static int begin(void *ctx, kiln_teacher *t, size_t unit, kiln_error *err)
 
 	if (!prompt)
 		return err->code ? err->code : KILN_ENOMEM;
-	body = request_body(J->o, prompt);
+	body = kiln__request_body(&J->o->g, prompt);
 	free(prompt);
 	if (!body)
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	return kiln_teacher_add(t, unit, "judge", 0, body, 0, err);
 }
 
-/* The text of an answer's first choice, or NULL. */
-static const char *answer_text(const json_t *answer, int completions)
+const char *kiln__answer_text(const json_t *answer, int completions)
 {
 	const json_t *c0 = json_array_get(json_object_get(answer, "choices"),
 					  0);
@@ -95,7 +94,7 @@ static int complete(void *ctx, size_t unit, const kiln_teacher_slot *slots,
 	/* the record itself gets the field (the caller's array) */
 	json_t *rec = json_incref(json_array_get(J->records, unit));
 	const char *text = n && slots[0].answer ?
-			   answer_text(slots[0].answer, o->g.completions) :
+			   kiln__answer_text(slots[0].answer, o->g.completions) :
 			   NULL;
 	const char *model = o->g.model ? o->g.model : "default";
 	json_t *field;

@@ -185,6 +185,35 @@ def main():
           all("judge" in r and (r["judge"]["score"] is None) ==
               ("judge" in r["reward"]["missing"]) for r in js) and
           "failure rate" in p.stderr, (p.returncode, p.stderr[-800:]))
+    # kiln rewrite against kiln serve, with short templates (256 tokens):
+    # whatever the small teacher answers, a record keeps its solution
+    # unless kiln's own run of the revision passes.
+    short = {}
+    for name, text in [("cons", "[names]\nClear names.\n"),
+                       ("crit", "Critique ({principle}):\n{solution}\n"),
+                       ("rev", "{critique}\n{solution}\n")]:
+        short[name] = os.path.join(tmp, name + ".txt")
+        with open(short[name], "w") as f:
+            f.write(text)
+    rewritten = os.path.join(tmp, "rewritten.jsonl")
+    p = subprocess.run([KILN, "rewrite", "--backend", url, "-m", "teacher",
+                        "--max-tokens", "48", "--constitution",
+                        short["cons"], "--template-critique", short["crit"],
+                        "--template-revise", short["rev"], "-o", rewritten,
+                        "--store", os.path.join(tmp, "rewrite.store"),
+                        kept], capture_output=True, text=True, timeout=900)
+    rw = [json.loads(l) for l in open(rewritten)] \
+        if p.returncode == 0 and os.path.exists(rewritten) else []
+    before = [json.loads(l) for l in open(kept)] if nkept else []
+    check("kiln rewrite against kiln serve: every record, one outcome "
+          "each, a solution replaced only by a passing revision",
+          p.returncode == 0 and len(rw) == nkept and nkept > 0 and
+          all(len(r["rewrite"]["principles"]) == 1 and
+              r["rewrite"]["principles"][0]["outcome"] in
+              ("accepted", "rolled_back", "no_change", "failed") and
+              (r["verdict"]["status"] == "pass" if r["rewrite"]["accepted"]
+               else r["solution"] == b["solution"])
+              for r, b in zip(rw, before)), (p.returncode, p.stderr[-800:]))
     sft = os.path.join(tmp, "sft.jsonl")
     p = subprocess.run([KILN, "export", "-q", "--tasks", tasks_path, "-o",
                         sft, judged],
