@@ -54,8 +54,8 @@ static const kiln_opt run_opts[] = {
 #undef A
 
 /* The stages, in order. */
-enum { S_GENERATE, S_VERIFY, S_SELECT, S_MUTATION, S_REWARD, S_DEDUP,
-       S_DECONTAM, S_EXPORT, S_N };
+enum { S_GENERATE, S_VERIFY, S_SELECT, S_MUTATION, S_REWARD, S_REWRITE,
+       S_DEDUP, S_DECONTAM, S_EXPORT, S_N };
 
 static const struct stage_def {
 	const char *key;       /* its section in the pipeline */
@@ -63,23 +63,28 @@ static const struct stage_def {
 	const char *mode;      /* a flag that selects the command's mode */
 	const char *out;       /* its output in the run folder */
 	int optional;          /* a section set to false skips it */
-	int funnel;            /* writes --stats/--dropped */
+	int funnel;            /* writes --stats (2: and --dropped) */
+	int teacher;           /* asks the teacher (--backend ...) */
 } stages[S_N] = {
 	[S_GENERATE] = { "generate", "generate", NULL, "candidates.jsonl", 0,
-			 0 },
+			 0, 1 },
 	[S_VERIFY] = { "verify", "verify", "--carry", "verified.jsonl", 0, 0 },
-	[S_SELECT] = { "select", "select", NULL, "selected.jsonl", 1, 1 },
+	[S_SELECT] = { "select", "select", NULL, "selected.jsonl", 1, 2, 0 },
 	[S_MUTATION] = { "mutation", "score", "--mutation", "scored.jsonl", 1,
-			 1 },
-	[S_REWARD] = { "reward", "score", "--reward", "rewarded.jsonl", 1, 1 },
-	[S_DEDUP] = { "dedup", "dedup", NULL, "deduped.jsonl", 1, 1 },
-	[S_DECONTAM] = { "decontam", "decontam", NULL, "clean.jsonl", 1, 1 },
-	[S_EXPORT] = { "export", "export", NULL, "dataset.jsonl", 0, 1 },
+			 2, 0 },
+	[S_REWARD] = { "reward", "score", "--reward", "rewarded.jsonl", 1, 2,
+		       0 },
+	[S_REWRITE] = { "rewrite", "rewrite", NULL, "rewritten.jsonl", 1, 1,
+			1 },
+	[S_DEDUP] = { "dedup", "dedup", NULL, "deduped.jsonl", 1, 2, 0 },
+	[S_DECONTAM] = { "decontam", "decontam", NULL, "clean.jsonl", 1, 2,
+			 0 },
+	[S_EXPORT] = { "export", "export", NULL, "dataset.jsonl", 0, 2, 0 },
 };
 
 static const char *const known_keys[] = {
 	"out", "tasks", "teacher", "generate", "verify", "select", "mutation",
-	"reward", "dedup", "decontam", "export", NULL,
+	"reward", "rewrite", "dedup", "decontam", "export", NULL,
 };
 
 struct plan {
@@ -140,8 +145,8 @@ static int resolve(struct plan *p, const char *out_override)
 		if (!known)
 			return plan_error(p, "unknown key '%s' (known: out, "
 					  "tasks, teacher, generate, verify, "
-					  "select, mutation, reward, dedup, "
-					  "decontam, export)", key);
+					  "select, mutation, reward, rewrite, "
+					  "dedup, decontam, export)", key);
 	}
 	t = json_object_get(p->cfg, "out");
 	if (t && !json_is_string(t))
@@ -188,7 +193,7 @@ static int resolve(struct plan *p, const char *out_override)
 					  stages[s].key);
 		}
 		/* stages that need something the pipeline must give */
-		if (s == S_DEDUP || s == S_DECONTAM)
+		if (s == S_DEDUP || s == S_DECONTAM || s == S_REWRITE)
 			p->on[s] = p->on[s] && sec && !json_is_false(sec);
 	}
 
@@ -211,7 +216,7 @@ static int resolve(struct plan *p, const char *out_override)
 			add_arg(av, d->mode);
 		add_arg(av, "--config");
 		add_arg(av, p->cfgpath[s]);
-		if (s == S_GENERATE) {
+		if (d->teacher) {
 			if (p->url) {
 				add_arg(av, "--backend");
 				add_arg(av, p->url);
@@ -224,7 +229,8 @@ static int resolve(struct plan *p, const char *out_override)
 				add_arg(av, "--api-key-env");
 				add_arg(av, p->key_env);
 			}
-			path_in(p, buf, sizeof buf, "teacher.store");
+			snprintf(buf, sizeof buf, "%s/%s.store", p->dir,
+				 s == S_GENERATE ? "teacher" : d->key);
 			add_arg(av, "--store");
 			add_arg(av, buf);
 			/* a run started again after a failure (the server was
@@ -259,6 +265,8 @@ static int resolve(struct plan *p, const char *out_override)
 				 d->key);
 			add_arg(av, "--stats");
 			add_arg(av, buf);
+		}
+		if (d->funnel == 2) {
 			snprintf(buf, sizeof buf, "%s/dropped/%s.jsonl", p->dir,
 				 d->key);
 			add_arg(av, "--dropped");
@@ -608,7 +616,7 @@ static int execute(struct plan *p, int fresh, int quiet)
 			json_decref(hashes);
 			break;
 		}
-		if (s == S_GENERATE && p->local) {
+		if (stages[s].teacher && p->local) {
 			if (start_local(p, url, sizeof url) != 0) {
 				status = 1;
 				json_decref(cfg);
@@ -625,7 +633,7 @@ static int execute(struct plan *p, int fresh, int quiet)
 				stages[s].key);
 		t0 = now_s();
 		rc = run_kiln(p, p->argv[s], -1, quiet);
-		if (s == S_GENERATE && p->local) {
+		if (stages[s].teacher && p->local) {
 			stop_local();
 			json_array_remove(p->argv[s], 3);
 			json_array_remove(p->argv[s], 3);

@@ -391,8 +391,35 @@ static int reward_of(const json_t *rec, double *v)
 	return 1;
 }
 
+/* Measurements of one run (times, memory) say nothing about a sample and
+ * differ between two runs that made the same decisions: they stay out of
+ * the dataset, so that the same inputs give the same bytes. */
+static const char *const measured[] = {
+	"wall_ms", "cpu_ms", "max_rss_kb", "seconds", "output_bytes",
+	"stderr", NULL,
+};
+
+static void drop_measured(json_t *v, int depth)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+
+	if (depth > 64)
+		return;
+	if (json_is_object(v)) {
+		for (i = 0; measured[i]; i++)
+			json_object_del(v, measured[i]);
+		json_object_foreach(v, k, x)
+			drop_measured(x, depth + 1);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			drop_measured(x, depth + 1);
+	}
+}
+
 /* The curation fields the record carries, as compact JSON text ("{}"
- * when none). */
+ * when none), without run measurements. */
 static json_t *stages_text(const json_t *rec)
 {
 	json_t *o = json_object(), *s = NULL;
@@ -401,9 +428,11 @@ static json_t *stages_text(const json_t *rec)
 	for (size_t i = 0; o && stage_fields[i]; i++) {
 		json_t *v = json_object_get(rec, stage_fields[i]);
 
-		if (v && json_object_set(o, stage_fields[i], v) != 0)
+		if (v && json_object_set_new(o, stage_fields[i],
+					     json_deep_copy(v)) != 0)
 			goto out;
 	}
+	drop_measured(o, 0);
 	text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
 			      JSON_REAL_PRECISION(15)) : NULL;
 	if (text) {

@@ -169,6 +169,7 @@ generate: {samples: 2, test-sets: 0, temperature: 0}
 select: {min-pass: 1.0}
 mutation: {max-mutants: 8}
 reward: {min-reward: 0.5}
+rewrite: {max-mutants: 8}
 decontam:
   against: [%s]
 export: {}
@@ -215,7 +216,8 @@ export: {}
     funnel = man.get("funnel", {}).get("stages", [])
     stages = [s.get("stage") for s in funnel]
     check("the funnel names every curation stage, in order",
-          stages == ["select", "mutation", "reward", "decontam", "export"],
+          stages == ["select", "mutation", "reward", "rewrite", "decontam",
+                     "export"],
           funnel)
     sel = funnel[0] if funnel else {}
     check("... with what select dropped (the two wrong tasks' 4)",
@@ -226,7 +228,7 @@ export: {}
           p.stderr, p.stderr[-300:])
     p = kiln("run", pipe)
     check("a second run finds every stage done and unchanged",
-          p.returncode == 0 and p.stderr.count("done before, unchanged") == 7,
+          p.returncode == 0 and p.stderr.count("done before, unchanged") == 8,
           p.stderr[-800:])
     # the report: one self-contained HTML file, rendered by a real browser
     report_checks(run, tmp)
@@ -260,7 +262,7 @@ export: {}
     p = kiln("run", pipe)
     check("a changed option reruns its stage and the later ones only",
           p.returncode == 0 and p.stderr.count("done before, unchanged")
-          == 4 and "[5/7] reward\n" in p.stderr, p.stderr[-800:])
+          == 4 and "[5/8] reward\n" in p.stderr, p.stderr[-800:])
 
     # the teacher down: the stage fails, kiln run says so and exits 1;
     # the same server back: run again, the failed requests are sent again
