@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package kiln needs to build, test, fuzz and benchmark.
+# Installs every Debian package kiln needs to build, test, fuzz and benchmark,
+# and the one npm package its tests use (tests/serve/node, by npm ci).
 # Idempotent and non-interactive: the only install step anyone runs.
 # Usage: scripts/install-deps.sh [--bench]
 #   --bench  also PyTorch (python3-torch), the baseline of bench/train and the
@@ -31,6 +32,14 @@ if [ "${1:-}" = "--bench" ]; then
   packages+=(python3-torch)
 fi
 
+# Node and npm: the test of kiln serve with the official openai client
+# (tests/serve/node). Debian's nodejs and npm unless a node and an npm are
+# already on PATH (e.g. NodeSource's nodejs, which bundles npm and
+# conflicts with Debian's npm package).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -38,12 +47,25 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  SUDO=
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  echo "install-deps: installed ${missing[*]}"
 fi
 
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-echo "install-deps: installed ${missing[*]}"
+# The openai npm package, pinned by tests/serve/node/package-lock.json,
+# into tests/serve/node/node_modules (project-local, gitignored): npm ci
+# installs exactly the lock file's versions and checks their integrity
+# hashes. Skipped when the installed openai is the pinned version.
+node_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/serve/node"
+pinned=$(node -p "require('$node_dir/package.json').dependencies.openai")
+installed=$(node -p "try { require('$node_dir/node_modules/openai/package.json').version } catch (e) { '' }")
+if [ "$pinned" = "$installed" ]; then
+  echo "install-deps: openai $pinned present in tests/serve/node"
+else
+  npm ci --prefix "$node_dir" --no-audit --no-fund --loglevel=error
+  echo "install-deps: npm ci in tests/serve/node (openai $pinned)"
+fi

@@ -86,6 +86,16 @@ int kiln_batch_submit(kiln_batcher *b, const int *prompt, int n_prompt,
 		      int n, const kiln_sample_params *p,
 		      kiln_batch_req **out, kiln_error *err);
 
+/* n choices of each of n_prompts prompts (prompts[k] of n_prompt[k]
+ * token ids, checked as above), n_prompts * n <= KILN_BATCH_MAX_CHOICES
+ * in all, as one request: choice i continues prompt i / n and samples
+ * with seed p->seed + i; each choice's max_tokens is capped by the room
+ * its prompt leaves. kiln_batch_submit is this with one prompt. */
+int kiln_batch_submit_many(kiln_batcher *b, const int *const *prompts,
+			   const int *n_prompt, int n_prompts, int n,
+			   const kiln_sample_params *p, kiln_batch_req **out,
+			   kiln_error *err);
+
 /* The same for a text prompt, encoded with kiln_sample_prompt (an empty
  * prompt is the end-of-text token alone). A prompt that leaves no room for
  * an answer is KILN_EINVAL, with its length in the message. */
@@ -93,6 +103,7 @@ int kiln_batch_submit_text(kiln_batcher *b, const char *text, size_t len,
 			   int n, const kiln_sample_params *p,
 			   kiln_batch_req **out, kiln_error *err);
 
+/* Prompt tokens, all prompts together. */
 int kiln_batch_prompt_tokens(const kiln_batch_req *r);
 int kiln_batch_choices(const kiln_batch_req *r);
 
@@ -114,6 +125,14 @@ int kiln_batch_wait(kiln_batch_req *r, uint64_t *seen, long timeout_ms);
 int kiln_batch_read(kiln_batch_req *r, int i, size_t from, char **text,
 		    size_t *len, enum kiln_finish *finish, int *tokens,
 		    kiln_error *err);
+
+/* With p->logprobs: choice i's token log-probabilities from the
+ * from-th on (those of its released text, kiln_gen_logprobs), copied to
+ * *lp (malloc'd; NULL when none), *n of them. Read them after the text:
+ * they may run ahead of a text read before them, never behind. */
+int kiln_batch_read_logprobs(kiln_batch_req *r, int i, size_t from,
+			     kiln_token_logprob **lp, size_t *n,
+			     kiln_error *err);
 
 /* 0 while some choice runs, 1 when all finished, or the failure's code
  * with its message in err: KILN_EINVAL when the batcher stopped first,

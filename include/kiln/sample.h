@@ -36,6 +36,7 @@
 
 #define KILN_SAMPLE_MAX_STOP 16      /* stop sequences per generation */
 #define KILN_SAMPLE_MAX_STOP_LEN 256 /* bytes of one stop sequence */
+#define KILN_SAMPLE_MAX_TOP_LOGPROBS 20 /* alternatives per token */
 
 typedef struct kiln_sample_params {
 	double temperature;  /* 0 = greedy (argmax) */
@@ -47,14 +48,20 @@ typedef struct kiln_sample_params {
 	const char *const *stop; /* n_stop non-empty strings, not copied:
 				    they must outlive the kiln_gen */
 	int n_stop;
+	int logprobs;        /* 1: a kiln_gen records each token's
+				log-probability (kiln_gen_logprobs) */
+	int top_logprobs;    /* with it, the top_logprobs most likely
+				tokens' (0 .. KILN_SAMPLE_MAX_TOP_LOGPROBS) */
 } kiln_sample_params;
 
-/* temperature 1, top_k 0, top_p 1, seed 0, max_tokens 256, no stops. */
+/* temperature 1, top_k 0, top_p 1, seed 0, max_tokens 256, no stops, no
+ * log-probabilities. */
 void kiln_sample_params_default(kiln_sample_params *p);
 
 /* Checks ranges: temperature >= 0 and finite, top_k >= 0, 0 < top_p <= 1,
  * max_tokens >= 1, at most KILN_SAMPLE_MAX_STOP stop sequences, each
- * non-empty and at most KILN_SAMPLE_MAX_STOP_LEN bytes. */
+ * non-empty and at most KILN_SAMPLE_MAX_STOP_LEN bytes, top_logprobs
+ * 0 .. KILN_SAMPLE_MAX_TOP_LOGPROBS. */
 int kiln_sample_params_check(const kiln_sample_params *p, kiln_error *err);
 
 /* --- one token from logits ----------------------------------------------- */
@@ -72,6 +79,35 @@ void kiln_sampler_free(kiln_sampler *s);
  * is token 0. If some logits are +infinity, the first of them is the
  * answer (whatever the temperature, top-k and top-p). */
 int kiln_sampler_pick(kiln_sampler *s, const float *logits);
+
+/* --- log-probabilities -------------------------------------------------- */
+
+/* Log-probabilities are the model's: log_softmax of the raw logits, before
+ * temperature, top-k and top-p (as OpenAI reports them), so they do not
+ * depend on the sampling parameters. NaN logits count as -infinity; a
+ * log-probability of -infinity is reported as KILN_LOGPROB_MIN. */
+#define KILN_LOGPROB_MIN (-9999.0f)
+
+typedef struct kiln_logprob {
+	int id;
+	float logprob;
+} kiln_logprob;
+
+/* One sampled token. */
+typedef struct kiln_token_logprob {
+	int id;
+	float logprob;
+	size_t offset;       /* where its text begins in the completion's */
+	int n_top;           /* the n_top most likely tokens, most likely
+				first (ties: the lower id first) */
+	kiln_logprob top[KILN_SAMPLE_MAX_TOP_LOGPROBS];
+} kiln_token_logprob;
+
+/* Fills out->id, ->logprob (of token id) and ->top (the n_top most likely
+ * of logits[vocab], n_top 0 .. KILN_SAMPLE_MAX_TOP_LOGPROBS, at most
+ * vocab); offset is left alone. */
+void kiln_logprobs(const float *logits, int vocab, int id, int n_top,
+		   kiln_token_logprob *out);
 
 /* --- stop sequences on decoded text -------------------------------------- */
 
@@ -114,6 +150,14 @@ const char *kiln_gen_text(const kiln_gen *g, size_t *len);
 enum kiln_finish kiln_gen_finish(const kiln_gen *g);
 /* Tokens sampled so far, the end-of-text token included. */
 int kiln_gen_tokens(const kiln_gen *g);
+
+/* With p->logprobs: the sampled tokens of the released text, in order,
+ * *n of them: those whose text begins before the end of kiln_gen_text's
+ * (a token cut by a stop sequence is included, whole; one that begins at
+ * or after the cut is not), never the end-of-text token. Once finished,
+ * every such token (a last token with an empty text too). Without
+ * p->logprobs: NULL and *n = 0. The array may move at the next step. */
+const kiln_token_logprob *kiln_gen_logprobs(const kiln_gen *g, size_t *n);
 
 /* --- one sequence on one slot of a KV cache ------------------------------ */
 

@@ -29,6 +29,8 @@
 
 struct choice {
 	kiln_buf text;            /* released so far */
+	kiln_token_logprob *lp;   /* with params.logprobs: released tokens */
+	size_t n_lp, cap_lp;
 	enum kiln_finish finish;  /* KILN_FINISH_NONE while running */
 	int tokens;               /* completion tokens */
 };
@@ -36,11 +38,15 @@ struct choice {
 struct kiln_batch_req {
 	struct kiln_batcher *b;
 	/* inputs: written before submit, read-only afterwards */
-	int *prompt;              /* n_prompt token ids (owned) */
-	int n_prompt;
-	int n;                    /* choices */
-	kiln_sample_params params;/* max_tokens capped by the context;
-				     choice i uses seed params.seed + i */
+	int **prompt;             /* n_prompts prompts of n_prompt[k] token
+				     ids (owned) */
+	int *n_prompt;
+	int n_prompts, per;       /* choice i continues prompt i / per */
+	int prompt_tokens;        /* all prompts together */
+	int n;                    /* choices: n_prompts * per */
+	kiln_sample_params params;/* choice i uses seed params.seed + i;
+				     max_tokens is capped by its prompt's
+				     room in the context at admission */
 	char **stop;              /* params.stop points here (owned) */
 
 	/* outputs and state: under the batcher's lock */
@@ -61,10 +67,13 @@ struct seq {
 	struct kiln_batch_req *req; /* NULL: the slot is free */
 	int choice;
 	kiln_gen *gen;
+	const int *prompt;     /* its request's prompt for this choice */
+	int n_prompt;
 	int fed;               /* prompt tokens fed so far */
 	int pos;               /* position of the next row */
 	int next;              /* token of the next decode row */
 	size_t sent;           /* released bytes published to the request */
+	size_t lp_sent;        /* released logprobs published */
 	int row;               /* this step's logits row, or -1 */
 	int done;              /* finished this step */
 };
@@ -94,13 +103,18 @@ struct kiln_batcher {
 
 static void req_free(struct kiln_batch_req *j)
 {
+	for (int k = 0; j->prompt && k < j->n_prompts; k++)
+		free(j->prompt[k]);
 	free(j->prompt);
+	free(j->n_prompt);
 	if (j->stop)
 		for (int i = 0; i < j->params.n_stop; i++)
 			free(j->stop[i]);
 	free(j->stop);
-	for (int i = 0; j->out && i < j->n; i++)
+	for (int i = 0; j->out && i < j->n; i++) {
 		free(j->out[i].text.p);
+		free(j->out[i].lp);
+	}
 	free(j->out);
 	pthread_cond_destroy(&j->cond);
 	free(j);
@@ -186,6 +200,10 @@ static void admit(struct kiln_batcher *b)
 		p.seed += (uint64_t)j->admitted;
 		memset(s, 0, sizeof(*s));
 		s->row = -1;
+		s->prompt = j->prompt[j->admitted / j->per];
+		s->n_prompt = j->n_prompt[j->admitted / j->per];
+		if (p.max_tokens > b->m->cfg.n_ctx - s->n_prompt)
+			p.max_tokens = b->m->cfg.n_ctx - s->n_prompt;
 		if (kiln_gen_new(&s->gen, b->tok, b->m->cfg.vocab, &p, &err)) {
 			fail_locked(j, KILN_ENOMEM, err.msg);
 			unlink_head(b);
@@ -229,23 +247,23 @@ static int build_rows(struct kiln_batcher *b, int *nwant)
 		s->done = 0;
 		if (!j)
 			continue;
-		if (s->fed < j->n_prompt) {
-			int k = j->n_prompt - s->fed;
+		if (s->fed < s->n_prompt) {
+			int k = s->n_prompt - s->fed;
 
 			if (k > budget)
 				k = budget;
 			for (int r = 0; r < k; r++, n++) {
 				b->slot[n] = i;
 				b->pos[n] = s->fed + r;
-				b->tok_ids[n] = j->prompt[s->fed + r];
+				b->tok_ids[n] = s->prompt[s->fed + r];
 				b->want[n] = 0;
 			}
 			budget -= k;
 			s->fed += k;
-			if (s->fed == j->n_prompt && k > 0) {
+			if (s->fed == s->n_prompt && k > 0) {
 				b->want[n - 1] = 1;
 				s->row = w++;
-				s->pos = j->n_prompt;
+				s->pos = s->n_prompt;
 			}
 		} else {
 			b->slot[n] = i;
@@ -280,6 +298,31 @@ static int sample_rows(struct kiln_batcher *b, kiln_error *err)
 	return 0;
 }
 
+/* Appends the logprobs s released since the last step to c (under the
+ * lock); they come with text, so changed() was called for them. */
+static int publish_logprobs(struct seq *s, struct choice *c)
+{
+	size_t n;
+	const kiln_token_logprob *lp = kiln_gen_logprobs(s->gen, &n);
+
+	if (n <= s->lp_sent)
+		return 0;
+	if (c->n_lp + (n - s->lp_sent) > c->cap_lp) {
+		size_t cap = c->n_lp + (n - s->lp_sent) + 64;
+		kiln_token_logprob *q = realloc(c->lp, cap * sizeof(*q));
+
+		if (!q)
+			return -1;
+		c->lp = q;
+		c->cap_lp = cap;
+	}
+	memcpy(c->lp + c->n_lp, lp + s->lp_sent,
+	       (n - s->lp_sent) * sizeof(*lp));
+	c->n_lp += n - s->lp_sent;
+	s->lp_sent = n;
+	return 0;
+}
+
 /* Publishes released text and retires finished sequences (under the lock). */
 static void publish(struct kiln_batcher *b)
 {
@@ -301,6 +344,9 @@ static void publish(struct kiln_batcher *b)
 			s->sent = len;
 			changed(j, 0);
 		}
+		if (j->params.logprobs && publish_logprobs(s, c))
+			fail_locked(j, KILN_ENOMEM,
+				    "out of memory for the logprobs");
 		if (s->done) {
 			c->finish = kiln_gen_finish(s->gen);
 			c->tokens = kiln_gen_tokens(s->gen);
@@ -441,30 +487,34 @@ static int still_waiting(const struct kiln_batcher *b, int *free_after)
 	return waiting;
 }
 
-/* A request for n choices of prompt (copied), with the caller's reference
- * and the batcher's (refs = 2), not yet queued. */
-static int req_new(struct kiln_batcher *b, const int *prompt, int n_prompt,
-		   int n, const kiln_sample_params *p,
-		   struct kiln_batch_req **out, kiln_error *err)
+/* A request for n choices of each of n_prompts prompts (copied), with the
+ * caller's reference and the batcher's (refs = 2), not yet queued. */
+static int req_new(struct kiln_batcher *b, const int *const *prompts,
+		   const int *n_prompt, int n_prompts, int n,
+		   const kiln_sample_params *p, struct kiln_batch_req **out,
+		   kiln_error *err)
 {
 	struct kiln_batch_req *j;
 	int T = b->m->cfg.n_ctx, V = b->m->cfg.vocab, rc;
 
 	*out = NULL;
-	if (n < 1 || n > KILN_BATCH_MAX_CHOICES)
+	if (n_prompts < 1 || n < 1 || n > KILN_BATCH_MAX_CHOICES / n_prompts)
 		return kiln_error_set(err, KILN_EINVAL,
-			"batcher: %d choices: expected 1 .. %d", n,
-			KILN_BATCH_MAX_CHOICES);
-	if (n_prompt < 1 || n_prompt > T - 1)
-		return kiln_error_set(err, KILN_EINVAL,
-			"batcher: a prompt of %d tokens: expected 1 .. %d (the "
-			"context is %d tokens and the answer needs one)",
-			n_prompt, T - 1, T);
-	for (int i = 0; i < n_prompt; i++)
-		if (prompt[i] < 0 || prompt[i] >= V)
+			"batcher: %d choices of %d prompts: expected 1 .. %d "
+			"in all", n, n_prompts, KILN_BATCH_MAX_CHOICES);
+	for (int k = 0; k < n_prompts; k++) {
+		if (n_prompt[k] < 1 || n_prompt[k] > T - 1)
 			return kiln_error_set(err, KILN_EINVAL,
-				"batcher: prompt token %d is %d: expected "
-				"0 .. %d", i, prompt[i], V - 1);
+				"batcher: a prompt of %d tokens: expected 1 .. "
+				"%d (the context is %d tokens and the answer "
+				"needs one)", n_prompt[k], T - 1, T);
+		for (int i = 0; i < n_prompt[k]; i++)
+			if (prompts[k][i] < 0 || prompts[k][i] >= V)
+				return kiln_error_set(err, KILN_EINVAL,
+					"batcher: prompt token %d is %d: "
+					"expected 0 .. %d", i, prompts[k][i],
+					V - 1);
+	}
 	if ((rc = kiln_sample_params_check(p, err)))
 		return rc;
 	j = calloc(1, sizeof(*j));
@@ -475,22 +525,28 @@ static int req_new(struct kiln_batcher *b, const int *prompt, int n_prompt,
 		return kiln_error_set(err, KILN_ENOMEM, "batcher: out of memory");
 	}
 	j->b = b;
-	j->n = n;
+	j->per = n;
+	j->n = n * n_prompts;
 	j->refs = 2;
 	j->version = 1; /* a first wait with *seen = 0 returns at once */
 	j->params = *p;
 	j->params.stop = NULL;
 	j->params.n_stop = 0;
-	if (j->params.max_tokens > T - n_prompt)
-		j->params.max_tokens = T - n_prompt;
-	j->n_prompt = n_prompt;
-	j->prompt = malloc((size_t)n_prompt * sizeof(int));
-	j->out = calloc((size_t)n, sizeof(*j->out));
+	j->prompt = calloc((size_t)n_prompts, sizeof(*j->prompt));
+	j->n_prompt = malloc((size_t)n_prompts * sizeof(int));
+	j->out = calloc((size_t)j->n, sizeof(*j->out));
 	j->stop = p->n_stop ? calloc((size_t)p->n_stop, sizeof(char *)) : NULL;
-	if (!j->prompt || !j->out || (p->n_stop && !j->stop))
+	if (!j->prompt || !j->n_prompt || !j->out || (p->n_stop && !j->stop))
 		goto nomem;
-	memcpy(j->prompt, prompt, (size_t)n_prompt * sizeof(int));
-	for (int i = 0; i < n; i++)
+	for (int k = 0; k < n_prompts; k++) {
+		if (!(j->prompt[k] = malloc((size_t)n_prompt[k] * sizeof(int))))
+			goto nomem;
+		j->n_prompts = k + 1;
+		memcpy(j->prompt[k], prompts[k], (size_t)n_prompt[k] * sizeof(int));
+		j->n_prompt[k] = n_prompt[k];
+		j->prompt_tokens += n_prompt[k];
+	}
+	for (int i = 0; i < j->n; i++)
 		j->out[i].text.max = CHOICE_TEXT_MAX;
 	for (int i = 0; i < p->n_stop; i++) {
 		if (!(j->stop[i] = strdup(p->stop[i])))
@@ -509,11 +565,20 @@ int kiln_batch_submit(kiln_batcher *b, const int *prompt, int n_prompt,
 		      int n, const kiln_sample_params *p,
 		      kiln_batch_req **out, kiln_error *err)
 {
+	return kiln_batch_submit_many(b, &prompt, &n_prompt, 1, n, p, out,
+				      err);
+}
+
+int kiln_batch_submit_many(kiln_batcher *b, const int *const *prompts,
+			   const int *n_prompt, int n_prompts, int n,
+			   const kiln_sample_params *p, kiln_batch_req **out,
+			   kiln_error *err)
+{
 	struct kiln_batch_req *j;
 	int free_after, waiting, rc;
 
 	*out = NULL;
-	if ((rc = req_new(b, prompt, n_prompt, n, p, &j, err)))
+	if ((rc = req_new(b, prompts, n_prompt, n_prompts, n, p, &j, err)))
 		return rc;
 	pthread_mutex_lock(&b->lock);
 	if (b->stopping) {
@@ -565,7 +630,7 @@ int kiln_batch_submit_text(kiln_batcher *b, const char *text, size_t len,
 
 int kiln_batch_prompt_tokens(const kiln_batch_req *r)
 {
-	return r->n_prompt;
+	return r->prompt_tokens;
 }
 
 int kiln_batch_choices(const kiln_batch_req *r)
@@ -642,6 +707,37 @@ int kiln_batch_read(kiln_batch_req *r, int i, size_t from, char **text,
 		*finish = c->finish;
 	if (tokens)
 		*tokens = c->tokens;
+out:
+	pthread_mutex_unlock(&r->b->lock);
+	return rc;
+}
+
+int kiln_batch_read_logprobs(kiln_batch_req *r, int i, size_t from,
+			     kiln_token_logprob **lp, size_t *n,
+			     kiln_error *err)
+{
+	const struct choice *c;
+	size_t k;
+	int rc = 0;
+
+	*lp = NULL;
+	*n = 0;
+	if (i < 0 || i >= r->n)
+		return kiln_error_set(err, KILN_EINVAL,
+			"batcher: choice %d of %d", i, r->n);
+	pthread_mutex_lock(&r->b->lock);
+	c = &r->out[i];
+	k = from < c->n_lp ? c->n_lp - from : 0;
+	if (k) {
+		*lp = malloc(k * sizeof(**lp));
+		if (!*lp) {
+			rc = kiln_error_set(err, KILN_ENOMEM,
+					    "batcher: out of memory");
+			goto out;
+		}
+		memcpy(*lp, c->lp + from, k * sizeof(**lp));
+		*n = k;
+	}
 out:
 	pthread_mutex_unlock(&r->b->lock);
 	return rc;

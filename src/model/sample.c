@@ -10,6 +10,7 @@
 #include "util/buf.h"
 
 #define GEN_TEXT_MAX ((size_t)1 << 30) /* bytes of one completion */
+#define GEN_LOGPROBS_MAX ((size_t)1 << 22) /* tokens recorded */
 
 /* --------------------------------------------------------- parameters */
 
@@ -45,6 +46,11 @@ int kiln_sample_params_check(const kiln_sample_params *p, kiln_error *err)
 				"stop sequence %d: must be 1 to %d bytes", i,
 				KILN_SAMPLE_MAX_STOP_LEN);
 	}
+	if (p->top_logprobs < 0 ||
+	    p->top_logprobs > KILN_SAMPLE_MAX_TOP_LOGPROBS)
+		return kiln_error_set(err, KILN_EINVAL,
+			"top_logprobs must be 0 to %d",
+			KILN_SAMPLE_MAX_TOP_LOGPROBS);
 	return 0;
 }
 
@@ -222,6 +228,76 @@ int kiln_sampler_pick(kiln_sampler *s, const float *logits)
 	return s->c[m - 1].id; /* rounding: u == total */
 }
 
+/* -------------------------------------------------- log-probabilities */
+
+static float clamp_logprob(double lp)
+{
+	return lp > KILN_LOGPROB_MIN ? (float)lp : KILN_LOGPROB_MIN;
+}
+
+/* l[i] - logsumexp(l): with +infinite logits, the k of them share the
+ * probability (each -log k) and every other token has none. */
+static float log_softmax_at(const float *l, int i, double lse,
+			    int n_inf)
+{
+	float x = logit(l, i);
+
+	if (n_inf)
+		return x == INFINITY ? clamp_logprob(-log((double)n_inf))
+				     : KILN_LOGPROB_MIN;
+	if (x == -INFINITY || !isfinite(lse))
+		return KILN_LOGPROB_MIN;
+	return clamp_logprob((double)x - lse);
+}
+
+void kiln_logprobs(const float *logits, int vocab, int id, int n_top,
+		   kiln_token_logprob *out)
+{
+	float mx = logit(logits, argmax(logits, vocab));
+	double sum = 0, lse = -INFINITY;
+	int n_inf = 0, k = 0;
+
+	if (n_top > vocab)
+		n_top = vocab;
+	if (n_top > KILN_SAMPLE_MAX_TOP_LOGPROBS)
+		n_top = KILN_SAMPLE_MAX_TOP_LOGPROBS;
+	if (n_top < 0)
+		n_top = 0;
+	if (mx == INFINITY) {
+		for (int i = 0; i < vocab; i++)
+			n_inf += logit(logits, i) == INFINITY;
+	} else if (mx != -INFINITY) {
+		for (int i = 0; i < vocab; i++) {
+			float x = logit(logits, i);
+
+			if (x != -INFINITY)
+				sum += exp((double)x - (double)mx);
+		}
+		lse = (double)mx + log(sum);
+	}
+	out->id = id;
+	out->logprob = log_softmax_at(logits, id, lse, n_inf);
+	/* The n_top best by (logit descending, id ascending): insertion
+	 * into a sorted array; a token enters only if it beats the last. */
+	for (int i = 0; i < vocab && n_top; i++) {
+		float x = logit(logits, i);
+		int j;
+
+		if (k == n_top && !(x > logit(logits, out->top[k - 1].id)))
+			continue;
+		j = k < n_top ? k++ : k - 1;
+		while (j > 0 && x > logit(logits, out->top[j - 1].id)) {
+			out->top[j] = out->top[j - 1];
+			j--;
+		}
+		out->top[j].id = i;
+	}
+	for (int j = 0; j < k; j++)
+		out->top[j].logprob = log_softmax_at(logits, out->top[j].id,
+						     lse, n_inf);
+	out->n_top = k;
+}
+
 /* ----------------------------------------------------- stop sequences */
 
 long kiln_stop_find(const char *text, size_t len, size_t from,
@@ -267,6 +343,9 @@ struct kiln_gen {
 	enum kiln_finish finish;
 	kiln_buf text;  /* everything decoded (cut at a stop once found) */
 	size_t shown;   /* bytes of text released */
+	int logprobs, top_logprobs, vocab;
+	kiln_token_logprob *lp; /* one per token of text (not end-of-text) */
+	size_t n_lp, cap_lp;
 };
 
 int kiln_gen_new(kiln_gen **out, const kiln_tok *tok, int vocab,
@@ -289,6 +368,9 @@ int kiln_gen_new(kiln_gen **out, const kiln_tok *tok, int vocab,
 	g->max_tokens = p->max_tokens;
 	g->eot = kiln_tok_eot(tok);
 	g->text.max = GEN_TEXT_MAX;
+	g->logprobs = p->logprobs != 0;
+	g->top_logprobs = p->top_logprobs;
+	g->vocab = vocab;
 	*out = g;
 	return 0;
 }
@@ -298,6 +380,7 @@ void kiln_gen_free(kiln_gen *g)
 	if (g) {
 		kiln_sampler_free(g->sampler);
 		free(g->text.p);
+		free(g->lp);
 		free(g);
 	}
 }
@@ -325,9 +408,28 @@ int kiln_gen_step(kiln_gen *g, const float *logits, int *next,
 	if (plen && kiln__buf_add(&g->text, piece, plen))
 		return kiln_error_set(err, KILN_ENOMEM,
 				      "gen: completion text too long");
+	if (g->logprobs) {
+		if (g->n_lp == g->cap_lp) {
+			size_t cap = g->cap_lp ? 2 * g->cap_lp : 64;
+			kiln_token_logprob *lp;
+
+			if (cap > GEN_LOGPROBS_MAX ||
+			    !(lp = realloc(g->lp, cap * sizeof(*lp))))
+				return kiln_error_set(err, KILN_ENOMEM,
+					"gen: out of memory for logprobs");
+			g->lp = lp;
+			g->cap_lp = cap;
+		}
+		kiln_logprobs(logits, g->vocab, t, g->top_logprobs,
+			      &g->lp[g->n_lp]);
+		g->lp[g->n_lp++].offset = before;
+	}
 	at = kiln_stop_find(g->text.p, g->text.len, before, g->stop,
 			    g->n_stop, &safe);
 	if (at >= 0) {
+		/* the tokens that begin at or after the cut are not shown */
+		while (g->n_lp && g->lp[g->n_lp - 1].offset >= (size_t)at)
+			g->n_lp--;
 		g->text.len = (size_t)at;
 		g->text.p[at] = '\0';
 		g->finish = KILN_FINISH_STOP;
@@ -359,6 +461,17 @@ enum kiln_finish kiln_gen_finish(const kiln_gen *g)
 int kiln_gen_tokens(const kiln_gen *g)
 {
 	return g->tokens;
+}
+
+const kiln_token_logprob *kiln_gen_logprobs(const kiln_gen *g, size_t *n)
+{
+	size_t k = g->n_lp;
+
+	if (g->finish == KILN_FINISH_NONE)
+		while (k && g->lp[k - 1].offset >= g->shown)
+			k--;
+	*n = k;
+	return g->lp;
 }
 
 /* ------------------------------------------ one sequence on one slot */

@@ -41,10 +41,11 @@
 #define DEFAULT_COMPLETION_TOKENS 16 /* OpenAI's default for /completions */
 #define HTTP_TOO_LARGE 413     /* its MHD name changed across versions */
 #define MAX_HEAD ((size_t)32 << 10) /* request head bytes (guard.c) */
+#define MODELS_PREFIX "/v1/models/" /* GET /v1/models/{id} */
 #define MHD_POOL ((size_t)128 << 10) /* MHD's per-connection memory: more
 					than any head the guard lets by */
 
-enum route { R_NONE, R_CHAT, R_COMPLETIONS, R_MODELS, R_HEALTH };
+enum route { R_NONE, R_CHAT, R_COMPLETIONS, R_MODELS, R_MODEL, R_HEALTH };
 
 struct kiln_server {
 	struct MHD_Daemon *d;
@@ -78,6 +79,7 @@ struct req {
 	kiln_batch_req *br;
 	struct kiln__answer ans; /* ans.id points at id */
 	int include_usage;
+	int logprobs, top_logprobs; /* as asked (openai.c) */
 	char id[48];
 	int prompt_tokens, completion_tokens;
 	const char *finish;
@@ -85,6 +87,7 @@ struct req {
 	kiln_buf ev;            /* events not yet handed to MHD */
 	size_t ev_off;
 	size_t *sent;           /* per choice: bytes of text streamed */
+	size_t *lp_sent;        /* per choice: logprobs streamed */
 	unsigned char *flags;   /* per choice: 1 role sent, 2 finish sent */
 	uint64_t seen;          /* the request's version last looked at */
 	int ev_done;
@@ -155,6 +158,36 @@ static enum MHD_Result send_error(struct req *r, const struct apierr *e)
 
 /* ------------------------------------------------- generation answers */
 
+/* Choice i's logprobs from the from-th, those whose text begins before
+ * byte `before` (all when before is SIZE_MAX), as JSON (*json NULL when
+ * none or not asked); *used = how many. -1: out of memory. */
+static int logprobs_json(struct req *r, int i, size_t from, size_t before,
+			 json_t **json, size_t *used)
+{
+	kiln_token_logprob *lp;
+	size_t n, m = 0;
+
+	*json = NULL;
+	*used = 0;
+	if (!r->logprobs)
+		return 0;
+	if (kiln_batch_read_logprobs(r->br, i, from, &lp, &n, NULL))
+		return -1;
+	while (m < n && lp[m].offset < before)
+		m++;
+	if (m || before == SIZE_MAX) {
+		*json = kiln__openai_logprobs(r->ans.chat, r->s->tok, lp, m,
+					      r->top_logprobs);
+		if (!*json) {
+			free(lp);
+			return -1;
+		}
+	}
+	free(lp);
+	*used = m;
+	return 0;
+}
+
 /* The whole answer of a finished request. */
 static json_t *answer_json(struct req *r)
 {
@@ -169,12 +202,17 @@ static json_t *answer_json(struct req *r)
 		char *text;
 		size_t len;
 		int tokens;
-		json_t *ch;
+		size_t used;
+		json_t *ch, *lp;
 
 		if (kiln_batch_read(r->br, i, 0, &text, &len, &f, &tokens, NULL))
 			goto fail;
+		if (logprobs_json(r, i, 0, SIZE_MAX, &lp, &used)) {
+			free(text);
+			goto fail;
+		}
 		ch = kiln__openai_choice(r->ans.chat, i,
-					 kiln__json_text(text, len), f);
+					 kiln__json_text(text, len), f, lp);
 		free(text);
 		if (!ch || json_array_append_new(choices, ch))
 			goto fail;
@@ -217,7 +255,8 @@ static int ev_choice(struct req *r, int i, int *any)
 	char *text;
 	size_t len, ready;
 	int tokens, role = r->ans.chat && !(r->flags[i] & 1), rc = 0;
-	json_t *jt = NULL;
+	json_t *jt = NULL, *lp = NULL;
+	size_t used;
 	const char *fin = NULL;
 
 	if (kiln_batch_read(r->br, i, r->sent[i], &text, &len, &f, &tokens,
@@ -230,18 +269,29 @@ static int ev_choice(struct req *r, int i, int *any)
 		r->sent[i] += ready;
 	}
 	free(text);
-	if (rc)
+	/* the tokens whose text begins in what is streamed now (all, at
+	 * the end) */
+	if (!rc && logprobs_json(r, i, r->lp_sent[i], f ? SIZE_MAX - 1
+				 : r->sent[i], &lp, &used))
+		rc = -1;
+	if (rc) {
+		json_decref(jt);
 		return rc;
+	}
+	r->lp_sent[i] += used;
 	if (f && !(r->flags[i] & 2)) {
 		fin = kiln__openai_finish(f);
 		r->finish = fin;
 		r->completion_tokens += tokens;
 		r->flags[i] |= 2;
 	}
-	if (jt || fin || role) {
+	if (jt || fin || role || lp) {
 		r->flags[i] |= 1;
 		*any = 1;
-		rc = ev_add(r, kiln__openai_chunk(&r->ans, i, jt, fin, role));
+		rc = ev_add(r, kiln__openai_chunk(&r->ans, i, jt, fin, role,
+						  lp));
+	} else {
+		json_decref(lp);
 	}
 	return rc;
 }
@@ -327,8 +377,10 @@ static enum MHD_Result send_stream(struct req *r)
 
 	r->sent = calloc((size_t)kiln_batch_choices(r->br), sizeof(*r->sent));
 	r->flags = calloc((size_t)kiln_batch_choices(r->br), 1);
+	r->lp_sent = calloc((size_t)kiln_batch_choices(r->br),
+			    sizeof(*r->lp_sent));
 	r->ev.max = (size_t)1 << 30;
-	if (!r->sent || !r->flags)
+	if (!r->sent || !r->flags || !r->lp_sent)
 		return MHD_NO;
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
 						 ev_read, r, NULL);
@@ -363,6 +415,60 @@ static uint64_t fresh_seed(struct kiln_server *s)
 }
 
 
+/* Every prompt of a as token ids: ids[k] (malloc'd) of n_ids[k]. 0, or -1
+ * with e filled (a prompt too long for the context, a token id outside
+ * the vocabulary: 400). */
+static int encode_prompts(struct req *r, const struct kiln__ask *a,
+			  int **ids, int *n_ids, struct apierr *e)
+{
+	const char *param = a->chat ? "messages" : "prompt";
+	int T = r->s->m->cfg.n_ctx, V = r->s->m->cfg.vocab, rc;
+	kiln_error err;
+
+	for (int k = 0; k < a->n_prompts; k++) {
+		const struct kiln__prompt *p = &a->prompts[k];
+
+		if (p->text) {
+			rc = kiln_sample_prompt(r->s->tok, p->text,
+						strlen(p->text), T, &ids[k],
+						&n_ids[k], &err);
+		} else {
+			n_ids[k] = p->n_ids;
+			rc = p->n_ids > T - 1 ? KILN_ELIMIT : 0;
+			for (int i = 0; !rc && i < p->n_ids; i++)
+				if (p->ids[i] >= V)
+					return BAD(e, "invalid_value", param,
+						   "prompt %d: token id %d is "
+						   "not in the vocabulary (0 .. "
+						   "%d)", k, p->ids[i], V - 1);
+			if (!rc && !(ids[k] = malloc((size_t)p->n_ids *
+						     sizeof(int))))
+				rc = kiln_error_set(&err, KILN_ENOMEM,
+						    "out of memory");
+			if (!rc)
+				memcpy(ids[k], p->ids,
+				       (size_t)p->n_ids * sizeof(int));
+		}
+		if (rc == KILN_ELIMIT) {
+			char which[32] = "";
+
+			if (a->n_prompts > 1)
+				snprintf(which, sizeof(which), " [%d]", k);
+			return BAD(e, "context_length_exceeded", param,
+				   "This model's maximum context length is %d "
+				   "tokens; the prompt%s is %d tokens (at most "
+				   "%d leave room for an answer)", T, which,
+				   n_ids[k], T - 1);
+		}
+		if (rc)
+			return apierr_set(e, 500, "server_error",
+					  "internal_error", NULL, "%s",
+					  err.msg);
+		r->prompt_tokens += n_ids[k];
+	}
+	return 0;
+}
+
 static enum MHD_Result handle_generate(struct req *r)
 {
 	struct kiln_server *s = r->s;
@@ -370,7 +476,9 @@ static enum MHD_Result handle_generate(struct req *r)
 	struct apierr e;
 	struct kiln__ask a;
 	kiln_error err;
-	int *ids = NULL, rc, stream;
+	int *ids[KILN__SERVE_MAX_PROMPTS] = { 0 };
+	int n_ids[KILN__SERVE_MAX_PROMPTS] = { 0 };
+	int rc, stream, n_prompts;
 	json_t *ans;
 
 	if (kiln__openai_parse(chat, r->body.p, r->body.len, &a, &e)) {
@@ -379,21 +487,12 @@ static enum MHD_Result handle_generate(struct req *r)
 	}
 	r->ans.chat = chat;
 	r->include_usage = a.include_usage;
-	rc = kiln_sample_prompt(s->tok, a.prompt, strlen(a.prompt), T, &ids,
-				&r->prompt_tokens, &err);
-	if (rc == KILN_ELIMIT) {
-		kiln__ask_free(&a);
-		BAD(&e, "context_length_exceeded", chat ? "messages" : "prompt",
-		    "This model's maximum context length is %d tokens; the "
-		    "prompt is %d tokens (at most %d leave room for an answer)",
-		    T, r->prompt_tokens, T - 1);
-		return send_error(r, &e);
-	}
-	if (rc) {
-		kiln__ask_free(&a);
-		apierr_set(&e, 500, "server_error", "internal_error", NULL,
-			   "%s", err.msg);
-		return send_error(r, &e);
+	r->logprobs = a.p.logprobs;
+	r->top_logprobs = a.p.top_logprobs;
+	n_prompts = a.n_prompts;
+	if (encode_prompts(r, &a, ids, n_ids, &e)) {
+		rc = -1;
+		goto refused;
 	}
 	if (!a.max_given)
 		a.p.max_tokens = chat ? T : DEFAULT_COMPLETION_TOKENS;
@@ -405,9 +504,8 @@ static enum MHD_Result handle_generate(struct req *r)
 	r->ans.id = r->id;
 	r->ans.created = (long long)time(NULL);
 	r->ans.model = s->model_name;
-	rc = kiln_batch_submit(s->b, ids, r->prompt_tokens, a.n, &a.p, &r->br,
-			       &err);
-	free(ids);
+	rc = kiln_batch_submit_many(s->b, (const int *const *)ids, n_ids,
+				    n_prompts, a.n, &a.p, &r->br, &err);
 	if (rc) {
 		if (rc == KILN_ELIMIT)
 			apierr_set(&e, 503, "server_error", "queue_full", NULL,
@@ -421,11 +519,14 @@ static enum MHD_Result handle_generate(struct req *r)
 		else
 			apierr_set(&e, 500, "server_error", "internal_error",
 				   NULL, "%s", err.msg);
-		kiln__ask_free(&a);
-		return send_error(r, &e);
 	}
+refused:
+	for (int k = 0; k < n_prompts; k++)
+		free(ids[k]);
 	stream = a.stream;
 	kiln__ask_free(&a);
+	if (rc)
+		return send_error(r, &e);
 	if (stream)
 		return send_stream(r);
 	kiln_batch_wait(r->br, NULL, -1);
@@ -451,19 +552,39 @@ static enum MHD_Result handle_generate(struct req *r)
 
 /* ------------------------------------------------------------ routes */
 
-static enum MHD_Result handle_models(struct req *r)
+static json_t *model_json(struct req *r)
 {
 	const kiln_gpt_config *c = &r->s->m->cfg;
-	json_t *model = json_pack("{ss ss sI ss si s{si si si si si sI}}",
+
+	return json_pack("{ss ss sI ss si s{si si si si si sI}}",
 		"id", r->s->model_name, "object", "model",
 		"created", (json_int_t)r->s->started, "owned_by", "kiln",
 		"max_model_len", c->n_ctx, "config",
 		"n_layer", c->n_layer, "n_head", c->n_head,
 		"d_model", c->d_model, "n_ctx", c->n_ctx, "vocab", c->vocab,
 		"n_params", (json_int_t)r->s->m->n_params);
+}
 
+static enum MHD_Result handle_models(struct req *r)
+{
 	return send_json(r, MHD_HTTP_OK, json_pack("{ss s[o]}", "object",
-			 "list", "data", model), NULL, NULL);
+			 "list", "data", model_json(r)), NULL, NULL);
+}
+
+/* GET /v1/models/{id}: the served model, or 404 model_not_found. */
+static enum MHD_Result handle_model(struct req *r, const char *url)
+{
+	const char *id = url + strlen(MODELS_PREFIX);
+	struct apierr e;
+
+	if (strcmp(id, r->s->model_name)) {
+		apierr_set(&e, MHD_HTTP_NOT_FOUND, "invalid_request_error",
+			   "model_not_found", "model", "The model '%.200s' "
+			   "does not exist: this server serves '%.200s'", id,
+			   r->s->model_name);
+		return send_error(r, &e);
+	}
+	return send_json(r, MHD_HTTP_OK, model_json(r), NULL, NULL);
 }
 
 static enum MHD_Result handle_health(struct req *r)
@@ -485,6 +606,9 @@ static enum route route_of(const char *url)
 		return R_COMPLETIONS;
 	if (!strcmp(url, "/v1/models"))
 		return R_MODELS;
+	if (!strncmp(url, MODELS_PREFIX, strlen(MODELS_PREFIX)) &&
+	    url[strlen(MODELS_PREFIX)])
+		return R_MODEL;
 	if (!strcmp(url, "/health"))
 		return R_HEALTH;
 	return R_NONE;
@@ -582,6 +706,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return handle_generate(r);
 	case R_MODELS:
 		return handle_models(r);
+	case R_MODEL:
+		return handle_model(r, url);
 	default:
 		return handle_health(r);
 	}
@@ -632,6 +758,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	free(r->ev.p);
 	free(r->sent);
 	free(r->flags);
+	free(r->lp_sent);
 	free(r);
 	pthread_mutex_lock(&s->lock);
 	if (--s->open == 0)

@@ -21,6 +21,8 @@
 #include "kiln/sample.h"
 
 #define KILN__SERVE_MAX_CHOICES 16   /* largest "n" */
+#define KILN__SERVE_MAX_PROMPTS 64   /* prompts of one completions request,
+					and choices in all (prompts x n) */
 
 /* An error to answer with: {"error": {"message", "type", "param", "code"}}. */
 struct kiln__apierr {
@@ -37,11 +39,20 @@ int kiln__apierr_set(struct kiln__apierr *e, unsigned status,
 
 json_t *kiln__openai_error(const struct kiln__apierr *e);
 
+/* One prompt: text (rendered for chat), or token ids when text is NULL. */
+struct kiln__prompt {
+	char *text;
+	int *ids;
+	int n_ids;
+};
+
 /* What one generation request asks for, once checked. */
 struct kiln__ask {
 	int chat;
-	char *prompt;           /* rendered (chat) or given */
-	kiln_sample_params p;   /* p.stop points into stop */
+	struct kiln__prompt *prompts; /* n_prompts (chat: 1) */
+	int n_prompts;
+	kiln_sample_params p;   /* p.stop points into stop; p.logprobs,
+				   p.top_logprobs as asked */
 	int seed_given, max_given;
 	int n, stream, include_usage;
 	char **stop;
@@ -56,9 +67,10 @@ int kiln__openai_parse(int chat, const char *body, size_t len,
 void kiln__ask_free(struct kiln__ask *a);
 
 /* The parser on a body alone, for tests/fuzz/fuzz_serve.c. Returns 0 and
- * *view = what was asked ({chat, prompt, temperature, top_p, top_k,
- * max_tokens, n, seed, seed_given, max_given, stream, include_usage,
- * stop}), or the HTTP status and *view = the error body the server sends.
+ * *view = what was asked ({chat, prompts: [string or [ids]], temperature,
+ * top_p, top_k, max_tokens, n, seed, seed_given, max_given, stream,
+ * include_usage, stop, logprobs, top_logprobs}), or the HTTP status and
+ * *view = the error body the server sends.
  * *view is NULL when it could not be made. */
 int kiln__serve_parse_request(int chat, const char *body, size_t len,
 			      json_t **view);
@@ -76,13 +88,21 @@ json_t *kiln__openai_usage(int prompt_tokens, int completion_tokens);
 /* {"id", "object", "created", "model"}: object chat.completion(.chunk) or
  * text_completion. */
 json_t *kiln__openai_head(const struct kiln__answer *a, int chunk);
-/* One choice of a whole answer (text taken). */
+/* One choice of a whole answer (text and logprobs taken; logprobs may be
+ * NULL: "logprobs": null). */
 json_t *kiln__openai_choice(int chat, int i, json_t *text,
-			    enum kiln_finish f);
+			    enum kiln_finish f, json_t *logprobs);
 /* One streamed chunk for choice i: text (taken, may be NULL), finish (may
- * be NULL), role (chat's first chunk). */
+ * be NULL), role (chat's first chunk), logprobs (taken, may be NULL). */
 json_t *kiln__openai_chunk(const struct kiln__answer *a, int i, json_t *text,
-			   const char *finish, int role);
+			   const char *finish, int role, json_t *logprobs);
+
+/* The logprobs of lp[0..n) in OpenAI's shape: chat {"content": [{token,
+ * logprob, bytes, top_logprobs}], "refusal": null}; completions {tokens,
+ * token_logprobs, top_logprobs: [{token: logprob}], text_offset} with
+ * text_offset in bytes of the choice's text. top: alternatives asked. */
+json_t *kiln__openai_logprobs(int chat, const kiln_tok *tok,
+			      const kiln_token_logprob *lp, size_t n, int top);
 
 /* A JSON string of p[0..n) with each invalid UTF-8 part replaced by
  * U+FFFD (a byte-level model may emit any bytes). */

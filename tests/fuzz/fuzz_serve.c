@@ -6,8 +6,12 @@
  * result is compared with ref_request(), the rules of docs/SERVE.md
  * written again here on the body as jansson reads it:
  *   - a request the rules accept must be accepted, with exactly the
- *     values asked for (or the defaults), the prompt as given (or as
- *     kiln_chat_render renders the messages) and the stop list as given;
+ *     values asked for (or the defaults), the prompts as given (or as
+ *     kiln_chat_render renders the messages once OpenAI's shapes are
+ *     mapped onto kiln's: the developer role is system, text parts are
+ *     joined), the stop list and the logprobs asked for;
+ *   - a parameter kiln does not honour is refused unless its value asks
+ *     for nothing (tools: [], echo: false, ...);
  *   - a request they refuse must be refused with 400, and every refusal
  *     must be the error body clients read: {"error": {"message": non-empty,
  *     "type", "code", "param": one of the request's fields or absent}}.
@@ -27,13 +31,15 @@
 #include "fuzz.h"
 
 #define REF_MAX_CHOICES 16
+#define REF_MAX_PROMPTS 64
 #define REF_MAX_TOKENS (1 << 20)
+#define REF_MAX_TOP 20
 
 struct want {
-	char *prompt;
+	json_t *prompts; /* array of strings or arrays of ids */
 	double temperature, top_p;
-	long long top_k, max_tokens, n, seed;
-	int seed_given, max_given, stream, include_usage;
+	long long top_k, max_tokens, n, seed, top_logprobs;
+	int seed_given, max_given, stream, include_usage, logprobs;
 	json_t *stop; /* array of strings */
 };
 
@@ -129,6 +135,188 @@ static int ref_stop(const json_t *o, json_t *stop)
 	return 1;
 }
 
+/* messages with OpenAI's shapes as kiln's template takes them: 1 and
+ * *out, or 0 refused. */
+static int ref_messages(const json_t *v, json_t *out)
+{
+	const json_t *m, *part;
+	size_t i, k;
+
+	json_array_foreach(v, i, m) {
+		const char *role = json_string_value(json_object_get(m, "role"));
+		const json_t *c = json_object_get(m, "content");
+		const json_t *tc = json_object_get(m, "tool_calls");
+		const json_t *fc = json_object_get(m, "function_call");
+		json_t *text;
+
+		if (!json_is_object(m) || !role)
+			return 0;
+		if (!strcmp(role, "developer"))
+			role = "system";
+		if (strcmp(role, "system") && strcmp(role, "user") &&
+		    strcmp(role, "assistant"))
+			return 0;
+		if ((tc && !json_is_null(tc) &&
+		     !(json_is_array(tc) && json_array_size(tc) == 0)) ||
+		    (fc && !json_is_null(fc)))
+			return 0;
+		if (json_is_array(c)) {
+			char *joined = strdup("");
+			size_t len = 0;
+
+			if (!joined)
+				FAIL("out of memory");
+			json_array_foreach(c, k, part) {
+				const json_t *t = json_object_get(part, "text");
+				const char *type = json_string_value(
+					json_object_get(part, "type"));
+				char *more;
+
+				if (!type || strcmp(type, "text") ||
+				    !json_is_string(t)) {
+					free(joined);
+					return 0;
+				}
+				more = realloc(joined, len +
+					       json_string_length(t) + 1);
+				if (!more)
+					FAIL("out of memory");
+				joined = more;
+				memcpy(joined + len, json_string_value(t),
+				       json_string_length(t));
+				len += json_string_length(t);
+				joined[len] = '\0';
+			}
+			text = json_stringn(joined, len);
+			free(joined);
+		} else if (json_is_string(c)) {
+			text = json_copy((json_t *)c);
+		} else {
+			return 0;
+		}
+		if (json_array_append_new(out, json_pack("{ss so}", "role",
+							 role, "content", text)))
+			FAIL("out of memory");
+	}
+	return 1;
+}
+
+/* A prompt of token ids: 1 when v is a non-empty array of integers
+ * 0 .. INT32_MAX. */
+static int ref_ids(const json_t *v)
+{
+	const json_t *x;
+	size_t i;
+
+	if (!json_is_array(v) || json_array_size(v) == 0)
+		return 0;
+	json_array_foreach(v, i, x)
+		if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+		    json_integer_value(x) > INT32_MAX)
+			return 0;
+	return 1;
+}
+
+static int ref_prompts(const json_t *v, json_t *out)
+{
+	const json_t *x;
+	size_t i;
+
+	if (json_is_string(v))
+		return !json_array_append(out, (json_t *)v);
+	if (!json_is_array(v) || json_array_size(v) == 0)
+		return 0;
+	if (json_is_integer(json_array_get(v, 0)))
+		return ref_ids(v) && !json_array_append(out, (json_t *)v);
+	if (json_array_size(v) > REF_MAX_PROMPTS)
+		return 0;
+	json_array_foreach(v, i, x) {
+		if (json_is_string(json_array_get(v, 0)) ? !json_is_string(x)
+							 : !ref_ids(x))
+			return 0;
+		if (json_array_append(out, (json_t *)x))
+			FAIL("out of memory");
+	}
+	return 1;
+}
+
+/* The parameters kiln does not honour, and the values that ask for
+ * nothing (docs/SERVE.md). 1: fine. */
+static int ref_unsupported_ok(const json_t *o, int chat)
+{
+	static const char *const chat_never[] = {
+		"audio", "prediction", "reasoning_effort", "web_search_options",
+		NULL
+	};
+	static const char *const any_never[] = {
+		"guided_json", "guided_regex", "guided_choice",
+		"guided_grammar", NULL
+	};
+	const json_t *v;
+	const char *str;
+
+#define PRESENT(k) ((v = json_object_get(o, k)) && !json_is_null(v))
+	for (int i = 0; chat && chat_never[i]; i++)
+		if (PRESENT(chat_never[i]))
+			return 0;
+	for (int i = 0; any_never[i]; i++)
+		if (PRESENT(any_never[i]))
+			return 0;
+	if (chat) {
+		if ((PRESENT("tools") && !(json_is_array(v) &&
+					   json_array_size(v) == 0)) ||
+		    (PRESENT("functions") && !(json_is_array(v) &&
+					       json_array_size(v) == 0)) ||
+		    (PRESENT("parallel_tool_calls") && !json_is_boolean(v)) ||
+		    (PRESENT("store") && !json_is_false(v)))
+			return 0;
+		if (PRESENT("tool_choice") &&
+		    (!(str = json_string_value(v)) ||
+		     (strcmp(str, "none") && strcmp(str, "auto"))))
+			return 0;
+		if (PRESENT("function_call") &&
+		    (!(str = json_string_value(v)) ||
+		     (strcmp(str, "none") && strcmp(str, "auto"))))
+			return 0;
+		if (PRESENT("modalities") &&
+		    !(json_array_size(v) == 1 &&
+		      (str = json_string_value(json_array_get(v, 0))) &&
+		      !strcmp(str, "text")))
+			return 0;
+	} else {
+		const json_t *n = json_object_get(o, "n");
+
+		if ((PRESENT("echo") && !json_is_false(v)) ||
+		    (PRESENT("suffix") && !(json_is_string(v) &&
+					    json_string_length(v) == 0)) ||
+		    (PRESENT("best_of") && !(json_is_number(v) &&
+			json_number_value(v) == (json_is_number(n) ?
+						 json_number_value(n) : 1))))
+			return 0;
+	}
+	if (PRESENT("response_format") &&
+	    !((str = json_string_value(json_object_get(v, "type"))) &&
+	      !strcmp(str, "text")))
+		return 0;
+	if (PRESENT("logit_bias") && !(json_is_object(v) &&
+				       json_object_size(v) == 0))
+		return 0;
+	if ((PRESENT("presence_penalty") && !(json_is_number(v) &&
+					      json_number_value(v) == 0)) ||
+	    (PRESENT("frequency_penalty") && !(json_is_number(v) &&
+					       json_number_value(v) == 0)) ||
+	    (PRESENT("min_p") && !(json_is_number(v) &&
+				   json_number_value(v) == 0)) ||
+	    (PRESENT("min_tokens") && !(json_is_number(v) &&
+					json_number_value(v) == 0)) ||
+	    (PRESENT("repetition_penalty") && !(json_is_number(v) &&
+						json_number_value(v) == 1)) ||
+	    (PRESENT("ignore_eos") && !json_is_false(v)))
+		return 0;
+#undef PRESENT
+	return 1;
+}
+
 /* 1 when the rules accept the body as a request for the route, with *w
  * what it asks for. */
 static int ref_request(const char *body, size_t len, int chat,
@@ -147,7 +335,8 @@ static int ref_request(const char *body, size_t len, int chat,
 	w->max_tokens = d.max_tokens;
 	w->n = 1;
 	w->stop = json_array();
-	if (!w->stop)
+	w->prompts = json_array();
+	if (!w->stop || !w->prompts)
 		FAIL("out of memory");
 	if (!json_is_object(o))
 		goto out;
@@ -156,20 +345,24 @@ static int ref_request(const char *body, size_t len, int chat,
 		goto out;
 	if (chat) {
 		kiln_error err;
+		json_t *msgs = json_array();
+		char *prompt = NULL;
+		int good;
 
-		v = json_object_get(o, "messages");
-		if (!json_is_array(v) || json_array_size(v) == 0 ||
-		    kiln_chat_render(v, 1, &w->prompt, &err))
-			goto out;
-	} else {
-		v = json_object_get(o, "prompt");
-		if (json_is_array(v) && json_array_size(v) == 1)
-			v = json_array_get(v, 0);
-		if (!json_is_string(v))
-			goto out;
-		w->prompt = strdup(json_string_value(v));
-		if (!w->prompt)
+		if (!msgs)
 			FAIL("out of memory");
+		v = json_object_get(o, "messages");
+		good = json_is_array(v) && json_array_size(v) > 0 &&
+		       ref_messages(v, msgs) &&
+		       !kiln_chat_render(msgs, 1, &prompt, &err);
+		json_decref(msgs);
+		if (!good)
+			goto out;
+		if (json_array_append_new(w->prompts, json_string(prompt)))
+			FAIL("out of memory");
+		free(prompt);
+	} else if (!ref_prompts(json_object_get(o, "prompt"), w->prompts)) {
+		goto out;
 	}
 	if (!ref_num(o, "temperature", 0, 2, 0, &w->temperature) ||
 	    !ref_num(o, "top_p", 0, 1, 1, &w->top_p) ||
@@ -188,6 +381,22 @@ static int ref_request(const char *body, size_t len, int chat,
 		goto out;
 	if (!ref_stop(o, w->stop))
 		goto out;
+	if (w->n * (long long)json_array_size(w->prompts) > REF_MAX_PROMPTS)
+		goto out;
+	if (chat) {
+		int given = 0;
+
+		if (!ref_bool(o, "logprobs", &w->logprobs) ||
+		    !ref_range(o, "top_logprobs", 0, REF_MAX_TOP,
+			       &w->top_logprobs, &given) ||
+		    (given && !w->logprobs))
+			goto out;
+	} else if (!ref_range(o, "logprobs", 0, REF_MAX_TOP, &w->top_logprobs,
+			      &w->logprobs)) {
+		goto out;
+	}
+	if (!ref_unsupported_ok(o, chat))
+		goto out;
 	if (w->top_k < 0)
 		w->top_k = 0;
 	ok = 1;
@@ -201,7 +410,15 @@ static void check_error(const json_t *view, int status, const char *route)
 	static const char *const params[] = {
 		"model", "messages", "prompt", "temperature", "top_p", "top_k",
 		"max_tokens", "max_completion_tokens", "n", "seed", "stream",
-		"include_usage", "stop", NULL
+		"include_usage", "stop", "stream_options", "logprobs",
+		"top_logprobs", "best_of", "logit_bias", "user", "metadata",
+		"tools", "tool_choice", "functions", "function_call",
+		"parallel_tool_calls", "response_format", "presence_penalty",
+		"frequency_penalty", "echo", "suffix", "audio", "modalities",
+		"prediction", "store", "reasoning_effort",
+		"web_search_options", "min_p", "repetition_penalty",
+		"min_tokens", "ignore_eos", "guided_json", "guided_regex",
+		"guided_choice", "guided_grammar", NULL
 	};
 	const json_t *e = json_object_get(view, "error");
 	const json_t *msg = json_object_get(e, "message");
@@ -251,12 +468,15 @@ static int bool_of(const json_t *view, const char *key)
 static void check_request(const json_t *view, const struct want *w,
 			  int chat, const char *route)
 {
-	const json_t *p = json_object_get(view, "prompt");
-
 	if (bool_of(view, "chat") != chat)
 		FAIL("%s: chat flag", route);
-	if (!json_is_string(p) || strcmp(json_string_value(p), w->prompt))
-		FAIL("%s: prompt is not what was asked", route);
+	if (!json_equal(json_object_get(view, "prompts"), w->prompts))
+		FAIL("%s: prompts are not what was asked", route);
+	if (bool_of(view, "logprobs") != w->logprobs ||
+	    int_of(view, "top_logprobs") != w->top_logprobs)
+		FAIL("%s: logprobs %d/%d, top_logprobs %lld/%lld", route,
+		     bool_of(view, "logprobs"), w->logprobs,
+		     int_of(view, "top_logprobs"), w->top_logprobs);
 	if (json_real_value(json_object_get(view, "temperature")) !=
 	    w->temperature ||
 	    json_real_value(json_object_get(view, "top_p")) != w->top_p)
@@ -307,7 +527,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		json_decref(view);
 		json_decref(w.stop);
-		free(w.prompt);
+		json_decref(w.prompts);
 	}
 	return 0;
 }

@@ -387,6 +387,108 @@ static void gen_stops_across_tokens(void **state)
 	assert_int_equal(n, 3);
 }
 
+/* kiln_logprobs: log_softmax of the raw logits, the likeliest first (ties:
+ * the lower id), -infinity as KILN_LOGPROB_MIN. */
+static void logprobs_known_softmax(void **state)
+{
+	float l[V];
+	kiln_token_logprob t;
+	double sum = 0;
+
+	(void)state;
+	for (int i = 0; i < V; i++)
+		l[i] = (float)log(1.0 + i % 7);  /* weights 1..7, ties */
+	for (int i = 0; i < V; i++)
+		sum += 1.0 + i % 7;
+	kiln_logprobs(l, V, 3, 4, &t);
+	assert_int_equal(t.id, 3);
+	assert_true(fabs(t.logprob - log(4.0 / sum)) < 1e-5);
+	assert_int_equal(t.n_top, 4);
+	/* weight 7 at ids 6, 13, 20, 27, ...: the lowest ids first */
+	assert_int_equal(t.top[0].id, 6);
+	assert_int_equal(t.top[1].id, 13);
+	assert_int_equal(t.top[2].id, 20);
+	assert_int_equal(t.top[3].id, 27);
+	assert_true(fabs(t.top[0].logprob - log(7.0 / sum)) < 1e-5);
+	/* no alternatives asked; more than the vocabulary: all of it */
+	kiln_logprobs(l, V, 0, 0, &t);
+	assert_int_equal(t.n_top, 0);
+	kiln_logprobs(l, 3, 0, KILN_SAMPLE_MAX_TOP_LOGPROBS, &t);
+	assert_int_equal(t.n_top, 3);
+	assert_int_equal(t.top[0].id, 2);
+	/* NaN and -inf: no probability */
+	l[5] = NAN;
+	l[8] = -INFINITY;
+	kiln_logprobs(l, V, 5, 2, &t);
+	assert_true(t.logprob == KILN_LOGPROB_MIN);
+	kiln_logprobs(l, V, 8, 2, &t);
+	assert_true(t.logprob == KILN_LOGPROB_MIN);
+	/* two +inf logits share the probability */
+	l[10] = INFINITY;
+	l[40] = INFINITY;
+	kiln_logprobs(l, V, 40, 3, &t);
+	assert_true(fabs(t.logprob - log(0.5)) < 1e-6);
+	assert_int_equal(t.top[0].id, 10);
+	assert_int_equal(t.top[1].id, 40);
+	assert_true(t.top[2].logprob == KILN_LOGPROB_MIN);
+}
+
+/* kiln_gen_logprobs lists the tokens of the released text: one that
+ * begins at a stop's cut is not listed, nor the end-of-text token. */
+static void gen_logprobs_follow_text(void **state)
+{
+	const char *stops[] = { "xyz" };
+	const char *text = "abxyzq";
+	kiln_tok *tok = NULL;
+	kiln_gen *g = NULL;
+	kiln_sample_params p;
+	kiln_error err = { 0, "" };
+	struct script sc = { text, 0 };
+	const kiln_token_logprob *lp;
+	float l[257];
+	size_t n, len;
+	int next, rc;
+
+	(void)state;
+	assert_int_equal(kiln_tok_bytes(&tok, &err), 0);
+	kiln_sample_params_default(&p);
+	p.temperature = 0;
+	p.stop = stops;
+	p.n_stop = 1;
+	p.logprobs = 1;
+	p.top_logprobs = 2;
+	assert_int_equal(kiln_gen_new(&g, tok, 257, &p, &err), 0);
+	do {
+		next_logits(&sc, l, 257, kiln_tok_eot(tok));
+		rc = kiln_gen_step(g, l, &next, &err);
+		assert_true(rc == 0 || rc == 1);
+		lp = kiln_gen_logprobs(g, &n);
+		kiln_gen_text(g, &len);
+		/* while running: the tokens that begin in the released text */
+		for (size_t i = 0; i < n; i++)
+			assert_true(lp[i].offset < len || rc == 1);
+	} while (rc == 0);
+	lp = kiln_gen_logprobs(g, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(lp[0].id, 'a');
+	assert_int_equal(lp[1].id, 'b');
+	assert_int_equal(lp[1].offset, 1);
+	assert_int_equal(lp[1].n_top, 2);
+	assert_int_equal(lp[1].top[0].id, 'b');
+	/* logit 10 among 256 zeros */
+	assert_true(fabs(lp[1].logprob - (10 - log(exp(10) + 256))) < 1e-5);
+	kiln_gen_free(g);
+	/* without p.logprobs: nothing */
+	p.logprobs = 0;
+	assert_int_equal(kiln_gen_new(&g, tok, 257, &p, &err), 0);
+	next_logits(&sc, l, 257, kiln_tok_eot(tok));
+	kiln_gen_step(g, l, &next, &err);
+	assert_null(kiln_gen_logprobs(g, &n));
+	assert_int_equal(n, 0);
+	kiln_gen_free(g);
+	kiln_tok_free(tok);
+}
+
 /* Regression: a checkpoint with an infinite weight gives +inf logits;
  * exp(inf - inf) is NaN, no token survived the filter and the sampler read
  * the candidate before its array (a token id out of range; in kiln serve
@@ -437,6 +539,8 @@ int main(void)
 		cmocka_unit_test(params_checked),
 		cmocka_unit_test(stop_find),
 		cmocka_unit_test(gen_stops_across_tokens),
+		cmocka_unit_test(logprobs_known_softmax),
+		cmocka_unit_test(gen_logprobs_follow_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
