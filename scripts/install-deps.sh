@@ -4,6 +4,7 @@
 # Usage: scripts/install-deps.sh [--bench]
 #   --bench  also PyTorch (python3-torch), the baseline of bench/train and the
 #            generator of the model's reference test vectors; CI needs neither.
+#            And numpy, xxhash, regex for bench/dedup's Python baseline.
 set -euo pipefail
 
 packages=(
@@ -15,7 +16,8 @@ packages=(
   libcurl4-openssl-dev  # OpenAI-compatible HTTP client (multi interface)
   libmicrohttpd-dev   # HTTP servers: the loopback test server, kiln serve
   libsqlite3-dev      # the job store
-  libxxhash-dev       # request hashes (cache keys), later MinHash
+  libxxhash-dev       # request hashes (cache keys), MinHash (kiln dedup)
+  libutf8proc-dev     # kiln dedup: Unicode lower case, categories, NFD
   python3             # Debian's interpreter: runs Python candidates
   clang               # libFuzzer targets and sanitizer builds
   libclang-rt-dev     # clang's sanitizer runtimes (only recommended by clang,
@@ -26,6 +28,8 @@ packages=(
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(python3-torch)
+  # bench/dedup's baseline (../shared/bench/minhash_ref.py)
+  packages+=(python3-numpy python3-xxhash python3-regex)
 fi
 
 missing=()

@@ -28,7 +28,8 @@ typedef struct cli_cmd {
 
 /* The commands, in 'kiln --help' order (main.c's table). */
 extern const cli_cmd cli_import, cli_generate, cli_verify, cli_eval,
-	cli_store, cli_tokenizer, cli_train, cli_sample, cli_serve;
+	cli_store, cli_tokenizer, cli_train, cli_sample, cli_serve,
+	cli_dedup;
 
 /* -q, --quiet: a terminal matter, not an option of a JSON configuration. */
 #define CLI_OPT_QUIET(T, M, H) \

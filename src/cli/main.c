@@ -19,6 +19,7 @@ static const cli_cmd *const commands[] = {
 	&cli_import,
 	&cli_generate,
 	&cli_verify,
+	&cli_dedup,
 	&cli_eval,
 	&cli_store,
 	&cli_tokenizer,
