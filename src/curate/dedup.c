@@ -97,6 +97,7 @@ static double now(void)
 typedef struct rank {
 	double tests, mutation, reward;
 	uint32_t len;
+	uint8_t reparse;   /* has "dedup" or "dropped": set, not appended */
 } rank;
 
 typedef struct bkey {
@@ -553,7 +554,9 @@ static int sign_record(run *r, kiln_jsonl_reader *in, json_t *rec)
 			   number_or(json_object_get(json_object_get(rec,
 					"mutation"), "score")),
 			   number_or(json_object_get(rec, "reward")),
-			   len > UINT32_MAX ? UINT32_MAX : (uint32_t)len };
+			   len > UINT32_MAX ? UINT32_MAX : (uint32_t)len,
+			   json_object_get(rec, "dedup") ||
+			   json_object_get(rec, "dropped") };
 	r->ekey[i] = kiln_minhash_exact_key(text, len);
 	r->doff[i] = r->docs_bytes;
 	if (fwrite(r->sig, 8, np, r->sigs) != np ||
@@ -581,6 +584,8 @@ static int pass1(run *r, const char *const *inputs, size_t ninputs)
 	for (size_t k = 0; k < ninputs && !rc; k++) {
 		kiln_jsonl_reader *in = NULL;
 		json_t *rec;
+		const char *line;
+		size_t len;
 		int spool = is_stream(inputs[k]);
 
 		if (spool && !r->spool) {
@@ -591,14 +596,21 @@ static int pass1(run *r, const char *const *inputs, size_t ninputs)
 		if ((rc = kiln_jsonl_open(&in, inputs[k], 0, r->err)))
 			return rc;
 		kiln_jsonl_set_stop(in, r->o->stop);
-		while ((rc = kiln_jsonl_next(in, &rec, r->err)) == 0) {
+		while ((rc = kiln_jsonl_next_line(in, &line, &len, r->err)) ==
+		       0) {
+			if ((rc = kiln_jsonl_parse_line(line, len, &rec,
+							r->err))) {
+				kiln_error_prefix(r->err, "%s:%ld: ",
+						  kiln_jsonl_path(in),
+						  kiln_jsonl_lineno(in));
+				break;
+			}
 			rc = sign_record(r, in, rec);
+			json_decref(rec);
 			if (!rc && spool &&
-			    (json_dumpf(rec, r->spool, JSON_COMPACT |
-					JSON_PRESERVE_ORDER) ||
+			    (fwrite(line, 1, len, r->spool) != len ||
 			     fputc('\n', r->spool) == EOF))
 				rc = io_error(r, "spool");
-			json_decref(rec);
 			if (rc)
 				break;
 			if (((r->n - r->m) & 1023) == 0) {
@@ -883,13 +895,21 @@ static int read_doc(run *r, uint32_t i, uint64_t *sig, unsigned char **buf,
 	return 0;
 }
 
-static int mark_dropped(run *r, json_t *rec, uint32_t i, uint32_t k,
-			const char *reason)
+/* A double as kiln_out_write prints it (15 digits, a ".0" on integers). */
+static void fmt_real(char *buf, size_t n, double x)
+{
+	snprintf(buf, n, "%.15g", x);
+	if (!strpbrk(buf, ".eni"))
+		strncat(buf, ".0", n - strlen(buf) - 1);
+}
+
+/* The details of dropping i for k (after "stage" and "reason"), as JSON
+ * members, into *out (malloc'd). */
+static int drop_details(run *r, uint32_t i, uint32_t k, char **out)
 {
 	size_t np = (size_t)r->p.permutations;
 	uint32_t li, lk, ni, nk;
-	json_t *d, *kid;
-	json_error_t je;
+	char est[32], exact[32];
 	int rc;
 
 	if ((rc = read_doc(r, i, r->sig, &r->rec, &r->rec_cap)) ||
@@ -897,49 +917,117 @@ static int mark_dropped(run *r, json_t *rec, uint32_t i, uint32_t k,
 		return rc;
 	memcpy(&li, r->rec, 4), memcpy(&lk, r->rec2, 4);
 	memcpy(&ni, r->rec + 4 + li, 4), memcpy(&nk, r->rec2 + 4 + lk, 4);
-	/* the shingle hashes, aligned: moved to the buffers' starts */
+	/* the shingle hashes, aligned: moved to the buffer's start (k's id
+	 * is printed first) */
 	memmove(r->rec, r->rec + 8 + li, (size_t)ni * 8);
-	kid = json_loadb((const char *)r->rec2 + 4, lk, JSON_DECODE_ANY, &je);
+	fmt_real(est, sizeof est, kiln_minhash_estimate(r->sig, r->sig2, np));
+	size_t need = lk + 160;
+	if (!(*out = malloc(need)))
+		return oom(r);
+	int w = snprintf(*out, need, "\"kept_id\":%.*s,\"%s\":%zu,"
+			 "\"jaccard_estimated\":%s", (int)lk,
+			 (const char *)r->rec2 + 4, k < r->m ? "kept_index_doc" :
+			 "kept_record", (size_t)(k < r->m ? k : k - r->m), est);
 	memmove(r->rec2, r->rec2 + 8 + lk, (size_t)nk * 8);
-	double est = kiln_minhash_estimate(r->sig, r->sig2, np);
-	double exact = kiln_minhash_jaccard((const uint64_t *)(void *)r->rec,
-					    ni, (const uint64_t *)(void *)
-					    r->rec2, nk);
-	if (exact < 0 || !(d = kiln_stage_mark(rec, "dedup", reason))) {
-		json_decref(kid);
+	double j = kiln_minhash_jaccard((const uint64_t *)(void *)r->rec, ni,
+					(const uint64_t *)(void *)r->rec2, nk);
+	if (j < 0) {
+		free(*out);
 		return oom(r);
 	}
-	if (json_object_set_new(d, "kept_id", kid ? kid : json_null()) ||
-	    json_object_set_new(d, k < r->m ? "kept_index_doc" : "kept_record",
-				json_integer((json_int_t)(k < r->m ? k :
-							  k - r->m))) ||
-	    json_object_set_new(d, "jaccard_estimated", json_real(est)) ||
-	    json_object_set_new(d, "jaccard_exact", json_real(exact)))
-		return oom(r);
+	fmt_real(exact, sizeof exact, j);
+	snprintf(*out + w, need - (size_t)w, ",\"jaccard_exact\":%s", exact);
 	return 0;
 }
 
-static int write_record(run *r, json_t *rec, uint32_t i, kiln_out *out,
-			kiln_out *dropped)
+/* Writes line with "key": {value} added as its last member: appended to
+ * the text as it is, or, when the record has the key already, set through
+ * jansson. */
+static int add_member(run *r, kiln_out *o, const char *line, size_t len,
+		      int reparse, const char *key, const char *reason,
+		      const char *value)
+{
+	size_t e = len, b;
+	char *buf;
+	int rc;
+
+	if (reparse) {
+		json_t *rec = NULL, *v = NULL, *d;
+		json_error_t je;
+		char *text = malloc(strlen(value) + 3);
+		if (!text)
+			return oom(r);
+		sprintf(text, "{%s}", value);
+		v = json_loads(text, 0, &je);
+		free(text);
+		if (!v)
+			return oom(r);
+		if ((rc = kiln_jsonl_parse_line(line, len, &rec, r->err))) {
+			json_decref(v);
+			return rc;
+		}
+		if (reason) {   /* "dropped": the shared mark, then details */
+			d = kiln_stage_mark(rec, "dedup", reason);
+			rc = !d || json_object_update(d, v);
+		} else {
+			rc = json_object_set(rec, key, v);
+		}
+		json_decref(v);
+		rc = rc ? oom(r) : kiln_out_write(o, rec, r->err);
+		json_decref(rec);
+		return rc;
+	}
+	while (e && (line[e - 1] == ' ' || line[e - 1] == '\t' ||
+		     line[e - 1] == '\r'))
+		e--;
+	if (!e || line[e - 1] != '}')
+		return kiln_error_set(r->err, KILN_EIO, "the input changed "
+				      "while it was read");
+	for (b = e - 1; b && (line[b - 1] == ' ' || line[b - 1] == '\t' ||
+			      line[b - 1] == '\r'); b--)
+		;
+	size_t vl = strlen(value), need = e + strlen(key) + vl + 64;
+	if (!(buf = malloc(need)))
+		return oom(r);
+	memcpy(buf, line, e - 1);
+	size_t n = e - 1;
+	n += (size_t)snprintf(buf + n, need - n, "%s\"%s\":{", b && line[b - 1]
+			      == '{' ? "" : ",", key);
+	if (reason)
+		n += (size_t)snprintf(buf + n, need - n, "\"stage\":\"dedup\","
+				      "\"reason\":\"%s\",", reason);
+	memcpy(buf + n, value, vl);
+	n += vl;
+	buf[n++] = '}', buf[n++] = '}';
+	rc = kiln_out_write_line(o, buf, n, r->err);
+	free(buf);
+	return rc;
+}
+
+static int write_record(run *r, const char *line, size_t len, uint32_t i,
+			kiln_out *out, kiln_out *dropped)
 {
 	uint32_t k = r->parent[i];
+	char *details = NULL;
 	int rc;
 
 	if (k == i) {
-		json_t *d = json_pack("{s:I}", "cluster_size",
-				      (json_int_t)r->best[i]);
-		if (!d || json_object_set_new(rec, "dedup", d))
-			return oom(r);
+		char v[64];
+		snprintf(v, sizeof v, "\"cluster_size\":%u", r->best[i]);
 		r->st->stage.kept++;
-		return kiln_out_write(out, rec, r->err);
+		return add_member(r, out, line, len, r->rk[i].reparse, "dedup",
+				  NULL, v);
 	}
 	const char *reason = r->ekey[i] == r->ekey[k] ? "exact" : "near";
 	kiln_stage_drop(&r->st->stage, reason);
 	if (!dropped)
 		return 0;
-	if ((rc = mark_dropped(r, rec, i, k, reason)))
+	if ((rc = drop_details(r, i, k, &details)))
 		return rc;
-	return kiln_out_write(dropped, rec, r->err);
+	rc = add_member(r, dropped, line, len, r->rk[i].reparse, "dropped",
+			reason, details);
+	free(details);
+	return rc;
 }
 
 static int pass2(run *r, const char *const *inputs, size_t ninputs,
@@ -952,7 +1040,8 @@ static int pass2(run *r, const char *const *inputs, size_t ninputs,
 		return io_error(r, "work files");
 	for (size_t k = 0; k < ninputs && !rc; k++) {
 		kiln_jsonl_reader *in = NULL;
-		json_t *rec;
+		const char *line;
+		size_t len;
 		char path[4200];
 		const char *src = inputs[k];
 
@@ -962,19 +1051,22 @@ static int pass2(run *r, const char *const *inputs, size_t ninputs,
 		}
 		if ((rc = kiln_jsonl_open(&in, src, 0, r->err)))
 			return rc;
-		while ((rc = kiln_jsonl_next(in, &rec, r->err)) == 0) {
+		while ((rc = kiln_jsonl_next_line(in, &line, &len, r->err)) ==
+		       0) {
 			if (i >= r->n) {
-				json_decref(rec);
 				rc = kiln_error_set(r->err, KILN_EIO, "dedup: "
 						    "%s changed while it was "
 						    "read (more records)",
 						    inputs[k]);
 				break;
 			}
-			rc = write_record(r, rec, (uint32_t)i++, out, dropped);
-			json_decref(rec);
-			if (rc)
+			rc = write_record(r, line, len, (uint32_t)i++, out,
+					  dropped);
+			if (rc) {
+				kiln_error_prefix(r->err, "%s:%ld: ", src,
+						  kiln_jsonl_lineno(in));
 				break;
+			}
 			if (((i - r->m) & 1023) == 0) {
 				progress(r, "writing", i - r->m, total);
 				if (stopped(r))

@@ -340,6 +340,21 @@ static int is_blank(const char *s, size_t n)
 	return 1;
 }
 
+int kiln_jsonl_next_line(kiln_jsonl_reader *r, const char **line,
+			 size_t *len, kiln_error *err)
+{
+	for (;;) {
+		long n = read_line(r, err);
+
+		if (n < 0)
+			return (int)n;
+		if (is_blank(r->line, (size_t)n))
+			continue;
+		*line = r->line, *len = (size_t)n;
+		return 0;
+	}
+}
+
 int kiln_jsonl_next(kiln_jsonl_reader *r, json_t **obj, kiln_error *err)
 {
 	*obj = NULL;
@@ -503,6 +518,28 @@ int kiln_out_write(kiln_out *o, const json_t *obj, kiln_error *err)
 		o->cap = cap;
 		n = json_dumpb(obj, o->buf + o->len, o->cap - o->len, flags);
 	}
+	o->len += n;
+	o->buf[o->len++] = '\n';
+	o->records++;
+	if (o->stream || o->len >= OUT_BLOCK)
+		return out_flush(o, err);
+	return 0;
+}
+
+int kiln_out_write_line(kiln_out *o, const char *line, size_t n,
+			kiln_error *err)
+{
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = o->cap ? o->cap : 4096;
+		char *b;
+		while (cap < o->len + n + 1)
+			cap *= 2;
+		if (!(b = realloc(o->buf, cap)))
+			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		o->buf = b;
+		o->cap = cap;
+	}
+	memcpy(o->buf + o->len, line, n);
 	o->len += n;
 	o->buf[o->len++] = '\n';
 	o->records++;
