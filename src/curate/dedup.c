@@ -522,10 +522,11 @@ static int sign_record(run *r, kiln_jsonl_reader *in, json_t *rec)
 	int rc;
 
 	if (!json_is_string(f))
-		return kiln_error_set(r->err, KILN_EPARSE, "%s:%ld: no %s field "
-				      "\"%s\"", kiln_jsonl_path(in),
-				      kiln_jsonl_lineno(in), f ? "string" : "",
-				      r->o->field);
+		return kiln_error_set(r->err, KILN_EPARSE, "%s:%ld: %s \"%s\"%s",
+				      kiln_jsonl_path(in),
+				      kiln_jsonl_lineno(in), f ? "field" :
+				      "no field", r->o->field, f ?
+				      " is not a string" : "");
 	if (r->n >= MAX_DOCS)
 		return kiln_error_set(r->err, KILN_ELIMIT, "dedup: more than "
 				      "%u documents", MAX_DOCS);
