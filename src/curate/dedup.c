@@ -34,8 +34,10 @@
 
 #include <xxhash.h>
 
+#include "curate/dedup_int.h"
 #include "kiln/dedup.h"
 #include "kiln/output.h"
+#include "kiln/utf8.h"
 
 const char *const kiln_dedup_presets[] = { "code", "datatrove", NULL };
 static const char *const reasons[] = { "exact", "near", NULL };
@@ -131,6 +133,8 @@ typedef struct run {
 	unsigned char *rec, *rec2;
 	size_t rec_cap, rec2_cap;
 	int spooled;                /* some input came through the spool */
+	char *tbuf, *idbuf;         /* a decoded field; an id's JSON */
+	size_t tcap;
 } run;
 
 static int oom(run *r)
@@ -511,71 +515,110 @@ static int is_stream(const char *path)
 	return strcmp(path, "-") == 0 || stat(path, &sb) || !S_ISREG(sb.st_mode);
 }
 
-static int sign_record(run *r, kiln_jsonl_reader *in, json_t *rec)
+/* What dedup needs of one input line: the scanner's fast path, else
+ * jansson (which also names what is wrong with a bad line). *rec is the
+ * parsed record on the slow path (the fields point into it), else NULL. */
+static int read_fields(run *r, kiln_jsonl_reader *in, const char *line,
+		       size_t len, kiln__dedup_fields *f, json_t **rec)
 {
-	json_t *f = json_object_get(rec, r->o->field);
+	json_t *v;
+	int rc;
+
+	*rec = NULL;
+	if ((len < 3 || memcmp(line, "\xef\xbb\xbf", 3)) &&
+	    !memchr(line, '\0', len) && kiln_utf8_check(line, len) < 0) {
+		rc = kiln__dedup_scan(line, len, r->o->field, f, &r->tbuf,
+				      &r->tcap);
+		if (rc < 0)
+			return oom(r);
+		if (rc == 1)
+			return 0;
+	}
+	if ((rc = kiln_jsonl_parse_line(line, len, rec, r->err))) {
+		kiln_error_prefix(r->err, "%s:%ld: ", kiln_jsonl_path(in),
+				  kiln_jsonl_lineno(in));
+		return rc;
+	}
+	v = json_object_get(*rec, r->o->field);
+	if (!json_is_string(v))
+		return kiln_error_set(r->err, KILN_EPARSE, "%s:%ld: %s \"%s\"%s",
+				      kiln_jsonl_path(in),
+				      kiln_jsonl_lineno(in), v ? "field" :
+				      "no field", r->o->field, v ?
+				      " is not a string" : "");
+	memset(f, 0, sizeof *f);
+	f->text = json_string_value(v);
+	f->text_len = json_string_length(v);
+	f->tests = number_or(json_object_get(*rec, "tests_passed"));
+	f->reward = number_or(json_object_get(*rec, "reward"));
+	f->reparse = json_object_get(*rec, "dedup") ||
+		     json_object_get(*rec, "dropped");
+	free(r->idbuf);
+	r->idbuf = NULL;
+	if ((v = json_object_get(*rec, "id"))) {
+		if (!(r->idbuf = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT)))
+			return oom(r);
+		f->id = r->idbuf, f->id_len = strlen(r->idbuf);
+	}
+	return 0;
+}
+
+static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
+		       size_t linelen)
+{
+	kiln__dedup_fields f;
+	json_t *rec = NULL;
 	const uint64_t *set = NULL;
 	size_t np = (size_t)r->p.permutations;
-	char *id = NULL;
 	uint32_t hdr[2];
 	long nset;
 	int rc;
 
-	if (!json_is_string(f))
-		return kiln_error_set(r->err, KILN_EPARSE, "%s:%ld: %s \"%s\"%s",
-				      kiln_jsonl_path(in),
-				      kiln_jsonl_lineno(in), f ? "field" :
-				      "no field", r->o->field, f ?
-				      " is not a string" : "");
 	if (r->n >= MAX_DOCS)
 		return kiln_error_set(r->err, KILN_ELIMIT, "dedup: more than "
 				      "%u documents", MAX_DOCS);
-	if ((rc = grow_docs(r)))
-		return rc;
-	const char *text = json_string_value(f);
-	size_t len = json_string_length(f);
-	nset = kiln_minhash_sign(r->mh, text, len, r->sig, &set, r->err);
+	if ((rc = grow_docs(r)) ||
+	    (rc = read_fields(r, in, line, linelen, &f, &rec)))
+		goto out;
+	double mutation = rec ? number_or(json_object_get(json_object_get(
+					rec, "mutation"), "score")) : -INFINITY;
+	nset = kiln_minhash_sign(r->mh, f.text, f.text_len, r->sig, &set,
+				 r->err);
 	if (nset < 0) {
 		kiln_error_prefix(r->err, "%s:%ld: \"%s\": ",
 				  kiln_jsonl_path(in), kiln_jsonl_lineno(in),
 				  r->o->field);
-		return (int)nset;
+		rc = (int)nset;
+		goto out;
 	}
-	json_t *jid = json_object_get(rec, "id");
-	id = json_dumps(jid ? jid : json_null(), JSON_ENCODE_ANY | JSON_COMPACT);
-	if (!id)
-		return oom(r);
-	if (strlen(id) > MAX_ID_JSON)   /* for tracing only: not kept */
-		memcpy(id, "null", 5);
-	hdr[0] = (uint32_t)strlen(id);
+	if (!f.id || f.id_len > MAX_ID_JSON)   /* for tracing only */
+		f.id = "null", f.id_len = 4;
+	hdr[0] = (uint32_t)f.id_len;
 	hdr[1] = (uint32_t)nset;
 	size_t i = r->n;
 	r->parent[i] = (uint32_t)i;
-	r->rk[i] = (rank){ number_or(json_object_get(rec, "tests_passed")),
-			   number_or(json_object_get(json_object_get(rec,
-					"mutation"), "score")),
-			   number_or(json_object_get(rec, "reward")),
-			   len > UINT32_MAX ? UINT32_MAX : (uint32_t)len,
-			   json_object_get(rec, "dedup") ||
-			   json_object_get(rec, "dropped") };
-	r->ekey[i] = kiln_minhash_exact_key(text, len);
+	r->rk[i] = (rank){ f.tests, mutation, f.reward,
+			   f.text_len > UINT32_MAX ? UINT32_MAX :
+			   (uint32_t)f.text_len, (uint8_t)f.reparse };
+	r->ekey[i] = kiln_minhash_exact_key(f.text, f.text_len);
 	r->doff[i] = r->docs_bytes;
 	if (fwrite(r->sig, 8, np, r->sigs) != np ||
 	    fwrite(&hdr[0], 4, 1, r->docs) != 1 ||
-	    fwrite(id, 1, hdr[0], r->docs) != hdr[0] ||
+	    fwrite(f.id, 1, hdr[0], r->docs) != hdr[0] ||
 	    fwrite(&hdr[1], 4, 1, r->docs) != 1 ||
 	    fwrite(set, 8, (size_t)nset, r->docs) != (size_t)nset) {
-		free(id);
-		return io_error(r, "work files");
+		rc = io_error(r, "work files");
+		goto out;
 	}
-	free(id);
 	r->docs_bytes += 8 + hdr[0] + (uint64_t)nset * 8;
 	if (!nset)
 		r->st->short_docs++;
 	if ((rc = write_bands(r, (uint32_t)i, r->sig, nset > 0, r->ekey[i])))
-		return rc;
+		goto out;
 	r->n++;
-	return 0;
+out:
+	json_decref(rec);
+	return rc;
 }
 
 static int pass1(run *r, const char *const *inputs, size_t ninputs)
@@ -584,7 +627,6 @@ static int pass1(run *r, const char *const *inputs, size_t ninputs)
 
 	for (size_t k = 0; k < ninputs && !rc; k++) {
 		kiln_jsonl_reader *in = NULL;
-		json_t *rec;
 		const char *line;
 		size_t len;
 		int spool = is_stream(inputs[k]);
@@ -599,15 +641,7 @@ static int pass1(run *r, const char *const *inputs, size_t ninputs)
 		kiln_jsonl_set_stop(in, r->o->stop);
 		while ((rc = kiln_jsonl_next_line(in, &line, &len, r->err)) ==
 		       0) {
-			if ((rc = kiln_jsonl_parse_line(line, len, &rec,
-							r->err))) {
-				kiln_error_prefix(r->err, "%s:%ld: ",
-						  kiln_jsonl_path(in),
-						  kiln_jsonl_lineno(in));
-				break;
-			}
-			rc = sign_record(r, in, rec);
-			json_decref(rec);
+			rc = sign_record(r, in, line, len);
 			if (!rc && spool &&
 			    (fwrite(line, 1, len, r->spool) != len ||
 			     fputc('\n', r->spool) == EOF))
@@ -1234,6 +1268,7 @@ out:
 	if (r.idx_docs >= 0)
 		close(r.idx_docs);
 	kiln_minhash_free(r.mh);
+	free(r.tbuf), free(r.idbuf);
 	free(r.band), free(r.sig), free(r.sig2), free(r.rec), free(r.rec2);
 	free(r.parent), free(r.best), free(r.rk), free(r.ekey), free(r.doff);
 	return rc;
