@@ -97,6 +97,30 @@ static int number(scan *s, double *v)
 	return 1;
 }
 
+/* A member's key at s->p, then its ':': [*a, *b) the key, which must be
+ * new among the object's keys so far (ka, kb, *nk; compared raw, so a key
+ * with escapes gives up), then added. 0 to give up. */
+static int key(scan *s, const char **ka, const char **kb, int *nk,
+	       const char **a, const char **b)
+{
+	int esc;
+
+	if (s->p >= s->end || *s->p != '"' || !string(s, a, b, &esc) || esc ||
+	    *nk == MAX_KEYS)
+		return 0;
+	for (int i = 0; i < *nk; i++)
+		if (kb[i] - ka[i] == *b - *a &&
+		    !memcmp(ka[i], *a, (size_t)(*b - *a)))
+			return 0;
+	ka[*nk] = *a, kb[(*nk)++] = *b;
+	ws(s);
+	if (s->p >= s->end || *s->p != ':')
+		return 0;
+	s->p++;
+	ws(s);
+	return 1;
+}
+
 static int value(scan *s);
 
 /* An object or array at s->p; duplicate keys (compared raw: keys with
@@ -117,23 +141,9 @@ static int container(scan *s)
 		return 1;
 	}
 	for (;;) {
-		if (obj) {
-			const char *a, *b;
-			int esc;
-			if (s->p >= s->end || *s->p != '"' ||
-			    !string(s, &a, &b, &esc) || esc || nk == MAX_KEYS)
-				return 0;
-			for (int i = 0; i < nk; i++)
-				if (kb[i] - ka[i] == b - a &&
-				    !memcmp(ka[i], a, (size_t)(b - a)))
-					return 0;
-			ka[nk] = a, kb[nk++] = b;
-			ws(s);
-			if (s->p >= s->end || *s->p != ':')
-				return 0;
-			s->p++;
-			ws(s);
-		}
+		const char *a, *b;
+		if (obj && !key(s, ka, kb, &nk, &a, &b))
+			return 0;
 		if (!value(s))
 			return 0;
 		ws(s);
@@ -240,21 +250,9 @@ int kiln__dedup_scan(const char *line, size_t len, const char *field,
 		return 0;   /* no field: jansson's path says so */
 	for (;;) {
 		const char *a, *b, *va;
-		int esc;
-		if (s.p >= s.end || *s.p != '"' || !string(&s, &a, &b, &esc) ||
-		    esc || nk == MAX_KEYS)
+		if (!key(&s, ka, kb, &nk, &a, &b))
 			return 0;
-		for (int i = 0; i < nk; i++)
-			if (kb[i] - ka[i] == b - a &&
-			    !memcmp(ka[i], a, (size_t)(b - a)))
-				return 0;
-		ka[nk] = a, kb[nk++] = b;
 		size_t kl = (size_t)(b - a);
-		ws(&s);
-		if (s.p >= s.end || *s.p != ':')
-			return 0;
-		s.p++;
-		ws(&s);
 		va = s.p;
 		if (kl == flen && !memcmp(a, field, kl)) {
 			if (s.p >= s.end || *s.p != '"' ||
