@@ -1262,6 +1262,17 @@ int kiln_dedup(const char *const *inputs, size_t ninputs, kiln_out *out,
 	rc = index_append(&r);
 out:
 	st->stage.seconds = now() - r.t0;
+	if (!rc && st->stage.extra &&
+	    json_object_update_new(st->stage.extra, json_pack(
+		    "{s:I, s:I, s:I, s:I, s:b, s:{s:f, s:f, s:f}}",
+		    "short_docs", (json_int_t)st->short_docs,
+		    "clusters", (json_int_t)st->clusters,
+		    "index_docs", (json_int_t)st->index_docs,
+		    "index_added", (json_int_t)st->index_added,
+		    "external_sort", st->external_sort, "phase_seconds",
+		    "sign", st->sign_seconds, "cluster", st->cluster_seconds,
+		    "write", st->write_seconds)))
+		rc = oom(&r);
 	work_cleanup(&r);
 	if (r.idx_sigs >= 0)
 		close(r.idx_sigs);
