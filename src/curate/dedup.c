@@ -10,7 +10,8 @@
  *   sigs     permutations uint64 a document (fixed size: document i at
  *            i * permutations * 8), the index's likewise in DIR/sigs.bin
  *   docs     a record a document: u32 length, its "id" as JSON, u32 count,
- *            that many uint64 shingle hashes (for the exact Jaccard)
+ *            that many uint64 shingle hashes (for the exact Jaccard; none
+ *            when nothing will read them: no --dropped, no --index)
  *   band.K   16-byte (key, id) records: key = xxh3 of band K's rows, and
  *            band.exact with the exact keys; sorted one file at a time
  *            (in memory, or as sorted runs merged), equal neighbours
@@ -133,6 +134,7 @@ typedef struct run {
 	unsigned char *rec, *rec2;
 	size_t rec_cap, rec2_cap;
 	int spooled;                /* some input came through the spool */
+	int need_sets;              /* shingle sets kept: --dropped, --index */
 	char *tbuf, *idbuf;         /* a decoded field; an id's JSON */
 	size_t tcap;
 } run;
@@ -594,7 +596,7 @@ static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
 	if (!f.id || f.id_len > MAX_ID_JSON)   /* for tracing only */
 		f.id = "null", f.id_len = 4;
 	hdr[0] = (uint32_t)f.id_len;
-	hdr[1] = (uint32_t)nset;
+	hdr[1] = r->need_sets ? (uint32_t)nset : 0;
 	size_t i = r->n;
 	r->parent[i] = (uint32_t)i;
 	r->rk[i] = (rank){ f.tests, mutation, f.reward,
@@ -606,11 +608,11 @@ static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
 	    fwrite(&hdr[0], 4, 1, r->docs) != 1 ||
 	    fwrite(f.id, 1, hdr[0], r->docs) != hdr[0] ||
 	    fwrite(&hdr[1], 4, 1, r->docs) != 1 ||
-	    fwrite(set, 8, (size_t)nset, r->docs) != (size_t)nset) {
+	    fwrite(set, 8, hdr[1], r->docs) != hdr[1]) {
 		rc = io_error(r, "work files");
 		goto out;
 	}
-	r->docs_bytes += 8 + hdr[0] + (uint64_t)nset * 8;
+	r->docs_bytes += 8 + hdr[0] + (uint64_t)hdr[1] * 8;
 	if (!nset)
 		r->st->short_docs++;
 	if ((rc = write_bands(r, (uint32_t)i, r->sig, nset > 0, r->ekey[i])))
@@ -1198,6 +1200,7 @@ int kiln_dedup(const char *const *inputs, size_t ninputs, kiln_out *out,
 	memset(&r, 0, sizeof r);
 	r.o = o, r.st = st, r.err = err, r.t0 = now();
 	r.idx_sigs = r.idx_docs = -1;
+	r.need_sets = dropped || o->index;
 	if ((rc = kiln_dedup_params(o, &r.p, err)))
 		return kiln_error_prefix(err, "dedup: ");
 	if (!o->field || !*o->field)
