@@ -3,6 +3,7 @@
 #define KILN_DEDUP_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* What dedup reads of a record. */
 typedef struct kiln__dedup_fields {
@@ -28,5 +29,9 @@ typedef struct kiln__dedup_fields {
  * it or says what is wrong. */
 int kiln__dedup_scan(const char *line, size_t len, const char *field,
 		     kiln__dedup_fields *out, char **buf, size_t *cap);
+
+/* The MinHash permutation kernels (plain, portable fast, AVX2 where
+ * built) on n random shingles and np permutations: 0 when they agree. */
+int kiln__minhash_permute_check(uint64_t seed, size_t n, int np);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "curate/dedup_int.h"
 #include "kiln/dedup.h"
 #include "kiln/minhash.h"
 #include "tmpdir.h"
@@ -148,6 +149,15 @@ static void simplify_ascii_equals_general(void **state)
 		assert_memory_equal(a, b, na);
 		free(a), free(b);
 	}
+}
+
+/* The permutation kernels in pairs: plain %, portable fast, AVX2. */
+static void permute_kernels_agree(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed < 40; seed++)
+		assert_int_equal(kiln__minhash_permute_check(seed,
+			(size_t)(seed * 7 % 50), (int)(1 + seed * 13 % 300)), 0);
 }
 
 static void simplify_known_answers(void **state)
@@ -694,6 +704,7 @@ int main(void)
 		cmocka_unit_test(datatrove_matches_reference),
 		cmocka_unit_test(code_matches_reference),
 		cmocka_unit_test(simplify_ascii_equals_general),
+		cmocka_unit_test(permute_kernels_agree),
 		cmocka_unit_test(simplify_known_answers),
 		cmocka_unit_test(s_curve_and_params),
 		cmocka_unit_test(exact_key_normalises),
