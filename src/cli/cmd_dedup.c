@@ -140,10 +140,17 @@ static int run_dedup(int argc, char **argv)
 			cli_error("dedup", "%s", err.msg);
 			return 2;
 		}
-	if (a.output && a.dropped && strcmp(a.output, a.dropped) == 0 &&
-	    strcmp(a.output, "-")) {
-		cli_error("dedup", "-o and --dropped are the same file");
-		return 2;
+	if (a.output && a.dropped) {   /* one file for both: refused */
+		char *t1 = NULL, *t2 = NULL;
+		int s1 = 1, s2 = 1, same;
+		kiln_output_resolve(a.output, &s1, &t1, &err);
+		kiln_output_resolve(a.dropped, &s2, &t2, &err);
+		same = !s1 && !s2 && t1 && t2 && strcmp(t1, t2) == 0;
+		free(t1), free(t2);
+		if (same) {
+			cli_error("dedup", "-o and --dropped are the same file");
+			return 2;
+		}
 	}
 	if (a.stats && kiln_output_check(a.stats, &err)) {
 		cli_error("dedup", "--stats: %s", err.msg);
