@@ -464,10 +464,12 @@ out:
 	return rc;
 }
 
-/* The same on ASCII text, in one pass: out has room for n bytes. */
-static size_t simplify_ascii(const unsigned char *s, size_t n, char *out)
+/* The same on ASCII text, in one pass: out has room for n bytes. With
+ * starts (room for n + 2), the words' starts too, and *ntok their count. */
+static size_t simplify_ascii(const unsigned char *s, size_t n, char *out,
+			     size_t *starts, size_t *ntok)
 {
-	size_t i = 0, o = 0;
+	size_t i = 0, o = 0, t = 1;
 	int pend = 0;
 
 #define IS_DIGIT(c) ((unsigned)(c) - '0' < 10u)
@@ -490,12 +492,17 @@ static size_t simplify_ascii(const unsigned char *s, size_t n, char *out)
 				continue;
 			}
 		}
-		if (pend && o)
+		if (pend && o) {
 			out[o++] = ' ';
+			if (starts)
+				starts[t++] = o;
+		}
 		pend = 0;
 		out[o++] = (char)c;
 	}
 #undef IS_DIGIT
+	if (starts)
+		starts[0] = 0, *ntok = t;
 	return o;
 }
 
@@ -509,7 +516,7 @@ int kiln_minhash_simplify(const char *text, size_t len, int ref, char **out,
 		char *res = malloc(len + 1);
 		if (!res)
 			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-		*outlen = simplify_ascii(s, len, res);
+		*outlen = simplify_ascii(s, len, res, NULL, NULL);
 		res[*outlen] = '\0';
 		*out = res;
 		return 0;
@@ -600,18 +607,23 @@ static int grow(void **p, size_t *cap, size_t need, size_t size)
 }
 
 /* bigcode's re.split('[^A-Za-z_0-9]'): every other code point (valid
- * UTF-8 assumed) becomes one ' '. */
-static size_t ident_text(const unsigned char *s, size_t n, char *out)
+ * UTF-8 assumed) becomes one ' '; starts (room for n + 2) get the tokens'
+ * starts, *ntok their count. */
+static size_t ident_text(const unsigned char *s, size_t n, char *out,
+			 size_t *starts, size_t *ntok)
 {
-	size_t o = 0;
+	size_t o = 0, t = 1;
 
 	for (size_t i = 0; i < n; i++) {
 		unsigned c = s[i];
-		if ((c | 32) - 'a' < 26u || c - '0' < 10u || c == '_')
+		if ((c | 32) - 'a' < 26u || c - '0' < 10u || c == '_') {
 			out[o++] = (char)c;
-		else if (c < 0x80 || c >= 0xc0)
+		} else if (c < 0x80 || c >= 0xc0) {
 			out[o++] = ' ';
+			starts[t++] = o;
+		}
 	}
+	starts[0] = 0, *ntok = t;
 	return o;
 }
 
@@ -627,13 +639,15 @@ static long tokenize(kiln_minhash *m, const char *text, size_t len, int ref,
 	if (len > KILN_MINHASH_MAX_TEXT)
 		return kiln_error_set(err, KILN_ELIMIT, "text of %zu bytes "
 				      "(at most %u)", len, KILN_MINHASH_MAX_TEXT);
+	if ((m->p.tokens == KILN_MINHASH_IDENT || (!ref && is_ascii(s, len))) &&
+	    (grow((void **)&m->text, &m->text_cap, len + 1, 1) ||
+	     grow((void **)&m->starts, &m->starts_cap, len + 2,
+		  sizeof(size_t))))
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	if (m->p.tokens == KILN_MINHASH_WORDS) {
 		int ascii = !ref && is_ascii(s, len);
 		if (ascii) {
-			if (grow((void **)&m->text, &m->text_cap, len + 1, 1))
-				return kiln_error_set(err, KILN_ENOMEM,
-						      "out of memory");
-			n = simplify_ascii(s, len, m->text);
+			n = simplify_ascii(s, len, m->text, m->starts, &ntok);
 		} else {
 			char *t;
 			int rc = simplify_general(s, len, &t, &n, err);
@@ -641,22 +655,22 @@ static long tokenize(kiln_minhash *m, const char *text, size_t len, int ref,
 				return rc;
 			free(m->text);
 			m->text = t, m->text_cap = n + 1;
+			for (size_t i = 0; i < n; i++)
+				ntok += m->text[i] == ' ';
+			if (grow((void **)&m->starts, &m->starts_cap, ntok + 1,
+				 sizeof(size_t)))
+				return kiln_error_set(err, KILN_ENOMEM,
+						      "out of memory");
+			m->starts[0] = 0;
+			for (size_t i = 0, k = 1; i < n; i++)
+				if (m->text[i] == ' ')
+					m->starts[k++] = i + 1;
 		}
 	} else {
 		if (!utf8_valid(s, len))
 			return kiln_error_set(err, KILN_EPARSE, "invalid UTF-8");
-		if (grow((void **)&m->text, &m->text_cap, len + 1, 1))
-			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-		n = ident_text(s, len, m->text);
+		n = ident_text(s, len, m->text, m->starts, &ntok);
 	}
-	for (size_t i = 0; i < n; i++)
-		ntok += m->text[i] == ' ';
-	if (grow((void **)&m->starts, &m->starts_cap, ntok + 1, sizeof(size_t)))
-		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-	m->starts[0] = 0;
-	for (size_t i = 0, t = 1; i < n; i++)
-		if (m->text[i] == ' ')
-			m->starts[t++] = i + 1;
 	m->starts[ntok] = n + 1;   /* as if a ' ' followed the text */
 	return (long)ntok;
 }
