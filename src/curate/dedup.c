@@ -8,7 +8,9 @@
  * files of the work directory:
  *
  *   sigs     permutations uint64 a document (fixed size: document i at
- *            i * permutations * 8), the index's likewise in DIR/sigs.bin
+ *            i * permutations * 8), the index's likewise in DIR/sigs.bin;
+ *            written when something reads them (--dropped, --index,
+ *            --sigs-out)
  *   docs     a record a document: u32 length, its "id" as JSON, u32 count,
  *            that many uint64 shingle hashes (for the exact Jaccard; none
  *            when nothing will read them: no --dropped, no --index)
@@ -135,6 +137,7 @@ typedef struct run {
 	size_t rec_cap, rec2_cap;
 	int spooled;                /* some input came through the spool */
 	int need_sets;              /* shingle sets kept: --dropped, --index */
+	int need_sigs;              /* signatures kept: also --sigs-out */
 	char *tbuf, *idbuf;         /* a decoded field; an id's JSON */
 	size_t tcap;
 } run;
@@ -604,7 +607,7 @@ static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
 			   (uint32_t)f.text_len, (uint8_t)f.reparse };
 	r->ekey[i] = kiln_minhash_exact_key(f.text, f.text_len);
 	r->doff[i] = r->docs_bytes;
-	if (fwrite(r->sig, 8, np, r->sigs) != np ||
+	if ((r->need_sigs && fwrite(r->sig, 8, np, r->sigs) != np) ||
 	    fwrite(&hdr[0], 4, 1, r->docs) != 1 ||
 	    fwrite(f.id, 1, hdr[0], r->docs) != hdr[0] ||
 	    fwrite(&hdr[1], 4, 1, r->docs) != 1 ||
@@ -1201,6 +1204,7 @@ int kiln_dedup(const char *const *inputs, size_t ninputs, kiln_out *out,
 	r.o = o, r.st = st, r.err = err, r.t0 = now();
 	r.idx_sigs = r.idx_docs = -1;
 	r.need_sets = dropped || o->index;
+	r.need_sigs = r.need_sets || o->sigs_out;
 	if ((rc = kiln_dedup_params(o, &r.p, err)))
 		return kiln_error_prefix(err, "dedup: ");
 	if (!o->field || !*o->field)

@@ -473,24 +473,13 @@ static size_t simplify_ascii(const unsigned char *s, size_t n, char *out,
 	int pend = 0;
 
 #define IS_DIGIT(c) ((unsigned)(c) - '0' < 10u)
+#define IS_ALPHA(c) (((unsigned)(c) | 32) - 'a' < 26u)
 	while (i < n) {
 		unsigned c = s[i];
-		if (IS_DIGIT(c)) {
-			while (i < n && IS_DIGIT(s[i]))
-				i++;
-			if (i + 1 < n && (s[i] == '.' || s[i] == ',') &&
-			    IS_DIGIT(s[i + 1]))
-				for (i++; i < n && IS_DIGIT(s[i]); i++)
-					;
-			c = '0';
-		} else {
+		if (!IS_ALPHA(c) && !IS_DIGIT(c)) {
+			pend = 1;
 			i++;
-			if (c - 'A' < 26u)
-				c += 32;
-			else if (!(c - 'a' < 26u)) {
-				pend = 1;
-				continue;
-			}
+			continue;
 		}
 		if (pend && o) {
 			out[o++] = ' ';
@@ -498,9 +487,22 @@ static size_t simplify_ascii(const unsigned char *s, size_t n, char *out,
 				starts[t++] = o;
 		}
 		pend = 0;
-		out[o++] = (char)c;
+		if (IS_DIGIT(c)) {
+			while (i < n && IS_DIGIT(s[i]))
+				i++;
+			if (i + 1 < n && (s[i] == '.' || s[i] == ',') &&
+			    IS_DIGIT(s[i + 1]))
+				for (i++; i < n && IS_DIGIT(s[i]); i++)
+					;
+			out[o++] = '0';
+			continue;
+		}
+		do   /* a run of letters, lower-cased */
+			out[o++] = (char)(s[i] | 32);
+		while (++i < n && IS_ALPHA(s[i]));
 	}
 #undef IS_DIGIT
+#undef IS_ALPHA
 	if (starts)
 		starts[0] = 0, *ntok = t;
 	return o;
