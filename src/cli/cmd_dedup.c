@@ -226,8 +226,7 @@ static int run_dedup(int argc, char **argv)
 
 const cli_cmd cli_dedup = {
 	.name = "dedup", .run = run_dedup, .opts = dedup_opts,
-	.summary = "drop exact and near-duplicate samples, keeping the best "
-		   "of each cluster",
+	.summary = "drop exact and near duplicates; keep each cluster's best",
 	.synopsis = "usage: kiln dedup [options] [FILE...|-]",
 	.about =
 "Reads JSON Lines records (verdicts of kiln verify, or anything with the\n"
