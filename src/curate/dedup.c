@@ -147,10 +147,14 @@ static int oom(run *r)
 	return kiln_error_set(r->err, KILN_ENOMEM, "dedup: out of memory");
 }
 
+/* A failed call on a file: errno says what (ENOMEM, from fopen's
+ * buffer, is out of memory like any other allocation). */
 static int io_error(run *r, const char *what)
 {
-	return kiln_error_set(r->err, KILN_EIO, "dedup: %s: %s", what,
-			      strerror(errno));
+	int e = errno;
+
+	return kiln_error_set(r->err, e == ENOMEM ? KILN_ENOMEM : KILN_EIO,
+			      "dedup: %s: %s", what, strerror(e));
 }
 
 static void progress(run *r, const char *phase, size_t done, size_t total)
