@@ -34,4 +34,9 @@ int kiln__dedup_scan(const char *line, size_t len, const char *field,
  * built) on n random shingles and np permutations: 0 when they agree. */
 int kiln__minhash_permute_check(uint64_t seed, size_t n, int np);
 
+/* SHA-1's block function with the SHA extensions against the plain one
+ * on random blocks: 0 when they agree, 1 when the CPU has no SHA
+ * extensions (nothing compared), -1 when they differ. */
+int kiln__sha1_check(uint64_t seed);
+
 #endif

@@ -6,6 +6,7 @@
  * permutations in blocks the compiler vectorises), tested against each
  * other and against the Python reference (bench/dedup, test_dedup). */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -530,30 +531,110 @@ int kiln_minhash_simplify(const char *text, size_t len, int ref, char **out,
 
 #define ROL(x, k) (((x) << (k)) | ((x) >> (32 - (k))))
 
-static void sha1_block(uint32_t h[5], const unsigned char *p)
+/* The plain form: the 80 rounds in four loops of 20 (no branch on the
+ * round inside), the schedule in 16 words. */
+static void sha1_block_plain(uint32_t h[5], const unsigned char *p)
 {
-	uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+	uint32_t w[16], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], t;
 
-	for (int t = 0; t < 16; t++)
-		w[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 |
-		       (uint32_t)p[4 * t + 2] << 8 | p[4 * t + 3];
-	for (int t = 16; t < 80; t++)
-		w[t] = ROL(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
-	for (int t = 0; t < 80; t++) {
-		uint32_t f, k;
-		if (t < 20)
-			f = (b & c) | (~b & d), k = 0x5a827999u;
-		else if (t < 40)
-			f = b ^ c ^ d, k = 0x6ed9eba1u;
-		else if (t < 60)
-			f = (b & c) | (b & d) | (c & d), k = 0x8f1bbcdcu;
-		else
-			f = b ^ c ^ d, k = 0xca62c1d6u;
-		uint32_t tmp = ROL(a, 5) + f + e + k + w[t];
-		e = d, d = c, c = ROL(b, 30), b = a, a = tmp;
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+#define W(i) (i < 16 ? w[i] : (w[i & 15] = ROL(w[(i - 3) & 15] ^ \
+	w[(i - 8) & 15] ^ w[(i - 14) & 15] ^ w[i & 15], 1)))
+#define ROUND(i, f, k) \
+	t = ROL(a, 5) + (f) + e + (k) + W(i); \
+	e = d, d = c, c = ROL(b, 30), b = a, a = t;
+	for (int i = 0; i < 20; i++) {
+		ROUND(i, (b & c) | (~b & d), 0x5a827999u)
 	}
+	for (int i = 20; i < 40; i++) {
+		ROUND(i, b ^ c ^ d, 0x6ed9eba1u)
+	}
+	for (int i = 40; i < 60; i++) {
+		ROUND(i, (b & c) | (b & d) | (c & d), 0x8f1bbcdcu)
+	}
+	for (int i = 60; i < 80; i++) {
+		ROUND(i, b ^ c ^ d, 0xca62c1d6u)
+	}
+#undef ROUND
+#undef W
 	h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_SHA_NI 1
+
+/* With the SHA extensions (x86: sha1rnds4, sha1nexte, sha1msg1/2), four
+ * rounds an instruction; chosen at run time when the CPU has them. The
+ * step of rounds 4g..4g+3 is written once (STEP) and unrolled, g a
+ * constant. m[] holds four blocks of four schedule words; the block used
+ * at step g' >= 4 is made from the older ones by sha1msg1 at g' - 3, an
+ * xor at g' - 2 and sha1msg2 at g' - 1 (so those run at steps 1..16,
+ * 2..17 and 3..18). */
+__attribute__((target("sha,sse4.1")))
+static void sha1_block_ni(uint32_t h[5], const unsigned char *p)
+{
+	const __m128i mask = _mm_set_epi64x(0x0001020304050607LL,
+					    0x08090a0b0c0d0e0fLL);
+	__m128i abcd = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)
+							 (const void *)h), 0x1b);
+	__m128i e0 = _mm_set_epi32((int)h[4], 0, 0, 0), e1;
+	__m128i abcd0 = abcd, e00 = e0, m[4];
+
+	for (int i = 0; i < 4; i++)
+		m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)
+			(const void *)(p + 16 * i)), mask);
+	e0 = _mm_add_epi32(e0, m[0]);
+	e1 = abcd;
+	abcd = _mm_sha1rnds4_epu32(abcd, e0, 0);
+#define STEP(g, f) do { \
+		if ((g) & 1) { \
+			e1 = _mm_sha1nexte_epu32(e1, m[(g) & 3]); \
+			e0 = abcd; \
+		} else { \
+			e0 = _mm_sha1nexte_epu32(e0, m[(g) & 3]); \
+			e1 = abcd; \
+		} \
+		if ((g) >= 3 && (g) <= 18) \
+			m[((g) + 1) & 3] = _mm_sha1msg2_epu32(m[((g) + 1) & 3], \
+							  m[(g) & 3]); \
+		abcd = _mm_sha1rnds4_epu32(abcd, (g) & 1 ? e1 : e0, f); \
+		if ((g) >= 1 && (g) <= 16) \
+			m[((g) + 3) & 3] = _mm_sha1msg1_epu32(m[((g) + 3) & 3], \
+							  m[(g) & 3]); \
+		if ((g) >= 2 && (g) <= 17) \
+			m[((g) + 2) & 3] = _mm_xor_si128(m[((g) + 2) & 3], \
+							 m[(g) & 3]); \
+	} while (0)
+	STEP(1, 0); STEP(2, 0); STEP(3, 0); STEP(4, 0);
+	STEP(5, 1); STEP(6, 1); STEP(7, 1); STEP(8, 1); STEP(9, 1);
+	STEP(10, 2); STEP(11, 2); STEP(12, 2); STEP(13, 2); STEP(14, 2);
+	STEP(15, 3); STEP(16, 3); STEP(17, 3); STEP(18, 3); STEP(19, 3);
+#undef STEP
+	e0 = _mm_sha1nexte_epu32(e0, e00);
+	abcd = _mm_add_epi32(abcd, abcd0);
+	_mm_storeu_si128((__m128i *)(void *)h, _mm_shuffle_epi32(abcd, 0x1b));
+	h[4] = (uint32_t)_mm_extract_epi32(e0, 3);
+}
+
+static void (*sha1_block)(uint32_t h[5], const unsigned char *p) =
+	sha1_block_plain;
+static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
+
+static void sha1_choose(void)
+{
+	unsigned a, b, c, d;
+
+	if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1) &&
+	    __get_cpuid(1, &a, &b, &c, &d) && (c >> 19 & 1))   /* SSE4.1 */
+		sha1_block = sha1_block_ni;
+}
+#else
+#define sha1_block sha1_block_plain
+#endif
 
 void kiln_sha1(const void *data, size_t n, unsigned char out[20])
 {
@@ -564,6 +645,9 @@ void kiln_sha1(const void *data, size_t n, unsigned char out[20])
 	size_t full = n / 64 * 64, rest = n - full, tail;
 	uint64_t bits = (uint64_t)n * 8;
 
+#ifdef HAVE_SHA_NI
+	pthread_once(&sha1_once, sha1_choose);
+#endif
 	for (size_t i = 0; i < full; i += 64)
 		sha1_block(h, p + i);
 	memcpy(last, p + full, rest);
@@ -817,6 +901,33 @@ int kiln__minhash_permute_check(uint64_t seed, size_t n, int np)
 	}
 	free(h), free(a), free(ah), free(b), free(s1), free(s2), free(s3);
 	return bad ? -1 : 0;
+}
+
+int kiln__sha1_check(uint64_t seed)
+{
+#ifdef HAVE_SHA_NI
+	unsigned char block[64];
+	uint32_t h1[5] = { 0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u,
+			   0xc3d2e1f0u }, h2[5];
+
+	pthread_once(&sha1_once, sha1_choose);
+	if (sha1_block != sha1_block_ni)
+		return 1;   /* no SHA extensions: nothing to compare */
+	for (int round = 0; round < 200; round++) {
+		for (int i = 0; i < 64; i++)
+			seed = seed * 6364136223846793005ull + 1,
+			block[i] = (unsigned char)(seed >> 56);
+		memcpy(h2, h1, sizeof h1);
+		sha1_block_plain(h1, block);
+		sha1_block_ni(h2, block);
+		if (memcmp(h1, h2, sizeof h1))
+			return -1;
+	}
+	return 0;
+#else
+	(void)seed;
+	return 1;
+#endif
 }
 
 /* Inserts x into the open-addressing table (0 stands for itself through
