@@ -5,6 +5,7 @@
 # Usage: scripts/install-deps.sh [--bench]
 #   --bench  also PyTorch (python3-torch), the baseline of bench/train and the
 #            generator of the model's reference test vectors; CI needs neither.
+#            And numpy, xxhash, regex for bench/dedup's Python baseline.
 set -euo pipefail
 
 packages=(
@@ -16,9 +17,10 @@ packages=(
   libcurl4-openssl-dev  # OpenAI-compatible HTTP client (multi interface)
   libmicrohttpd-dev   # HTTP servers: the loopback test server, kiln serve
   libsqlite3-dev      # the job store
-  libxxhash-dev       # request hashes (cache keys), later MinHash
+  libxxhash-dev       # request hashes (cache keys), MinHash (kiln dedup)
   nettle-dev          # SHA-256 of kiln export's inputs (the manifest)
   libyaml-dev         # kiln run: pipeline files (YAML, or JSON)
+  libutf8proc-dev     # kiln dedup: Unicode lower case, categories, NFD
   python3             # Debian's interpreter: runs Python candidates
   clang               # libFuzzer targets and sanitizer builds
   libclang-rt-dev     # clang's sanitizer runtimes (only recommended by clang,
@@ -30,6 +32,8 @@ packages=(
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(python3-torch)
+  # bench/dedup's baseline (../shared/bench/minhash_ref.py)
+  packages+=(python3-numpy python3-xxhash python3-regex)
 fi
 
 # Node and npm: the test of kiln serve with the official openai client

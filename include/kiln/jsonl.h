@@ -39,6 +39,11 @@ int kiln_jsonl_open(kiln_jsonl_reader **out, const char *path, size_t max_line,
  * may go on). */
 int kiln_jsonl_next(kiln_jsonl_reader *r, json_t **obj, kiln_error *err);
 
+/* The next non-blank line as it is, unparsed: *line (not NUL-terminated;
+ * valid until the next call) and *len. Returns as kiln_jsonl_next does. */
+int kiln_jsonl_next_line(kiln_jsonl_reader *r, const char **line,
+			 size_t *len, kiln_error *err);
+
 /* A flag that a signal handler sets to stop: a read that such a signal
  * interrupts (a handler installed without SA_RESTART) then fails with
  * KILN_EIO ("interrupted") instead of waiting on, so a reader of a quiet
@@ -62,6 +67,10 @@ typedef struct kiln_out kiln_out;
 int kiln_out_open(kiln_out **out, const char *path, kiln_error *err);
 /* Writes obj as one compact line, keys in their original order. */
 int kiln_out_write(kiln_out *o, const json_t *obj, kiln_error *err);
+/* Writes line[0, n), one JSON object's text without a newline, as one
+ * record (for a stage that passes input lines through as they are). */
+int kiln_out_write_line(kiln_out *o, const char *line, size_t n,
+			kiln_error *err);
 /* Records that have reached the output whole (a file's buffer holds the
  * rest until it is flushed). */
 long kiln_out_records(const kiln_out *o);

@@ -34,6 +34,7 @@ extern const cli_cmd cli_import, cli_generate, cli_verify, cli_eval,
 extern const cli_cmd cli_export;
 extern const cli_cmd cli_select, cli_decontam, cli_run, cli_report;
 extern const cli_cmd cli_rewrite;
+extern const cli_cmd cli_dedup;
 
 /* -q, --quiet: a terminal matter, not an option of a JSON configuration. */
 #define CLI_OPT_QUIET(T, M, H) \

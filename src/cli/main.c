@@ -20,6 +20,7 @@ static const cli_cmd *const commands[] = {
 	&cli_import,
 	&cli_generate,
 	&cli_verify,
+	&cli_dedup,
 	&cli_eval,
 	&cli_select,
 	&cli_score,

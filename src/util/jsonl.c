@@ -340,6 +340,21 @@ static int is_blank(const char *s, size_t n)
 	return 1;
 }
 
+int kiln_jsonl_next_line(kiln_jsonl_reader *r, const char **line,
+			 size_t *len, kiln_error *err)
+{
+	for (;;) {
+		long n = read_line(r, err);
+
+		if (n < 0)
+			return (int)n;
+		if (is_blank(r->line, (size_t)n))
+			continue;
+		*line = r->line, *len = (size_t)n;
+		return 0;
+	}
+}
+
 int kiln_jsonl_next(kiln_jsonl_reader *r, json_t **obj, kiln_error *err)
 {
 	*obj = NULL;
@@ -482,11 +497,17 @@ int kiln_out_write(kiln_out *o, const json_t *obj, kiln_error *err)
 {
 	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER |
 			     JSON_REAL_PRECISION(15);
-	/* Rendered straight into the buffer: json_dumpf makes a stdio call
-	 * per token, a tenth of kiln generate's time. */
-	size_t n = json_dumpb(obj, o->buf ? o->buf + o->len : NULL,
-			      o->cap - o->len, flags);
+	size_t n;
 
+	/* Rendered straight into the buffer: json_dumpf makes a stdio call
+	 * per token, a tenth of kiln generate's time. An allocation of
+	 * jansson's that fails is out of memory, not a bad record. */
+	pthread_once(&json_watch_once, json_watch_install);
+	json_alloc_failed = 0;
+	n = json_dumpb(obj, o->buf ? o->buf + o->len : NULL, o->cap - o->len,
+		       flags);
+	if (n == 0 && json_alloc_failed)
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	if (n == 0)
 		return kiln_error_set(err, KILN_EINVAL, "%s: a record that "
 				      "cannot be written as JSON",
@@ -502,7 +523,36 @@ int kiln_out_write(kiln_out *o, const json_t *obj, kiln_error *err)
 		o->buf = b;
 		o->cap = cap;
 		n = json_dumpb(obj, o->buf + o->len, o->cap - o->len, flags);
+		if (n == 0)
+			return kiln_error_set(err, json_alloc_failed ?
+					      KILN_ENOMEM : KILN_EINVAL, "%s: %s",
+					      kiln_output_name(o->o),
+					      json_alloc_failed ? "out of memory"
+					      : "a record that cannot be "
+					      "written as JSON");
 	}
+	o->len += n;
+	o->buf[o->len++] = '\n';
+	o->records++;
+	if (o->stream || o->len >= OUT_BLOCK)
+		return out_flush(o, err);
+	return 0;
+}
+
+int kiln_out_write_line(kiln_out *o, const char *line, size_t n,
+			kiln_error *err)
+{
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = o->cap ? o->cap : 4096;
+		char *b;
+		while (cap < o->len + n + 1)
+			cap *= 2;
+		if (!(b = realloc(o->buf, cap)))
+			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		o->buf = b;
+		o->cap = cap;
+	}
+	memcpy(o->buf + o->len, line, n);
 	o->len += n;
 	o->buf[o->len++] = '\n';
 	o->records++;

@@ -233,7 +233,8 @@ int kiln_output_check(const char *path, kiln_error *err)
 	e = make_temp(target, &tmp, &fd);
 	if (e) {
 		char *d = dir_of(target);
-		rc = kiln_error_set(err, KILN_EIO, "%s: cannot write in %s: %s",
+		rc = kiln_error_set(err, e == ENOMEM ? KILN_ENOMEM : KILN_EIO,
+				    "%s: cannot write in %s: %s",
 				    path, d ? d : "its directory",
 				    strerror(e));
 		free(d);
@@ -331,7 +332,8 @@ int kiln_output_open(kiln_output **out, const char *path, kiln_error *err)
 	e = make_temp(o->target, &o->tmp, &o->fd);
 	if (e) {
 		char *d = dir_of(o->target);
-		rc = kiln_error_set(err, KILN_EIO, "%s: cannot create a file in "
+		rc = kiln_error_set(err, e == ENOMEM ? KILN_ENOMEM : KILN_EIO,
+				    "%s: cannot create a file in "
 				    "%s: %s", path, d ? d : "its directory",
 				    strerror(e));
 		free(d);

@@ -3,8 +3,9 @@
  * N passes the last allocation the operation makes. Over the JSONL reader
  * (a plain and a gzip file: records, bad lines, a long line, a line over
  * the cap), extraction and splitting (the real answers of
- * tests/data/extract/) and the SQLite store (open a fresh store, put,
- * finish, fail, cache, list, stats, reopen, read-only), each run must:
+ * tests/data/extract/), the SQLite store (open a fresh store, put,
+ * finish, fail, cache, list, stats, reopen, read-only) and kiln dedup (a
+ * batch with copies, --dropped, --index), each run must:
  *
  *   - not crash (ASan + UBSan in build-asan/);
  *   - end in KILN_ENOMEM, with a message, at the step whose allocation
@@ -39,6 +40,7 @@
 #include <zlib.h>
 
 #include "kiln/code.h"
+#include "kiln/dedup.h"
 #include "kiln/jsonl.h"
 #include "kiln/store.h"
 
@@ -642,6 +644,148 @@ static void split_too_many_tests_leaks_nothing(void **state)
 	free(code);
 }
 
+/* ---- (d) kiln dedup ------------------------------------------------------
+ * A small batch with exact and near copies, a record jansson reads (it has
+ * "dedup" already, and a \u escape), --dropped and --index; the kept and
+ * dropped records and the index's count are the transcript. */
+
+static char dedup_in[300], dedup_out[300], dedup_drop[300], dedup_idx[300];
+
+static void dedup_reset(void *ctx)
+{
+	char p[400];
+	static const char *const files[] = { "index.json", "sigs.bin",
+		"keys.bin", "offsets.bin", "docs.bin" };
+
+	(void)ctx;
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		snprintf(p, sizeof p, "%s/%s", dedup_idx, files[i]);
+		unlink(p);
+	}
+	rmdir(dedup_idx);
+	unlink(dedup_out);
+	unlink(dedup_drop);
+}
+
+static void dedup_file_entry(const char *what, const char *path)
+{
+	char buf[1 << 16];
+	FILE *f;
+	size_t n = 0;
+
+	inject_hold(1);
+	if ((f = fopen(path, "r"))) {
+		n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	inject_hold(0);
+	entry("%s:\n%s", what, buf);
+}
+
+static void dedup_run(void *ctx)
+{
+	const char *inputs[] = { dedup_in };
+	kiln_dedup_opts o;
+	kiln_dedup_stats st;
+	kiln_out *out = NULL, *drop = NULL;
+	kiln_error err = { 0 };
+	int rc;
+
+	(void)ctx;
+	kiln_dedup_opts_default(&o);
+	o.index = dedup_idx;
+	rc = kiln_out_open(&out, dedup_out, &err);
+	if (!rc)
+		rc = kiln_out_open(&drop, dedup_drop, &err);
+	if (rc) {
+		if (out)
+			kiln_out_abort(out);
+		if (!nomem(rc, &err))
+			entry("open: rc %d %s\n", rc, err.msg);
+		return;
+	}
+	kiln_dedup_stats_init(&st);
+	rc = kiln_dedup(inputs, 1, out, drop, &o, &st, &err);
+	if (!rc) {
+		rc = kiln_out_commit(drop, &err);
+		drop = NULL;
+		if (!rc)
+			rc = kiln_out_commit(out, &err);
+		else
+			kiln_out_abort(out);
+		out = NULL;
+	}
+	if (out)
+		kiln_out_abort(out);
+	if (drop)
+		kiln_out_abort(drop);
+	kiln_dedup_stats_free(&st);
+	if (nomem(rc, &err))
+		return;
+	entry("rc %d %s: %zu in, %zu kept, index +%zu\n", rc,
+	      rc ? err.msg : "", st.stage.entered, st.stage.kept,
+	      st.index_added);
+	dedup_file_entry("kept", dedup_out);
+	dedup_file_entry("dropped", dedup_drop);
+}
+
+static int dedup_setup(void **state)
+{
+	FILE *f;
+	static const char *const body[] = {
+		"def f(a, b):\n    s = a + b\n    for i in range(s):\n"
+		"        s += i * 3\n    return s\n",
+		"def g(items):\n    out = []\n    for x in items:\n"
+		"        if x % 2:\n            out.append(x * x)\n"
+		"    return sorted(out)\n",
+		"class Stack:\n    def __init__(self):\n        self.v = []\n"
+		"    def push(self, x):\n        self.v.append(x)\n",
+	};
+
+	(void)state;
+	strcpy(dir, "/tmp/kiln-test-XXXXXX");   /* the jsonl group's is gone */
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(dedup_in, sizeof dedup_in, "%s/dedup.jsonl", dir);
+	snprintf(dedup_out, sizeof dedup_out, "%s/kept.jsonl", dir);
+	snprintf(dedup_drop, sizeof dedup_drop, "%s/dropped.jsonl", dir);
+	snprintf(dedup_idx, sizeof dedup_idx, "%s/index", dir);
+	if (!(f = fopen(dedup_in, "w")))
+		return -1;
+	for (int i = 0; i < 3; i++) {
+		json_t *o = json_pack("{s:i, s:s, s:i}", "id", i, "solution",
+				      body[i], "tests_passed", 1);
+		char *t = json_dumps(o, JSON_COMPACT);
+		fprintf(f, "%s\n%s\n", t, t);   /* an exact copy */
+		free(t);
+		json_decref(o);
+	}
+	/* near copies: a line added; one read by jansson */
+	fprintf(f, "{\"id\": 10, \"solution\": \"def f(a, b):\\n    "
+		"s = a + b\\n    # \\u00e9\\n    for i in range(s):\\n"
+		"        s += i * 3\\n    return s\\n\", \"dedup\": 1}\n");
+	fprintf(f, "{\"id\": 11, \"solution\": \"def g(items):\\n    "
+		"out = []\\n    for x in items:\\n        if x %% 2:\\n"
+		"            out.append(x * x)\\n    out.reverse()\\n"
+		"    return sorted(out)\\n\", \"tests_passed\": 2}\n");
+	fclose(f);
+	return 0;
+}
+
+static void dedup(void **state)
+{
+	struct op op = { "dedup", dedup_run, dedup_reset, NULL, NULL };
+
+	(void)state;
+	sites_begin();
+	torture(&op);
+	sites_end("dedup");
+	assert_non_null(strstr(ref.buf, "rc 0"));
+	assert_non_null(strstr(ref.buf, "\"reason\":\"exact\""));
+	assert_non_null(strstr(ref.buf, "\"reason\":\"near\""));
+}
+
 /* ---- (c) the store ------------------------------------------------------- */
 
 static char store_path[300];
@@ -854,6 +998,9 @@ int main(void)
 	const struct CMUnitTest st[] = {
 		cmocka_unit_test(store),
 	};
+	const struct CMUnitTest dd[] = {
+		cmocka_unit_test(dedup),
+	};
 	int failed = 0;
 
 	lsan_each = getenv("KILN_ALLOC_LSAN_EACH") != NULL;
@@ -865,5 +1012,7 @@ int main(void)
 					      extract_setup, extract_teardown);
 	failed += cmocka_run_group_tests_name("alloc_fail_store", st,
 					      store_setup, store_teardown);
+	failed += cmocka_run_group_tests_name("alloc_fail_dedup", dd,
+					      dedup_setup, tmpdir_teardown);
 	return failed ? 1 : 0;
 }

@@ -1,0 +1,1297 @@
+/* kiln dedup (kiln/dedup.h, docs/CURATE.md): exact and MinHash near
+ * duplicates, the best member of each cluster kept.
+ *
+ * Documents are numbered 0..m-1 for the index (kept by earlier runs),
+ * m..m+n-1 for this batch, in input order. Per document the memory holds
+ * its union-find parent, its rank (what "best" compares), its exact key
+ * and where its record of the docs file starts: ~50 bytes. The rest is in
+ * files of the work directory:
+ *
+ *   sigs     permutations uint64 a document (fixed size: document i at
+ *            i * permutations * 8), the index's likewise in DIR/sigs.bin;
+ *            written when something reads them (--dropped, --index,
+ *            --sigs-out)
+ *   docs     a record a document: u32 length, its "id" as JSON, u32 count,
+ *            that many uint64 shingle hashes (for the exact Jaccard; none
+ *            when nothing will read them: no --dropped, no --index)
+ *   band.K   16-byte (key, id) records: key = xxh3 of band K's rows, and
+ *            band.exact with the exact keys; sorted one file at a time
+ *            (in memory, or as sorted runs merged), equal neighbours
+ *            joined in the union-find
+ *   spool    standard input's records, to read them a second time
+ *
+ * Pass 1 reads and signs; clustering joins; pass 2 reads the input again
+ * and writes each record kept or dropped. The index's files are appended
+ * last, its index.json replaced atomically (a run that stops before that
+ * leaves the index as it was: a longer file is cut back to what
+ * index.json counts). */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "curate/dedup_int.h"
+#include "kiln/dedup.h"
+#include "kiln/output.h"
+#include "kiln/utf8.h"
+
+const char *const kiln_dedup_presets[] = { "code", "datatrove", NULL };
+static const char *const reasons[] = { "exact", "near", NULL };
+
+#define NONE UINT32_MAX
+#define MAX_DOCS (UINT32_MAX - 1)
+#define MAX_ID_JSON 4096
+
+void kiln_dedup_opts_default(kiln_dedup_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->preset = KILN_DEDUP_CODE;
+	o->seed = -1;
+	o->field = "solution";
+	o->memory = 64u << 20;
+}
+
+int kiln_dedup_params(const kiln_dedup_opts *o, kiln_minhash_params *p,
+		      kiln_error *err)
+{
+	if (o->preset < 0 || o->preset > KILN_DEDUP_DATATROVE ||
+	    kiln_minhash_preset(kiln_dedup_presets[o->preset], p))
+		return kiln_error_set(err, KILN_EINVAL, "unknown preset %d",
+				      o->preset);
+	if (o->ngram)
+		p->ngram = o->ngram;
+	if (o->permutations)
+		p->permutations = o->permutations;
+	if (o->bands)
+		p->bands = o->bands;
+	if (o->rows)
+		p->rows = o->rows;
+	if (o->seed >= 0)
+		p->seed = o->seed;
+	return kiln_minhash_check(p, err);
+}
+
+void kiln_dedup_stats_init(kiln_dedup_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	kiln_stage_stats_init(&st->stage, "dedup", reasons);
+}
+
+void kiln_dedup_stats_free(kiln_dedup_stats *st)
+{
+	kiln_stage_stats_free(&st->stage);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- the run's state ----------------------------------------------- */
+
+typedef struct rank {
+	double tests, mutation, reward;
+	uint32_t len;
+	uint8_t reparse;   /* has "dedup" or "dropped": set, not appended */
+} rank;
+
+typedef struct bkey {
+	uint64_t key;
+	uint32_t id, pad;
+} bkey;
+
+typedef struct run {
+	const kiln_dedup_opts *o;
+	kiln_dedup_stats *st;
+	kiln_error *err;
+	kiln_minhash_params p;
+	kiln_minhash *mh;
+	double t0;
+	char dir[4096];             /* the work directory */
+	FILE *sigs, *docs, *spool;
+	FILE **band;                /* bands + 1 (the last: exact keys) */
+	int nband;
+	/* the index */
+	int idx_sigs, idx_docs;     /* fds, -1 if none */
+	size_t m;                   /* its documents */
+	uint64_t idx_docs_bytes;
+	/* per document, m + n */
+	size_t n, cap;
+	uint32_t *parent, *best;
+	rank *rk;
+	uint64_t *ekey, *doff;
+	uint64_t docs_bytes;
+	/* scratch */
+	uint64_t *sig, *sig2;
+	unsigned char *rec, *rec2;
+	size_t rec_cap, rec2_cap;
+	int spooled;                /* some input came through the spool */
+	int need_sets;              /* shingle sets kept: --dropped, --index */
+	int need_sigs;              /* signatures kept: also --sigs-out */
+	char *tbuf, *idbuf;         /* a decoded field; an id's JSON */
+	size_t tcap;
+} run;
+
+static int oom(run *r)
+{
+	return kiln_error_set(r->err, KILN_ENOMEM, "dedup: out of memory");
+}
+
+/* A failed call on a file: errno says what (ENOMEM, from fopen's
+ * buffer, is out of memory like any other allocation). */
+static int io_error(run *r, const char *what)
+{
+	int e = errno;
+
+	return kiln_error_set(r->err, e == ENOMEM ? KILN_ENOMEM : KILN_EIO,
+			      "dedup: %s: %s", what, strerror(e));
+}
+
+static void progress(run *r, const char *phase, size_t done, size_t total)
+{
+	if (r->o->progress) {
+		kiln_dedup_progress p = { phase, done, total, now() - r->t0 };
+		r->o->progress(r->o->ctx, &p);
+	}
+}
+
+static int stopped(run *r)
+{
+	if (r->o->stop && *r->o->stop) {
+		r->st->stopped = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static FILE *work_file(run *r, const char *name, const char *mode)
+{
+	char path[4200];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", r->dir, name);
+	f = fopen(path, mode);
+	if (f)
+		setvbuf(f, NULL, _IOFBF, 1 << 16);
+	return f;
+}
+
+static void work_cleanup(run *r)
+{
+	char path[4200];
+
+	if (!r->dir[0])
+		return;
+	if (r->sigs)
+		fclose(r->sigs);
+	if (r->docs)
+		fclose(r->docs);
+	if (r->spool)
+		fclose(r->spool);
+	for (int b = 0; r->band && b < r->nband; b++)
+		if (r->band[b])
+			fclose(r->band[b]);
+	static const char *const fixed[] = { "sigs", "docs", "spool", NULL };
+	for (int i = 0; fixed[i]; i++) {
+		snprintf(path, sizeof path, "%s/%s", r->dir, fixed[i]);
+		unlink(path);
+	}
+	for (int b = 0; b < r->nband; b++) {
+		snprintf(path, sizeof path, "%s/band.%d", r->dir, b);
+		unlink(path);
+	}
+	rmdir(r->dir);
+}
+
+/* Makes room for document number r->n. */
+static int grow_docs(run *r)
+{
+	if (r->n < r->cap)
+		return 0;
+	size_t cap = r->cap ? 2 * r->cap : 4096;
+	void *p;
+#define GROW(F) \
+	if (!(p = realloc(r->F, cap * sizeof *r->F))) return oom(r); \
+	r->F = p;
+	GROW(parent) GROW(rk) GROW(ekey) GROW(doff)
+#undef GROW
+	r->cap = cap;
+	return 0;
+}
+
+static int write_bands(run *r, uint32_t id, const uint64_t *sig, int valid,
+		       uint64_t ekey)
+{
+	bkey k = { 0 };
+
+	k.id = id;
+	for (int b = 0; valid && b < r->p.bands; b++) {
+		k.key = XXH3_64bits(sig + (size_t)b * (size_t)r->p.rows,
+				    (size_t)r->p.rows * sizeof(uint64_t));
+		if (fwrite(&k, sizeof k, 1, r->band[b]) != 1)
+			return io_error(r, "band keys");
+	}
+	k.key = ekey;
+	if (fwrite(&k, sizeof k, 1, r->band[r->p.bands]) != 1)
+		return io_error(r, "band keys");
+	return 0;
+}
+
+/* ---- the index ----------------------------------------------------- */
+
+static json_t *params_json(const kiln_minhash_params *p)
+{
+	return json_pack("{s:s, s:i, s:i, s:i, s:i, s:I}", "tokens",
+			 p->tokens == KILN_MINHASH_IDENT ? "identifiers" :
+			 "words", "ngram", p->ngram, "permutations",
+			 p->permutations, "bands", p->bands, "rows", p->rows,
+			 "seed", (json_int_t)p->seed);
+}
+
+static int index_path(run *r, char *buf, size_t n, const char *name)
+{
+	if ((size_t)snprintf(buf, n, "%s/%s", r->o->index, name) >= n)
+		return kiln_error_set(r->err, KILN_EINVAL, "dedup: --index: "
+				      "path too long");
+	return 0;
+}
+
+/* Reads DIR/index.json (if there) and opens the index's files. */
+static int index_open(run *r)
+{
+	char path[4200];
+	json_error_t je;
+	json_t *meta = NULL, *want = NULL;
+	struct stat sb;
+	int rc = 0;
+
+	r->idx_sigs = r->idx_docs = -1;
+	if (!r->o->index)
+		return 0;
+	if (mkdir(r->o->index, 0777) && errno != EEXIST)
+		return kiln_error_set(r->err, KILN_EIO, "dedup: --index: %s: "
+				      "%s", r->o->index, strerror(errno));
+	if ((rc = index_path(r, path, sizeof path, "index.json")))
+		return rc;
+	if (stat(path, &sb) && errno == ENOENT)
+		return 0;   /* a new index */
+	meta = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (!meta)
+		return kiln_error_set(r->err, KILN_EPARSE, "dedup: %s:%d: %s",
+				      path, je.line, je.text);
+	want = params_json(&r->p);
+	json_t *have = json_object_get(meta, "params");
+	json_t *docs = json_object_get(meta, "docs");
+	json_t *bytes = json_object_get(meta, "docs_bytes");
+	if (!json_is_string(json_object_get(meta, "format")) ||
+	    strcmp(json_string_value(json_object_get(meta, "format")),
+		   "kiln-dedup-index") || !json_is_object(have) ||
+	    !json_is_integer(docs) || json_integer_value(docs) < 0 ||
+	    json_integer_value(docs) > (json_int_t)MAX_DOCS / 2 ||
+	    !json_is_integer(bytes) || json_integer_value(bytes) < 0) {
+		rc = kiln_error_set(r->err, KILN_EPARSE, "dedup: %s: not a kiln "
+				    "dedup index (needs format, params, docs, "
+				    "docs_bytes)", path);
+		goto out;
+	}
+	if (!want || !json_equal(have, want)) {
+		char *h = json_dumps(have, JSON_COMPACT | JSON_SORT_KEYS);
+		char *w = want ? json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS)
+			  : NULL;
+		rc = kiln_error_set(r->err, KILN_EINVAL, "dedup: --index %s was "
+				    "made with %s; this run's parameters are "
+				    "%s", r->o->index, h ? h : "?", w ? w : "?");
+		free(h), free(w);
+		goto out;
+	}
+	r->m = (size_t)json_integer_value(docs);
+	r->idx_docs_bytes = (uint64_t)json_integer_value(bytes);
+	/* the files must hold at least what index.json counts */
+	{
+		static const char *const names[] = { "sigs.bin", "keys.bin",
+						     "offsets.bin", "docs.bin" };
+		uint64_t need[4] = { (uint64_t)r->m * (uint64_t)r->p.permutations
+				     * 8, (uint64_t)r->m * 8, (uint64_t)r->m * 8,
+				     r->idx_docs_bytes };
+		for (int i = 0; i < 4; i++) {
+			if ((rc = index_path(r, path, sizeof path, names[i])))
+				goto out;
+			if (stat(path, &sb) || (uint64_t)sb.st_size < need[i]) {
+				rc = kiln_error_set(r->err, KILN_EPARSE, "dedup: "
+						    "%s: shorter than index.json "
+						    "says (%llu bytes)", path,
+						    (unsigned long long)need[i]);
+				goto out;
+			}
+		}
+	}
+	if (index_path(r, path, sizeof path, "sigs.bin") ||
+	    (r->idx_sigs = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    index_path(r, path, sizeof path, "docs.bin") ||
+	    (r->idx_docs = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		rc = io_error(r, path);
+		goto out;
+	}
+out:
+	json_decref(meta);
+	json_decref(want);
+	return rc;
+}
+
+/* The index's documents into the per-document arrays and band files. */
+static int index_load(run *r)
+{
+	char path[4200];
+	FILE *keys = NULL, *offs = NULL, *sigs = NULL;
+	size_t np = (size_t)r->p.permutations;
+	int rc = 0;
+
+	if (!r->m)
+		return 0;
+	if ((rc = index_path(r, path, sizeof path, "keys.bin")) ||
+	    !(keys = fopen(path, "rb")) ||
+	    (rc = index_path(r, path, sizeof path, "offsets.bin")) ||
+	    !(offs = fopen(path, "rb")) ||
+	    (rc = index_path(r, path, sizeof path, "sigs.bin")) ||
+	    !(sigs = fopen(path, "rb"))) {
+		rc = rc ? rc : io_error(r, path);
+		goto out;
+	}
+	for (size_t i = 0; i < r->m; i++) {
+		uint64_t ek, off;
+		int valid = 0;
+		if ((rc = grow_docs(r)))
+			goto out;
+		if (fread(&ek, 8, 1, keys) != 1 || fread(&off, 8, 1, offs) != 1
+		    || fread(r->sig, 8, np, sigs) != np) {
+			rc = kiln_error_set(r->err, KILN_EIO, "dedup: --index "
+					    "%s: cannot read document %zu",
+					    r->o->index, i);
+			goto out;
+		}
+		if (off >= r->idx_docs_bytes) {
+			rc = kiln_error_set(r->err, KILN_EPARSE, "dedup: --index "
+					    "%s: document %zu's offset is past "
+					    "docs.bin", r->o->index, i);
+			goto out;
+		}
+		for (size_t k = 0; k < np && !valid; k++)
+			valid = r->sig[k] != UINT64_MAX;
+		r->parent[r->n] = (uint32_t)r->n;
+		r->ekey[r->n] = ek;
+		r->doff[r->n] = off;
+		memset(&r->rk[r->n], 0, sizeof(rank));
+		if ((rc = write_bands(r, (uint32_t)r->n, r->sig, valid, ek)))
+			goto out;
+		r->n++;
+	}
+	r->st->index_docs = r->m;
+out:
+	if (keys)
+		fclose(keys);
+	if (offs)
+		fclose(offs);
+	if (sigs)
+		fclose(sigs);
+	return rc;
+}
+
+/* Appends this batch's kept documents to the index, then index.json. */
+static int index_append(run *r)
+{
+	static const char *const names[] = { "sigs.bin", "keys.bin",
+					     "offsets.bin", "docs.bin" };
+	char path[4200];
+	FILE *f[4] = { 0 };
+	size_t np = (size_t)r->p.permutations, added = 0;
+	uint64_t bytes = r->idx_docs_bytes;
+	uint64_t len0[4] = { (uint64_t)r->m * np * 8, (uint64_t)r->m * 8,
+			     (uint64_t)r->m * 8, r->idx_docs_bytes };
+	json_t *meta = NULL;
+	char *text = NULL;
+	int rc = 0;
+
+	if (!r->o->index)
+		return 0;
+	for (int i = 0; i < 4; i++) {
+		int fd;
+		if ((rc = index_path(r, path, sizeof path, names[i])))
+			goto out;
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666)) < 0 ||
+		    ftruncate(fd, (off_t)len0[i]) ||
+		    lseek(fd, (off_t)len0[i], SEEK_SET) < 0 ||
+		    !(f[i] = fdopen(fd, "wb"))) {
+			if (fd >= 0)
+				close(fd);
+			rc = io_error(r, path);
+			goto out;
+		}
+	}
+	if (fflush(r->sigs) || fflush(r->docs))
+		return io_error(r, "work files");
+	for (size_t i = r->m; i < r->n; i++) {
+		if (r->parent[i] != i)
+			continue;
+		size_t j = i - r->m;
+		uint32_t len[2];
+		if (pread(fileno(r->sigs), r->sig, np * 8, (off_t)(j * np * 8)) !=
+		    (ssize_t)(np * 8) ||
+		    pread(fileno(r->docs), len, 4, (off_t)r->doff[i]) != 4 ||
+		    pread(fileno(r->docs), &len[1], 4,
+			  (off_t)(r->doff[i] + 4 + len[0])) != 4) {
+			rc = io_error(r, "work files");
+			goto out;
+		}
+		size_t reclen = 8 + len[0] + (size_t)len[1] * 8;
+		if (reclen > r->rec_cap) {
+			unsigned char *p = realloc(r->rec, reclen);
+			if (!p) {
+				rc = oom(r);
+				goto out;
+			}
+			r->rec = p, r->rec_cap = reclen;
+		}
+		if (pread(fileno(r->docs), r->rec, reclen, (off_t)r->doff[i]) !=
+		    (ssize_t)reclen) {
+			rc = io_error(r, "work files");
+			goto out;
+		}
+		if (fwrite(r->sig, 8, np, f[0]) != np ||
+		    fwrite(&r->ekey[i], 8, 1, f[1]) != 1 ||
+		    fwrite(&bytes, 8, 1, f[2]) != 1 ||
+		    fwrite(r->rec, 1, reclen, f[3]) != reclen) {
+			rc = io_error(r, r->o->index);
+			goto out;
+		}
+		bytes += reclen;
+		added++;
+	}
+	for (int i = 0; i < 4; i++) {
+		int bad = fflush(f[i]) || fsync(fileno(f[i]));
+		bad |= fclose(f[i]);
+		f[i] = NULL;
+		if (bad) {
+			rc = io_error(r, r->o->index);
+			goto out;
+		}
+	}
+	meta = json_pack("{s:s, s:i, s:o, s:I, s:I}", "format",
+			 "kiln-dedup-index", "version", 1, "params",
+			 params_json(&r->p), "docs", (json_int_t)(r->m + added),
+			 "docs_bytes", (json_int_t)bytes);
+	text = meta ? json_dumps(meta, JSON_INDENT(1) | JSON_PRESERVE_ORDER) :
+	       NULL;
+	if (!text) {
+		rc = oom(r);
+		goto out;
+	}
+	if ((rc = index_path(r, path, sizeof path, "index.json")))
+		goto out;
+	size_t tl = strlen(text);
+	text[tl] = '\n';
+	rc = kiln_output_save(path, text, tl + 1, r->err);
+	r->st->index_added = added;
+out:
+	for (int i = 0; i < 4; i++)
+		if (f[i])
+			fclose(f[i]);
+	json_decref(meta);
+	free(text);
+	return rc;
+}
+
+/* ---- pass 1: read and sign ----------------------------------------- */
+
+static double number_or(json_t *v)
+{
+	return json_is_number(v) ? json_number_value(v) : -INFINITY;
+}
+
+static int is_stream(const char *path)
+{
+	struct stat sb;
+
+	return strcmp(path, "-") == 0 || stat(path, &sb) || !S_ISREG(sb.st_mode);
+}
+
+/* What dedup needs of one input line: the scanner's fast path, else
+ * jansson (which also names what is wrong with a bad line). *rec is the
+ * parsed record on the slow path (the fields point into it), else NULL. */
+static int read_fields(run *r, kiln_jsonl_reader *in, const char *line,
+		       size_t len, kiln__dedup_fields *f, json_t **rec)
+{
+	json_t *v;
+	int rc;
+
+	*rec = NULL;
+	if ((len < 3 || memcmp(line, "\xef\xbb\xbf", 3)) &&
+	    !memchr(line, '\0', len) && kiln_utf8_check(line, len) < 0) {
+		rc = kiln__dedup_scan(line, len, r->o->field, f, &r->tbuf,
+				      &r->tcap);
+		if (rc < 0)
+			return oom(r);
+		if (rc == 1)
+			return 0;
+	}
+	if ((rc = kiln_jsonl_parse_line(line, len, rec, r->err))) {
+		kiln_error_prefix(r->err, "%s:%ld: ", kiln_jsonl_path(in),
+				  kiln_jsonl_lineno(in));
+		return rc;
+	}
+	v = json_object_get(*rec, r->o->field);
+	if (!json_is_string(v))
+		return kiln_error_set(r->err, KILN_EPARSE, "%s:%ld: %s \"%s\"%s",
+				      kiln_jsonl_path(in),
+				      kiln_jsonl_lineno(in), v ? "field" :
+				      "no field", r->o->field, v ?
+				      " is not a string" : "");
+	memset(f, 0, sizeof *f);
+	f->text = json_string_value(v);
+	f->text_len = json_string_length(v);
+	f->tests = number_or(json_object_get(*rec, "tests_passed"));
+	f->reward = number_or(json_object_get(*rec, "reward"));
+	f->reparse = json_object_get(*rec, "dedup") ||
+		     json_object_get(*rec, "dropped");
+	free(r->idbuf);
+	r->idbuf = NULL;
+	if ((v = json_object_get(*rec, "id"))) {
+		if (!(r->idbuf = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT)))
+			return oom(r);
+		f->id = r->idbuf, f->id_len = strlen(r->idbuf);
+	}
+	return 0;
+}
+
+static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
+		       size_t linelen)
+{
+	kiln__dedup_fields f;
+	json_t *rec = NULL;
+	const uint64_t *set = NULL;
+	size_t np = (size_t)r->p.permutations;
+	uint32_t hdr[2];
+	long nset;
+	int rc;
+
+	if (r->n >= MAX_DOCS)
+		return kiln_error_set(r->err, KILN_ELIMIT, "dedup: more than "
+				      "%u documents", MAX_DOCS);
+	if ((rc = grow_docs(r)) ||
+	    (rc = read_fields(r, in, line, linelen, &f, &rec)))
+		goto out;
+	double mutation = rec ? number_or(json_object_get(json_object_get(
+					rec, "mutation"), "score")) : -INFINITY;
+	nset = kiln_minhash_sign(r->mh, f.text, f.text_len, r->sig, &set,
+				 r->err);
+	if (nset < 0) {
+		kiln_error_prefix(r->err, "%s:%ld: \"%s\": ",
+				  kiln_jsonl_path(in), kiln_jsonl_lineno(in),
+				  r->o->field);
+		rc = (int)nset;
+		goto out;
+	}
+	if (!f.id || f.id_len > MAX_ID_JSON)   /* for tracing only */
+		f.id = "null", f.id_len = 4;
+	hdr[0] = (uint32_t)f.id_len;
+	hdr[1] = r->need_sets ? (uint32_t)nset : 0;
+	size_t i = r->n;
+	r->parent[i] = (uint32_t)i;
+	r->rk[i] = (rank){ f.tests, mutation, f.reward,
+			   f.text_len > UINT32_MAX ? UINT32_MAX :
+			   (uint32_t)f.text_len, (uint8_t)f.reparse };
+	r->ekey[i] = kiln_minhash_exact_key(f.text, f.text_len);
+	r->doff[i] = r->docs_bytes;
+	if ((r->need_sigs && fwrite(r->sig, 8, np, r->sigs) != np) ||
+	    fwrite(&hdr[0], 4, 1, r->docs) != 1 ||
+	    fwrite(f.id, 1, hdr[0], r->docs) != hdr[0] ||
+	    fwrite(&hdr[1], 4, 1, r->docs) != 1 ||
+	    fwrite(set, 8, hdr[1], r->docs) != hdr[1]) {
+		rc = io_error(r, "work files");
+		goto out;
+	}
+	r->docs_bytes += 8 + hdr[0] + (uint64_t)hdr[1] * 8;
+	if (!nset)
+		r->st->short_docs++;
+	if ((rc = write_bands(r, (uint32_t)i, r->sig, nset > 0, r->ekey[i])))
+		goto out;
+	r->n++;
+out:
+	json_decref(rec);
+	return rc;
+}
+
+static int pass1(run *r, const char *const *inputs, size_t ninputs)
+{
+	int rc = 0;
+
+	for (size_t k = 0; k < ninputs && !rc; k++) {
+		kiln_jsonl_reader *in = NULL;
+		const char *line;
+		size_t len;
+		int spool = is_stream(inputs[k]);
+
+		if (spool && !r->spool) {
+			if (!(r->spool = work_file(r, "spool", "w+b")))
+				return io_error(r, "spool");
+		}
+		r->spooled |= spool;
+		if ((rc = kiln_jsonl_open(&in, inputs[k], 0, r->err)))
+			return rc;
+		kiln_jsonl_set_stop(in, r->o->stop);
+		while ((rc = kiln_jsonl_next_line(in, &line, &len, r->err)) ==
+		       0) {
+			rc = sign_record(r, in, line, len);
+			if (!rc && spool &&
+			    (fwrite(line, 1, len, r->spool) != len ||
+			     fputc('\n', r->spool) == EOF))
+				rc = io_error(r, "spool");
+			if (rc)
+				break;
+			if (((r->n - r->m) & 1023) == 0) {
+				progress(r, "signing", r->n - r->m, 0);
+				if (stopped(r))
+					break;
+			}
+		}
+		kiln_jsonl_close(in);
+		if (rc == KILN_EEOF)
+			rc = 0;
+	}
+	progress(r, "signing", r->n - r->m, r->n - r->m);
+	return rc;
+}
+
+/* ---- clustering ---------------------------------------------------- */
+
+static uint32_t find(uint32_t *p, uint32_t x)
+{
+	while (p[x] != x) {
+		p[x] = p[p[x]];
+		x = p[x];
+	}
+	return x;
+}
+
+static void unite(uint32_t *p, uint32_t x, uint32_t y)
+{
+	x = find(p, x), y = find(p, y);
+	if (x < y)
+		p[y] = x;
+	else if (y < x)
+		p[x] = y;
+}
+
+static int bkey_cmp(const void *a, const void *b)
+{
+	const bkey *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* LSD radix sort by key, 16 bits a pass (stable: ids stay in order). */
+static int sort_keys(bkey *a, size_t n)
+{
+	bkey *tmp;
+	size_t *cnt;
+
+	if (n < 65536) {
+		qsort(a, n, sizeof *a, bkey_cmp);
+		return 0;
+	}
+	tmp = malloc(n * sizeof *tmp);
+	cnt = malloc(65536 * sizeof *cnt);
+	if (!tmp || !cnt) {
+		free(tmp), free(cnt);
+		return -1;
+	}
+	for (int shift = 0; shift < 64; shift += 16) {
+		memset(cnt, 0, 65536 * sizeof *cnt);
+		for (size_t i = 0; i < n; i++)
+			cnt[(a[i].key >> shift) & 0xffff]++;
+		if (cnt[(a[0].key >> shift) & 0xffff] == n)
+			continue;
+		for (size_t d = 0, sum = 0; d < 65536; d++) {
+			size_t c = cnt[d];
+			cnt[d] = sum, sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			tmp[cnt[(a[i].key >> shift) & 0xffff]++] = a[i];
+		memcpy(a, tmp, n * sizeof *a);
+	}
+	free(tmp), free(cnt);
+	return 0;
+}
+
+static void join_sorted(run *r, const bkey *a, size_t n, bkey *prev,
+			int *have)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (*have && prev->key == a[i].key) {
+			unite(r->parent, prev->id, a[i].id);
+			r->st->candidate_pairs++;
+		}
+		*prev = a[i], *have = 1;
+	}
+}
+
+/* A band file larger than the memory: sorted runs, then a k-way merge
+ * (a binary heap of the runs' heads). */
+static int join_external(run *r, FILE *f, size_t n, int b)
+{
+	size_t chunk = r->o->memory / (2 * sizeof(bkey)), nrun = 0;
+	bkey *buf = NULL, prev = { 0 };
+	FILE **runs = NULL;
+	struct head { bkey k; size_t run; } *heap = NULL;
+	size_t nh = 0;
+	int rc = 0, have = 0;
+	char name[64], path[4200];
+
+	if (chunk < 1024)
+		chunk = 1024;
+	r->st->external_sort = 1;
+	nrun = (n + chunk - 1) / chunk;
+	buf = malloc(chunk * sizeof *buf);
+	runs = calloc(nrun, sizeof *runs);
+	heap = malloc(nrun * sizeof *heap);
+	if (!buf || !runs || !heap) {
+		rc = oom(r);
+		goto out;
+	}
+	rewind(f);
+	for (size_t i = 0; i < nrun; i++) {
+		size_t got = fread(buf, sizeof *buf, chunk, f);
+		snprintf(name, sizeof name, "run.%d.%zu", b, i);
+		if (!got || sort_keys(buf, got) ||
+		    !(runs[i] = work_file(r, name, "w+b")) ||
+		    fwrite(buf, sizeof *buf, got, runs[i]) != got ||
+		    fflush(runs[i])) {
+			rc = io_error(r, "sorted runs");
+			goto out;
+		}
+		snprintf(path, sizeof path, "%s/%s", r->dir, name);
+		unlink(path);   /* open, nameless: gone with the FILE */
+		rewind(runs[i]);
+	}
+	free(buf);
+	buf = NULL;
+#define LESS(x, y) (bkey_cmp(&heap[x].k, &heap[y].k) < 0)
+#define SWAP(x, y) do { struct head t_ = heap[x]; heap[x] = heap[y]; \
+			heap[y] = t_; } while (0)
+	for (size_t i = 0; i < nrun; i++) {
+		if (fread(&heap[nh].k, sizeof(bkey), 1, runs[i]) != 1)
+			continue;
+		heap[nh].run = i;
+		for (size_t c = nh++; c && LESS(c, (c - 1) / 2); c = (c - 1) / 2)
+			SWAP(c, (c - 1) / 2);
+	}
+	while (nh) {
+		join_sorted(r, &heap[0].k, 1, &prev, &have);
+		if (fread(&heap[0].k, sizeof(bkey), 1, runs[heap[0].run]) != 1)
+			heap[0] = heap[--nh];
+		for (size_t c = 0;;) {
+			size_t l = 2 * c + 1, m = c;
+			if (l < nh && LESS(l, m))
+				m = l;
+			if (l + 1 < nh && LESS(l + 1, m))
+				m = l + 1;
+			if (m == c)
+				break;
+			SWAP(c, m);
+			c = m;
+		}
+	}
+#undef LESS
+#undef SWAP
+out:
+	for (size_t i = 0; runs && i < nrun; i++)
+		if (runs[i])
+			fclose(runs[i]);
+	free(runs), free(heap), free(buf);
+	return rc;
+}
+
+/* Better member of a cluster: the index's first, then the rank, then the
+ * earlier one. */
+static int better(const run *r, uint32_t i, uint32_t j)
+{
+	const rank *x = &r->rk[i], *y = &r->rk[j];
+
+	if ((i < r->m) != (j < r->m))
+		return i < r->m;
+	if (i >= r->m) {
+		if (x->tests != y->tests)
+			return x->tests > y->tests;
+		if (x->mutation != y->mutation)
+			return x->mutation > y->mutation;
+		if (x->reward != y->reward)
+			return x->reward > y->reward;
+		if (x->len != y->len)
+			return x->len < y->len;
+	}
+	return i < j;
+}
+
+static int cluster(run *r)
+{
+	size_t n = r->n;
+	int rc = 0;
+
+	for (int b = 0; b < r->nband && !rc; b++) {
+		FILE *f = r->band[b];
+		long end;
+		progress(r, "clustering", (size_t)b, (size_t)r->nband);
+		if (stopped(r))
+			return 0;
+		if (fflush(f) || (end = ftell(f)) < 0)
+			return io_error(r, "band keys");
+		size_t cnt = (size_t)end / sizeof(bkey);
+		if (cnt * sizeof(bkey) * 2 > r->o->memory) {
+			rc = join_external(r, f, cnt, b);
+		} else if (cnt) {
+			bkey *a = malloc(cnt * sizeof *a), prev;
+			int have = 0;
+			rewind(f);
+			if (!a)
+				return oom(r);
+			if (fread(a, sizeof *a, cnt, f) != cnt) {
+				free(a);
+				return io_error(r, "band keys");
+			}
+			if (sort_keys(a, cnt)) {
+				free(a);
+				return oom(r);
+			}
+			join_sorted(r, a, cnt, &prev, &have);
+			free(a);
+		}
+		fclose(f);
+		r->band[b] = NULL;
+	}
+	if (rc)
+		return rc;
+	/* parent[i] := the kept member of i's cluster; best[k] := its size */
+	if (!(r->best = malloc((n ? n : 1) * sizeof *r->best)))
+		return oom(r);
+	for (size_t i = 0; i < n; i++) {
+		r->parent[i] = find(r->parent, (uint32_t)i);
+		r->best[i] = NONE;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t root = r->parent[i];
+		if (r->best[root] == NONE || better(r, (uint32_t)i, r->best[root]))
+			r->best[root] = (uint32_t)i;
+	}
+	for (size_t i = 0; i < n; i++)
+		r->parent[i] = r->best[r->parent[i]];
+	memset(r->best, 0, n * sizeof *r->best);
+	for (size_t i = 0; i < n; i++)
+		r->best[r->parent[i]]++;
+	for (size_t i = r->m; i < n; i++)
+		if (r->parent[i] == i && r->best[i] > 1)
+			r->st->clusters++;
+	progress(r, "clustering", (size_t)r->nband, (size_t)r->nband);
+	return 0;
+}
+
+/* ---- pass 2: write ------------------------------------------------- */
+
+/* Document i's signature into sig, its docs record into *buf. */
+static int read_doc(run *r, uint32_t i, uint64_t *sig, unsigned char **buf,
+		    size_t *cap)
+{
+	size_t np = (size_t)r->p.permutations;
+	int sfd = i < r->m ? r->idx_sigs : fileno(r->sigs);
+	int dfd = i < r->m ? r->idx_docs : fileno(r->docs);
+	uint64_t si = i < r->m ? i : i - r->m;
+	uint64_t off = r->doff[i], end = i < r->m ? r->idx_docs_bytes :
+					 r->docs_bytes;
+	uint32_t len[2];
+
+	if (pread(sfd, sig, np * 8, (off_t)(si * np * 8)) != (ssize_t)(np * 8)
+	    || off + 4 > end || pread(dfd, &len[0], 4, (off_t)off) != 4 ||
+	    len[0] > MAX_ID_JSON || off + 8 + len[0] > end ||
+	    pread(dfd, &len[1], 4, (off_t)(off + 4 + len[0])) != 4 ||
+	    off + 8 + len[0] + (uint64_t)len[1] * 8 > end)
+		return kiln_error_set(r->err, KILN_EPARSE, "dedup: document "
+				      "%u%s: record unreadable or damaged", i,
+				      i < r->m ? " of the index" : "");
+	size_t need = 8 + len[0] + (size_t)len[1] * 8 + 1;
+	if (need > *cap) {
+		unsigned char *p = realloc(*buf, need);
+		if (!p)
+			return oom(r);
+		*buf = p, *cap = need;
+	}
+	if (pread(dfd, *buf, need - 1, (off_t)off) != (ssize_t)(need - 1))
+		return io_error(r, "documents");
+	return 0;
+}
+
+/* A double as kiln_out_write prints it (15 digits, a ".0" on integers). */
+static void fmt_real(char *buf, size_t n, double x)
+{
+	snprintf(buf, n, "%.15g", x);
+	if (!strpbrk(buf, ".eni"))
+		strncat(buf, ".0", n - strlen(buf) - 1);
+}
+
+/* The details of dropping i for k (after "stage" and "reason"), as JSON
+ * members, into *out (malloc'd). */
+static int drop_details(run *r, uint32_t i, uint32_t k, char **out)
+{
+	size_t np = (size_t)r->p.permutations;
+	uint32_t li, lk, ni, nk;
+	char est[32], exact[32];
+	int rc;
+
+	if ((rc = read_doc(r, i, r->sig, &r->rec, &r->rec_cap)) ||
+	    (rc = read_doc(r, k, r->sig2, &r->rec2, &r->rec2_cap)))
+		return rc;
+	memcpy(&li, r->rec, 4), memcpy(&lk, r->rec2, 4);
+	memcpy(&ni, r->rec + 4 + li, 4), memcpy(&nk, r->rec2 + 4 + lk, 4);
+	/* the shingle hashes, aligned: moved to the buffer's start (k's id
+	 * is printed first) */
+	memmove(r->rec, r->rec + 8 + li, (size_t)ni * 8);
+	fmt_real(est, sizeof est, kiln_minhash_estimate(r->sig, r->sig2, np));
+	size_t need = lk + 160;
+	if (!(*out = malloc(need)))
+		return oom(r);
+	int w = snprintf(*out, need, "\"kept_id\":%.*s,\"%s\":%zu,"
+			 "\"jaccard_estimated\":%s", (int)lk,
+			 (const char *)r->rec2 + 4, k < r->m ? "kept_index_doc" :
+			 "kept_record", (size_t)(k < r->m ? k : k - r->m), est);
+	memmove(r->rec2, r->rec2 + 8 + lk, (size_t)nk * 8);
+	double j = kiln_minhash_jaccard((const uint64_t *)(void *)r->rec, ni,
+					(const uint64_t *)(void *)r->rec2, nk);
+	if (j < 0) {
+		free(*out);
+		return oom(r);
+	}
+	fmt_real(exact, sizeof exact, j);
+	snprintf(*out + w, need - (size_t)w, ",\"jaccard_exact\":%s", exact);
+	return 0;
+}
+
+/* Writes line with "key": {value} added as its last member: appended to
+ * the text as it is, or, when the record has the key already, set through
+ * jansson. */
+static int add_member(run *r, kiln_out *o, const char *line, size_t len,
+		      int reparse, const char *key, const char *reason,
+		      const char *value)
+{
+	size_t e = len, b;
+	char *buf;
+	int rc;
+
+	if (reparse) {
+		json_t *rec = NULL, *v = NULL, *d;
+		json_error_t je;
+		char *text = malloc(strlen(value) + 3);
+		if (!text)
+			return oom(r);
+		sprintf(text, "{%s}", value);
+		v = json_loads(text, 0, &je);
+		free(text);
+		if (!v)
+			return oom(r);
+		if ((rc = kiln_jsonl_parse_line(line, len, &rec, r->err))) {
+			json_decref(v);
+			return rc;
+		}
+		if (reason) {   /* "dropped": the shared mark, then details */
+			d = kiln_stage_mark(rec, "dedup", reason);
+			rc = !d || json_object_update(d, v);
+		} else {
+			rc = json_object_set(rec, key, v);
+		}
+		json_decref(v);
+		rc = rc ? oom(r) : kiln_out_write(o, rec, r->err);
+		json_decref(rec);
+		return rc;
+	}
+	while (e && (line[e - 1] == ' ' || line[e - 1] == '\t' ||
+		     line[e - 1] == '\r'))
+		e--;
+	if (!e || line[e - 1] != '}')
+		return kiln_error_set(r->err, KILN_EIO, "the input changed "
+				      "while it was read");
+	for (b = e - 1; b && (line[b - 1] == ' ' || line[b - 1] == '\t' ||
+			      line[b - 1] == '\r'); b--)
+		;
+	size_t vl = strlen(value), need = e + strlen(key) + vl + 64;
+	if (!(buf = malloc(need)))
+		return oom(r);
+	memcpy(buf, line, e - 1);
+	size_t n = e - 1;
+	n += (size_t)snprintf(buf + n, need - n, "%s\"%s\":{", b && line[b - 1]
+			      == '{' ? "" : ",", key);
+	if (reason)
+		n += (size_t)snprintf(buf + n, need - n, "\"stage\":\"dedup\","
+				      "\"reason\":\"%s\",", reason);
+	memcpy(buf + n, value, vl);
+	n += vl;
+	buf[n++] = '}', buf[n++] = '}';
+	rc = kiln_out_write_line(o, buf, n, r->err);
+	free(buf);
+	return rc;
+}
+
+static int write_record(run *r, const char *line, size_t len, uint32_t i,
+			kiln_out *out, kiln_out *dropped)
+{
+	uint32_t k = r->parent[i];
+	char *details = NULL;
+	int rc;
+
+	if (k == i) {
+		char v[64];
+		snprintf(v, sizeof v, "\"cluster_size\":%u", r->best[i]);
+		r->st->stage.kept++;
+		return add_member(r, out, line, len, r->rk[i].reparse, "dedup",
+				  NULL, v);
+	}
+	const char *reason = r->ekey[i] == r->ekey[k] ? "exact" : "near";
+	kiln_stage_drop(&r->st->stage, reason);
+	if (!dropped)
+		return 0;
+	if ((rc = drop_details(r, i, k, &details)))
+		return rc;
+	rc = add_member(r, dropped, line, len, r->rk[i].reparse, "dropped",
+			reason, details);
+	free(details);
+	return rc;
+}
+
+static int pass2(run *r, const char *const *inputs, size_t ninputs,
+		 kiln_out *out, kiln_out *dropped)
+{
+	size_t i = r->m, total = r->n - r->m;
+	int rc = 0;
+
+	if (fflush(r->sigs) || fflush(r->docs) || (r->spool && fflush(r->spool)))
+		return io_error(r, "work files");
+	for (size_t k = 0; k < ninputs && !rc; k++) {
+		kiln_jsonl_reader *in = NULL;
+		const char *line;
+		size_t len;
+		char path[4200];
+		const char *src = inputs[k];
+
+		if (is_stream(inputs[k])) {   /* the spooled copy */
+			snprintf(path, sizeof path, "%s/spool", r->dir);
+			src = path;
+		}
+		if ((rc = kiln_jsonl_open(&in, src, 0, r->err)))
+			return rc;
+		while ((rc = kiln_jsonl_next_line(in, &line, &len, r->err)) ==
+		       0) {
+			if (i >= r->n) {
+				rc = kiln_error_set(r->err, KILN_EIO, "dedup: "
+						    "%s changed while it was "
+						    "read (more records)",
+						    inputs[k]);
+				break;
+			}
+			rc = write_record(r, line, len, (uint32_t)i++, out,
+					  dropped);
+			if (rc) {
+				kiln_error_prefix(r->err, "%s:%ld: ", src,
+						  kiln_jsonl_lineno(in));
+				break;
+			}
+			if (((i - r->m) & 1023) == 0) {
+				progress(r, "writing", i - r->m, total);
+				if (stopped(r))
+					break;
+			}
+		}
+		kiln_jsonl_close(in);
+		if (rc == KILN_EEOF)
+			rc = 0;
+	}
+	if (!rc && !r->st->stopped && i != r->n)
+		rc = kiln_error_set(r->err, KILN_EIO, "dedup: the input changed "
+				    "while it was read (%zu records, then %zu)",
+				    r->n - r->m, i - r->m);
+	progress(r, "writing", total, total);
+	return rc;
+}
+
+/* ---- the stage ----------------------------------------------------- */
+
+static int copy_sigs(run *r, const char *path)
+{
+	kiln_output *o = NULL;
+	char buf[1 << 16];
+	size_t got;
+	int rc;
+
+	if (fflush(r->sigs) || fseek(r->sigs, 0, SEEK_SET))
+		return io_error(r, "signatures");
+	if ((rc = kiln_output_open(&o, path, r->err)))
+		return rc;
+	while ((got = fread(buf, 1, sizeof buf, r->sigs)) > 0)
+		if ((rc = kiln_output_write(o, buf, got, r->err))) {
+			kiln_output_abort(o);
+			return rc;
+		}
+	if (fseek(r->sigs, 0, SEEK_END)) {
+		kiln_output_abort(o);
+		return io_error(r, "signatures");
+	}
+	return kiln_output_commit(o, r->err);
+}
+
+static int save_params(run *r, const char *path)
+{
+	size_t np = (size_t)r->p.permutations;
+	uint64_t *ab = malloc(2 * np * 8);
+	int rc;
+
+	if (!ab)
+		return oom(r);
+	memcpy(ab, kiln_minhash_a(r->mh), np * 8);
+	memcpy(ab + np, kiln_minhash_b(r->mh), np * 8);
+	rc = kiln_output_save(path, ab, 2 * np * 8, r->err);
+	free(ab);
+	return rc;
+}
+
+static int fill_params(run *r)
+{
+	kiln_stage_stats *s = &r->st->stage;
+	json_t *curve = json_object();
+	char key[16];
+
+	s->params = params_json(&r->p);
+	if (!s->params || !curve ||
+	    json_object_set_new(s->params, "preset",
+				json_string(kiln_dedup_presets[r->o->preset])) ||
+	    json_object_set_new(s->params, "field",
+				json_string(r->o->field)) ||
+	    json_object_set_new(s->params, "threshold", json_real(
+		kiln_minhash_threshold(r->p.bands, r->p.rows)))) {
+		json_decref(curve);
+		return oom(r);
+	}
+	for (int i = 1; i <= 19; i++) {
+		snprintf(key, sizeof key, "%.2f", i * 0.05);
+		json_object_set_new(curve, key, json_real(kiln_minhash_s_curve(
+			r->p.bands, r->p.rows, i * 0.05)));
+	}
+	s->extra = json_pack("{s:o}", "s_curve", curve);
+	return s->extra ? 0 : oom(r);
+}
+
+int kiln_dedup(const char *const *inputs, size_t ninputs, kiln_out *out,
+	       kiln_out *dropped, const kiln_dedup_opts *o,
+	       kiln_dedup_stats *st, kiln_error *err)
+{
+	run r;
+	const char *tmp = o->tmpdir ? o->tmpdir : getenv("TMPDIR");
+	double t;
+	int rc;
+
+	memset(&r, 0, sizeof r);
+	r.o = o, r.st = st, r.err = err, r.t0 = now();
+	r.idx_sigs = r.idx_docs = -1;
+	r.need_sets = dropped || o->index;
+	r.need_sigs = r.need_sets || o->sigs_out;
+	if ((rc = kiln_dedup_params(o, &r.p, err)))
+		return kiln_error_prefix(err, "dedup: ");
+	if (!o->field || !*o->field)
+		return kiln_error_set(err, KILN_EINVAL, "dedup: no field");
+	for (size_t k = 0, streams = 0; k < ninputs; k++)
+		if (is_stream(inputs[k]) && ++streams > 1)
+			return kiln_error_set(err, KILN_EINVAL, "dedup: at most "
+					      "one input may be a stream (%s)",
+					      inputs[k]);
+	if ((rc = kiln_minhash_new(&r.mh, &r.p, err)) || (rc = fill_params(&r)))
+		goto out;
+	r.nband = r.p.bands + 1;
+	r.sig = malloc((size_t)r.p.permutations * 8);
+	r.sig2 = malloc((size_t)r.p.permutations * 8);
+	r.band = calloc((size_t)r.nband, sizeof *r.band);
+	if (!r.sig || !r.sig2 || !r.band) {
+		rc = oom(&r);
+		goto out;
+	}
+	snprintf(r.dir, sizeof r.dir, "%s/kiln-dedup.XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(r.dir)) {
+		rc = io_error(&r, r.dir);
+		r.dir[0] = '\0';
+		goto out;
+	}
+	if (!(r.sigs = work_file(&r, "sigs", "w+b")) ||
+	    !(r.docs = work_file(&r, "docs", "w+b"))) {
+		rc = io_error(&r, r.dir);
+		goto out;
+	}
+	for (int b = 0; b < r.nband; b++) {
+		char name[32];
+		snprintf(name, sizeof name, "band.%d", b);
+		if (!(r.band[b] = work_file(&r, name, "w+b"))) {
+			rc = io_error(&r, r.dir);
+			goto out;
+		}
+	}
+	if ((rc = index_open(&r)) || (rc = index_load(&r)))
+		goto out;
+	t = now();
+	rc = pass1(&r, inputs, ninputs);
+	st->sign_seconds = now() - t;
+	st->stage.entered = r.n - r.m;
+	if (rc || st->stopped)
+		goto out;
+	if (o->params_out && (rc = save_params(&r, o->params_out)))
+		goto out;
+	if (o->sigs_out && (rc = copy_sigs(&r, o->sigs_out)))
+		goto out;
+	t = now();
+	rc = cluster(&r);
+	st->cluster_seconds = now() - t;
+	if (rc || st->stopped)
+		goto out;
+	t = now();
+	rc = pass2(&r, inputs, ninputs, out, dropped);
+	st->write_seconds = now() - t;
+	if (rc || st->stopped)
+		goto out;
+	rc = index_append(&r);
+out:
+	st->stage.seconds = now() - r.t0;
+	if (!rc && st->stage.extra &&
+	    json_object_update_new(st->stage.extra, json_pack(
+		    "{s:I, s:I, s:I, s:I, s:b, s:{s:f, s:f, s:f}}",
+		    "short_docs", (json_int_t)st->short_docs,
+		    "clusters", (json_int_t)st->clusters,
+		    "index_docs", (json_int_t)st->index_docs,
+		    "index_added", (json_int_t)st->index_added,
+		    "external_sort", st->external_sort, "phase_seconds",
+		    "sign", st->sign_seconds, "cluster", st->cluster_seconds,
+		    "write", st->write_seconds)))
+		rc = oom(&r);
+	work_cleanup(&r);
+	if (r.idx_sigs >= 0)
+		close(r.idx_sigs);
+	if (r.idx_docs >= 0)
+		close(r.idx_docs);
+	kiln_minhash_free(r.mh);
+	free(r.tbuf), free(r.idbuf);
+	free(r.band), free(r.sig), free(r.sig2), free(r.rec), free(r.rec2);
+	free(r.parent), free(r.best), free(r.rk), free(r.ekey), free(r.doff);
+	return rc;
+}

@@ -1,0 +1,304 @@
+/* The fast path of reading a dedup record (dedup_int.h): a validating
+ * scanner that accepts a subset of what jansson accepts and gives up on
+ * the rest, so that jansson stays the judge of every line it does not
+ * take. fuzz_dedup_scan checks that whatever it accepts, jansson accepts
+ * too, with the same values. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "curate/dedup_int.h"
+
+#define MAX_DEPTH 64
+#define MAX_KEYS 64
+
+typedef struct scan {
+	const char *p, *end;
+	int depth;
+} scan;
+
+static void ws(scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
+				 *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+/* A string at s->p (the opening quote); sets [*a, *b) to its raw inside
+ * and *esc if it has escapes. 0 to give up. \u escapes give up. */
+static int string(scan *s, const char **a, const char **b, int *esc)
+{
+	const char *p = s->p + 1;
+
+	*esc = 0;
+	*a = p;
+	for (;;) {
+		while (p < s->end && *p != '"' && *p != '\\' &&
+		       (unsigned char)*p >= 0x20)
+			p++;
+		if (p >= s->end || (unsigned char)*p < 0x20)
+			return 0;
+		if (*p == '"')
+			break;
+		if (p + 1 >= s->end || !strchr("\"\\/bfnrt", p[1]) || !p[1])
+			return 0;
+		*esc = 1;
+		p += 2;
+	}
+	*b = p;
+	s->p = p + 1;
+	return 1;
+}
+
+/* A number; *v its value. Gives up on forms jansson might refuse (too
+ * many digits, three-digit exponents). */
+static int number(scan *s, double *v)
+{
+	const char *p = s->p, *start = p;
+	int digits = 0;
+
+	if (p < s->end && *p == '-')
+		p++;
+	if (p < s->end && *p == '0')
+		p++, digits = 1;
+	else if (p < s->end && *p >= '1' && *p <= '9')
+		for (; p < s->end && *p >= '0' && *p <= '9'; p++)
+			digits++;
+	else
+		return 0;
+	if (p < s->end && *p == '.') {
+		p++;
+		if (p >= s->end || !(*p >= '0' && *p <= '9'))
+			return 0;
+		for (; p < s->end && *p >= '0' && *p <= '9'; p++)
+			digits++;
+	}
+	if (p < s->end && (*p == 'e' || *p == 'E')) {
+		int ed = 0;
+		p++;
+		if (p < s->end && (*p == '+' || *p == '-'))
+			p++;
+		for (; p < s->end && *p >= '0' && *p <= '9'; p++)
+			ed++;
+		if (!ed || ed > 2)
+			return 0;
+	}
+	if (digits > 15)
+		return 0;
+	char tmp[64];
+	if ((size_t)(p - start) >= sizeof tmp)
+		return 0;
+	memcpy(tmp, start, (size_t)(p - start));
+	tmp[p - start] = '\0';
+	*v = strtod(tmp, NULL);
+	if (!isfinite(*v))
+		return 0;
+	s->p = p;
+	return 1;
+}
+
+/* A member's key at s->p, then its ':': [*a, *b) the key, which must be
+ * new among the object's keys so far (ka, kb, *nk; compared raw, so a key
+ * with escapes gives up), then added. 0 to give up. */
+static int key(scan *s, const char **ka, const char **kb, int *nk,
+	       const char **a, const char **b)
+{
+	int esc;
+
+	if (s->p >= s->end || *s->p != '"' || !string(s, a, b, &esc) || esc ||
+	    *nk == MAX_KEYS)
+		return 0;
+	for (int i = 0; i < *nk; i++)
+		if (kb[i] - ka[i] == *b - *a &&
+		    !memcmp(ka[i], *a, (size_t)(*b - *a)))
+			return 0;
+	ka[*nk] = *a, kb[(*nk)++] = *b;
+	ws(s);
+	if (s->p >= s->end || *s->p != ':')
+		return 0;
+	s->p++;
+	ws(s);
+	return 1;
+}
+
+static int value(scan *s);
+
+/* An object or array at s->p; duplicate keys (compared raw: keys with
+ * escapes give up) give up, as jansson rejects them. */
+static int container(scan *s)
+{
+	int obj = *s->p == '{';
+	const char *ka[MAX_KEYS], *kb[MAX_KEYS];
+	int nk = 0;
+
+	if (++s->depth > MAX_DEPTH)
+		return 0;
+	s->p++;
+	ws(s);
+	if (s->p < s->end && *s->p == (obj ? '}' : ']')) {
+		s->p++;
+		s->depth--;
+		return 1;
+	}
+	for (;;) {
+		const char *a, *b;
+		if (obj && !key(s, ka, kb, &nk, &a, &b))
+			return 0;
+		if (!value(s))
+			return 0;
+		ws(s);
+		if (s->p < s->end && *s->p == ',') {
+			s->p++;
+			ws(s);
+			continue;
+		}
+		if (s->p < s->end && *s->p == (obj ? '}' : ']')) {
+			s->p++;
+			s->depth--;
+			return 1;
+		}
+		return 0;
+	}
+}
+
+static int literal(scan *s, const char *w)
+{
+	size_t n = strlen(w);
+
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n))
+		return 0;
+	s->p += n;
+	return 1;
+}
+
+static int value(scan *s)
+{
+	const char *a, *b;
+	double v;
+	int esc;
+
+	if (s->p >= s->end)
+		return 0;
+	switch (*s->p) {
+	case '"':
+		return string(s, &a, &b, &esc);
+	case '{':
+	case '[':
+		return container(s);
+	case 't':
+		return literal(s, "true");
+	case 'f':
+		return literal(s, "false");
+	case 'n':
+		return literal(s, "null");
+	default:
+		return number(s, &v);
+	}
+}
+
+/* Decodes the raw inside of a string (escapes other than \u) into *buf. */
+static int decode(const char *a, const char *b, char **buf, size_t *cap,
+		  size_t *n)
+{
+	size_t need = (size_t)(b - a) + 1, o = 0;
+
+	if (need > *cap) {
+		char *p = realloc(*buf, need);
+		if (!p)
+			return -1;
+		*buf = p, *cap = need;
+	}
+	while (a < b) {
+		const char *q = memchr(a, '\\', (size_t)(b - a));
+		size_t run = q ? (size_t)(q - a) : (size_t)(b - a);
+		memcpy(*buf + o, a, run);
+		o += run, a += run;
+		if (!q)
+			break;
+		switch (q[1]) {
+		case 'b': (*buf)[o++] = '\b'; break;
+		case 'f': (*buf)[o++] = '\f'; break;
+		case 'n': (*buf)[o++] = '\n'; break;
+		case 'r': (*buf)[o++] = '\r'; break;
+		case 't': (*buf)[o++] = '\t'; break;
+		default: (*buf)[o++] = q[1];   /* " \ / */
+		}
+		a = q + 2;
+	}
+	(*buf)[o] = '\0';
+	*n = o;
+	return 0;
+}
+
+int kiln__dedup_scan(const char *line, size_t len, const char *field,
+		     kiln__dedup_fields *out, char **buf, size_t *cap)
+{
+	scan s = { line, line + len, 1 };
+	const char *ka[MAX_KEYS], *kb[MAX_KEYS];
+	const char *fa = NULL, *fb = NULL;
+	size_t flen = strlen(field);
+	int nk = 0, fesc = 0;
+
+	memset(out, 0, sizeof *out);
+	out->tests = out->reward = -INFINITY;
+	ws(&s);
+	if (s.p >= s.end || *s.p != '{')
+		return 0;
+	s.p++;
+	ws(&s);
+	if (s.p < s.end && *s.p == '}')
+		return 0;   /* no field: jansson's path says so */
+	for (;;) {
+		const char *a, *b, *va;
+		if (!key(&s, ka, kb, &nk, &a, &b))
+			return 0;
+		size_t kl = (size_t)(b - a);
+		va = s.p;
+		if (kl == flen && !memcmp(a, field, kl)) {
+			if (s.p >= s.end || *s.p != '"' ||
+			    !string(&s, &fa, &fb, &fesc))
+				return 0;
+		} else if ((kl == 12 && !memcmp(a, "tests_passed", 12)) ||
+			   (kl == 6 && !memcmp(a, "reward", 6))) {
+			double v;
+			if (s.p < s.end && (*s.p == '-' || (*s.p >= '0' &&
+							    *s.p <= '9'))) {
+				if (!number(&s, &v))
+					return 0;
+				*(kl == 6 ? &out->reward : &out->tests) = v;
+			} else if (!value(&s)) {
+				return 0;
+			}
+		} else if (kl == 8 && !memcmp(a, "mutation", 8)) {
+			return 0;
+		} else if (!value(&s)) {
+			return 0;
+		}
+		if (kl == 2 && !memcmp(a, "id", 2))
+			out->id = va, out->id_len = (size_t)(s.p - va);
+		if ((kl == 5 && !memcmp(a, "dedup", 5)) ||
+		    (kl == 7 && !memcmp(a, "dropped", 7)))
+			out->reparse = 1;
+		ws(&s);
+		if (s.p < s.end && *s.p == ',') {
+			s.p++;
+			ws(&s);
+			continue;
+		}
+		if (s.p < s.end && *s.p == '}')
+			break;
+		return 0;
+	}
+	s.p++;
+	ws(&s);
+	if (s.p != s.end || !fa)
+		return 0;
+	if (!fesc) {
+		out->text = fa, out->text_len = (size_t)(fb - fa);
+		return 1;
+	}
+	if (decode(fa, fb, buf, cap, &out->text_len))
+		return -1;
+	out->text = *buf;
+	return 1;
+}

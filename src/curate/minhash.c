@@ -1,0 +1,1085 @@
+/* MinHash signatures bit for bit as datatrove and bigcode-dataset make
+ * them (kiln/minhash.h says which steps). Two paths of each hot step:
+ * the plain one (kiln_minhash_sign_ref: the general Unicode pipeline, every
+ * shingle permuted with %), and the fast one (an ASCII pass when the text
+ * is ASCII, distinct shingles only, the mod of 2^61 - 1 by shift and add,
+ * permutations in blocks the compiler vectorises), tested against each
+ * other and against the Python reference (bench/dedup, test_dedup). */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <utf8proc.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "curate/dedup_int.h"
+#include "kiln/minhash.h"
+
+#define P KILN_MINHASH_PRIME
+
+struct kiln_minhash {
+	kiln_minhash_params p;
+	uint64_t *a, *b;        /* permutations values each */
+	uint64_t *ah;           /* a >> 32 (the AVX2 path) */
+	char *text;             /* the token text: tokens split by ' ' */
+	size_t text_cap;
+	size_t *starts;         /* token starts in text */
+	size_t starts_cap;
+	uint64_t *set;          /* distinct shingle hashes (xxh64) */
+	uint64_t *perm_in;      /* what is permuted: set, or SHA-1 values */
+	size_t set_cap, perm_cap;
+	uint64_t *tab;          /* open addressing over set (0 = empty) */
+	size_t tab_cap;
+};
+
+/* ---- parameters ---------------------------------------------------- */
+
+int kiln_minhash_preset(const char *name, kiln_minhash_params *p)
+{
+	if (name && strcmp(name, "code") == 0) {
+		*p = (kiln_minhash_params){ KILN_MINHASH_IDENT, 5, 256, 25, 10,
+					    42 };
+		return 0;
+	}
+	if (name && strcmp(name, "datatrove") == 0) {
+		*p = (kiln_minhash_params){ KILN_MINHASH_WORDS, 5, 112, 14, 8,
+					    1 };
+		return 0;
+	}
+	return KILN_EINVAL;
+}
+
+int kiln_minhash_check(const kiln_minhash_params *p, kiln_error *err)
+{
+	if (p->tokens != KILN_MINHASH_WORDS && p->tokens != KILN_MINHASH_IDENT)
+		return kiln_error_set(err, KILN_EINVAL, "unknown tokens %d",
+				      p->tokens);
+	if (p->ngram < 1 || p->ngram > KILN_MINHASH_MAX_NGRAM)
+		return kiln_error_set(err, KILN_EINVAL, "ngram %d is out of "
+				      "range [1, %d]", p->ngram,
+				      KILN_MINHASH_MAX_NGRAM);
+	if (p->permutations < 1 || p->permutations > KILN_MINHASH_MAX_PERM)
+		return kiln_error_set(err, KILN_EINVAL, "permutations %d is out "
+				      "of range [1, %d]", p->permutations,
+				      KILN_MINHASH_MAX_PERM);
+	if (p->bands < 1 || p->rows < 1 ||
+	    (long)p->bands * p->rows > p->permutations)
+		return kiln_error_set(err, KILN_EINVAL, "%d bands x %d rows "
+				      "need more than %d permutations",
+				      p->bands, p->rows, p->permutations);
+	if (p->seed < 0 || p->seed > 0xffffffffLL)
+		return kiln_error_set(err, KILN_EINVAL, "seed %lld is out of "
+				      "range [0, 2^32)", p->seed);
+	return 0;
+}
+
+double kiln_minhash_s_curve(int bands, int rows, double s)
+{
+	return 1.0 - pow(1.0 - pow(s, rows), bands);
+}
+
+double kiln_minhash_threshold(int bands, int rows)
+{
+	return pow(1.0 - pow(0.5, 1.0 / bands), 1.0 / rows);
+}
+
+/* ---- numpy's RandomState: MT19937 and randint for uint64 ----------- */
+
+typedef struct mt19937 {
+	uint32_t mt[624];
+	int pos;
+} mt19937;
+
+static void mt_seed(mt19937 *m, uint32_t seed)
+{
+	m->mt[0] = seed;
+	for (int i = 1; i < 624; i++)
+		m->mt[i] = 1812433253u * (m->mt[i - 1] ^ (m->mt[i - 1] >> 30))
+			   + (uint32_t)i;
+	m->pos = 624;
+}
+
+static uint32_t mt_next(mt19937 *m)
+{
+	uint32_t y;
+
+	if (m->pos >= 624) {
+		for (int i = 0; i < 624; i++) {
+			y = (m->mt[i] & 0x80000000u) |
+			    (m->mt[(i + 1) % 624] & 0x7fffffffu);
+			m->mt[i] = m->mt[(i + 397) % 624] ^ (y >> 1) ^
+				   ((y & 1) ? 0x9908b0dfu : 0);
+		}
+		m->pos = 0;
+	}
+	y = m->mt[m->pos++];
+	y ^= y >> 11;
+	y ^= (y << 7) & 0x9d2c5680u;
+	y ^= (y << 15) & 0xefc60000u;
+	y ^= y >> 18;
+	return y;
+}
+
+/* numpy: random_bounded_uint64_fill, masked rejection, for a range wider
+ * than 32 bits (which [0, 2^61 - 1) is): the first draw is the high half. */
+static uint64_t np_randint(mt19937 *m, uint64_t lo, uint64_t hi_excl)
+{
+	uint64_t rng = hi_excl - 1 - lo, mask = rng, v;
+
+	mask |= mask >> 1, mask |= mask >> 2, mask |= mask >> 4;
+	mask |= mask >> 8, mask |= mask >> 16, mask |= mask >> 32;
+	do {
+		uint64_t hi32 = mt_next(m);
+		v = (hi32 << 32 | mt_next(m)) & mask;
+	} while (v > rng);
+	return lo + v;
+}
+
+int kiln_minhash_new(kiln_minhash **out, const kiln_minhash_params *p,
+		     kiln_error *err)
+{
+	kiln_minhash *m;
+	mt19937 mt;
+	int rc;
+
+	*out = NULL;
+	if ((rc = kiln_minhash_check(p, err)))
+		return rc;
+	m = calloc(1, sizeof *m);
+	if (!m)
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	m->p = *p;
+	m->a = malloc(sizeof(uint64_t) * (size_t)p->permutations);
+	m->b = malloc(sizeof(uint64_t) * (size_t)p->permutations);
+	m->ah = malloc(sizeof(uint64_t) * (size_t)p->permutations);
+	if (!m->a || !m->b || !m->ah) {
+		kiln_minhash_free(m);
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	}
+	mt_seed(&mt, (uint32_t)p->seed);
+	for (int k = 0; k < p->permutations; k++)
+		m->a[k] = np_randint(&mt, 1, P);
+	for (int k = 0; k < p->permutations; k++)
+		m->b[k] = np_randint(&mt, 0, P);
+	for (int k = 0; k < p->permutations; k++)
+		m->ah[k] = m->a[k] >> 32;
+	*out = m;
+	return 0;
+}
+
+void kiln_minhash_free(kiln_minhash *m)
+{
+	if (!m)
+		return;
+	free(m->a);
+	free(m->b);
+	free(m->ah);
+	free(m->text);
+	free(m->starts);
+	free(m->set);
+	free(m->perm_in);
+	free(m->tab);
+	free(m);
+}
+
+const kiln_minhash_params *kiln_minhash_get_params(const kiln_minhash *m)
+{
+	return &m->p;
+}
+
+const uint64_t *kiln_minhash_a(const kiln_minhash *m)
+{
+	return m->a;
+}
+
+const uint64_t *kiln_minhash_b(const kiln_minhash *m)
+{
+	return m->b;
+}
+
+/* ---- UTF-8 --------------------------------------------------------- */
+
+/* Decodes one code point at s[*i] (advancing *i); -1 if invalid. */
+static int32_t utf8_next(const unsigned char *s, size_t n, size_t *i)
+{
+	utf8proc_int32_t c;
+	utf8proc_ssize_t k = utf8proc_iterate(s + *i, (utf8proc_ssize_t)(n - *i),
+					      &c);
+
+	if (k <= 0)
+		return -1;
+	*i += (size_t)k;
+	return c;
+}
+
+static int is_ascii(const unsigned char *s, size_t n)
+{
+	unsigned char acc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		acc |= s[i];
+	return acc < 0x80;
+}
+
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (utf8_next(s, n, &i) < 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- datatrove's simplification ------------------------------------ */
+
+/* Python's str.isspace() (and re's \s for str patterns). */
+static int py_space(uint32_t c)
+{
+	if (c < 128)
+		return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c &&
+							    c <= 0x1f);
+	return c == 0x85 || c == 0xa0 || c == 0x1680 ||
+	       (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
+	       c == 0x202f || c == 0x205f || c == 0x3000;
+}
+
+/* datatrove's translate table: ASCII punctuation and C0/C1 controls but
+ * tab and line feed become spaces. */
+static int dt_to_space(uint32_t c)
+{
+	if (c < 128)
+		return (c < 32 && c != 9 && c != 10) || c == 127 ||
+		       (c > 32 && c < 127 && !(c >= '0' && c <= '9') &&
+			!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z'));
+	return c <= 159;
+}
+
+static int is_nd(uint32_t c)
+{
+	if (c < 128)
+		return c >= '0' && c <= '9';
+	return utf8proc_category((utf8proc_int32_t)c) ==
+	       UTF8PROC_CATEGORY_ND;
+}
+
+static int dt_sep(uint32_t c)
+{
+	return c == '.' || c == ',' || c == 0x60c || c == 0x66b ||
+	       (c >= 0x2396 && c <= 0x2398);
+}
+
+static int cased(uint32_t c)
+{
+	utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+
+	return k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL ||
+	       k == UTF8PROC_CATEGORY_LT ||
+	       utf8proc_tolower((utf8proc_int32_t)c) != (utf8proc_int32_t)c ||
+	       utf8proc_toupper((utf8proc_int32_t)c) != (utf8proc_int32_t)c;
+}
+
+static int case_ignorable(uint32_t c)
+{
+	utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+
+	return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_ME ||
+	       k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_LM ||
+	       k == UTF8PROC_CATEGORY_SK || c == '\'' || c == '.' ||
+	       c == ':' || c == 0xb7 || c == 0x387 || c == 0x5f4 ||
+	       c == 0x2018 || c == 0x2019 || c == 0x2024 || c == 0x2027 ||
+	       c == 0xfe13 || c == 0xfe52 || c == 0xfe55 || c == 0xff07 ||
+	       c == 0xff0e || c == 0xff1a;
+}
+
+/* str.lower()'s Final_Sigma for the capital sigma at u[i]. */
+static uint32_t sigma(const uint32_t *u, size_t n, size_t i)
+{
+	size_t j = i;
+
+	while (j > 0 && case_ignorable(u[j - 1]))
+		j--;
+	if (j == 0 || !cased(u[j - 1]))
+		return 0x3c3;
+	for (j = i + 1; j < n && case_ignorable(u[j]); j++)
+		;
+	return j == n || !cased(u[j]) ? 0x3c2 : 0x3c3;
+}
+
+typedef struct cpbuf {
+	uint32_t *v;
+	size_t n, cap;
+} cpbuf;
+
+static int cp_push(cpbuf *b, uint32_t c)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 64;
+		uint32_t *v = realloc(b->v, cap * sizeof *v);
+		if (!v)
+			return -1;
+		b->v = v, b->cap = cap;
+	}
+	b->v[b->n++] = c;
+	return 0;
+}
+
+/* The general pipeline, step by step as the Python does it. */
+static int simplify_general(const unsigned char *s, size_t n, char **out,
+			    size_t *outlen, kiln_error *err)
+{
+	cpbuf u = { 0 }, l = { 0 }, d = { 0 }, f = { 0 };
+	size_t i = 0, o;
+	int rc = KILN_ENOMEM;
+	char *res = NULL;
+
+	while (i < n) {   /* decode */
+		int32_t c = utf8_next(s, n, &i);
+		if (c < 0) {
+			rc = kiln_error_set(err, KILN_EPARSE, "invalid UTF-8 at "
+					    "byte %zu", i);
+			goto out;
+		}
+		if (cp_push(&u, (uint32_t)c))
+			goto out;
+	}
+	for (i = 0; i < u.n; i++) {   /* lower() */
+		uint32_t c = u.v[i];
+		if (c < 128)
+			c = (c >= 'A' && c <= 'Z') ? c + 32 : c;
+		else if (c == 0x130) {
+			if (cp_push(&l, 'i'))
+				goto out;
+			c = 0x307;
+		} else if (c == 0x3a3)
+			c = sigma(u.v, u.n, i);
+		else
+			c = (uint32_t)utf8proc_tolower((utf8proc_int32_t)c);
+		if (cp_push(&l, c))
+			goto out;
+	}
+	for (i = 0; i < l.n;) {   /* digit runs -> "0", then translate */
+		uint32_t c = l.v[i];
+		if (is_nd(c)) {
+			while (i < l.n && is_nd(l.v[i]))
+				i++;
+			if (i + 1 < l.n && dt_sep(l.v[i]) && is_nd(l.v[i + 1]))
+				for (i++; i < l.n && is_nd(l.v[i]); i++)
+					;
+			c = '0';
+		} else {
+			i++;
+			if (dt_to_space(c))
+				c = ' ';
+		}
+		if (cp_push(&d, c))
+			goto out;
+	}
+	/* strip, whitespace runs -> " " (into u, reused) */
+	u.n = 0;
+	{
+		int pend = 0;
+		for (i = 0; i < d.n; i++) {
+			if (py_space(d.v[i])) {
+				pend = 1;
+				continue;
+			}
+			if ((pend && u.n && cp_push(&u, ' ')) ||
+			    cp_push(&u, d.v[i]))
+				goto out;
+			pend = 0;
+		}
+	}
+	/* NFD (canonical decomposition and ordering), Mn removed */
+	for (i = 0; i < u.n; i++) {
+		utf8proc_int32_t dec[32];
+		int boundclass = 0;
+		utf8proc_ssize_t k = utf8proc_decompose_char(
+			(utf8proc_int32_t)u.v[i], dec, 32, UTF8PROC_DECOMPOSE,
+			&boundclass);
+		if (k < 0 || k > 32) {
+			rc = kiln_error_set(err, KILN_EPARSE, "cannot decompose "
+					    "U+%04X", (unsigned)u.v[i]);
+			goto out;
+		}
+		for (utf8proc_ssize_t j = 0; j < k; j++)
+			if (cp_push(&f, (uint32_t)dec[j]))
+				goto out;
+	}
+	for (i = 1; i < f.n; i++) {   /* canonical ordering: stable by ccc */
+		size_t j = i;
+		int cc = utf8proc_get_property((utf8proc_int32_t)f.v[i])
+			->combining_class;
+		if (!cc)
+			continue;
+		while (j > 0) {
+			int pc = utf8proc_get_property(
+				(utf8proc_int32_t)f.v[j - 1])->combining_class;
+			if (pc <= cc)
+				break;
+			uint32_t t = f.v[j];
+			f.v[j] = f.v[j - 1], f.v[j - 1] = t;
+			j--;
+		}
+	}
+	res = malloc(4 * f.n + 1);
+	if (!res)
+		goto out;
+	o = 0;
+	{
+		size_t lo = 0, hi = f.n;   /* strip() after removing Mn */
+		utf8proc_uint8_t enc[4];
+		for (size_t k = 0; k < f.n; k++)
+			if (utf8proc_category((utf8proc_int32_t)f.v[k]) ==
+			    UTF8PROC_CATEGORY_MN)
+				f.v[k] = UINT32_MAX;
+		while (lo < hi && (f.v[lo] == UINT32_MAX || py_space(f.v[lo])))
+			lo++;
+		while (hi > lo && (f.v[hi - 1] == UINT32_MAX ||
+				   py_space(f.v[hi - 1])))
+			hi--;
+		for (size_t k = lo; k < hi; k++) {
+			if (f.v[k] == UINT32_MAX)
+				continue;
+			utf8proc_ssize_t e = utf8proc_encode_char(
+				(utf8proc_int32_t)f.v[k], enc);
+			memcpy(res + o, enc, (size_t)e);
+			o += (size_t)e;
+		}
+	}
+	res[o] = '\0';
+	*out = res, *outlen = o;
+	res = NULL;
+	rc = 0;
+out:
+	if (rc == KILN_ENOMEM)
+		kiln_error_set(err, rc, "out of memory");
+	free(u.v), free(l.v), free(d.v), free(f.v), free(res);
+	return rc;
+}
+
+/* The same on ASCII text, in one pass: out has room for n bytes. With
+ * starts (room for n + 2), the words' starts too, and *ntok their count. */
+static size_t simplify_ascii(const unsigned char *s, size_t n, char *out,
+			     size_t *starts, size_t *ntok)
+{
+	size_t i = 0, o = 0, t = 1;
+	int pend = 0;
+
+#define IS_DIGIT(c) ((unsigned)(c) - '0' < 10u)
+#define IS_ALPHA(c) (((unsigned)(c) | 32) - 'a' < 26u)
+	while (i < n) {
+		unsigned c = s[i];
+		if (!IS_ALPHA(c) && !IS_DIGIT(c)) {
+			pend = 1;
+			i++;
+			continue;
+		}
+		if (pend && o) {
+			out[o++] = ' ';
+			if (starts)
+				starts[t++] = o;
+		}
+		pend = 0;
+		if (IS_DIGIT(c)) {
+			while (i < n && IS_DIGIT(s[i]))
+				i++;
+			if (i + 1 < n && (s[i] == '.' || s[i] == ',') &&
+			    IS_DIGIT(s[i + 1]))
+				for (i++; i < n && IS_DIGIT(s[i]); i++)
+					;
+			out[o++] = '0';
+			continue;
+		}
+		do   /* a run of letters, lower-cased */
+			out[o++] = (char)(s[i] | 32);
+		while (++i < n && IS_ALPHA(s[i]));
+	}
+#undef IS_DIGIT
+#undef IS_ALPHA
+	if (starts)
+		starts[0] = 0, *ntok = t;
+	return o;
+}
+
+int kiln_minhash_simplify(const char *text, size_t len, int ref, char **out,
+			  size_t *outlen, kiln_error *err)
+{
+	const unsigned char *s = (const unsigned char *)text;
+
+	*out = NULL, *outlen = 0;
+	if (!ref && is_ascii(s, len)) {
+		char *res = malloc(len + 1);
+		if (!res)
+			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		*outlen = simplify_ascii(s, len, res, NULL, NULL);
+		res[*outlen] = '\0';
+		*out = res;
+		return 0;
+	}
+	return simplify_general(s, len, out, outlen, err);
+}
+
+/* ---- SHA-1 (FIPS 180-4) -------------------------------------------- */
+
+#define ROL(x, k) (((x) << (k)) | ((x) >> (32 - (k))))
+
+/* The plain form: the 80 rounds in four loops of 20 (no branch on the
+ * round inside), the schedule in 16 words. */
+static void sha1_block_plain(uint32_t h[5], const unsigned char *p)
+{
+	uint32_t w[16], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], t;
+
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+#define W(i) (i < 16 ? w[i] : (w[i & 15] = ROL(w[(i - 3) & 15] ^ \
+	w[(i - 8) & 15] ^ w[(i - 14) & 15] ^ w[i & 15], 1)))
+#define ROUND(i, f, k) \
+	t = ROL(a, 5) + (f) + e + (k) + W(i); \
+	e = d, d = c, c = ROL(b, 30), b = a, a = t;
+	for (int i = 0; i < 20; i++) {
+		ROUND(i, (b & c) | (~b & d), 0x5a827999u)
+	}
+	for (int i = 20; i < 40; i++) {
+		ROUND(i, b ^ c ^ d, 0x6ed9eba1u)
+	}
+	for (int i = 40; i < 60; i++) {
+		ROUND(i, (b & c) | (b & d) | (c & d), 0x8f1bbcdcu)
+	}
+	for (int i = 60; i < 80; i++) {
+		ROUND(i, b ^ c ^ d, 0xca62c1d6u)
+	}
+#undef ROUND
+#undef W
+	h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_SHA_NI 1
+
+/* With the SHA extensions (x86: sha1rnds4, sha1nexte, sha1msg1/2), four
+ * rounds an instruction; chosen at run time when the CPU has them. The
+ * step of rounds 4g..4g+3 is written once (STEP) and unrolled, g a
+ * constant. m[] holds four blocks of four schedule words; the block used
+ * at step g' >= 4 is made from the older ones by sha1msg1 at g' - 3, an
+ * xor at g' - 2 and sha1msg2 at g' - 1 (so those run at steps 1..16,
+ * 2..17 and 3..18). */
+__attribute__((target("sha,sse4.1")))
+static void sha1_block_ni(uint32_t h[5], const unsigned char *p)
+{
+	const __m128i mask = _mm_set_epi64x(0x0001020304050607LL,
+					    0x08090a0b0c0d0e0fLL);
+	__m128i abcd = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)
+							 (const void *)h), 0x1b);
+	__m128i e0 = _mm_set_epi32((int)h[4], 0, 0, 0), e1;
+	__m128i abcd0 = abcd, e00 = e0, m[4];
+
+	for (int i = 0; i < 4; i++)
+		m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)
+			(const void *)(p + 16 * i)), mask);
+	e0 = _mm_add_epi32(e0, m[0]);
+	e1 = abcd;
+	abcd = _mm_sha1rnds4_epu32(abcd, e0, 0);
+#define STEP(g, f) do { \
+		if ((g) & 1) { \
+			e1 = _mm_sha1nexte_epu32(e1, m[(g) & 3]); \
+			e0 = abcd; \
+		} else { \
+			e0 = _mm_sha1nexte_epu32(e0, m[(g) & 3]); \
+			e1 = abcd; \
+		} \
+		if ((g) >= 3 && (g) <= 18) \
+			m[((g) + 1) & 3] = _mm_sha1msg2_epu32(m[((g) + 1) & 3], \
+							  m[(g) & 3]); \
+		abcd = _mm_sha1rnds4_epu32(abcd, (g) & 1 ? e1 : e0, f); \
+		if ((g) >= 1 && (g) <= 16) \
+			m[((g) + 3) & 3] = _mm_sha1msg1_epu32(m[((g) + 3) & 3], \
+							  m[(g) & 3]); \
+		if ((g) >= 2 && (g) <= 17) \
+			m[((g) + 2) & 3] = _mm_xor_si128(m[((g) + 2) & 3], \
+							 m[(g) & 3]); \
+	} while (0)
+	STEP(1, 0); STEP(2, 0); STEP(3, 0); STEP(4, 0);
+	STEP(5, 1); STEP(6, 1); STEP(7, 1); STEP(8, 1); STEP(9, 1);
+	STEP(10, 2); STEP(11, 2); STEP(12, 2); STEP(13, 2); STEP(14, 2);
+	STEP(15, 3); STEP(16, 3); STEP(17, 3); STEP(18, 3); STEP(19, 3);
+#undef STEP
+	e0 = _mm_sha1nexte_epu32(e0, e00);
+	abcd = _mm_add_epi32(abcd, abcd0);
+	_mm_storeu_si128((__m128i *)(void *)h, _mm_shuffle_epi32(abcd, 0x1b));
+	h[4] = (uint32_t)_mm_extract_epi32(e0, 3);
+}
+
+static void (*sha1_block)(uint32_t h[5], const unsigned char *p) =
+	sha1_block_plain;
+static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
+
+static void sha1_choose(void)
+{
+	unsigned a, b, c, d;
+
+	if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1) &&
+	    __get_cpuid(1, &a, &b, &c, &d) && (c >> 19 & 1))   /* SSE4.1 */
+		sha1_block = sha1_block_ni;
+}
+#else
+#define sha1_block sha1_block_plain
+#endif
+
+void kiln_sha1(const void *data, size_t n, unsigned char out[20])
+{
+	uint32_t h[5] = { 0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u,
+			  0xc3d2e1f0u };
+	const unsigned char *p = data;
+	unsigned char last[128];
+	size_t full = n / 64 * 64, rest = n - full, tail;
+	uint64_t bits = (uint64_t)n * 8;
+
+#ifdef HAVE_SHA_NI
+	pthread_once(&sha1_once, sha1_choose);
+#endif
+	for (size_t i = 0; i < full; i += 64)
+		sha1_block(h, p + i);
+	memcpy(last, p + full, rest);
+	last[rest] = 0x80;
+	tail = rest + 1 + 8 <= 64 ? 64 : 128;
+	memset(last + rest + 1, 0, tail - rest - 1);
+	for (int i = 0; i < 8; i++)
+		last[tail - 1 - i] = (unsigned char)(bits >> (8 * i));
+	sha1_block(h, last);
+	if (tail == 128)
+		sha1_block(h, last + 64);
+	for (int i = 0; i < 5; i++) {
+		out[4 * i] = (unsigned char)(h[i] >> 24);
+		out[4 * i + 1] = (unsigned char)(h[i] >> 16);
+		out[4 * i + 2] = (unsigned char)(h[i] >> 8);
+		out[4 * i + 3] = (unsigned char)h[i];
+	}
+}
+
+static uint64_t sha1_le32(const char *p, size_t n)
+{
+	unsigned char d[20];
+
+	kiln_sha1(p, n, d);
+	return (uint64_t)d[0] | (uint64_t)d[1] << 8 | (uint64_t)d[2] << 16 |
+	       (uint64_t)d[3] << 24;
+}
+
+/* ---- tokens -------------------------------------------------------- */
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t cap2 = *cap ? *cap : 256;
+	while (cap2 < need)
+		cap2 *= 2;
+	void *q = realloc(*p, cap2 * size);
+	if (!q)
+		return -1;
+	*p = q, *cap = cap2;
+	return 0;
+}
+
+/* bigcode's re.split('[^A-Za-z_0-9]'): every other code point (valid
+ * UTF-8 assumed) becomes one ' '; starts (room for n + 2) get the tokens'
+ * starts, *ntok their count. */
+static size_t ident_text(const unsigned char *s, size_t n, char *out,
+			 size_t *starts, size_t *ntok)
+{
+	size_t o = 0, t = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned c = s[i];
+		if ((c | 32) - 'a' < 26u || c - '0' < 10u || c == '_') {
+			out[o++] = (char)c;
+		} else if (c < 0x80 || c >= 0xc0) {
+			out[o++] = ' ';
+			starts[t++] = o;
+		}
+	}
+	starts[0] = 0, *ntok = t;
+	return o;
+}
+
+/* Makes m->text the token text of the document and m->starts the token
+ * starts (plus one past the end). Returns the number of tokens, or a
+ * negative KILN_E*. */
+static long tokenize(kiln_minhash *m, const char *text, size_t len, int ref,
+		     kiln_error *err)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t n, ntok = 1;
+
+	if (len > KILN_MINHASH_MAX_TEXT)
+		return kiln_error_set(err, KILN_ELIMIT, "text of %zu bytes "
+				      "(at most %u)", len, KILN_MINHASH_MAX_TEXT);
+	if ((m->p.tokens == KILN_MINHASH_IDENT || (!ref && is_ascii(s, len))) &&
+	    (grow((void **)&m->text, &m->text_cap, len + 1, 1) ||
+	     grow((void **)&m->starts, &m->starts_cap, len + 2,
+		  sizeof(size_t))))
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	if (m->p.tokens == KILN_MINHASH_WORDS) {
+		int ascii = !ref && is_ascii(s, len);
+		if (ascii) {
+			n = simplify_ascii(s, len, m->text, m->starts, &ntok);
+		} else {
+			char *t;
+			int rc = simplify_general(s, len, &t, &n, err);
+			if (rc)
+				return rc;
+			free(m->text);
+			m->text = t, m->text_cap = n + 1;
+			for (size_t i = 0; i < n; i++)
+				ntok += m->text[i] == ' ';
+			if (grow((void **)&m->starts, &m->starts_cap, ntok + 1,
+				 sizeof(size_t)))
+				return kiln_error_set(err, KILN_ENOMEM,
+						      "out of memory");
+			m->starts[0] = 0;
+			for (size_t i = 0, k = 1; i < n; i++)
+				if (m->text[i] == ' ')
+					m->starts[k++] = i + 1;
+		}
+	} else {
+		if (!utf8_valid(s, len))
+			return kiln_error_set(err, KILN_EPARSE, "invalid UTF-8");
+		n = ident_text(s, len, m->text, m->starts, &ntok);
+	}
+	m->starts[ntok] = n + 1;   /* as if a ' ' followed the text */
+	return (long)ntok;
+}
+
+/* ---- signatures ---------------------------------------------------- */
+
+/* sig[k] = min over h of perm_k(h) (& mask). The plain form. */
+static void permute_ref(const uint64_t *h, size_t n, const uint64_t *a,
+			const uint64_t *b, int np, uint64_t mask, uint64_t *sig)
+{
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < np; k++) {
+			uint64_t v = ((h[i] * a[k] + b[k]) % P) & mask;
+			if (v < sig[k])
+				sig[k] = v;
+		}
+}
+
+#ifdef __AVX2__
+#include <immintrin.h>
+
+/* The fast form with AVX2, 16 permutations a block (four vectors of
+ * minima held in registers while every shingle passes): the low 64 bits
+ * of x * a from three 32 x 32 -> 64 multiplies, then x mod (2^61 - 1) =
+ * (x & P) + (x >> 61), less P once if that is still >= P. Values stay
+ * below 2^62, so signed compares order them. ah[] is a[] >> 32. */
+static void permute_avx2(const uint64_t *h, size_t n, const uint64_t *a,
+			 const uint64_t *ah, const uint64_t *b, int np,
+			 uint64_t mask, uint64_t *sig)
+{
+	const __m256i vp = _mm256_set1_epi64x((long long)P);
+	const __m256i vp1 = _mm256_set1_epi64x((long long)(P - 1));
+	const __m256i vm = _mm256_set1_epi64x((long long)mask);
+	int k0 = 0;
+
+	for (; k0 + 16 <= np; k0 += 16) {
+		__m256i acc[4];
+		for (int j = 0; j < 4; j++)
+			acc[j] = _mm256_set1_epi64x(INT64_MAX);
+		for (size_t i = 0; i < n; i++) {
+			__m256i xl = _mm256_set1_epi64x((long long)h[i]);
+			__m256i xh = _mm256_srli_epi64(xl, 32);
+			for (int j = 0; j < 4; j++) {
+				const __m256i *pa = (const __m256i *)(const void *)
+					(a + k0 + 4 * j);
+				const __m256i *pah = (const __m256i *)(const void *)
+					(ah + k0 + 4 * j);
+				const __m256i *pb = (const __m256i *)(const void *)
+					(b + k0 + 4 * j);
+				__m256i va = _mm256_loadu_si256(pa);
+				__m256i lo = _mm256_mul_epu32(xl, va);
+				__m256i c = _mm256_add_epi64(
+					_mm256_mul_epu32(xh, va),
+					_mm256_mul_epu32(xl,
+						_mm256_loadu_si256(pah)));
+				__m256i v = _mm256_add_epi64(
+					_mm256_add_epi64(lo,
+						_mm256_slli_epi64(c, 32)),
+					_mm256_loadu_si256(pb));
+				v = _mm256_add_epi64(_mm256_and_si256(v, vp),
+						     _mm256_srli_epi64(v, 61));
+				v = _mm256_sub_epi64(v, _mm256_and_si256(
+					_mm256_cmpgt_epi64(v, vp1), vp));
+				v = _mm256_and_si256(v, vm);
+				acc[j] = _mm256_blendv_epi8(acc[j], v,
+					_mm256_cmpgt_epi64(acc[j], v));
+			}
+		}
+		for (int j = 0; j < 4; j++)
+			_mm256_storeu_si256((__m256i *)(void *)(sig + k0 + 4 * j),
+					    acc[j]);
+		if (!n)
+			for (int k = 0; k < 16; k++)
+				sig[k0 + k] = UINT64_MAX;
+	}
+	if (k0 < np)
+		permute_ref(h, n, a + k0, b + k0, np - k0, mask, sig + k0);
+}
+#endif
+
+/* The fast form: x mod (2^61 - 1) = (x & P) + (x >> 61), less P once if
+ * that is still >= P; 16 permutations at a time so that their minima stay
+ * in registers while every shingle passes. */
+#define BLK 16
+static void permute(const uint64_t *h, size_t n, const uint64_t *a,
+		    const uint64_t *b, int np, uint64_t mask, uint64_t *sig)
+{
+	int k0 = 0;
+
+	for (; k0 + BLK <= np; k0 += BLK) {
+		uint64_t acc[BLK], aa[BLK], bb[BLK];
+		for (int k = 0; k < BLK; k++)
+			acc[k] = UINT64_MAX, aa[k] = a[k0 + k], bb[k] = b[k0 + k];
+		for (size_t i = 0; i < n; i++) {
+			uint64_t x = h[i];
+			for (int k = 0; k < BLK; k++) {
+				uint64_t v = x * aa[k] + bb[k];
+				v = (v & P) + (v >> 61);
+				v = v >= P ? v - P : v;
+				v &= mask;
+				acc[k] = v < acc[k] ? v : acc[k];
+			}
+		}
+		for (int k = 0; k < BLK; k++)
+			sig[k0 + k] = acc[k];
+	}
+	if (k0 < np)
+		permute_ref(h, n, a + k0, b + k0, np - k0, mask, sig + k0);
+}
+
+/* The permutation kernels against each other (test_dedup): n shingles of
+ * random hashes through permute_ref, permute and, where built, AVX2, for
+ * both masks. Returns 0 when all agree. */
+int kiln__minhash_permute_check(uint64_t seed, size_t n, int np)
+{
+	uint64_t *h = malloc((n + 1) * 8), *a = malloc((size_t)np * 8),
+		 *ah = malloc((size_t)np * 8), *b = malloc((size_t)np * 8),
+		 *s1 = malloc((size_t)np * 8), *s2 = malloc((size_t)np * 8),
+		 *s3 = malloc((size_t)np * 8);
+	int bad = !h || !a || !ah || !b || !s1 || !s2 || !s3;
+
+	for (int pass = 0; pass < 2 && !bad; pass++) {
+		uint64_t mask = pass ? 0xffffffffu : UINT64_MAX;
+		for (size_t i = 0; i < n; i++)
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull,
+			h[i] = seed ^ (seed >> 29);
+		for (int k = 0; k < np; k++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			a[k] = 1 + (seed >> 3) % (P - 1), ah[k] = a[k] >> 32;
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			b[k] = (seed >> 3) % P;
+			s1[k] = s2[k] = UINT64_MAX;
+		}
+		permute_ref(h, n, a, b, np, mask, s1);
+		permute(h, n, a, b, np, mask, s2);
+		memcpy(s3, s2, (size_t)np * 8);
+#ifdef __AVX2__
+		permute_avx2(h, n, a, ah, b, np, mask, s3);
+#endif
+		bad = memcmp(s1, s2, (size_t)np * 8) ||
+		      memcmp(s1, s3, (size_t)np * 8);
+	}
+	free(h), free(a), free(ah), free(b), free(s1), free(s2), free(s3);
+	return bad ? -1 : 0;
+}
+
+int kiln__sha1_check(uint64_t seed)
+{
+#ifdef HAVE_SHA_NI
+	unsigned char block[64];
+	uint32_t h1[5] = { 0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u,
+			   0xc3d2e1f0u }, h2[5];
+
+	pthread_once(&sha1_once, sha1_choose);
+	if (sha1_block != sha1_block_ni)
+		return 1;   /* no SHA extensions: nothing to compare */
+	for (int round = 0; round < 200; round++) {
+		for (int i = 0; i < 64; i++)
+			seed = seed * 6364136223846793005ull + 1,
+			block[i] = (unsigned char)(seed >> 56);
+		memcpy(h2, h1, sizeof h1);
+		sha1_block_plain(h1, block);
+		sha1_block_ni(h2, block);
+		if (memcmp(h1, h2, sizeof h1))
+			return -1;
+	}
+	return 0;
+#else
+	(void)seed;
+	return 1;
+#endif
+}
+
+/* Inserts x into the open-addressing table (0 stands for itself through
+ * has_zero). Returns 1 if it was new. */
+static int tab_insert(uint64_t *tab, size_t cap, int *has_zero, uint64_t x)
+{
+	if (!x) {
+		int was = *has_zero;
+		*has_zero = 1;
+		return !was;
+	}
+	for (size_t i = (size_t)(x ^ (x >> 29)) & (cap - 1);;
+	     i = (i + 1) & (cap - 1)) {
+		if (tab[i] == x)
+			return 0;
+		if (!tab[i]) {
+			tab[i] = x;
+			return 1;
+		}
+	}
+}
+
+static long sign(kiln_minhash *m, const char *text, size_t len, int ref,
+		 uint64_t *sig, const uint64_t **set, kiln_error *err)
+{
+	long ntok = tokenize(m, text, len, ref, err);
+	int np = m->p.permutations, ng = m->p.ngram, has_zero = 0;
+	int ident = m->p.tokens == KILN_MINHASH_IDENT;
+	uint64_t mask = ident ? 0xffffffffu : UINT64_MAX;
+	size_t nsh, nset = 0, cap = 16;
+
+	for (int k = 0; k < np; k++)
+		sig[k] = UINT64_MAX;
+	if (set)
+		*set = m->set;
+	if (ntok < 0)
+		return ntok;
+	if (ntok < ng)
+		return 0;
+	nsh = (size_t)(ntok - ng + 1);
+	while (cap < 2 * nsh)
+		cap *= 2;
+	if (grow((void **)&m->set, &m->set_cap, nsh, sizeof(uint64_t)) ||
+	    grow((void **)&m->perm_in, &m->perm_cap, nsh, sizeof(uint64_t)) ||
+	    grow((void **)&m->tab, &m->tab_cap, cap, sizeof(uint64_t)))
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	memset(m->tab, 0, cap * sizeof(uint64_t));
+	for (size_t j = 0; j < nsh; j++) {
+		const char *g = m->text + m->starts[j];
+		size_t glen = m->starts[j + (size_t)ng] - 1 - m->starts[j];
+		uint64_t x = XXH64(g, glen, 0);
+		if (ref) {   /* every shingle, no table */
+			m->perm_in[0] = ident ? sha1_le32(g, glen) : x;
+			permute_ref(m->perm_in, 1, m->a, m->b, np, mask, sig);
+			continue;
+		}
+		if (!tab_insert(m->tab, cap, &has_zero, x))
+			continue;
+		m->set[nset] = x;
+		m->perm_in[nset++] = ident ? sha1_le32(g, glen) : x;
+	}
+	if (!ref)
+#ifdef __AVX2__
+		permute_avx2(m->perm_in, nset, m->a, m->ah, m->b, np, mask,
+			     sig);
+#else
+		permute(m->perm_in, nset, m->a, m->b, np, mask, sig);
+#endif
+	if (set)
+		*set = m->set;
+	return ref ? (long)nsh : (long)nset;
+}
+
+long kiln_minhash_sign(kiln_minhash *m, const char *text, size_t len,
+		       uint64_t *sig, const uint64_t **set, kiln_error *err)
+{
+	return sign(m, text, len, 0, sig, set, err);
+}
+
+long kiln_minhash_sign_ref(kiln_minhash *m, const char *text, size_t len,
+			   uint64_t *sig, kiln_error *err)
+{
+	return sign(m, text, len, 1, sig, NULL, err);
+}
+
+/* ---- exact key, similarities --------------------------------------- */
+
+uint64_t kiln_minhash_exact_key(const char *text, size_t len)
+{
+	XXH3_state_t st;
+	size_t i = 0;
+
+	XXH3_64bits_reset(&st);
+	while (i < len) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - text) : len, e = end;
+		while (e > i && (text[e - 1] == ' ' || text[e - 1] == '\t' ||
+				 text[e - 1] == '\r' || text[e - 1] == '\f' ||
+				 text[e - 1] == '\v'))
+			e--;
+		if (e > i) {
+			XXH3_64bits_update(&st, text + i, e - i);
+			XXH3_64bits_update(&st, "\n", 1);
+		}
+		i = end + 1;
+	}
+	return XXH3_64bits_digest(&st);
+}
+
+double kiln_minhash_estimate(const uint64_t *s1, const uint64_t *s2,
+			     size_t n)
+{
+	size_t eq = 0;
+
+	for (size_t i = 0; i < n; i++)
+		eq += s1[i] == s2[i];
+	return n ? (double)eq / (double)n : 0.0;
+}
+
+double kiln_minhash_jaccard(const uint64_t *a, size_t na, const uint64_t *b,
+			    size_t nb)
+{
+	size_t cap = 16, inter = 0;
+	uint64_t *tab;
+	int has_zero = 0;
+
+	if (!na && !nb)
+		return 1.0;
+	if (na > nb) {
+		const uint64_t *t = a;
+		size_t tn = na;
+		a = b, na = nb, b = t, nb = tn;
+	}
+	while (cap < 2 * na)
+		cap *= 2;
+	if (!(tab = calloc(cap, sizeof *tab)))
+		return -1;
+	for (size_t i = 0; i < na; i++)
+		tab_insert(tab, cap, &has_zero, a[i]);
+	for (size_t i = 0; i < nb; i++) {
+		uint64_t x = b[i];
+		if (!x) {
+			inter += has_zero;
+			continue;
+		}
+		for (size_t j = (size_t)(x ^ (x >> 29)) & (cap - 1); tab[j];
+		     j = (j + 1) & (cap - 1))
+			if (tab[j] == x) {
+				inter++;
+				break;
+			}
+	}
+	free(tab);
+	return (double)inter / (double)(na + nb - inter);
+}
