@@ -41,6 +41,16 @@ void kiln_trainer_free(kiln_trainer *tr);
  * NULL (no loss: returns 0). Returns the mean loss over counted targets. */
 float kiln_train_forward(kiln_trainer *tr, const int *inputs,
 			 const int *targets);
+/* The same, with several samples packed in a row: pos ([B][T]) is each
+ * token's position in its own sample, so a row is cut into segments where
+ * pos restarts at 0 (a row's first entry is 0; each other entry is 0 or one
+ * more than the one before). A token takes the position embedding of
+ * pos[t] and attends only to the tokens of its own segment (a
+ * block-diagonal causal mask), so each segment computes what it would
+ * alone at the start of a row. pos NULL: pos[t] = t, one segment a row, as
+ * kiln_train_forward. NaN for an invalid pos. kiln_data_batch fills pos. */
+float kiln_train_forward_pos(kiln_trainer *tr, const int *inputs,
+			     const int *targets, const int *pos);
 /* Gradients of the last forward's loss with respect to every parameter
  * (overwrites, does not accumulate). Needs a forward with targets. */
 void kiln_train_backward(kiln_trainer *tr);
