@@ -94,6 +94,8 @@ typedef struct kiln_train_progress {
 				    none yet */
 	float lr, grad_norm;
 	double tokens_per_s;     /* training tokens per second, this run */
+	double counted_per_s;    /* of them, targets the loss counts (the
+				    answers of chat samples) */
 	double seconds;          /* since the run started */
 	uint64_t files, bytes;   /* while reading data */
 	const char *path;        /* KILN_TRAIN_SAVE: the checkpoint */
@@ -122,6 +124,9 @@ typedef struct kiln_train_opts {
 	int eval_batches;
 	uint64_t save_every;      /* 0: only at the end */
 	int threads;              /* 0: one per core */
+	int no_pack;              /* chat samples in windows of their own, not
+				     packed (kiln/data.h); with resume the
+				     checkpoint's choice holds */
 	volatile int *stop;       /* set asynchronously: save and return */
 	void (*progress)(void *ctx, const kiln_train_progress *p);
 	void *progress_ctx;
@@ -134,6 +139,9 @@ typedef struct kiln_train_result {
 	float val_loss;          /* last validation loss; NaN if none */
 	double unigram_entropy;  /* of the training tokens, nats */
 	double tokens_per_s;     /* B*T*steps / training seconds, this run */
+	uint64_t counted;        /* targets the loss counted, this run */
+	double counted_per_s;    /* counted / training seconds, this run */
+	int packed;              /* chat samples were packed */
 	double seconds;
 	size_t n_params;
 	int interrupted;         /* *stop ended the run early */
