@@ -18,12 +18,19 @@
  * Every document ends with the tokenizer's end-of-text token.
  *
  * The split is by document (a fixed hash of the document's index decides),
- * so no text is in both halves. Batches are windows of T+1 tokens at
- * multiples of T; training windows are shifted by a seeded offset in
- * 0..T-1 that changes every epoch and visited in a fresh seeded order
- * every epoch, and a cursor (windows consumed so far) is the whole data
- * position, so a resumed run sees exactly the batches an uninterrupted run
- * would.
+ * so no text is in both halves. Code and text are packed: windows of T+1
+ * tokens at multiples of T of their stream; training windows are shifted
+ * by a seeded offset in 0..T-1 that changes every epoch. Chat samples
+ * start at position 0 of their own: a sample of at most T+1 tokens is
+ * packed whole with others into a window (each sample at positions
+ * 0, 1, ... of its own, attending only to itself: pos in kiln_data_batch,
+ * kiln_train_forward_pos), a longer one gets windows of its own, T tokens
+ * at a time. Training packs anew every epoch, in an order seeded by
+ * (seed, epoch); validation packs once, in input order. With no_pack every
+ * chat sample gets windows of its own. Training windows are visited in a
+ * fresh seeded order every epoch, and a cursor (windows consumed so far)
+ * is the whole data position, so a resumed run sees exactly the batches an
+ * uninterrupted run would.
  */
 #ifndef KILN_DATA_H
 #define KILN_DATA_H
@@ -43,6 +50,8 @@ typedef struct kiln_data_opts {
 	double val_fraction;  /* of documents; default 0.05 when 0 */
 	uint64_t max_bytes;   /* stop reading past this; 0 = 1 GiB */
 	int skip_bad;         /* skip malformed JSONL records (else stop) */
+	int no_pack;          /* each chat sample in windows of its own (else
+				 short ones are packed several a window) */
 	/* Progress while reading (files, bytes); may be NULL. */
 	void (*progress)(void *ctx, uint64_t files, uint64_t bytes);
 	void *progress_ctx;
@@ -62,8 +71,17 @@ void kiln_data_free(kiln_dataset *d);
 
 void kiln_data_stats_get(const kiln_dataset *d, kiln_data_stats *st);
 
-/* Windows of T+1 tokens available in a split (0 if it is too short). */
+/* Windows of T+1 tokens available in a split (0 if it is too short). With
+ * packing, training repacks every epoch, so this is the count of the
+ * packing in input order (validation's); an epoch's may differ by a few
+ * windows: kiln_data_epoch_windows. */
 uint64_t kiln_data_windows(const kiln_dataset *d, int split, int T);
+
+/* The windows of training epoch `epoch` for seed (for validation: of its
+ * one packing); epoch e's windows follow epoch e-1's in the cursor. 0 if
+ * the split is too short (or out of memory). */
+uint64_t kiln_data_epoch_windows(kiln_dataset *d, int split, int T,
+				 uint64_t seed, uint64_t epoch);
 
 /* The entropy, in nats, of the training split's unigram distribution over
  * counted tokens: the loss of the best model that ignores context. */
@@ -76,9 +94,13 @@ uint64_t kiln_data_fingerprint(const kiln_dataset *d);
 /* Fills inputs and targets ([B][T] each) with the next B windows of a split
  * from *cursor, which advances by B. Training windows come in a seeded
  * order per epoch; validation windows in order, wrapping. Targets the loss
- * does not count are -1. KILN_EINVAL when the split has no window. */
+ * does not count are -1. pos ([B][T]; may be NULL when only the tokens
+ * are wanted) receives each token's position in its own sample, as
+ * kiln_train_forward_pos takes it: t in an unpacked window; in a packed
+ * one 0, 1, ... for each sample, then for the padding. KILN_EINVAL when
+ * the split has no window. */
 int kiln_data_batch(kiln_dataset *d, int split, uint64_t *cursor,
 		    uint64_t seed, int B, int T, int *inputs, int *targets,
-		    kiln_error *err);
+		    int *pos, kiln_error *err);
 
 #endif

@@ -41,6 +41,16 @@ void kiln_trainer_free(kiln_trainer *tr);
  * NULL (no loss: returns 0). Returns the mean loss over counted targets. */
 float kiln_train_forward(kiln_trainer *tr, const int *inputs,
 			 const int *targets);
+/* The same, with several samples packed in a row: pos ([B][T]) is each
+ * token's position in its own sample, so a row is cut into segments where
+ * pos restarts at 0 (a row's first entry is 0; each other entry is 0 or one
+ * more than the one before). A token takes the position embedding of
+ * pos[t] and attends only to the tokens of its own segment (a
+ * block-diagonal causal mask), so each segment computes what it would
+ * alone at the start of a row. pos NULL: pos[t] = t, one segment a row, as
+ * kiln_train_forward. NaN for an invalid pos. kiln_data_batch fills pos. */
+float kiln_train_forward_pos(kiln_trainer *tr, const int *inputs,
+			     const int *targets, const int *pos);
 /* Gradients of the last forward's loss with respect to every parameter
  * (overwrites, does not accumulate). Needs a forward with targets. */
 void kiln_train_backward(kiln_trainer *tr);
@@ -84,6 +94,8 @@ typedef struct kiln_train_progress {
 				    none yet */
 	float lr, grad_norm;
 	double tokens_per_s;     /* training tokens per second, this run */
+	double counted_per_s;    /* of them, targets the loss counts (the
+				    answers of chat samples) */
 	double seconds;          /* since the run started */
 	uint64_t files, bytes;   /* while reading data */
 	const char *path;        /* KILN_TRAIN_SAVE: the checkpoint */
@@ -112,6 +124,9 @@ typedef struct kiln_train_opts {
 	int eval_batches;
 	uint64_t save_every;      /* 0: only at the end */
 	int threads;              /* 0: one per core */
+	int no_pack;              /* chat samples in windows of their own, not
+				     packed (kiln/data.h); with resume the
+				     checkpoint's choice holds */
 	volatile int *stop;       /* set asynchronously: save and return */
 	void (*progress)(void *ctx, const kiln_train_progress *p);
 	void *progress_ctx;
@@ -124,6 +139,9 @@ typedef struct kiln_train_result {
 	float val_loss;          /* last validation loss; NaN if none */
 	double unigram_entropy;  /* of the training tokens, nats */
 	double tokens_per_s;     /* B*T*steps / training seconds, this run */
+	uint64_t counted;        /* targets the loss counted, this run */
+	double counted_per_s;    /* counted / training seconds, this run */
+	int packed;              /* chat samples were packed */
 	double seconds;
 	size_t n_params;
 	int interrupted;         /* *stop ended the run early */

@@ -70,6 +70,10 @@ static const kiln_opt train_opts[] = {
 		"global gradient-norm clip, 0 = off"),
 	KILN_OPT_ROW_INT("seed", 0, A, o.seed, 0, CLI_MAX_SEED, "N",
 		"weights and data order"),
+	KILN_OPT_ROW_FLAG("no-pack", 0, A, o.no_pack,
+		"each chat sample in windows of its own (default: short "
+		"samples packed several a window, each at positions 0.. of its "
+		"own, attending only to itself)"),
 	KILN_OPT_ROW_INT("eval-every", 0, A, o.eval_every, 0, 1000000000, "N",
 		"validation loss every N steps, 0 = only at the end"),
 	KILN_OPT_ROW_INT("eval-batches", 0, A, o.eval_batches, 0, 100000, "N",
@@ -134,10 +138,10 @@ static void on_progress(void *ctx, const kiln_train_progress *p)
 
 		if (p->step % every && p->step != p->steps)
 			return;
-		fprintf(stderr, "step %llu/%llu  loss %.4f  lr %.2e  %.0f tok/s\n",
-			(unsigned long long)p->step,
+		fprintf(stderr, "step %llu/%llu  loss %.4f  lr %.2e  %.0f tok/s  "
+			"%.0f counted/s\n", (unsigned long long)p->step,
 			(unsigned long long)p->steps, p->loss, p->lr,
-			p->tokens_per_s);
+			p->tokens_per_s, p->counted_per_s);
 		return;
 	}
 	if (!kiln_progress_due(&g->line, p->seconds, p->step == p->steps))
@@ -227,21 +231,26 @@ static int run_train(int argc, char **argv)
 	}
 	if (!a.quiet)
 		fprintf(stderr,
-			"trained %llu steps (%llu this run) in %.1fs: %.0f tokens/s; "
+			"trained %llu steps (%llu this run) in %.1fs: %.0f tokens/s "
+			"(%.0f counted by the loss); "
 			"train loss %.4f, validation loss %.4f, unigram entropy %.4f%s\n"
 			"saved %s\n",
 			(unsigned long long)r.step,
 			(unsigned long long)r.steps_this_run, r.seconds,
-			r.tokens_per_s, r.train_loss, r.val_loss,
+			r.tokens_per_s, r.counted_per_s, r.train_loss, r.val_loss,
 			r.unigram_entropy, r.interrupted ? " (interrupted)" : "",
 			o.out);
 	{
 		json_t *j = json_pack(
-			"{s:I, s:I, s:f, s:o, s:o, s:f, s:f, s:I, s:i, s:i, s:i, "
-			"s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:b, s:s}",
+			"{s:I, s:I, s:f, s:f, s:I, s:b, s:o, s:o, s:f, s:f, s:I, "
+			"s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:b, "
+			"s:s}",
 			"steps", (json_int_t)r.step,
 			"steps_this_run", (json_int_t)r.steps_this_run,
 			"tokens_per_s", r.tokens_per_s,
+			"counted_per_s", r.counted_per_s,
+			"counted_tokens", (json_int_t)r.counted,
+			"packed", r.packed,
 			"train_loss", isnan(r.train_loss) ? json_null() :
 					json_real(r.train_loss),
 			"val_loss", isnan(r.val_loss) ? json_null() :
@@ -283,8 +292,10 @@ const cli_cmd cli_train = {
 "file or a directory (walked recursively): code files are documents as they\n"
 "are; .jsonl(.gz) files hold records with \"messages\" (chat samples, kiln\n"
 "export), \"prompt\"+\"solution\" (tasks, candidates) or \"text\". Chat samples\n"
-"train on the answer only. Prints a progress line on stderr and, at the end,\n"
-"one JSON summary on stdout.\n",
+"train on the answer only, each from position 0 as it is served; short ones\n"
+"are packed several to a window, each attending only to itself (--no-pack:\n"
+"one a window, padded). Prints a progress line on stderr and, at the end,\n"
+"one JSON summary on stdout (counted_per_s: answer tokens trained a second).\n",
 	.after = "Ctrl-C (SIGINT) or SIGTERM stops after the current step (at "
 		 "once during a\nvalidation) and saves. -o FILE is checked "
 		 "before training; /dev/null or a\nFIFO gets the last "

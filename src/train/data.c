@@ -30,6 +30,15 @@ typedef struct doc {
 	size_t seq;         /* input order */
 } doc;
 
+/* A packing of a split's short chat samples into bins of T input tokens
+ * (below, pack_bins): bin j holds item[first[j] .. first[j + 1]), span
+ * indices in the order they sit. */
+typedef struct packing {
+	int valid, T;
+	uint64_t seed, epoch, base; /* base: the cursor at the epoch's start */
+	size_t *first, *item, n;
+} packing;
+
 /* One split's tokens. Packed documents (code, text) come first, in
  * [0, packed); chat samples follow, each a span [start, end) that batches
  * take from its own first token (see kiln_data_batch). */
@@ -39,14 +48,23 @@ typedef struct stream {
 	size_t n, packed;
 	size_t *span_start, *span_end;
 	size_t nspans, cap_spans;
-	/* the aligned windows for one T, made on first use */
+	/* For one T, made on first use: the aligned windows (a chat sample
+	 * from its first token, T tokens at a time), of every sample when
+	 * samples are not packed, else of those longer than a window; and the
+	 * samples that are packed (their span indices). */
 	int win_T;
 	size_t *win_start, *win_len, nwin;
+	size_t *short_span, nshort;
+	/* The current epoch's packing of the short samples. Training packs
+	 * every epoch in a fresh seeded order; validation once, in input
+	 * order. */
+	packing pk;
 } stream;
 
 struct kiln_dataset {
 	stream s[2];
 	int eot;
+	int pack;            /* chat samples packed several to a window */
 	kiln_data_stats st;
 	double entropy;
 	/* the current epoch's window order */
@@ -540,6 +558,7 @@ int kiln_data_load(kiln_dataset **out, const kiln_tok *tok,
 		}
 	}
 	d->eot = kiln_tok_eot(tok);
+	d->pack = !ld.o->no_pack;
 	ld.st.docs = ld.ndocs;
 	for (int s = 0; s < 2; s++) {
 		ld.st.tokens[s] = d->s[s].n;
@@ -582,6 +601,9 @@ void kiln_data_free(kiln_dataset *d)
 		free(d->s[s].span_end);
 		free(d->s[s].win_start);
 		free(d->s[s].win_len);
+		free(d->s[s].short_span);
+		free(d->s[s].pk.first);
+		free(d->s[s].pk.item);
 	}
 	free(d->perm);
 	free(d);
@@ -611,25 +633,36 @@ static uint64_t packed_windows(const stream *s, int split, int T)
 
 /* The aligned windows of a split for T: each chat sample from its first
  * token, T tokens at a time (a longer sample continues in the next
- * window), the last one shorter. Made once per T. */
-static int aligned_windows(stream *s, int T)
+ * window), the last one shorter. When samples are packed, only those that
+ * do not fit in one window (more than T + 1 tokens) get windows of their
+ * own; the others are listed for packing. Made once per T. */
+static int aligned_windows(stream *s, int T, int pack)
 {
-	size_t n = 0;
+	size_t n = 0, ns = 0;
 
 	if (s->win_T == T)
 		return 0;
 	for (size_t i = 0; i < s->nspans; i++) {
 		size_t len = s->span_end[i] - s->span_start[i];
 
-		n += len > 1 ? (len - 2) / (size_t)T + 1 : 0;
+		if (pack && len <= (size_t)T + 1)
+			ns++;
+		else
+			n += len > 1 ? (len - 2) / (size_t)T + 1 : 0;
 	}
-	free(s->win_start), free(s->win_len);
+	free(s->win_start), free(s->win_len), free(s->short_span);
 	s->win_start = malloc((n ? n : 1) * sizeof *s->win_start);
 	s->win_len = malloc((n ? n : 1) * sizeof *s->win_len);
-	s->win_T = 0, s->nwin = 0;
-	if (!s->win_start || !s->win_len)
+	s->short_span = malloc((ns ? ns : 1) * sizeof *s->short_span);
+	s->win_T = 0, s->nwin = 0, s->nshort = 0, s->pk.valid = 0;
+	if (!s->win_start || !s->win_len || !s->short_span)
 		return -1;
-	for (size_t i = 0; i < s->nspans; i++)
+	for (size_t i = 0; i < s->nspans; i++) {
+		if (pack && s->span_end[i] - s->span_start[i] <= (size_t)T + 1) {
+			if (s->span_end[i] - s->span_start[i] > 1)
+				s->short_span[s->nshort++] = i;
+			continue;
+		}
 		for (size_t a = s->span_start[i]; a + 1 < s->span_end[i];
 		     a += (size_t)T) {
 			size_t left = s->span_end[i] - a;
@@ -637,17 +670,180 @@ static int aligned_windows(stream *s, int T)
 			s->win_start[s->nwin] = a;
 			s->win_len[s->nwin++] = left < (size_t)T + 1 ? left : (size_t)T + 1;
 		}
+	}
 	s->win_T = T;
+	return 0;
+}
+
+/* Bins open at once while packing: a sample goes to the first open bin
+ * with room for it, else to a new bin, and when PACK_OPEN bins are open
+ * the fullest is closed first. Linear in the samples; with short samples
+ * the bins end nearly full (bench/README.md, "bench/train --chat"). */
+#define PACK_OPEN 16
+
+/* Packs the short samples of s into bins of T input tokens (a sample of n
+ * tokens takes n - 1: its last token is only a target), into *pk: in the
+ * order of s's short_span list shuffled by (seed, epoch) when shuffle is
+ * set, else as listed. */
+static int pack_bins(const stream *s, packing *pk, int shuffle, int T,
+		     uint64_t seed, uint64_t epoch)
+{
+	size_t n = s->nshort, nb = 0, nopen = 0, open[PACK_OPEN];
+	size_t *order = malloc((n ? n : 1) * sizeof *order);
+	size_t *bin_of = malloc((n ? n : 1) * sizeof *bin_of);
+	size_t *room = malloc((n ? n : 1) * sizeof *room);
+	size_t *first = realloc(pk->first, (n + 1) * sizeof *first);
+	size_t *item;
+
+	if (first)
+		pk->first = first;
+	item = realloc(pk->item, (n ? n : 1) * sizeof *item);
+	if (item)
+		pk->item = item;
+	pk->valid = 0;
+	if (!order || !bin_of || !room || !first || !item) {
+		free(order), free(bin_of), free(room);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	if (shuffle && n > 1) {
+		uint64_t r = kiln_rng_mix(seed ^ 0x7061636bULL) ^
+			     kiln_rng_mix(epoch + 0x62696e73ULL);
+
+		for (size_t i = n - 1; i > 0; i--) {
+			size_t j, t;
+
+			r = kiln_rng_mix(r);
+			j = (size_t)(r % (i + 1));
+			t = order[i], order[i] = order[j], order[j] = t;
+		}
+	}
+	for (size_t k = 0; k < n; k++) {
+		size_t i = order[k], sp = s->short_span[i];
+		size_t need = s->span_end[sp] - s->span_start[sp] - 1, o;
+
+		for (o = 0; o < nopen && room[open[o]] < need; o++)
+			;
+		if (o == nopen) {
+			if (nopen == PACK_OPEN) { /* close the fullest */
+				size_t f = 0;
+
+				for (size_t j = 1; j < nopen; j++)
+					if (room[open[j]] < room[open[f]])
+						f = j;
+				memmove(open + f, open + f + 1,
+					(nopen - f - 1) * sizeof *open);
+				nopen--;
+			}
+			room[nb] = (size_t)T;
+			open[nopen] = nb++;
+			o = nopen++;
+		}
+		bin_of[k] = open[o];
+		room[open[o]] -= need;
+		if (!room[open[o]]) { /* full: closed */
+			memmove(open + o, open + o + 1,
+				(nopen - o - 1) * sizeof *open);
+			nopen--;
+		}
+	}
+	/* bin j's samples, in the order they were placed */
+	memset(first, 0, (nb + 1) * sizeof *first);
+	for (size_t k = 0; k < n; k++)
+		first[bin_of[k] + 1]++;
+	for (size_t j = 0; j < nb; j++)
+		first[j + 1] += first[j];
+	memcpy(room, first, nb * sizeof *room); /* room: the next free slot */
+	for (size_t k = 0; k < n; k++)
+		item[room[bin_of[k]]++] = s->short_span[order[k]];
+	pk->n = nb, pk->T = T, pk->seed = seed, pk->epoch = epoch;
+	pk->valid = 1;
+	free(order), free(bin_of), free(room);
+	return 0;
+}
+
+/* Windows of one epoch: packed documents, then the aligned windows, then
+ * the bins of the packing pk (NULL: none). */
+static uint64_t epoch_windows(const stream *s, int split, int T,
+			      const packing *pk)
+{
+	return packed_windows(s, split, T) + s->nwin + (pk ? pk->n : 0);
+}
+
+/* Makes s's packing the one of the epoch that holds window `cursor` (for
+ * validation: the one packing, and the cursor wraps); *epoch and *base
+ * receive that epoch and the cursor at its first window, *n its windows.
+ * Without packing every epoch has the same windows. With it an epoch's
+ * windows depend on its packing, so epochs are walked from the cached
+ * one (or from 0). */
+static int locate(kiln_dataset *d, int split, int T, uint64_t seed,
+		  uint64_t cursor, uint64_t *epoch, uint64_t *base,
+		  uint64_t *n)
+{
+	stream *s = &d->s[split ? 1 : 0];
+	packing *pk = &s->pk;
+
+	if (aligned_windows(s, T, d->pack))
+		return -1;
+	if (!d->pack || !s->nshort || split) {
+		if (d->pack && s->nshort && (!pk->valid || pk->T != T) &&
+		    pack_bins(s, pk, 0, T, 0, 0))
+			return -1;
+		*n = epoch_windows(s, split, T, s->nshort ? pk : NULL);
+		*epoch = *n ? cursor / *n : 0, *base = *epoch * *n;
+		return 0;
+	}
+	if (!pk->valid || pk->T != T || pk->seed != seed ||
+	    cursor < pk->base) {
+		if (pack_bins(s, pk, 1, T, seed, 0))
+			return -1;
+		pk->base = 0;
+	}
+	while (cursor >= pk->base + epoch_windows(s, split, T, pk)) {
+		uint64_t next = pk->base + epoch_windows(s, split, T, pk);
+
+		if (pack_bins(s, pk, 1, T, seed, pk->epoch + 1))
+			return -1;
+		pk->base = next;
+	}
+	*epoch = pk->epoch, *base = pk->base;
+	*n = epoch_windows(s, split, T, pk);
 	return 0;
 }
 
 uint64_t kiln_data_windows(const kiln_dataset *d, int split, int T)
 {
-	stream *s = (stream *)&d->s[split ? 1 : 0];
+	kiln_dataset *dd = (kiln_dataset *)d;
+	stream *s = &dd->s[split ? 1 : 0];
+	packing tmp = { 0 };
+	uint64_t n;
 
-	if (T <= 0 || aligned_windows(s, T))
+	if (T <= 0 || aligned_windows(s, T, dd->pack))
 		return 0;
-	return packed_windows(s, split, T) + s->nwin;
+	if (!dd->pack || !s->nshort)
+		return epoch_windows(s, split, T, NULL);
+	/* packed in input order, leaving the epoch's packing alone */
+	n = pack_bins(s, &tmp, 0, T, 0, 0) ? 0 :
+	    epoch_windows(s, split, T, &tmp);
+	free(tmp.first), free(tmp.item);
+	return n;
+}
+
+uint64_t kiln_data_epoch_windows(kiln_dataset *d, int split, int T,
+				 uint64_t seed, uint64_t epoch)
+{
+	uint64_t e = 0, base = 0, n = 0;
+
+	if (T <= 0)
+		return 0;
+	for (;;) {
+		if (locate(d, split, T, seed, base, &e, &base, &n) || !n)
+			return 0;
+		if (split || !d->pack || e >= epoch)
+			return n;
+		base += n;
+	}
 }
 
 /* Where an epoch's packed training windows start: a seeded offset in
@@ -707,33 +903,72 @@ static int make_perm(kiln_dataset *d, uint64_t nwin, uint64_t epoch, int T,
 	return 0;
 }
 
+/* Fills one row (T tokens) from bin j of pk: each sample's tokens but its
+ * last as inputs, at positions 0, 1, ... of its own; then padding, a
+ * segment of its own (end-of-text in, nothing to learn). */
+static void fill_bin(const kiln_dataset *d, const stream *s,
+		     const packing *pk, size_t j, int T, int *in, int *tg,
+		     int *pos)
+{
+	int t = 0, p = 0;
+
+	for (size_t k = pk->first[j]; k < pk->first[j + 1]; k++) {
+		size_t a = s->span_start[pk->item[k]];
+		size_t len = s->span_end[pk->item[k]] - a;
+
+		for (size_t i = 0; i + 1 < len; i++, t++) {
+			in[t] = s->ids[a + i];
+			tg[t] = s->counted[a + i + 1] ? s->ids[a + i + 1] : -1;
+			if (pos)
+				pos[t] = (int)i;
+		}
+	}
+	for (; t < T; t++, p++) {
+		in[t] = d->eot, tg[t] = -1;
+		if (pos)
+			pos[t] = p;
+	}
+}
+
 int kiln_data_batch(kiln_dataset *d, int split, uint64_t *cursor,
 		    uint64_t seed, int B, int T, int *inputs, int *targets,
-		    kiln_error *err)
+		    int *pos, kiln_error *err)
 {
 	stream *s = &d->s[split ? 1 : 0];
-	uint64_t nwin = kiln_data_windows(d, split, T);
-	uint64_t npacked = packed_windows(s, split, T);
+	uint64_t npacked, epoch, base, nwin;
 
+	if (T <= 0 || locate(d, split, T, seed, *cursor, &epoch, &base, &nwin))
+		return kiln_error_set(err, KILN_ENOMEM, "data: out of memory");
 	if (!nwin)
 		return kiln_error_set(err, KILN_EINVAL,
 			"data: the %s split has %zu tokens, fewer than one window of %d",
 			split ? "validation" : "training", s->n, T + 1);
+	npacked = packed_windows(s, split, T);
 	for (int b = 0; b < B; b++, (*cursor)++) {
-		uint64_t w = *cursor % nwin;
+		uint64_t w;
 		size_t at, len = (size_t)T + 1;
 		int *in = inputs + (size_t)b * T, *tg = targets + (size_t)b * T;
+		int *ps = pos ? pos + (size_t)b * T : NULL;
 
+		if (locate(d, split, T, seed, *cursor, &epoch, &base, &nwin))
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "data: out of memory");
+		w = *cursor - base;
 		if (!split) {
-			if (make_perm(d, nwin, *cursor / nwin, T, seed))
+			if (make_perm(d, nwin, epoch, T, seed))
 				return kiln_error_set(err, KILN_ENOMEM,
 						      "data: out of memory");
 			w = d->perm[w];
 		}
+		if (w >= npacked + s->nwin) {
+			fill_bin(d, s, &s->pk, (size_t)(w - npacked - s->nwin),
+				 T, in, tg, ps);
+			continue;
+		}
 		if (w < npacked) {
 			at = (size_t)w * T;
 			if (!split)
-				at += epoch_offset(s, seed, *cursor / nwin, T);
+				at += epoch_offset(s, seed, epoch, T);
 		} else {
 			at = s->win_start[w - npacked];
 			len = s->win_len[w - npacked];
@@ -747,6 +982,8 @@ int kiln_data_batch(kiln_dataset *d, int split, uint64_t *cursor,
 				in[t] = (size_t)t < len ? s->ids[at + t] : d->eot;
 				tg[t] = -1;
 			}
+			if (ps)
+				ps[t] = t;
 		}
 	}
 	return 0;

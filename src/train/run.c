@@ -20,14 +20,16 @@
  *  56 B  60 T                                                      (u32)
  *  64 lr  68 min_lr  72 beta1  76 beta2  80 eps  84 weight decay
  *  88 grad clip                                                    (f32)
- *  92 reserved (u32)  96 data fingerprint  104 n_params            (u64)
+ *  92 chat samples packed (u32: 1 packed, 0 each in windows of its own, as
+ *     every checkpoint before packing, whose field was reserved, says)
+ *  96 data fingerprint  104 n_params                               (u64)
  * 112 reserved up to 128, then Adam's m and v, n_params f32 each. */
 #define TRS_MAGIC "KILNTRS1"
 #define TRS_HEADER 128
 
 typedef struct train_state {
 	uint64_t step, cursor, seed, steps, warmup, fingerprint, n_params;
-	uint32_t B, T;
+	uint32_t B, T, pack;
 	float lr, min_lr;
 	kiln_adamw hp;
 } train_state;
@@ -62,7 +64,7 @@ static int state_save(kiln_blob *b, const train_state *s, kiln_trainer *tr)
 	put(p + 64, &s->lr, 4), put(p + 68, &s->min_lr, 4);
 	put(p + 72, &s->hp.beta1, 4), put(p + 76, &s->hp.beta2, 4);
 	put(p + 80, &s->hp.eps, 4), put(p + 84, &s->hp.weight_decay, 4);
-	put(p + 88, &s->hp.grad_clip, 4);
+	put(p + 88, &s->hp.grad_clip, 4), put(p + 92, &s->pack, 4);
 	put(p + 96, &s->fingerprint, 8), put(p + 104, &s->n_params, 8);
 	memcpy(p + TRS_HEADER, kiln_train_moment(tr, 1), np * sizeof(float));
 	memcpy(p + TRS_HEADER + np * sizeof(float), kiln_train_moment(tr, 2),
@@ -164,7 +166,7 @@ static int state_load(train_state *s, const kiln_blob *b, size_t n_params,
 	memcpy(&s->lr, p + 64, 4), memcpy(&s->min_lr, p + 68, 4);
 	memcpy(&s->hp.beta1, p + 72, 4), memcpy(&s->hp.beta2, p + 76, 4);
 	memcpy(&s->hp.eps, p + 80, 4), memcpy(&s->hp.weight_decay, p + 84, 4);
-	memcpy(&s->hp.grad_clip, p + 88, 4);
+	memcpy(&s->hp.grad_clip, p + 88, 4), memcpy(&s->pack, p + 92, 4);
 	memcpy(&s->fingerprint, p + 96, 8), memcpy(&s->n_params, p + 104, 8);
 	if (s->n_params != n_params ||
 	    b->len != TRS_HEADER + 2 * n_params * sizeof(float))
@@ -175,6 +177,8 @@ static int state_load(train_state *s, const kiln_blob *b, size_t n_params,
 		return kiln_error_set(err, KILN_EPARSE,
 				      "%s: training state: bad batch %u x %u", path,
 				      s->B, s->T);
+	if (s->pack > 1)
+		return bad_field(path, "pack", s->pack, "0 or 1", err);
 	return state_check(s, (const float *)((const char *)b->data +
 					      TRS_HEADER), path, err);
 }
@@ -257,7 +261,7 @@ static int stopping(const kiln_train_opts *o)
  * split (the same ones every time, so evaluations compare). */
 static float evaluate(const kiln_train_opts *o, kiln_trainer *tr,
 		      kiln_dataset *d, int B, int T, int batches, int *in,
-		      int *tg)
+		      int *tg, int *pos)
 {
 	uint64_t cursor = 0;
 	double sum = 0;
@@ -270,9 +274,9 @@ static float evaluate(const kiln_train_opts *o, kiln_trainer *tr,
 		if (stopping(o))
 			return NAN;
 		if (kiln_data_batch(d, KILN_SPLIT_VAL, &cursor, 0, B, T, in, tg,
-				    NULL))
+				    pos, NULL))
 			return NAN;
-		sum += kiln_train_forward(tr, in, tg);
+		sum += kiln_train_forward_pos(tr, in, tg, pos);
 		done++;
 	}
 	return done ? (float)(sum / done) : NAN;
@@ -302,7 +306,8 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 	kiln_dataset *d = NULL;
 	kiln_trainer *tr = NULL;
 	train_state s = { 0 };
-	int *in = NULL, *tg = NULL, rc, out_stream = 0;
+	int *in = NULL, *tg = NULL, *pos = NULL, rc, out_stream = 0;
+	uint64_t counted = 0;
 	float losses[10];
 	int nloss = 0;
 	double t0 = now(), train_secs = 0;
@@ -380,6 +385,7 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 		s.B = (uint32_t)o->batch;
 		s.T = (uint32_t)(o->seq ? o->seq : cfg.n_ctx);
 		s.lr = o->lr, s.min_lr = o->min_lr, s.hp = o->hp;
+		s.pack = !o->no_pack;
 		s.n_params = m->n_params;
 	}
 	rc = kiln_trainer_new(&tr, m, (int)s.B, (int)s.T, err);
@@ -397,6 +403,7 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 	}
 
 	/* the data */
+	dopt.no_pack = !s.pack;
 	rc = kiln_data_load(&d, tok, o->data, o->ndata, &dopt, err);
 	if (rc)
 		goto out;
@@ -417,7 +424,8 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 	}
 	in = malloc((size_t)s.B * s.T * sizeof *in);
 	tg = malloc((size_t)s.B * s.T * sizeof *tg);
-	if (!in || !tg) {
+	pos = malloc((size_t)s.B * s.T * sizeof *pos);
+	if (!in || !tg || !pos) {
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -429,10 +437,12 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 					    s.min_lr);
 
 		rc = kiln_data_batch(d, KILN_SPLIT_TRAIN, &s.cursor, s.seed,
-				     (int)s.B, (int)s.T, in, tg, err);
+				     (int)s.B, (int)s.T, in, tg, pos, err);
 		if (rc)
 			goto out;
-		pr.loss = kiln_train_forward(tr, in, tg);
+		for (size_t i = 0; i < (size_t)s.B * s.T; i++)
+			counted += tg[i] >= 0;
+		pr.loss = kiln_train_forward_pos(tr, in, tg, pos);
 		kiln_train_backward(tr);
 		pr.grad_norm = kiln_train_adamw(tr, &s.hp, lr);
 		s.step++;
@@ -442,6 +452,7 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 		pr.event = KILN_TRAIN_STEP, pr.step = s.step, pr.lr = lr;
 		pr.tokens_per_s = (double)res->steps_this_run * s.B * s.T /
 				  train_secs;
+		pr.counted_per_s = (double)counted / train_secs;
 		pr.seconds = now() - t0;
 		report(o, &pr);
 		if (!isfinite(pr.loss)) {
@@ -453,7 +464,7 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 		if (o->eval_every && o->eval_batches > 0 &&
 		    s.step % o->eval_every == 0 && s.step < s.steps) {
 			float v = evaluate(o, tr, d, (int)s.B, (int)s.T,
-					   o->eval_batches, in, tg);
+					   o->eval_batches, in, tg, pos);
 
 			if (!stopping(o)) { /* a cut-short one says nothing */
 				pr.val_loss = v;
@@ -474,7 +485,7 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 	 * that the stop asked for). */
 	if (o->eval_batches > 0 && !stopping(o)) {
 		float v = evaluate(o, tr, d, (int)s.B, (int)s.T,
-				   o->eval_batches, in, tg);
+				   o->eval_batches, in, tg, pos);
 
 		if (!stopping(o)) {
 			pr.val_loss = v;
@@ -501,12 +512,15 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 	res->val_loss = pr.val_loss;
 	res->tokens_per_s = train_secs > 0 ?
 		(double)res->steps_this_run * s.B * s.T / train_secs : 0;
+	res->counted = counted;
+	res->counted_per_s = train_secs > 0 ? (double)counted / train_secs : 0;
+	res->packed = (int)s.pack;
 	res->seconds = now() - t0;
 	res->n_params = m->n_params;
 	res->cfg = m->cfg;
 	res->batch = (int)s.B, res->seq = (int)s.T;
 out:
-	free(in), free(tg);
+	free(in), free(tg), free(pos);
 	free(tokb.data), free(stb.data);
 	kiln_trainer_free(tr);
 	kiln_data_free(d);

@@ -33,6 +33,7 @@ struct kiln_trainer {
 	uint64_t step;
 
 	int *inputs, *targets; /* (BT) copies of the last batch */
+	int *pos;              /* (BT) each token's position in its segment */
 	int have_targets;
 	int count;             /* targets counted in the loss */
 
@@ -101,6 +102,7 @@ void kiln_trainer_free(kiln_trainer *tr)
 	free(tr->decay);
 	free(tr->inputs);
 	free(tr->targets);
+	free(tr->pos);
 	free(tr);
 }
 
@@ -128,6 +130,7 @@ int kiln_trainer_new(kiln_trainer **out, kiln_gpt *m, int B, int T,
 	tr->decay = calloc(np, 1);
 	tr->inputs = calloc(BT, sizeof(int));
 	tr->targets = calloc(BT, sizeof(int));
+	tr->pos = calloc(BT, sizeof(int));
 	tr->encoded = kiln__falloc(BT * C);
 	tr->ln1 = kiln__falloc(L * BT * C);
 	tr->ln1_mean = kiln__falloc(L * BT);
@@ -155,7 +158,7 @@ int kiln_trainer_new(kiln_trainer **out, kiln_gpt *m, int B, int T,
 	tr->datt = kiln__falloc((size_t)B * NH * T * T);
 	tr->dlogits = kiln__falloc(BT * V);
 	if (!tr->grads || !tr->m1 || !tr->m2 || !tr->decay || !tr->inputs ||
-	    !tr->targets || !tr->encoded || !tr->ln1 || !tr->ln1_mean ||
+	    !tr->targets || !tr->pos || !tr->encoded || !tr->ln1 || !tr->ln1_mean ||
 	    !tr->ln1_rstd || !tr->qkv || !tr->att || !tr->atty || !tr->res2 ||
 	    !tr->ln2 || !tr->ln2_mean || !tr->ln2_rstd || !tr->fch ||
 	    !tr->fch_gelu || !tr->res3 || !tr->lnf || !tr->lnf_mean ||
@@ -196,12 +199,16 @@ float *kiln_train_moment(kiln_trainer *tr, int which)
 
 /* --- attention ------------------------------------------------------------
  *
- * qkv (BT,3C) -> att (B,NH,T,T), y (BT,C). For head h of sequence b,
- * q = qkv[b*T + t][h*hs ..], k at +C, v at +2C; pre = scale q k^T, causal
- * softmax over columns 0..t, y = att v. Row block [r0, r1) needs columns
- * 0 .. r1-1 only. */
-static void attention_forward(float *y, float *att, const float *qkv, int B,
-			      int T, int C, int NH)
+ * qkv (BT,3C), pos (BT) -> att (B,NH,T,T), y (BT,C). For head h of sequence
+ * b, q = qkv[b*T + t][h*hs ..], k at +C, v at +2C; pre = scale q k^T,
+ * softmax over the columns of the row's segment, y = att v. Row t of a
+ * sequence is position pos[t] of its segment, which starts at column
+ * t - pos[t] (pos[t] = t: one segment, plain causal attention); row t
+ * attends to columns t - pos[t] .. t. Segments are contiguous, so row block
+ * [r0, r1) needs columns c0 .. r1-1 only, c0 = r0 - pos[r0] (the start of
+ * the first row's segment). */
+static void attention_forward(float *y, float *att, const float *qkv,
+			      const int *pos, int B, int T, int C, int NH)
 {
 	int hs = C / NH, C3 = 3 * C;
 	float scale = 1.0f / sqrtf((float)hs);
@@ -211,48 +218,55 @@ static void attention_forward(float *y, float *att, const float *qkv, int B,
 		for (int h = 0; h < NH; h++) {
 			const float *q = qkv + (size_t)b * T * C3 + h * hs;
 			const float *k = q + C, *v = q + 2 * C;
+			const int *ps = pos + (size_t)b * T;
 			float *a = att + ((size_t)b * NH + h) * T * T;
 			float *o = y + (size_t)b * T * C + h * hs;
 
 			for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
 				int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T;
+				int c0 = r0 - ps[r0];
 
-				/* a[r0:r1, 0:r1] = scale q[r0:r1] k[0:r1]^T */
+				/* a[r0:r1, c0:r1] = scale q[r0:r1] k[c0:r1]^T */
 				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-					    r1 - r0, r1, hs, scale,
-					    q + (size_t)r0 * C3, C3, k, C3, 0.0f,
-					    a + (size_t)r0 * T, T);
+					    r1 - r0, r1 - c0, hs, scale,
+					    q + (size_t)r0 * C3, C3,
+					    k + (size_t)c0 * C3, C3, 0.0f,
+					    a + (size_t)r0 * T + c0, T);
 				for (int r = r0; r < r1; r++) {
 					float *row = a + (size_t)r * T, mx = -INFINITY;
 					float sum = 0, inv;
+					int s0 = r - ps[r];
 
-					for (int t = 0; t <= r; t++)
+					for (int t = 0; t < s0; t++)
+						row[t] = 0;
+					for (int t = s0; t <= r; t++)
 						mx = row[t] > mx ? row[t] : mx;
 					#pragma omp simd
-					for (int t = 0; t <= r; t++)
+					for (int t = s0; t <= r; t++)
 						row[t] = kiln__expf(row[t] - mx);
-					for (int t = 0; t <= r; t++)
+					for (int t = s0; t <= r; t++)
 						sum += row[t];
 					inv = 1.0f / sum;
-					for (int t = 0; t <= r; t++)
+					for (int t = s0; t <= r; t++)
 						row[t] *= inv;
 					for (int t = r + 1; t < T; t++)
 						row[t] = 0;
 				}
-				/* o[r0:r1] = a[r0:r1, 0:r1] v[0:r1] */
+				/* o[r0:r1] = a[r0:r1, c0:r1] v[c0:r1] */
 				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-					    r1 - r0, hs, r1, 1.0f,
-					    a + (size_t)r0 * T, T, v, C3, 0.0f,
+					    r1 - r0, hs, r1 - c0, 1.0f,
+					    a + (size_t)r0 * T + c0, T,
+					    v + (size_t)c0 * C3, C3, 0.0f,
 					    o + (size_t)r0 * C, C);
 			}
 		}
 }
 
 /* dy (BT,C) -> dqkv (BT,3C), which must be zero on entry. datt is scratch
- * (B,NH,T,T). */
+ * (B,NH,T,T). The segments of pos as in attention_forward. */
 static void attention_backward(float *dqkv, float *datt, const float *dy,
-			       const float *att, const float *qkv, int B, int T,
-			       int C, int NH)
+			       const float *att, const float *qkv,
+			       const int *pos, int B, int T, int C, int NH)
 {
 	int hs = C / NH, C3 = 3 * C;
 	float scale = 1.0f / sqrtf((float)hs);
@@ -263,42 +277,52 @@ static void attention_backward(float *dqkv, float *datt, const float *dy,
 			size_t qo = (size_t)b * T * C3 + h * hs;
 			const float *q = qkv + qo, *k = q + C, *v = q + 2 * C;
 			float *dq = dqkv + qo, *dk = dq + C, *dv = dq + 2 * C;
+			const int *ps = pos + (size_t)b * T;
 			const float *a = att + ((size_t)b * NH + h) * T * T;
 			float *da = datt + ((size_t)b * NH + h) * T * T;
 			const float *dout = dy + (size_t)b * T * C + h * hs;
 
 			for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
 				int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T;
-				int nr = r1 - r0;
+				int nr = r1 - r0, c0 = r0 - ps[r0], nc = r1 - c0;
+				const float *ab = a + (size_t)r0 * T + c0;
+				float *db = da + (size_t)r0 * T + c0;
 
-				/* da[r0:r1, 0:r1] = dout[r0:r1] v[0:r1]^T */
+				/* da[r0:r1, c0:r1] = dout[r0:r1] v[c0:r1]^T */
 				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-					    nr, r1, hs, 1.0f, dout + (size_t)r0 * C, C,
-					    v, C3, 0.0f, da + (size_t)r0 * T, T);
-				/* dv[0:r1] += a[r0:r1, 0:r1]^T dout[r0:r1] */
+					    nr, nc, hs, 1.0f, dout + (size_t)r0 * C, C,
+					    v + (size_t)c0 * C3, C3, 0.0f, db, T);
+				/* dv[c0:r1] += a[r0:r1, c0:r1]^T dout[r0:r1] */
 				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-					    r1, hs, nr, 1.0f, a + (size_t)r0 * T, T,
-					    dout + (size_t)r0 * C, C, 1.0f, dv, C3);
-				/* softmax backward, in place: da = a (da - <a, da>) */
+					    nc, hs, nr, 1.0f, ab, T,
+					    dout + (size_t)r0 * C, C, 1.0f,
+					    dv + (size_t)c0 * C3, C3);
+				/* softmax backward, in place: da = a (da - <a, da>)
+				 * over the row's segment, 0 elsewhere */
 				for (int r = r0; r < r1; r++) {
 					const float *ar = a + (size_t)r * T;
 					float *dr = da + (size_t)r * T, dot = 0;
+					int s0 = r - ps[r];
 
-					for (int t = 0; t <= r; t++)
+					for (int t = c0; t < s0; t++)
+						dr[t] = 0;
+					for (int t = s0; t <= r; t++)
 						dot += ar[t] * dr[t];
-					for (int t = 0; t <= r; t++)
+					for (int t = s0; t <= r; t++)
 						dr[t] = ar[t] * (dr[t] - dot);
 					for (int t = r + 1; t < r1; t++)
 						dr[t] = 0;
 				}
-				/* dq[r0:r1] = scale da[r0:r1, 0:r1] k[0:r1] */
+				/* dq[r0:r1] = scale da[r0:r1, c0:r1] k[c0:r1] */
 				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-					    nr, hs, r1, scale, da + (size_t)r0 * T, T,
-					    k, C3, 0.0f, dq + (size_t)r0 * C3, C3);
-				/* dk[0:r1] += scale da[r0:r1, 0:r1]^T q[r0:r1] */
+					    nr, hs, nc, scale, db, T,
+					    k + (size_t)c0 * C3, C3, 0.0f,
+					    dq + (size_t)r0 * C3, C3);
+				/* dk[c0:r1] += scale da[r0:r1, c0:r1]^T q[r0:r1] */
 				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-					    r1, hs, nr, scale, da + (size_t)r0 * T, T,
-					    q + (size_t)r0 * C3, C3, 1.0f, dk, C3);
+					    nc, hs, nr, scale, db, T,
+					    q + (size_t)r0 * C3, C3, 1.0f,
+					    dk + (size_t)c0 * C3, C3);
 			}
 		}
 }
@@ -407,6 +431,24 @@ static void gelu_backward(float *dinp, const float *inp, const float *dout,
 float kiln_train_forward(kiln_trainer *tr, const int *inputs,
 			 const int *targets)
 {
+	return kiln_train_forward_pos(tr, inputs, targets, NULL);
+}
+
+/* Is pos (T) a valid segmentation: 0 at the start, then each entry 0 (a new
+ * segment) or one more than the one before? */
+static int valid_pos(const int *pos, int T)
+{
+	if (pos[0] != 0)
+		return 0;
+	for (int t = 1; t < T; t++)
+		if (pos[t] != 0 && pos[t] != pos[t - 1] + 1)
+			return 0;
+	return 1;
+}
+
+float kiln_train_forward_pos(kiln_trainer *tr, const int *inputs,
+			     const int *targets, const int *pos)
+{
 	kiln_gpt *m = tr->m;
 	const kiln_gpt_config *c = &m->cfg;
 	int B = tr->B, T = tr->T, C = c->d_model, V = c->vocab, NH = c->n_head;
@@ -417,16 +459,25 @@ float kiln_train_forward(kiln_trainer *tr, const int *inputs,
 		if (inputs[i] < 0 || inputs[i] >= V ||
 		    (targets && (targets[i] < -1 || targets[i] >= V)))
 			return NAN; /* the caller's precondition, checked */
+	if (pos) {
+		for (int b = 0; b < B; b++)
+			if (!valid_pos(pos + (size_t)b * T, T))
+				return NAN;
+		memcpy(tr->pos, pos, BT * sizeof(int));
+	} else {
+		for (size_t i = 0; i < BT; i++)
+			tr->pos[i] = (int)(i % T);
+	}
 	memcpy(tr->inputs, inputs, BT * sizeof(int));
 	tr->have_targets = targets != NULL;
 	if (targets)
 		memcpy(tr->targets, targets, BT * sizeof(int));
 
-	/* encoded (BT,C) = wte[input] + wpe[t] */
+	/* encoded (BT,C) = wte[input] + wpe[pos] */
 	#pragma omp parallel for schedule(static)
 	for (size_t i = 0; i < BT; i++) {
 		const float *te = m->w.wte + (size_t)inputs[i] * C;
-		const float *pe = m->w.wpe + (size_t)(i % T) * C;
+		const float *pe = m->w.wpe + (size_t)tr->pos[i] * C;
 		float *o = tr->encoded + i * C;
 
 		for (int j = 0; j < C; j++)
@@ -449,7 +500,7 @@ float kiln_train_forward(kiln_trainer *tr, const int *inputs,
 		kiln__layernorm(ln1, tr->ln1_mean + l * BT, tr->ln1_rstd + l * BT,
 				res, w->ln1_w, w->ln1_b, (int)BT, C);
 		kiln__matmul(qkv, ln1, w->qkv_w, w->qkv_b, (int)BT, 3 * C, C);
-		attention_forward(atty, att, qkv, B, T, C, NH);
+		attention_forward(atty, att, qkv, tr->pos, B, T, C, NH);
 		kiln__matmul(res2, atty, w->proj_w, w->proj_b, (int)BT, C, C);
 		#pragma omp parallel for schedule(static)
 		for (size_t i = 0; i < BT * C; i++)
@@ -561,15 +612,15 @@ void kiln_train_backward(kiln_trainer *tr)
 		matmul_backward(tr->dsmall, gw->proj_w, gw->proj_b, tr->dres,
 				atty, w->proj_w, (int)BT, C, C);
 		memset(tr->dqkv, 0, BT * 3 * C * sizeof(float));
-		attention_backward(tr->dqkv, tr->datt, tr->dsmall, att, qkv, B, T,
-				   C, NH);
+		attention_backward(tr->dqkv, tr->datt, tr->dsmall, att, qkv,
+				   tr->pos, B, T, C, NH);
 		matmul_backward(tr->dsmall, gw->qkv_w, gw->qkv_b, tr->dqkv, ln1,
 				w->qkv_w, (int)BT, 3 * C, C);
 		layernorm_backward(tr->dres, gw->ln1_w, gw->ln1_b, tr->dsmall,
 				   res, tr->ln1_mean + l * BT,
 				   tr->ln1_rstd + l * BT, w->ln1_w, (int)BT, C);
 	}
-	/* encoded = wte[input] + wpe[t]: scatter dres by columns, so each
+	/* encoded = wte[input] + wpe[pos]: scatter dres by columns, so each
 	 * gradient element is summed by one thread in row order. */
 	{
 		int nb = (C + 63) / 64;
@@ -581,7 +632,7 @@ void kiln_train_backward(kiln_trainer *tr)
 			for (size_t i = 0; i < BT; i++) {
 				const float *d = tr->dres + i * C;
 				float *te = g->wte + (size_t)tr->inputs[i] * C;
-				float *pe = g->wpe + (size_t)(i % T) * C;
+				float *pe = g->wpe + (size_t)tr->pos[i] * C;
 
 				for (int j = j0; j < j1; j++) {
 					te[j] += d[j];

@@ -115,4 +115,25 @@ static inline int gpt_rng_int(uint64_t *s, int n)
 	return (int)(gpt_rng_next(s) % (uint64_t)n);
 }
 
+/* Every weight random, not GPT-2's init (uniform +-0.5, biases non-zero,
+ * LayerNorm weights 1 +-0.35), so that every path of the backward carries
+ * signal. t, nt: gpt_tensor_list's. */
+static inline void gpt_randomise(float *params, const gpt_tensor *t, int nt,
+				 uint64_t s)
+{
+	for (int i = 0; i < nt; i++) {
+		const char *base = strchr(t[i].name, '.');
+		int ln_w;
+
+		base = base ? base + 1 : t[i].name;
+		ln_w = strncmp(base, "ln", 2) == 0 &&
+		       strcmp(base + strlen(base) - 2, "_w") == 0;
+		for (size_t j = 0; j < t[i].len; j++) {
+			double u = gpt_rng_uniform(&s) - 0.5;
+
+			params[t[i].off + j] = (float)(ln_w ? 1.0 + 0.7 * u : u);
+		}
+	}
+}
+
 #endif

@@ -57,7 +57,7 @@ static char *counted_text(kiln_dataset *d)
 		int in, tg;
 
 		assert_int_equal(kiln_data_batch(d, KILN_SPLIT_VAL, &cur, 0, 1, 1,
-						 &in, &tg, NULL), 0);
+						 &in, &tg, NULL, NULL), 0);
 		if (tg >= 0)
 			s[k++] = tg == 256 ? '$' : (char)tg;
 	}
@@ -97,18 +97,43 @@ static void chat_records_count_only_answers(void **state)
 	assert_null(strstr(s, "Q2"));
 	assert_null(strstr(s, "user"));
 	free(s);
-	/* With windows longer than a sample, each chat sample is one window
-	 * that starts at its own first token ("<|user|>"), as the model sees
-	 * it when served, padded with uncounted targets; the packed text
-	 * (three tokens here) is too short for a packed window. */
+	/* With windows longer than two samples, both chat samples are packed
+	 * in one window, each from its own first token ("<|user|>") at
+	 * position 0 of its own, as the model sees it when served, then
+	 * padding (uncounted targets); the packed text (three tokens here) is
+	 * too short for a packed window. */
 	{
-		int T = 64, in[64], tg[64], starts = 0;
+		int T = 80, in[80], tg[80], pos[80], starts = 0, last = 0;
+		uint64_t n = kiln_data_windows(d, KILN_SPLIT_VAL, T), cur = 0;
+
+		assert_int_equal(n, 1);
+		assert_int_equal(kiln_data_batch(d, KILN_SPLIT_VAL, &cur, 0, 1, T,
+						 in, tg, pos, NULL), 0);
+		for (int t = 0; t < T; t++)
+			if (pos[t] == 0) {
+				starts += in[t] == '<';
+				last = t;
+			}
+		assert_int_equal(starts, 2);
+		assert_int_equal(in[0], '<');
+		assert_true(last > 0 && in[last] == 256); /* the padding */
+		for (int t = last; t < T; t++)
+			assert_int_equal(tg[t], -1);
+	}
+	kiln_data_free(d);
+	/* --no-pack: each sample a window of its own, padded */
+	o.no_pack = 1;
+	assert_int_equal(kiln_data_load(&d, tok, paths, 1, &o, &err), 0);
+	{
+		int T = 64, in[64], tg[64], pos[64], starts = 0;
 		uint64_t n = kiln_data_windows(d, KILN_SPLIT_VAL, T), cur = 0;
 
 		assert_int_equal(n, 2);
 		for (uint64_t w = 0; w < n; w++) {
 			assert_int_equal(kiln_data_batch(d, KILN_SPLIT_VAL, &cur, 0,
-							 1, T, in, tg, NULL), 0);
+							 1, T, in, tg, pos, NULL), 0);
+			for (int t = 0; t < T; t++)
+				assert_int_equal(pos[t], t);
 			if (in[0] == '<') {
 				starts++;
 				assert_int_equal(tg[T - 1], -1);
@@ -236,11 +261,11 @@ static void split_by_document_is_disjoint(void **state)
 			int in, tg;
 
 			if (split == KILN_SPLIT_VAL) {
-				kiln_data_batch(d, split, &cur, 0, 1, 1, &in, &tg, NULL);
+				kiln_data_batch(d, split, &cur, 0, 1, 1, &in, &tg, NULL, NULL);
 			} else {
 				/* training order is shuffled; each window once
 				 * per epoch, so reading n of them covers all */
-				kiln_data_batch(d, split, &cur, 7, 1, 1, &in, &tg, NULL);
+				kiln_data_batch(d, split, &cur, 7, 1, 1, &in, &tg, NULL, NULL);
 			}
 			if (in >= 'A' && in <= 'Z')
 				seen[split][in - 'A'] = 1;
@@ -270,7 +295,7 @@ static void epochs_visit_every_window_once_in_seeded_order(void **state)
 		int i, t;
 
 		assert_int_equal(kiln_data_batch(d, KILN_SPLIT_TRAIN, &cur, 9, 1,
-						 1, &i, &t, NULL), 0);
+						 1, &i, &t, NULL, NULL), 0);
 		count[i]++;
 	}
 	for (int c = 'A'; c <= 'Z'; c++) {
@@ -284,16 +309,16 @@ static void epochs_visit_every_window_once_in_seeded_order(void **state)
 
 	/* same seed, same cursor: the same batch */
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(kiln_data_batch(d, 0, &c1, 42, B, T, in, tg, NULL), 0);
-		assert_int_equal(kiln_data_batch(d, 0, &c2, 42, B, T, in2, tg2, NULL), 0);
+		assert_int_equal(kiln_data_batch(d, 0, &c1, 42, B, T, in, tg, NULL, NULL), 0);
+		assert_int_equal(kiln_data_batch(d, 0, &c2, 42, B, T, in2, tg2, NULL, NULL), 0);
 		assert_memory_equal(in, in2, sizeof(int) * (size_t)B * T);
 		assert_memory_equal(tg, tg2, sizeof(int) * (size_t)B * T);
 	}
 	assert_int_equal(c1, 3 * (uint64_t)B);
 	/* a different seed gives a different order */
 	c1 = c2 = 0;
-	kiln_data_batch(d, 0, &c1, 42, B, T, in, tg, NULL);
-	kiln_data_batch(d, 0, &c2, 43, B, T, in2, tg2, NULL);
+	kiln_data_batch(d, 0, &c1, 42, B, T, in, tg, NULL, NULL);
+	kiln_data_batch(d, 0, &c2, 43, B, T, in2, tg2, NULL, NULL);
 	assert_true(memcmp(in, in2, sizeof(int) * (size_t)B * T) != 0);
 	/* targets are the inputs shifted by one */
 	for (int b = 0; b < B; b++)
@@ -395,6 +420,166 @@ static void tail_split_moves_a_whole_chat_sample(void **state)
 	kiln_tok_free(tok);
 }
 
+/* n chat samples "<|user|>\nQ<i>\n<|assistant|>\n" + answer, with answers of
+ * varied lengths (each made of its own letter, so a window says which
+ * sample it came from), and one sample `long_len` bytes long. */
+static kiln_dataset *chat_samples(const char *name, int n, int long_len,
+				  int no_pack)
+{
+	char path[512], *ans = malloc((size_t)long_len + 1024);
+	const char *paths[1];
+	kiln_tok *tok = bytes_tok();
+	kiln_dataset *d;
+	kiln_data_opts o = { .val_fraction = 0.1, .no_pack = no_pack };
+	kiln_error err;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < n; i++) {
+		int len = i == 0 ? long_len : 3 + (i * 7) % 40;
+
+		memset(ans, 'A' + i % 26, (size_t)len);
+		ans[len] = 0;
+		fprintf(f, "{\"prompt\": \"Q%d\", \"solution\": \"%s\"}\n", i,
+			ans);
+	}
+	fclose(f);
+	paths[0] = path;
+	assert_int_equal(kiln_data_load(&d, tok, paths, 1, &o, &err), 0);
+	free(ans);
+	kiln_tok_free(tok);
+	return d;
+}
+
+/* Reads one training epoch of windows (B = 1) and checks that every
+ * training sample appears in it once, whole (its segment ends on its
+ * end-of-text target), at positions 0.. of its own, none split across
+ * windows but sample 0, the one longer than a window; returns the epoch's
+ * windows and fills sig with a hash of what it read. */
+static uint64_t read_epoch(kiln_dataset *d, int T, uint64_t seed,
+			   uint64_t epoch, uint64_t *cursor, int nsamples,
+			   uint64_t *sig)
+{
+	uint64_t n = kiln_data_epoch_windows(d, KILN_SPLIT_TRAIN, T, seed,
+					     epoch);
+	int *in = malloc(sizeof(int) * (size_t)T);
+	int *tg = malloc(sizeof(int) * (size_t)T);
+	int *pos = malloc(sizeof(int) * (size_t)T);
+	int seen[64] = { 0 }, distinct = 0;
+	kiln_data_stats st;
+	uint64_t used = 0;
+
+	assert_true(nsamples <= 64);
+	assert_true(n > 0);
+	*sig = 0;
+	for (uint64_t w = 0; w < n; w++) {
+		assert_int_equal(kiln_data_batch(d, KILN_SPLIT_TRAIN, cursor, seed,
+						 1, T, in, tg, pos, NULL), 0);
+		for (int t = 0; t < T; t++)
+			*sig = *sig * 1000003u + (uint64_t)in[t] * 31u +
+			       (uint64_t)(tg[t] + 1) * 7u + (uint64_t)pos[t];
+		for (int t = 0; t < T; t++) {
+			int len = 1, id = 0, k;
+
+			if (pos[t] != 0 || in[t] != '<')
+				continue;
+			/* a sample's start: "<|user|>\nQ<id>\n..." */
+			while (t + len < T && pos[t + len])
+				len++;
+			for (k = t; k < t + len && in[k] != 'Q'; k++)
+				;
+			assert_true(k < t + len);
+			for (k++; in[k] >= '0' && in[k] <= '9'; k++)
+				id = id * 10 + in[k] - '0';
+			assert_true(id < nsamples);
+			seen[id]++;
+			used += (uint64_t)len;
+			if (id == 0) /* the long one: a window of its own */
+				assert_true(t == 0 && len == T);
+			else /* whole: its last target is its end-of-text */
+				assert_int_equal(tg[t + len - 1], 256);
+		}
+	}
+	kiln_data_stats_get(d, &st);
+	for (int i = 0; i < nsamples; i++) {
+		assert_true(seen[i] <= 1);
+		distinct += seen[i];
+	}
+	assert_int_equal(distinct, st.docs - st.val_docs);
+	printf("  T %d seed %llu epoch %llu: %llu windows for %d samples, "
+	       "%.0f%% of the inputs used\n", T, (unsigned long long)seed,
+	       (unsigned long long)epoch, (unsigned long long)n, distinct,
+	       100.0 * (double)used / ((double)n * T));
+	free(in), free(tg), free(pos);
+	return n;
+}
+
+static void packing_keeps_samples_whole_once_an_epoch(void **state)
+{
+	kiln_dataset *d = chat_samples("pack.jsonl", 60, 300, 0);
+	kiln_dataset *u = chat_samples("pack.jsonl", 60, 300, 1);
+	int T = 128;
+	uint64_t cur = 0, cur2 = 0, n0, n1, sig0, sig1, sig0b, s;
+	(void)state;
+
+	n0 = read_epoch(d, T, 5, 0, &cur, 60, &sig0);
+	n1 = read_epoch(d, T, 5, 1, &cur, 60, &sig1);
+	assert_int_equal(cur, n0 + n1);
+	assert_true(sig0 != sig1); /* a fresh packing and order each epoch */
+	/* reproducible from the seed, and the cursor alone says where: a
+	 * fresh read of epoch 1, from its first window */
+	cur2 = n0;
+	read_epoch(d, T, 5, 1, &cur2, 60, &s);
+	assert_true(s == sig1);
+	cur2 = 0;
+	read_epoch(d, T, 5, 0, &cur2, 60, &sig0b);
+	assert_true(sig0b == sig0);
+	cur2 = 0;
+	read_epoch(d, T, 6, 0, &cur2, 60, &s);
+	assert_true(s != sig0);
+	/* packing takes fewer windows than one a sample */
+	assert_true(n0 * 2 < kiln_data_epoch_windows(u, KILN_SPLIT_TRAIN, T, 5,
+						     0));
+	kiln_data_free(d), kiln_data_free(u);
+}
+
+/* Every sample once an epoch, whole: the samples' token counts read out of
+ * an epoch's windows (inputs at positions 0.., plus the final target) sum
+ * to the training split's tokens, and each letter's counted answer bytes
+ * are those loaded. */
+static void packing_covers_the_split_exactly(void **state)
+{
+	kiln_dataset *d = chat_samples("pack2.jsonl", 50, 200, 0);
+	kiln_data_stats st;
+	int T = 96;
+	int *in = malloc(sizeof(int) * (size_t)T), *tg = malloc(sizeof(int) * (size_t)T);
+	int *pos = malloc(sizeof(int) * (size_t)T);
+	uint64_t n = kiln_data_epoch_windows(d, KILN_SPLIT_TRAIN, T, 3, 0);
+	uint64_t cur = 0, counted = 0;
+	(void)state;
+
+	kiln_data_stats_get(d, &st);
+	for (uint64_t w = 0; w < n; w++) {
+		assert_int_equal(kiln_data_batch(d, KILN_SPLIT_TRAIN, &cur, 3, 1,
+						 T, in, tg, pos, NULL), 0);
+		for (int t = 0; t < T; t++) {
+			counted += tg[t] >= 0;
+			/* valid segments: 0 at the start, else 0 or +1 */
+			if (t == 0)
+				assert_int_equal(pos[t], 0);
+			else
+				assert_true(pos[t] == 0 || pos[t] == pos[t - 1] + 1);
+		}
+	}
+	/* each counted target once: the long sample's windows overlap by
+	 * one token (T at a time, T + 1 long), never in a target */
+	assert_int_equal(counted, st.counted[0]);
+	free(in), free(tg), free(pos);
+	kiln_data_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +592,8 @@ int main(void)
 		cmocka_unit_test(unigram_entropy_of_two_equal_symbols),
 		cmocka_unit_test(missing_and_empty_inputs_are_errors),
 		cmocka_unit_test(tail_split_moves_a_whole_chat_sample),
+		cmocka_unit_test(packing_keeps_samples_whole_once_an_epoch),
+		cmocka_unit_test(packing_covers_the_split_exactly),
 	};
 	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

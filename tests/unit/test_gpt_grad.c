@@ -40,25 +40,6 @@ static const kiln_gpt_config CFG = { .n_layer = 2, .n_head = 2,
 				     .d_model = 8, .n_ctx = 7, .vocab = 11 };
 enum { B = 2, T = 7 };
 
-/* Every weight random (not GPT-2's init: biases non-zero, LayerNorm
- * weights off 1) so that every path of the backward carries signal. */
-static void randomise(kiln_gpt *m, const gpt_tensor *t, int nt, uint64_t s)
-{
-	for (int i = 0; i < nt; i++) {
-		const char *base = strchr(t[i].name, '.');
-		int ln_w;
-
-		base = base ? base + 1 : t[i].name;
-		ln_w = strncmp(base, "ln", 2) == 0 &&
-		       strcmp(base + strlen(base) - 2, "_w") == 0;
-		for (size_t j = 0; j < t[i].len; j++) {
-			double u = gpt_rng_uniform(&s) - 0.5;
-			m->params[t[i].off + j] =
-				(float)(ln_w ? 1.0 + 0.7 * u : u);
-		}
-	}
-}
-
 static void batch(int *in, int *tg, uint64_t s)
 {
 	for (int i = 0; i < B * T; i++) {
@@ -75,6 +56,7 @@ typedef struct fixture {
 	gpt_tensor t[GPT_MAX_TENSORS];
 	int nt;
 	int in[B * T], tg[B * T];
+	const int *pos; /* kiln_train_forward_pos's; NULL: one sample a row */
 	float *g; /* the analytic gradient */
 } fixture;
 
@@ -88,7 +70,7 @@ static void fixture_new(fixture *f, uint64_t seed)
 	assert_int_equal(f->m->n_params, kiln_gpt_param_count(&CFG));
 	assert_int_equal(f->t[f->nt - 1].off + f->t[f->nt - 1].len,
 			 f->m->n_params);
-	randomise(f->m, f->t, f->nt, seed);
+	gpt_randomise(f->m->params, f->t, f->nt, seed);
 	batch(f->in, f->tg, seed + 1);
 	assert_int_equal(kiln_trainer_new(&f->tr, f->m, B, T, &err), 0);
 	f->g = malloc(f->m->n_params * sizeof(float));
@@ -98,7 +80,7 @@ static void fixture_new(fixture *f, uint64_t seed)
 /* Forward and backward at the current weights; the gradient into f->g. */
 static float fixture_grad(fixture *f)
 {
-	float loss = kiln_train_forward(f->tr, f->in, f->tg);
+	float loss = kiln_train_forward_pos(f->tr, f->in, f->tg, f->pos);
 
 	kiln_train_backward(f->tr);
 	memcpy(f->g, kiln_train_grads(f->tr), f->m->n_params * sizeof(float));
@@ -126,7 +108,7 @@ static double central(fixture *f, size_t off, const float *dir, size_t n,
 	memcpy(save, p, n * sizeof(float));
 	for (size_t i = 0; i < n; i++)
 		p[i] = (float)(save[i] + h * dir[i]);
-	lp = kiln_train_forward(f->tr, f->in, f->tg);
+	lp = kiln_train_forward_pos(f->tr, f->in, f->tg, f->pos);
 	for (size_t i = 0; i < n; i++) {
 		float hi = p[i];
 		p[i] = (float)(save[i] - h * dir[i]);
@@ -134,7 +116,7 @@ static double central(fixture *f, size_t off, const float *dir, size_t n,
 		step += ((double)hi - (double)p[i]) * dir[i];
 		norm += (double)dir[i] * dir[i];
 	}
-	lm = kiln_train_forward(f->tr, f->in, f->tg);
+	lm = kiln_train_forward_pos(f->tr, f->in, f->tg, f->pos);
 	memcpy(p, save, n * sizeof(float));
 	free(save);
 	return (lp - lm) / (step / norm);
@@ -245,6 +227,35 @@ static void gradients_match_finite_differences(void **state)
 		assert_int_equal(bad, 0);
 		fixture_free(&f);
 	}
+}
+
+/* Packed rows (kiln_train_forward_pos): row 0 holds samples of 3 and 4
+ * tokens, row 1 of 2, 3 and 2; positions restart at each sample and
+ * attention stays within it. The backward of the block-diagonal mask and
+ * of the position embeddings by pos against finite differences, every
+ * tensor as above. */
+static void gradients_with_packed_rows(void **state)
+{
+	static const int pos[B * T] = { 0, 1, 2, 0, 1, 2, 3,
+					0, 1, 0, 1, 2, 0, 1 };
+	fixture f;
+	double worst;
+	char at[48] = "";
+	int bad;
+
+	(void)state;
+	fixture_new(&f, 13);
+	f.pos = pos;
+	printf("  packed rows: loss %.6f\n", fixture_grad(&f));
+	bad = check_tensors(&f, 13 * 7919, &worst, at, sizeof(at));
+	printf("  packed rows: %d tensors, worst |fd - g| is %.2f of the "
+	       "tolerance, at %s\n", f.nt, worst, at);
+	assert_int_equal(bad, 0);
+	/* wpe rows past the longest sample (4 tokens) get no gradient */
+	for (size_t j = 4 * (size_t)CFG.d_model; j < 7 * (size_t)CFG.d_model;
+	     j++)
+		assert_true(f.g[f.t[1].off + j] == 0.0f);
+	fixture_free(&f);
 }
 
 /* Mean cross-entropy over the counted targets, from the logits in double. */
@@ -504,6 +515,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(gradients_match_finite_differences),
+		cmocka_unit_test(gradients_with_packed_rows),
 		cmocka_unit_test(ignored_targets),
 		cmocka_unit_test(same_seed_same_bits),
 		cmocka_unit_test(init_is_gpt2s),
