@@ -33,6 +33,8 @@
 #include "kiln/report.h"
 #include "kiln/yaml.h"
 
+extern const char kiln__default_pipeline[];
+
 struct run_args {
 	const char *out;
 	int dry_run, quiet, fresh;
@@ -54,7 +56,7 @@ static const kiln_opt run_opts[] = {
 #undef A
 
 /* The stages, in order. */
-enum { S_GENERATE, S_VERIFY, S_SELECT, S_MUTATION, S_REWARD, S_REWRITE,
+enum { S_BANK, S_GENERATE, S_VERIFY, S_SELECT, S_MUTATION, S_REWARD, S_REWRITE,
        S_DEDUP, S_DECONTAM, S_EXPORT, S_N };
 
 static const struct stage_def {
@@ -66,6 +68,7 @@ static const struct stage_def {
 	int funnel;            /* writes --stats (2: and --dropped) */
 	int teacher;           /* asks the teacher (--backend ...) */
 } stages[S_N] = {
+	[S_BANK] = { "bank", "bank", NULL, "tasks.jsonl", 1, 0, 0 },
 	[S_GENERATE] = { "generate", "generate", NULL, "candidates.jsonl", 0,
 			 0, 1 },
 	[S_VERIFY] = { "verify", "verify", "--carry", "verified.jsonl", 0, 0 },
@@ -91,6 +94,9 @@ struct plan {
 	const char *pipeline;  /* its path, for messages */
 	json_t *cfg;
 	char dir[2048];
+	char tasks_buf[2100];  /* the bank's output, when it is the source */
+	char teacher_buf[2100]; /* the default teacher's checkpoint */
+	int default_teacher;   /* built on first use (kiln teacher-train) */
 	char self[4096];       /* this kiln binary */
 	const char *tasks;     /* the task file */
 	const char *url, *model, *key_env, *local;
@@ -154,14 +160,45 @@ static int resolve(struct plan *p, const char *out_override)
 	snprintf(p->dir, sizeof p->dir, "%s", out_override ? out_override :
 		 t ? json_string_value(t) : "kiln-run");
 	t = json_object_get(p->cfg, "tasks");
-	if (!json_is_string(t))
+	if (json_is_object(t) && json_object_size(t) == 1 &&
+	    json_is_object(json_object_get(t, "bank"))) {
+		/* kiln bank writes the tasks: the first stage */
+		snprintf(p->tasks_buf, sizeof p->tasks_buf, "%s/tasks.jsonl",
+			 p->dir);
+		p->tasks = p->tasks_buf;
+	} else if (json_is_string(t)) {
+		p->tasks = json_string_value(t);
+	} else {
 		return plan_error(p, "'tasks' must name a task file (JSON "
-				  "Lines: kiln import's or kiln bank's)");
-	p->tasks = json_string_value(t);
+				  "Lines: kiln import's or kiln bank's), or be "
+				  "{bank: {kiln bank's options}}");
+	}
 	teacher = json_object_get(p->cfg, "teacher");
-	if (!json_is_object(teacher))
+	if (!teacher || (json_is_string(teacher) &&
+			 !strcmp(json_string_value(teacher), "default"))) {
+		/* the embedded default: a small model trained on bank tasks
+		 * disjoint from the ones it is asked, built on first use */
+		const char *c = getenv("KILN_CACHE"), *x = getenv(
+			"XDG_CACHE_HOME"), *h = getenv("HOME");
+
+		if (c)
+			snprintf(p->teacher_buf, sizeof p->teacher_buf,
+				 "%s/teacher-v1.bin", c);
+		else if (x)
+			snprintf(p->teacher_buf, sizeof p->teacher_buf,
+				 "%s/kiln/teacher-v1.bin", x);
+		else
+			snprintf(p->teacher_buf, sizeof p->teacher_buf,
+				 "%s/.cache/kiln/teacher-v1.bin", h ? h : "/tmp");
+		p->default_teacher = 1;
+		p->local = p->teacher_buf;
+		teacher = NULL;
+	} else if (!json_is_object(teacher)) {
 		return plan_error(p, "'teacher' must be {url: http://HOST/v1, "
-				  "model: NAME} or {local: MODEL.bin}");
+				  "model: NAME}, {local: MODEL.bin}, or "
+				  "default (the embedded one)");
+	}
+	if (teacher) {
 	json_object_foreach((json_t *)teacher, key, v)
 		if (strcmp(key, "url") && strcmp(key, "model") &&
 		    strcmp(key, "local") && strcmp(key, "api_key_env"))
@@ -177,11 +214,16 @@ static int resolve(struct plan *p, const char *out_override)
 		return plan_error(p, "teacher: give 'url' (an OpenAI-compatible "
 				  "server) or 'local' (a kiln train "
 				  "checkpoint), one of them");
+	}
 
 	for (int s = 0; s < S_N; s++) {
 		const json_t *sec = json_object_get(p->cfg, stages[s].key);
 
 		p->on[s] = 1;
+		if (s == S_BANK) {
+			p->on[s] = p->tasks == p->tasks_buf;
+			continue;
+		}
 		if (json_is_false(sec)) {
 			if (!stages[s].optional)
 				return plan_error(p, "'%s' cannot be turned "
@@ -216,6 +258,11 @@ static int resolve(struct plan *p, const char *out_override)
 			add_arg(av, d->mode);
 		add_arg(av, "--config");
 		add_arg(av, p->cfgpath[s]);
+		if (s == S_BANK) {
+			add_arg(av, "-o");
+			add_arg(av, p->tasks);
+			continue;
+		}
 		if (d->teacher) {
 			if (p->url) {
 				add_arg(av, "--backend");
@@ -286,7 +333,9 @@ static int resolve(struct plan *p, const char *out_override)
  * section: the command's defaults). */
 static json_t *stage_config(const struct plan *p, int s)
 {
-	json_t *sec = json_object_get(p->cfg, stages[s].key);
+	json_t *sec = s == S_BANK ?
+		      json_object_get(json_object_get(p->cfg, "tasks"), "bank") :
+		      json_object_get(p->cfg, stages[s].key);
 
 	return json_is_object(sec) ? json_deep_copy(sec) : json_object();
 }
@@ -565,6 +614,42 @@ static void stop_local(void)
 	}
 }
 
+/* The embedded default teacher: trained on first use by kiln
+ * teacher-train (bank tasks disjoint from those it is asked) and cached;
+ * the cache's directory is made as needed. */
+static int build_default_teacher(const struct plan *p, int quiet)
+{
+	char dir[2100], *slash;
+	json_t *av;
+	int rc;
+
+	if (access(p->local, R_OK) == 0)
+		return 0;
+	snprintf(dir, sizeof dir, "%s", p->local);
+	for (char *c = dir + 1; (slash = strchr(c, '/')); c = slash + 1) {
+		*slash = '\0';
+		if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+			cli_error("run", "teacher: %s: %s", dir,
+				  strerror(errno));
+			return -1;
+		}
+		*slash = '/';
+	}
+	if (!quiet)
+		fprintf(stderr, "kiln run: the default teacher is not built "
+			"yet: training it once (kiln teacher-train -o %s)\n",
+			p->local);
+	av = json_pack("[s, s, s]", "teacher-train", "-o", p->local);
+	rc = av ? run_kiln(p, av, -1, quiet) : -1;
+	json_decref(av);
+	if (rc != 0) {
+		cli_error("run", "teacher: kiln teacher-train failed (exit "
+			  "%d)", rc);
+		return -1;
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------- main */
 
 static double now_s(void)
@@ -611,6 +696,13 @@ static int execute(struct plan *p, int fresh, int quiet)
 			json_object_del(json_object_get(state, "stages"),
 					stages[l].key);
 		if (save_state(p->dir, state)) {
+			status = 1;
+			json_decref(cfg);
+			json_decref(hashes);
+			break;
+		}
+		if (stages[s].teacher && p->default_teacher &&
+		    build_default_teacher(p, quiet) != 0) {
 			status = 1;
 			json_decref(cfg);
 			json_decref(hashes);
@@ -694,13 +786,16 @@ static int run_run(int argc, char **argv)
 	if ((rc = cli_parse(&cli_run, argc, argv, &a, sizeof a, &npos)) !=
 	    CLI_GO)
 		return rc;
-	if (npos != 1) {
+	if (npos > 1) {
 		cli_error("run", "expected one PIPELINE file (YAML or JSON; "
-			  "docs/RUN.md)");
+			  "docs/RUN.md), or none for the default");
 		return 2;
 	}
-	p.pipeline = argv[1];
-	if (kiln_yaml_load(p.pipeline, &p.cfg, &err)) {
+	p.pipeline = npos ? argv[1] : "the default pipeline";
+	if (npos ? kiln_yaml_load(p.pipeline, &p.cfg, &err) :
+	    kiln_yaml_parse(kiln__default_pipeline,
+			    strlen(kiln__default_pipeline), p.pipeline, &p.cfg,
+			    &err)) {
 		cli_error("run", "%s", err.msg);
 		return 2;
 	}
@@ -720,7 +815,7 @@ static int run_run(int argc, char **argv)
 	p.self[n] = '\0';
 	if ((rc = resolve(&p, a.out)) != 0)
 		goto out;
-	if (access(p.tasks, R_OK) != 0) {
+	if (p.tasks != p.tasks_buf && access(p.tasks, R_OK) != 0) {
 		cli_error("run", "%s: tasks: %s: %s", p.pipeline, p.tasks,
 			  strerror(errno));
 		rc = 2;
@@ -755,14 +850,17 @@ const cli_cmd cli_run = {
 	.summary = "the main job: tasks to a verified, curated dataset",
 	.run = run_run,
 	.opts = run_opts,
-	.synopsis = "usage: kiln run [options] PIPELINE",
+	.synopsis = "usage: kiln run [options] [PIPELINE]",
 	.about =
 "Runs a pipeline (a YAML or JSON file, docs/RUN.md) from tasks to a\n"
 "dataset: generate (the teacher writes solutions and tests), verify (in\n"
 "the sandbox), select, mutation (test strength), reward (and an optional\n"
 "LLM judge), dedup, decontam, export, each stage kiln's own command with\n"
 "the pipeline's section as its options. Files go to the run folder; a run\n"
-"killed at any moment resumes where it stopped when started again.\n",
+"killed at any moment resumes where it stopped when started again.\n"
+"Without PIPELINE: the default (data/pipelines/default.yaml): 100 tasks of\n"
+"the procedural bank and kiln's own small teacher, trained once on bank\n"
+"tasks it will not be asked and cached; offline, no GPU.\n",
 	.after =
 "Each stage's options are checked by its command before anything runs.\n"
 "Finished stages whose command, options and inputs are unchanged are not\n"
