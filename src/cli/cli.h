@@ -33,6 +33,7 @@ extern const cli_cmd cli_import, cli_generate, cli_verify, cli_eval,
 	cli_store, cli_tokenizer, cli_train, cli_sample, cli_serve, cli_score;
 extern const cli_cmd cli_export;
 extern const cli_cmd cli_select, cli_decontam;
+extern const cli_cmd cli_bank;
 
 /* -q, --quiet: a terminal matter, not an option of a JSON configuration. */
 #define CLI_OPT_QUIET(T, M, H) \

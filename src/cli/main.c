@@ -17,6 +17,7 @@
 
 static const cli_cmd *const commands[] = {
 	&cli_import,
+	&cli_bank,
 	&cli_generate,
 	&cli_verify,
 	&cli_eval,
