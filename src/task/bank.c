@@ -241,7 +241,7 @@ int kiln_bank_open(kiln_bank **bp, const kiln_bank_opts *o, kiln_error *err)
 	    o->seed < 0 || o->split < KILN_BANK_ALL ||
 	    o->split > KILN_BANK_HELDOUT || o->language < 0 ||
 	    o->language > KILN_BANK_C)
-		return kiln_error_set(err, KILN_EINVAL, "bank: bad options");
+		return kiln_error_set(err, KILN_EINVAL, "bad options (depth 1..6, n >= 0, seed >= 0)");
 	if (!(b = calloc(1, sizeof *b)))
 		goto oom;
 	b->o = *o;
@@ -277,7 +277,7 @@ int kiln_bank_open(kiln_bank **bp, const kiln_bank_opts *o, kiln_error *err)
 	return 0;
 oom:
 	kiln_bank_close(b);
-	return kiln_error_set(err, KILN_ENOMEM, "bank: out of memory");
+	return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 }
 
 void kiln_bank_close(kiln_bank *b)
@@ -695,14 +695,14 @@ int kiln_bank_next(kiln_bank *b, json_t **out, kiln_error *err)
 
 	*out = NULL;
 	if (!T)
-		return kiln_error_set(err, KILN_ENOMEM, "bank: out of memory");
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	for (;;) {
 		int r;
 
 		if (fails++ == MAX_FAILS) {
 			free(T);
 			return kiln_error_set(err, KILN_ELIMIT,
-				"bank: no new distinct task in %d draws after "
+				"no new distinct task in %d draws after "
 				"%lld tasks (depth %d has too few; raise "
 				"--depth)", MAX_FAILS, b->k, b->o.depth);
 		}
@@ -715,7 +715,7 @@ int kiln_bank_next(kiln_bank *b, json_t **out, kiln_error *err)
 			if (r < 0) {
 				free(T);
 				return kiln_error_set(err, KILN_ENOMEM,
-					"bank: out of memory");
+					"out of memory");
 			}
 			b->st.duplicate++;
 			continue;
@@ -741,7 +741,7 @@ int kiln_bank_next(kiln_bank *b, json_t **out, kiln_error *err)
 	*out = record(b, T, b->k++);
 	if (!*out) {
 		free(T);
-		return kiln_error_set(err, KILN_ENOMEM, "bank: out of memory");
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	}
 	b->st.tasks++;
 	b->st.tests += T->ntest;
@@ -786,7 +786,7 @@ int kiln_bank_templates(json_t **list, kiln_error *err)
 	*list = NULL;
 	if (bk_table_build(&tb) || !(a = json_array())) {
 		bk_table_free(&tb);
-		return kiln_error_set(err, KILN_ENOMEM, "bank: out of memory");
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < tb.n; i++) {
 		const bk_tmpl *t = &tb.t[i];
@@ -801,7 +801,7 @@ int kiln_bank_templates(json_t **list, kiln_error *err)
 			json_decref(a);
 			bk_table_free(&tb);
 			return kiln_error_set(err, KILN_ENOMEM,
-					      "bank: out of memory");
+					      "out of memory");
 		}
 	}
 	bk_table_free(&tb);
@@ -820,16 +820,16 @@ int kiln_bank_eval(const char *composition, const char *input,
 
 	*output = NULL;
 	if (bk_table_build(&tb))
-		return kiln_error_set(err, KILN_ENOMEM, "bank: out of memory");
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	if (bk_compose_parse(&tb, composition, st, &n)) {
 		rc = kiln_error_set(err, KILN_EINVAL,
-				    "bank: cannot read the composition '%s'",
+				    "cannot read the composition '%s'",
 				    composition);
 		goto out;
 	}
 	if (bk_literal_parse(input, &in)) {
 		rc = kiln_error_set(err, KILN_EINVAL,
-				    "bank: cannot read the input '%s'", input);
+				    "cannot read the input '%s'", input);
 		goto out;
 	}
 	if (bk_run(&tb, st, n, &in, &out))
@@ -837,7 +837,7 @@ int kiln_bank_eval(const char *composition, const char *input,
 	else
 		bk_literal(&out, &s);
 	if (s.oom || !s.p) {
-		rc = kiln_error_set(err, KILN_ENOMEM, "bank: out of memory");
+		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		bk_free(&s);
 		goto out;
 	}

@@ -331,8 +331,8 @@ static const char *const c_in[BK_NTYPES] = {
 	"a NUL-terminated string `s`", "" };
 static const char *const c_out[BK_NTYPES] = {
 	"a `long long`",
-	"the resulting integers, written into `out` (it has room for 64), "
-	"with their count as the return value",
+	("the resulting integers, written into `out` (it has room for 64), "
+	 "with their count as the return value"),
 	"a newly allocated string (the caller frees it)",
 	"`true` or `false`" };
 

@@ -252,7 +252,7 @@ const bk_op bk_ops[] = {
 	{ "evensquare", P0, "($X * $X if $X % 2 == 0 else $X // 2)",
 	  "($X % 2 == 0 ? $X * $X : floordiv($X, 2))", { NULL, NULL },
 	  o_evensquare, { { 0 } }, 1 },
-	{ NULL },
+	{ 0 },
 };
 
 /* ---- predicates on an integer, and on a character ---- */
@@ -430,7 +430,7 @@ const bk_pred bk_preds[] = {
 	{ "nonchar", L1, "$X != '$1'", "$X != '$1'",
 	  { "is not the letter '$1'", "is anything but a lowercase '$1'" },
 	  c_nonchar, "char", { { 0 } }, 0, 1 },
-	{ NULL },
+	{ 0 },
 };
 
 /* ---- consumers of a predicate ---- */
@@ -571,7 +571,7 @@ const bk_cons bk_conses[] = {
 	  "$O = next((i for i, ch in enumerate($I) if $P), len($I))",
 	  "$O = $N;\n" CLOOP "\tif ($P) {\n\t\t$O = i;\n\t\tbreak;\n\t}\n}",
 	  { NULL, NULL }, { { 0 } }, 1 },
-	{ NULL },
+	{ 0 },
 };
 
 /* ---- templates of their own ---- */
@@ -1518,5 +1518,5 @@ const bk_spec bk_specs[] = {
 	    "$O = ''.join(chr(97 + (x - 1) % 26) for x in $I)",
 	    "for (int i = 0; i < $N; i++)\n"
 	    "\t$O[$M++] = (char)(97 + floormod($I[i] - 1, 26));", s_letters1),
-	{ NULL },
+	{ 0 },
 };
