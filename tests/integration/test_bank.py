@@ -167,6 +167,45 @@ def references_and_variants(tmp, lang, n, nvar):
           passed[:5])
 
 
+def test_rates(tmp):
+    """scripts/bank-test-rates.py on planted teachers: A writes, per task,
+    one test holding every hidden check (valid, fails every variant), one
+    with a wrong answer (invalid) and `assert True` (valid, catches
+    nothing); B writes only `assert True`."""
+    tasks_path = os.path.join(tmp, "rate-tasks.jsonl")
+    p = kiln("bank", "-n", "4", "--seed", "11", "-q", "-o", tasks_path)
+    tasks = records(open(tasks_path, "rb").read())
+    cands = []
+    for t in tasks:
+        every = "assert " + " and ".join(
+            "%s == %s" % (x["call"], x["expect"]) for x in t["tests"])
+        wrong = "assert %s == 'no such answer'" % t["tests"][0]["call"]
+        for teacher, tests in (("a", [every, wrong, "assert True"]),
+                               ("b", ["assert True"])):
+            cands.append({"id": t["id"], "candidate": 0,
+                          "solution": t["solution"], "tests": tests,
+                          "tests_source": "teacher",
+                          "teacher": {"backend": "fake", "model": teacher}})
+    cpath = os.path.join(tmp, "rate-cands.jsonl")
+    write_jsonl(cpath, cands)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "..", "..", "scripts", "bank-test-rates.py")
+    p = subprocess.run([sys.executable, script, "--kiln", KILN, tasks_path,
+                        cpath], capture_output=True, text=True, timeout=900)
+    got = {r["teacher"]: r for r in records(p.stdout)} \
+        if p.returncode == 0 else {}
+    a, b = got.get("fake/a", {}), got.get("fake/b", {})
+    nvar = sum(len(t["wrong_variants"]) for t in tasks)
+    check("rates: teacher a valid 2/3, discriminating 1/2, kills all",
+          a.get("tests") == 12 and a.get("valid") == 8 and
+          a.get("discriminating") == 4 and a.get("variants") == nvar and
+          a.get("variants_killed") == nvar, (a, p.stderr[-500:]))
+    check("rates: teacher b valid 1, discriminating 0",
+          b.get("validity_rate") == 1.0 and
+          b.get("discrimination_rate") == 0.0 and
+          b.get("variants_killed") == 0, b)
+
+
 def cli_errors():
     p = kiln("bank", "--help")
     check("--help", p.returncode == 0 and b"--split" in p.stdout)
@@ -182,6 +221,7 @@ def cli_errors():
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         cli_errors()
+        test_rates(tmp)
         determinism()
         recs = distinct_and_fields()
         splits(recs)
