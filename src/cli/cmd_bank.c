@@ -23,8 +23,8 @@ static const kiln_opt bank_opts[] = {
 		"the seed: the same seed and depth give the same tasks, "
 		"byte for byte"),
 	KILN_OPT_ROW_INT("depth", 'd', A, b.depth, 1, KILN_BANK_MAX_DEPTH,
-		"D", "the most stages a task composes (each task has 1..D, "
-		"drawn uniformly)"),
+		"D", "the most stages a task composes (a task's depth is "
+		"drawn from 1..D)"),
 	KILN_OPT_ROW_ENUM("split", 0, A, b.split, bank_splits, "SPLIT",
 		"all, or only the tasks of the train or the heldout split: a "
 		"task is heldout when one of its templates is held out "
