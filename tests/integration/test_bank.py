@@ -85,8 +85,8 @@ def distinct_and_fields():
     took = time.monotonic() - t0
     recs = records(p.stdout)
     check("10000 tasks from one seed", len(recs) == 10000, len(recs))
-    check("generating 10k tasks takes well under a minute (%.1fs)" % took,
-          took < 30, took)
+    check("generating 10k tasks takes under a minute (%.1fs)" % took,
+          took < 60, took)
     ids = {r["id"] for r in recs}
     comps = {r["bank"]["composition"] for r in recs}
     fps = {r["bank"]["fingerprint"] for r in recs}
