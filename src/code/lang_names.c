@@ -28,6 +28,10 @@ static const struct lang_name {
 	{ "cxx", "cpp", 0 },
 	{ "cc", "cpp", 1 },
 	{ "hpp", "cpp", 1 },
+	{ "js", "js", 0 },
+	{ "javascript", "js", 0 },
+	{ "node", "js", 0 },
+	{ "mjs", "js", 1 },
 };
 
 static const char *lookup(const char *s, size_t len, int tags)

@@ -27,13 +27,17 @@ enum lang_kind { LANG_INPROC, LANG_EXEC };
 
 struct lang;
 typedef int (*render_fn)(const struct lang *l, const kiln_job *job,
-			 json_t *files, json_t *runs, json_t *compile,
-			 kiln_error *err);
+			 const kiln_limits *lim, json_t *files, json_t *runs,
+			 json_t *compile, kiln_error *err);
 
 struct lang {
 	const char *name;
 	enum lang_kind kind;
 	render_fn render;
+	/* Address space a run gets on top of --memory: a runtime that
+	 * reserves more than it uses (V8's heap and code ranges) bounds its
+	 * heap by --memory itself (render) */
+	long long as_extra;
 };
 
 /* Closes a memstream (which only then sets *bufp) and stores its text in
@@ -650,12 +654,15 @@ static int has_line_directive(const char *s)
 	return 0;
 }
 
-static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
-		    json_t *runs, json_t *compile, kiln_error *err)
+static int render_c(const struct lang *l, const kiln_job *job,
+		    const kiln_limits *lim, json_t *files, json_t *runs,
+		    json_t *compile, kiln_error *err)
 {
 	int cpp = strcmp(l->name, "cpp") == 0;
 	const char *ext = cpp ? "cpp" : "c";
 	const char *xc = cpp ? "extern \"C\" " : "";
+
+	(void)lim;
 	enum { SOL, TESTS, RT, NSTREAM };
 	static const char prefix[NSTREAM] = { 0, 't', 'k' };
 	FILE *fs[NSTREAM];
@@ -778,10 +785,111 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 	return 0;
 }
 
+/* kiln's JavaScript runtime (node): the entry point of every run. It
+ * takes the nonce out of the environment, puts a frozen copy of console
+ * whose assert ends the process with status 1 (node's only prints) in
+ * console's place, and makes
+ * every property of the global object non-writable and non-configurable
+ * (so no `console = ...`, no top-level `let console` in a later script:
+ * a lexical declaration of a non-configurable global is a SyntaxError),
+ * with the intrinsics frozen by node --frozen-intrinsics (no
+ * JSON.stringify or Array.prototype.map replaced for the tests). Then it
+ * runs the solution and the test as two scripts, and writes the record
+ * only when the test script has returned; process.exit in the solution,
+ * an exception, an unfinished test: no record. */
+static const char js_runtime[] =
+	"'use strict';\n"
+	"// kiln's JavaScript runtime (src/sandbox/lang.c)\n"
+	"const fs = require('fs'), vm = require('vm');\n"
+	"const env = process.env, nonce = String(env.KILN_NONCE || '');\n"
+	"delete env.KILN_NONCE;\n"
+	"const writeSync = fs.writeSync, readFileSync = fs.readFileSync;\n"
+	"const exit = typeof process.reallyExit === 'function' ?\n"
+	"  process.reallyExit.bind(process) : process.exit.bind(process);\n"
+	"const which = process.argv[2];\n"
+	"const say = (s) => { try { writeSync(2, s + '\\n'); } catch (e) {} };\n"
+	"const con = {};\n"
+	"for (const k of Object.keys(console)) con[k] = console[k];\n"
+	"con.assert = (ok, ...m) => {\n"
+	"  if (ok) return;\n"
+	"  say('Assertion failed' + (typeof m[0] === 'string' ? ': ' + m[0] : ''));\n"
+	"  exit(1);\n"
+	"};\n"
+	"Object.defineProperty(globalThis, 'console', { value: Object.freeze(con),\n"
+	"  writable: false, configurable: false });\n"
+	"globalThis.require = require;\n"
+	"for (const k of Reflect.ownKeys(globalThis)) {\n"
+	"  const d = Object.getOwnPropertyDescriptor(globalThis, k);\n"
+	"  if (!d || !d.configurable) continue;\n"
+	"  try {\n"
+	"    Object.defineProperty(globalThis, k, 'value' in d ?\n"
+	"      { writable: false, configurable: false } : { configurable: false });\n"
+	"  } catch (e) {}\n"
+	"}\n"
+	"const run = (f) => vm.runInThisContext(readFileSync('/tmp/w/' + f, 'utf8'),\n"
+	"  { filename: f });\n"
+	"try {\n"
+	"  run('sol.js');\n"
+	"  run('t' + which + '.js');\n"
+	"} catch (e) {\n"
+	"  let code = 3, text = 'uncaught exception';\n"
+	"  try {\n"
+	"    if (e && e.code === 'ERR_ASSERTION') code = 1;\n"
+	"    text = String(e && e.stack || e);\n"
+	"  } catch (e2) {}\n"
+	"  say(text);\n"
+	"  exit(code);\n"
+	"}\n"
+	"writeSync(3, nonce + '\\tD\\n');\n"
+	"exit(0);\n";
+
+/* JavaScript (node): sol.js, t<i>.js (a test program is t0.js), kiln.js.
+ * No compile step; each test runs node on kiln.js, from the files the
+ * harness puts back before every test ("interp"). */
+static int render_js(const struct lang *l, const kiln_job *job,
+		     const kiln_limits *lim, json_t *files, json_t *runs,
+		     json_t *compile, kiln_error *err)
+{
+	size_t n = job->program ? 1 : job->ntests;
+	char heap[64];
+
+	(void)l;
+	(void)compile;
+	if (job->expect)
+		return kiln_error_set(err, KILN_EINVAL, "I/O tests (expect) are"
+				      " judged for python and c only; give js"
+				      " code tests or a test program");
+	if (json_object_set_new(files, "kiln.js", json_string(js_runtime)))
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	if (json_object_set_new(files, "sol.js", json_string(
+				job->solution ? job->solution : "")))
+		return kiln_error_set(err, KILN_EPARSE,
+				      "solution is not valid UTF-8");
+	/* V8's heap bounded by --memory (its reservations are not) */
+	snprintf(heap, sizeof(heap), "--max-old-space-size=%lld",
+		 lim->memory > 0 ? (lim->memory >> 20) : 1LL << 20);
+	for (size_t i = 0; i < n; i++) {
+		char name[32], arg[32];
+		snprintf(name, sizeof(name), "t%zu.js", i);
+		snprintf(arg, sizeof(arg), "%zu", i);
+		if (json_object_set_new(files, name, json_string(
+				i < job->ntests ? job->tests[i] : "")))
+			return kiln_error_set(err, KILN_EPARSE,
+					      "test is not valid UTF-8");
+		if (json_array_append_new(runs, json_pack("[ssssss]",
+				"/usr/bin/node", "--frozen-intrinsics",
+				"--no-warnings", heap, "/tmp/w/kiln.js", arg)))
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "out of memory");
+	}
+	return 0;
+}
+
 static const struct lang langs[] = {
-	{ "python", LANG_INPROC, NULL },
-	{ "c", LANG_EXEC, render_c },
-	{ "cpp", LANG_EXEC, render_c },
+	{ "python", LANG_INPROC, NULL, 0 },
+	{ "c", LANG_EXEC, render_c, 0 },
+	{ "cpp", LANG_EXEC, render_c, 0 },
+	{ "js", LANG_EXEC, render_js, 2LL << 30 },
 };
 
 /* name is any of a language's names, in any case (kiln_lang_canonical,
@@ -862,7 +970,9 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 	if (!req)
 		goto oom;
 	json_object_set_new(req, "limits",
-			    limits_json(timeout, cpu, lim->memory, lim->output));
+			    limits_json(timeout, cpu, lim->memory > 0 ?
+					lim->memory + l->as_extra : 0,
+					lim->output));
 	if (l->kind == LANG_INPROC) {
 		json_t *tests = json_array();
 		if (!tests)
@@ -893,7 +1003,16 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 			json_decref(compile);
 			goto oom;
 		}
-		rc = l->render(l, job, files, runs, compile, err);
+		rc = l->render(l, job, lim, files, runs, compile, err);
+		if (rc == 0 && l->render == render_js) {
+			/* node itself and the files it runs: put back before
+			 * every test; exit 3 is an uncaught exception, and a
+			 * V8 heap at --memory is memory */
+			json_object_set_new(req, "interp", json_true());
+			json_object_set_new(req, "error_exit", json_integer(3));
+			json_object_set_new(req, "oom_text", json_string(
+				"JavaScript heap out of memory"));
+		}
 		if (rc) {
 			json_decref(compile);
 			goto fail;
