@@ -9,7 +9,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config   # also g++: the sandbox's cpp
   libjansson-dev      # JSON records
   zlib1g-dev          # reading .gz inputs (HumanEval is published gzipped)
   libseccomp-dev      # sandbox syscall filter
@@ -37,7 +37,8 @@ if [ "${1:-}" = "--bench" ]; then
 fi
 
 # Node and npm: the test of kiln serve with the official openai client
-# (tests/serve/node). Debian's nodejs and npm unless a node and an npm are
+# (tests/serve/node), and the sandbox's js, which runs /usr/bin/node (a
+# node elsewhere on PATH is not seen by the box). Debian's nodejs and npm unless a node and an npm are
 # already on PATH (e.g. NodeSource's nodejs, which bundles npm and
 # conflicts with Debian's npm package).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

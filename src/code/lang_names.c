@@ -23,6 +23,15 @@ static const struct lang_name {
 	{ "ipython", "python", 1 },
 	{ "c", "c", 0 },
 	{ "h", "c", 1 },
+	{ "cpp", "cpp", 0 },
+	{ "c++", "cpp", 0 },
+	{ "cxx", "cpp", 0 },
+	{ "cc", "cpp", 1 },
+	{ "hpp", "cpp", 1 },
+	{ "js", "js", 0 },
+	{ "javascript", "js", 0 },
+	{ "node", "js", 0 },
+	{ "mjs", "js", 1 },
 };
 
 static const char *lookup(const char *s, size_t len, int tags)

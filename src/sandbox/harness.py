@@ -1817,6 +1817,65 @@ def seal_program(path):
             os.close(src)
 
 
+SNAPSHOT_MAX = 48 << 20   # bytes of /tmp/w kept for an interpreted job
+
+
+def snapshot_workdir():
+    """What a compile step left in /tmp/w (or the job's files, when there
+    is none): every directory and regular file, with its mode and bytes,
+    or None (too big, or something else than files and directories). An
+    interpreted language runs from these files, so each test starts from
+    them again (restore_workdir): a test cannot change what the next one
+    runs."""
+    items, total = [], 0
+    stack = [""]
+    try:
+        while stack:
+            rel = stack.pop()
+            path = WORKDIR + rel
+            for name in sorted(os.listdir(path)):
+                r = rel + "/" + name
+                st = os.lstat(WORKDIR + r)
+                if stat.S_ISDIR(st.st_mode):
+                    items.append((r, stat.S_IMODE(st.st_mode), None))
+                    stack.append(r)
+                elif stat.S_ISREG(st.st_mode):
+                    total += st.st_size
+                    if total > SNAPSHOT_MAX:
+                        return None
+                    with open(WORKDIR + r, "rb") as f:
+                        items.append((r, stat.S_IMODE(st.st_mode),
+                                      f.read()))
+                else:
+                    return None
+    except OSError:
+        return None
+    return items
+
+
+def restore_workdir(items):
+    """/tmp emptied and /tmp/w made again from a snapshot. False if it
+    could not be."""
+    if not clean_tmp():
+        return False
+    try:
+        os.mkdir(WORKDIR, 0o700)
+        for rel, mode, data in items:
+            if data is None:
+                os.mkdir(WORKDIR + rel, 0o700)
+            else:
+                fd = os.open(WORKDIR + rel, os.O_WRONLY | os.O_CREAT |
+                             os.O_EXCL, 0o600)
+                try:
+                    write_all(fd, data)
+                finally:
+                    os.close(fd)
+            os.chmod(WORKDIR + rel, mode)
+        return True
+    except OSError:
+        return False
+
+
 def c_value(text):
     """A C program's I/O output ("<kind><hex>", see lang.c's runtime) as a
     Python value, or raises ValueError."""
@@ -2483,29 +2542,51 @@ class Box:
                                   "cpu_ms": None, "detail": detail,
                                   "judge": "in-process"}
                 return self.summarize(results, cpu_total, rss_max)
+        if job.get("interp"):
+            # runs[i][0] is an interpreter or a launcher under /usr (read
+            # only in the box); what it runs is in /tmp/w, put back
+            # before every test
+            snap = snapshot_workdir()
+            if snap is None:
+                return self.all_runs(results, "error", "the built files "
+                                     "are too big (or not plain files)",
+                                     cpu_total, rss_max)
+            return self.run_tests_exec(job, None, results, cpu_total,
+                                       rss_max, snap)
         prog = seal_program(runs[0][0]) if runs else -1
         if prog < 0:
-            for i in range(len(runs)):
-                results[i] = {"status": "sandbox_error", "wall_ms": 0.0,
-                              "cpu_ms": None, "judge": "in-process",
-                              "detail": "the built program could not be "
-                              "sealed"}
-            return self.summarize(results, cpu_total, rss_max)
+            return self.all_runs(results, "sandbox_error", "the built "
+                                 "program could not be sealed", cpu_total,
+                                 rss_max)
         try:
             return self.run_tests_exec(job, prog, results, cpu_total,
                                        rss_max)
         finally:
             os.close(prog)
 
-    def run_tests_exec(self, job, prog, results, cpu_total, rss_max):
+    def all_runs(self, results, status, detail, cpu_total, rss_max):
+        """Every run of a job ends with status, before it started."""
+        for i in range(len(results)):
+            results[i] = {"status": status, "wall_ms": 0.0, "cpu_ms": None,
+                          "judge": "in-process", "detail": detail}
+        return self.summarize(results, cpu_total, rss_max)
+
+    def run_tests_exec(self, job, prog, results, cpu_total, rss_max,
+                       snap=None):
         """Each test of a built program: one process, exec'd from the
         sealed copy (so a test cannot replace the program the next test
-        runs)."""
+        runs); or, for an interpreted language (prog None), from its
+        interpreter, with /tmp/w put back from snap before each test."""
         runs = job["runs"]
         timeout = float(job["limits"]["timeout_ms"])
         expect = job.get("expect") or [None] * len(runs)
         atol = float(job.get("atol") or 0.0)
         for i, argv in enumerate(runs):
+            if snap is not None and i > 0 and not restore_workdir(snap):
+                results[i] = {"status": "sandbox_error", "wall_ms": 0.0,
+                              "cpu_ms": None, "judge": "in-process",
+                              "detail": "/tmp/w could not be put back"}
+                continue
             nonce = os.urandom(12).hex()
             done = {"ok": False, "out": []}
 
@@ -2526,10 +2607,13 @@ class Box:
                 os.dup2(res_w, 3)
                 os.close(res_w)
                 lock_process_group()
-                os.execve(prog, argv, env)   # fexecve: the sealed copy
+                # fexecve: the sealed copy
+                os.execve(argv[0] if prog is None else prog, argv, env)
 
             t0 = now_ms()
-            pid = spawn(self.limits, target, {res_w, prog}, out_w, err_w)
+            pid = spawn(self.limits, target,
+                        {res_w} if prog is None else {res_w, prog},
+                        out_w, err_w)
             for fd in (out_w, err_w, res_w):
                 os.close(fd)
             how, deaths = self.watch(
@@ -2542,6 +2626,9 @@ class Box:
             wall = round(now_ms() - t0, 3)
             if how:
                 st, detail = how, death_detail(how, status)
+            elif job.get("oom_text") and not done["ok"] and \
+                    job["oom_text"].encode() in self.err_tail:
+                st, detail = "memory", job["oom_text"]
             elif os.WIFSIGNALED(status):
                 sig = os.WTERMSIG(status)
                 if sig == signal.SIGABRT:
@@ -2556,6 +2643,8 @@ class Box:
                 st, detail = "pass", ""
             elif os.WEXITSTATUS(status) == 0:
                 st, detail = "error", "exited before the test finished"
+            elif os.WEXITSTATUS(status) == job.get("error_exit"):
+                st, detail = "error", "uncaught exception"
             else:
                 st = "fail"
                 detail = "exit code %d" % os.WEXITSTATUS(status)

@@ -27,13 +27,17 @@ enum lang_kind { LANG_INPROC, LANG_EXEC };
 
 struct lang;
 typedef int (*render_fn)(const struct lang *l, const kiln_job *job,
-			 json_t *files, json_t *runs, json_t *compile,
-			 kiln_error *err);
+			 const kiln_limits *lim, json_t *files, json_t *runs,
+			 json_t *compile, kiln_error *err);
 
 struct lang {
 	const char *name;
 	enum lang_kind kind;
 	render_fn render;
+	/* Address space a run gets on top of --memory: a runtime that
+	 * reserves more than it uses (V8's heap and code ranges) bounds its
+	 * heap by --memory itself (render) */
+	long long as_extra;
 };
 
 /* Closes a memstream (which only then sets *bufp) and stores its text in
@@ -118,6 +122,9 @@ static const char c_runtime[] =
 	"static unsigned long rt_rec_len;\n"
 	"static unsigned long long rt_token, rt_handed;\n"
 	"static int rt_nhanded;\n"
+	"#ifdef KILN_END_RECORD\n"
+	"unsigned long long KILN_SYM(tok);\n"
+	"#endif\n"
 	"static void rt_put(int fd, const char *p, unsigned long n)\n{\n"
 	"\twhile (n) {\n"
 	"\t\tlong k = rt_sys(RT_WRITE, fd, (long)p, (long)n, 0);\n"
@@ -157,14 +164,23 @@ static const char c_runtime[] =
 	"\trt_rec[rt_rec_len++] = '\\n';\n"
 	"\tif (rt_sys(RT_GETRANDOM, (long)&rt_token, 8, 0, 0) != 8)\n"
 	"\t\trt_token = __builtin_ia32_rdtsc() * 0x9e3779b97f4a7c15ULL ^\n"
-	"\t\t\t   (unsigned long long)(unsigned long)&rt_token;\n}\n"
+	"\t\t\t   (unsigned long long)(unsigned long)&rt_token;\n"
+	"#ifdef KILN_END_RECORD\n"
+	"\tKILN_SYM(tok) = rt_token;\n"
+	"#endif\n"
+	"}\n"
 	"__attribute__((section(\".preinit_array\"), used))\n"
 	"static void (*rt_pre)(int, char **, char **) = rt_grab;\n"
 	"/* The cleanup of every test function's token: runs when the test body\n"
 	" * ends (its last statement, or a return), not when a callee returns\n"
 	" * past it. Counts, so a second hand-over spoils the proof. */\n"
 	"void KILN_SYM(end)(unsigned long long *t)\n{\n"
-	"\tif (rt_nhanded++ == 0)\n\t\trt_handed = *t;\n}\n"
+	"\tif (rt_nhanded++ == 0)\n\t\trt_handed = *t;\n"
+	"#ifdef KILN_END_RECORD\n"
+	"\tif (rt_nhanded == 1 && rt_handed == rt_token)\n"
+	"\t\trt_put(3, rt_rec, rt_rec_len);\n"
+	"#endif\n"
+	"}\n"
 	"/* The tests' assert (glibc's macro, its __assert_fail renamed to this\n"
 	" * in the tests' unit): report, then SIGABRT with the default action\n"
 	" * whatever the solution installed, then exit as abort() would. */\n"
@@ -254,7 +270,7 @@ static const char c_join_awk[] =
 	"\tprint \"kiln: \" what \" is not accepted in a C solution (\" why \")\" \\\n"
 	"\t      > \"/dev/stderr\"\n"
 	"\tbad = 1\n\texit 1\n}\n"
-	"BEGIN { part = 1; tu2 = \"\\\"t\" id \".c\\\"\"\n"
+	"BEGIN { part = 1; tu2 = \"\\\"t\" id \".\" (ext ? ext : \"c\") \"\\\"\"\n"
 	"\tend_prelude = \"typedef int kiln_\" id \"_prelude_end;\" }\n"
 	"/^# [0-9]+ \"/ {\n"
 	"\tif (part == 1 && $0 == \"# 0 \" tu2) {\n"
@@ -296,7 +312,7 @@ static const char c_join_awk[] =
 	"function hook(s,    i, c) {\n"
 	"\ti = 1\n"
 	"\tif (!seek) {\n"
-	"\t\tif (!match(s, \"(^|[^A-Za-z0-9_])kiln_\" id \"_user_main[ \\t]*\\\\(\"))\n"
+	"\t\tif (!match(s, \"(^|[^A-Za-z0-9_])\" (entry ? entry : \"kiln_\" id \"_user_main\") \"[ \\t]*\\\\(\"))\n"
 	"\t\t\treturn s\n"
 	"\t\ti = RSTART + RLENGTH - 1\n"
 	"\t\tseek = 1\n\t\tdepth = 0\n\t}\n"
@@ -362,6 +378,16 @@ static const char c_syms_awk[] =
  * execute-only: execve gives a process that cannot read its own file
  * the dumpable mode of fs.suid_dumpable (0 by default) from the start;
  * the runtime's prctl comes later, after the dynamic linker has run. */
+/* Both builds' check of main.s against the C library's names. */
+#define SYMS_SH \
+	"if ! [ -s libc.txt ]; then\n" \
+	"\tnm -D --defined-only \"$(cc -print-file-name=libc.so.6)\" \\\n" \
+	"\t\t\"$(cc -print-file-name=libm.so.6)\" | awk '{ print $NF }' >libc.txt\n" \
+	"fi\n" \
+	"all=0\n" \
+	"[ -e tests-include ] && all=1\n" \
+	"awk -v all=$all -f syms.awk libc.txt main.s >&2\n"
+
 static const char c_build_sh[] =
 	"# kiln: builds a C job (src/sandbox/lang.c). $1: this job's random ID.\n"
 	"set -e\n"
@@ -370,14 +396,27 @@ static const char c_build_sh[] =
 	"awk -v id=\"$1\" -f join.awk both.i >main.i\n"
 	"cc -std=gnu17 -O1 -pipe -fkeep-static-functions -fkeep-inline-functions \\\n"
 	"\t-S main.i\n"
-	"if ! [ -s libc.txt ]; then\n"
-	"\tnm -D --defined-only \"$(cc -print-file-name=libc.so.6)\" \\\n"
-	"\t\t\"$(cc -print-file-name=libm.so.6)\" | awk '{ print $NF }' >libc.txt\n"
-	"fi\n"
-	"all=0\n"
-	"[ -e tests-include ] && all=1\n"
-	"awk -v all=$all -f syms.awk libc.txt main.s >&2\n"
+	SYMS_SH
 	"cc -std=gnu17 -O1 -pipe -o prog \"k$1.c\" main.s -lm\n"
+	"chmod 111 prog\n";
+
+/* The same build for C++ (g++, -std=gnu++17): one preprocessor run over
+ * sol.cpp and t<ID>.cpp, join.awk, syms.awk as for C; the runtime k<ID>.c
+ * stays C (compiled by cc) and is linked first. -fkeep-inline-functions
+ * is left out: in C++ it would emit every inline function of the standard
+ * library's headers, and a static function named like a libc function
+ * does not compile after <cstring>'s extern declaration. */
+static const char cpp_build_sh[] =
+	"# kiln: builds a C++ job (src/sandbox/lang.c). $1: this job's random ID,\n"
+	"# $2: main for a test program (else empty).\n"
+	"set -e\n"
+	"cd /tmp/w\n"
+	"g++ -std=gnu++17 -fno-exceptions -E sol.cpp \"t$1.cpp\" >both.ii\n"
+	"awk -v id=\"$1\" -v ext=cpp -v entry=\"$2\" -f join.awk both.ii >main.ii\n"
+	"g++ -std=gnu++17 -O1 -pipe -fno-exceptions -fkeep-static-functions -S main.ii\n"
+	SYMS_SH
+	"cc -std=gnu17 -O1 -pipe -c -o \"k$1.o\" \"k$1.c\"\n"
+	"g++ -O1 -pipe -o prog \"k$1.o\" main.s -lm\n"
 	"chmod 111 prog\n";
 
 /* The names that the libc and libm loaded into kiln define, one a line
@@ -484,14 +523,23 @@ static const char c_out_head[] =
  * runtime's (also when a test program includes <assert.h> itself). The
  * prelude's declarations come from the solution's unit (join.awk), so the
  * runtime's functions are declared after it. */
-static void c_tests_head(FILE *f, const kiln_job *job, const char *id)
+static void c_tests_head(FILE *f, const kiln_job *job, const char *id,
+			 int cpp)
 {
 	fprintf(f, "#define KILN_SYM(n) kiln_%s_##n\n"
 		"#define __assert_fail KILN_SYM(fail)\n%s"
-		"typedef int KILN_SYM(prelude_end);\n"
-		"void KILN_SYM(end)(unsigned long long *);\n"
-		"void KILN_SYM(fail)(const char *, const char *, unsigned int,"
-		" const char *) __attribute__((noreturn));\n", id, c_prelude);
+		"typedef int KILN_SYM(prelude_end);\n", id, c_prelude);
+	/* In C++ as <assert.h> declares it (extern "C", noexcept) */
+	if (cpp)
+		fputs("extern \"C\" void KILN_SYM(end)(unsigned long long *);\n"
+		      "extern \"C\" void KILN_SYM(fail)(const char *,"
+		      " const char *, unsigned int, const char *) noexcept"
+		      " __attribute__((noreturn));\n", f);
+	else
+		fputs("void KILN_SYM(end)(unsigned long long *);\n"
+		      "void KILN_SYM(fail)(const char *, const char *,"
+		      " unsigned int, const char *)"
+		      " __attribute__((noreturn));\n", f);
 	if (job->expect)
 		fputs(c_out_head, f);
 	if (job->setup && *job->setup)
@@ -606,9 +654,15 @@ static int has_line_directive(const char *s)
 	return 0;
 }
 
-static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
-		    json_t *runs, json_t *compile, kiln_error *err)
+static int render_c(const struct lang *l, const kiln_job *job,
+		    const kiln_limits *lim, json_t *files, json_t *runs,
+		    json_t *compile, kiln_error *err)
 {
+	int cpp = strcmp(l->name, "cpp") == 0;
+	const char *ext = cpp ? "cpp" : "c";
+	const char *xc = cpp ? "extern \"C\" " : "";
+
+	(void)lim;
 	enum { SOL, TESTS, RT, NSTREAM };
 	static const char prefix[NSTREAM] = { 0, 't', 'k' };
 	FILE *fs[NSTREAM];
@@ -617,7 +671,10 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 	char id[17], name[32];
 	int rc;
 
-	(void)l;
+	if (cpp && job->expect)
+		return kiln_error_set(err, KILN_EINVAL, "I/O tests (expect) are"
+				      " judged for python and c only; give"
+				      " cpp code tests or a test program");
 	rc = c_build_id(id, err);
 	if (rc)
 		return rc;
@@ -631,17 +688,29 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 	else
 		fprintf(fs[SOL], "%s#line 1 \"solution\"\n%s\n", c_prelude,
 			job->solution ? job->solution : "");
-	c_tests_head(fs[TESTS], job, id);
-	fprintf(fs[RT], "#define KILN_SYM(n) kiln_%s_##n\n%s", id, c_runtime);
-	if (job->program) {
+	c_tests_head(fs[TESTS], job, id, cpp);
+	/* A C++ test program keeps its own main (flowing off its end
+	 * returns 0 only there): the token's cleanup at the top of its body
+	 * writes the record itself, and the runtime's main is renamed away.
+	 * The unit is built with -fno-exceptions, so no cleanup runs while
+	 * an exception unwinds (a terminate handler could exit 0 after it). */
+	fprintf(fs[RT], "#define KILN_SYM(n) kiln_%s_##n\n%s%s", id,
+		cpp && job->program ? "#define KILN_END_RECORD 1\n"
+		"#define main KILN_SYM(rt_main)\n" : "", c_runtime);
+	if (cpp && job->program) {
+		fprintf(fs[TESTS], "extern \"C\" unsigned long long"
+			" KILN_SYM(tok);\n#line 1 \"test program\"\n%s\n",
+			job->ntests ? job->tests[0] : "");
+		fputs("\t(void)i;\n\t(void)t;\n\treturn 2;\n}\n", fs[RT]);
+	} else if (job->program) {
 		/* The program's main becomes user_main; join.awk makes its
 		 * body start with the token's declaration, as a test
 		 * function's does, and run leaves the token there. */
 		fprintf(fs[TESTS], "static unsigned long long KILN_SYM(tok);\n"
 			"#define main KILN_SYM(user_main)\n"
 			"#line 1 \"test program\"\n%s\n#undef main\n"
-			"int KILN_SYM(user_main)();\n"
-			"int KILN_SYM(run)(int argc, char **argv,"
+			"%s"
+			"%sint KILN_SYM(run)(int argc, char **argv,"
 			" unsigned long long kiln_t_)\n{\n"
 			"\tKILN_SYM(tok) = kiln_t_;\n"
 			"\t/* main may be int main(void): call it through a\n"
@@ -650,7 +719,10 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 			"\tint (*volatile m)(int, char **) = (int (*)(int, char **))"
 			"(void (*)(void))KILN_SYM(user_main);\n"
 			"\treturn m(argc, argv);\n}\n",
-			job->ntests ? job->tests[0] : "");
+			job->ntests ? job->tests[0] : "",
+			/* C++: main() is already declared by its definition
+			 * (a redeclaration could be another overload) */
+			cpp ? "" : "int KILN_SYM(user_main)();\n", xc);
 		fputs("\tint KILN_SYM(run)(int, char **, unsigned long long);\n"
 		      "\tint rc;\n"
 		      "\t(void)i;\n"
@@ -659,13 +731,13 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 	} else {
 		for (size_t i = 0; i < job->ntests; i++) {
 			int io = job->expect && job->expect[i];
-			fprintf(fs[TESTS], "void KILN_SYM(test_%zu)"
+			fprintf(fs[TESTS], "%svoid KILN_SYM(test_%zu)"
 				"(unsigned long long kiln_t_)\n{\n"
 				"\tunsigned long long kiln_c_"
 				" __attribute__((cleanup(KILN_SYM(end))))"
 				" = kiln_t_;\n"
 				"#line 1 \"test %zu\"\n%s%s%s\n}\n",
-				i, i, io ? "KILN_OUT((" : "", job->tests[i],
+				xc, i, i, io ? "KILN_OUT((" : "", job->tests[i],
 				io ? "));" : "");
 			fprintf(fs[RT], "\tvoid KILN_SYM(test_%zu)"
 				"(unsigned long long);\n", i);
@@ -679,9 +751,10 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 	}
 	for (int k = 0; k < NSTREAM; k++) {
 		if (prefix[k])
-			snprintf(name, sizeof(name), "%c%s.c", prefix[k], id);
+			snprintf(name, sizeof(name), "%c%s.%s", prefix[k], id,
+				 k == RT ? "c" : ext);
 		else
-			snprintf(name, sizeof(name), "sol.c");
+			snprintf(name, sizeof(name), "sol.%s", ext);
 		if (rc == 0)
 			rc = finish_file(fs[k], &bufs[k], files, name, err);
 		else {
@@ -696,10 +769,13 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 					       json_string(libc_names))) ||
 	    json_object_set_new(files, "syms.awk", json_string(c_syms_awk)) ||
 	    json_object_set_new(files, "join.awk", json_string(c_join_awk)) ||
-	    json_object_set_new(files, "build.sh", json_string(c_build_sh)) ||
+	    json_object_set_new(files, "build.sh",
+				json_string(cpp ? cpp_build_sh : c_build_sh)) ||
 	    json_array_append_new(compile, json_string("/bin/sh")) ||
 	    json_array_append_new(compile, json_string("/tmp/w/build.sh")) ||
-	    json_array_append_new(compile, json_string(id)))
+	    json_array_append_new(compile, json_string(id)) ||
+	    (cpp && json_array_append_new(compile, json_string(
+					   job->program ? "main" : ""))))
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
 		char arg[32];
@@ -709,9 +785,111 @@ static int render_c(const struct lang *l, const kiln_job *job, json_t *files,
 	return 0;
 }
 
+/* kiln's JavaScript runtime (node): the entry point of every run. It
+ * takes the nonce out of the environment, puts a frozen copy of console
+ * whose assert ends the process with status 1 (node's only prints) in
+ * console's place, and makes
+ * every property of the global object non-writable and non-configurable
+ * (so no `console = ...`, no top-level `let console` in a later script:
+ * a lexical declaration of a non-configurable global is a SyntaxError),
+ * with the intrinsics frozen by node --frozen-intrinsics (no
+ * JSON.stringify or Array.prototype.map replaced for the tests). Then it
+ * runs the solution and the test as two scripts, and writes the record
+ * only when the test script has returned; process.exit in the solution,
+ * an exception, an unfinished test: no record. */
+static const char js_runtime[] =
+	"'use strict';\n"
+	"// kiln's JavaScript runtime (src/sandbox/lang.c)\n"
+	"const fs = require('fs'), vm = require('vm');\n"
+	"const env = process.env, nonce = String(env.KILN_NONCE || '');\n"
+	"delete env.KILN_NONCE;\n"
+	"const writeSync = fs.writeSync, readFileSync = fs.readFileSync;\n"
+	"const exit = typeof process.reallyExit === 'function' ?\n"
+	"  process.reallyExit.bind(process) : process.exit.bind(process);\n"
+	"const which = process.argv[2];\n"
+	"const say = (s) => { try { writeSync(2, s + '\\n'); } catch (e) {} };\n"
+	"const con = {};\n"
+	"for (const k of Object.keys(console)) con[k] = console[k];\n"
+	"con.assert = (ok, ...m) => {\n"
+	"  if (ok) return;\n"
+	"  say('Assertion failed' + (typeof m[0] === 'string' ? ': ' + m[0] : ''));\n"
+	"  exit(1);\n"
+	"};\n"
+	"Object.defineProperty(globalThis, 'console', { value: Object.freeze(con),\n"
+	"  writable: false, configurable: false });\n"
+	"globalThis.require = require;\n"
+	"for (const k of Reflect.ownKeys(globalThis)) {\n"
+	"  const d = Object.getOwnPropertyDescriptor(globalThis, k);\n"
+	"  if (!d || !d.configurable) continue;\n"
+	"  try {\n"
+	"    Object.defineProperty(globalThis, k, 'value' in d ?\n"
+	"      { writable: false, configurable: false } : { configurable: false });\n"
+	"  } catch (e) {}\n"
+	"}\n"
+	"const run = (f) => vm.runInThisContext(readFileSync('/tmp/w/' + f, 'utf8'),\n"
+	"  { filename: f });\n"
+	"try {\n"
+	"  run('sol.js');\n"
+	"  run('t' + which + '.js');\n"
+	"} catch (e) {\n"
+	"  let code = 3, text = 'uncaught exception';\n"
+	"  try {\n"
+	"    if (e && e.code === 'ERR_ASSERTION') code = 1;\n"
+	"    text = String(e && e.stack || e);\n"
+	"  } catch (e2) {}\n"
+	"  say(text);\n"
+	"  exit(code);\n"
+	"}\n"
+	"writeSync(3, nonce + '\\tD\\n');\n"
+	"exit(0);\n";
+
+/* JavaScript (node): sol.js, t<i>.js (a test program is t0.js), kiln.js.
+ * No compile step; each test runs node on kiln.js, from the files the
+ * harness puts back before every test ("interp"). */
+static int render_js(const struct lang *l, const kiln_job *job,
+		     const kiln_limits *lim, json_t *files, json_t *runs,
+		     json_t *compile, kiln_error *err)
+{
+	size_t n = job->program ? 1 : job->ntests;
+	char heap[64];
+
+	(void)l;
+	(void)compile;
+	if (job->expect)
+		return kiln_error_set(err, KILN_EINVAL, "I/O tests (expect) are"
+				      " judged for python and c only; give js"
+				      " code tests or a test program");
+	if (json_object_set_new(files, "kiln.js", json_string(js_runtime)))
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	if (json_object_set_new(files, "sol.js", json_string(
+				job->solution ? job->solution : "")))
+		return kiln_error_set(err, KILN_EPARSE,
+				      "solution is not valid UTF-8");
+	/* V8's heap bounded by --memory (its reservations are not) */
+	snprintf(heap, sizeof(heap), "--max-old-space-size=%lld",
+		 lim->memory > 0 ? (lim->memory >> 20) : 1LL << 20);
+	for (size_t i = 0; i < n; i++) {
+		char name[32], arg[32];
+		snprintf(name, sizeof(name), "t%zu.js", i);
+		snprintf(arg, sizeof(arg), "%zu", i);
+		if (json_object_set_new(files, name, json_string(
+				i < job->ntests ? job->tests[i] : "")))
+			return kiln_error_set(err, KILN_EPARSE,
+					      "test is not valid UTF-8");
+		if (json_array_append_new(runs, json_pack("[ssssss]",
+				"/usr/bin/node", "--frozen-intrinsics",
+				"--no-warnings", heap, "/tmp/w/kiln.js", arg)))
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "out of memory");
+	}
+	return 0;
+}
+
 static const struct lang langs[] = {
-	{ "python", LANG_INPROC, NULL },
-	{ "c", LANG_EXEC, render_c },
+	{ "python", LANG_INPROC, NULL, 0 },
+	{ "c", LANG_EXEC, render_c, 0 },
+	{ "cpp", LANG_EXEC, render_c, 0 },
+	{ "js", LANG_EXEC, render_js, 2LL << 30 },
 };
 
 /* name is any of a language's names, in any case (kiln_lang_canonical,
@@ -729,7 +907,24 @@ static const struct lang *find(const char *name)
 
 int kiln_lang_known(const char *name) { return find(name) != NULL; }
 
-const char *kiln_lang_list(void) { return "python, c"; }
+static pthread_once_t list_once = PTHREAD_ONCE_INIT;
+static char lang_list[256];
+
+static void list_make(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(langs) / sizeof(langs[0]); i++)
+		n += (size_t)snprintf(lang_list + n, sizeof(lang_list) - n,
+				      "%s%s", i ? ", " : "", langs[i].name);
+}
+
+/* "python, c, cpp, ...": the table's names, in its order. */
+const char *kiln_lang_list(void)
+{
+	pthread_once(&list_once, list_make);
+	return lang_list;
+}
 
 /* The expected values of a job's I/O tests (null for a code test), or
  * NULL (out of memory, or not UTF-8). */
@@ -775,7 +970,9 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 	if (!req)
 		goto oom;
 	json_object_set_new(req, "limits",
-			    limits_json(timeout, cpu, lim->memory, lim->output));
+			    limits_json(timeout, cpu, lim->memory > 0 ?
+					lim->memory + l->as_extra : 0,
+					lim->output));
 	if (l->kind == LANG_INPROC) {
 		json_t *tests = json_array();
 		if (!tests)
@@ -806,7 +1003,16 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 			json_decref(compile);
 			goto oom;
 		}
-		rc = l->render(l, job, files, runs, compile, err);
+		rc = l->render(l, job, lim, files, runs, compile, err);
+		if (rc == 0 && l->render == render_js) {
+			/* node itself and the files it runs: put back before
+			 * every test; exit 3 is an uncaught exception, and a
+			 * V8 heap at --memory is memory */
+			json_object_set_new(req, "interp", json_true());
+			json_object_set_new(req, "error_exit", json_integer(3));
+			json_object_set_new(req, "oom_text", json_string(
+				"JavaScript heap out of memory"));
+		}
 		if (rc) {
 			json_decref(compile);
 			goto fail;

@@ -52,7 +52,7 @@ CASES_DIR = os.path.join(HERE, "cases")
 
 STATUSES = {"pass", "fail", "error", "timeout", "memory", "output_limit",
             "killed", "sandbox_error"}
-LANGUAGES = {"python", "c"}
+LANGUAGES = {"python", "c", "cpp", "js"}
 
 # One kiln verify run per group, same limits for both. "parallel" runs on
 # two boxes at once. "serial" runs on one box (-j 1), one case at a time in
@@ -156,7 +156,7 @@ class Case:
 
     def record(self, subst):
         tag = "kiln-hostile @MARKER@ case=%s" % self.name
-        if self.language == "c":
+        if self.language in ("c", "cpp", "js"):
             head = "/* %s */\n" % tag
         else:
             head = "# %s\n" % tag
