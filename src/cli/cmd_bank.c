@@ -128,8 +128,7 @@ static int run_bank(int argc, char **argv)
 
 const cli_cmd cli_bank = {
 	.name = "bank", .run = run_bank, .opts = bank_opts,
-	.summary = "write function-synthesis tasks from the procedural bank "
-		   "(with hidden tests and wrong variants)",
+	.summary = "procedural tasks: hidden tests, planted wrong variants",
 	.synopsis = "usage: kiln bank [-n N] [--seed S] [--depth D] "
 		    "[--split all|train|heldout] [--language python|c] "
 		    "[-o FILE]",
