@@ -764,7 +764,13 @@ static int execute(struct plan *p, int fresh, int quiet)
 		}
 	}
 	if (!status && !quiet) {
+		struct stat sb;
+
 		path_in(p, out, sizeof out, stages[S_EXPORT].out);
+		if (stat(out, &sb) == 0 && sb.st_size == 0)
+			fprintf(stderr, "kiln run: the dataset is empty: every "
+				"candidate was dropped (the funnel in the report "
+				"says where and why)\n");
 		fprintf(stderr, "kiln run: done in %.1fs: the dataset is %s, "
 			"the report %s/report.html\n", now_s() - t_all, out,
 			p->dir);
