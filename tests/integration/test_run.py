@@ -212,6 +212,21 @@ export: {}
               r["messages"][0]["role"] == "user" and
               r["messages"][1]["content"] for r in ds),
           (p.returncode, p.stderr[-1500:]))
+    # every exported sample, verified again on its own (its solution as the
+    # dataset has it, the task's tests), passes
+    tasks_by_id = {r["id"]: r for r in recs}
+    again = os.path.join(tmp, "again.jsonl")
+    with open(again, "w") as f:
+        for k, r in enumerate(ds):
+            t = tasks_by_id[r["meta"]["id"]]
+            f.write(json.dumps({"id": t["id"], "candidate": k,
+                                "solution": r["messages"][1]["content"],
+                                "tests": t["tests"]}) + "\n")
+    pv = kiln("verify", "-q", again)
+    vs = [json.loads(l)["status"] for l in pv.stdout.splitlines()]
+    check("every exported sample, verified again independently, passes",
+          pv.returncode == 0 and len(vs) == len(ds) > 0 and
+          all(s == "pass" for s in vs), (vs, pv.stderr[-300:]))
     man = json.load(open(os.path.join(run, "manifest.json"))) if ok else {}
     funnel = man.get("funnel", {}).get("stages", [])
     stages = [s.get("stage") for s in funnel]
