@@ -39,6 +39,13 @@ int kiln_jsonl_open(kiln_jsonl_reader **out, const char *path, size_t max_line,
  * may go on). */
 int kiln_jsonl_next(kiln_jsonl_reader *r, json_t **obj, kiln_error *err);
 
+/* Reads the next non-blank line as text, for formats that jansson cannot
+ * hold (integers beyond 64 bits): *line (NUL-terminated, no line end) is
+ * the reader's and valid until the next call. The line's UTF-8 is not
+ * checked here. Returns as kiln_jsonl_next. */
+int kiln_jsonl_next_raw(kiln_jsonl_reader *r, const char **line, size_t *len,
+			kiln_error *err);
+
 /* A flag that a signal handler sets to stop: a read that such a signal
  * interrupts (a handler installed without SA_RESTART) then fails with
  * KILN_EIO ("interrupted") instead of waiting on, so a reader of a quiet

@@ -358,6 +358,24 @@ int kiln_jsonl_next(kiln_jsonl_reader *r, json_t **obj, kiln_error *err)
 	}
 }
 
+int kiln_jsonl_next_raw(kiln_jsonl_reader *r, const char **line, size_t *len,
+			kiln_error *err)
+{
+	*line = NULL;
+	*len = 0;
+	for (;;) {
+		long n = read_line(r, err);
+
+		if (n < 0)
+			return (int)n;
+		if (is_blank(r->line, (size_t)n))
+			continue;
+		*line = r->line;
+		*len = (size_t)n;
+		return 0;
+	}
+}
+
 /* Whether jansson's allocator failed while this thread parsed a line.
  * jansson 2.14 does not always say so itself: json_object() failing in
  * the parser gives no message at all, a string's copy failing gives
