@@ -143,8 +143,8 @@ static void on_dropped(void *ctx, const char *id, size_t index,
 	const struct import_args *a = ctx;
 
 	if (!a->quiet)
-		cli_error("import", "%s: input %zu (%.80s%s) dropped: the "
-			  "canonical solution gave no output: %s", id, index,
+		cli_error("import", "%s: input %zu (%.80s%s) dropped: %s", id,
+			  index,
 			  call ? call : "", call && strlen(call) > 80 ? "..."
 			  : "", why);
 }

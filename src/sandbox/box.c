@@ -844,7 +844,9 @@ static int revive(kiln_box *box, char *what, size_t wlen)
  * to be read: it must fit the socket's buffer. A larger one written then
  * could block on a box that is itself blocked writing that reply, which
  * nobody reads until the write returns (a deadlock: HumanEval+ records of
- * a thousand inputs); it is sent when its turn to be collected comes. */
+ * a thousand inputs); it is sent when its turn to be collected comes, and
+ * nothing is sent ahead of a request still held back (the box answers in
+ * the order it reads). */
 #define SEND_AHEAD_MAX (32u << 10)
 
 int kiln_box_submit(kiln_box *box, const kiln_job *job, kiln_error *err)
@@ -863,7 +865,8 @@ int kiln_box_submit(kiln_box *box, const kiln_job *job, kiln_error *err)
 	q->sent = 0;
 	/* A box that is down is started (and this job sent) when its reply
 	 * is collected; a failed send shows up there too. */
-	if (box->pid > 0 && (box->nq == 1 || q->len <= SEND_AHEAD_MAX)) {
+	if (box->pid > 0 && (box->nq == 1 || (q->len <= SEND_AHEAD_MAX &&
+					      box->q[box->nq - 2].sent))) {
 		if (write_all(box->job_fd, q->text, q->len, 1) != 0)
 			box_stop(box);
 		else
