@@ -32,8 +32,8 @@ static const kiln_opt import_opts[] = {
 	CLI_OPT_ON_ERROR(A, skip),
 	CLI_OPT_QUIET(A, quiet, "evalplus: no progress and no dropped "
 		      "inputs listed"),
-	KILN_OPT_ROW_GROUP("evalplus: the sandbox that runs the canonical "
-			   "solutions (--timeout: per input, default 60s)"),
+	KILN_OPT_ROW_GROUP("evalplus: the sandbox for the canonical solutions "
+			   "(--timeout 60s)"),
 	KILN_OPT_ROW_INCLUDE(A, v, cli_sandbox_opts),
 	KILN_OPT_ROW_END,
 };
@@ -347,8 +347,8 @@ static int run_import(int argc, char **argv)
 
 const cli_cmd cli_import = {
 	.name = "import", .run = run_import, .opts = import_opts,
-	.summary = "convert a published benchmark (HumanEval, MBPP, "
-		   "HumanEval-X, HumanEval+) to kiln tasks",
+	.summary = "convert a published benchmark (HumanEval(-X, +), MBPP) "
+		   "to tasks",
 	.synopsis = "usage: kiln import --format FORMAT [options] FILE",
 	.about =
 "Converts a benchmark file, as its authors publish it (gzip or plain),\n"
