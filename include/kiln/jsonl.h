@@ -39,8 +39,11 @@ int kiln_jsonl_open(kiln_jsonl_reader **out, const char *path, size_t max_line,
  * may go on). */
 int kiln_jsonl_next(kiln_jsonl_reader *r, json_t **obj, kiln_error *err);
 
-/* The next non-blank line as it is, unparsed: *line (not NUL-terminated;
- * valid until the next call) and *len. Returns as kiln_jsonl_next does. */
+/* The next non-blank line as it is, unparsed (for fast paths, and for
+ * formats jansson cannot hold: integers beyond 64 bits): *line (NUL-
+ * terminated, without its line end; the reader's, valid until the next
+ * call) and *len. Its UTF-8 is not checked here. Returns as
+ * kiln_jsonl_next does. */
 int kiln_jsonl_next_line(kiln_jsonl_reader *r, const char **line,
 			 size_t *len, kiln_error *err);
 

@@ -67,6 +67,7 @@ struct kiln_box {
 		char *text;
 		size_t len, ntests;
 		long long budget;
+		int sent;   /* written to the box (see SEND_AHEAD_MAX) */
 	} q[KILN_BOX_DEPTH];
 	int nq;
 };
@@ -827,15 +828,26 @@ static int revive(kiln_box *box, char *what, size_t wlen)
 		snprintf(what, wlen, "%s", e2.msg);
 		return -1;
 	}
-	for (int k = 0; k < box->nq; k++)
+	for (int k = 0; k < box->nq; k++) {
 		if (write_all(box->job_fd, box->q[k].text, box->q[k].len, 1)) {
 			snprintf(what, wlen, "sandbox: sending the job: %s",
 				 strerror(errno));
 			box_stop(box);
 			return -1;
 		}
+		box->q[k].sent = 1;
+	}
 	return 0;
 }
+
+/* The largest request sent ahead while an earlier job's reply is still
+ * to be read: it must fit the socket's buffer. A larger one written then
+ * could block on a box that is itself blocked writing that reply, which
+ * nobody reads until the write returns (a deadlock: HumanEval+ records of
+ * a thousand inputs); it is sent when its turn to be collected comes, and
+ * nothing is sent ahead of a request still held back (the box answers in
+ * the order it reads). */
+#define SEND_AHEAD_MAX (32u << 10)
 
 int kiln_box_submit(kiln_box *box, const kiln_job *job, kiln_error *err)
 {
@@ -850,11 +862,16 @@ int kiln_box_submit(kiln_box *box, const kiln_job *job, kiln_error *err)
 	if ((rc = render(box, job, q, err)))
 		return rc;
 	box->nq++;
+	q->sent = 0;
 	/* A box that is down is started (and this job sent) when its reply
 	 * is collected; a failed send shows up there too. */
-	if (box->pid > 0 &&
-	    write_all(box->job_fd, q->text, q->len, 1) != 0)
-		box_stop(box);
+	if (box->pid > 0 && (box->nq == 1 || (q->len <= SEND_AHEAD_MAX &&
+					      box->q[box->nq - 2].sent))) {
+		if (write_all(box->job_fd, q->text, q->len, 1) != 0)
+			box_stop(box);
+		else
+			q->sent = 1;
+	}
 	return 0;
 }
 
@@ -881,6 +898,15 @@ int kiln_box_collect(kiln_box *box, json_t **result, kiln_error *err)
 	ntests = box->q[0].ntests;
 	if (revive(box, what, sizeof(what)))
 		goto broken;
+	if (!box->q[0].sent) {
+		/* held back by submit: nothing is in flight before it now */
+		if (write_all(box->job_fd, box->q[0].text, box->q[0].len, 1)) {
+			snprintf(what, sizeof(what), "sandbox: sending the "
+				 "job: %s", strerror(errno));
+			goto broken;
+		}
+		box->q[0].sent = 1;
+	}
 	len = read_line(box, now_ms() + box->q[0].budget, &line);
 	if (len < 0) {
 		snprintf(what, sizeof(what), "sandbox: the harness %s",
