@@ -100,8 +100,10 @@ static void language_names_and_aliases(void **state)
 		{ "python", "python" }, { "Python", "python" }, { "PY", "python" },
 		{ "python3", "python" }, { "PYTHON3", "python" }, { "c", "c" },
 		{ "C", "c" }, { "py3", NULL }, { "h", NULL }, { "", NULL },
-		{ "pythonx", NULL }, { "rust", NULL }, { "cpp", NULL },
-		{ "python ", NULL },
+		{ "pythonx", NULL }, { "rust", NULL }, { "cpp", "cpp" },
+		{ "C++", "cpp" }, { "cxx", "cpp" }, { "cc", NULL },
+		{ "js", "js" }, { "JavaScript", "js" }, { "node", "js" },
+		{ "mjs", NULL }, { "python ", NULL },
 	};
 
 	(void)state;
