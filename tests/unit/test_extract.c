@@ -120,7 +120,10 @@ static void language_names_and_aliases(void **state)
 	assert_string_equal(kiln_lang_of_tag("ipython", 7), "python");
 	assert_string_equal(kiln_lang_of_tag("H", 1), "c");
 	assert_string_equal(kiln_lang_of_tag("python3x", 7), "python");
-	assert_null(kiln_lang_of_tag("cpp", 3));
+	assert_string_equal(kiln_lang_of_tag("cpp", 3), "cpp");
+	assert_string_equal(kiln_lang_of_tag("hpp", 3), "cpp");
+	assert_string_equal(kiln_lang_of_tag("mjs", 3), "js");
+	assert_null(kiln_lang_of_tag("rust", 4));
 	assert_null(kiln_lang_of_tag("", 0));
 	assert_null(kiln_lang_of_tag(NULL, 0));
 }
