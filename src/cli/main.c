@@ -18,6 +18,7 @@
 static const cli_cmd *const commands[] = {
 	&cli_run,
 	&cli_import,
+	&cli_bank,
 	&cli_generate,
 	&cli_verify,
 	&cli_dedup,
