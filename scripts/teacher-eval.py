@@ -2,7 +2,8 @@
 """Measures a teacher checkpoint (kiln teacher-train) on held-out bank
 tasks (docs/RUN.md, "The default teacher").
 
-Usage: teacher-eval.py [--kiln KILN] [-n N] [--seed S] MODEL.bin
+Usage: teacher-eval.py [--kiln KILN] [-n N] [--seed S]
+                       [--split heldout|train] [--exclude TASKS] MODEL.bin
 
 Held-out tasks (kiln bank --split heldout: every task has a template the
 teacher never saw) of depth 1 and of depth 2 (from --depth 2, the tasks
@@ -50,19 +51,37 @@ def main():
                                                    "kiln"))
     ap.add_argument("-n", type=int, default=100, help="tasks per depth")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--split", default="heldout",
+                    choices=["heldout", "train"],
+                    help="train: seen templates, unseen tasks (with "
+                    "--exclude)")
+    ap.add_argument("--exclude", help="a kiln bank file: leave out tasks "
+                    "with its fingerprints (the teacher's own training "
+                    "tasks)")
     ap.add_argument("model")
     a = ap.parse_args()
     kiln = os.path.abspath(a.kiln)
     tmp = tempfile.mkdtemp(prefix="kiln-teacher-eval-")
 
-    d1 = os.path.join(tmp, "d1.jsonl")
-    run([kiln, "bank", "-n", str(a.n), "--seed", str(a.seed), "--depth",
-         "1", "--split", "heldout", "-o", d1])
-    both = os.path.join(tmp, "d2all.jsonl")
-    run([kiln, "bank", "-n", str(4 * a.n), "--seed", str(a.seed),
-         "--depth", "2", "--split", "heldout", "-o", both])
-    d2rows = [t for t in read_jsonl(both) if t["bank"]["depth"] == 2][:a.n]
-    tasks = read_jsonl(d1) + d2rows
+    seen = set()
+    if a.exclude:
+        seen = {t["bank"]["fingerprint"] for t in read_jsonl(a.exclude)}
+    tasks = []
+    for depth, n in ((1, 4 * a.n), (2, 8 * a.n)):
+        path = os.path.join(tmp, "d%d.jsonl" % depth)
+        while True:  # depth 1 has few distinct tasks: ask for fewer
+            p = subprocess.run([kiln, "bank", "-n", str(n), "--seed",
+                                str(a.seed), "--depth", str(depth),
+                                "--split", a.split, "-o", path],
+                               capture_output=True, text=True)
+            if p.returncode == 0:
+                break
+            if "no new distinct task" not in p.stderr or n < 2:
+                sys.exit(p.stderr)
+            n //= 2
+        rows = [t for t in read_jsonl(path) if t["bank"]["depth"] == depth
+                and t["bank"]["fingerprint"] not in seen][:a.n]
+        tasks += rows
     tasks_path = os.path.join(tmp, "tasks.jsonl")
     write_jsonl(tasks_path, tasks)
 
@@ -105,6 +124,7 @@ def main():
             n, p = by.get(key, (0, 0))
             by[key] = (n + 1, p + (status.get(t["id"]) == "pass"))
     out = {"model": a.model, "tasks_per_depth": a.n, "seed": a.seed,
+           "split": a.split, "excluded": len(seen),
            "pass@1": {k: round(p / n, 3) for k, (n, p) in sorted(by.items())},
            "n": {k: n for k, (n, p) in sorted(by.items())}}
     rates = run([sys.executable, os.path.join(HERE, "bank-test-rates.py"),
