@@ -356,7 +356,7 @@ static int run_teacher(int argc, char **argv)
 	a.tasks = 6000, a.seed = 1, a.depth = 2, a.ntests = 5;
 	a.hold_phrasing = -1;
 	a.vocab = 1024, a.layers = 4, a.heads = 4, a.d_model = 128;
-	a.ctx = 384, a.batch = 8, a.steps = 800, a.lr = 3e-3;
+	a.ctx = 384, a.batch = 4, a.steps = 1300, a.lr = 5e-3;
 	a.minutes = 10;
 	if ((rc = cli_parse(&cli_teacher, argc, argv, &a, sizeof a, &npos)) !=
 	    CLI_GO)
