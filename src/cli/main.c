@@ -32,6 +32,7 @@ static const cli_cmd *const commands[] = {
 	&cli_store,
 	&cli_tokenizer,
 	&cli_train,
+	&cli_teacher,
 	&cli_sample,
 	&cli_serve,
 	NULL,

@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""Measures a teacher checkpoint (kiln teacher-train) on held-out bank
+tasks (docs/RUN.md, "The default teacher").
+
+Usage: teacher-eval.py [--kiln KILN] [-n N] [--seed S]
+                       [--split heldout|train] [--exclude TASKS] MODEL.bin
+
+Held-out tasks (kiln bank --split heldout: every task has a template the
+teacher never saw) of depth 1 and of depth 2 (from --depth 2, the tasks
+with bank.depth == 2). kiln serve serves MODEL on loopback; kiln generate
+asks it (greedy) for one solution a task (--test-sets 0: the task's own
+hidden tests judge it) and kiln verify gives pass@1, by depth and by
+phrasing frame; a second kiln generate asks for one test set a task and
+scripts/bank-test-rates.py gives the tests' validity and discrimination.
+Prints one JSON object. Candidate code runs only in kiln's sandbox.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_jsonl(path, rows):
+    with open(path, "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+
+
+def run(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit("failed (%d): %s\n%s" % (p.returncode, " ".join(cmd),
+                                          p.stderr[-2000:]))
+    return p.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kiln", default=os.path.join(HERE, "..", "build",
+                                                   "kiln"))
+    ap.add_argument("-n", type=int, default=100, help="tasks per depth")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--split", default="heldout",
+                    choices=["heldout", "train"],
+                    help="train: seen templates, unseen tasks (with "
+                    "--exclude)")
+    ap.add_argument("--exclude", help="a kiln bank file: leave out tasks "
+                    "with its fingerprints (the teacher's own training "
+                    "tasks)")
+    ap.add_argument("model")
+    a = ap.parse_args()
+    kiln = os.path.abspath(a.kiln)
+    tmp = tempfile.mkdtemp(prefix="kiln-teacher-eval-")
+
+    seen = set()
+    if a.exclude:
+        seen = {t["bank"]["fingerprint"] for t in read_jsonl(a.exclude)}
+    tasks = []
+    for depth, n in ((1, 4 * a.n), (2, 8 * a.n)):
+        path = os.path.join(tmp, "d%d.jsonl" % depth)
+        while True:  # depth 1 has few distinct tasks: ask for fewer
+            p = subprocess.run([kiln, "bank", "-n", str(n), "--seed",
+                                str(a.seed), "--depth", str(depth),
+                                "--split", a.split, "-o", path],
+                               capture_output=True, text=True)
+            if p.returncode == 0:
+                break
+            if "no new distinct task" not in p.stderr or n < 2:
+                sys.exit(p.stderr)
+            n //= 2
+        rows = [t for t in read_jsonl(path) if t["bank"]["depth"] == depth
+                and t["bank"]["fingerprint"] not in seen][:a.n]
+        tasks += rows
+    tasks_path = os.path.join(tmp, "tasks.jsonl")
+    write_jsonl(tasks_path, tasks)
+
+    srv = subprocess.Popen([kiln, "serve", "-m", a.model, "--port", "0",
+                            "--max-batch", "8"], stderr=subprocess.PIPE,
+                           stdout=subprocess.DEVNULL, text=True)
+    url = None
+    while url is None:
+        line = srv.stderr.readline()
+        if not line:
+            sys.exit("kiln serve did not start")
+        m = re.search(r"listening on (http://127\.0\.0\.1:\d+/v1)", line)
+        if m:
+            url = m.group(1)
+    threading.Thread(target=lambda: [None for _ in srv.stderr],
+                     daemon=True).start()
+    store = os.path.join(tmp, "gen.store")
+    try:
+        sol = os.path.join(tmp, "sol.jsonl")
+        run([kiln, "generate", "--backend", url, "-m", "teacher", "-k", "1",
+             "--test-sets", "0", "--temperature", "0", "--max-tokens",
+             "256", "-c", "8", "--store", store, "-q", "-o", sol,
+             tasks_path])
+        tst = os.path.join(tmp, "tests.jsonl")
+        run([kiln, "generate", "--backend", url, "-m", "teacher", "-k", "1",
+             "--test-sets", "1", "--temperature", "0", "--max-tokens",
+             "256", "-c", "8", "--store", store, "-q", "-o", tst,
+             tasks_path])
+    finally:
+        srv.terminate()
+        srv.wait()
+    ver = os.path.join(tmp, "verdicts.jsonl")
+    run([kiln, "verify", "-q", "-o", ver, sol])
+    status = {v["id"]: v["status"] for v in read_jsonl(ver)}
+    by = {}
+    for t in tasks:
+        b = t["bank"]
+        for key in ("depth%d" % b["depth"],
+                    "depth%d_phrasing%d" % (b["depth"], b["phrasing"])):
+            n, p = by.get(key, (0, 0))
+            by[key] = (n + 1, p + (status.get(t["id"]) == "pass"))
+    out = {"model": a.model, "tasks_per_depth": a.n, "seed": a.seed,
+           "split": a.split, "excluded": len(seen),
+           "pass@1": {k: round(p / n, 3) for k, (n, p) in sorted(by.items())},
+           "n": {k: n for k, (n, p) in sorted(by.items())}}
+    rates = run([sys.executable, os.path.join(HERE, "bank-test-rates.py"),
+                 "--kiln", kiln, tasks_path, tst])
+    out["tests"] = json.loads(rates.splitlines()[-1])
+    print(json.dumps(out))
+    subprocess.run(["rm", "-rf", tmp])
+
+
+if __name__ == "__main__":
+    main()
