@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,14 +98,24 @@ static int pty(int cols, FILE **slave)
 	return m;
 }
 
+/* Everything written to the terminal so far. The pty may hand over two
+ * writes in two reads (CI saw "step 1/10" alone): read until nothing more
+ * comes for 100 ms. */
 static const char *drain(int m)
 {
 	static char buf[4096];
-	ssize_t n;
+	size_t len = 0;
+	struct pollfd pfd = { .fd = m, .events = POLLIN };
 
 	fcntl(m, F_SETFL, O_NONBLOCK);
-	n = read(m, buf, sizeof(buf) - 1);
-	buf[n > 0 ? n : 0] = '\0';
+	while (len < sizeof(buf) - 1 && poll(&pfd, 1, 100) > 0) {
+		ssize_t n = read(m, buf + len, sizeof(buf) - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
 	return buf;
 }
 
