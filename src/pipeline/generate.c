@@ -25,6 +25,7 @@
 #include "kiln/generate.h"
 #include "kiln/sandbox.h"
 #include "kiln/template.h"
+#include "pipeline/pipeline_int.h"
 #include "util/buf.h"
 
 void kiln_generate_opts_default(kiln_generate_opts *o)
@@ -40,10 +41,10 @@ void kiln_generate_opts_default(kiln_generate_opts *o)
 	o->seed = 1234;
 }
 
-/* The JSON body of one request. Keys in a fixed order: the hash of the
- * text is the cache key. */
-static char *request_body(const kiln_generate_opts *o, const char *prompt,
-			  long seed, int n)
+/* The JSON body of one request (kiln__request_body, pipeline_int.h).
+ * Keys in a fixed order: the hash of the text is the cache key. */
+char *kiln__request_body(const kiln_generate_opts *o, const char *prompt,
+			 long seed, int n)
 {
 	json_t *r = json_object();
 	char *text;
@@ -67,14 +68,14 @@ static char *request_body(const kiln_generate_opts *o, const char *prompt,
 	return text;
 }
 
-/* request_body() for many prompts at the speed of string copies: the body
- * is cut, once, around a marker prompt and a marker seed into three
- * constant pieces; a body is then piece 0, the prompt as jansson escapes
- * it, piece 1, the seed as jansson prints it, piece 2. The text is
- * request_body()'s byte for byte, so request hashes (cache keys) do not
- * depend on which of the two made it. */
+/* kiln__request_body() for many prompts at the speed of string copies:
+ * the body is cut, once, around a marker prompt and a marker seed into
+ * three constant pieces; a body is then piece 0, the prompt as jansson
+ * escapes it, piece 1, the seed as jansson prints it, piece 2. The text
+ * is kiln__request_body()'s byte for byte, so request hashes (cache keys)
+ * do not depend on which of the two made it. */
 struct body_tmpl {
-	char *text;          /* request_body() of the markers */
+	char *text;          /* kiln__request_body() of the markers */
 	const char *piece[3];
 	size_t len[3];
 };
@@ -88,7 +89,7 @@ static int body_tmpl_init(struct body_tmpl *bt, const kiln_generate_opts *o)
 	char seed[32], *p, *q;
 
 	memset(bt, 0, sizeof(*bt));
-	bt->text = request_body(o, mark_prompt, MARK_SEED, o->n);
+	bt->text = kiln__request_body(o, mark_prompt, MARK_SEED, o->n);
 	snprintf(seed, sizeof(seed), ":%" JSON_INTEGER_FORMAT ",",
 		 (json_int_t)MARK_SEED);
 	if (!bt->text || !(p = strstr(bt->text, esc_prompt)) ||
@@ -128,13 +129,13 @@ static char *body_from_tmpl(const struct body_tmpl *bt, const char *prompt,
 	return b.p;
 }
 
-/* The pieces must give what request_body() gives (they would not if, say,
- * the model name held the marker): checked on a probe. */
+/* The pieces must give what kiln__request_body() gives (they would not
+ * if, say, the model name held the marker): checked on a probe. */
 static int body_tmpl_check(const struct body_tmpl *bt,
 			   const kiln_generate_opts *o)
 {
 	static const char probe[] = "a \"quoted\"\n\tprompt \\ {x} \xc3\xa9";
-	char *want = request_body(o, probe, -42, o->n);
+	char *want = kiln__request_body(o, probe, -42, o->n);
 	char *got = body_from_tmpl(bt, probe, -42);
 	int same = want && got && strcmp(want, got) == 0;
 
@@ -329,7 +330,7 @@ static char *make_body(const struct gen *g, const char *prompt, long req,
 {
 	return g->bt_ok && n == g->o->n
 		? body_from_tmpl(&g->bt, prompt, g->o->seed + req)
-		: request_body(g->o, prompt, g->o->seed + req, n);
+		: kiln__request_body(g->o, prompt, g->o->seed + req, n);
 }
 
 /* begin: a task's solution (or joint) requests, then its test requests. */

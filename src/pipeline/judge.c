@@ -34,30 +34,6 @@ static const char *unit_id(void *ctx, size_t unit)
 	return ((struct judge *)ctx)->ids[unit];
 }
 
-char *kiln__request_body(const kiln_generate_opts *g, const char *prompt)
-{
-	json_t *r = json_object();
-	char *text;
-
-	if (!r)
-		return NULL;
-	json_object_set_new(r, "model", json_string(g->model ? g->model
-							      : "default"));
-	if (g->completions)
-		json_object_set_new(r, "prompt", json_string(prompt));
-	else
-		json_object_set_new(r, "messages", json_pack("[{ss ss}]",
-			"role", "user", "content", prompt));
-	json_object_set_new(r, "temperature", json_real(g->temperature));
-	json_object_set_new(r, "top_p", json_real(g->top_p));
-	json_object_set_new(r, "max_tokens", json_integer(g->max_tokens));
-	json_object_set_new(r, "seed", json_integer(g->seed));
-	json_object_set_new(r, "n", json_integer(1));
-	text = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(r);
-	return text;
-}
-
 static int begin(void *ctx, kiln_teacher *t, size_t unit, kiln_error *err)
 {
 	struct judge *J = ctx;
@@ -67,7 +43,7 @@ static int begin(void *ctx, kiln_teacher *t, size_t unit, kiln_error *err)
 
 	if (!prompt)
 		return err->code ? err->code : KILN_ENOMEM;
-	body = kiln__request_body(&J->o->g, prompt);
+	body = kiln__request_body(&J->o->g, prompt, J->o->g.seed, 1);
 	free(prompt);
 	if (!body)
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");

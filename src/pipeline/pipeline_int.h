@@ -6,11 +6,13 @@
 
 #include "kiln/generate.h"
 
-/* The JSON text of a one-choice request for prompt with g's model,
- * sampling options and seed (chat, or /completions with g->completions);
- * keys in a fixed order, since the hash of the text is the cache key.
- * NULL when out of memory. The judge's and rewrite's requests. */
-char *kiln__request_body(const kiln_generate_opts *g, const char *prompt);
+/* The JSON text of a request for prompt with g's model, sampling options
+ * and stop, this seed and n choices (chat, or /completions with
+ * g->completions); keys in a fixed order, since the hash of the text is
+ * the cache key. NULL when out of memory. Every stage's requests
+ * (generate.c). */
+char *kiln__request_body(const kiln_generate_opts *g, const char *prompt,
+			 long seed, int n);
 
 /* The text of an answer's first choice, or NULL. */
 const char *kiln__answer_text(const json_t *answer, int completions);

@@ -414,7 +414,7 @@ static int add_request(struct rw *W, kiln_teacher *t, size_t u,
 	json_decref(vars);
 	if (!prompt)
 		return err->code ? err->code : KILN_ENOMEM;
-	body = kiln__request_body(&W->o->g, prompt);
+	body = kiln__request_body(&W->o->g, prompt, W->o->g.seed, 1);
 	free(prompt);
 	if (!body)
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
