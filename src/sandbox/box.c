@@ -15,8 +15,9 @@
  *           it, detach the old root, remount the root read-only
  *   child:  hostname, rlimits, setresgid/setresuid to 1000, parent-death
  *           signal, no_new_privs, seccomp, a scrubbed environment
- *   child:  execve python3 -I -B /kiln/harness.py  (no capabilities after
- *           this: the uid is not 0 inside the namespace)
+ *   child:  execve python3 -I -B -c "import harness; harness.main()"
+ *           (/kiln/harness.py; no capabilities after this: the uid is
+ *           not 0 inside the namespace)
  *
  * No /proc is mounted: candidates have no way to look at or into other
  * processes, and the harness does not need one.
@@ -201,7 +202,12 @@ static int child_main(void *arg)
 		"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp",
 		"TMPDIR=/tmp", "PYTHONDONTWRITEBYTECODE=1", NULL
 	};
-	char *argv[] = { (char *)p->python, "-I", "-B", "/kiln/harness.py",
+	/* The harness is imported, not run as a script, so that its
+	 * bytecode comes from /kiln/__pycache__ when the build made it for
+	 * this interpreter (see CMakeLists.txt); else Python compiles it. */
+	char *argv[] = { (char *)p->python, "-I", "-B", "-c",
+			 "import sys; sys.path.insert(0, '/kiln'); "
+			 "import harness; harness.main()",
 			 (char *)p->cpu_arg, NULL };
 	int fd = p->err_fd;
 
@@ -266,6 +272,11 @@ static int child_main(void *arg)
 		die(fd, "/dev links");
 	if (write_file("kiln/harness.py", p->harness, p->harness_len, 0644))
 		die(fd, "writing the harness");
+	if (kiln__harness_pyc_len > 0 &&
+	    (mkdir("kiln/__pycache__", 0755) ||
+	     write_file("kiln/__pycache__/harness." KILN_PYC_TAG ".pyc",
+			kiln__harness_pyc, kiln__harness_pyc_len, 0644)))
+		die(fd, "writing the harness's bytecode");
 	if (mount("kiln-tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV,
 		  p->tmp_opts) != 0)
 		die(fd, "mounting /tmp");

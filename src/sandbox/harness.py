@@ -1341,8 +1341,8 @@ def threading_count():
     return t.active_count() if t else 1
 
 
-_WATCHED_MODULES = ("builtins", "sys", "os", "__main__", "math", "re",
-                    "string", "collections", "itertools", "functools",
+_WATCHED_MODULES = ("builtins", "sys", "os", "__main__", "harness", "math",
+                    "re", "string", "collections", "itertools", "functools",
                     "heapq", "bisect", "typing", "copy", "random",
                     "operator", "cmath", "array", "json", "ast", "struct",
                     "resource", "signal", "time", "gc", "select", "stat",
@@ -2795,10 +2795,16 @@ def serve():
         reply_parts(result, box.details)
 
 
-if __name__ == "__main__":
+def main():
+    """PID 1's entry (box.c imports this module and calls it), and a cold
+    candidate's (zygote_server execs this file with --candidate)."""
     if len(sys.argv) >= 4 and sys.argv[1] == "--candidate":
         set_nondumpable()   # execve made this process dumpable again
         candidate_main(int(sys.argv[2]), read_solution(int(sys.argv[3])))
         os._exit(0)
     else:
         serve()
+
+
+if __name__ == "__main__":
+    main()

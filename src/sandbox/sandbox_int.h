@@ -31,5 +31,9 @@ void kiln__cgroup_destroy(kiln__cgroup *cg);
 /* The harness source, embedded at build time (harness_py.c). */
 extern const char kiln__harness_py[];
 extern const unsigned long kiln__harness_py_len;
+/* The same compiled for the interpreter whose sys.implementation.cache_tag
+ * is KILN_PYC_TAG (harness_pyc.c; empty when the build had none). */
+extern const char kiln__harness_pyc[];
+extern const unsigned long kiln__harness_pyc_len;
 
 #endif
