@@ -33,6 +33,10 @@
  * may also be a name only fences use ("py3", "ipython", "h"). */
 const char *kiln_lang_canonical(const char *name);
 const char *kiln_lang_of_tag(const char *tag, size_t len);
+/* The name people write in prose for a language ("Python", "C++",
+ * "JavaScript"), from any of its names; a name kiln does not know comes
+ * back as given (NULL and "" give "Python", as a missing language reads). */
+const char *kiln_lang_display(const char *name);
 
 #define KILN_EXTRACT_MAX_ANSWER (4u << 20) /* bytes of an answer */
 #define KILN_EXTRACT_MAX_BLOCKS 1000       /* fenced blocks in an answer */

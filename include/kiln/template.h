@@ -1,8 +1,9 @@
 /* kiln/template.h - prompt templates (src/llm/template.c).
  *
  * A template is text with variables taken from a task record: {prompt},
- * {entry_point}, {language} ("python" when the task has none); "{{" and
- * "}}" stand for braces. An unknown variable is an error that names it.
+ * {entry_point}, {language} (the language as prose names it: "Python",
+ * "C++"; Python when the task has none), {language_tag} (as a fence's
+ * tag: "python", "cpp"); "{{" and "}}" stand for braces. An unknown variable is an error that names it.
  * The built-in templates are the files in data/templates/, embedded at build time.
  */
 #ifndef KILN_TEMPLATE_H
@@ -19,7 +20,7 @@ char *kiln_template_render(const char *tmpl, const json_t *task,
 
 /* The built-in templates: "solution", "tests", "joint", "judge",
  * "critique", "revise"; NULL for another name. Variables: {prompt},
- * {entry_point}, {language} (default python), {solution}, {tests} (a list
+ * {entry_point}, {language}, {language_tag}, {solution}, {tests} (a list
  * one test after another, I/O tests as asserts), {principle} and
  * {critique} (kiln rewrite sets them in the record it renders); {{ and }}
  * are literal braces. */

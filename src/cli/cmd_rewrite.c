@@ -38,7 +38,8 @@ static const kiln_opt rewrite_opts[] = {
 		"read the teacher's API key from this environment variable"),
 	KILN_OPT_ROW_PATH("template-critique", 0, A, tmpl_critique, "FILE",
 		"the critique prompt's template; variables {principle}, "
-		"{prompt}, {solution}, {tests}, {language}, {entry_point}"),
+		"{prompt}, {solution}, {tests}, {language}, {language_tag}, "
+		"{entry_point}"),
 	KILN_OPT_ROW_PATH("template-revise", 0, A, tmpl_revise, "FILE",
 		"the revision prompt's template; {critique} too"),
 	KILN_OPT_ROW_FLAG("no-cache", 0, A, w.g.no_cache,

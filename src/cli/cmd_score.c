@@ -39,7 +39,8 @@ static const kiln_opt score_opts[] = {
 	KILN_OPT_ROW_INCLUDE(A, j, cli_judge_opts),
 	KILN_OPT_ROW_PATH("rubric", 0, A, rubric, "FILE",
 		"the judge's prompt template; variables {prompt}, {solution}, "
-		"{tests}, {language} (default: data/templates/judge.txt)"),
+		"{tests}, {language}, {language_tag} (default: "
+		"data/templates/judge.txt)"),
 	KILN_OPT_ROW_STRING("judge-api-key-env", 0, A, key_env, "VAR",
 		"read the judge's API key from this environment variable"),
 	{ .name = "store", .kind = KILN_OPT_PATH, .arg = "FILE",

@@ -143,7 +143,8 @@ const kiln_opt cli_teacher_cli_opts[] = {
 		"read the API key from this environment variable"),
 	KILN_OPT_ROW_PATH("template-solution", 0, T, tmpl_solution, "FILE",
 		"the solution prompt's template; variables {prompt}, "
-		"{entry_point}, {language} (default: data/templates)"),
+		"{entry_point}, {language}, {language_tag} (default: "
+		"data/templates)"),
 	KILN_OPT_ROW_END,
 };
 #undef T

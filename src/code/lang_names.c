@@ -65,3 +65,26 @@ enum code_lang kiln__code_lang(const char *name)
 		return CODE_C;
 	return CODE_OTHER;
 }
+
+/* Prose names, by canonical name (kiln_lang_display). */
+static const struct {
+	const char *canonical, *display;
+} displays[] = {
+	{ "python", "Python" }, { "c", "C" }, { "cpp", "C++" },
+	{ "js", "JavaScript" }, { "go", "Go" }, { "java", "Java" },
+	{ "rust", "Rust" }, { "lua", "Lua" }, { "ocaml", "OCaml" },
+	{ "racket", "Racket" }, { "r", "R" },
+};
+
+const char *kiln_lang_display(const char *name)
+{
+	const char *c;
+
+	if (!name || !*name)
+		return "Python";
+	c = kiln_lang_canonical(name);
+	for (size_t i = 0; c && i < sizeof(displays) / sizeof(displays[0]); i++)
+		if (!strcmp(displays[i].canonical, c))
+			return displays[i].display;
+	return name;
+}

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kiln/code.h" /* kiln_lang_display, kiln_lang_canonical */
 #include "kiln/template.h"
 #include "util/buf.h"
 
@@ -101,16 +102,24 @@ char *kiln_template_render(const char *tmpl, const json_t *task,
 				p = end + 1;
 				continue;
 			}
-			if (strcmp(name, "prompt") == 0 ||
+			if (strcmp(name, "language") == 0) {
+				/* In prose: "Python", "C++". */
+				v = kiln_lang_display(json_string_value(
+					json_object_get(task, "language")));
+			} else if (strcmp(name, "language_tag") == 0) {
+				/* A fence's tag: "python", "cpp". */
+				const char *l = json_string_value(
+					json_object_get(task, "language"));
+				v = !l || !*l ? "python"
+				    : kiln_lang_canonical(l) ? kiln_lang_canonical(l)
+				    : l;
+			} else if (strcmp(name, "prompt") == 0 ||
 			    strcmp(name, "solution") == 0 ||
 			    strcmp(name, "entry_point") == 0 ||
-			    strcmp(name, "language") == 0 ||
 			    strcmp(name, "principle") == 0 ||
 			    strcmp(name, "critique") == 0) {
 				v = json_string_value(json_object_get(task,
 								      name));
-				if (!v && strcmp(name, "language") == 0)
-					v = "python";
 				if (!v)
 					v = "";
 			} else {
@@ -118,8 +127,8 @@ char *kiln_template_render(const char *tmpl, const json_t *task,
 				kiln_error_set(err, KILN_EPARSE, "template: "
 					       "unknown variable {%s} (known: "
 					       "prompt, entry_point, language, "
-					       "solution, tests, principle, "
-					       "critique)",
+					       "language_tag, solution, tests, "
+					       "principle, critique)",
 					       name);
 				return NULL;
 			}

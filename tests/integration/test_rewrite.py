@@ -272,7 +272,7 @@ def judge_checks(tmp):
     # only the good revision reached the judge (both of its versions)
     judged = [q for q in srv.requests()
               if (q.get("prompt") or "").startswith("You are reviewing a "
-                                                    "python solution to a "
+                                                    "Python solution to a "
                                                     "programming task, "
                                                     "together")]
     check("the judge sees only revisions that passed the tests",
