@@ -32,60 +32,22 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kilntest  # noqa: E402
+from kilntest import Checks, read_jsonl, write_jsonl  # noqa: E402
 
 KILN = os.path.abspath(sys.argv[1])
 FAKEAI = os.path.abspath(sys.argv[2])
-results = []
-
-
-def check(name, cond, detail=""):
-    results.append(bool(cond))
-    print("%s %s%s" % ("PASS" if cond else "FAIL", name,
-                       "" if cond else ": " + str(detail)[:1500]))
+check = Checks()
 
 
 def kiln(*args):
-    return subprocess.run([KILN] + list(args), capture_output=True,
-                          text=True, timeout=600)
+    return kilntest.run(KILN, *args)
 
 
-def write_jsonl(path, recs):
-    with open(path, "w") as f:
-        for r in recs:
-            f.write(json.dumps(r) + "\n")
-
-
-def read_jsonl(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-class FakeAI:
-    def __init__(self, tmp, script):
-        self.dir = tempfile.mkdtemp(dir=tmp)
-        sp = os.path.join(self.dir, "script.json")
-        self.log = os.path.join(self.dir, "log.jsonl")
-        portf = os.path.join(self.dir, "port")
-        with open(sp, "w") as f:
-            json.dump(script, f)
-        self.proc = subprocess.Popen(
-            [FAKEAI, "--port", "0", "--port-file", portf, "--script", sp,
-             "--log", self.log, "--stdin-lifeline"], stdin=subprocess.PIPE)
-        for _ in range(250):
-            if os.path.exists(portf) and open(portf).read().strip():
-                break
-            time.sleep(0.02)
-        self.url = "http://127.0.0.1:%s/v1" % open(portf).read().strip()
-
-    def requests(self):
-        return read_jsonl(self.log)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
+def FakeAI(tmp, script):
+    return kilntest.FakeAI(FAKEAI, tempfile.mkdtemp(dir=tmp), script)
 
 
 def sol(name, body="return a + b", args="a, b"):
@@ -309,9 +271,7 @@ def main():
     main_checks(tmp)
     judge_checks(tmp)
     subprocess.run(["rm", "-rf", tmp])
-    passed = sum(results)
-    print("%d passed, %d failed" % (passed, len(results) - passed))
-    return 0 if passed == len(results) else 1
+    return check.finish()
 
 
 if __name__ == "__main__":
