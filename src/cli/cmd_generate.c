@@ -298,8 +298,7 @@ out:
 
 const cli_cmd cli_generate = {
 	.name = "generate", .run = run_generate, .opts = generate_opts,
-	.summary = "ask a teacher model (OpenAI-compatible API) for solutions "
-		   "and tests",
+	.summary = "ask a teacher model (OpenAI API) for solutions and tests",
 	.synopsis = "usage: kiln generate --backend URL [options] TASKS.jsonl",
 	.about =
 "Asks a teacher model (any OpenAI-compatible server: llama.cpp, vLLM,\n"

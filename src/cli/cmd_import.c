@@ -347,8 +347,7 @@ static int run_import(int argc, char **argv)
 
 const cli_cmd cli_import = {
 	.name = "import", .run = run_import, .opts = import_opts,
-	.summary = "convert a published benchmark (HumanEval(-X, +), MBPP) "
-		   "to tasks",
+	.summary = "a published benchmark (HumanEval(-X, +), MBPP) to tasks",
 	.synopsis = "usage: kiln import --format FORMAT [options] FILE",
 	.about =
 "Converts a benchmark file, as its authors publish it (gzip or plain),\n"

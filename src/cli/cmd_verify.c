@@ -279,8 +279,7 @@ static int run_verify(int argc, char **argv)
 
 const cli_cmd cli_verify = {
 	.name = "verify", .run = run_verify, .opts = verify_opts,
-	.summary = "run solutions against their tests in the sandbox; write "
-		   "verdicts",
+	.summary = "run solutions against their tests in the sandbox",
 	.synopsis = "usage: kiln verify [options] [FILE|-]",
 	.about =
 "Runs every record's solution against its tests in the sandbox and writes\n"

@@ -58,9 +58,15 @@ void cli_usage(const cli_cmd *cmd, const void *opts, FILE *f)
 		      "  -h, --help               this text\n", f);
 	}
 	if (cmd->subs) {
+		int w = 0;
+
+		/* One column for the summaries, as wide as the longest name. */
+		for (int i = 0; cmd->subs[i]; i++)
+			if ((int)strlen(cmd->subs[i]->name) > w)
+				w = (int)strlen(cmd->subs[i]->name);
 		fputs("commands:\n", f);
 		for (int i = 0; cmd->subs[i]; i++)
-			fprintf(f, "  %-9s %s\n", cmd->subs[i]->name,
+			fprintf(f, "  %-*s  %s\n", w, cmd->subs[i]->name,
 				cmd->subs[i]->summary);
 	}
 	if (cmd->after)

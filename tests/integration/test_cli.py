@@ -141,7 +141,14 @@ def option_checks(tmp, he):
     check("kiln --help lists every command", all(
         "\n  %s " % c in p.stdout for c in (
             "import", "generate", "verify", "eval", "tokenizer", "train",
-            "sample", "serve")), p.stdout)
+            "sample", "serve", "teacher-train")), p.stdout)
+    # one column for the summaries, whatever the longest name
+    rows = [l for l in p.stdout.split("commands:\n", 1)[-1].split("\n\n")[0]
+            .splitlines()]
+    cols = {len(l) - len(l[2:].split(None, 1)[1]) for l in rows if
+            len(l[2:].split(None, 1)) == 2}
+    check("kiln --help: every summary starts in one column",
+          len(rows) > 10 and len(cols) == 1, rows)
     # the same flag means the same thing: choices per request is --choices
     # in generate as in eval (--n still works), and eval can set the
     # teacher's timeout (--request-timeout) beside the sandbox's (--timeout)
