@@ -220,6 +220,43 @@ def c_checks(tmp):
                    ("const", "100", "99")], (surv, p.stderr[-300:]))
 
 
+def c_equivalent_checks(tmp):
+    # `dead` is never read: -O2 compiles every mutant of its two lines
+    # (0 -> 1, * -> /, 2 -> 3, 2 -> 1, the assignment deleted) to the
+    # original's object file; those are equivalent, never run, and out of
+    # the score's denominator. The mutants of `return a + 1;` change the
+    # code: run, and killed by the tests.
+    rec = {"id": "c/dead", "language": "c",
+           "solution": "int f(int a) {\n    int dead = 0;\n"
+                       "    dead = a * 2;\n    return a + 1;\n}\n",
+           "tests": ["assert(f(1) == 2);", "assert(f(5) == 6);"]}
+    src = os.path.join(tmp, "ceq.jsonl")
+    write_jsonl(src, [rec])
+    muts = os.path.join(tmp, "ceq.mut.jsonl")
+    stats = os.path.join(tmp, "ceq.stats.json")
+    p = kiln("score", "--mutation", "-q", src, "-o",
+             os.path.join(tmp, "ceq.out.jsonl"), "--mutants-out", muts,
+             "--stats", stats)
+    out = read_jsonl(os.path.join(tmp, "ceq.out.jsonl")) \
+        if p.returncode == 0 else []
+    ms = read_jsonl(muts) if p.returncode == 0 else []
+    ran = sorted((m["mutant"]["op"], m["mutant"]["from"], m["mutant"]["to"])
+                 for m in ms)
+    m = out[0]["mutation"] if out else {}
+    check("C: mutants compiled to the original's object file at -O2 are "
+          "equivalent, not run, not in the score",
+          m.get("equivalent") == 5 and m.get("mutants") == 4 and
+          m.get("killed") == 4 and m.get("score") == 1.0 and
+          ran == [("arith", "+", "-"), ("const", "1", "0"),
+                  ("const", "1", "2"), ("return_none", "return a + 1;",
+                                        "return 0;")],
+          (m, ran, p.stderr[-300:]))
+    st = json.load(open(stats)) if p.returncode == 0 else {}
+    check("... counted in the stats (equivalent_objects)",
+          st.get("mutation", {}).get("equivalent_objects") == 5 and
+          st.get("mutation", {}).get("equivalent") == 5, st)
+
+
 def never_runs(tmp):
     # If the mutator (outside the sandbox) ran the code, this file would
     # appear on the host; the solution itself runs only in the sandbox,
@@ -413,6 +450,7 @@ def main():
     planted_checks(tmp)
     timeout_checks(tmp)
     c_checks(tmp)
+    c_equivalent_checks(tmp)
     never_runs(tmp)
     input_checks(tmp)
     top_k_checks(tmp)
