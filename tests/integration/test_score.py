@@ -198,19 +198,27 @@ def timeout_checks(tmp):
           took, took < 4.5, took)
 
 
+def score_one(tmp, name, rec):
+    """kiln score --mutation on one record: (process, its output records,
+    its mutants (--mutants-out), its --stats), empty when it failed."""
+    src = os.path.join(tmp, name + ".jsonl")
+    write_jsonl(src, [rec])
+    out, muts, stats = (os.path.join(tmp, name + x) for x in
+                        (".out.jsonl", ".mut.jsonl", ".stats.json"))
+    p = kiln("score", "--mutation", "-q", src, "-o", out, "--mutants-out",
+             muts, "--stats", stats)
+    if p.returncode:
+        return p, [], [], {}
+    with open(stats) as f:
+        return p, read_jsonl(out), read_jsonl(muts), json.load(f)
+
+
 def c_checks(tmp):
     rec = {"id": "c/add", "language": "c",
            "solution": "int add(int a, int b) {\n    if (a > 100)\n"
                        "        return 0;\n    return a + b;\n}\n",
            "tests": ["assert(add(2, 3) == 5);", "assert(add(200, 1) == 0);"]}
-    src = os.path.join(tmp, "c.jsonl")
-    write_jsonl(src, [rec])
-    muts = os.path.join(tmp, "c.mut.jsonl")
-    p = kiln("score", "--mutation", "-q", src, "-o",
-             os.path.join(tmp, "c.out.jsonl"), "--mutants-out", muts)
-    out = read_jsonl(os.path.join(tmp, "c.out.jsonl")) \
-        if p.returncode == 0 else []
-    ms = read_jsonl(muts) if p.returncode == 0 else []
+    p, out, ms, _ = score_one(tmp, "c", rec)
     surv = sorted((m["mutant"]["op"], m["mutant"]["from"], m["mutant"]["to"])
                   for m in ms if not m["mutant"]["killed"])
     # the boundary (a > 100 vs >= 100, 101, 99) is not tested: those live
@@ -230,16 +238,7 @@ def c_equivalent_checks(tmp):
            "solution": "int f(int a) {\n    int dead = 0;\n"
                        "    dead = a * 2;\n    return a + 1;\n}\n",
            "tests": ["assert(f(1) == 2);", "assert(f(5) == 6);"]}
-    src = os.path.join(tmp, "ceq.jsonl")
-    write_jsonl(src, [rec])
-    muts = os.path.join(tmp, "ceq.mut.jsonl")
-    stats = os.path.join(tmp, "ceq.stats.json")
-    p = kiln("score", "--mutation", "-q", src, "-o",
-             os.path.join(tmp, "ceq.out.jsonl"), "--mutants-out", muts,
-             "--stats", stats)
-    out = read_jsonl(os.path.join(tmp, "ceq.out.jsonl")) \
-        if p.returncode == 0 else []
-    ms = read_jsonl(muts) if p.returncode == 0 else []
+    p, out, ms, st = score_one(tmp, "ceq", rec)
     ran = sorted((m["mutant"]["op"], m["mutant"]["from"], m["mutant"]["to"])
                  for m in ms)
     m = out[0]["mutation"] if out else {}
@@ -251,7 +250,6 @@ def c_equivalent_checks(tmp):
                   ("const", "1", "2"), ("return_none", "return a + 1;",
                                         "return 0;")],
           (m, ran, p.stderr[-300:]))
-    st = json.load(open(stats)) if p.returncode == 0 else {}
     check("... counted in the stats (equivalent_objects)",
           st.get("mutation", {}).get("equivalent_objects") == 5 and
           st.get("mutation", {}).get("equivalent") == 5, st)
