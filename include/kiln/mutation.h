@@ -14,7 +14,10 @@
  * or, when it cannot be scored (the solution fails its own tests, does
  * not parse, has no mutation site), {"mutants": 0, "score": null,
  * "error": "..."}. A mutant is killed when its verdict is not a pass (a
- * fail, an error, a timeout ...). Each mutant's tests get
+ * fail, an error, a timeout ...). "equivalent" counts the mutants dropped
+ * before they ran: duplicates, Python mutants compiled to the original's
+ * code, C mutants compiled (in the sandbox, -O2) to the original's object
+ * file; they are not in N. Each mutant's tests get
  * max(floor, factor x the original's slowest test) each.
  */
 #ifndef KILN_MUTATION_H
@@ -54,6 +57,7 @@ typedef struct kiln_mutation_stats {
 	long records;         /* read */
 	long scored;          /* with a score */
 	long mutants, killed, equivalent, invalid, timeouts;
+	long equivalent_objects;   /* of equivalent: C object files equal */
 	long by_op[KILN_MUT_OPS][2];   /* mutants, killed */
 	double seconds;
 	double mutant_seconds;        /* time spent running mutants */

@@ -52,6 +52,13 @@ typedef struct kiln_job {
 	 * literal it must return ("3"), compared by kiln (docs/FORMATS.md). */
 	const char *const *expect;
 	double atol;                  /* float tolerance of I/O tests; 0 = exact */
+	/* C only, nothing run: the solution and each tests[i] (a whole
+	 * variant of the solution, such as a mutant) are compiled in the box
+	 * to object files at -O2; test i passes when its object file is the
+	 * solution's byte for byte (kiln score --mutation's equivalent
+	 * mutants), and fails when it differs or does not compile. The
+	 * compile step's limits bound the whole job. */
+	int objects;
 } kiln_job;
 
 /* Languages are a table (src/sandbox/lang.c). */

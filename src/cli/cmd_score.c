@@ -105,11 +105,13 @@ static void summary(const kiln_mutation_stats *st)
 	char line[512];
 
 	fprintf(stderr, "kiln: score: %ld records, %ld scored: %ld mutants, "
-		"%ld killed (score %.3f), %ld timed out, %ld equivalent and "
-		"%ld invalid dropped; %.1fs, %.1f mutants/s\n", st->records,
+		"%ld killed (score %.3f), %ld timed out, %ld equivalent "
+		"(%ld by C object file) and %ld invalid dropped; %.1fs, "
+		"%.1f mutants/s\n", st->records,
 		st->scored, st->mutants, st->killed, st->mutants ?
 		(double)st->killed / (double)st->mutants : 0.0, st->timeouts,
-		st->equivalent, st->invalid, st->seconds,
+		st->equivalent, st->equivalent_objects, st->invalid,
+		st->seconds,
 		st->mutant_seconds > 0 ? st->mutants / st->mutant_seconds : 0);
 	fprintf(stderr, "  %-16s %8s %8s %6s\n", "operator", "mutants",
 		"killed", "score");
@@ -131,12 +133,14 @@ static json_t *extra_stats(const kiln_mutation_stats *st)
 		json_object_set_new(by, kiln_mutation_ops[k], json_pack(
 			"[I, I]", (json_int_t)st->by_op[k][0],
 			(json_int_t)st->by_op[k][1]));
-	return json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:f}}",
+	return json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:f}}",
 			 "mutation", "scored", (json_int_t)st->scored,
 			 "mutants", (json_int_t)st->mutants,
 			 "killed", (json_int_t)st->killed,
 			 "timeouts", (json_int_t)st->timeouts,
 			 "equivalent", (json_int_t)st->equivalent,
+			 "equivalent_objects",
+			 (json_int_t)st->equivalent_objects,
 			 "invalid", (json_int_t)st->invalid, "by_op", by,
 			 "mutants_per_s", st->mutant_seconds > 0 ?
 			 st->mutants / st->mutant_seconds : 0.0);

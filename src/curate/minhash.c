@@ -216,11 +216,16 @@ static int32_t utf8_next(const unsigned char *s, size_t n, size_t *i)
 
 static int is_ascii(const unsigned char *s, size_t n)
 {
-	unsigned char acc = 0;
+	uint64_t acc = 0, w;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n; i++)
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		acc |= w;
+	}
+	for (; i < n; i++)
 		acc |= s[i];
-	return acc < 0x80;
+	return !(acc & 0x8080808080808080ull);
 }
 
 static int utf8_valid(const unsigned char *s, size_t n)
@@ -725,13 +730,14 @@ static long tokenize(kiln_minhash *m, const char *text, size_t len, int ref,
 	if (len > KILN_MINHASH_MAX_TEXT)
 		return kiln_error_set(err, KILN_ELIMIT, "text of %zu bytes "
 				      "(at most %u)", len, KILN_MINHASH_MAX_TEXT);
-	if ((m->p.tokens == KILN_MINHASH_IDENT || (!ref && is_ascii(s, len))) &&
+	int ascii = m->p.tokens == KILN_MINHASH_WORDS && !ref &&
+		    is_ascii(s, len);
+	if ((m->p.tokens == KILN_MINHASH_IDENT || ascii) &&
 	    (grow((void **)&m->text, &m->text_cap, len + 1, 1) ||
 	     grow((void **)&m->starts, &m->starts_cap, len + 2,
 		  sizeof(size_t))))
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	if (m->p.tokens == KILN_MINHASH_WORDS) {
-		int ascii = !ref && is_ascii(s, len);
 		if (ascii) {
 			n = simplify_ascii(s, len, m->text, m->starts, &ntok);
 		} else {
@@ -780,57 +786,77 @@ static void permute_ref(const uint64_t *h, size_t n, const uint64_t *a,
 
 /* The fast form with AVX2, 16 permutations a block (four vectors of
  * minima held in registers while every shingle passes): the low 64 bits
- * of x * a from three 32 x 32 -> 64 multiplies, then x mod (2^61 - 1) =
- * (x & P) + (x >> 61), less P once if that is still >= P. Values stay
- * below 2^62, so signed compares order them. ah[] is a[] >> 32. */
+ * of x * a from three 32 x 32 -> 64 multiplies, then r = (x & P) +
+ * (x >> 61), which is x mod (2^61 - 1) unless r >= P (then r - P). That
+ * last step is not taken per value: the minima are of r, and every r is
+ * OR-ed into a flag of r + 1 >= 2^61 (r >= P); a block where the flag
+ * shows (about once in 2^58 values) is done again by the exact kernel.
+ * Values stay below 2^62, so signed compares order them. ah[] is
+ * a[] >> 32. MASKED: & mask (the code preset's 32 bits) on each value. */
+static inline int permute_avx2_block(const uint64_t *h, size_t n,
+				     const uint64_t *a, const uint64_t *ah,
+				     const uint64_t *b, uint64_t mask,
+				     int masked, uint64_t *sig)
+{
+	const __m256i vp = _mm256_set1_epi64x((long long)P);
+	const __m256i one = _mm256_set1_epi64x(1);
+	const __m256i vm = _mm256_set1_epi64x((long long)mask);
+	__m256i acc[4], flag = _mm256_setzero_si256();
+
+	for (int j = 0; j < 4; j++)
+		acc[j] = _mm256_set1_epi64x(INT64_MAX);
+	for (size_t i = 0; i < n; i++) {
+		__m256i xl = _mm256_set1_epi64x((long long)h[i]);
+		__m256i xh = _mm256_srli_epi64(xl, 32);
+		for (int j = 0; j < 4; j++) {
+			__m256i va = _mm256_loadu_si256((const __m256i *)
+				(const void *)(a + 4 * j));
+			__m256i vah = _mm256_loadu_si256((const __m256i *)
+				(const void *)(ah + 4 * j));
+			__m256i vb = _mm256_loadu_si256((const __m256i *)
+				(const void *)(b + 4 * j));
+			__m256i lo = _mm256_mul_epu32(xl, va);
+			__m256i c = _mm256_add_epi64(_mm256_mul_epu32(xh, va),
+						     _mm256_mul_epu32(xl, vah));
+			__m256i v = _mm256_add_epi64(_mm256_add_epi64(lo,
+				_mm256_slli_epi64(c, 32)), vb);
+			v = _mm256_add_epi64(_mm256_and_si256(v, vp),
+					     _mm256_srli_epi64(v, 61));
+			flag = _mm256_or_si256(flag, _mm256_add_epi64(v, one));
+			if (masked)
+				v = _mm256_and_si256(v, vm);
+			acc[j] = _mm256_blendv_epi8(acc[j], v,
+				_mm256_cmpgt_epi64(acc[j], v));
+		}
+	}
+	/* bit 61 of some r + 1: an r >= P was taken as it was */
+	if (!_mm256_testz_si256(flag, _mm256_set1_epi64x(1LL << 61)))
+		return -1;
+	for (int j = 0; j < 4; j++)
+		_mm256_storeu_si256((__m256i *)(void *)(sig + 4 * j), acc[j]);
+	if (!n)
+		for (int k = 0; k < 16; k++)
+			sig[k] = UINT64_MAX;
+	return 0;
+}
+
 static void permute_avx2(const uint64_t *h, size_t n, const uint64_t *a,
 			 const uint64_t *ah, const uint64_t *b, int np,
 			 uint64_t mask, uint64_t *sig)
 {
-	const __m256i vp = _mm256_set1_epi64x((long long)P);
-	const __m256i vp1 = _mm256_set1_epi64x((long long)(P - 1));
-	const __m256i vm = _mm256_set1_epi64x((long long)mask);
 	int k0 = 0;
 
 	for (; k0 + 16 <= np; k0 += 16) {
-		__m256i acc[4];
-		for (int j = 0; j < 4; j++)
-			acc[j] = _mm256_set1_epi64x(INT64_MAX);
-		for (size_t i = 0; i < n; i++) {
-			__m256i xl = _mm256_set1_epi64x((long long)h[i]);
-			__m256i xh = _mm256_srli_epi64(xl, 32);
-			for (int j = 0; j < 4; j++) {
-				const __m256i *pa = (const __m256i *)(const void *)
-					(a + k0 + 4 * j);
-				const __m256i *pah = (const __m256i *)(const void *)
-					(ah + k0 + 4 * j);
-				const __m256i *pb = (const __m256i *)(const void *)
-					(b + k0 + 4 * j);
-				__m256i va = _mm256_loadu_si256(pa);
-				__m256i lo = _mm256_mul_epu32(xl, va);
-				__m256i c = _mm256_add_epi64(
-					_mm256_mul_epu32(xh, va),
-					_mm256_mul_epu32(xl,
-						_mm256_loadu_si256(pah)));
-				__m256i v = _mm256_add_epi64(
-					_mm256_add_epi64(lo,
-						_mm256_slli_epi64(c, 32)),
-					_mm256_loadu_si256(pb));
-				v = _mm256_add_epi64(_mm256_and_si256(v, vp),
-						     _mm256_srli_epi64(v, 61));
-				v = _mm256_sub_epi64(v, _mm256_and_si256(
-					_mm256_cmpgt_epi64(v, vp1), vp));
-				v = _mm256_and_si256(v, vm);
-				acc[j] = _mm256_blendv_epi8(acc[j], v,
-					_mm256_cmpgt_epi64(acc[j], v));
-			}
-		}
-		for (int j = 0; j < 4; j++)
-			_mm256_storeu_si256((__m256i *)(void *)(sig + k0 + 4 * j),
-					    acc[j]);
-		if (!n)
+		int rc = mask == UINT64_MAX ?
+			 permute_avx2_block(h, n, a + k0, ah + k0, b + k0, mask,
+					    0, sig + k0) :
+			 permute_avx2_block(h, n, a + k0, ah + k0, b + k0, mask,
+					    1, sig + k0);
+		if (rc) {
 			for (int k = 0; k < 16; k++)
 				sig[k0 + k] = UINT64_MAX;
+			permute_ref(h, n, a + k0, b + k0, 16, mask, sig + k0);
+		}
 	}
 	if (k0 < np)
 		permute_ref(h, n, a + k0, b + k0, np - k0, mask, sig + k0);
@@ -869,7 +895,10 @@ static void permute(const uint64_t *h, size_t n, const uint64_t *a,
 
 /* The permutation kernels against each other (test_dedup): n shingles of
  * random hashes through permute_ref, permute and, where built, AVX2, for
- * both masks. Returns 0 when all agree. */
+ * both masks; in passes 2 and 3 one shingle is planted where h * a + b
+ * is P (mod 2^64) for one permutation, the rare case (x & P) + (x >> 61)
+ * = P that the AVX2 kernel leaves to the exact one. Returns 0 when all
+ * agree. */
 int kiln__minhash_permute_check(uint64_t seed, size_t n, int np)
 {
 	uint64_t *h = malloc((n + 1) * 8), *a = malloc((size_t)np * 8),
@@ -878,8 +907,8 @@ int kiln__minhash_permute_check(uint64_t seed, size_t n, int np)
 		 *s3 = malloc((size_t)np * 8);
 	int bad = !h || !a || !ah || !b || !s1 || !s2 || !s3;
 
-	for (int pass = 0; pass < 2 && !bad; pass++) {
-		uint64_t mask = pass ? 0xffffffffu : UINT64_MAX;
+	for (int pass = 0; pass < 4 && !bad; pass++) {
+		uint64_t mask = pass & 1 ? 0xffffffffu : UINT64_MAX;
 		for (size_t i = 0; i < n; i++)
 			seed = seed * 6364136223846793005ull + 1442695040888963407ull,
 			h[i] = seed ^ (seed >> 29);
@@ -889,6 +918,15 @@ int kiln__minhash_permute_check(uint64_t seed, size_t n, int np)
 			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
 			b[k] = (seed >> 3) % P;
 			s1[k] = s2[k] = UINT64_MAX;
+		}
+		if (pass >= 2 && n) {   /* h = (P - b) / a mod 2^64, a odd */
+			int k = (int)(seed % (uint64_t)np);
+			uint64_t inv;
+			a[k] |= 1, ah[k] = a[k] >> 32;
+			inv = a[k];   /* Newton: 3, 6, 12, 24, 48, 96 bits */
+			for (int it = 0; it < 5; it++)
+				inv *= 2 - a[k] * inv;
+			h[seed % n] = (P - b[k]) * inv;
 		}
 		permute_ref(h, n, a, b, np, mask, s1);
 		permute(h, n, a, b, np, mask, s2);
@@ -1019,6 +1057,22 @@ uint64_t kiln_minhash_exact_key(const char *text, size_t len)
 {
 	XXH3_state_t st;
 	size_t i = 0;
+
+	/* Most texts are already normal: no blank line, no white space at a
+	 * line's end, ending in a line feed. Then the key is the hash of the
+	 * text itself (XXH3's streaming form gives the one-shot hash). */
+	for (;;) {
+		const char *nl = i < len ? memchr(text + i, '\n', len - i) : NULL;
+		size_t end = nl ? (size_t)(nl - text) : len;
+		char c = end > i ? text[end - 1] : ' ';
+		if (!nl && end == i && i == len && len)
+			return XXH3_64bits(text, len);
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\f' ||
+		    c == '\v' || !nl)
+			break;
+		i = end + 1;
+	}
+	i = 0;
 
 	XXH3_64bits_reset(&st);
 	while (i < len) {

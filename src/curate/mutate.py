@@ -32,7 +32,9 @@ byte); C mutants on tokens. Families (docs/CURATE.md, "kiln score"):
 Docstrings, annotations, f-strings and `if __name__ == "__main__":` blocks
 are not mutated. A mutant whose compiled code is the original's (Python)
 is "equivalent" and dropped; so is a duplicate of another mutant; one that
-does not parse is "invalid" and dropped. With more than `max` mutants, a
+does not parse is "invalid" and dropped. (C mutants whose object file is
+the original's are found by kiln afterwards, compiled in the sandbox:
+src/curate/mutation.c.) With more than `max` mutants, a
 seeded sample of `max` is kept, in source order.
 """
 import ast

@@ -22,7 +22,9 @@
 #include <unistd.h>
 
 #include "curate/curate_int.h"
+#include "kiln/code.h"
 #include "kiln/mutation.h"
+#include "kiln/sandbox.h"
 
 extern const char kiln__mutate_py[];
 extern const unsigned long kiln__mutate_py_len;
@@ -288,6 +290,7 @@ struct round {
 	long done;
 	double t0;
 	json_t *replies;       /* the mutator's, for this round */
+	kiln_box *ebox;        /* C object files compared (opened on need) */
 };
 
 static json_t *job_record(const struct round *R, size_t j)
@@ -475,6 +478,74 @@ static json_t *mutation_field(const struct rec *r)
 	return f;
 }
 
+/* C's cheap equivalent mutants: the original and each mutant compiled
+ * to an object file at -O2 in the sandbox (kiln_job.objects: compiled
+ * there, never run); a mutant whose object file is the original's is
+ * dropped from the reply's mutants before anything runs and counted in
+ * its "equivalent" (and "equivalent_objects"). A record whose job fails
+ * (the original does not compile there, a timeout) keeps its mutants. */
+static int drop_equivalent_c(struct round *R, struct rec *r,
+			     kiln_error *err)
+{
+	json_t *muts = json_object_get(r->reply, "mutants"), *res = NULL;
+	json_t *keep, *tests;
+	const char *lang = json_string_value(json_object_get(r->rec,
+							     "language"));
+	const char *canon = lang ? kiln_lang_canonical(lang) : NULL;
+	size_t n = json_array_size(muts), dropped = 0;
+	const char **src;
+	kiln_job job;
+	int rc;
+
+	if (!canon || strcmp(canon, "c") || !n)
+		return 0;
+	if (!R->ebox) {
+		if ((rc = kiln_box_open(&R->ebox, &R->o->verify.box, err)))
+			return rc;
+	}
+	if (!(src = calloc(n, sizeof(*src))))
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		src[i] = json_string_value(json_object_get(json_array_get(muts,
+								i), "source"));
+	memset(&job, 0, sizeof(job));
+	job.language = "c";
+	job.solution = json_string_value(json_object_get(r->rec, "solution"));
+	job.tests = src;
+	job.ntests = n;
+	job.objects = 1;
+	rc = kiln_box_run(R->ebox, &job, &res, err);
+	free(src);
+	if (rc)
+		return rc;
+	tests = json_object_get(res, "tests");
+	keep = json_array();
+	if (!keep) {
+		json_decref(res);
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *st = json_string_value(json_object_get(
+			json_array_get(tests, i), "status"));
+		if (json_array_size(tests) == n && st && !strcmp(st, "pass"))
+			dropped++;
+		else if (json_array_append(keep, json_array_get(muts, i)))
+			rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	}
+	json_decref(res);
+	if (!rc && (json_object_set_new(r->reply, "mutants", keep) ||
+		    json_object_set_new(r->reply, "equivalent", json_integer(
+			json_integer_value(json_object_get(r->reply,
+							   "equivalent")) +
+			(json_int_t)dropped)) ||
+		    json_object_set_new(r->reply, "equivalent_objects",
+					json_integer((json_int_t)dropped))))
+		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	else if (rc)
+		json_decref(keep);
+	return rc;
+}
+
 /* One round over R->r[0..n). */
 static int score_round(struct round *R, kiln_error *err)
 {
@@ -531,11 +602,13 @@ static int score_round(struct round *R, kiln_error *err)
 
 		r->reply = json_array_get(replies, k);
 		e = json_string_value(json_object_get(r->reply, "error"));
-		if (e)
+		if (e) {
 			r->why = e;
-		else
-			total += json_array_size(json_object_get(r->reply,
-								 "mutants"));
+			continue;
+		}
+		if ((rc = drop_equivalent_c(R, r, err)))
+			goto out;
+		total += json_array_size(json_object_get(r->reply, "mutants"));
 	}
 
 	/* (3) every mutant in the sandbox */
@@ -612,6 +685,8 @@ static int annotate(struct round *R, size_t i, double *score,
 		st->timeouts += r->timeouts;
 		st->equivalent += (long)json_integer_value(
 			json_object_get(r->reply, "equivalent"));
+		st->equivalent_objects += (long)json_integer_value(
+			json_object_get(r->reply, "equivalent_objects"));
 		st->invalid += (long)json_integer_value(
 			json_object_get(r->reply, "invalid"));
 		for (int k = 0; k < KILN_MUT_OPS; k++) {
@@ -748,6 +823,7 @@ int kiln_mutation_score(kiln_jsonl_reader *in, kiln_out *out,
 	}
 	round_free(&R);
 	free(R.r);
+	kiln_box_close(R.ebox);
 	st->seconds = now_s() - R.t0;
 	st->stage.seconds = st->seconds;
 	return rc;
@@ -793,6 +869,7 @@ int kiln_mutation_score_records(json_t *records, const kiln_mutation_opts *o,
 	}
 	round_free(&R);
 	free(R.r);
+	kiln_box_close(R.ebox);
 	st->seconds = now_s() - R.t0;
 	st->stage.seconds = st->seconds;
 	return rc;

@@ -654,10 +654,96 @@ static int has_line_directive(const char *s)
 	return 0;
 }
 
+/* kiln_job.objects: o.c (the prelude and the solution) and m<i>.c (the
+ * prelude and tests[i], a variant of the solution) to object files, each
+ * from standard input (so every object names the same source file), at
+ * -O2 without debug information: the same code gives the same bytes.
+ * Nothing that was compiled runs: each test's run is kiln's own shell
+ * script, which passes when objects.sh left eq<i> (the variant's object
+ * is the solution's). */
+static const char c_objects_sh[] =
+	"# kiln: a C solution and its variants to object files (src/sandbox/lang.c)\n"
+	"cd /tmp/w || exit 1\n"
+	"CC='cc -std=gnu17 -O2 -g0 -pipe -w -frandom-seed=kiln -c -x c'\n"
+	"$CC -o o.o - <o.c || exit 1\n"
+	"i=0\n"
+	"while [ -e \"m$i.c\" ]; do\n"
+	"\tif $CC -o \"m$i.o\" - <\"m$i.c\" 2>/dev/null &&\n"
+	"\t   cmp -s o.o \"m$i.o\"; then\n"
+	"\t\t: >\"eq$i\"\n"
+	"\tfi\n"
+	"\trm -f \"m$i.o\"\n"
+	"\ti=$((i + 1))\n"
+	"done\n";
+
+/* Shell builtins only ([ and printf): a run may not start programs. */
+static const char c_same_sh[] =
+	"[ -e \"/tmp/w/eq$1\" ] || exit 1\n"
+	"printf '%s\\tD\\n' \"$KILN_NONCE\" >&3\n";
+
+static int c_unit(json_t *files, const char *name, const char *src,
+		  kiln_error *err)
+{
+	char *text;
+	size_t n = strlen(c_prelude) + strlen(src) + 32;
+	json_t *s;
+
+	if (!(text = malloc(n)))
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	snprintf(text, n, "%s#line 1 \"solution\"\n%s\n", c_prelude, src);
+	s = json_string(text);
+	free(text);
+	if (!s || json_object_set_new(files, name, s))
+		return kiln_error_set(err, KILN_EPARSE,
+				      "%s: source is not valid UTF-8", name);
+	return 0;
+}
+
+static int render_c_objects(const kiln_job *job, json_t *files,
+			    json_t *runs, json_t *compile, kiln_error *err)
+{
+	const char *sol = job->solution ? job->solution : "";
+	char name[32];
+	int rc;
+
+	if (has_line_directive(sol))   /* the original fails: none is equal */
+		sol = "#error \"kiln: #line in a C solution\"\n";
+	if ((rc = c_unit(files, "o.c", sol, err)))
+		return rc;
+	for (size_t i = 0; i < job->ntests; i++) {
+		snprintf(name, sizeof(name), "m%zu.c", i);
+		if ((rc = c_unit(files, name, job->tests[i], err)))
+			return rc;
+	}
+	if (json_object_set_new(files, "objects.sh",
+				json_string(c_objects_sh)) ||
+	    json_object_set_new(files, "same.sh", json_string(c_same_sh)) ||
+	    json_array_append_new(compile, json_string("/bin/sh")) ||
+	    json_array_append_new(compile, json_string("/tmp/w/objects.sh")))
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	for (size_t i = 0; i < job->ntests; i++) {
+		char arg[32];
+		snprintf(arg, sizeof(arg), "%zu", i);
+		if (json_array_append_new(runs, json_pack("[sss]", "/bin/sh",
+					  "/tmp/w/same.sh", arg)))
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "out of memory");
+	}
+	return 0;
+}
+
 static int render_c(const struct lang *l, const kiln_job *job,
 		    const kiln_limits *lim, json_t *files, json_t *runs,
 		    json_t *compile, kiln_error *err)
 {
+	if (job->objects) {
+		if (strcmp(l->name, "c") || job->program || job->expect)
+			return kiln_error_set(err, KILN_EINVAL, "object files "
+					      "are compared for C variants "
+					      "only");
+		(void)lim;
+		return render_c_objects(job, files, runs, compile, err);
+	}
 	int cpp = strcmp(l->name, "cpp") == 0;
 	const char *ext = cpp ? "cpp" : "c";
 	const char *xc = cpp ? "extern \"C\" " : "";
@@ -966,6 +1052,9 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 		return kiln_error_set(err, KILN_EINVAL,
 				      "unknown language '%s' (known: %s)",
 				      job->language, kiln_lang_list());
+	if (job->objects && l->render != render_c)
+		return kiln_error_set(err, KILN_EINVAL, "object files are "
+				      "compared for C variants only");
 	req = json_object();
 	if (!req)
 		goto oom;
@@ -1004,6 +1093,8 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 			goto oom;
 		}
 		rc = l->render(l, job, lim, files, runs, compile, err);
+		if (rc == 0 && job->objects)   /* kiln's scripts, on /bin/sh */
+			json_object_set_new(req, "interp", json_true());
 		if (rc == 0 && l->render == render_js) {
 			/* node itself and the files it runs: put back before
 			 * every test; exit 3 is an uncaught exception, and a

@@ -198,19 +198,27 @@ def timeout_checks(tmp):
           took, took < 4.5, took)
 
 
+def score_one(tmp, name, rec):
+    """kiln score --mutation on one record: (process, its output records,
+    its mutants (--mutants-out), its --stats), empty when it failed."""
+    src = os.path.join(tmp, name + ".jsonl")
+    write_jsonl(src, [rec])
+    out, muts, stats = (os.path.join(tmp, name + x) for x in
+                        (".out.jsonl", ".mut.jsonl", ".stats.json"))
+    p = kiln("score", "--mutation", "-q", src, "-o", out, "--mutants-out",
+             muts, "--stats", stats)
+    if p.returncode:
+        return p, [], [], {}
+    with open(stats) as f:
+        return p, read_jsonl(out), read_jsonl(muts), json.load(f)
+
+
 def c_checks(tmp):
     rec = {"id": "c/add", "language": "c",
            "solution": "int add(int a, int b) {\n    if (a > 100)\n"
                        "        return 0;\n    return a + b;\n}\n",
            "tests": ["assert(add(2, 3) == 5);", "assert(add(200, 1) == 0);"]}
-    src = os.path.join(tmp, "c.jsonl")
-    write_jsonl(src, [rec])
-    muts = os.path.join(tmp, "c.mut.jsonl")
-    p = kiln("score", "--mutation", "-q", src, "-o",
-             os.path.join(tmp, "c.out.jsonl"), "--mutants-out", muts)
-    out = read_jsonl(os.path.join(tmp, "c.out.jsonl")) \
-        if p.returncode == 0 else []
-    ms = read_jsonl(muts) if p.returncode == 0 else []
+    p, out, ms, _ = score_one(tmp, "c", rec)
     surv = sorted((m["mutant"]["op"], m["mutant"]["from"], m["mutant"]["to"])
                   for m in ms if not m["mutant"]["killed"])
     # the boundary (a > 100 vs >= 100, 101, 99) is not tested: those live
@@ -218,6 +226,33 @@ def c_checks(tmp):
           len(out) == 1 and out[0]["mutation"]["mutants"] == len(ms) and
           surv == [("cmp", ">", ">="), ("const", "100", "101"),
                    ("const", "100", "99")], (surv, p.stderr[-300:]))
+
+
+def c_equivalent_checks(tmp):
+    # `dead` is never read: -O2 compiles every mutant of its two lines
+    # (0 -> 1, * -> /, 2 -> 3, 2 -> 1, the assignment deleted) to the
+    # original's object file; those are equivalent, never run, and out of
+    # the score's denominator. The mutants of `return a + 1;` change the
+    # code: run, and killed by the tests.
+    rec = {"id": "c/dead", "language": "c",
+           "solution": "int f(int a) {\n    int dead = 0;\n"
+                       "    dead = a * 2;\n    return a + 1;\n}\n",
+           "tests": ["assert(f(1) == 2);", "assert(f(5) == 6);"]}
+    p, out, ms, st = score_one(tmp, "ceq", rec)
+    ran = sorted((m["mutant"]["op"], m["mutant"]["from"], m["mutant"]["to"])
+                 for m in ms)
+    m = out[0]["mutation"] if out else {}
+    check("C: mutants compiled to the original's object file at -O2 are "
+          "equivalent, not run, not in the score",
+          m.get("equivalent") == 5 and m.get("mutants") == 4 and
+          m.get("killed") == 4 and m.get("score") == 1.0 and
+          ran == [("arith", "+", "-"), ("const", "1", "0"),
+                  ("const", "1", "2"), ("return_none", "return a + 1;",
+                                        "return 0;")],
+          (m, ran, p.stderr[-300:]))
+    check("... counted in the stats (equivalent_objects)",
+          st.get("mutation", {}).get("equivalent_objects") == 5 and
+          st.get("mutation", {}).get("equivalent") == 5, st)
 
 
 def never_runs(tmp):
@@ -413,6 +448,7 @@ def main():
     planted_checks(tmp)
     timeout_checks(tmp)
     c_checks(tmp)
+    c_equivalent_checks(tmp)
     never_runs(tmp)
     input_checks(tmp)
     top_k_checks(tmp)
