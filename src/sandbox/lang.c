@@ -30,14 +30,36 @@ typedef int (*render_fn)(const struct lang *l, const kiln_job *job,
 			 const kiln_limits *lim, json_t *files, json_t *runs,
 			 json_t *compile, kiln_error *err);
 
+/* How a language's runs are judged and read (the harness's job fields):
+ * INTERP: the run's argv[0] is an interpreter under /usr, what it runs
+ * is in /tmp/w (put back before every test); NONCE_STDIN: the nonce is
+ * the first line of stdin, not in the environment; PROOF_STDOUT: the
+ * record is a line of stdout (not fd 3). */
+enum { LF_INTERP = 1, LF_NONCE_STDIN = 2, LF_PROOF_STDOUT = 4 };
+
 struct lang {
 	const char *name;
 	enum lang_kind kind;
 	render_fn render;
 	/* Address space a run gets on top of --memory: a runtime that
-	 * reserves more than it uses (V8's heap and code ranges) bounds its
-	 * heap by --memory itself (render) */
+	 * reserves more than it uses (V8's heap and code ranges, the JVM's
+	 * class space and code cache, Go's arenas) bounds its heap by
+	 * --memory itself (render) */
 	long long as_extra;
+	/* The same for the compile step, on top of --compile-memory (javac
+	 * is a JVM) */
+	long long compile_as_extra;
+	int flags;
+	int error_exit;        /* exit status that means an uncaught error */
+	const char *oom_text;  /* stderr text that means out of memory */
+	/* The toolchain: the program that runs or builds it (its real path
+	 * is what the box execs: /etc/alternatives links are resolved) and
+	 * the argument that prints its version (kiln languages). */
+	const char *tool;
+	const char *version_arg;
+	/* Variables added to the environment of the compile step and the
+	 * runs, "NAME=value" (NULL-terminated) */
+	const char *const *env;
 };
 
 /* Closes a memstream (which only then sets *bufp) and stores its text in
@@ -855,10 +877,6 @@ static int render_js(const struct lang *l, const kiln_job *job,
 
 	(void)l;
 	(void)compile;
-	if (job->expect)
-		return kiln_error_set(err, KILN_EINVAL, "I/O tests (expect) are"
-				      " judged for python and c only; give js"
-				      " code tests or a test program");
 	if (json_object_set_new(files, "kiln.js", json_string(js_runtime)))
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	if (json_object_set_new(files, "sol.js", json_string(
@@ -885,11 +903,112 @@ static int render_js(const struct lang *l, const kiln_job *job,
 	return 0;
 }
 
+/* The real path of a toolchain's program (the box binds /usr but not
+ * every /etc/alternatives target), or the name itself. */
+static void tool_path(const char *tool, char *buf, size_t n)
+{
+	char *r = realpath(tool, NULL);
+
+	snprintf(buf, n, "%s", r ? r : tool);
+	free(r);
+}
+
+static int render_go(const struct lang *l, const kiln_job *job,
+		     const kiln_limits *lim, json_t *files, json_t *runs,
+		     json_t *compile, kiln_error *err)
+{
+	char id[17];
+	int rc = c_build_id(id, err);
+
+	(void)l;
+	(void)lim;
+	return rc ? rc : kiln__render_go(job, id, files, runs, compile, err);
+}
+
+static int render_java(const struct lang *l, const kiln_job *job,
+		       const kiln_limits *lim, json_t *files, json_t *runs,
+		       json_t *compile, kiln_error *err)
+{
+	char id[17], java[4096], javac[4096];
+	int rc = c_build_id(id, err);
+
+	tool_path(l->tool, java, sizeof(java));
+	tool_path("/usr/lib/jvm/default-java/bin/javac", javac,
+		  sizeof(javac));
+	return rc ? rc : kiln__render_java(job, lim, id, java, javac, files,
+					   runs, compile, err);
+}
+
+static int render_rust(const struct lang *l, const kiln_job *job,
+		       const kiln_limits *lim, json_t *files, json_t *runs,
+		       json_t *compile, kiln_error *err)
+{
+	char id[17];
+	int rc = c_build_id(id, err);
+
+	(void)l;
+	(void)lim;
+	return rc ? rc : kiln__render_rust(job, id, files, runs, compile, err);
+}
+
+static int render_lua(const struct lang *l, const kiln_job *job,
+		      const kiln_limits *lim, json_t *files, json_t *runs,
+		      json_t *compile, kiln_error *err)
+{
+	char lua[4096];
+
+	(void)lim;
+	(void)compile;
+	tool_path(l->tool, lua, sizeof(lua));
+	return kiln__render_lua(job, lua, files, runs, err);
+}
+
+/* Go: GOPATH mode (kiln's assert package in /tmp/w/gopath), the build
+ * cache inside the box, no cgo (no C compiler run), GOROOT named (the go
+ * command finds it through /proc/self/exe otherwise). */
+static const char *const go_env[] = {
+	"GO111MODULE=off", "GOPATH=/tmp/w/gopath", "GOCACHE=/tmp/gocache",
+	"GOROOT=/usr/lib/go", "CGO_ENABLED=0", "GOFLAGS=", "GOENV=off",
+	"GOTOOLCHAIN=local", "GOMAXPROCS=2", NULL
+};
+
+/* Java: the JDK's binaries find libjli.so through $ORIGIN, which the
+ * dynamic linker reads from /proc (not in the box). */
+static const char *const java_env[] = {
+	"LD_LIBRARY_PATH=/usr/lib/jvm/default-java/lib", NULL
+};
+
+/* Rust: a panic's message without a backtrace (which only fills the
+ * stderr tail) */
+static const char *const rust_env[] = { "RUST_BACKTRACE=0", NULL };
+
 static const struct lang langs[] = {
-	{ "python", LANG_INPROC, NULL, 0 },
-	{ "c", LANG_EXEC, render_c, 0 },
-	{ "cpp", LANG_EXEC, render_c, 0 },
-	{ "js", LANG_EXEC, render_js, 2LL << 30 },
+	{ "python", LANG_INPROC, NULL, 0, 0, 0, 0, NULL, "/usr/bin/python3",
+	  "--version", NULL },
+	{ "c", LANG_EXEC, render_c, 0, 0, 0, 0, NULL, "/usr/bin/cc",
+	  "--version", NULL },
+	{ "cpp", LANG_EXEC, render_c, 0, 0, 0, 0, NULL, "/usr/bin/g++",
+	  "--version", NULL },
+	{ "js", LANG_EXEC, render_js, 2LL << 30, 0, LF_INTERP, 3,
+	  "JavaScript heap out of memory", "/usr/bin/node", "--version",
+	  NULL },
+	/* go test's binary: panic exits 2; the runtime's arenas want some
+	 * 800 MiB of address space before the heap grows */
+	{ "go", LANG_EXEC, render_go, 1LL << 30, 1LL << 30, LF_NONCE_STDIN, 2,
+	  "runtime: out of memory", "/usr/bin/go", "version", go_env },
+	/* the JVM reserves its class space, code cache and thread stacks
+	 * beyond the heap (-Xmx = --memory); javac is a JVM too */
+	{ "java", LANG_EXEC, render_java, 2LL << 30, 2LL << 30,
+	  LF_INTERP | LF_NONCE_STDIN | LF_PROOF_STDOUT, 3,
+	  "java.lang.OutOfMemoryError", "/usr/lib/jvm/default-java/bin/java",
+	  "-version", java_env },
+	/* libtest: a panic (assert!, or any other) exits 101, a failed
+	 * test; the heap is bounded by --memory itself */
+	{ "rust", LANG_EXEC, render_rust, 0, 0, LF_NONCE_STDIN, 0,
+	  "memory allocation of", "/usr/bin/rustc", "--version", rust_env },
+	{ "lua", LANG_EXEC, render_lua, 0, 0,
+	  LF_INTERP | LF_NONCE_STDIN | LF_PROOF_STDOUT, 3,
+	  "not enough memory", "/usr/bin/lua5.4", "-v", NULL },
 };
 
 /* name is any of a language's names, in any case (kiln_lang_canonical,
@@ -1003,15 +1122,30 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 			json_decref(compile);
 			goto oom;
 		}
-		rc = l->render(l, job, lim, files, runs, compile, err);
-		if (rc == 0 && l->render == render_js) {
-			/* node itself and the files it runs: put back before
-			 * every test; exit 3 is an uncaught exception, and a
-			 * V8 heap at --memory is memory */
-			json_object_set_new(req, "interp", json_true());
-			json_object_set_new(req, "error_exit", json_integer(3));
-			json_object_set_new(req, "oom_text", json_string(
-				"JavaScript heap out of memory"));
+		if (job->expect && l->render != render_c)
+			rc = kiln_error_set(err, KILN_EINVAL, "I/O tests "
+					    "(expect) are judged for python "
+					    "and c only; give %s code tests "
+					    "or a test program", l->name);
+		else
+			rc = l->render(l, job, lim, files, runs, compile, err);
+		if (rc == 0) {
+			/* INTERP: the interpreter and the files it runs, put
+			 * back before every test */
+			if (l->flags & LF_INTERP)
+				json_object_set_new(req, "interp", json_true());
+			if (l->flags & LF_NONCE_STDIN)
+				json_object_set_new(req, "nonce_stdin",
+						    json_true());
+			if (l->flags & LF_PROOF_STDOUT)
+				json_object_set_new(req, "proof",
+						    json_string("stdout"));
+			if (l->error_exit)
+				json_object_set_new(req, "error_exit",
+					json_integer(l->error_exit));
+			if (l->oom_text)
+				json_object_set_new(req, "oom_text",
+					json_string(l->oom_text));
 		}
 		if (rc) {
 			json_decref(compile);
@@ -1023,13 +1157,22 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 			json_object_set_new(req, "compile", compile);
 			json_object_set_new(req, "compile_limits",
 				limits_json(lim->compile_ms, lim->compile_ms,
-					    lim->compile_memory,
+					    lim->compile_memory > 0 ?
+					    lim->compile_memory +
+					    l->compile_as_extra : 0,
 					    lim->output));
 		}
-		json_object_set_new(req, "env",
-			json_pack("{ss ss ss ss}", "PATH", "/usr/bin:/bin",
-				  "LANG", "C.UTF-8", "HOME", "/tmp",
-				  "TMPDIR", "/tmp"));
+		json_t *env = json_pack("{ss ss ss ss}", "PATH",
+					"/usr/bin:/bin", "LANG", "C.UTF-8",
+					"HOME", "/tmp", "TMPDIR", "/tmp");
+		for (size_t i = 0; env && l->env && l->env[i]; i++) {
+			const char *eq = strchr(l->env[i], '=');
+			char key[64];
+			snprintf(key, sizeof(key), "%.*s",
+				 (int)(eq - l->env[i]), l->env[i]);
+			json_object_set_new(env, key, json_string(eq + 1));
+		}
+		json_object_set_new(req, "env", env);
 	}
 	/* I/O tests: Python's go to the judge with the tests (box.c puts
 	 * them in part B); a C program's stay with the harness, the program
