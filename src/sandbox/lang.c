@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kiln/code.h" /* kiln_lang_canonical */
 #include "sandbox_int.h"
@@ -60,6 +62,8 @@ struct lang {
 	/* Variables added to the environment of the compile step and the
 	 * runs, "NAME=value" (NULL-terminated) */
 	const char *const *env;
+	/* kiln languages' probe: a solution and one test it passes */
+	const char *probe_solution, *probe_test;
 };
 
 /* Closes a memstream (which only then sets *bufp) and stores its text in
@@ -984,31 +988,47 @@ static const char *const rust_env[] = { "RUST_BACKTRACE=0", NULL };
 
 static const struct lang langs[] = {
 	{ "python", LANG_INPROC, NULL, 0, 0, 0, 0, NULL, "/usr/bin/python3",
-	  "--version", NULL },
+	  "--version", NULL,
+	  "def add(a, b):\n    return a + b\n",
+	  "assert add(2, 3) == 5" },
 	{ "c", LANG_EXEC, render_c, 0, 0, 0, 0, NULL, "/usr/bin/cc",
-	  "--version", NULL },
+	  "--version", NULL,
+	  "int add(int a, int b) { return a + b; }",
+	  "assert(add(2, 3) == 5);" },
 	{ "cpp", LANG_EXEC, render_c, 0, 0, 0, 0, NULL, "/usr/bin/g++",
-	  "--version", NULL },
+	  "--version", NULL,
+	  "int add(int a, int b) { return a + b; }",
+	  "assert(add(2, 3) == 5);" },
 	{ "js", LANG_EXEC, render_js, 2LL << 30, 0, LF_INTERP, 3,
 	  "JavaScript heap out of memory", "/usr/bin/node", "--version",
-	  NULL },
+	  NULL,
+	  "function add(a, b) { return a + b; }",
+	  "console.assert(add(2, 3) === 5);" },
 	/* go test's binary: panic exits 2; the runtime's arenas want some
 	 * 800 MiB of address space before the heap grows */
 	{ "go", LANG_EXEC, render_go, 1LL << 30, 1LL << 30, LF_NONCE_STDIN, 2,
-	  "runtime: out of memory", "/usr/bin/go", "version", go_env },
+	  "runtime: out of memory", "/usr/bin/go", "version", go_env,
+	  "func Add(a, b int) int { return a + b }",
+	  "if Add(2, 3) != 5 { t.Fatal(\"Add\") }" },
 	/* the JVM reserves its class space, code cache and thread stacks
 	 * beyond the heap (-Xmx = --memory); javac is a JVM too */
 	{ "java", LANG_EXEC, render_java, 2LL << 30, 2LL << 30,
 	  LF_INTERP | LF_NONCE_STDIN | LF_PROOF_STDOUT, 3,
 	  "java.lang.OutOfMemoryError", "/usr/lib/jvm/default-java/bin/java",
-	  "-version", java_env },
+	  "-version", java_env,
+	  "class Solution { static int add(int a, int b) { return a + b; } }",
+	  "assert Solution.add(2, 3) == 5;" },
 	/* libtest: a panic (assert!, or any other) exits 101, a failed
 	 * test; the heap is bounded by --memory itself */
 	{ "rust", LANG_EXEC, render_rust, 0, 0, LF_NONCE_STDIN, 0,
-	  "memory allocation of", "/usr/bin/rustc", "--version", rust_env },
+	  "memory allocation of", "/usr/bin/rustc", "--version", rust_env,
+	  "fn add(a: i32, b: i32) -> i32 { a + b }",
+	  "assert_eq!(add(2, 3), 5);" },
 	{ "lua", LANG_EXEC, render_lua, 0, 0,
 	  LF_INTERP | LF_NONCE_STDIN | LF_PROOF_STDOUT, 3,
-	  "not enough memory", "/usr/bin/lua5.4", "-v", NULL },
+	  "not enough memory", "/usr/bin/lua5.4", "-v", NULL,
+	  "function add(a, b) return a + b end",
+	  "assert(add(2, 3) == 5)" },
 };
 
 /* name is any of a language's names, in any case (kiln_lang_canonical,
@@ -1195,4 +1215,83 @@ oom:
 fail:
 	json_decref(req);
 	return rc;
+}
+
+size_t kiln_lang_count(void) { return sizeof(langs) / sizeof(langs[0]); }
+
+const char *kiln_lang_name(size_t i)
+{
+	return i < kiln_lang_count() ? langs[i].name : NULL;
+}
+
+int kiln_lang_probe(const char *name, const char **solution,
+		    const char **test)
+{
+	const struct lang *l = find(name);
+
+	if (!l)
+		return KILN_EINVAL;
+	*solution = l->probe_solution;
+	*test = l->probe_test;
+	return 0;
+}
+
+/* The toolchain's version: the first non-blank line its version option
+ * prints (stdout or stderr), run outside the box: it is the installed
+ * toolchain, no candidate's code. */
+int kiln_lang_version(const char *name, char *buf, size_t n, kiln_error *err)
+{
+	const struct lang *l = find(name);
+	char tool[4096], out[4096];
+	int fds[2], status;
+	size_t len = 0;
+	pid_t pid;
+
+	if (n)
+		buf[0] = 0;
+	if (!l)
+		return kiln_error_set(err, KILN_EINVAL, "unknown language '%s' "
+				      "(known: %s)", name, kiln_lang_list());
+	tool_path(l->tool, tool, sizeof(tool));
+	if (access(tool, X_OK) != 0)
+		return kiln_error_set(err, KILN_EIO, "%s: not installed "
+				      "(scripts/install-deps.sh)", l->tool);
+	if (pipe(fds) != 0)
+		return kiln_error_set(err, KILN_EIO, "pipe: %s",
+				      strerror(errno));
+	pid = fork();
+	if (pid == 0) {
+		char *argv[] = { tool, (char *)l->version_arg, NULL };
+		close(0);
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		close(fds[0]);
+		close(fds[1]);
+		execv(tool, argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	for (ssize_t k; pid > 0 && len < sizeof(out) - 1 &&
+	     (k = read(fds[0], out + len, sizeof(out) - 1 - len)) != 0;) {
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			break;
+		len += (size_t)k;
+	}
+	out[len] = 0;
+	close(fds[0]);
+	if (pid < 0)
+		return kiln_error_set(err, KILN_EIO, "fork: %s",
+				      strerror(errno));
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	{
+		const char *p = out + strspn(out, " \t\r\n");
+		snprintf(buf, n, "%.*s", (int)strcspn(p, "\r\n"), p);
+	}
+	if (!buf[0])
+		return kiln_error_set(err, KILN_EIO, "%s %s printed nothing",
+				      tool, l->version_arg);
+	return 0;
 }
