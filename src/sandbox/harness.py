@@ -1945,6 +1945,8 @@ class Box:
         self.judge_reaped = False
         self.zygote_pid = 0
         self.recycle = False
+        self.err_tail = b""
+        self.err_head = b""
 
     # -- reading children ----------------------------------------------------
 
@@ -1964,6 +1966,8 @@ class Box:
             n = len(data)
             if kind == "err" and n:
                 self.err_tail = (self.err_tail + data)[-TAIL:]
+                if len(self.err_head) < TAIL:
+                    self.err_head += data[:TAIL - len(self.err_head)]
         self.out_bytes += n
         return data
 
@@ -2073,6 +2077,7 @@ class Box:
         }
         self.out_bytes = 0
         self.err_tail = b""
+        self.err_head = b""   # a run's first stderr bytes (oom_text)
         t_start = now_ms()
         try:
             os.mkdir(WORKDIR, 0o700)
@@ -2644,6 +2649,7 @@ class Box:
             if in_r >= 0:
                 keep.add(in_r)
             t0 = now_ms()
+            self.err_head = b""
             pid = spawn(self.limits, target, keep, out_w, err_w)
             for fd in (out_w, err_w, res_w):
                 os.close(fd)
@@ -2663,7 +2669,10 @@ class Box:
             if how:
                 st, detail = how, death_detail(how, status)
             elif job.get("oom_text") and not done["ok"] and \
-                    job["oom_text"].encode() in self.err_tail:
+                    (job["oom_text"].encode() in self.err_tail or
+                     job["oom_text"].encode() in self.err_head):
+                # the head too: Go prints every goroutine's stack after
+                # "fatal error: runtime: out of memory"
                 st, detail = "memory", job["oom_text"]
             elif os.WIFSIGNALED(status):
                 sig = os.WTERMSIG(status)

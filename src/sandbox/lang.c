@@ -973,7 +973,7 @@ static int render_lua(const struct lang *l, const kiln_job *job,
 static const char *const go_env[] = {
 	"GO111MODULE=off", "GOPATH=/tmp/w/gopath", "GOCACHE=/tmp/gocache",
 	"GOROOT=/usr/lib/go", "CGO_ENABLED=0", "GOFLAGS=", "GOENV=off",
-	"GOTOOLCHAIN=local", "GOMAXPROCS=2", NULL
+	"GOTOOLCHAIN=local", "GOMAXPROCS=2", "GOTRACEBACK=none", NULL
 };
 
 /* Java: the JDK's binaries find libjli.so through $ORIGIN, which the

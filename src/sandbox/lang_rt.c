@@ -164,7 +164,7 @@ static const char go_main[] =
 	"\tif !t.Failed() && !t.Skipped() {\n\t\tkiln_$ID_done++\n\t}\n}\n\n"
 	"func TestMain(m *kiln_$ID_t.M) {\n"
 	"\tcode := m.Run()\n"
-	"\tif code == 0 && kiln_$ID_done == kiln_$ID_want {\n"
+	"\tif code == 0 && kiln_$ID_want > 0 && kiln_$ID_done == kiln_$ID_want {\n"
 	"\t\tos.NewFile(3, \"proof\").Write([]byte(kiln_$ID_nonce + \"\\tD\\n\"))\n"
 	"\t}\n"
 	"\tos.Exit(code)\n}\n";
@@ -225,6 +225,11 @@ static const char go_assert[] =
 	"func (a *Assertions) Nil(v interface{}, m ...interface{}) bool { helper(a.t); return Nil(a.t, v, m...) }\n"
 	"func (a *Assertions) NotNil(v interface{}, m ...interface{}) bool { helper(a.t); return NotNil(a.t, v, m...) }\n";
 
+/* $1: the job's ID. The solution, the set-up and the tests share one
+ * file (a HumanEval-X solution uses the test file's imports and the other
+ * way round) with the union of their imports; an import the compiler
+ * then reports unused is removed and the build tried again (as goimports
+ * would: HumanEval-X's references import what only their tests use). */
 static const char go_build_sh[] =
 	"# kiln: builds a Go job (src/sandbox/lang_rt.c). GOPATH mode, the\n"
 	"# build cache under /tmp (inside the box), no cgo, no vet.\n"
@@ -233,7 +238,94 @@ static const char go_build_sh[] =
 	"a=gopath/src/github.com/stretchr/testify/assert\n"
 	"mkdir -p \"$a\"\n"
 	"mv assert.go \"$a/\"\n"
-	"exec go test -c -vet=off -o prog .\n";
+	"f=\"t$1_test.go\"\n"
+	"for try in 1 2 3 4 5; do\n"
+	"\tif go test -c -vet=off -o prog . 2>err.txt; then exit 0; fi\n"
+	"\tlines=$(sed -n \"s|^\\./$f:\\([0-9]*\\):[0-9]*: imported and not used.*|\\1|p\" err.txt)\n"
+	"\t[ -n \"$lines\" ] || break\n"
+	"\tfor l in $lines; do sed -i \"${l}s/.*//\" \"$f\"; done\n"
+	"done\n"
+	"cat err.txt >&2\n"
+	"exit 1\n";
+
+/* Moves the import declarations of Go source s (after its package clause,
+ * which go_unpackage blanked) into specs (one spec a line, each once:
+ * seen[] holds the ones written, *nseen of them, up to max) and writes
+ * the rest to f, a blank line for each line taken. */
+static void go_split_imports(const char *s, FILE *f, FILE *specs,
+			     char **seen, size_t *nseen, size_t max)
+{
+	int in_block = 0, top = 1;
+
+	while (s && *s) {
+		const char *e = strchr(s, '\n');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		const char *q = s;
+		const char *spec = NULL;
+		size_t slen = 0;
+		int took = in_block;
+
+		while (q < s + len && (*q == ' ' || *q == '\t'))
+			q++;
+		if (in_block) {
+			if (*q == ')')
+				in_block = 0;
+			else
+				spec = q, slen = len - (size_t)(q - s);
+		} else if (top && strncmp(q, "import", 6) == 0 &&
+			   (q[6] == ' ' || q[6] == '\t' || q[6] == '(')) {
+			took = 1;
+			q += 6;
+			while (*q == ' ' || *q == '\t')
+				q++;
+			if (*q == '(') {
+				const char *c = memchr(q, ')', len - (size_t)(q - s));
+				if (c) {  /* import ( "a"; "b" ) on one line */
+					spec = q + 1, slen = (size_t)(c - q - 1);
+				} else {
+					in_block = 1;
+					spec = q + 1;
+					slen = len - (size_t)(q + 1 - s);
+				}
+			} else {
+				spec = q, slen = len - (size_t)(q - s);
+			}
+		} else if (q < s + len && strncmp(q, "//", 2) != 0) {
+			top = 0;   /* a declaration: no imports after it */
+		}
+		if (took) {
+			/* each ';'-separated spec on its own line, once */
+			while (spec && slen) {
+				const char *semi = memchr(spec, ';', slen);
+				size_t k = semi ? (size_t)(semi - spec) : slen;
+				char *one = strndup(spec, k), *t;
+				size_t i;
+				for (t = one + (one ? strlen(one) : 0); one && t > one &&
+				     (t[-1] == ' ' || t[-1] == '\t' || t[-1] == '\r');)
+					*--t = 0;
+				for (t = one; t && (*t == ' ' || *t == '\t'); t++)
+					;
+				for (i = 0; t && *t && strncmp(t, "//", 2) && i < *nseen;
+				     i++)
+					if (strcmp(seen[i], t) == 0)
+						break;
+				if (t && *t && strncmp(t, "//", 2) && i == *nseen &&
+				    *nseen < max && (seen[*nseen] = strdup(t))) {
+					fprintf(specs, "\t%s\n", t);
+					(*nseen)++;
+				}
+				free(one);
+				spec = semi ? semi + 1 : NULL;
+				slen = semi ? slen - k - 1 : 0;
+			}
+			fputc('\n', f);
+		} else {
+			fwrite(s, 1, len, f);
+			fputc('\n', f);
+		}
+		s = e ? e + 1 : NULL;
+	}
+}
 
 /* A test program's "func TestX(" at the start of a line becomes
  * "func kiln_<ID>_user_TestX(" (kiln runs it from its own test function,
@@ -284,30 +376,56 @@ int kiln__render_go(const kiln_job *job, const char *id, json_t *files,
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		goto out;
 	}
-	/* sol.go: the solution under kiln's package clause */
-	if ((f = out_file(&o, "sol.go")))
-		fprintf(f, "package main\n\n%s\n", sol);
-	/* t<ID>_test.go: the set-up and the tests, testing imported under a
-	 * name of kiln's own (the set-up may import it too) */
+	/* t<ID>_test.go: kiln's package clause, the union of the imports
+	 * (testing under a name of kiln's own too), the solution, the
+	 * set-up and the tests */
 	snprintf(name, sizeof(name), "t%s_test.go", id);
 	if ((f = out_file(&o, name))) {
-		fprintf(f, "package main\n\nimport kiln_%s_t \"testing\"\n\n"
-			"%s\n", id, setup);
-		if (job->program) {
-			size_t n = go_rename_tests(f, prog, id, names, 256);
-			for (size_t i = 0; i < n; i++)
-				fprintf(f, "\nfunc TestK%s_%zu(t *kiln_%s_t.T) {\n"
-					"\tkiln_%s_run(t, func() { "
-					"kiln_%s_user_%s(t) })\n}\n", id, i,
-					id, id, id, names[i]);
-			want = n;
-		} else {
-			for (size_t i = 0; i < job->ntests; i++)
-				fprintf(f, "\nfunc TestK%s_%zu(t *kiln_%s_t.T) {\n"
-					"\tkiln_%s_run(t, func() {\n%s\n\t})\n}\n",
-					id, i, id, id, job->tests[i]);
+		char *seen[256], *body = NULL, *imp = NULL;
+		size_t nseen = 0, blen = 0, ilen = 0;
+		FILE *bf = open_memstream(&body, &blen);
+		FILE *inf = open_memstream(&imp, &ilen);
+		if (bf && inf) {
+			go_split_imports(sol, bf, inf, seen, &nseen, 256);
+			go_split_imports(setup, bf, inf, seen, &nseen, 256);
+			if (job->program) {
+				char *p2 = NULL;
+				size_t p2len = 0;
+				FILE *pf = open_memstream(&p2, &p2len);
+				if (pf) {
+					want = go_rename_tests(pf, prog, id, names,
+							       256);
+					fclose(pf);
+				}
+				go_split_imports(p2, bf, inf, seen, &nseen, 256);
+				free(p2);
+				for (size_t i = 0; i < want; i++)
+					fprintf(bf, "\nfunc TestK%s_%zu(t *kiln_%s_t.T) {\n"
+						"\tkiln_%s_run(t, func() { "
+						"kiln_%s_user_%s(t) })\n}\n", id, i,
+						id, id, id, names[i]);
+			} else {
+				for (size_t i = 0; i < job->ntests; i++)
+					fprintf(bf, "\nfunc TestK%s_%zu(t *kiln_%s_t.T) {\n"
+						"\tkiln_%s_run(t, func() {\n%s\n\t})\n}\n",
+						id, i, id, id, job->tests[i]);
+			}
 		}
-		fprintf(f, "\nconst kiln_%s_want = %zu\n", id, want);
+		if (bf)
+			fclose(bf);
+		if (inf)
+			fclose(inf);
+		/* kiln's import first, on the line after "import (": the
+		 * specs' line numbers are what build.sh removes by */
+		fprintf(f, "package main\n\nimport (\n\tkiln_%s_t \"testing\"\n"
+			"%s)\n\n%s\nconst kiln_%s_want = %zu\n", id,
+			imp ? imp : "", body ? body : "", id, want);
+		if (!bf || !inf)
+			o.oom = 1;
+		free(body);
+		free(imp);
+		for (size_t i = 0; i < nseen; i++)
+			free(seen[i]);
 	}
 	snprintf(name, sizeof(name), "k%s_test.go", id);
 	if ((f = out_file(&o, name)))
@@ -319,7 +437,8 @@ int kiln__render_go(const kiln_job *job, const char *id, json_t *files,
 	    (rc = put(files, "assert.go", go_assert, err)) ||
 	    (rc = put(files, "build.sh", go_build_sh, err)) ||
 	    (rc = argv_add(compile, "/bin/sh", err)) ||
-	    (rc = argv_add(compile, "/tmp/w/build.sh", err)))
+	    (rc = argv_add(compile, "/tmp/w/build.sh", err)) ||
+	    (rc = argv_add(compile, id, err)))
 		goto out;
 	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
 		if (job->program)

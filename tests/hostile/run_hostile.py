@@ -52,7 +52,7 @@ CASES_DIR = os.path.join(HERE, "cases")
 
 STATUSES = {"pass", "fail", "error", "timeout", "memory", "output_limit",
             "killed", "sandbox_error"}
-LANGUAGES = {"python", "c", "cpp", "js"}
+LANGUAGES = {"python", "c", "cpp", "js", "go", "java", "rust", "lua"}
 
 # One kiln verify run per group, same limits for both. "parallel" runs on
 # two boxes at once. "serial" runs on one box (-j 1), one case at a time in
@@ -156,8 +156,12 @@ class Case:
 
     def record(self, subst):
         tag = "kiln-hostile @MARKER@ case=%s" % self.name
-        if self.language in ("c", "cpp", "js"):
+        if self.language in ("c", "cpp", "js", "java"):
             head = "/* %s */\n" % tag
+        elif self.language in ("go", "rust"):
+            head = "// %s\n" % tag
+        elif self.language == "lua":
+            head = "-- %s\n" % tag
         else:
             head = "# %s\n" % tag
         rec = {"id": self.name, "language": self.language,
