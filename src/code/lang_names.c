@@ -38,6 +38,8 @@ static const struct lang_name {
 	{ "rust", "rust", 0 },
 	{ "rs", "rust", 0 },
 	{ "lua", "lua", 0 },
+	{ "ocaml", "ocaml", 0 },
+	{ "ml", "ocaml", 1 },
 };
 
 static const char *lookup(const char *s, size_t len, int tags)

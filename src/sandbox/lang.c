@@ -967,6 +967,19 @@ static int render_lua(const struct lang *l, const kiln_job *job,
 	return kiln__render_lua(job, lua, files, runs, err);
 }
 
+static int render_ocaml(const struct lang *l, const kiln_job *job,
+			const kiln_limits *lim, json_t *files, json_t *runs,
+			json_t *compile, kiln_error *err)
+{
+	char id[17];
+	int rc = c_build_id(id, err);
+
+	(void)l;
+	(void)lim;
+	return rc ? rc : kiln__render_ocaml(job, id, files, runs, compile,
+					    err);
+}
+
 /* Go: GOPATH mode (kiln's assert package in /tmp/w/gopath), the build
  * cache inside the box, no cgo (no C compiler run), GOROOT named (the go
  * command finds it through /proc/self/exe otherwise). */
@@ -1029,6 +1042,13 @@ static const struct lang langs[] = {
 	  "not enough memory", "/usr/bin/lua5.4", "-v", NULL,
 	  "function add(a, b) return a + b end",
 	  "assert(add(2, 3) == 5)" },
+	/* ocamlopt to native code; Out_of_memory is raised, or the runtime
+	 * says so */
+	{ "ocaml", LANG_EXEC, render_ocaml, 0, 0,
+	  LF_NONCE_STDIN | LF_PROOF_STDOUT, 3, "Out of memory",
+	  "/usr/bin/ocamlopt", "-version", NULL,
+	  "let add a b = a + b",
+	  "assert (add 2 3 = 5)" },
 };
 
 /* name is any of a language's names, in any case (kiln_lang_canonical,

@@ -895,3 +895,83 @@ int kiln__render_lua(const kiln_job *job, const char *lua, json_t *files,
 	}
 	return 0;
 }
+
+/* ------------------------------------------------------------- OCaml */
+
+/* main.ml, built by ocamlopt: kiln's head (the nonce, read from stdin
+ * before the solution's top level runs, and the functions the end needs,
+ * bound before the solution can shadow exit, print_string or Stdlib),
+ * the solution, the set-up, the tests, kiln's end. Each code test is a
+ * function; a test program is the body of a local module, so an
+ * exception in it is caught like a test's. A failed assert (Assert_failure)
+ * exits 1, any other exception 3; the record goes to stdout only when the
+ * test returned. */
+static const char ocaml_head[] =
+	"(* kiln's OCaml runtime (src/sandbox/lang_rt.c) *)\n"
+	"let kiln_$ID_nonce = try Stdlib.input_line Stdlib.stdin with _ -> \"\"\n"
+	"let kiln_$ID_exit = Stdlib.exit\n"
+	"let kiln_$ID_out = Stdlib.print_string\n"
+	"let kiln_$ID_flush = Stdlib.flush\n"
+	"let kiln_$ID_stdout = Stdlib.stdout\n"
+	"let kiln_$ID_err = Stdlib.prerr_endline\n"
+	"let kiln_$ID_show = Printexc.to_string\n"
+	"let kiln_$ID_which = try int_of_string Sys.argv.(1) with _ -> -1\n"
+	"let kiln_$ID_failed (e : exn) = match e with\n"
+	"  | Assert_failure _ -> true | _ -> false\n"
+	"# 1 \"solution\"\n";
+
+static const char ocaml_tail[] =
+	"let () =\n"
+	"  (try kiln_$ID_run kiln_$ID_which with e ->\n"
+	"    (try kiln_$ID_err (kiln_$ID_show e) with _ -> ());\n"
+	"    kiln_$ID_exit (if kiln_$ID_failed e then 1 else 3));\n"
+	"  kiln_$ID_out (\"\\n\" ^ kiln_$ID_nonce ^ \"\\tD\\n\");\n"
+	"  kiln_$ID_flush kiln_$ID_stdout;\n"
+	"  kiln_$ID_exit 0\n";
+
+int kiln__render_ocaml(const kiln_job *job, const char *id, json_t *files,
+		       json_t *runs, json_t *compile, kiln_error *err)
+{
+	struct outs o = { .n = 0 };
+	FILE *f;
+	int rc;
+
+	if ((f = out_file(&o, "main.ml"))) {
+		subst(f, ocaml_head, id);
+		fprintf(f, "%s\n", job->solution ? job->solution : "");
+		if (job->setup && *job->setup)
+			fprintf(f, "# 1 \"setup\"\n%s\n", job->setup);
+		if (job->program) {
+			fprintf(f, "let kiln_%s_run _ =\n  let module M = struct\n"
+				"# 1 \"test program\"\n%s\n  end in ()\n", id,
+				job->ntests ? job->tests[0] : "");
+		} else {
+			for (size_t i = 0; i < job->ntests; i++)
+				fprintf(f, "let kiln_%s_t%zu () =\n# 1 \"test %zu\"\n"
+					"begin\n%s\nend\n", id, i, i,
+					job->tests[i]);
+			fprintf(f, "let kiln_%s_run i = match i with\n", id);
+			for (size_t i = 0; i < job->ntests; i++)
+				fprintf(f, "  | %zu -> kiln_%s_t%zu ()\n", i, id, i);
+			fputs("  | _ -> failwith \"no such test\"\n", f);
+		}
+		subst(f, ocaml_tail, id);
+	}
+	if ((rc = outs_finish(&o, files, err)) ||
+	    (rc = put(files, "build.sh",
+		      "# kiln: builds an OCaml job (src/sandbox/lang_rt.c)\n"
+		      "set -e\ncd /tmp/w\n"
+		      "exec ocamlopt -w -a -o prog main.ml\n", err)) ||
+	    (rc = argv_add(compile, "/bin/sh", err)) ||
+	    (rc = argv_add(compile, "/tmp/w/build.sh", err)))
+		return rc;
+	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
+		char arg[32];
+		snprintf(arg, sizeof(arg), "%zu", i);
+		if (json_array_append_new(runs, json_pack("[ss]", "/tmp/w/prog",
+							  arg)))
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "out of memory");
+	}
+	return 0;
+}
