@@ -917,16 +917,29 @@ static void tool_path(const char *tool, char *buf, size_t n)
 	free(r);
 }
 
-static int render_go(const struct lang *l, const kiln_job *job,
+/* Go, Rust, OCaml: a fresh random ID names the runtime's symbols. */
+static int render_id(const struct lang *l, const kiln_job *job,
 		     const kiln_limits *lim, json_t *files, json_t *runs,
 		     json_t *compile, kiln_error *err)
 {
+	static const struct {
+		const char *name;
+		int (*render)(const kiln_job *, const char *, json_t *,
+			      json_t *, json_t *, kiln_error *);
+	} by[] = {
+		{ "go", kiln__render_go },
+		{ "rust", kiln__render_rust },
+		{ "ocaml", kiln__render_ocaml },
+	};
 	char id[17];
 	int rc = c_build_id(id, err);
 
-	(void)l;
 	(void)lim;
-	return rc ? rc : kiln__render_go(job, id, files, runs, compile, err);
+	for (size_t i = 0; rc == 0 && i < sizeof(by) / sizeof(by[0]); i++)
+		if (strcmp(by[i].name, l->name) == 0)
+			return by[i].render(job, id, files, runs, compile, err);
+	return rc ? rc : kiln_error_set(err, KILN_EINVAL, "no render for %s",
+					l->name);
 }
 
 static int render_java(const struct lang *l, const kiln_job *job,
@@ -943,17 +956,6 @@ static int render_java(const struct lang *l, const kiln_job *job,
 					   runs, compile, err);
 }
 
-static int render_rust(const struct lang *l, const kiln_job *job,
-		       const kiln_limits *lim, json_t *files, json_t *runs,
-		       json_t *compile, kiln_error *err)
-{
-	char id[17];
-	int rc = c_build_id(id, err);
-
-	(void)l;
-	(void)lim;
-	return rc ? rc : kiln__render_rust(job, id, files, runs, compile, err);
-}
 
 static int render_lua(const struct lang *l, const kiln_job *job,
 		      const kiln_limits *lim, json_t *files, json_t *runs,
@@ -967,18 +969,6 @@ static int render_lua(const struct lang *l, const kiln_job *job,
 	return kiln__render_lua(job, lua, files, runs, err);
 }
 
-static int render_ocaml(const struct lang *l, const kiln_job *job,
-			const kiln_limits *lim, json_t *files, json_t *runs,
-			json_t *compile, kiln_error *err)
-{
-	char id[17];
-	int rc = c_build_id(id, err);
-
-	(void)l;
-	(void)lim;
-	return rc ? rc : kiln__render_ocaml(job, id, files, runs, compile,
-					    err);
-}
 
 /* Go: GOPATH mode (kiln's assert package in /tmp/w/gopath), the build
  * cache inside the box, no cgo (no C compiler run), GOROOT named (the go
@@ -1019,7 +1009,7 @@ static const struct lang langs[] = {
 	  "console.assert(add(2, 3) === 5);" },
 	/* go test's binary: panic exits 2; the runtime's arenas want some
 	 * 800 MiB of address space before the heap grows */
-	{ "go", LANG_EXEC, render_go, 1LL << 30, 1LL << 30, LF_NONCE_STDIN, 2,
+	{ "go", LANG_EXEC, render_id, 1LL << 30, 1LL << 30, LF_NONCE_STDIN, 2,
 	  "runtime: out of memory", "/usr/bin/go", "version", go_env,
 	  "func Add(a, b int) int { return a + b }",
 	  "if Add(2, 3) != 5 { t.Fatal(\"Add\") }" },
@@ -1033,7 +1023,7 @@ static const struct lang langs[] = {
 	  "assert Solution.add(2, 3) == 5;" },
 	/* libtest: a panic (assert!, or any other) exits 101, a failed
 	 * test; the heap is bounded by --memory itself */
-	{ "rust", LANG_EXEC, render_rust, 0, 0, LF_NONCE_STDIN, 0,
+	{ "rust", LANG_EXEC, render_id, 0, 0, LF_NONCE_STDIN, 0,
 	  "memory allocation of", "/usr/bin/rustc", "--version", rust_env,
 	  "fn add(a: i32, b: i32) -> i32 { a + b }",
 	  "assert_eq!(add(2, 3), 5);" },
@@ -1044,7 +1034,7 @@ static const struct lang langs[] = {
 	  "assert(add(2, 3) == 5)" },
 	/* ocamlopt to native code; Out_of_memory is raised, or the runtime
 	 * says so */
-	{ "ocaml", LANG_EXEC, render_ocaml, 0, 0,
+	{ "ocaml", LANG_EXEC, render_id, 0, 0,
 	  LF_NONCE_STDIN | LF_PROOF_STDOUT, 3, "Out of memory",
 	  "/usr/bin/ocamlopt", "-version", NULL,
 	  "let add a b = a + b",
