@@ -35,6 +35,7 @@ packages=(
   default-jdk-headless  # java: javac and the JVM, no X11 (OpenJDK 17)
   rustc               # rust: rustc and its std (1.63 on bookworm); no cargo
   lua5.4              # lua: the interpreter (~0.5 MB)
+  ocaml-nox           # ocaml: ocamlopt, no X11 libraries
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(python3-torch)
