@@ -597,7 +597,9 @@ int kiln__render_java(const kiln_job *job, const kiln_limits *lim,
 	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
 		snprintf(arg, sizeof(arg), "%zu", i);
 		if (json_array_append_new(runs, json_pack(
-				"[sssssssssssss]", java, heap,
+				"[ssssssssssssss]", java, heap,
+				/* no agent attaches from another process */
+				"-XX:+DisableAttachMechanism",
 				"-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 				"-XX:-UsePerfData", "-XX:CompressedClassSpaceSize=64m",
 				"-XX:ReservedCodeCacheSize=64m", "-Xss8m", "-ea",
