@@ -528,6 +528,28 @@ static int java_public_class(const char *s, char *name, size_t n)
 	return 0;
 }
 
+/* s to f, each unindented "public " before a class, interface, enum or
+ * record declaration dropped: a test program's public class names the
+ * file, and a file has one public class (a generated solution often
+ * says "public class Solution"). */
+static void java_unpublic(FILE *f, const char *s)
+{
+	static const char *const kinds[] = { "class ", "final ", "abstract ",
+					     "interface ", "enum ", "record " };
+	int bol = 1;
+
+	while (*s) {
+		if (bol && strncmp(s, "public ", 7) == 0)
+			for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++)
+				if (strncmp(s + 7, kinds[i], strlen(kinds[i])) == 0) {
+					s += 7;
+					break;
+				}
+		bol = *s == '\n';
+		fputc(*s++, f);
+	}
+}
+
 /* <Main>.java: the solution and the tests in one compilation unit (a
  * HumanEval-X test program uses the solution's imports); named after its
  * public class, if any. T<ID> dispatches run(i): a test program's main,
@@ -543,14 +565,19 @@ int kiln__render_java(const kiln_job *job, const kiln_limits *lim,
 	FILE *f;
 	int rc;
 
-	if (java_public_class(prog, cls, sizeof(cls)) ||
-	    java_public_class(job->solution ? job->solution : "", cls,
-			      sizeof(cls)))
+	int prog_public = java_public_class(prog, cls, sizeof(cls));
+
+	if (prog_public || java_public_class(job->solution ? job->solution
+						       : "", cls, sizeof(cls)))
 		snprintf(name, sizeof(name), "%s.java", cls);
 	else
 		snprintf(name, sizeof(name), "S%s.java", id);
 	if ((f = out_file(&o, name))) {
-		fprintf(f, "%s\n", job->solution ? job->solution : "");
+		if (prog_public)
+			java_unpublic(f, job->solution ? job->solution : "");
+		else
+			fputs(job->solution ? job->solution : "", f);
+		fputc('\n', f);
 		if (job->setup && *job->setup)
 			fprintf(f, "%s\n", job->setup);
 		if (job->program) {
