@@ -29,6 +29,13 @@ packages=(
   chromium            # headless: the tests render kiln run's HTML report
   libopenblas-openmp-dev  # matmuls of the small GPT (OpenMP build of OpenBLAS)
   libgomp1            # OpenMP runtime (comes with gcc; named for clarity)
+  # The sandbox's languages beyond Python, C, C++ and JavaScript (each
+  # runs in the box from /usr; kiln languages checks them):
+  golang-go           # go: go test -c (Go 1.19 on bookworm, std prebuilt)
+  default-jdk-headless  # java: javac and the JVM, no X11 (OpenJDK 17)
+  rustc               # rust: rustc and its std (1.63 on bookworm); no cargo
+  lua5.4              # lua: the interpreter (~0.5 MB)
+  ocaml-nox           # ocaml: ocamlopt, no X11 libraries
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(python3-torch)

@@ -66,6 +66,19 @@ int kiln_lang_known(const char *name);
 /* Comma-separated names, for --help. */
 const char *kiln_lang_list(void);
 
+/* The sandbox's languages, in the table's order: kiln_lang_name(i) for
+ * i < kiln_lang_count() (kiln languages). */
+size_t kiln_lang_count(void);
+const char *kiln_lang_name(size_t i);
+/* The toolchain's version line (its version option, run outside the
+ * box: no candidate code) into buf; KILN_EIO when not installed. */
+int kiln_lang_version(const char *lang, char *buf, size_t n,
+		      kiln_error *err);
+/* A probe for lang: a solution and one code test it must pass in the box
+ * (static strings). KILN_EINVAL for an unknown language. */
+int kiln_lang_probe(const char *lang, const char **solution,
+		    const char **test);
+
 typedef struct kiln_box kiln_box;
 
 typedef struct kiln_box_config {

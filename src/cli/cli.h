@@ -37,6 +37,7 @@ extern const cli_cmd cli_rewrite;
 extern const cli_cmd cli_dedup;
 extern const cli_cmd cli_bank;
 extern const cli_cmd cli_teacher;
+extern const cli_cmd cli_languages;
 
 /* -q, --quiet: a terminal matter, not an option of a JSON configuration. */
 #define CLI_OPT_QUIET(T, M, H) \

@@ -37,6 +37,13 @@ const kiln_opt cli_sandbox_opts[] = {
 		"processes per sandbox"),
 	KILN_OPT_ROW_SIZE("tmpfs", 0, V, box.limits.tmpfs, 1, 1LL << 40,
 		"size of the sandbox's writable /tmp"),
+	KILN_OPT_ROW_DURATION("compile-timeout", 0, V, box.limits.compile_ms,
+		1, CLI_MAX_DURATION_MS,
+		"wall clock of a compiled language's build, apart from "
+		"--timeout"),
+	KILN_OPT_ROW_SIZE("compile-memory", 0, V, box.limits.compile_memory,
+		0, 1LL << 44, "address space of a build (the JVM's javac and "
+		"go get more: docs/SANDBOX.md); 0 = no limit"),
 	KILN_OPT_ROW_FLAG("cold", 0, V, box.cold,
 		"start a fresh interpreter per run (slow; for checking that "
 		"the warm zygote agrees)"),

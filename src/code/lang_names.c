@@ -32,6 +32,14 @@ static const struct lang_name {
 	{ "javascript", "js", 0 },
 	{ "node", "js", 0 },
 	{ "mjs", "js", 1 },
+	{ "go", "go", 0 },
+	{ "golang", "go", 0 },
+	{ "java", "java", 0 },
+	{ "rust", "rust", 0 },
+	{ "rs", "rust", 0 },
+	{ "lua", "lua", 0 },
+	{ "ocaml", "ocaml", 0 },
+	{ "ml", "ocaml", 1 },
 };
 
 static const char *lookup(const char *s, size_t len, int tags)

@@ -101,6 +101,9 @@ static const char *const etc_paths[] = {
 	"/etc/alternatives", "/etc/localtime", "/etc/python3",
 	"/etc/python3.11", "/etc/python3.12", "/etc/python3.13",
 	"/etc/nsswitch.conf",
+	/* the JVM's configuration (jvm.cfg, security properties): the
+	 * JDK's lib/ links into it */
+	"/etc/java-17-openjdk",
 };
 static const char *const dev_nodes[] = { "/dev/null", "/dev/zero",
 					 "/dev/full", "/dev/random",

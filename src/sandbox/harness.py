@@ -1776,6 +1776,10 @@ class LineReader:
             return [], False
         if not data:
             return [], True
+        return self.feed(data), False
+
+    def feed(self, data):
+        """The whole lines that data completes (data read elsewhere)."""
         lines = []
         start = 0
         while True:
@@ -1793,7 +1797,7 @@ class LineReader:
             if len(self.buf) > self.cap:
                 self.buf.clear()
                 self.skipping = True
-        return lines, False
+        return lines
 
 
 def reap_all():
@@ -2080,6 +2084,8 @@ class Box:
         self.judge_reaped = False
         self.zygote_pid = 0
         self.recycle = False
+        self.err_tail = b""
+        self.err_head = b""
 
     # -- reading children ----------------------------------------------------
 
@@ -2087,19 +2093,22 @@ class Box:
         """Reads what a child wrote to stdout/stderr, up to WAKE_BYTES.
         kind: "out"/"err" (the candidate's: the stderr tail is kept) or
         "judge" (the tests' output: counted, never read into memory).
-        Returns False at end of file."""
+        Returns what was read (b"" at end of file; True for "judge")."""
         if kind == "judge":
             try:
                 n = os.splice(fd, self.devnull, WAKE_BYTES)
             except OSError:
                 n = 0
+            data = n > 0
         else:
             data = os.read(fd, WAKE_BYTES)
             n = len(data)
             if kind == "err" and n:
                 self.err_tail = (self.err_tail + data)[-TAIL:]
+                if len(self.err_head) < TAIL:
+                    self.err_head += data[:TAIL - len(self.err_head)]
         self.out_bytes += n
-        return n > 0
+        return data
 
     def watch(self, pids, fds, on_tick, deadline_of):
         """Reads children's pipes until the first pid in pids exits (then
@@ -2114,7 +2123,7 @@ class Box:
         readers = {}
         for fd, kind in fds.items():
             poller.register(fd, select.POLLIN)
-            if kind in ("tick", "proof"):
+            if kind in ("tick", "proof", "outproof"):
                 readers[fd] = LineReader(fd, RECORD_MAX if kind == "tick"
                                          else 3 * RECORD_MAX + 8192)
         pidfds = {}
@@ -2156,7 +2165,17 @@ class Box:
                         except (ValueError, TypeError, IndexError):
                             pass  # malformed: ignored
                 else:
-                    eof = not self._out(fd, kind)
+                    # "outproof": the candidate's stdout, which also
+                    # carries the record (runtimes that cannot write fd 3)
+                    data = self._out(fd, "out" if kind == "outproof"
+                                     else kind)
+                    eof = not data
+                    if kind == "outproof" and data:
+                        for line in readers[fd].feed(data):
+                            fields = line.decode("utf-8",
+                                                 "replace").split("\t")
+                            if len(fields) == 2:
+                                on_tick(fields)
                     if not eof and self.out_bytes > self.limits["output"]:
                         how = "output_limit"
                         break
@@ -2198,6 +2217,7 @@ class Box:
         self.out_bytes = 0
         self.err_tail = b""
         self.timeout_ms = float(lim["timeout_ms"])
+        self.err_head = b""   # a run's first stderr bytes (oom_text)
         t_start = now_ms()
         try:
             os.mkdir(WORKDIR, 0o700)
@@ -2745,24 +2765,46 @@ class Box:
             err_r, err_w = os.pipe()
             res_r, res_w = os.pipe()
             res_w = high_fd(res_w)
+            # nonce_stdin: the nonce is the first line of stdin (a pipe
+            # that holds only it), for runtimes that cannot take it out
+            # of their environment before the solution runs (a JVM's
+            # System.getenv); the runtime reads it before any of the
+            # solution's code runs, and the solution then reads EOF
+            in_r = -1
+            if job.get("nonce_stdin"):
+                in_r, in_w = os.pipe()
+                write_all(in_w, (nonce + "\n").encode())
+                os.close(in_w)
+                in_r = high_fd(in_r)
 
-            def target(argv=argv, nonce=nonce, res_w=res_w):
+            def target(argv=argv, nonce=nonce, res_w=res_w, in_r=in_r):
                 env = dict(job["env"])
-                env["KILN_NONCE"] = nonce
+                if in_r >= 0:
+                    os.dup2(in_r, 0)
+                    os.close(in_r)
+                else:
+                    env["KILN_NONCE"] = nonce
                 os.dup2(res_w, 3)
                 os.close(res_w)
                 lock_process_group()
                 # fexecve: the sealed copy
                 os.execve(argv[0] if prog is None else prog, argv, env)
 
+            keep = {res_w} if prog is None else {res_w, prog}
+            if in_r >= 0:
+                keep.add(in_r)
             t0 = now_ms()
-            pid = spawn(self.limits, target,
-                        {res_w} if prog is None else {res_w, prog},
-                        out_w, err_w)
+            self.err_head = b""
+            pid = spawn(self.limits, target, keep, out_w, err_w)
             for fd in (out_w, err_w, res_w):
                 os.close(fd)
+            if in_r >= 0:
+                os.close(in_r)
+            # proof "stdout": the record is a line of the run's stdout
+            # (a runtime with no way to write fd 3: Lua, the JVM)
             how, deaths = self.watch(
-                [pid], {out_r: "out", err_r: "err", res_r: "proof"},
+                [pid], {out_r: "outproof" if job.get("proof") == "stdout"
+                        else "out", err_r: "err", res_r: "proof"},
                 on_tick, lambda t0=t0: t0 + timeout)
             status, ru = deaths[pid]
             cpu = (ru.ru_utime + ru.ru_stime) * 1000.0
@@ -2772,7 +2814,10 @@ class Box:
             if how:
                 st, detail = how, death_detail(how, status)
             elif job.get("oom_text") and not done["ok"] and \
-                    job["oom_text"].encode() in self.err_tail:
+                    (job["oom_text"].encode() in self.err_tail or
+                     job["oom_text"].encode() in self.err_head):
+                # the head too: Go prints every goroutine's stack after
+                # "fatal error: runtime: out of memory"
                 st, detail = "memory", job["oom_text"]
             elif os.WIFSIGNALED(status):
                 sig = os.WTERMSIG(status)

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kiln/code.h" /* kiln_lang_canonical */
 #include "sandbox_int.h"
@@ -30,14 +32,38 @@ typedef int (*render_fn)(const struct lang *l, const kiln_job *job,
 			 const kiln_limits *lim, json_t *files, json_t *runs,
 			 json_t *compile, kiln_error *err);
 
+/* How a language's runs are judged and read (the harness's job fields):
+ * INTERP: the run's argv[0] is an interpreter under /usr, what it runs
+ * is in /tmp/w (put back before every test); NONCE_STDIN: the nonce is
+ * the first line of stdin, not in the environment; PROOF_STDOUT: the
+ * record is a line of stdout (not fd 3). */
+enum { LF_INTERP = 1, LF_NONCE_STDIN = 2, LF_PROOF_STDOUT = 4 };
+
 struct lang {
 	const char *name;
 	enum lang_kind kind;
 	render_fn render;
 	/* Address space a run gets on top of --memory: a runtime that
-	 * reserves more than it uses (V8's heap and code ranges) bounds its
-	 * heap by --memory itself (render) */
+	 * reserves more than it uses (V8's heap and code ranges, the JVM's
+	 * class space and code cache, Go's arenas) bounds its heap by
+	 * --memory itself (render) */
 	long long as_extra;
+	/* The same for the compile step, on top of --compile-memory (javac
+	 * is a JVM) */
+	long long compile_as_extra;
+	int flags;
+	int error_exit;        /* exit status that means an uncaught error */
+	const char *oom_text;  /* stderr text that means out of memory */
+	/* The toolchain: the program that runs or builds it (its real path
+	 * is what the box execs: /etc/alternatives links are resolved) and
+	 * the argument that prints its version (kiln languages). */
+	const char *tool;
+	const char *version_arg;
+	/* Variables added to the environment of the compile step and the
+	 * runs, "NAME=value" (NULL-terminated) */
+	const char *const *env;
+	/* kiln languages' probe: a solution and one test it passes */
+	const char *probe_solution, *probe_test;
 };
 
 /* Closes a memstream (which only then sets *bufp) and stores its text in
@@ -941,10 +967,6 @@ static int render_js(const struct lang *l, const kiln_job *job,
 
 	(void)l;
 	(void)compile;
-	if (job->expect)
-		return kiln_error_set(err, KILN_EINVAL, "I/O tests (expect) are"
-				      " judged for python and c only; give js"
-				      " code tests or a test program");
 	if (json_object_set_new(files, "kiln.js", json_string(js_runtime)))
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	if (json_object_set_new(files, "sol.js", json_string(
@@ -971,11 +993,138 @@ static int render_js(const struct lang *l, const kiln_job *job,
 	return 0;
 }
 
+/* The real path of a toolchain's program (the box binds /usr but not
+ * every /etc/alternatives target), or the name itself. */
+static void tool_path(const char *tool, char *buf, size_t n)
+{
+	char *r = realpath(tool, NULL);
+
+	snprintf(buf, n, "%s", r ? r : tool);
+	free(r);
+}
+
+/* Go, Rust, OCaml: a fresh random ID names the runtime's symbols. */
+static int render_id(const struct lang *l, const kiln_job *job,
+		     const kiln_limits *lim, json_t *files, json_t *runs,
+		     json_t *compile, kiln_error *err)
+{
+	static const struct {
+		const char *name;
+		int (*render)(const kiln_job *, const char *, json_t *,
+			      json_t *, json_t *, kiln_error *);
+	} by[] = {
+		{ "go", kiln__render_go },
+		{ "rust", kiln__render_rust },
+		{ "ocaml", kiln__render_ocaml },
+	};
+	char id[17];
+	int rc = c_build_id(id, err);
+
+	(void)lim;
+	for (size_t i = 0; rc == 0 && i < sizeof(by) / sizeof(by[0]); i++)
+		if (strcmp(by[i].name, l->name) == 0)
+			return by[i].render(job, id, files, runs, compile, err);
+	return rc ? rc : kiln_error_set(err, KILN_EINVAL, "no render for %s",
+					l->name);
+}
+
+static int render_java(const struct lang *l, const kiln_job *job,
+		       const kiln_limits *lim, json_t *files, json_t *runs,
+		       json_t *compile, kiln_error *err)
+{
+	char id[17], java[4096], javac[4096];
+	int rc = c_build_id(id, err);
+
+	tool_path(l->tool, java, sizeof(java));
+	tool_path("/usr/lib/jvm/default-java/bin/javac", javac,
+		  sizeof(javac));
+	return rc ? rc : kiln__render_java(job, lim, id, java, javac, files,
+					   runs, compile, err);
+}
+
+
+static int render_lua(const struct lang *l, const kiln_job *job,
+		      const kiln_limits *lim, json_t *files, json_t *runs,
+		      json_t *compile, kiln_error *err)
+{
+	char lua[4096];
+
+	(void)lim;
+	(void)compile;
+	tool_path(l->tool, lua, sizeof(lua));
+	return kiln__render_lua(job, lua, files, runs, err);
+}
+
+
+/* Go: GOPATH mode (kiln's assert package in /tmp/w/gopath), the build
+ * cache inside the box, no cgo (no C compiler run), GOROOT named (the go
+ * command finds it through /proc/self/exe otherwise). */
+static const char *const go_env[] = {
+	"GO111MODULE=off", "GOPATH=/tmp/w/gopath", "GOCACHE=/tmp/gocache",
+	"GOROOT=/usr/lib/go", "CGO_ENABLED=0", "GOFLAGS=", "GOENV=off",
+	"GOTOOLCHAIN=local", "GOMAXPROCS=2", "GOTRACEBACK=none", NULL
+};
+
+/* Java: the JDK's binaries find libjli.so through $ORIGIN, which the
+ * dynamic linker reads from /proc (not in the box). */
+static const char *const java_env[] = {
+	"LD_LIBRARY_PATH=/usr/lib/jvm/default-java/lib", NULL
+};
+
+/* Rust: a panic's message without a backtrace (which only fills the
+ * stderr tail) */
+static const char *const rust_env[] = { "RUST_BACKTRACE=0", NULL };
+
 static const struct lang langs[] = {
-	{ "python", LANG_INPROC, NULL, 0 },
-	{ "c", LANG_EXEC, render_c, 0 },
-	{ "cpp", LANG_EXEC, render_c, 0 },
-	{ "js", LANG_EXEC, render_js, 2LL << 30 },
+	{ "python", LANG_INPROC, NULL, 0, 0, 0, 0, NULL, "/usr/bin/python3",
+	  "--version", NULL,
+	  "def add(a, b):\n    return a + b\n",
+	  "assert add(2, 3) == 5" },
+	{ "c", LANG_EXEC, render_c, 0, 0, 0, 0, NULL, "/usr/bin/cc",
+	  "--version", NULL,
+	  "int add(int a, int b) { return a + b; }",
+	  "assert(add(2, 3) == 5);" },
+	{ "cpp", LANG_EXEC, render_c, 0, 0, 0, 0, NULL, "/usr/bin/g++",
+	  "--version", NULL,
+	  "int add(int a, int b) { return a + b; }",
+	  "assert(add(2, 3) == 5);" },
+	{ "js", LANG_EXEC, render_js, 2LL << 30, 0, LF_INTERP, 3,
+	  "JavaScript heap out of memory", "/usr/bin/node", "--version",
+	  NULL,
+	  "function add(a, b) { return a + b; }",
+	  "console.assert(add(2, 3) === 5);" },
+	/* go test's binary: panic exits 2; the runtime's arenas want some
+	 * 800 MiB of address space before the heap grows */
+	{ "go", LANG_EXEC, render_id, 1LL << 30, 1LL << 30, LF_NONCE_STDIN, 2,
+	  "runtime: out of memory", "/usr/bin/go", "version", go_env,
+	  "func Add(a, b int) int { return a + b }",
+	  "if Add(2, 3) != 5 { t.Fatal(\"Add\") }" },
+	/* the JVM reserves its class space, code cache and thread stacks
+	 * beyond the heap (-Xmx = --memory); javac is a JVM too */
+	{ "java", LANG_EXEC, render_java, 2LL << 30, 2LL << 30,
+	  LF_INTERP | LF_NONCE_STDIN | LF_PROOF_STDOUT, 3,
+	  "java.lang.OutOfMemoryError", "/usr/lib/jvm/default-java/bin/java",
+	  "-version", java_env,
+	  "class Solution { static int add(int a, int b) { return a + b; } }",
+	  "assert Solution.add(2, 3) == 5;" },
+	/* libtest: a panic (assert!, or any other) exits 101, a failed
+	 * test; the heap is bounded by --memory itself */
+	{ "rust", LANG_EXEC, render_id, 0, 0, LF_NONCE_STDIN, 0,
+	  "memory allocation of", "/usr/bin/rustc", "--version", rust_env,
+	  "fn add(a: i32, b: i32) -> i32 { a + b }",
+	  "assert_eq!(add(2, 3), 5);" },
+	{ "lua", LANG_EXEC, render_lua, 0, 0,
+	  LF_INTERP | LF_NONCE_STDIN | LF_PROOF_STDOUT, 3,
+	  "not enough memory", "/usr/bin/lua5.4", "-v", NULL,
+	  "function add(a, b) return a + b end",
+	  "assert(add(2, 3) == 5)" },
+	/* ocamlopt to native code; Out_of_memory is raised, or the runtime
+	 * says so */
+	{ "ocaml", LANG_EXEC, render_id, 0, 0,
+	  LF_NONCE_STDIN | LF_PROOF_STDOUT, 3, "Out of memory",
+	  "/usr/bin/ocamlopt", "-version", NULL,
+	  "let add a b = a + b",
+	  "assert (add 2 3 = 5)" },
 };
 
 /* name is any of a language's names, in any case (kiln_lang_canonical,
@@ -1092,17 +1241,30 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 			json_decref(compile);
 			goto oom;
 		}
-		rc = l->render(l, job, lim, files, runs, compile, err);
-		if (rc == 0 && job->objects)   /* kiln's scripts, on /bin/sh */
-			json_object_set_new(req, "interp", json_true());
-		if (rc == 0 && l->render == render_js) {
-			/* node itself and the files it runs: put back before
-			 * every test; exit 3 is an uncaught exception, and a
-			 * V8 heap at --memory is memory */
-			json_object_set_new(req, "interp", json_true());
-			json_object_set_new(req, "error_exit", json_integer(3));
-			json_object_set_new(req, "oom_text", json_string(
-				"JavaScript heap out of memory"));
+		if (job->expect && l->render != render_c)
+			rc = kiln_error_set(err, KILN_EINVAL, "I/O tests "
+					    "(expect) are judged for python "
+					    "and c only; give %s code tests "
+					    "or a test program", l->name);
+		else
+			rc = l->render(l, job, lim, files, runs, compile, err);
+		if (rc == 0) {
+			/* INTERP: the interpreter and the files it runs, put
+			 * back before every test */
+			if ((l->flags & LF_INTERP) || job->objects)
+				json_object_set_new(req, "interp", json_true());
+			if (l->flags & LF_NONCE_STDIN)
+				json_object_set_new(req, "nonce_stdin",
+						    json_true());
+			if (l->flags & LF_PROOF_STDOUT)
+				json_object_set_new(req, "proof",
+						    json_string("stdout"));
+			if (l->error_exit)
+				json_object_set_new(req, "error_exit",
+					json_integer(l->error_exit));
+			if (l->oom_text)
+				json_object_set_new(req, "oom_text",
+					json_string(l->oom_text));
 		}
 		if (rc) {
 			json_decref(compile);
@@ -1114,13 +1276,22 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 			json_object_set_new(req, "compile", compile);
 			json_object_set_new(req, "compile_limits",
 				limits_json(lim->compile_ms, lim->compile_ms,
-					    lim->compile_memory,
+					    lim->compile_memory > 0 ?
+					    lim->compile_memory +
+					    l->compile_as_extra : 0,
 					    lim->output));
 		}
-		json_object_set_new(req, "env",
-			json_pack("{ss ss ss ss}", "PATH", "/usr/bin:/bin",
-				  "LANG", "C.UTF-8", "HOME", "/tmp",
-				  "TMPDIR", "/tmp"));
+		json_t *env = json_pack("{ss ss ss ss}", "PATH",
+					"/usr/bin:/bin", "LANG", "C.UTF-8",
+					"HOME", "/tmp", "TMPDIR", "/tmp");
+		for (size_t i = 0; env && l->env && l->env[i]; i++) {
+			const char *eq = strchr(l->env[i], '=');
+			char key[64];
+			snprintf(key, sizeof(key), "%.*s",
+				 (int)(eq - l->env[i]), l->env[i]);
+			json_object_set_new(env, key, json_string(eq + 1));
+		}
+		json_object_set_new(req, "env", env);
 	}
 	/* I/O tests: Python's go to the judge with the tests (box.c puts
 	 * them in part B); a C program's stay with the harness, the program
@@ -1143,4 +1314,83 @@ oom:
 fail:
 	json_decref(req);
 	return rc;
+}
+
+size_t kiln_lang_count(void) { return sizeof(langs) / sizeof(langs[0]); }
+
+const char *kiln_lang_name(size_t i)
+{
+	return i < kiln_lang_count() ? langs[i].name : NULL;
+}
+
+int kiln_lang_probe(const char *name, const char **solution,
+		    const char **test)
+{
+	const struct lang *l = find(name);
+
+	if (!l)
+		return KILN_EINVAL;
+	*solution = l->probe_solution;
+	*test = l->probe_test;
+	return 0;
+}
+
+/* The toolchain's version: the first non-blank line its version option
+ * prints (stdout or stderr), run outside the box: it is the installed
+ * toolchain, no candidate's code. */
+int kiln_lang_version(const char *name, char *buf, size_t n, kiln_error *err)
+{
+	const struct lang *l = find(name);
+	char tool[4096], out[4096];
+	int fds[2], status;
+	size_t len = 0;
+	pid_t pid;
+
+	if (n)
+		buf[0] = 0;
+	if (!l)
+		return kiln_error_set(err, KILN_EINVAL, "unknown language '%s' "
+				      "(known: %s)", name, kiln_lang_list());
+	tool_path(l->tool, tool, sizeof(tool));
+	if (access(tool, X_OK) != 0)
+		return kiln_error_set(err, KILN_EIO, "%s: not installed "
+				      "(scripts/install-deps.sh)", l->tool);
+	if (pipe(fds) != 0)
+		return kiln_error_set(err, KILN_EIO, "pipe: %s",
+				      strerror(errno));
+	pid = fork();
+	if (pid == 0) {
+		char *argv[] = { tool, (char *)l->version_arg, NULL };
+		close(0);
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		close(fds[0]);
+		close(fds[1]);
+		execv(tool, argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	for (ssize_t k; pid > 0 && len < sizeof(out) - 1 &&
+	     (k = read(fds[0], out + len, sizeof(out) - 1 - len)) != 0;) {
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			break;
+		len += (size_t)k;
+	}
+	out[len] = 0;
+	close(fds[0]);
+	if (pid < 0)
+		return kiln_error_set(err, KILN_EIO, "fork: %s",
+				      strerror(errno));
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	{
+		const char *p = out + strspn(out, " \t\r\n");
+		snprintf(buf, n, "%.*s", (int)strcspn(p, "\r\n"), p);
+	}
+	if (!buf[0])
+		return kiln_error_set(err, KILN_EIO, "%s %s printed nothing",
+				      tool, l->version_arg);
+	return 0;
 }

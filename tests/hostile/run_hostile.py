@@ -52,7 +52,8 @@ CASES_DIR = os.path.join(HERE, "cases")
 
 STATUSES = {"pass", "fail", "error", "timeout", "memory", "output_limit",
             "killed", "sandbox_error"}
-LANGUAGES = {"python", "c", "cpp", "js"}
+LANGUAGES = {"python", "c", "cpp", "js", "go", "java", "rust", "lua",
+             "ocaml"}
 
 # One kiln verify run per group, same limits for both. "parallel" runs on
 # two boxes at once. "serial" runs on one box (-j 1), one case at a time in
@@ -156,8 +157,14 @@ class Case:
 
     def record(self, subst):
         tag = "kiln-hostile @MARKER@ case=%s" % self.name
-        if self.language in ("c", "cpp", "js"):
+        if self.language in ("c", "cpp", "js", "java"):
             head = "/* %s */\n" % tag
+        elif self.language in ("go", "rust"):
+            head = "// %s\n" % tag
+        elif self.language == "lua":
+            head = "-- %s\n" % tag
+        elif self.language == "ocaml":
+            head = "(* %s *)\n" % tag
         else:
             head = "# %s\n" % tag
         rec = {"id": self.name, "language": self.language,
@@ -594,6 +601,9 @@ def main():
         "@KILN_DIR@": os.path.dirname(kiln),
         "@HOST_IPC_KEY@": str(ipc_key),
         "@NCPUS@": str(len(os.sched_getaffinity(0))),
+        # kiln runs at the nice value it was started with (ctest under
+        # nice -n 10): a candidate must see that, not a later one
+        "@NICE@": str(os.getpriority(os.PRIO_PROCESS, 0)),
     }
 
     def subst(text, extra):

@@ -7,6 +7,11 @@ published test program (one string). Then the same tasks with the body
 removed (solution = prompt + a closing brace, or the language's minimal
 stub): none may pass.
 
+For go, java and rust the tasks come from `kiln import --format
+humaneval-x` itself (Go's test needs its test_setup, Rust's prompt is
+the declaration), and the body-removed solution is the imported prompt
+with the language's closing stub.
+
 usage: run_humaneval_x.py KILN LANG [LANG...] [--data DIR] [-j N]
 Prints per language: passed/total, and every item that does not pass with
 its status and the first line of its detail. Exit 1 if a stub passes.
@@ -45,6 +50,28 @@ def task(lang, r, body):
             "tests": r["test"]}
 
 
+IMPORTED = ("go", "java", "rust")
+
+
+def imported(kiln, data, lang):
+    """The file's tasks as `kiln import --format humaneval-x` makes them."""
+    path = os.path.join(data, "humaneval_%s.jsonl.gz" % FILES[lang])
+    p = subprocess.run([kiln, "import", "--format", "humaneval-x", path],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit("kiln import failed: " + p.stderr[-2000:])
+    return [json.loads(line) for line in p.stdout.splitlines()]
+
+
+def imported_stub(lang, t):
+    """An imported task with its body removed: the prompt, closed (Java's
+    prompt also opens class Solution)."""
+    t = dict(t)
+    t["solution"] = t["prompt"] + ("\n}\n}\n" if lang == "java" else
+                                   "\n}\n")
+    return t
+
+
 def verify(kiln, tasks, jobs, timeout):
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
         for t in tasks:
@@ -71,10 +98,18 @@ def main():
     a = ap.parse_args()
     bad = 0
     for lang in a.langs:
-        rs = records(a.data, lang)
-        if a.limit:
-            rs = rs[:a.limit]
-        vs = verify(a.kiln, [task(lang, r, True) for r in rs], a.j, a.timeout)
+        if lang in IMPORTED:
+            ts = imported(a.kiln, a.data, lang)
+            if a.limit:
+                ts = ts[:a.limit]
+            full, stubs = ts, [imported_stub(lang, t) for t in ts]
+        else:
+            rs = records(a.data, lang)
+            if a.limit:
+                rs = rs[:a.limit]
+            full = [task(lang, r, True) for r in rs]
+            stubs = [task(lang, r, False) for r in rs]
+        vs = verify(a.kiln, full, a.j, a.timeout)
         ok = sum(v["status"] == "pass" for v in vs)
         print("%s: canonical %d/%d pass" % (lang, ok, len(vs)))
         for v in vs:
@@ -83,8 +118,7 @@ def main():
                 print("  %s %s: %s | %s" % (v["id"], v["status"],
                       d.splitlines()[0][:150] if d else "",
                       v.get("stderr", "").strip().replace("\n", " ")[:200]))
-        vs = verify(a.kiln, [task(lang, r, False) for r in rs], a.j,
-                    a.timeout)
+        vs = verify(a.kiln, stubs, a.j, a.timeout)
         stubs = [v["id"] for v in vs if v["status"] == "pass"]
         print("%s: body removed %d/%d pass%s" % (
             lang, len(stubs), len(vs), (": " + ", ".join(stubs)) if stubs

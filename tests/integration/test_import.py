@@ -103,6 +103,22 @@ def humaneval_x(tmp):
             check("humaneval-x cpp: the test program as published "
                   "(main, asserts)", tasks and all(
                       "int main(" in t["tests"] for t in tasks))
+        if lang == "rust":
+            check("humaneval-x rust: no use of crates beyond std",
+                  tasks and not any("use rand::" in t["prompt"] or
+                                    "use md5;" in t["prompt"]
+                                    for t in tasks))
+        if lang in ("go", "java", "rust"):
+            # a sample through the sandbox (all 164: docs/VERIFY.md)
+            sample = os.path.join(tmp, "hx_%s_sample.jsonl" % short)
+            with open(sample, "w") as f:
+                for t in tasks[:4]:
+                    f.write(json.dumps(t) + "\n")
+            v = verify(tmp, sample, "--timeout", "20s")
+            check("humaneval-x %s: the first 4 references pass in kiln "
+                  "verify" % short, len(v) == 4 and
+                  all(r["status"] == "pass" for r in v),
+                  [(r["id"], r["status"]) for r in v])
     # The Python canonical solutions pass in kiln's sandbox.
     v = verify(tmp, hx_python)
     failing = [r["id"] for r in v if r["status"] != "pass"]

@@ -100,7 +100,10 @@ static void language_names_and_aliases(void **state)
 		{ "python", "python" }, { "Python", "python" }, { "PY", "python" },
 		{ "python3", "python" }, { "PYTHON3", "python" }, { "c", "c" },
 		{ "C", "c" }, { "py3", NULL }, { "h", NULL }, { "", NULL },
-		{ "pythonx", NULL }, { "rust", NULL }, { "cpp", "cpp" },
+		{ "pythonx", NULL }, { "rust", "rust" }, { "RS", "rust" },
+		{ "go", "go" }, { "golang", "go" }, { "Java", "java" },
+		{ "lua", "lua" }, { "OCaml", "ocaml" }, { "ml", NULL },
+		{ "racket", NULL }, { "r", NULL }, { "cpp", "cpp" },
 		{ "C++", "cpp" }, { "cxx", "cpp" }, { "cc", NULL },
 		{ "js", "js" }, { "JavaScript", "js" }, { "node", "js" },
 		{ "mjs", NULL }, { "python ", NULL },
@@ -123,7 +126,9 @@ static void language_names_and_aliases(void **state)
 	assert_string_equal(kiln_lang_of_tag("cpp", 3), "cpp");
 	assert_string_equal(kiln_lang_of_tag("hpp", 3), "cpp");
 	assert_string_equal(kiln_lang_of_tag("mjs", 3), "js");
-	assert_null(kiln_lang_of_tag("rust", 4));
+	assert_string_equal(kiln_lang_of_tag("rust", 4), "rust");
+	assert_string_equal(kiln_lang_of_tag("ml", 2), "ocaml");
+	assert_null(kiln_lang_of_tag("racket", 6));
 	assert_null(kiln_lang_of_tag("", 0));
 	assert_null(kiln_lang_of_tag(NULL, 0));
 }

@@ -1,0 +1,1006 @@
+/* The languages whose runtime takes the run's nonce on stdin: Go, Java,
+ * Rust, Lua (src/sandbox/lang.c's table names them; docs/SANDBOX.md
+ * "Languages").
+ *
+ * Every one of them is built (or, for Lua, written) once per job and run
+ * as one process per test, like C: the harness puts the nonce on the
+ * run's stdin, a pipe that holds that one line ("nonce_stdin"), and kiln's
+ * runtime reads it before any code of the solution's runs, so the solution
+ * reads EOF there, and nothing of it is in the environment (a JVM cannot
+ * take a variable out of System.getenv). The runtime writes the completion
+ * record ("<nonce>\tD") only after the test body ran to its end: to fd 3
+ * (Go, Rust) or as a line of stdout (Java, Lua: "proof": "stdout"; they
+ * have no way to write fd 3 without /proc).
+ *
+ * Each job has a random ID ($ID in the templates below, 16 hex digits),
+ * which names the runtime's symbols: the solution cannot name them.
+ * What a solution can still do inside its process is in docs/SANDBOX.md.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sandbox_int.h"
+
+/* Writes tmpl to f with every "$ID" replaced by id. */
+static void subst(FILE *f, const char *tmpl, const char *id)
+{
+	const char *p;
+
+	while ((p = strstr(tmpl, "$ID"))) {
+		fwrite(tmpl, 1, (size_t)(p - tmpl), f);
+		fputs(id, f);
+		tmpl = p + 3;
+	}
+	fputs(tmpl, f);
+}
+
+/* The files a render writes: memstreams that become files[name] (at
+ * most OUTS_MAX; out_file() returns NULL when out of memory, and
+ * outs_finish() then fails). */
+#define OUTS_MAX 6
+struct outs {
+	FILE *f[OUTS_MAX];
+	char *buf[OUTS_MAX];
+	size_t len[OUTS_MAX];
+	char name[OUTS_MAX][64];
+	int n, oom;
+};
+
+static FILE *out_file(struct outs *o, const char *name)
+{
+	int i = o->n;
+
+	if (i == OUTS_MAX) {
+		o->oom = 1;
+		return NULL;
+	}
+	o->buf[i] = NULL;
+	o->f[i] = open_memstream(&o->buf[i], &o->len[i]);
+	if (!o->f[i]) {
+		o->oom = 1;
+		return NULL;
+	}
+	snprintf(o->name[i], sizeof(o->name[i]), "%s", name);
+	o->n++;
+	return o->f[i];
+}
+
+/* Closes every stream and stores the texts in files; frees all. */
+static int outs_finish(struct outs *o, json_t *files, kiln_error *err)
+{
+	int rc = o->oom ? kiln_error_set(err, KILN_ENOMEM, "out of memory")
+			: 0;
+
+	for (int i = 0; i < o->n; i++) {
+		json_t *s = NULL;
+		if (fclose(o->f[i]) == 0 && o->buf[i] && rc == 0)
+			s = json_string(o->buf[i]);   /* NULL if not UTF-8 */
+		free(o->buf[i]);
+		if (rc == 0 && (!s || json_object_set_new(files, o->name[i],
+							   s) != 0))
+			rc = kiln_error_set(err, KILN_EPARSE, "%s: source is "
+					    "not valid UTF-8", o->name[i]);
+	}
+	o->n = 0;
+	return rc;
+}
+
+static int put(json_t *files, const char *name, const char *text,
+	       kiln_error *err)
+{
+	if (json_object_set_new(files, name, json_string(text)) != 0)
+		return kiln_error_set(err, KILN_EPARSE,
+				      "%s: source is not valid UTF-8", name);
+	return 0;
+}
+
+static int argv_add(json_t *a, const char *s, kiln_error *err)
+{
+	if (json_array_append_new(a, json_string(s)) != 0)
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int is_ident(int c)
+{
+	return c == '_' || (c >= '0' && c <= '9') || ((c | 32) >= 'a' &&
+						       (c | 32) <= 'z');
+}
+
+/* The text with a leading Go package clause blanked (the first line that
+ * is not blank or a // comment, if it says "package ..."): kiln writes
+ * its own. Returns a copy, or NULL. */
+static char *go_unpackage(const char *s)
+{
+	char *c = strdup(s ? s : "");
+	char *p = c;
+
+	while (p && *p) {
+		char *e = strchr(p, '\n');
+		char *q = p;
+		while (*q == ' ' || *q == '\t' || *q == '\r')
+			q++;
+		if (*q == '\n' || (q[0] == '/' && q[1] == '/')) {
+			p = e ? e + 1 : NULL;
+			continue;
+		}
+		if (strncmp(q, "package", 7) == 0 && (q[7] == ' ' ||
+						      q[7] == '\t'))
+			while (*q && *q != '\n')
+				*q++ = ' ';
+		break;
+	}
+	return c;
+}
+
+/* ---------------------------------------------------------------- Go */
+
+/* First in file order (0k<ID>.go sorts before sol.go), and it depends on
+ * nothing of the solution's: Go initializes this variable before any of
+ * the solution's (the spec's declaration order). */
+static const char go_grab[] =
+	"package main\n\n"
+	"// kiln's Go runtime (src/sandbox/lang_rt.c): the run's nonce, the\n"
+	"// first line of stdin, read before any of the solution's code runs.\n"
+	"import (\n\t\"bufio\"\n\t\"os\"\n)\n\n"
+	"var kiln_$ID_nonce = kiln_$ID_grab()\n\n"
+	"func kiln_$ID_grab() string {\n"
+	"\ts, _ := bufio.NewReaderSize(os.Stdin, 128).ReadString('\\n')\n"
+	"\tif len(s) > 0 && s[len(s)-1] == '\\n' {\n\t\ts = s[:len(s)-1]\n\t}\n"
+	"\treturn s\n}\n";
+
+/* The proof: each test kiln runs is a closure that kiln_<ID>_run calls;
+ * it counts only if the closure returned (not a FailNow, SkipNow or
+ * runtime.Goexit, which end the goroutine inside it) and the test is
+ * neither failed nor skipped. TestMain writes the record when m.Run
+ * returned 0 and every selected test counted. */
+static const char go_main[] =
+	"package main\n\n"
+	"import (\n\t\"os\"\n\tkiln_$ID_t \"testing\"\n)\n\n"
+	"var kiln_$ID_done int\n\n"
+	"func kiln_$ID_run(t *kiln_$ID_t.T, f func()) {\n"
+	"\tf()\n"
+	"\tif !t.Failed() && !t.Skipped() {\n\t\tkiln_$ID_done++\n\t}\n}\n\n"
+	"func TestMain(m *kiln_$ID_t.M) {\n"
+	"\tcode := m.Run()\n"
+	"\tif code == 0 && kiln_$ID_want > 0 && kiln_$ID_done == kiln_$ID_want {\n"
+	"\t\tos.NewFile(3, \"proof\").Write([]byte(kiln_$ID_nonce + \"\\tD\\n\"))\n"
+	"\t}\n"
+	"\tos.Exit(code)\n}\n";
+
+/* kiln's own subset of testify's assert (HumanEval-X's Go tests use
+ * assert.New(t).Equal), with testify's ObjectsAreEqual: bytes.Equal for
+ * two []byte, else reflect.DeepEqual (so 3 and int64(3) differ). */
+static const char go_assert[] =
+	"// kiln's subset of github.com/stretchr/testify/assert (MIT):\n"
+	"// Equal, NotEqual, True, False, Nil, NotNil with testify's equality.\n"
+	"package assert\n\n"
+	"import (\n\t\"bytes\"\n\t\"fmt\"\n\t\"reflect\"\n)\n\n"
+	"type TestingT interface {\n"
+	"\tErrorf(format string, args ...interface{})\n}\n\n"
+	"func ObjectsAreEqual(expected, actual interface{}) bool {\n"
+	"\tif expected == nil || actual == nil {\n"
+	"\t\treturn expected == actual\n\t}\n"
+	"\texp, ok := expected.([]byte)\n"
+	"\tif !ok {\n\t\treturn reflect.DeepEqual(expected, actual)\n\t}\n"
+	"\tact, ok := actual.([]byte)\n"
+	"\tif !ok {\n\t\treturn false\n\t}\n"
+	"\tif exp == nil || act == nil {\n\t\treturn exp == nil && act == nil\n\t}\n"
+	"\treturn bytes.Equal(exp, act)\n}\n\n"
+	"func helper(t TestingT) {\n"
+	"\tif h, ok := t.(interface{ Helper() }); ok {\n\t\th.Helper()\n\t}\n}\n\n"
+	"func fail(t TestingT, what string, msg []interface{}) bool {\n"
+	"\tt.Errorf(\"%s %s\", what, fmt.Sprint(msg...))\n\treturn false\n}\n\n"
+	"func Equal(t TestingT, expected, actual interface{}, msg ...interface{}) bool {\n"
+	"\thelper(t)\n"
+	"\tif !ObjectsAreEqual(expected, actual) {\n"
+	"\t\treturn fail(t, fmt.Sprintf(\"Not equal:\\nexpected: %#v\\nactual  : %#v\", expected, actual), msg)\n"
+	"\t}\n\treturn true\n}\n\n"
+	"func NotEqual(t TestingT, expected, actual interface{}, msg ...interface{}) bool {\n"
+	"\thelper(t)\n"
+	"\tif ObjectsAreEqual(expected, actual) {\n"
+	"\t\treturn fail(t, fmt.Sprintf(\"Should not be: %#v\", actual), msg)\n"
+	"\t}\n\treturn true\n}\n\n"
+	"func True(t TestingT, v bool, msg ...interface{}) bool {\n"
+	"\thelper(t)\n\tif !v {\n\t\treturn fail(t, \"Should be true\", msg)\n\t}\n\treturn true\n}\n\n"
+	"func False(t TestingT, v bool, msg ...interface{}) bool {\n"
+	"\thelper(t)\n\tif v {\n\t\treturn fail(t, \"Should be false\", msg)\n\t}\n\treturn true\n}\n\n"
+	"func isNil(v interface{}) bool {\n"
+	"\tif v == nil {\n\t\treturn true\n\t}\n"
+	"\tr := reflect.ValueOf(v)\n"
+	"\tswitch r.Kind() {\n"
+	"\tcase reflect.Chan, reflect.Func, reflect.Interface, reflect.Map, reflect.Ptr, reflect.Slice:\n"
+	"\t\treturn r.IsNil()\n\t}\n\treturn false\n}\n\n"
+	"func Nil(t TestingT, v interface{}, msg ...interface{}) bool {\n"
+	"\thelper(t)\n\tif !isNil(v) {\n\t\treturn fail(t, fmt.Sprintf(\"Expected nil, got %#v\", v), msg)\n\t}\n\treturn true\n}\n\n"
+	"func NotNil(t TestingT, v interface{}, msg ...interface{}) bool {\n"
+	"\thelper(t)\n\tif isNil(v) {\n\t\treturn fail(t, \"Expected value not to be nil\", msg)\n\t}\n\treturn true\n}\n\n"
+	"type Assertions struct{ t TestingT }\n\n"
+	"func New(t TestingT) *Assertions { return &Assertions{t} }\n\n"
+	"func (a *Assertions) Equal(e, v interface{}, m ...interface{}) bool { helper(a.t); return Equal(a.t, e, v, m...) }\n"
+	"func (a *Assertions) NotEqual(e, v interface{}, m ...interface{}) bool { helper(a.t); return NotEqual(a.t, e, v, m...) }\n"
+	"func (a *Assertions) True(v bool, m ...interface{}) bool { helper(a.t); return True(a.t, v, m...) }\n"
+	"func (a *Assertions) False(v bool, m ...interface{}) bool { helper(a.t); return False(a.t, v, m...) }\n"
+	"func (a *Assertions) Nil(v interface{}, m ...interface{}) bool { helper(a.t); return Nil(a.t, v, m...) }\n"
+	"func (a *Assertions) NotNil(v interface{}, m ...interface{}) bool { helper(a.t); return NotNil(a.t, v, m...) }\n";
+
+/* $1: the job's ID. The solution, the set-up and the tests share one
+ * file (a HumanEval-X solution uses the test file's imports and the other
+ * way round) with the union of their imports; an import the compiler
+ * then reports unused is removed and the build tried again (as goimports
+ * would: HumanEval-X's references import what only their tests use). */
+static const char go_build_sh[] =
+	"# kiln: builds a Go job (src/sandbox/lang_rt.c). GOPATH mode, the\n"
+	"# build cache under /tmp (inside the box), no cgo, no vet.\n"
+	"set -e\n"
+	"cd /tmp/w\n"
+	"a=gopath/src/github.com/stretchr/testify/assert\n"
+	"mkdir -p \"$a\"\n"
+	"mv assert.go \"$a/\"\n"
+	"f=\"t$1_test.go\"\n"
+	"for try in 1 2 3 4 5; do\n"
+	"\tif go test -c -vet=off -o prog . 2>err.txt; then exit 0; fi\n"
+	"\tlines=$(sed -n \"s|^\\./$f:\\([0-9]*\\):[0-9]*: imported and not used.*|\\1|p\" err.txt)\n"
+	"\t[ -n \"$lines\" ] || break\n"
+	"\tfor l in $lines; do sed -i \"${l}s/.*//\" \"$f\"; done\n"
+	"done\n"
+	"cat err.txt >&2\n"
+	"exit 1\n";
+
+/* Moves the import declarations of Go source s (after its package clause,
+ * which go_unpackage blanked) into specs (one spec a line, each once:
+ * seen[] holds the ones written, *nseen of them, up to max) and writes
+ * the rest to f, a blank line for each line taken. */
+static void go_split_imports(const char *s, FILE *f, FILE *specs,
+			     char **seen, size_t *nseen, size_t max)
+{
+	int in_block = 0, top = 1;
+
+	while (s && *s) {
+		const char *e = strchr(s, '\n');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		const char *q = s;
+		const char *spec = NULL;
+		size_t slen = 0;
+		int took = in_block;
+
+		while (q < s + len && (*q == ' ' || *q == '\t'))
+			q++;
+		if (in_block) {
+			if (*q == ')')
+				in_block = 0;
+			else
+				spec = q, slen = len - (size_t)(q - s);
+		} else if (top && strncmp(q, "import", 6) == 0 &&
+			   (q[6] == ' ' || q[6] == '\t' || q[6] == '(')) {
+			took = 1;
+			q += 6;
+			while (*q == ' ' || *q == '\t')
+				q++;
+			if (*q == '(') {
+				const char *c = memchr(q, ')', len - (size_t)(q - s));
+				if (c) {  /* import ( "a"; "b" ) on one line */
+					spec = q + 1, slen = (size_t)(c - q - 1);
+				} else {
+					in_block = 1;
+					spec = q + 1;
+					slen = len - (size_t)(q + 1 - s);
+				}
+			} else {
+				spec = q, slen = len - (size_t)(q - s);
+			}
+		} else if (q < s + len && strncmp(q, "//", 2) != 0) {
+			top = 0;   /* a declaration: no imports after it */
+		}
+		if (took) {
+			/* each ';'-separated spec on its own line, once */
+			while (spec && slen) {
+				const char *semi = memchr(spec, ';', slen);
+				size_t k = semi ? (size_t)(semi - spec) : slen;
+				char *one = strndup(spec, k), *t;
+				size_t i;
+				for (t = one + (one ? strlen(one) : 0); one && t > one &&
+				     (t[-1] == ' ' || t[-1] == '\t' || t[-1] == '\r');)
+					*--t = 0;
+				for (t = one; t && (*t == ' ' || *t == '\t'); t++)
+					;
+				for (i = 0; t && *t && strncmp(t, "//", 2) && i < *nseen;
+				     i++)
+					if (strcmp(seen[i], t) == 0)
+						break;
+				if (t && *t && strncmp(t, "//", 2) && i == *nseen &&
+				    *nseen < max && (seen[*nseen] = strdup(t))) {
+					fprintf(specs, "\t%s\n", t);
+					(*nseen)++;
+				}
+				free(one);
+				spec = semi ? semi + 1 : NULL;
+				slen = semi ? slen - k - 1 : 0;
+			}
+			fputc('\n', f);
+		} else {
+			fwrite(s, 1, len, f);
+			fputc('\n', f);
+		}
+		s = e ? e + 1 : NULL;
+	}
+}
+
+/* A test program's "func TestX(" at the start of a line becomes
+ * "func kiln_<ID>_user_TestX(" (kiln runs it from its own test function,
+ * inside the proof's closure); names[] gets each one (up to max). */
+static size_t go_rename_tests(FILE *f, const char *s, const char *id,
+			      char names[][64], size_t max)
+{
+	size_t n = 0;
+	int bol = 1;
+
+	while (*s) {
+		if (bol && strncmp(s, "func Test", 9) == 0) {
+			const char *e = s + 5;
+			size_t len = 0;
+			while (is_ident((unsigned char)e[len]))
+				len++;
+			if (e[len] == '(' && len < 64 && n < max) {
+				memcpy(names[n], e, len);
+				names[n][len] = 0;
+				n++;
+				fprintf(f, "func kiln_%s_user_", id);
+				s += 5;
+				bol = 0;
+				continue;
+			}
+		}
+		bol = *s == '\n';
+		fputc(*s++, f);
+	}
+	return n;
+}
+
+int kiln__render_go(const kiln_job *job, const char *id, json_t *files,
+		    json_t *runs, json_t *compile, kiln_error *err)
+{
+	struct outs o = { .n = 0 };
+	char name[64], run[96];
+	char *setup = go_unpackage(job->setup);
+	char *prog = go_unpackage(job->program && job->ntests ? job->tests[0]
+							     : "");
+	char *sol = go_unpackage(job->solution);
+	char (*names)[64] = calloc(256, sizeof(*names));
+	FILE *f;
+	size_t want = 1;
+	int rc;
+
+	if (!setup || !prog || !sol || !names) {
+		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* t<ID>_test.go: kiln's package clause, the union of the imports
+	 * (testing under a name of kiln's own too), the solution, the
+	 * set-up and the tests */
+	snprintf(name, sizeof(name), "t%s_test.go", id);
+	if ((f = out_file(&o, name))) {
+		char *seen[256], *body = NULL, *imp = NULL;
+		size_t nseen = 0, blen = 0, ilen = 0;
+		FILE *bf = open_memstream(&body, &blen);
+		FILE *inf = open_memstream(&imp, &ilen);
+		if (bf && inf) {
+			go_split_imports(sol, bf, inf, seen, &nseen, 256);
+			go_split_imports(setup, bf, inf, seen, &nseen, 256);
+			if (job->program) {
+				char *p2 = NULL;
+				size_t p2len = 0;
+				FILE *pf = open_memstream(&p2, &p2len);
+				if (pf) {
+					want = go_rename_tests(pf, prog, id, names,
+							       256);
+					fclose(pf);
+				}
+				go_split_imports(p2, bf, inf, seen, &nseen, 256);
+				free(p2);
+				for (size_t i = 0; i < want; i++)
+					fprintf(bf, "\nfunc TestK%s_%zu(t *kiln_%s_t.T) {\n"
+						"\tkiln_%s_run(t, func() { "
+						"kiln_%s_user_%s(t) })\n}\n", id, i,
+						id, id, id, names[i]);
+			} else {
+				for (size_t i = 0; i < job->ntests; i++)
+					fprintf(bf, "\nfunc TestK%s_%zu(t *kiln_%s_t.T) {\n"
+						"\tkiln_%s_run(t, func() {\n%s\n\t})\n}\n",
+						id, i, id, id, job->tests[i]);
+			}
+		}
+		if (bf)
+			fclose(bf);
+		if (inf)
+			fclose(inf);
+		/* kiln's import first, on the line after "import (": the
+		 * specs' line numbers are what build.sh removes by */
+		fprintf(f, "package main\n\nimport (\n\tkiln_%s_t \"testing\"\n"
+			"%s)\n\n%s\nconst kiln_%s_want = %zu\n", id,
+			imp ? imp : "", body ? body : "", id, want);
+		if (!bf || !inf)
+			o.oom = 1;
+		free(body);
+		free(imp);
+		for (size_t i = 0; i < nseen; i++)
+			free(seen[i]);
+	}
+	snprintf(name, sizeof(name), "k%s_test.go", id);
+	if ((f = out_file(&o, name)))
+		subst(f, go_main, id);
+	snprintf(name, sizeof(name), "0k%s.go", id);
+	if ((f = out_file(&o, name)))
+		subst(f, go_grab, id);
+	if ((rc = outs_finish(&o, files, err)) ||
+	    (rc = put(files, "assert.go", go_assert, err)) ||
+	    (rc = put(files, "build.sh", go_build_sh, err)) ||
+	    (rc = argv_add(compile, "/bin/sh", err)) ||
+	    (rc = argv_add(compile, "/tmp/w/build.sh", err)) ||
+	    (rc = argv_add(compile, id, err)))
+		goto out;
+	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
+		if (job->program)
+			snprintf(run, sizeof(run), "-test.run=^TestK%s_", id);
+		else
+			snprintf(run, sizeof(run), "-test.run=^TestK%s_%zu$", id,
+				 i);
+		if (json_array_append_new(runs, json_pack("[sss]",
+				"/tmp/w/prog", run, "-test.count=1"))) {
+			rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+out:
+	outs_finish(&o, files, err);
+	free(setup);
+	free(prog);
+	free(sol);
+	free(names);
+	return rc;
+}
+
+/* -------------------------------------------------------------- Java */
+
+/* The entry point (class K<ID>, its own file). It reads the nonce from
+ * System.in before any class of the solution's is loaded (classes load
+ * on first use), keeps System.out as it is now, runs the test, and
+ * prints the record on that stream only when the test returned. An
+ * AssertionError is a failed test (exit 1), any other Throwable an
+ * error (exit 3; an OutOfMemoryError is named so in stderr); it halts
+ * (no shutdown hook of the solution's runs after the verdict's record). */
+static const char java_main[] =
+	"// kiln's Java runtime (src/sandbox/lang_rt.c)\n"
+	"final class K$ID {\n"
+	"  public static void main(String[] a) throws Throwable {\n"
+	"    final java.io.PrintStream out = System.out, err = System.err;\n"
+	"    final Runtime rt = Runtime.getRuntime();\n"
+	"    final byte[] b = new byte[128];\n"
+	"    int n = 0, c;\n"
+	"    while (n < b.length && (c = System.in.read()) >= 0 && c != '\\n')\n"
+	"      b[n++] = (byte) c;\n"
+	"    final String nonce = new String(b, 0, n, \"UTF-8\");\n"
+	"    try {\n"
+	"      T$ID.run(Integer.parseInt(a[0]));\n"
+	"    } catch (Throwable e) {\n"
+	"      try {\n"
+	"        e.printStackTrace(err);\n"
+	"        err.flush();\n"
+	"      } catch (Throwable e2) {\n"
+	"      }\n"
+	"      rt.halt(e instanceof AssertionError ? 1 : 3);\n"
+	"    }\n"
+	"    out.print(\"\\n\" + nonce + \"\\tD\\n\");\n"
+	"    out.flush();\n"
+	"    rt.halt(0);\n"
+	"  }\n"
+	"}\n";
+
+/* The class a Java test program declares public (its file must be named
+ * after it; its static main is what a test program's run calls), or
+ * NULL: "public [final|abstract ]class NAME" at the start of a line. */
+static int java_public_class(const char *s, char *name, size_t n)
+{
+	for (const char *p = s; p && *p; p = strchr(p, '\n'), p = p ? p + 1
+								    : NULL) {
+		const char *q = p;
+		size_t len = 0;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (strncmp(q, "public ", 7) != 0)
+			continue;
+		q += 7;
+		while (strncmp(q, "final ", 6) == 0 ||
+		       strncmp(q, "abstract ", 9) == 0)
+			q += *q == 'f' ? 6 : 9;
+		if (strncmp(q, "class ", 6) != 0)
+			continue;
+		q += 6;
+		while (is_ident((unsigned char)q[len]))
+			len++;
+		if (len == 0 || len >= n)
+			continue;
+		memcpy(name, q, len);
+		name[len] = 0;
+		return 1;
+	}
+	return 0;
+}
+
+/* s to f, each unindented "public " before a class, interface, enum or
+ * record declaration dropped: a test program's public class names the
+ * file, and a file has one public class (a generated solution often
+ * says "public class Solution"). */
+static void java_unpublic(FILE *f, const char *s)
+{
+	static const char *const kinds[] = { "class ", "final ", "abstract ",
+					     "interface ", "enum ", "record " };
+	int bol = 1;
+
+	while (*s) {
+		if (bol && strncmp(s, "public ", 7) == 0)
+			for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++)
+				if (strncmp(s + 7, kinds[i], strlen(kinds[i])) == 0) {
+					s += 7;
+					break;
+				}
+		bol = *s == '\n';
+		fputc(*s++, f);
+	}
+}
+
+/* <Main>.java: the solution and the tests in one compilation unit (a
+ * HumanEval-X test program uses the solution's imports); named after its
+ * public class, if any. T<ID> dispatches run(i): a test program's main,
+ * or the i-th code test as a static method. K<ID>.java: the runtime. */
+int kiln__render_java(const kiln_job *job, const kiln_limits *lim,
+		      const char *id, const char *java, const char *javac,
+		      json_t *files,
+		      json_t *runs, json_t *compile, kiln_error *err)
+{
+	struct outs o = { .n = 0 };
+	char name[96], cls[64], heap[48], arg[32];
+	const char *prog = job->program && job->ntests ? job->tests[0] : "";
+	FILE *f;
+	int rc;
+
+	int prog_public = java_public_class(prog, cls, sizeof(cls));
+
+	if (prog_public || java_public_class(job->solution ? job->solution
+						       : "", cls, sizeof(cls)))
+		snprintf(name, sizeof(name), "%s.java", cls);
+	else
+		snprintf(name, sizeof(name), "S%s.java", id);
+	if ((f = out_file(&o, name))) {
+		if (prog_public)
+			java_unpublic(f, job->solution ? job->solution : "");
+		else
+			fputs(job->solution ? job->solution : "", f);
+		fputc('\n', f);
+		if (job->setup && *job->setup)
+			fprintf(f, "%s\n", job->setup);
+		if (job->program) {
+			if (!java_public_class(prog, cls, sizeof(cls)))
+				snprintf(cls, sizeof(cls), "Main");
+			fprintf(f, "%s\nfinal class T%s {\n  static void run(int i)"
+				" throws Throwable {\n    %s.main(new String[0]);\n"
+				"  }\n}\n", prog, id, cls);
+		} else {
+			fprintf(f, "final class T%s {\n", id);
+			for (size_t i = 0; i < job->ntests; i++)
+				fprintf(f, "  static void t%zu() throws Throwable"
+					" {\n%s\n  }\n", i, job->tests[i]);
+			fputs("  static void run(int i) throws Throwable {\n"
+			      "    switch (i) {\n", f);
+			for (size_t i = 0; i < job->ntests; i++)
+				fprintf(f, "    case %zu: t%zu(); break;\n", i, i);
+			fputs("    default: throw new Error(\"no such test\");\n"
+			      "    }\n  }\n}\n", f);
+		}
+	}
+	snprintf(name, sizeof(name), "K%s.java", id);
+	if ((f = out_file(&o, name)))
+		subst(f, java_main, id);
+	if ((rc = outs_finish(&o, files, err)))
+		return rc;
+	/* javac on every .java file: the build script's glob */
+	if ((rc = put(files, "build.sh",
+		      "# kiln: builds a Java job (src/sandbox/lang_rt.c)\n"
+		      "set -e\ncd /tmp/w\n"
+		      "exec \"$1\" -J-Xmx512m -J-XX:+UseSerialGC"
+		      " -J-XX:TieredStopAtLevel=1 -J-XX:-UsePerfData"
+		      " -J-XX:CompressedClassSpaceSize=64m"
+		      " -J-XX:ReservedCodeCacheSize=64m -encoding UTF-8"
+		      " -nowarn -Xlint:none -d /tmp/w *.java\n", err)) ||
+	    (rc = argv_add(compile, "/bin/sh", err)) ||
+	    (rc = argv_add(compile, "/tmp/w/build.sh", err)))
+		return rc;
+	if ((rc = argv_add(compile, javac, err)))
+		return rc;
+	snprintf(heap, sizeof(heap), "-Xmx%lldm", lim->memory > 0 ?
+		 (lim->memory >> 20) : 4096LL);
+	snprintf(name, sizeof(name), "K%s", id);
+	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
+		snprintf(arg, sizeof(arg), "%zu", i);
+		if (json_array_append_new(runs, json_pack(
+				"[ssssssssssssss]", java, heap,
+				/* no agent attaches from another process */
+				"-XX:+DisableAttachMechanism",
+				"-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+				"-XX:-UsePerfData", "-XX:CompressedClassSpaceSize=64m",
+				"-XX:ReservedCodeCacheSize=64m", "-Xss8m", "-ea",
+				"-cp", "/tmp/w", name, arg)))
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "out of memory");
+	}
+	return 0;
+}
+
+/* -------------------------------------------------------------- Rust */
+
+/* The proof: every test kiln runs starts with a guard (its first
+ * statement); the guard's drop, when the body ends without a panic,
+ * counts it, and the last of the WANT tests writes the record to fd 3.
+ * The nonce is read from stdin by the first guard (no code of the
+ * solution's runs before a test body: solutions may not put code in
+ * .init_array, see rust_refused). */
+static const char rust_rt[] =
+	"\n#[cfg(test)]\n#[allow(dead_code)]\n"
+	"mod k$ID {\n"
+	"    use std::io::{Read, Write};\n"
+	"    use std::os::unix::io::FromRawFd;\n"
+	"    use std::sync::Mutex;\n"
+	"    static STATE: Mutex<(Option<String>, usize)> = Mutex::new((None, 0));\n"
+	"    pub struct Guard;\n"
+	"    pub fn guard() -> Guard {\n"
+	"        let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());\n"
+	"        if s.0.is_none() {\n"
+	"            let mut b = [0u8; 128];\n"
+	"            let mut n = 0;\n"
+	"            let mut i = std::io::stdin();\n"
+	"            while n < b.len() {\n"
+	"                match i.read(&mut b[n..]) {\n"
+	"                    Ok(0) | Err(_) => break,\n"
+	"                    Ok(k) => n += k,\n"
+	"                }\n"
+	"                if b[..n].contains(&b'\\n') {\n"
+	"                    break;\n"
+	"                }\n"
+	"            }\n"
+	"            let t = String::from_utf8_lossy(&b[..n]).to_string();\n"
+	"            s.0 = Some(t.trim_end().to_string());\n"
+	"        }\n"
+	"        Guard\n"
+	"    }\n"
+	"    impl Drop for Guard {\n"
+	"        fn drop(&mut self) {\n"
+	"            if std::thread::panicking() {\n"
+	"                return;\n"
+	"            }\n"
+	"            let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());\n"
+	"            s.1 += 1;\n"
+	"            if s.1 == WANT {\n"
+	"                let r = format!(\"{}\\tD\\n\", s.0.as_deref().unwrap_or(\"\"));\n"
+	"                let mut f = unsafe { std::fs::File::from_raw_fd(3) };\n"
+	"                let _ = f.write_all(r.as_bytes());\n"
+	"                std::mem::forget(f);\n"
+	"            }\n"
+	"        }\n"
+	"    }\n";
+
+/* What a Rust solution may not say (the build is refused with the
+ * reason): code that runs before the tests or replaces what they call. */
+static const char *const rust_refused[] = {
+	"link_section",  /* a function in .init_array runs before main */
+	"export_name",   /* defines a symbol: a libc name replaces libc's */
+	"no_mangle",
+	"link_name",
+	"global_asm",
+	"asm!",
+};
+
+/* The test program with each #[test] function renamed k<ID>_NAME and
+ * its body starting with the guard; returns how many. */
+static size_t rust_instrument(FILE *f, const char *s, const char *id)
+{
+	size_t n = 0;
+
+	for (;;) {
+		const char *t = strstr(s, "#[test]");
+		const char *fn, *brace, *nm;
+		if (!t)
+			break;
+		fn = strstr(t, "fn ");
+		brace = fn ? strchr(fn, '{') : NULL;
+		if (!brace)
+			break;
+		nm = fn + 3;
+		while (*nm == ' ')
+			nm++;
+		fwrite(s, 1, (size_t)(nm - s), f);
+		fprintf(f, "k%s_", id);
+		fwrite(nm, 1, (size_t)(brace + 1 - nm), f);
+		fprintf(f, " let _kiln_g = crate::k%s::guard();", id);
+		s = brace + 1;
+		n++;
+	}
+	fputs(s, f);
+	return n;
+}
+
+/* rustc (1.63) finds its sysroot through /proc/self/exe even when given
+ * --sysroot, and panics without /proc (the box has none): the compile
+ * step preloads a shim, built first, that answers that one readlink
+ * with rustc's path. Only the compiler runs with it. */
+static const char rust_exe_c[] =
+	"/* kiln: /proc/self/exe for rustc in a box without /proc */\n"
+	"#define _GNU_SOURCE\n"
+	"#include <dlfcn.h>\n#include <string.h>\n#include <unistd.h>\n"
+	"ssize_t readlink(const char *p, char *buf, size_t n)\n{\n"
+	"\tstatic const char exe[] = \"/usr/bin/rustc\";\n"
+	"\tssize_t (*real)(const char *, char *, size_t);\n"
+	"\tif (strcmp(p, \"/proc/self/exe\") == 0) {\n"
+	"\t\tsize_t k = sizeof(exe) - 1 < n ? sizeof(exe) - 1 : n;\n"
+	"\t\tmemcpy(buf, exe, k);\n\t\treturn (ssize_t)k;\n\t}\n"
+	"\treal = (ssize_t (*)(const char *, char *, size_t))\n"
+	"\t\tdlsym(RTLD_NEXT, \"readlink\");\n"
+	"\treturn real ? real(p, buf, n) : -1;\n}\n";
+
+static const char rust_build_sh[] =
+	"# kiln: builds a Rust job (src/sandbox/lang_rt.c)\n"
+	"set -e\n"
+	"cd /tmp/w\n"
+	"cc -O1 -shared -fPIC -o exe.so exe.c -ldl\n"
+	"LD_PRELOAD=/tmp/w/exe.so exec /usr/bin/rustc --sysroot=/usr \\\n"
+	"\t--edition=2021 --test -Cdebuginfo=0 -Copt-level=1 -Awarnings \\\n"
+	"\t-o /tmp/w/prog /tmp/w/main.rs\n";
+
+int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
+		      json_t *runs, json_t *compile, kiln_error *err)
+{
+	struct outs o = { .n = 0 };
+	char filter[96];
+	const char *sol = job->solution ? job->solution : "";
+	const char *bad = NULL;
+	size_t want = 1;
+	FILE *f;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(rust_refused) / sizeof(*rust_refused);
+	     i++)
+		if (strstr(sol, rust_refused[i]))
+			bad = rust_refused[i];
+	if ((f = out_file(&o, "main.rs"))) {
+		if (bad)
+			fprintf(f, "compile_error!(\"kiln: %s is not accepted in"
+				" a Rust solution (it runs code before the tests"
+				" or replaces what they call)\");\n", bad);
+		else
+			fprintf(f, "%s\n", sol);
+		if (job->program) {
+			want = rust_instrument(f, job->ntests ? job->tests[0]
+							      : "", id);
+		} else {
+			fprintf(f, "\n#[cfg(test)]\nmod t%s {\n"
+				"    #[allow(unused_imports)]\n"
+				"    use super::*;\n%s\n", id,
+				job->setup ? job->setup : "");
+			for (size_t i = 0; i < job->ntests; i++)
+				fprintf(f, "    #[test]\n    fn k%s_%zu() {\n"
+					"        let _kiln_g = crate::k%s::guard();"
+					"\n%s\n    }\n", id, i, id, job->tests[i]);
+			fputs("}\n", f);
+		}
+		subst(f, rust_rt, id);
+		fprintf(f, "    const WANT: usize = %zu;\n}\n", want);
+	}
+	if ((rc = outs_finish(&o, files, err)))
+		return rc;
+	if ((rc = put(files, "exe.c", rust_exe_c, err)) ||
+	    (rc = put(files, "build.sh", rust_build_sh, err)) ||
+	    (rc = argv_add(compile, "/bin/sh", err)) ||
+	    (rc = argv_add(compile, "/tmp/w/build.sh", err)))
+		return rc;
+	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
+		if (job->program)
+			snprintf(filter, sizeof(filter), "k%s_", id);
+		else
+			snprintf(filter, sizeof(filter), "t%s::k%s_%zu", id, id,
+				 i);
+		if (json_array_append_new(runs, json_pack("[sssssss]",
+				"/tmp/w/prog", "--test-threads=1",
+				"--include-ignored", "-q", job->program ?
+				"--color=never" : "--exact", filter,
+				"--nocapture")))
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "out of memory");
+	}
+	return 0;
+}
+
+/* --------------------------------------------------------------- Lua */
+
+/* kiln.lua, the entry point. It reads the nonce, keeps the functions it
+ * needs in locals, takes away what reads or corrupts the VM's own state
+ * (the debug library, binary chunks: load, loadfile, dofile load text
+ * only, string.dump is gone), runs the solution, then the test with an
+ * assert of kiln's own (the solution may replace the global one), and
+ * prints the record only when the test returned. A failed assert exits
+ * 1, any other error 3 ("not enough memory" is memory). */
+static const char lua_rt[] =
+	"-- kiln's Lua runtime (src/sandbox/lang_rt.c)\n"
+	"local nonce = io.read('l') or ''\n"
+	"local stdout, stderr, exit = io.stdout, io.stderr, os.exit\n"
+	"local write, flush = stdout.write, stdout.flush\n"
+	"local load0, open, type0, tostring0 = load, io.open, type, tostring\n"
+	"local setmetatable0, xpcall0, error0 = setmetatable, xpcall, error\n"
+	"local traceback = debug.traceback\n"
+	"local which = tonumber(arg[1]) or 0\n"
+	"debug = nil\n"
+	"package.loaded.debug = nil\n"
+	"string.dump = nil\n"
+	"load = function(c, n, m, e) return load0(c, n, 't', e) end\n"
+	"local function text(path)\n"
+	"  local f, e = open(path, 'rb')\n"
+	"  if not f then return nil, e end\n"
+	"  local s = f:read('a')\n"
+	"  f:close()\n"
+	"  return s\n"
+	"end\n"
+	"loadfile = function(p, m, e)\n"
+	"  local s, err = text(p)\n"
+	"  if not s then return nil, err end\n"
+	"  return load0(s, '@' .. tostring0(p), 't', e)\n"
+	"end\n"
+	"dofile = function(p)\n"
+	"  local f = assert(loadfile(p))\n"
+	"  return f()\n"
+	"end\n"
+	"local FAIL = {}\n"
+	"local function kassert(v, msg, ...)\n"
+	"  if v then return v, msg, ... end\n"
+	"  error0({FAIL, msg == nil and 'assertion failed!' or tostring0(msg)}, 2)\n"
+	"end\n"
+	"local function die(code, s)\n"
+	"  pcall(stderr.write, stderr, s .. '\\n')\n"
+	"  exit(code)\n"
+	"end\n"
+	"local sol, e1 = load0(text('/tmp/w/sol.lua') or '', '=solution', 't')\n"
+	"if not sol then die(3, e1) end\n"
+	"local env = setmetatable0({ assert = kassert },\n"
+	"  { __index = _G, __newindex = _G })\n"
+	"local test, e2 = load0(text('/tmp/w/t' .. which .. '.lua') or '',\n"
+	"  '=test ' .. which, 't', env)\n"
+	"if not test then die(3, e2) end\n"
+	"local function handler(e)\n"
+	"  if type0(e) == 'table' and e[1] == FAIL then return e end\n"
+	"  local ok, t = pcall(traceback, tostring0(e), 2)\n"
+	"  return ok and t or tostring0(e)\n"
+	"end\n"
+	"local ok, e = xpcall0(function() sol() test() end, handler)\n"
+	"if not ok then\n"
+	"  if type0(e) == 'table' and e[1] == FAIL then\n"
+	"    die(1, 'test ' .. which .. ': ' .. e[2])\n"
+	"  end\n"
+	"  die(3, tostring0(e))\n"
+	"end\n"
+	"write(stdout, '\\n' .. nonce .. '\\tD\\n')\n"
+	"flush(stdout)\n"
+	"exit(0)\n";
+
+int kiln__render_lua(const kiln_job *job, const char *lua, json_t *files,
+		     json_t *runs, kiln_error *err)
+{
+	size_t n = job->program ? 1 : job->ntests;
+	int rc;
+
+	if ((rc = put(files, "kiln.lua", lua_rt, err)))
+		return rc;
+	{
+		/* the set-up runs with the solution, before any test */
+		char *s = malloc(strlen(job->solution ? job->solution : "") +
+				 strlen(job->setup ? job->setup : "") + 2);
+		if (!s)
+			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		sprintf(s, "%s\n%s", job->solution ? job->solution : "",
+			job->setup ? job->setup : "");
+		rc = put(files, "sol.lua", s, err);
+		free(s);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char name[32], arg[32];
+		snprintf(name, sizeof(name), "t%zu.lua", i);
+		snprintf(arg, sizeof(arg), "%zu", i);
+		if ((rc = put(files, name, i < job->ntests ? job->tests[i] : "",
+			      err)))
+			return rc;
+		if (json_array_append_new(runs, json_pack("[sss]", lua,
+				"/tmp/w/kiln.lua", arg)))
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "out of memory");
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------- OCaml */
+
+/* main.ml, built by ocamlopt: kiln's head (the nonce, read from stdin
+ * before the solution's top level runs, and the functions the end needs,
+ * bound before the solution can shadow exit, print_string or Stdlib),
+ * the solution, the set-up, the tests, kiln's end. Each code test is a
+ * function; a test program is the body of a local module, so an
+ * exception in it is caught like a test's. A failed assert (Assert_failure)
+ * exits 1, any other exception 3; the record goes to stdout only when the
+ * test returned. */
+static const char ocaml_head[] =
+	"(* kiln's OCaml runtime (src/sandbox/lang_rt.c) *)\n"
+	"let kiln_$ID_nonce = try Stdlib.input_line Stdlib.stdin with _ -> \"\"\n"
+	"let kiln_$ID_exit = Stdlib.exit\n"
+	"let kiln_$ID_out = Stdlib.print_string\n"
+	"let kiln_$ID_flush = Stdlib.flush\n"
+	"let kiln_$ID_stdout = Stdlib.stdout\n"
+	"let kiln_$ID_err = Stdlib.prerr_endline\n"
+	"let kiln_$ID_show = Printexc.to_string\n"
+	"let kiln_$ID_which = try int_of_string Sys.argv.(1) with _ -> -1\n"
+	"let kiln_$ID_failed (e : exn) = match e with\n"
+	"  | Assert_failure _ -> true | _ -> false\n"
+	"# 1 \"solution\"\n";
+
+static const char ocaml_tail[] =
+	"let () =\n"
+	"  (try kiln_$ID_run kiln_$ID_which with e ->\n"
+	"    (try kiln_$ID_err (kiln_$ID_show e) with _ -> ());\n"
+	"    kiln_$ID_exit (if kiln_$ID_failed e then 1 else 3));\n"
+	"  kiln_$ID_out (\"\\n\" ^ kiln_$ID_nonce ^ \"\\tD\\n\");\n"
+	"  kiln_$ID_flush kiln_$ID_stdout;\n"
+	"  kiln_$ID_exit 0\n";
+
+int kiln__render_ocaml(const kiln_job *job, const char *id, json_t *files,
+		       json_t *runs, json_t *compile, kiln_error *err)
+{
+	struct outs o = { .n = 0 };
+	FILE *f;
+	int rc;
+
+	if ((f = out_file(&o, "main.ml"))) {
+		subst(f, ocaml_head, id);
+		fprintf(f, "%s\n", job->solution ? job->solution : "");
+		if (job->setup && *job->setup)
+			fprintf(f, "# 1 \"setup\"\n%s\n", job->setup);
+		if (job->program) {
+			fprintf(f, "let kiln_%s_run _ =\n  let module M = struct\n"
+				"# 1 \"test program\"\n%s\n  end in ()\n", id,
+				job->ntests ? job->tests[0] : "");
+		} else {
+			for (size_t i = 0; i < job->ntests; i++)
+				fprintf(f, "let kiln_%s_t%zu () =\n# 1 \"test %zu\"\n"
+					"begin\n%s\nend\n", id, i, i,
+					job->tests[i]);
+			fprintf(f, "let kiln_%s_run i = match i with\n", id);
+			for (size_t i = 0; i < job->ntests; i++)
+				fprintf(f, "  | %zu -> kiln_%s_t%zu ()\n", i, id, i);
+			fputs("  | _ -> failwith \"no such test\"\n", f);
+		}
+		subst(f, ocaml_tail, id);
+	}
+	if ((rc = outs_finish(&o, files, err)) ||
+	    (rc = put(files, "build.sh",
+		      "# kiln: builds an OCaml job (src/sandbox/lang_rt.c)\n"
+		      "set -e\ncd /tmp/w\n"
+		      "exec ocamlopt -w -a -o prog main.ml\n", err)) ||
+	    (rc = argv_add(compile, "/bin/sh", err)) ||
+	    (rc = argv_add(compile, "/tmp/w/build.sh", err)))
+		return rc;
+	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
+		char arg[32];
+		snprintf(arg, sizeof(arg), "%zu", i);
+		if (json_array_append_new(runs, json_pack("[ss]", "/tmp/w/prog",
+							  arg)))
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "out of memory");
+	}
+	return 0;
+}
