@@ -39,7 +39,7 @@ struct teacher_args {
 	const char *out;
 	long long tasks, seed, steps;
 	int depth, d1_seeds, split, vocab, layers, heads, d_model, ctx, batch, threads;
-	int ntests, quiet, hold_phrasing;
+	int ntests, tests_every, quiet, hold_phrasing;
 	double minutes, lr;
 	const char *keep;
 };
@@ -68,6 +68,9 @@ static const kiln_opt teacher_opts[] = {
 		"the bank's stream, the weights and the data order"),
 	KILN_OPT_ROW_INT("tests-per-task", 0, A, ntests, 1, 32, "N",
 		"assert lines in a tests answer (edge cases first)"),
+	KILN_OPT_ROW_INT("tests-every", 0, A, tests_every, 1, 1000, "N",
+		"a tests sample for every N-th task (every task has its "
+		"solution sample)"),
 	{ .name = "hold-out-phrasing", .kind = KILN_OPT_INT, .arg = "K",
 	  KILN_OPT_F_(A, hold_phrasing), .lo = -1, .hi = 3, .def = "none",
 	  .help = "leave out tasks of phrasing frame K (to measure unseen "
@@ -194,9 +197,9 @@ oom:
 
 /* One bank task into its two chat samples, written to f, their text
  * appended to the corpus (for the tokenizer). */
-static int task_samples(const struct teacher_args *a, json_t *task, FILE *f,
-			char **corpus, size_t *corpus_len, size_t *cap,
-			kiln_error *err)
+static int task_samples(const struct teacher_args *a, json_t *task,
+			int tests, FILE *f, char **corpus, size_t *corpus_len,
+			size_t *cap, kiln_error *err)
 {
 	const char *tsol = kiln_template_default("solution");
 	const char *ttest = kiln_template_default("tests");
@@ -207,26 +210,28 @@ static int task_samples(const struct teacher_args *a, json_t *task, FILE *f,
 	int rc = 0;
 
 	p1 = kiln_template_render(tsol, task, err);
-	p2 = p1 ? kiln_template_render(ttest, task, err) : NULL;
-	ans2 = tests_answer(task, a->ntests);
-	if (p1 && p2 && sol && ans2 && (ans1 = malloc(strlen(sol) + 16))) {
+	p2 = p1 && tests ? kiln_template_render(ttest, task, err) : NULL;
+	ans2 = tests ? tests_answer(task, a->ntests) : NULL;
+	if (p1 && (p2 || !tests) && sol && (ans2 || !tests) &&
+	    (ans1 = malloc(strlen(sol) + 16))) {
 		sprintf(ans1, "```python\n%s```", sol);
 		s1 = chat(p1, ans1);
-		s2 = chat(p2, ans2);
+		s2 = tests ? chat(p2, ans2) : NULL;
 	}
-	if (!p1 || !p2)
+	if (!p1 || (tests && !p2))
 		rc = err->code ? err->code : KILN_ENOMEM;
-	else if (!s1 || !s2 ||
+	else if (!s1 || (tests && !s2) ||
 		 json_dumpf(s1, f, JSON_COMPACT) || fputc('\n', f) < 0 ||
-		 json_dumpf(s2, f, JSON_COMPACT) || fputc('\n', f) < 0 ||
 		 append(corpus, corpus_len, cap, p1) ||
 		 append(corpus, corpus_len, cap, "\n") ||
 		 append(corpus, corpus_len, cap, ans1) ||
 		 append(corpus, corpus_len, cap, "\n") ||
-		 append(corpus, corpus_len, cap, p2) ||
-		 append(corpus, corpus_len, cap, "\n") ||
-		 append(corpus, corpus_len, cap, ans2) ||
-		 append(corpus, corpus_len, cap, "\n"))
+		 (tests &&
+		  (json_dumpf(s2, f, JSON_COMPACT) || fputc('\n', f) < 0 ||
+		   append(corpus, corpus_len, cap, p2) ||
+		   append(corpus, corpus_len, cap, "\n") ||
+		   append(corpus, corpus_len, cap, ans2) ||
+		   append(corpus, corpus_len, cap, "\n"))))
 		rc = kiln_error_set(err, KILN_EIO, "writing the samples");
 	json_decref(s1);
 	json_decref(s2);
@@ -242,7 +247,7 @@ static int task_samples(const struct teacher_args *a, json_t *task, FILE *f,
 static int stream_samples(const struct teacher_args *a, long long seed,
 			  int depth, long long n, FILE *f, char **corpus,
 			  size_t *corpus_len, size_t *cap, long long *ntasks,
-			  kiln_error *err)
+			  long long *nsamples, kiln_error *err)
 {
 	kiln_bank_opts bo = kiln_bank_opts_default();
 	kiln_bank *b = NULL;
@@ -266,10 +271,13 @@ static int stream_samples(const struct teacher_args *a, long long seed,
 		ph = json_integer_value(json_object_get(
 			json_object_get(task, "bank"), "phrasing"));
 		if (a->hold_phrasing < 0 || ph != a->hold_phrasing) {
+			int tests = *ntasks % a->tests_every == 0;
+
 			i++;
-			rc = task_samples(a, task, f, corpus, corpus_len, cap,
-					  err);
+			rc = task_samples(a, task, tests, f, corpus,
+					  corpus_len, cap, err);
 			(*ntasks)++;
+			*nsamples += 1 + tests;
 		}
 		json_decref(task);
 	}
@@ -282,22 +290,22 @@ static int stream_samples(const struct teacher_args *a, long long seed,
  * of depth <= --depth. */
 static int make_samples(const struct teacher_args *a, const char *path,
 			char **corpus, size_t *corpus_len, long long *ntasks,
-			kiln_error *err)
+			long long *nsamples, kiln_error *err)
 {
 	FILE *f = fopen(path, "w");
 	size_t cap = 0;
 	int rc = 0;
 
-	*corpus = NULL, *corpus_len = 0, *ntasks = 0;
+	*corpus = NULL, *corpus_len = 0, *ntasks = 0, *nsamples = 0;
 	if (!f)
 		return kiln_error_set(err, KILN_EIO, "%s: %s", path,
 				      strerror(errno));
 	for (int j = 0; j < a->d1_seeds && !rc; j++)
 		rc = stream_samples(a, a->seed + j, 1, 100000000, f, corpus,
-				    corpus_len, &cap, ntasks, err);
+				    corpus_len, &cap, ntasks, nsamples, err);
 	if (!rc)
 		rc = stream_samples(a, a->seed, a->depth, a->tasks, f, corpus,
-				    corpus_len, &cap, ntasks, err);
+				    corpus_len, &cap, ntasks, nsamples, err);
 	if (fclose(f) && !rc)
 		rc = kiln_error_set(err, KILN_EIO, "%s: %s", path,
 				    strerror(errno));
@@ -395,11 +403,12 @@ static int run_teacher(int argc, char **argv)
 	const char *names[] = { "samples.jsonl", "tokenizer.bin" };
 	const char *data[1];
 	size_t corpus_len = 0;
-	long long ntasks = 0;
+	long long ntasks = 0, nsamples = 0;
 	int rc, npos, status = 1;
 
 	memset(&a, 0, sizeof a);
 	a.tasks = 3000, a.seed = 1, a.depth = 2, a.ntests = 5;
+	a.tests_every = 2;
 	a.d1_seeds = 4;
 	a.hold_phrasing = -1;
 	a.vocab = 1024, a.layers = 4, a.heads = 4, a.d_model = 128;
@@ -455,7 +464,7 @@ static int run_teacher(int argc, char **argv)
 			"seeds and %lld tasks of depth <= %d (seed %lld, %s "
 			"split)\n", a.d1_seeds, a.tasks, a.depth, a.seed,
 			teacher_splits[a.split]);
-	if (make_samples(&a, samples, &corpus, &corpus_len, &ntasks,
+	if (make_samples(&a, samples, &corpus, &corpus_len, &ntasks, &nsamples,
 			 &err)) {
 		cli_error("teacher-train", "samples: %s", err.msg);
 		goto out;
@@ -474,7 +483,7 @@ static int run_teacher(int argc, char **argv)
 	corpus = NULL;
 	if (!a.quiet)
 		fprintf(stderr, "kiln teacher-train: %lld chat samples, "
-			"tokenizer of %d ids\n", 2 * ntasks,
+			"tokenizer of %d ids\n", nsamples,
 			kiln_tok_vocab(tok));
 	/* 3. the model */
 	memset(&o, 0, sizeof o);
@@ -522,7 +531,7 @@ static int run_teacher(int argc, char **argv)
 			"{s:s, s:I, s:I, s:I, s:b, s:f, s:o, s:o, s:I, s:i, "
 			"s:i, s:i, s:i, s:i, s:I}",
 			"output", a.out, "tasks", (json_int_t)ntasks,
-			"samples", (json_int_t)(2 * ntasks),
+			"samples", (json_int_t)nsamples,
 			"steps", (json_int_t)r.step,
 			"stopped_by_time", r.time_limited,
 			"seconds", r.seconds,

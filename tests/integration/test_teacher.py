@@ -31,9 +31,10 @@ def check(name, cond, detail=""):
                        "" if cond else ": " + str(detail)[:2000]))
 
 
-TINY = ["--tasks", "40", "--depth1-seeds", "0", "--vocab", "300",
-        "--layers", "1", "--heads", "2", "--d-model", "32", "--ctx", "384", "--batch", "2", "--steps", "6",
-        "--threads", "1", "--seed", "5"]
+TINY = ["--tasks", "40", "--depth1-seeds", "0", "--tests-every", "1",
+        "--vocab", "300", "--layers", "1", "--heads", "2", "--d-model", "32",
+        "--ctx", "384", "--batch", "2", "--steps", "6", "--threads", "1",
+        "--seed", "5"]
 
 
 def train(out):
