@@ -563,7 +563,7 @@ out:
 const cli_cmd cli_teacher = {
 	.name = "teacher-train", .run = run_teacher, .opts = teacher_opts,
 	.summary = "train the default teacher on bank tasks (CPU)",
-	.omp = 1,
+	.omp = CLI_OMP_PASSIVE,
 	.synopsis = "usage: kiln teacher-train [options] -o MODEL.bin",
 	.about =
 "Trains the small default teacher that 'kiln run' uses when no teacher is\n"
