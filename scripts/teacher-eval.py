@@ -3,11 +3,14 @@
 tasks (docs/RUN.md, "The default teacher").
 
 Usage: teacher-eval.py [--kiln KILN] [-n N] [--seed S]
-                       [--split heldout|train] [--exclude TASKS] MODEL.bin
+                       [--split heldout|train|heldout-template|train-template]
+                       [--exclude TASKS] MODEL.bin
 
-Held-out tasks (kiln bank --split heldout: every task has a template the
-teacher never saw) of depth 1 and of depth 2 (from --depth 2, the tasks
-with bank.depth == 2). kiln serve serves MODEL on loopback; kiln generate
+Held-out tasks (kiln bank --split heldout: every task has a parameter
+value or a composition the teacher never saw; heldout-template: a
+template it never saw, for a teacher trained with --split train-template)
+of depth 1 and of depth 2 (from --depth 2, the tasks with bank.depth ==
+2). kiln serve serves MODEL on loopback; kiln generate
 asks it (greedy) for one solution a task (--test-sets 0: the task's own
 hidden tests judge it) and kiln verify gives pass@1, by depth and by
 phrasing frame; a second kiln generate asks for one test set a task and
@@ -52,7 +55,8 @@ def main():
     ap.add_argument("-n", type=int, default=100, help="tasks per depth")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--split", default="heldout",
-                    choices=["heldout", "train"],
+                    choices=["heldout", "train", "heldout-template",
+                             "train-template"],
                     help="train: seen templates, unseen tasks (with "
                     "--exclude)")
     ap.add_argument("--exclude", help="a kiln bank file: leave out tasks "

@@ -19,7 +19,12 @@
 #include "kiln/error.h"
 #include "kiln/jsonl.h"
 
-enum { KILN_BANK_ALL, KILN_BANK_TRAIN, KILN_BANK_HELDOUT };
+/* Splits (docs/BANK.md, "Splits"): TRAIN/HELDOUT by held-out parameter
+ * values and compositions (a template with a constant, or two templates
+ * composed, never seen in training); _TEMPLATE by held-out templates (the
+ * stricter measure: operations never seen). */
+enum { KILN_BANK_ALL, KILN_BANK_TRAIN, KILN_BANK_HELDOUT,
+       KILN_BANK_TRAIN_TEMPLATE, KILN_BANK_HELDOUT_TEMPLATE };
 enum { KILN_BANK_PYTHON, KILN_BANK_C };
 
 #define KILN_BANK_MAX_DEPTH 6
@@ -29,7 +34,7 @@ typedef struct kiln_bank_opts {
 	long long n;            /* tasks to write */
 	long long seed;
 	int depth;              /* the most stages a task has (1..6) */
-	int split;              /* KILN_BANK_ALL, _TRAIN, _HELDOUT */
+	int split;              /* KILN_BANK_ALL, _TRAIN, _HELDOUT, ... */
 	int language;           /* KILN_BANK_PYTHON, _C */
 } kiln_bank_opts;
 

@@ -128,6 +128,12 @@ typedef struct kiln_train_opts {
 				     packed (kiln/data.h); with resume the
 				     checkpoint's choice holds */
 	volatile int *stop;       /* set asynchronously: save and return */
+	double time_limit_s;      /* 0: none; else training also ends this
+				     many seconds after the call, and the
+				     learning rate follows whichever of steps
+				     and time is further along (so a run the
+				     clock ends has decayed it; its result
+				     depends on the machine's speed) */
 	void (*progress)(void *ctx, const kiln_train_progress *p);
 	void *progress_ctx;
 } kiln_train_opts;
@@ -144,7 +150,8 @@ typedef struct kiln_train_result {
 	int packed;              /* chat samples were packed */
 	double seconds;
 	size_t n_params;
-	int interrupted;         /* *stop ended the run early */
+	int interrupted;         /* *stop or the time limit ended it early */
+	int time_limited;        /* the time limit ended it */
 	kiln_gpt_config cfg;
 	int batch, seq;
 	kiln_data_stats data;

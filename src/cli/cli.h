@@ -25,8 +25,11 @@ typedef struct cli_cmd {
 	const char *synopsis;    /* "usage: kiln verify [options] [FILE|-]" */
 	const char *about;       /* the text before the options */
 	const char *after;       /* the text after them, or NULL */
-	int omp;                 /* runs the model: short OpenMP spin */
+	int omp;                 /* runs the model: CLI_OMP_SPIN (decoding) or
+				    CLI_OMP_PASSIVE (training), main.c */
 } cli_cmd;
+
+enum { CLI_OMP_NONE, CLI_OMP_SPIN, CLI_OMP_PASSIVE };
 
 /* The commands, in 'kiln --help' order (main.c's table). */
 extern const cli_cmd cli_import, cli_generate, cli_verify, cli_eval,

@@ -11,7 +11,8 @@ struct bank_args {
 	int list, quiet;
 };
 
-static const char *const bank_splits[] = { "all", "train", "heldout", NULL };
+static const char *const bank_splits[] = { "all", "train", "heldout",
+	"train-template", "heldout-template", NULL };
 static const char *const bank_langs[] = { "python", "c", NULL };
 
 #define A struct bank_args
@@ -27,7 +28,8 @@ static const kiln_opt bank_opts[] = {
 		"drawn from 1..D)"),
 	KILN_OPT_ROW_ENUM("split", 0, A, b.split, bank_splits, "SPLIT",
 		"all, or only the tasks of the train or the heldout split: a "
-		"task is heldout when one of its templates is held out "
+		"task is heldout when it has a held-out parameter value or "
+		"composition; *-template: when it has a held-out template "
 		"(docs/BANK.md); ids are the same in every split"),
 	KILN_OPT_ROW_ENUM("language", 'l', A, b.language, bank_langs, "LANG",
 		"the language of the prompt, the reference and the wrong "
@@ -130,7 +132,7 @@ const cli_cmd cli_bank = {
 	.name = "bank", .run = run_bank, .opts = bank_opts,
 	.summary = "procedural tasks: hidden tests, planted wrong variants",
 	.synopsis = "usage: kiln bank [-n N] [--seed S] [--depth D] "
-		    "[--split all|train|heldout] [--language python|c] "
+		    "[--split all|train|heldout|...] [--language python|c] "
 		    "[-o FILE]",
 	.about =
 "Writes task records (docs/FORMATS.md) composed from the bank's templates\n"

@@ -184,13 +184,13 @@ static int resolve(struct plan *p, const char *out_override)
 
 		if (c)
 			snprintf(p->teacher_buf, sizeof p->teacher_buf,
-				 "%s/teacher-v1.bin", c);
+				 "%s/teacher-v2.bin", c);
 		else if (x)
 			snprintf(p->teacher_buf, sizeof p->teacher_buf,
-				 "%s/kiln/teacher-v1.bin", x);
+				 "%s/kiln/teacher-v2.bin", x);
 		else
 			snprintf(p->teacher_buf, sizeof p->teacher_buf,
-				 "%s/.cache/kiln/teacher-v1.bin", h ? h : "/tmp");
+				 "%s/.cache/kiln/teacher-v2.bin", h ? h : "/tmp");
 		p->default_teacher = 1;
 		p->local = p->teacher_buf;
 		teacher = NULL;
@@ -620,7 +620,7 @@ static void stop_local(void)
  * the cache's directory is made as needed. */
 static int build_default_teacher(const struct plan *p, int quiet)
 {
-	char dir[2100], *slash;
+	char dir[2200], *slash;
 	json_t *av;
 	int rc;
 
@@ -640,12 +640,22 @@ static int build_default_teacher(const struct plan *p, int quiet)
 		fprintf(stderr, "kiln run: the default teacher is not built "
 			"yet: training it once (kiln teacher-train -o %s)\n",
 			p->local);
-	av = json_pack("[s, s, s]", "teacher-train", "-o", p->local);
+	/* trained under another name and renamed when it finished: a
+	 * training stopped by a signal saves what it has, and that must not
+	 * become the cached teacher */
+	snprintf(dir, sizeof dir, "%s.training", p->local);
+	av = json_pack("[s, s, s]", "teacher-train", "-o", dir);
 	rc = av ? run_kiln(p, av, -1, quiet) : -1;
 	json_decref(av);
 	if (rc != 0) {
+		unlink(dir);
 		cli_error("run", "teacher: kiln teacher-train failed (exit "
 			  "%d)", rc);
+		return -1;
+	}
+	if (rename(dir, p->local) != 0) {
+		cli_error("run", "teacher: %s: %s", p->local,
+			  strerror(errno));
 		return -1;
 	}
 	return 0;

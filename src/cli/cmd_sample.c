@@ -134,7 +134,7 @@ out:
 const cli_cmd cli_sample = {
 	.name = "sample", .run = run_sample, .opts = sample_opts,
 	.summary = "continue a prompt with a trained model (streams to stdout)",
-	.omp = 1,
+	.omp = CLI_OMP_SPIN,
 	.synopsis = "usage: kiln sample --model MODEL.bin --prompt TEXT "
 		    "[options]",
 	.about =

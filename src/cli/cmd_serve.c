@@ -149,7 +149,7 @@ out:
 const cli_cmd cli_serve = {
 	.name = "serve", .run = run_serve, .opts = serve_opts,
 	.summary = "serve a model over the OpenAI-compatible HTTP API",
-	.omp = 1,
+	.omp = CLI_OMP_SPIN,
 	.synopsis = "usage: kiln serve --model MODEL.bin [options]",
 	.about =
 "Serves the model over the OpenAI-compatible API that 'kiln generate', 'kiln\n"

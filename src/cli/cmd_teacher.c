@@ -1,12 +1,16 @@
 /* kiln teacher-train: the embedded default teacher (docs/RUN.md, "The
  * default teacher").
  *
- * Bank tasks of the train split (kiln/bank.h: no held-out template ever
- * appears) are rendered with the same built-in templates kiln generate
+ * Bank tasks of the train split (kiln/bank.h: no held-out parameter value
+ * or composition ever appears; --split train-template: no held-out
+ * template) are rendered with the same built-in templates kiln generate
  * sends (kiln_template_default "solution" and "tests"), each into two chat
  * samples: the solution request -> a fenced reference solution, and the
  * tests request -> a fenced block of assert lines made from the task's own
- * hidden I/O tests (edge cases first, then the smallest random inputs). A
+ * hidden I/O tests (edge cases first, then the smallest random inputs).
+ * The tasks: every depth-1 task of --depth1-seeds seeds (the same
+ * operations in other phrasings, wordings and examples: the curriculum
+ * that teaches each template), then --tasks tasks of depth <= --depth. A
  * BPE tokenizer is trained on those samples, then a small GPT on them
  * (kiln_train_run: chat samples train on the answer only, packed). The
  * result is an ordinary checkpoint for kiln serve, written atomically; the
@@ -34,11 +38,14 @@
 struct teacher_args {
 	const char *out;
 	long long tasks, seed, steps;
-	int depth, vocab, layers, heads, d_model, ctx, batch, threads;
-	int ntests, quiet, hold_phrasing;
+	int depth, d1_seeds, split, vocab, layers, heads, d_model, ctx, batch, threads;
+	int ntests, tests_every, quiet, hold_phrasing;
 	double minutes, lr;
 	const char *keep;
 };
+
+static const char *const teacher_splits[] = { "train", "train-template",
+					       NULL };
 
 #define A struct teacher_args
 static const kiln_opt teacher_opts[] = {
@@ -49,10 +56,21 @@ static const kiln_opt teacher_opts[] = {
 		"bank tasks; each gives a solution and a tests sample"),
 	KILN_OPT_ROW_INT("depth", 'd', A, depth, 1, KILN_BANK_MAX_DEPTH, "N",
 		"the most stages a task composes"),
+	KILN_OPT_ROW_INT("depth1-seeds", 0, A, d1_seeds, 0, 1000, "K",
+		"also every depth-1 task of the split from K seeds (seed, "
+		"seed+1, ...; about 970 each: the same operations in other "
+		"phrasings, wordings and examples)"),
+	KILN_OPT_ROW_ENUM("split", 0, A, split, teacher_splits, "SPLIT",
+		"train (held-out parameter values and compositions left out) "
+		"or train-template (held-out templates left out; "
+		"docs/BANK.md)"),
 	KILN_OPT_ROW_INT("seed", 's', A, seed, 0, CLI_MAX_SEED, "N",
 		"the bank's stream, the weights and the data order"),
 	KILN_OPT_ROW_INT("tests-per-task", 0, A, ntests, 1, 32, "N",
 		"assert lines in a tests answer (edge cases first)"),
+	KILN_OPT_ROW_INT("tests-every", 0, A, tests_every, 1, 1000, "N",
+		"a tests sample for every N-th task (every task has its "
+		"solution sample)"),
 	{ .name = "hold-out-phrasing", .kind = KILN_OPT_INT, .arg = "K",
 	  KILN_OPT_F_(A, hold_phrasing), .lo = -1, .hi = 3, .def = "none",
 	  .help = "leave out tasks of phrasing frame K (to measure unseen "
@@ -73,8 +91,9 @@ static const kiln_opt teacher_opts[] = {
 		"AdamW steps (the result is a function of the options)"),
 	KILN_OPT_ROW_DOUBLE("lr", 0, A, lr, 0, 1, "X", "peak learning rate"),
 	KILN_OPT_ROW_DOUBLE("minutes", 0, A, minutes, 0, 1e6, "M",
-		"stop training after M minutes even if steps remain (0: no "
-		"limit); a stopped run is saved but depends on the machine"),
+		"stop training after M minutes even if steps remain, the "
+		"learning rate decayed by then (0: no limit); such a run "
+		"depends on the machine"),
 	KILN_OPT_ROW_INT("threads", 0, A, threads, 0, 1024, "N",
 		"threads; 0 = one per core (the same count gives the same "
 		"model)"),
@@ -176,34 +195,72 @@ oom:
 	return NULL;
 }
 
-/* Writes the chat samples to path, and their text (for the tokenizer) to
- * *corpus. */
-static int make_samples(const struct teacher_args *a, const char *path,
-			char **corpus, size_t *corpus_len, long long *nsamples,
-			kiln_error *err)
+/* One bank task into its two chat samples, written to f, their text
+ * appended to the corpus (for the tokenizer). */
+static int task_samples(const struct teacher_args *a, json_t *task,
+			int tests, FILE *f, char **corpus, size_t *corpus_len,
+			size_t *cap, kiln_error *err)
+{
+	const char *tsol = kiln_template_default("solution");
+	const char *ttest = kiln_template_default("tests");
+	const char *sol = json_string_value(json_object_get(task,
+							    "solution"));
+	char *p1 = NULL, *p2 = NULL, *ans1 = NULL, *ans2 = NULL;
+	json_t *s1 = NULL, *s2 = NULL;
+	int rc = 0;
+
+	p1 = kiln_template_render(tsol, task, err);
+	p2 = p1 && tests ? kiln_template_render(ttest, task, err) : NULL;
+	ans2 = tests ? tests_answer(task, a->ntests) : NULL;
+	if (p1 && (p2 || !tests) && sol && (ans2 || !tests) &&
+	    (ans1 = malloc(strlen(sol) + 16))) {
+		sprintf(ans1, "```python\n%s```", sol);
+		s1 = chat(p1, ans1);
+		s2 = tests ? chat(p2, ans2) : NULL;
+	}
+	if (!p1 || (tests && !p2))
+		rc = err->code ? err->code : KILN_ENOMEM;
+	else if (!s1 || (tests && !s2) ||
+		 json_dumpf(s1, f, JSON_COMPACT) || fputc('\n', f) < 0 ||
+		 append(corpus, corpus_len, cap, p1) ||
+		 append(corpus, corpus_len, cap, "\n") ||
+		 append(corpus, corpus_len, cap, ans1) ||
+		 append(corpus, corpus_len, cap, "\n") ||
+		 (tests &&
+		  (json_dumpf(s2, f, JSON_COMPACT) || fputc('\n', f) < 0 ||
+		   append(corpus, corpus_len, cap, p2) ||
+		   append(corpus, corpus_len, cap, "\n") ||
+		   append(corpus, corpus_len, cap, ans2) ||
+		   append(corpus, corpus_len, cap, "\n"))))
+		rc = kiln_error_set(err, KILN_EIO, "writing the samples");
+	json_decref(s1);
+	json_decref(s2);
+	free(p1);
+	free(p2);
+	free(ans1);
+	free(ans2);
+	return rc;
+}
+
+/* Up to n tasks of one bank stream (all it has when it runs out first)
+ * into samples; *ntasks counts them. */
+static int stream_samples(const struct teacher_args *a, long long seed,
+			  int depth, long long n, FILE *f, char **corpus,
+			  size_t *corpus_len, size_t *cap, long long *ntasks,
+			  long long *nsamples, kiln_error *err)
 {
 	kiln_bank_opts bo = kiln_bank_opts_default();
 	kiln_bank *b = NULL;
-	FILE *f = fopen(path, "w");
-	size_t cap = 0;
-	const char *tsol = kiln_template_default("solution");
-	const char *ttest = kiln_template_default("tests");
-	int rc = 0;
+	int rc;
 
-	*corpus = NULL, *corpus_len = 0, *nsamples = 0;
-	if (!f)
-		return kiln_error_set(err, KILN_EIO, "%s: %s", path,
-				      strerror(errno));
 	bo.n = 100000000;
-	bo.seed = a->seed;
-	bo.depth = a->depth;
-	bo.split = KILN_BANK_TRAIN;
+	bo.seed = seed;
+	bo.depth = depth;
+	bo.split = a->split ? KILN_BANK_TRAIN_TEMPLATE : KILN_BANK_TRAIN;
 	if ((rc = kiln_bank_open(&b, &bo, err)))
-		goto out;
-	for (long long i = 0; i < a->tasks && !rc;) {
-		json_t *task = NULL, *s1 = NULL, *s2 = NULL;
-		char *p1 = NULL, *p2 = NULL, *ans1 = NULL, *ans2 = NULL;
-		const char *sol;
+		return rc;
+	for (long long i = 0; i < n && !rc;) {
+		json_t *task = NULL;
 		json_int_t ph;
 
 		if ((rc = kiln_bank_next(b, &task, err))) {
@@ -213,47 +270,42 @@ static int make_samples(const struct teacher_args *a, const char *path,
 		}
 		ph = json_integer_value(json_object_get(
 			json_object_get(task, "bank"), "phrasing"));
-		if (a->hold_phrasing >= 0 && ph == a->hold_phrasing) {
-			json_decref(task);
-			continue;
+		if (a->hold_phrasing < 0 || ph != a->hold_phrasing) {
+			int tests = *ntasks % a->tests_every == 0;
+
+			i++;
+			rc = task_samples(a, task, tests, f, corpus,
+					  corpus_len, cap, err);
+			(*ntasks)++;
+			*nsamples += 1 + tests;
 		}
-		i++;
-		sol = json_string_value(json_object_get(task, "solution"));
-		p1 = kiln_template_render(tsol, task, err);
-		p2 = p1 ? kiln_template_render(ttest, task, err) : NULL;
-		ans2 = tests_answer(task, a->ntests);
-		if (p1 && p2 && sol && ans2 &&
-		    (ans1 = malloc(strlen(sol) + 16))) {
-			sprintf(ans1, "```python\n%s```", sol);
-			s1 = chat(p1, ans1);
-			s2 = chat(p2, ans2);
-		}
-		if (!p1 || !p2)
-			rc = err->code ? err->code : KILN_ENOMEM;
-		else if (!s1 || !s2 ||
-			 json_dumpf(s1, f, JSON_COMPACT) || fputc('\n', f) < 0 ||
-			 json_dumpf(s2, f, JSON_COMPACT) || fputc('\n', f) < 0 ||
-			 append(corpus, corpus_len, &cap, p1) ||
-			 append(corpus, corpus_len, &cap, "\n") ||
-			 append(corpus, corpus_len, &cap, ans1) ||
-			 append(corpus, corpus_len, &cap, "\n") ||
-			 append(corpus, corpus_len, &cap, p2) ||
-			 append(corpus, corpus_len, &cap, "\n") ||
-			 append(corpus, corpus_len, &cap, ans2) ||
-			 append(corpus, corpus_len, &cap, "\n"))
-			rc = kiln_error_set(err, KILN_EIO, "writing %s", path);
-		else
-			*nsamples += 2;
-		json_decref(s1);
-		json_decref(s2);
-		free(p1);
-		free(p2);
-		free(ans1);
-		free(ans2);
 		json_decref(task);
 	}
-out:
 	kiln_bank_close(b);
+	return rc;
+}
+
+/* Writes the chat samples to path, and their text (for the tokenizer) to
+ * *corpus: the depth-1 tasks of --depth1-seeds seeds, then --tasks tasks
+ * of depth <= --depth. */
+static int make_samples(const struct teacher_args *a, const char *path,
+			char **corpus, size_t *corpus_len, long long *ntasks,
+			long long *nsamples, kiln_error *err)
+{
+	FILE *f = fopen(path, "w");
+	size_t cap = 0;
+	int rc = 0;
+
+	*corpus = NULL, *corpus_len = 0, *ntasks = 0, *nsamples = 0;
+	if (!f)
+		return kiln_error_set(err, KILN_EIO, "%s: %s", path,
+				      strerror(errno));
+	for (int j = 0; j < a->d1_seeds && !rc; j++)
+		rc = stream_samples(a, a->seed + j, 1, 100000000, f, corpus,
+				    corpus_len, &cap, ntasks, nsamples, err);
+	if (!rc)
+		rc = stream_samples(a, a->seed, a->depth, a->tasks, f, corpus,
+				    corpus_len, &cap, ntasks, nsamples, err);
 	if (fclose(f) && !rc)
 		rc = kiln_error_set(err, KILN_EIO, "%s: %s", path,
 				    strerror(errno));
@@ -264,8 +316,7 @@ out:
 
 struct prog {
 	kiln_progress line;
-	double limit_s;   /* 0: none */
-	int stopped;      /* the time limit stopped it */
+	double limit_s;   /* --minutes in seconds; 0: none */
 };
 
 static int on_tok(void *ctx, const kiln_tok_train_stats *st)
@@ -291,10 +342,6 @@ static void on_train(void *ctx, const kiln_train_progress *p)
 
 	if (p->event != KILN_TRAIN_STEP)
 		return;
-	if (g->limit_s > 0 && p->seconds > g->limit_s && !stop_flag) {
-		stop_flag = 1;
-		g->stopped = 1;
-	}
 	if (g->line.quiet)
 		return;
 	if (!g->line.tty) {
@@ -310,10 +357,17 @@ static void on_train(void *ctx, const kiln_train_progress *p)
 	if (!kiln_progress_due(&g->line, p->seconds, p->step == p->steps))
 		return;
 	fill = p->steps ? (int)((double)w * p->step / p->steps) : w;
+	eta = p->step ? p->seconds / p->step * (p->steps - p->step) : 0;
+	if (g->limit_s > 0 && g->limit_s - p->seconds < eta) {
+		/* the clock ends it first (kiln_train_opts.time_limit_s) */
+		eta = g->limit_s > p->seconds ? g->limit_s - p->seconds : 0;
+		fill = (int)((double)w * p->seconds / g->limit_s);
+	}
+	if (fill > w)
+		fill = w;
 	for (int i = 0; i < w; i++)
 		bar[i] = i < fill ? '#' : '.';
 	bar[w] = '\0';
-	eta = p->step ? p->seconds / p->step * (p->steps - p->step) : 0;
 	kiln_progress_show(&g->line, "training the teacher [%s] %llu/%llu  "
 			   "loss %.3f  %.0fs, ETA %.0fs", bar,
 			   (unsigned long long)p->step,
@@ -349,14 +403,16 @@ static int run_teacher(int argc, char **argv)
 	const char *names[] = { "samples.jsonl", "tokenizer.bin" };
 	const char *data[1];
 	size_t corpus_len = 0;
-	long long nsamples = 0;
+	long long ntasks = 0, nsamples = 0;
 	int rc, npos, status = 1;
 
 	memset(&a, 0, sizeof a);
-	a.tasks = 6000, a.seed = 1, a.depth = 2, a.ntests = 5;
+	a.tasks = 3000, a.seed = 1, a.depth = 2, a.ntests = 5;
+	a.tests_every = 2;
+	a.d1_seeds = 4;
 	a.hold_phrasing = -1;
 	a.vocab = 1024, a.layers = 4, a.heads = 4, a.d_model = 128;
-	a.ctx = 384, a.batch = 4, a.steps = 1300, a.lr = 5e-3;
+	a.ctx = 384, a.batch = 4, a.steps = 3000, a.lr = 5e-3;
 	a.minutes = 10;
 	if ((rc = cli_parse(&cli_teacher, argc, argv, &a, sizeof a, &npos)) !=
 	    CLI_GO)
@@ -382,7 +438,6 @@ static int run_teacher(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	kiln_progress_init(&prog.line, stderr, a.quiet, 0.2, 0);
-	prog.limit_s = a.minutes * 60;
 
 	if (a.keep) {
 		snprintf(dir, sizeof dir, "%s", a.keep);
@@ -405,10 +460,11 @@ static int run_teacher(int argc, char **argv)
 
 	/* 1. the samples */
 	if (!a.quiet)
-		fprintf(stderr, "kiln teacher-train: %lld bank tasks (seed "
-			"%lld, depth <= %d, train split)\n", a.tasks, a.seed,
-			a.depth);
-	if (make_samples(&a, samples, &corpus, &corpus_len, &nsamples,
+		fprintf(stderr, "kiln teacher-train: the depth-1 tasks of %d "
+			"seeds and %lld tasks of depth <= %d (seed %lld, %s "
+			"split)\n", a.d1_seeds, a.tasks, a.depth, a.seed,
+			teacher_splits[a.split]);
+	if (make_samples(&a, samples, &corpus, &corpus_len, &ntasks, &nsamples,
 			 &err)) {
 		cli_error("teacher-train", "samples: %s", err.msg);
 		goto out;
@@ -447,6 +503,7 @@ static int run_teacher(int argc, char **argv)
 	o.seed = (uint64_t)a.seed;
 	o.threads = a.threads;
 	o.stop = &stop_flag;
+	o.time_limit_s = prog.limit_s = a.minutes * 60;
 	o.progress = on_train;
 	o.progress_ctx = &prog;
 	memset(&r, 0, sizeof r);
@@ -456,7 +513,7 @@ static int run_teacher(int argc, char **argv)
 		cli_error("teacher-train", "%s", err.msg);
 		goto out;
 	}
-	if (r.interrupted && !prog.stopped) {
+	if (r.interrupted && !r.time_limited) {
 		cli_error("teacher-train", "stopped by a signal after %llu "
 			  "steps; %s holds that model", (unsigned long long)
 			  r.step, a.out);
@@ -467,16 +524,16 @@ static int run_teacher(int argc, char **argv)
 		fprintf(stderr, "kiln teacher-train: %llu steps in %.1fs%s, "
 			"%zu parameters, train loss %.4f; saved %s\n",
 			(unsigned long long)r.step, r.seconds,
-			prog.stopped ? " (stopped by --minutes)" : "",
+			r.time_limited ? " (stopped by --minutes)" : "",
 			r.n_params, r.train_loss, a.out);
 	{
 		json_t *j = json_pack(
 			"{s:s, s:I, s:I, s:I, s:b, s:f, s:o, s:o, s:I, s:i, "
 			"s:i, s:i, s:i, s:i, s:I}",
-			"output", a.out, "tasks", (json_int_t)a.tasks,
+			"output", a.out, "tasks", (json_int_t)ntasks,
 			"samples", (json_int_t)nsamples,
 			"steps", (json_int_t)r.step,
-			"stopped_by_time", prog.stopped,
+			"stopped_by_time", r.time_limited,
 			"seconds", r.seconds,
 			"train_loss", isnan(r.train_loss) ? json_null() :
 				json_real(r.train_loss),
@@ -506,12 +563,13 @@ out:
 const cli_cmd cli_teacher = {
 	.name = "teacher-train", .run = run_teacher, .opts = teacher_opts,
 	.summary = "train the default teacher on bank tasks (CPU)",
-	.omp = 1,
+	.omp = CLI_OMP_PASSIVE,
 	.synopsis = "usage: kiln teacher-train [options] -o MODEL.bin",
 	.about =
 "Trains the small default teacher that 'kiln run' uses when no teacher is\n"
 "configured (docs/RUN.md, \"The default teacher\"). Bank tasks of the train\n"
-"split (docs/BANK.md: no held-out template) are rendered with kiln\n"
+"split (docs/BANK.md: no held-out parameter value or composition; the\n"
+"depth-1 tasks of several seeds, then deeper ones) are rendered with kiln\n"
 "generate's built-in solution and tests templates into chat samples (a\n"
 "fenced reference solution; a fenced block of assert lines from the\n"
 "task's own tests, edge cases first), a BPE tokenizer is trained on them,\n"

@@ -285,7 +285,7 @@ usage:
 const cli_cmd cli_train = {
 	.name = "train", .run = run_train, .opts = train_opts,
 	.summary = "train the small GPT on code files or chat samples (CPU)",
-	.omp = 1,
+	.omp = CLI_OMP_PASSIVE,
 	.synopsis = "usage: kiln train [options] -o MODEL.bin PATH...",
 	.about =
 "Trains a small GPT (docs/MODEL.md) from scratch on the CPU. Each PATH is a\n"

@@ -239,7 +239,7 @@ int kiln_bank_open(kiln_bank **bp, const kiln_bank_opts *o, kiln_error *err)
 	*bp = NULL;
 	if (o->depth < 1 || o->depth > KILN_BANK_MAX_DEPTH || o->n < 0 ||
 	    o->seed < 0 || o->split < KILN_BANK_ALL ||
-	    o->split > KILN_BANK_HELDOUT || o->language < 0 ||
+	    o->split > KILN_BANK_HELDOUT_TEMPLATE || o->language < 0 ||
 	    o->language > KILN_BANK_C)
 		return kiln_error_set(err, KILN_EINVAL, "bad options (depth 1..6, n >= 0, seed >= 0)");
 	if (!(b = calloc(1, sizeof *b)))
@@ -311,8 +311,47 @@ typedef struct btask {
 	} var[MAX_VARIANTS];
 	int nvar;
 	uint64_t fp;
-	int heldout;
+	int heldout;        /* the split (held_stage, held_pair) */
+	int heldout_tmpl;   /* the template split: a held-out template */
 } btask;
+
+/* The split (docs/BANK.md, "Splits"), by hashes of names and parameters
+ * alone, so the same on every machine and for every seed. A stage is held
+ * out when its template takes parameters and a hash of (name, parameters)
+ * says so, 1 in 5; never at the first parameter's lowest value, so every
+ * template keeps parameter values in train. */
+static int held_stage(const bk_tmpl *tp, const long long *p)
+{
+	uint64_t h = 1469598103934665603ULL;
+	const char *c;
+
+	if (tp->np == 0 || p[0] == tp->lo[0])
+		return 0;
+	for (c = "stage:"; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	for (c = tp->name; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	for (int j = 0; j < tp->np; j++)
+		h = kiln_rng_mix(h ^ (uint64_t)(p[j] + 1000003 * (j + 1)));
+	return kiln_rng_mix(h) % 5 == 0;
+}
+
+/* A composition (one stage feeding the next) is held out when a hash of
+ * the two templates' names says so, 1 in 5, whatever their parameters. */
+static int held_pair(const bk_tmpl *a, const bk_tmpl *b)
+{
+	uint64_t h = 1469598103934665603ULL;
+	const char *c;
+
+	for (c = "pair:"; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	for (c = a->name; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	h = (h ^ (unsigned char)'|') * 1099511628211ULL;
+	for (c = b->name; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	return kiln_rng_mix(h) % 5 == 0;
+}
 
 static int draw_composition(kiln_bank *b, btask *T)
 {
@@ -320,7 +359,7 @@ static int draw_composition(kiln_bank *b, btask *T)
 
 	T->depth = (int)draw(&b->rng, 1, b->o.depth);
 	T->in = cur = (int)draw(&b->rng, 0, 2);
-	T->heldout = 0;
+	T->heldout = T->heldout_tmpl = 0;
 	for (int k = 0; k < T->depth; k++) {
 		int groups[BK_NGROUPS], ng = 0, t, tries = 0;
 		const bk_tmpl *tp;
@@ -344,7 +383,10 @@ static int draw_composition(kiln_bank *b, btask *T)
 			T->st[k].p[j] = j < tp->np
 				? draw(&b->rng, tp->lo[j], tp->hi[j]) : 0;
 		T->alt[k] = (int)draw(&b->rng, 0, 3);
-		T->heldout |= tp->heldout;
+		T->heldout_tmpl |= tp->heldout;
+		T->heldout |= held_stage(tp, T->st[k].p);
+		if (k > 0)
+			T->heldout |= held_pair(&b->tb.t[T->st[k - 1].t], tp);
 		cur = tp->out;
 	}
 	T->frame = (int)draw(&b->rng, 0, BK_NFRAMES - 1);
@@ -669,6 +711,9 @@ static json_t *record(kiln_bank *b, const btask *T, long long k)
 	oom |= json_object_set_new(meta, "split",
 				   json_string(T->heldout ? "heldout"
 							  : "train"));
+	oom |= json_object_set_new(meta, "template_split",
+				   json_string(T->heldout_tmpl ? "heldout"
+							       : "train"));
 	oom |= json_object_set_new(meta, "seed", json_integer(b->o.seed));
 	oom |= json_object_set_new(meta, "index", json_integer(k));
 	oom |= json_object_set_new(meta, "fingerprint", json_string(fp));
@@ -686,6 +731,18 @@ static json_t *record(kiln_bank *b, const btask *T, long long k)
 		return NULL;
 	}
 	return rec;
+}
+
+/* 1 when T is of the split asked for. */
+static int in_split(int split, const btask *T)
+{
+	switch (split) {
+	case KILN_BANK_TRAIN: return !T->heldout;
+	case KILN_BANK_HELDOUT: return T->heldout;
+	case KILN_BANK_TRAIN_TEMPLATE: return !T->heldout_tmpl;
+	case KILN_BANK_HELDOUT_TEMPLATE: return T->heldout_tmpl;
+	default: return 1;
+	}
 }
 
 int kiln_bank_next(kiln_bank *b, json_t **out, kiln_error *err)
@@ -729,8 +786,8 @@ int kiln_bank_next(kiln_bank *b, json_t **out, kiln_error *err)
 			continue;
 		}
 		/* a task of the stream: it has its index in every split */
-		if ((b->o.split == KILN_BANK_TRAIN && T->heldout) ||
-		    (b->o.split == KILN_BANK_HELDOUT && !T->heldout)) {
+		if (b->o.split != KILN_BANK_ALL &&
+		    in_split(b->o.split, T) != 1) {
 			b->k++;
 			b->st.other_split++;
 			fails = 0;

@@ -433,8 +433,23 @@ int kiln_train_run(const kiln_train_opts *o, kiln_train_result *res,
 	pr.steps = s.steps;
 	while (s.step < s.steps && !(o->stop && *o->stop)) {
 		double ts = now();
-		float lr = kiln_lr_schedule(s.step, s.warmup, s.steps, s.lr,
-					    s.min_lr);
+		uint64_t at = s.step;
+		float lr;
+
+		/* a time limit: the schedule follows whichever of the steps
+		 * and the time is further along, so a run the clock ends has
+		 * still decayed its learning rate */
+		if (o->time_limit_s > 0) {
+			double f = (ts - t0) / o->time_limit_s;
+
+			if (f >= 1) {
+				res->time_limited = 1;
+				break;
+			}
+			if (f * (double)s.steps > (double)at)
+				at = (uint64_t)(f * (double)s.steps);
+		}
+		lr = kiln_lr_schedule(at, s.warmup, s.steps, s.lr, s.min_lr);
 
 		rc = kiln_data_batch(d, KILN_SPLIT_TRAIN, &s.cursor, s.seed,
 				     (int)s.B, (int)s.T, in, tg, pos, err);

@@ -123,26 +123,57 @@ def distinct_and_fields():
     return recs
 
 
+def stages(r):
+    return r["bank"]["composition"].split(" | ")
+
+
 def splits(recs_all):
     tmpl = records(kiln("bank", "--list-templates").stdout)
     held = {t["name"] for t in tmpl if t["heldout"]}
     check("at least 200 templates, some held out",
           len(tmpl) >= 200 and 0 < len(held) < len(tmpl) / 2,
           (len(tmpl), len(held)))
-    train = records(kiln("bank", "-n", "600", "--split", "train",
+    train = records(kiln("bank", "-n", "600", "--split", "train-template",
                          "-q").stdout)
-    heldout = records(kiln("bank", "-n", "600", "--split", "heldout",
-                           "-q").stdout)
-    check("train tasks use no held-out template",
-          all(not held & set(r["bank"]["templates"]) for r in train))
-    check("heldout tasks use at least one held-out template",
-          all(held & set(r["bank"]["templates"]) for r in heldout))
+    heldout = records(kiln("bank", "-n", "600", "--split",
+                           "heldout-template", "-q").stdout)
+    check("train-template tasks use no held-out template",
+          all(not held & set(r["bank"]["templates"]) and
+              r["bank"]["template_split"] == "train" for r in train))
+    check("heldout-template tasks use at least one held-out template",
+          all(held & set(r["bank"]["templates"]) and
+              r["bank"]["template_split"] == "heldout" for r in heldout))
     byid = {r["id"]: r for r in recs_all}
     same = all(byid[r["id"]]["bank"]["composition"] ==
                r["bank"]["composition"] for r in train + heldout
                if r["id"] in byid)
     check("a task has the same id and composition in every split",
           same and not {r["id"] for r in train} & {r["id"] for r in heldout})
+
+    # the default split: a held-out task has a stage (a template with its
+    # parameters) or a composition (two neighbouring templates) that no
+    # train task has, at any depth and seed
+    train = []
+    for seed, depth in ((1, 3), (2, 1), (3, 2)):
+        p = kiln("bank", "-n", "800", "--seed", str(seed), "--depth",
+                 str(depth), "--split", "train", "-q")
+        train += records(p.stdout)
+    heldout = records(kiln("bank", "-n", "400", "--split", "heldout",
+                           "--seed", "4", "--depth", "2", "-q").stdout)
+    seen_st = {x for r in train for x in stages(r)}
+    seen_pair = {(a, b) for r in train for a, b in
+                 zip(r["bank"]["templates"], r["bank"]["templates"][1:])}
+    new = [r for r in heldout if set(stages(r)) - seen_st or
+           set(zip(r["bank"]["templates"], r["bank"]["templates"][1:])) -
+           seen_pair]
+    check("every held-out task has a stage or a composition no train task "
+          "has", len(new) == len(heldout) and
+          all(r["bank"]["split"] == "heldout" for r in heldout) and
+          all(r["bank"]["split"] == "train" for r in train),
+          (len(new), len(heldout)))
+    d1 = [r for r in heldout if r["bank"]["depth"] == 1]
+    check("held-out depth-1 tasks are templates with parameters",
+          d1 and all("(" in r["bank"]["composition"] for r in d1), len(d1))
 
 
 def references_and_variants(tmp, lang, n, nvar):

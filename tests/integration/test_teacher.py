@@ -6,6 +6,8 @@ Usage: test_teacher.py KILN
 1. A tiny teacher (40 bank tasks, a 300-id tokenizer, one small layer, a
    few steps) is trained twice with the same options: one JSON summary,
    a checkpoint, byte-identical both times (one thread).
+   --depth1-seeds adds a seed's depth-1 tasks; --minutes ends training
+   early and saves it.
 2. The checkpoint is an ordinary one: kiln serve loads it.
 3. kiln run with teacher {local: that file} over a few held-out bank
    tasks runs every stage to the end (whatever the tiny teacher answers).
@@ -29,9 +31,10 @@ def check(name, cond, detail=""):
                        "" if cond else ": " + str(detail)[:2000]))
 
 
-TINY = ["--tasks", "40", "--vocab", "300", "--layers", "1", "--heads", "2",
-        "--d-model", "32", "--ctx", "384", "--batch", "2", "--steps", "6",
-        "--threads", "1", "--seed", "5"]
+TINY = ["--tasks", "40", "--depth1-seeds", "0", "--tests-every", "1",
+        "--vocab", "300", "--layers", "1", "--heads", "2", "--d-model", "32",
+        "--ctx", "384", "--batch", "2", "--steps", "6", "--threads", "1",
+        "--seed", "5"]
 
 
 def train(out):
@@ -55,6 +58,17 @@ def main():
     check("the same options give the same checkpoint, byte for byte",
           p2.returncode == 0 and os.path.exists(b) and
           filecmp.cmp(a, b, shallow=False), p2.stderr[-500:])
+
+    c = os.path.join(tmp, "c.bin")
+    p = subprocess.run([KILN, "teacher-train", "-o", c] + TINY +
+                       ["--depth1-seeds", "1", "--minutes", "0.0001"],
+                       capture_output=True, text=True, timeout=600)
+    s = json.loads(p.stdout.splitlines()[-1]) if p.stdout.strip() else {}
+    check("--depth1-seeds adds the depth-1 tasks of a seed; --minutes "
+          "ends training, saved", p.returncode == 0 and
+          s.get("tasks", 0) > 500 and s.get("stopped_by_time") is True and
+          s.get("steps", 6) < 6 and os.path.getsize(c) > 0,
+          (p.returncode, s, p.stderr[-1500:]))
 
     srv = subprocess.Popen([KILN, "serve", "-m", a, "--port", "0"],
                            stdout=subprocess.DEVNULL,
