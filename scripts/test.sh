@@ -8,6 +8,9 @@
 #   build-tsan/  ThreadSanitizer: the tests of the threaded code (kiln
 #                generate's HTTP loop, store thread and checker; kiln
 #                verify's workers and sandbox; kiln serve and the batcher)
+# and compiles it once more as Release (-O3: gcc's -Wformat-truncation and
+# other warnings that only optimisation finds, fatal under -Werror), into
+# build-release/, without running the tests again.
 # Usage: scripts/test.sh [--fast]   (--fast: the first build only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +43,12 @@ run_suite build "${CC:-cc}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 took build/ "$t"
 
 if [ "${1:-}" != "--fast" ]; then
+  t=$SECONDS
+  echo "== build-release/ (Release: compiles, warnings fatal)"
+  configure build-release "${CC:-cc}" -DCMAKE_BUILD_TYPE=Release
+  cmake --build build-release -j "$jobs"
+  took build-release/ "$t"
+
   t=$SECONDS
   echo "== build-asan/ (clang: ASan + UBSan)"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1

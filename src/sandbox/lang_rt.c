@@ -43,7 +43,7 @@ struct outs {
 	FILE *f[OUTS_MAX];
 	char *buf[OUTS_MAX];
 	size_t len[OUTS_MAX];
-	char name[OUTS_MAX][64];
+	char name[OUTS_MAX][96];   /* as long as any name out_file is given */
 	int n, oom;
 };
 
