@@ -4,21 +4,29 @@
  * Documents are numbered 0..m-1 for the index (kept by earlier runs),
  * m..m+n-1 for this batch, in input order. Per document the memory holds
  * its union-find parent, its rank (what "best" compares), its exact key
- * and where its record of the docs file starts: ~50 bytes. The rest is in
- * files of the work directory:
+ * and where its record of the docs file (or its input line) starts: ~60
+ * bytes. The rest is in files of the work directory:
  *
  *   sigs     permutations uint64 a document (fixed size: document i at
  *            i * permutations * 8), the index's likewise in DIR/sigs.bin;
- *            written when something reads them (--dropped, --index,
- *            --sigs-out)
+ *            written when something reads them (--index, --sigs-out,
+ *            --dropped with a gzip input)
  *   docs     a record a document: u32 length, its "id" as JSON, u32 count,
- *            that many uint64 shingle hashes (for the exact Jaccard; none
- *            when nothing will read them: no --dropped, no --index)
+ *            that many uint64 shingle hashes (for the exact Jaccard);
+ *            written only with --index, or --dropped with a gzip input
  *   band.K   16-byte (key, id) records: key = xxh3 of band K's rows, and
  *            band.exact with the exact keys; sorted one file at a time
  *            (in memory, or as sorted runs merged), equal neighbours
  *            joined in the union-find
  *   spool    standard input's records, to read them a second time
+ *
+ * With --dropped and no --index (r->recompute), nothing of a document is
+ * written: pass 2 signs a dropped record again from its line, and its
+ * kept neighbour from the neighbour's line (read by offset, pread, unless
+ * pass 2 has passed it already and kept its figures in memory until its
+ * last dropped member: at most --memory of them, which clustering no
+ * longer needs). A gzip input cannot be read by offset: then the work
+ * files as above. Only the records in clusters are signed twice.
  *
  * Pass 1 reads and signs; clustering joins; pass 2 reads the input again
  * and writes each record kept or dropped. The index's files are appended
@@ -138,6 +146,20 @@ typedef struct run {
 	int spooled;                /* some input came through the spool */
 	int need_sets;              /* shingle sets kept: --dropped, --index */
 	int need_sigs;              /* signatures kept: also --sigs-out */
+	int need_docs;              /* the docs file written */
+	/* --dropped without --index, no gzip input: the details recomputed
+	 * in pass 2 from the input lines (doff: a line's offset in its
+	 * input or the spool, dlen: its length) instead of work files */
+	int recompute;
+	uint32_t *dlen;
+	uint64_t spool_bytes;
+	size_t *first;              /* per input, its first document; + n */
+	int *fds;                   /* per input, pass 2's pread fd or -1 */
+	uint32_t *last;             /* a kept doc's last dropped member */
+	const char *const *inputs;
+	size_t ninputs;
+	struct dcache **cache;      /* a kept doc's figures, while needed */
+	size_t cache_bytes;
 	char *tbuf, *idbuf;         /* a decoded field; an id's JSON */
 	size_t tcap;
 } run;
@@ -224,6 +246,9 @@ static int grow_docs(run *r)
 	if (!(p = realloc(r->F, cap * sizeof *r->F))) return oom(r); \
 	r->F = p;
 	GROW(parent) GROW(rk) GROW(ekey) GROW(doff)
+	if (r->recompute) {
+		GROW(dlen)
+	}
 #undef GROW
 	r->cap = cap;
 	return 0;
@@ -527,8 +552,9 @@ static int is_stream(const char *path)
 /* What dedup needs of one input line: the scanner's fast path, else
  * jansson (which also names what is wrong with a bad line). *rec is the
  * parsed record on the slow path (the fields point into it), else NULL. */
-static int read_fields(run *r, kiln_jsonl_reader *in, const char *line,
-		       size_t len, kiln__dedup_fields *f, json_t **rec)
+static int read_fields(run *r, const char *path, long lineno,
+		       const char *line, size_t len, kiln__dedup_fields *f,
+		       json_t **rec)
 {
 	json_t *v;
 	int rc;
@@ -544,15 +570,13 @@ static int read_fields(run *r, kiln_jsonl_reader *in, const char *line,
 			return 0;
 	}
 	if ((rc = kiln_jsonl_parse_line(line, len, rec, r->err))) {
-		kiln_error_prefix(r->err, "%s:%ld: ", kiln_jsonl_path(in),
-				  kiln_jsonl_lineno(in));
+		kiln_error_prefix(r->err, "%s:%ld: ", path, lineno);
 		return rc;
 	}
 	v = json_object_get(*rec, r->o->field);
 	if (!json_is_string(v))
 		return kiln_error_set(r->err, KILN_EPARSE, "%s:%ld: %s \"%s\"%s",
-				      kiln_jsonl_path(in),
-				      kiln_jsonl_lineno(in), v ? "field" :
+				      path, lineno, v ? "field" :
 				      "no field", r->o->field, v ?
 				      " is not a string" : "");
 	memset(f, 0, sizeof *f);
@@ -572,8 +596,9 @@ static int read_fields(run *r, kiln_jsonl_reader *in, const char *line,
 	return 0;
 }
 
+/* off: where the line starts in its input, or in the spool */
 static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
-		       size_t linelen)
+		       size_t linelen, uint64_t off)
 {
 	kiln__dedup_fields f;
 	json_t *rec = NULL;
@@ -587,7 +612,8 @@ static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
 		return kiln_error_set(r->err, KILN_ELIMIT, "dedup: more than "
 				      "%u documents", MAX_DOCS);
 	if ((rc = grow_docs(r)) ||
-	    (rc = read_fields(r, in, line, linelen, &f, &rec)))
+	    (rc = read_fields(r, kiln_jsonl_path(in), kiln_jsonl_lineno(in),
+			      line, linelen, &f, &rec)))
 		goto out;
 	double mutation = rec ? number_or(json_object_get(json_object_get(
 					rec, "mutation"), "score")) : -INFINITY;
@@ -605,21 +631,25 @@ static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
 	hdr[0] = (uint32_t)f.id_len;
 	hdr[1] = r->need_sets ? (uint32_t)nset : 0;
 	size_t i = r->n;
+	if (r->recompute)
+		r->dlen[i] = (uint32_t)linelen;
 	r->parent[i] = (uint32_t)i;
 	r->rk[i] = (rank){ f.tests, mutation, f.reward,
 			   f.text_len > UINT32_MAX ? UINT32_MAX :
 			   (uint32_t)f.text_len, (uint8_t)f.reparse };
 	r->ekey[i] = kiln_minhash_exact_key(f.text, f.text_len);
-	r->doff[i] = r->docs_bytes;
+	r->doff[i] = r->recompute ? off : r->docs_bytes;
 	if ((r->need_sigs && fwrite(r->sig, 8, np, r->sigs) != np) ||
-	    fwrite(&hdr[0], 4, 1, r->docs) != 1 ||
-	    fwrite(f.id, 1, hdr[0], r->docs) != hdr[0] ||
-	    fwrite(&hdr[1], 4, 1, r->docs) != 1 ||
-	    fwrite(set, 8, hdr[1], r->docs) != hdr[1]) {
+	    (r->need_docs &&
+	     (fwrite(&hdr[0], 4, 1, r->docs) != 1 ||
+	      fwrite(f.id, 1, hdr[0], r->docs) != hdr[0] ||
+	      fwrite(&hdr[1], 4, 1, r->docs) != 1 ||
+	      fwrite(set, 8, hdr[1], r->docs) != hdr[1]))) {
 		rc = io_error(r, "work files");
 		goto out;
 	}
-	r->docs_bytes += 8 + hdr[0] + (uint64_t)hdr[1] * 8;
+	if (r->need_docs)
+		r->docs_bytes += 8 + hdr[0] + (uint64_t)hdr[1] * 8;
 	if (!nset)
 		r->st->short_docs++;
 	if ((rc = write_bands(r, (uint32_t)i, r->sig, nset > 0, r->ekey[i])))
@@ -645,16 +675,20 @@ static int pass1(run *r, const char *const *inputs, size_t ninputs)
 				return io_error(r, "spool");
 		}
 		r->spooled |= spool;
+		if (r->first)
+			r->first[k] = r->n;
 		if ((rc = kiln_jsonl_open(&in, inputs[k], 0, r->err)))
 			return rc;
 		kiln_jsonl_set_stop(in, r->o->stop);
 		while ((rc = kiln_jsonl_next_line(in, &line, &len, r->err)) ==
 		       0) {
-			rc = sign_record(r, in, line, len);
+			rc = sign_record(r, in, line, len, spool ?
+					 r->spool_bytes : kiln_jsonl_offset(in));
 			if (!rc && spool &&
 			    (fwrite(line, 1, len, r->spool) != len ||
 			     fputc('\n', r->spool) == EOF))
 				rc = io_error(r, "spool");
+			r->spool_bytes += spool ? len + 1 : 0;
 			if (rc)
 				break;
 			if (((r->n - r->m) & 1023) == 0) {
@@ -667,6 +701,8 @@ static int pass1(run *r, const char *const *inputs, size_t ninputs)
 		if (rc == KILN_EEOF)
 			rc = 0;
 	}
+	if (r->first)
+		r->first[ninputs] = r->n;
 	progress(r, "signing", r->n - r->m, r->n - r->m);
 	return rc;
 }
@@ -901,6 +937,16 @@ static int cluster(run *r)
 	for (size_t i = r->m; i < n; i++)
 		if (r->parent[i] == i && r->best[i] > 1)
 			r->st->clusters++;
+	if (r->recompute) {   /* pass 2's: when a kept doc's figures go */
+		if (!(r->last = malloc((n ? n : 1) * sizeof *r->last)) ||
+		    !(r->cache = calloc(n ? n : 1, sizeof *r->cache)))
+			return oom(r);
+		for (size_t i = 0; i < n; i++)
+			r->last[i] = NONE;
+		for (size_t i = 0; i < n; i++)
+			if (r->parent[i] != i)
+				r->last[r->parent[i]] = (uint32_t)i;
+	}
 	progress(r, "clustering", (size_t)r->nband, (size_t)r->nband);
 	return 0;
 }
@@ -945,6 +991,173 @@ static void fmt_real(char *buf, size_t n, double x)
 	snprintf(buf, n, "%.15g", x);
 	if (!strpbrk(buf, ".eni"))
 		strncat(buf, ".0", n - strlen(buf) - 1);
+}
+
+/* ---- pass 2's figures, recomputed (r->recompute) ------------------- */
+
+/* A document's signature, shingle set and id, worked out again from its
+ * input line: data[0, np) the signature, then nset shingle hashes, then
+ * the id's JSON (idlen bytes). */
+typedef struct dcache {
+	size_t bytes;
+	uint32_t nset, idlen;
+	uint64_t data[];
+} dcache;
+
+static const char *dcache_id(const run *r, const dcache *e)
+{
+	return (const char *)(e->data + r->p.permutations + e->nset);
+}
+
+/* Reads line (document i's, at path:lineno) and signs it as pass 1 did,
+ * into *out (malloc'd). */
+static int doc_figures(run *r, const char *path, long lineno,
+		       const char *line, size_t len, dcache **out)
+{
+	kiln__dedup_fields f;
+	json_t *rec = NULL;
+	const uint64_t *set = NULL;
+	size_t np = (size_t)r->p.permutations;
+	long nset;
+	int rc;
+
+	*out = NULL;
+	if ((rc = read_fields(r, path, lineno, line, len, &f, &rec)))
+		goto out;
+	nset = kiln_minhash_sign(r->mh, f.text, f.text_len, r->sig, &set,
+				 r->err);
+	if (nset < 0) {
+		rc = (int)nset;
+		goto out;
+	}
+	if (!f.id || f.id_len > MAX_ID_JSON)
+		f.id = "null", f.id_len = 4;
+	size_t bytes = sizeof(dcache) + (np + (size_t)nset) * 8 + f.id_len;
+	dcache *e = malloc(bytes);
+	if (!e) {
+		rc = oom(r);
+		goto out;
+	}
+	e->bytes = bytes, e->nset = (uint32_t)nset;
+	e->idlen = (uint32_t)f.id_len;
+	memcpy(e->data, r->sig, np * 8);
+	if (nset)
+		memcpy(e->data + np, set, (size_t)nset * 8);
+	memcpy(e->data + np + nset, f.id, f.id_len);
+	*out = e;
+out:
+	json_decref(rec);
+	return rc;
+}
+
+/* The input holding document i. */
+static size_t input_of(const run *r, uint32_t i)
+{
+	size_t k = 0;
+
+	while (k + 1 < r->ninputs && r->first[k + 1] <= i)
+		k++;
+	return k;
+}
+
+/* Document i's figures read again from its input line (pread: i is
+ * elsewhere in the input than pass 2). */
+static int doc_reread(run *r, uint32_t i, dcache **out)
+{
+	const char *const *inputs = r->inputs;
+	size_t k = input_of(r, i), len = r->dlen[i];
+	int fd = r->fds[k];
+	int rc;
+
+	if (fd < 0) {
+		if (is_stream(inputs[k]))
+			fd = fileno(r->spool);
+		else if ((fd = open(inputs[k], O_RDONLY | O_CLOEXEC)) < 0)
+			return io_error(r, inputs[k]);
+		r->fds[k] = fd;
+	}
+	if (len + 1 > r->rec_cap) {
+		unsigned char *p = realloc(r->rec, len + 1);
+		if (!p)
+			return oom(r);
+		r->rec = p, r->rec_cap = len + 1;
+	}
+	ssize_t got = pread(fd, r->rec, len, (off_t)r->doff[i]);
+	if (got < 0)
+		return io_error(r, inputs[k]);
+	r->rec[len] = '\0';
+	if ((size_t)got != len ||
+	    (rc = doc_figures(r, inputs[k], 0, (const char *)r->rec, len, out)))
+		return kiln_error_set(r->err, KILN_EIO, "dedup: %s changed "
+				      "while it was read (record %zu)",
+				      inputs[k], (size_t)(i - r->first[k]));
+	return 0;
+}
+
+/* Keeps e as kept document k's figures until its last dropped member,
+ * if the memory allows (--memory, free in pass 2): 1 if it does. */
+static int cache_put(run *r, uint32_t k, dcache *e)
+{
+	if (r->cache_bytes + e->bytes > r->o->memory)
+		return 0;
+	r->cache[k] = e;
+	r->cache_bytes += e->bytes;
+	return 1;
+}
+
+static void cache_drop(run *r, uint32_t k)
+{
+	if (r->cache[k]) {
+		r->cache_bytes -= r->cache[k]->bytes;
+		free(r->cache[k]);
+		r->cache[k] = NULL;
+	}
+}
+
+/* drop_details' figures worked out again: document i (line, in hand)
+ * dropped for k. */
+static int drop_details_again(run *r, const char *path, long lineno,
+			      const char *line, size_t len, uint32_t i,
+			      uint32_t k, char **out)
+{
+	size_t np = (size_t)r->p.permutations;
+	dcache *di = NULL, *dk = r->cache[k];
+	char est[32], exact[32];
+	int rc, temp = 0;
+
+	*out = NULL;
+	if ((rc = doc_figures(r, path, lineno, line, len, &di)))
+		return rc;
+	if (!dk) {
+		if ((rc = doc_reread(r, k, &dk)))
+			goto out;
+		temp = !(r->last[k] > i && cache_put(r, k, dk));
+	}
+	fmt_real(est, sizeof est, kiln_minhash_estimate(di->data, dk->data,
+							np));
+	double j = kiln_minhash_jaccard(di->data + np, di->nset,
+					dk->data + np, dk->nset);
+	if (j < 0) {
+		rc = oom(r);
+		goto out;
+	}
+	fmt_real(exact, sizeof exact, j);
+	size_t need = dk->idlen + 160;
+	if (!(*out = malloc(need))) {
+		rc = oom(r);
+		goto out;
+	}
+	snprintf(*out, need, "\"kept_id\":%.*s,\"kept_record\":%zu,"
+		 "\"jaccard_estimated\":%s,\"jaccard_exact\":%s",
+		 (int)dk->idlen, dcache_id(r, dk), (size_t)(k - r->m), est,
+		 exact);
+out:
+	if (temp)
+		free(dk);
+	if (r->last[k] == i)   /* no member after i needs it */
+		cache_drop(r, k);
+	free(di);
+	return rc;
 }
 
 /* The details of dropping i for k (after "stage" and "reason"), as JSON
@@ -1048,8 +1261,8 @@ static int add_member(run *r, kiln_out *o, const char *line, size_t len,
 	return rc;
 }
 
-static int write_record(run *r, const char *line, size_t len, uint32_t i,
-			kiln_out *out, kiln_out *dropped)
+static int write_record(run *r, kiln_jsonl_reader *in, const char *line,
+			size_t len, uint32_t i, kiln_out *out, kiln_out *dropped)
 {
 	uint32_t k = r->parent[i];
 	char *details = NULL;
@@ -1057,6 +1270,16 @@ static int write_record(run *r, const char *line, size_t len, uint32_t i,
 
 	if (k == i) {
 		char v[64];
+		if (r->recompute && r->last[i] != NONE && r->last[i] > i &&
+		    !r->cache[i]) {   /* its dropped members come later */
+			dcache *e;
+			if ((rc = doc_figures(r, kiln_jsonl_path(in),
+					      kiln_jsonl_lineno(in), line, len,
+					      &e)))
+				return rc;
+			if (!cache_put(r, i, e))
+				free(e);
+		}
 		snprintf(v, sizeof v, "\"cluster_size\":%u", r->best[i]);
 		r->st->stage.kept++;
 		return add_member(r, out, line, len, r->rk[i].reparse, "dedup",
@@ -1066,7 +1289,10 @@ static int write_record(run *r, const char *line, size_t len, uint32_t i,
 	kiln_stage_drop(&r->st->stage, reason);
 	if (!dropped)
 		return 0;
-	if ((rc = drop_details(r, i, k, &details)))
+	if ((rc = r->recompute ?
+	     drop_details_again(r, kiln_jsonl_path(in), kiln_jsonl_lineno(in),
+				line, len, i, k, &details) :
+	     drop_details(r, i, k, &details)))
 		return rc;
 	rc = add_member(r, dropped, line, len, r->rk[i].reparse, "dropped",
 			reason, details);
@@ -1104,7 +1330,7 @@ static int pass2(run *r, const char *const *inputs, size_t ninputs,
 						    inputs[k]);
 				break;
 			}
-			rc = write_record(r, line, len, (uint32_t)i++, out,
+			rc = write_record(r, in, line, len, (uint32_t)i++, out,
 					  dropped);
 			if (rc) {
 				kiln_error_prefix(r->err, "%s:%ld: ", src,
@@ -1130,6 +1356,25 @@ static int pass2(run *r, const char *const *inputs, size_t ninputs,
 }
 
 /* ---- the stage ----------------------------------------------------- */
+
+/* Whether a regular input starts with gzip's magic (its lines cannot be
+ * read again by offset). Standard input is spooled as plain lines. */
+static int any_gzip(const char *const *inputs, size_t ninputs)
+{
+	for (size_t k = 0; k < ninputs; k++) {
+		unsigned char m[2];
+		int fd;
+		if (is_stream(inputs[k]))
+			continue;
+		if ((fd = open(inputs[k], O_RDONLY | O_CLOEXEC)) < 0)
+			continue;   /* pass 1 says why */
+		ssize_t got = read(fd, m, 2);
+		close(fd);
+		if (got == 2 && m[0] == 0x1f && m[1] == 0x8b)
+			return 1;
+	}
+	return 0;
+}
 
 static int copy_sigs(run *r, const char *path)
 {
@@ -1207,8 +1452,12 @@ int kiln_dedup(const char *const *inputs, size_t ninputs, kiln_out *out,
 	memset(&r, 0, sizeof r);
 	r.o = o, r.st = st, r.err = err, r.t0 = now();
 	r.idx_sigs = r.idx_docs = -1;
-	r.need_sets = dropped || o->index;
+	r.inputs = inputs, r.ninputs = ninputs;
+	r.recompute = dropped && !o->index && ninputs &&
+		      !any_gzip(inputs, ninputs);
+	r.need_sets = (dropped || o->index) && !r.recompute;
 	r.need_sigs = r.need_sets || o->sigs_out;
+	r.need_docs = r.need_sets;
 	if ((rc = kiln_dedup_params(o, &r.p, err)))
 		return kiln_error_prefix(err, "dedup: ");
 	if (!o->field || !*o->field)
@@ -1224,7 +1473,14 @@ int kiln_dedup(const char *const *inputs, size_t ninputs, kiln_out *out,
 	r.sig = malloc((size_t)r.p.permutations * 8);
 	r.sig2 = malloc((size_t)r.p.permutations * 8);
 	r.band = calloc((size_t)r.nband, sizeof *r.band);
-	if (!r.sig || !r.sig2 || !r.band) {
+	if (r.recompute) {
+		r.first = malloc((ninputs + 1) * sizeof *r.first);
+		r.fds = malloc(ninputs * sizeof *r.fds);
+		for (size_t k = 0; r.fds && k < ninputs; k++)
+			r.fds[k] = -1;
+	}
+	if (!r.sig || !r.sig2 || !r.band ||
+	    (r.recompute && (!r.first || !r.fds))) {
 		rc = oom(&r);
 		goto out;
 	}
@@ -1293,5 +1549,11 @@ out:
 	free(r.tbuf), free(r.idbuf);
 	free(r.band), free(r.sig), free(r.sig2), free(r.rec), free(r.rec2);
 	free(r.parent), free(r.best), free(r.rk), free(r.ekey), free(r.doff);
+	for (size_t i = 0; r.cache && i < r.n; i++)
+		free(r.cache[i]);
+	for (size_t k = 0; r.fds && k < ninputs; k++)
+		if (r.fds[k] >= 0 && !is_stream(inputs[k]))
+			close(r.fds[k]);
+	free(r.cache), free(r.last), free(r.first), free(r.fds), free(r.dlen);
 	return rc;
 }
