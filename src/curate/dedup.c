@@ -28,6 +28,11 @@
  * longer needs). A gzip input cannot be read by offset: then the work
  * files as above. Only the records in clusters are signed twice.
  *
+ * A record whose text equals an earlier one's (XXH3-128 and exact key,
+ * a table of documents over th) is joined to it in pass 1 and neither
+ * signed nor given band keys: they would be the earlier one's. Not with
+ * --index or --sigs-out, which keep every signature.
+ *
  * Pass 1 reads and signs; clustering joins; pass 2 reads the input again
  * and writes each record kept or dropped. The index's files are appended
  * last, its index.json replaced atomically (a run that stops before that
@@ -111,6 +116,9 @@ typedef struct rank {
 	double tests, mutation, reward;
 	uint32_t len;
 	uint8_t reparse;   /* has "dedup" or "dropped": set, not appended */
+	uint8_t nosig;     /* fewer than ngram tokens */
+	uint8_t near_later; /* kept, with a dropped member after it whose
+			     * text differs (pass 2 signs it again) */
 } rank;
 
 typedef struct bkey {
@@ -160,6 +168,12 @@ typedef struct run {
 	size_t ninputs;
 	struct dcache **cache;      /* a kept doc's figures, while needed */
 	size_t cache_bytes;
+	/* a record whose text equals an earlier one's is joined to it and
+	 * not signed (r->same_text: nothing needs its signature) */
+	int same_text;
+	XXH128_hash_t *th;          /* per doc, its text's XXH3-128 */
+	uint32_t *ttab;             /* open addressing over th: doc or NONE */
+	size_t ttab_cap, ttab_n;
 	char *tbuf, *idbuf;         /* a decoded field; an id's JSON */
 	size_t tcap;
 } run;
@@ -248,6 +262,9 @@ static int grow_docs(run *r)
 	GROW(parent) GROW(rk) GROW(ekey) GROW(doff)
 	if (r->recompute) {
 		GROW(dlen)
+	}
+	if (r->same_text) {
+		GROW(th)
 	}
 #undef GROW
 	r->cap = cap;
@@ -416,6 +433,7 @@ static int index_load(run *r)
 		r->ekey[r->n] = ek;
 		r->doff[r->n] = off;
 		memset(&r->rk[r->n], 0, sizeof(rank));
+		r->rk[r->n].nosig = !valid;
 		if ((rc = write_bands(r, (uint32_t)r->n, r->sig, valid, ek)))
 			goto out;
 		r->n++;
@@ -597,6 +615,43 @@ static int read_fields(run *r, const char *path, long lineno,
 }
 
 /* off: where the line starts in its input, or in the spool */
+static void unite(uint32_t *p, uint32_t x, uint32_t y);
+
+/* The earlier document with document i's text (th[i], ekey[i]), or NONE;
+ * i is entered when there is none. -1 when out of memory. */
+static long same_text_as(run *r, uint32_t i)
+{
+	if (2 * (r->ttab_n + 1) > r->ttab_cap) {
+		size_t cap = r->ttab_cap ? 2 * r->ttab_cap : 1u << 14;
+		uint32_t *t = malloc(cap * sizeof *t);
+		if (!t)
+			return -1;
+		memset(t, 0xff, cap * sizeof *t);
+		for (size_t k = 0; k < r->ttab_cap; k++) {
+			uint32_t d = r->ttab[k];
+			if (d == NONE)
+				continue;
+			size_t h = (size_t)r->th[d].low64 & (cap - 1);
+			while (t[h] != NONE)
+				h = (h + 1) & (cap - 1);
+			t[h] = d;
+		}
+		free(r->ttab);
+		r->ttab = t, r->ttab_cap = cap;
+	}
+	for (size_t h = (size_t)r->th[i].low64 & (r->ttab_cap - 1);;
+	     h = (h + 1) & (r->ttab_cap - 1)) {
+		uint32_t d = r->ttab[h];
+		if (d == NONE) {
+			r->ttab[h] = i;
+			r->ttab_n++;
+			return (long)NONE;
+		}
+		if (XXH128_isEqual(r->th[d], r->th[i]) && r->ekey[d] == r->ekey[i])
+			return (long)d;
+	}
+}
+
 static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
 		       size_t linelen, uint64_t off)
 {
@@ -617,8 +672,21 @@ static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
 		goto out;
 	double mutation = rec ? number_or(json_object_get(json_object_get(
 					rec, "mutation"), "score")) : -INFINITY;
-	nset = kiln_minhash_sign(r->mh, f.text, f.text_len, r->sig, &set,
-				 r->err);
+	size_t i = r->n;
+	long same = (long)NONE;
+	r->ekey[i] = kiln_minhash_exact_key(f.text, f.text_len);
+	if (r->same_text) {
+		r->th[i] = XXH3_128bits(f.text, f.text_len);
+		if ((same = same_text_as(r, (uint32_t)i)) < 0) {
+			rc = oom(r);
+			goto out;
+		}
+	}
+	if (same != (long)NONE)   /* its signature and bands are same's */
+		nset = r->rk[same].nosig ? 0 : 1;
+	else
+		nset = kiln_minhash_sign(r->mh, f.text, f.text_len, r->sig,
+					 &set, r->err);
 	if (nset < 0) {
 		kiln_error_prefix(r->err, "%s:%ld: \"%s\": ",
 				  kiln_jsonl_path(in), kiln_jsonl_lineno(in),
@@ -630,14 +698,12 @@ static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
 		f.id = "null", f.id_len = 4;
 	hdr[0] = (uint32_t)f.id_len;
 	hdr[1] = r->need_sets ? (uint32_t)nset : 0;
-	size_t i = r->n;
 	if (r->recompute)
 		r->dlen[i] = (uint32_t)linelen;
 	r->parent[i] = (uint32_t)i;
 	r->rk[i] = (rank){ f.tests, mutation, f.reward,
 			   f.text_len > UINT32_MAX ? UINT32_MAX :
-			   (uint32_t)f.text_len, (uint8_t)f.reparse };
-	r->ekey[i] = kiln_minhash_exact_key(f.text, f.text_len);
+			   (uint32_t)f.text_len, (uint8_t)f.reparse, !nset, 0 };
 	r->doff[i] = r->recompute ? off : r->docs_bytes;
 	if ((r->need_sigs && fwrite(r->sig, 8, np, r->sigs) != np) ||
 	    (r->need_docs &&
@@ -652,7 +718,10 @@ static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
 		r->docs_bytes += 8 + hdr[0] + (uint64_t)hdr[1] * 8;
 	if (!nset)
 		r->st->short_docs++;
-	if ((rc = write_bands(r, (uint32_t)i, r->sig, nset > 0, r->ekey[i])))
+	if (same != (long)NONE)
+		unite(r->parent, (uint32_t)same, (uint32_t)i);
+	else if ((rc = write_bands(r, (uint32_t)i, r->sig, nset > 0,
+				   r->ekey[i])))
 		goto out;
 	r->n++;
 out:
@@ -858,6 +927,13 @@ out:
 	return rc;
 }
 
+/* Whether documents i and j have the same text (r->same_text; else 0). */
+static int same_text(const run *r, uint32_t i, uint32_t j)
+{
+	return r->same_text && XXH128_isEqual(r->th[i], r->th[j]) &&
+	       r->ekey[i] == r->ekey[j];
+}
+
 /* Better member of a cluster: the index's first, then the rank, then the
  * earlier one. */
 static int better(const run *r, uint32_t i, uint32_t j)
@@ -943,9 +1019,14 @@ static int cluster(run *r)
 			return oom(r);
 		for (size_t i = 0; i < n; i++)
 			r->last[i] = NONE;
-		for (size_t i = 0; i < n; i++)
-			if (r->parent[i] != i)
-				r->last[r->parent[i]] = (uint32_t)i;
+		for (size_t i = 0; i < n; i++) {
+			uint32_t k = r->parent[i];
+			if (k == i)
+				continue;
+			r->last[k] = (uint32_t)i;
+			if (i > k && !same_text(r, (uint32_t)i, k))
+				r->rk[k].near_later = 1;
+		}
 	}
 	progress(r, "clustering", (size_t)r->nband, (size_t)r->nband);
 	return 0;
@@ -1001,18 +1082,20 @@ static void fmt_real(char *buf, size_t n, double x)
 typedef struct dcache {
 	size_t bytes;
 	uint32_t nset, idlen;
+	int sig;           /* 0: the id alone (for a record of the same text) */
 	uint64_t data[];
 } dcache;
 
 static const char *dcache_id(const run *r, const dcache *e)
 {
-	return (const char *)(e->data + r->p.permutations + e->nset);
+	return (const char *)(e->data + (e->sig ? (size_t)r->p.permutations +
+					 e->nset : 0));
 }
 
-/* Reads line (document i's, at path:lineno) and signs it as pass 1 did,
- * into *out (malloc'd). */
+/* Reads line (document i's, at path:lineno) and, with sig, signs it as
+ * pass 1 did, into *out (malloc'd). */
 static int doc_figures(run *r, const char *path, long lineno,
-		       const char *line, size_t len, dcache **out)
+		       const char *line, size_t len, int sig, dcache **out)
 {
 	kiln__dedup_fields f;
 	json_t *rec = NULL;
@@ -1024,12 +1107,14 @@ static int doc_figures(run *r, const char *path, long lineno,
 	*out = NULL;
 	if ((rc = read_fields(r, path, lineno, line, len, &f, &rec)))
 		goto out;
-	nset = kiln_minhash_sign(r->mh, f.text, f.text_len, r->sig, &set,
-				 r->err);
+	nset = sig ? kiln_minhash_sign(r->mh, f.text, f.text_len, r->sig, &set,
+				       r->err) : 0;
 	if (nset < 0) {
 		rc = (int)nset;
 		goto out;
 	}
+	if (!sig)
+		np = 0;
 	if (!f.id || f.id_len > MAX_ID_JSON)
 		f.id = "null", f.id_len = 4;
 	size_t bytes = sizeof(dcache) + (np + (size_t)nset) * 8 + f.id_len;
@@ -1038,12 +1123,12 @@ static int doc_figures(run *r, const char *path, long lineno,
 		rc = oom(r);
 		goto out;
 	}
-	e->bytes = bytes, e->nset = (uint32_t)nset;
+	e->bytes = bytes, e->nset = (uint32_t)nset, e->sig = sig;
 	e->idlen = (uint32_t)f.id_len;
 	memcpy(e->data, r->sig, np * 8);
 	if (nset)
 		memcpy(e->data + np, set, (size_t)nset * 8);
-	memcpy(e->data + np + nset, f.id, f.id_len);
+	memcpy((char *)(e->data + np + nset), f.id, f.id_len);
 	*out = e;
 out:
 	json_decref(rec);
@@ -1062,7 +1147,7 @@ static size_t input_of(const run *r, uint32_t i)
 
 /* Document i's figures read again from its input line (pread: i is
  * elsewhere in the input than pass 2). */
-static int doc_reread(run *r, uint32_t i, dcache **out)
+static int doc_reread(run *r, uint32_t i, int sig, dcache **out)
 {
 	const char *const *inputs = r->inputs;
 	size_t k = input_of(r, i), len = r->dlen[i];
@@ -1087,7 +1172,8 @@ static int doc_reread(run *r, uint32_t i, dcache **out)
 		return io_error(r, inputs[k]);
 	r->rec[len] = '\0';
 	if ((size_t)got != len ||
-	    (rc = doc_figures(r, inputs[k], 0, (const char *)r->rec, len, out)))
+	    (rc = doc_figures(r, inputs[k], 0, (const char *)r->rec, len, sig,
+			      out)))
 		return kiln_error_set(r->err, KILN_EIO, "dedup: %s changed "
 				      "while it was read (record %zu)",
 				      inputs[k], (size_t)(i - r->first[k]));
@@ -1122,26 +1208,35 @@ static int drop_details_again(run *r, const char *path, long lineno,
 {
 	size_t np = (size_t)r->p.permutations;
 	dcache *di = NULL, *dk = r->cache[k];
-	char est[32], exact[32];
-	int rc, temp = 0;
+	char est[32] = "1.0", exact[32] = "1.0";
+	int rc = 0, temp = 0, same = same_text(r, i, k);
 
 	*out = NULL;
-	if ((rc = doc_figures(r, path, lineno, line, len, &di)))
+	if (!same && (rc = doc_figures(r, path, lineno, line, len, 1, &di)))
 		return rc;
+	if (dk && !same && !dk->sig)   /* the id alone: not enough */
+		dk = NULL;
 	if (!dk) {
-		if ((rc = doc_reread(r, k, &dk)))
+		if ((rc = doc_reread(r, k, !same, &dk)))
 			goto out;
-		temp = !(r->last[k] > i && cache_put(r, k, dk));
+		if (r->last[k] > i) {
+			cache_drop(r, k);
+			temp = !cache_put(r, k, dk);
+		} else {
+			temp = 1;
+		}
 	}
-	fmt_real(est, sizeof est, kiln_minhash_estimate(di->data, dk->data,
-							np));
-	double j = kiln_minhash_jaccard(di->data + np, di->nset,
-					dk->data + np, dk->nset);
-	if (j < 0) {
-		rc = oom(r);
-		goto out;
+	if (!same) {   /* the same text: the same set and signature */
+		fmt_real(est, sizeof est, kiln_minhash_estimate(di->data,
+								dk->data, np));
+		double j = kiln_minhash_jaccard(di->data + np, di->nset,
+						dk->data + np, dk->nset);
+		if (j < 0) {
+			rc = oom(r);
+			goto out;
+		}
+		fmt_real(exact, sizeof exact, j);
 	}
-	fmt_real(exact, sizeof exact, j);
 	size_t need = dk->idlen + 160;
 	if (!(*out = malloc(need))) {
 		rc = oom(r);
@@ -1271,12 +1366,15 @@ static int write_record(run *r, kiln_jsonl_reader *in, const char *line,
 	if (k == i) {
 		char v[64];
 		if (r->recompute && r->last[i] != NONE && r->last[i] > i &&
-		    !r->cache[i]) {   /* its dropped members come later */
+		    (!r->cache[i] || (r->rk[i].near_later &&
+				      !r->cache[i]->sig))) {
+			/* its dropped members come later */
 			dcache *e;
 			if ((rc = doc_figures(r, kiln_jsonl_path(in),
 					      kiln_jsonl_lineno(in), line, len,
-					      &e)))
+					      r->rk[i].near_later, &e)))
 				return rc;
+			cache_drop(r, i);
 			if (!cache_put(r, i, e))
 				free(e);
 		}
@@ -1458,6 +1556,7 @@ int kiln_dedup(const char *const *inputs, size_t ninputs, kiln_out *out,
 	r.need_sets = (dropped || o->index) && !r.recompute;
 	r.need_sigs = r.need_sets || o->sigs_out;
 	r.need_docs = r.need_sets;
+	r.same_text = !r.need_sigs && !r.need_docs;
 	if ((rc = kiln_dedup_params(o, &r.p, err)))
 		return kiln_error_prefix(err, "dedup: ");
 	if (!o->field || !*o->field)
@@ -1555,5 +1654,6 @@ out:
 		if (r.fds[k] >= 0 && !is_stream(inputs[k]))
 			close(r.fds[k]);
 	free(r.cache), free(r.last), free(r.first), free(r.fds), free(r.dlen);
+	free(r.th), free(r.ttab);
 	return rc;
 }
