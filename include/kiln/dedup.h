@@ -64,7 +64,9 @@ typedef struct kiln_dedup_stats {
 	size_t index_docs;        /* records in the index before the run */
 	size_t index_added;       /* kept records added to it */
 	size_t clusters;          /* clusters of two or more in this batch */
-	size_t candidate_pairs;   /* equal adjacent band keys seen */
+	size_t candidate_pairs;   /* equal adjacent band keys seen (a record
+				   * joined to an earlier one of the same text
+				   * writes none) */
 	int external_sort;        /* band keys did not fit opts.memory */
 	double sign_seconds, cluster_seconds, write_seconds;
 	int stopped;              /* opts.stop was set: nothing written */

@@ -55,6 +55,10 @@ void kiln_jsonl_set_stop(kiln_jsonl_reader *r, volatile int *stop);
 
 /* 1-based number of the line most recently returned by kiln_jsonl_next. */
 long kiln_jsonl_lineno(const kiln_jsonl_reader *r);
+/* Where the line most recently returned starts: its byte offset in the
+ * input as read (of a gzip input, in the inflated bytes). Reading
+ * kiln_jsonl_next_line's len bytes there (pread) gives the line again. */
+unsigned long long kiln_jsonl_offset(const kiln_jsonl_reader *r);
 const char *kiln_jsonl_path(const kiln_jsonl_reader *r);
 void kiln_jsonl_close(kiln_jsonl_reader *r);
 

@@ -470,8 +470,38 @@ out:
 	return rc;
 }
 
-/* The same on ASCII text, in one pass: out has room for n bytes. With
- * starts (room for n + 2), the words' starts too, and *ntok their count. */
+#define ONES 0x0101010101010101ull
+#define HIGH (ONES << 7)
+
+/* The high bit of each byte of x (ASCII: every byte below 0x80) that is
+ * in [lo, hi]: x + (0x80 - lo) sets it from lo up, x + (0x7f - hi) from
+ * hi + 1 up, and neither carries into the next byte. */
+static inline uint64_t bytes_in(uint64_t x, unsigned lo, unsigned hi)
+{
+	return (x + ONES * (0x80 - lo)) & ~(x + ONES * (0x7f - hi)) & HIGH;
+}
+
+/* A word starts at out[o]: after a separator (*pend) and not at the
+ * start, a ' ' first, and the word's start in starts. Returns o. */
+static inline size_t word_start(char *out, size_t o, size_t *starts,
+				size_t *t, int *pend)
+{
+	if (*pend && o) {
+		out[o++] = ' ';
+		if (starts)
+			starts[(*t)++] = o;
+	}
+	*pend = 0;
+	return o;
+}
+
+/* The same on ASCII text, in one pass: out has room for n + 8 bytes. With
+ * starts (room for n + 2), the words' starts too, and *ntok their count.
+ * Eight bytes at a time where it can: a run of letters is written
+ * lower-cased as eight bytes and counted to its end (the first byte that
+ * is not a letter), a run of separators skipped to the next letter or
+ * digit, so that the end of a word costs no mispredicted branch; digits
+ * and the last 7 bytes go byte by byte. */
 static size_t simplify_ascii(const unsigned char *s, size_t n, char *out,
 			     size_t *starts, size_t *ntok)
 {
@@ -482,17 +512,42 @@ static size_t simplify_ascii(const unsigned char *s, size_t n, char *out,
 #define IS_ALPHA(c) (((unsigned)(c) | 32) - 'a' < 26u)
 	while (i < n) {
 		unsigned c = s[i];
+		if (i + 8 <= n) {
+			uint64_t x, y, l, a;
+			memcpy(&x, s + i, 8);
+			y = x | ONES * 0x20;
+			l = bytes_in(y, 'a', 'z');
+			if (l & 0x80) {   /* letters: to the first other byte */
+				uint64_t end = ~l & HIGH;
+				size_t run = end ? (size_t)__builtin_ctzll(end) / 8
+					   : 8;
+				o = word_start(out, o, starts, &t, &pend);
+				memcpy(out + o, &y, 8);
+				o += run, i += run;
+				continue;
+			}
+			uint64_t d = bytes_in(x, '0', '9'), end = ~d & HIGH;
+			a = l | d;
+			if (!(a & 0x80)) {   /* separators: to a letter or digit */
+				pend = 1;
+				i += a ? (size_t)__builtin_ctzll(a) / 8 : 8;
+				continue;
+			}
+			size_t run = end ? (size_t)__builtin_ctzll(end) / 8 : 8;
+			if (run < 8 && s[i + run] != '.' && s[i + run] != ',') {
+				/* digits, no separator to look past: one '0' */
+				o = word_start(out, o, starts, &t, &pend);
+				out[o++] = '0';
+				i += run;
+				continue;
+			}
+		}
 		if (!IS_ALPHA(c) && !IS_DIGIT(c)) {
 			pend = 1;
 			i++;
 			continue;
 		}
-		if (pend && o) {
-			out[o++] = ' ';
-			if (starts)
-				starts[t++] = o;
-		}
-		pend = 0;
+		o = word_start(out, o, starts, &t, &pend);
 		if (IS_DIGIT(c)) {
 			while (i < n && IS_DIGIT(s[i]))
 				i++;
@@ -513,6 +568,8 @@ static size_t simplify_ascii(const unsigned char *s, size_t n, char *out,
 		starts[0] = 0, *ntok = t;
 	return o;
 }
+#undef ONES
+#undef HIGH
 
 int kiln_minhash_simplify(const char *text, size_t len, int ref, char **out,
 			  size_t *outlen, kiln_error *err)
@@ -521,7 +578,7 @@ int kiln_minhash_simplify(const char *text, size_t len, int ref, char **out,
 
 	*out = NULL, *outlen = 0;
 	if (!ref && is_ascii(s, len)) {
-		char *res = malloc(len + 1);
+		char *res = malloc(len + 8);
 		if (!res)
 			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		*outlen = simplify_ascii(s, len, res, NULL, NULL);
@@ -733,7 +790,7 @@ static long tokenize(kiln_minhash *m, const char *text, size_t len, int ref,
 	int ascii = m->p.tokens == KILN_MINHASH_WORDS && !ref &&
 		    is_ascii(s, len);
 	if ((m->p.tokens == KILN_MINHASH_IDENT || ascii) &&
-	    (grow((void **)&m->text, &m->text_cap, len + 1, 1) ||
+	    (grow((void **)&m->text, &m->text_cap, len + 8, 1) ||
 	     grow((void **)&m->starts, &m->starts_cap, len + 2,
 		  sizeof(size_t))))
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
@@ -784,15 +841,44 @@ static void permute_ref(const uint64_t *h, size_t n, const uint64_t *a,
 #ifdef __AVX2__
 #include <immintrin.h>
 
+/* x * a + b (mod 2^64) on four lanes: x's low half in xl, its high half
+ * in xh, a's high half in ah[]; three 32 x 32 -> 64 multiplies. */
+static inline __m256i mul_add(__m256i xl, __m256i xh, const uint64_t *a,
+			      const uint64_t *ah, const uint64_t *b)
+{
+	__m256i va = _mm256_loadu_si256((const __m256i *)(const void *)a);
+	__m256i vah = _mm256_loadu_si256((const __m256i *)(const void *)ah);
+	__m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)b);
+	__m256i lo = _mm256_mul_epu32(xl, va);
+	__m256i c = _mm256_add_epi64(_mm256_mul_epu32(xh, va),
+				     _mm256_mul_epu32(xl, vah));
+
+	return _mm256_add_epi64(_mm256_add_epi64(lo, _mm256_slli_epi64(c, 32)),
+				vb);
+}
+
 /* The fast form with AVX2, 16 permutations a block (four vectors of
- * minima held in registers while every shingle passes): the low 64 bits
- * of x * a from three 32 x 32 -> 64 multiplies, then r = (x & P) +
- * (x >> 61), which is x mod (2^61 - 1) unless r >= P (then r - P). That
- * last step is not taken per value: the minima are of r, and every r is
- * OR-ed into a flag of r + 1 >= 2^61 (r >= P); a block where the flag
- * shows (about once in 2^58 values) is done again by the exact kernel.
+ * minima held in registers while every shingle passes), in two forms.
+ *
+ * MASKED (the code preset's 32 bits): r = (v & P) + (v >> 61), v = h * a
+ * + b (mod 2^64), which is v mod (2^61 - 1) unless r >= P (then r - P).
+ * That last step is not taken per value: the minima are of r & mask, and
+ * every r is OR-ed into a flag of r + 1 >= 2^61 (r >= P); a block where
+ * the flag shows (about once in 2^58 values) is done again by the exact
+ * kernel.
+ *
+ * Unmasked (datatrove), in fewer steps a value: with v = h * a + (b + 1)
+ * (mod 2^64), key = (v + (v >> 61)) & P is (r + 1) mod 2^61, r as above,
+ * for every value whose h * a + b has low 61 bits not all ones: r + 1 (at
+ * least 1) when r < P, r - P (at most 7) when r >= P; the rest (low bits
+ * all ones: r >= P) give a key of at most 8. So when every minimum key is
+ * above 8, no key was at most 8, none was wrapped, and the minima are the
+ * keys less one; otherwise (about once in 2^58 values) the block is done
+ * again by the exact kernel. Three steps (shift, add, and) where the
+ * masked form takes six.
+ *
  * Values stay below 2^62, so signed compares order them. ah[] is
- * a[] >> 32. MASKED: & mask (the code preset's 32 bits) on each value. */
+ * a[] >> 32. */
 static inline int permute_avx2_block(const uint64_t *h, size_t n,
 				     const uint64_t *a, const uint64_t *ah,
 				     const uint64_t *b, uint64_t mask,
@@ -801,42 +887,52 @@ static inline int permute_avx2_block(const uint64_t *h, size_t n,
 	const __m256i vp = _mm256_set1_epi64x((long long)P);
 	const __m256i one = _mm256_set1_epi64x(1);
 	const __m256i vm = _mm256_set1_epi64x((long long)mask);
+	uint64_t b1[16];
 	__m256i acc[4], flag = _mm256_setzero_si256();
 
+	for (int k = 0; k < 16; k++)
+		b1[k] = masked ? b[k] : b[k] + 1;
 	for (int j = 0; j < 4; j++)
 		acc[j] = _mm256_set1_epi64x(INT64_MAX);
 	for (size_t i = 0; i < n; i++) {
 		__m256i xl = _mm256_set1_epi64x((long long)h[i]);
 		__m256i xh = _mm256_srli_epi64(xl, 32);
 		for (int j = 0; j < 4; j++) {
-			__m256i va = _mm256_loadu_si256((const __m256i *)
-				(const void *)(a + 4 * j));
-			__m256i vah = _mm256_loadu_si256((const __m256i *)
-				(const void *)(ah + 4 * j));
-			__m256i vb = _mm256_loadu_si256((const __m256i *)
-				(const void *)(b + 4 * j));
-			__m256i lo = _mm256_mul_epu32(xl, va);
-			__m256i c = _mm256_add_epi64(_mm256_mul_epu32(xh, va),
-						     _mm256_mul_epu32(xl, vah));
-			__m256i v = _mm256_add_epi64(_mm256_add_epi64(lo,
-				_mm256_slli_epi64(c, 32)), vb);
-			v = _mm256_add_epi64(_mm256_and_si256(v, vp),
-					     _mm256_srli_epi64(v, 61));
-			flag = _mm256_or_si256(flag, _mm256_add_epi64(v, one));
-			if (masked)
+			__m256i v = mul_add(xl, xh, a + 4 * j, ah + 4 * j,
+					    b1 + 4 * j);
+			if (masked) {
+				v = _mm256_add_epi64(_mm256_and_si256(v, vp),
+						     _mm256_srli_epi64(v, 61));
+				flag = _mm256_or_si256(flag,
+						       _mm256_add_epi64(v, one));
 				v = _mm256_and_si256(v, vm);
+			} else {
+				v = _mm256_and_si256(_mm256_add_epi64(v,
+					_mm256_srli_epi64(v, 61)), vp);
+			}
 			acc[j] = _mm256_blendv_epi8(acc[j], v,
 				_mm256_cmpgt_epi64(acc[j], v));
 		}
 	}
-	/* bit 61 of some r + 1: an r >= P was taken as it was */
-	if (!_mm256_testz_si256(flag, _mm256_set1_epi64x(1LL << 61)))
-		return -1;
-	for (int j = 0; j < 4; j++)
-		_mm256_storeu_si256((__m256i *)(void *)(sig + 4 * j), acc[j]);
-	if (!n)
+	if (!n) {
 		for (int k = 0; k < 16; k++)
 			sig[k] = UINT64_MAX;
+		return 0;
+	}
+	if (masked) {   /* bit 61 of some r + 1: an r >= P was taken as it was */
+		if (!_mm256_testz_si256(flag, _mm256_set1_epi64x(1LL << 61)))
+			return -1;
+	} else {        /* a minimum key of at most 8 */
+		for (int j = 0; j < 4; j++)
+			flag = _mm256_or_si256(flag, _mm256_cmpgt_epi64(
+				_mm256_set1_epi64x(9), acc[j]));
+		if (!_mm256_testz_si256(flag, flag))
+			return -1;
+		for (int j = 0; j < 4; j++)
+			acc[j] = _mm256_sub_epi64(acc[j], one);
+	}
+	for (int j = 0; j < 4; j++)
+		_mm256_storeu_si256((__m256i *)(void *)(sig + 4 * j), acc[j]);
 	return 0;
 }
 

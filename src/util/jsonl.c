@@ -28,6 +28,8 @@ struct kiln_jsonl_reader {
 	long lineno;
 	char *rbuf;          /* plain bytes (read or inflated) */
 	size_t rlen, rpos;
+	unsigned long long base; /* plain bytes before rbuf's */
+	unsigned long long line_off; /* where the last line returned starts */
 	unsigned char *zbuf; /* raw input not yet consumed: zs.next_in */
 	z_stream zs;
 	enum in_mode mode;
@@ -94,6 +96,10 @@ void kiln_jsonl_close(kiln_jsonl_reader *r)
 }
 
 long kiln_jsonl_lineno(const kiln_jsonl_reader *r) { return r->lineno; }
+unsigned long long kiln_jsonl_offset(const kiln_jsonl_reader *r)
+{
+	return r->line_off;
+}
 const char *kiln_jsonl_path(const kiln_jsonl_reader *r) { return r->path; }
 
 void kiln_jsonl_set_stop(kiln_jsonl_reader *r, volatile int *stop)
@@ -193,6 +199,7 @@ static int refill(kiln_jsonl_reader *r, kiln_error *err)
 				r->in_eof = r->eof = 1;
 				return 0;
 			}
+			r->base += r->rlen;
 			r->rlen = (size_t)n;
 			r->rpos = 0;
 			return (int)n;
@@ -241,6 +248,7 @@ static int refill(kiln_jsonl_reader *r, kiln_error *err)
 			got = READ_CHUNK - r->zs.avail_out;
 			if (got == 0)
 				continue; /* an empty member: look further */
+			r->base += r->rlen;
 			r->rlen = got;
 			r->rpos = 0;
 			return (int)got;
@@ -291,6 +299,8 @@ static long read_line(kiln_jsonl_reader *r, kiln_error *err)
 			return avail;
 		if (avail == 0)
 			break;
+		if (!got_any)
+			r->line_off = r->base + r->rpos;
 		got_any = 1;
 		start = r->rbuf + r->rpos;
 		nl = memchr(start, '\n', (size_t)avail);

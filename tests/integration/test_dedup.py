@@ -174,6 +174,34 @@ def main():
     check("stdin gives the file's output", r.returncode == 0 and r.stdout == same, r.stderr[-300:])
     check("gzip gives the file's output", r3.returncode == 0 and open(p("kept3.jsonl")).read() == same)
 
+    # the dropped rows' figures, which a second pass works out again from
+    # the input lines for datatrove's word tokens (by offset; gzip and
+    # --sigs-out through the work files, as code's tokens always), alike
+    # whichever way the records come: one file, standard input, two files,
+    # gzip, and with the memory for kept records' figures (--memory) used up
+    mid = len(recs) // 2
+    write(p("half1.jsonl"), recs[:mid])
+    write(p("half2.jsonl.gz"), recs[mid:])
+    with open(p("half2.jsonl"), "w") as f:   # CR LF and blank lines
+        for x in recs[mid:]:
+            f.write("\n  \n" + json.dumps(x) + "\r\n")
+    for preset in ("datatrove", "code"):
+      outs = {}
+      for name, args, stdin in (("file", [p("in.jsonl")], None),
+                                ("stdin", ["-"], open(p("in.jsonl")).read()),
+                                ("two", [p("half1.jsonl"), p("half2.jsonl")], None),
+                                ("stdin+file", ["-", p("half2.jsonl")], "".join(json.dumps(x) + "\n" for x in recs[:mid])),
+                                ("gzip", [p("half1.jsonl"), p("half2.jsonl.gz")], None),
+                                ("memory", ["--memory", "1M", p("in.jsonl")], None),
+                                ("sigs-out", ["--sigs-out", p("sigs.bin"), p("in.jsonl")], None)):
+        r = kiln("dedup", "-q", "--preset", preset, "-o", p("kd.jsonl"), "--dropped", p("dd.jsonl"), *args,
+                 stdin=stdin)
+        outs[name] = (r.returncode, open(p("kd.jsonl")).read(), open(p("dd.jsonl")).read())
+      check(f"{preset} --dropped: the same kept and dropped rows from a file, stdin, two files, gzip, "
+            "little memory and with --sigs-out (every record signed)",
+            all(v == outs["file"] for v in outs.values()) and outs["file"][2].count("\n") > 100,
+            [k for k, v in outs.items() if v != outs["file"]])
+
     # a second batch against the index of the first
     idx = p("index")
     r = kiln("dedup", "-q", "--index", idx, p("in.jsonl"), "-o", p("k1.jsonl"))

@@ -209,6 +209,46 @@ static void reader_reads_gzip(void **state)
 	kiln_jsonl_close(r);
 }
 
+/* kiln_jsonl_offset: each line read again at its offset (what kiln
+ * dedup does in its second pass), across read chunks, line ends with CR
+ * and blank lines. */
+static void reader_offsets_read_lines_again(void **state)
+{
+	size_t cap = 1u << 20, n = 0;
+	char *text = malloc(cap), got[200];
+	kiln_jsonl_reader *r;
+	kiln_error err;
+	const char *line;
+	size_t len;
+	int lines = 0;
+
+	(void)state;
+	assert_non_null(text);
+	for (int i = 0; n + 200 < cap; i++)
+		n += (size_t)snprintf(text + n, cap - n, "%s{\"i\": %d, \"pad\": "
+				      "\"%.*s\"}%s\n", i % 7 ? "" : "  \n\n", i,
+				      i % 97, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+				      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+				      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+				      i % 3 ? "" : "\r");
+	const char *path = write_tmp("offsets.jsonl", text, n);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(kiln_jsonl_open(&r, path, 0, &err), 0);
+	while (kiln_jsonl_next_line(r, &line, &len, &err) == 0) {
+		assert_true(len < sizeof got);
+		assert_int_equal(fseek(f, (long)kiln_jsonl_offset(r), SEEK_SET),
+				 0);
+		assert_int_equal(fread(got, 1, len, f), len);
+		assert_memory_equal(got, line, len);
+		lines++;
+	}
+	assert_true(lines > 5000);
+	kiln_jsonl_close(r);
+	fclose(f);
+	free(text);
+}
+
 /* A truncated gzip stream is an I/O error, not a silent end. */
 static void reader_truncated_gzip(void **state)
 {
@@ -301,6 +341,7 @@ int main(void)
 		cmocka_unit_test(reader_caps_endless_line),
 		cmocka_unit_test(reader_names_bom_and_nul),
 		cmocka_unit_test(reader_reads_gzip),
+		cmocka_unit_test(reader_offsets_read_lines_again),
 		cmocka_unit_test(reader_truncated_gzip),
 		cmocka_unit_test(open_missing_file),
 		cmocka_unit_test(atomic_output),
