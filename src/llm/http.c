@@ -163,7 +163,10 @@ static int check_answer(const char *body, size_t len, long *in_tokens,
 			long *out_tokens, json_t **parsed, kiln_error *err)
 {
 	json_error_t jerr;
-	json_t *v = json_loadb(body, len, 0, &jerr), *choices, *usage;
+	/* \u0000 is valid JSON, and a model may well say it: the answer
+	 * parses, and what reads its text sees the NUL (generate.c). */
+	json_t *v = json_loadb(body, len, JSON_ALLOW_NUL, &jerr), *choices,
+	       *usage;
 	int rc = 0;
 
 	if (parsed)

@@ -177,12 +177,26 @@ static const char *task_id(void *ctx, size_t ti)
 						 "id"));
 }
 
-/* The text of a choice (NULL when it has none). */
+/* The text of a choice: NULL when it has none, or when it holds a NUL
+ * byte (*nul then set), which no code or test of kiln's can hold. */
+static const char *choice_text_nul(const json_t *c0, int *nul)
+{
+	const json_t *s = json_object_get(json_object_get(c0, "message"),
+					  "content");
+	const char *t;
+
+	if (!json_is_string(s))
+		s = json_object_get(c0, "text");
+	t = json_string_value(s);
+	*nul = t && strlen(t) != json_string_length(s);
+	return *nul ? NULL : t;
+}
+
 static const char *choice_text(const json_t *c0)
 {
-	const char *t = json_string_value(json_object_get(json_object_get(c0,
-						"message"), "content"));
-	return t ? t : json_string_value(json_object_get(c0, "text"));
+	int nul;
+
+	return choice_text_nul(c0, &nul);
 }
 
 /* Whether an answer's choices are numbered as the API says: each an
@@ -560,13 +574,14 @@ static int complete_task(void *ctx, size_t ti, const kiln_teacher_slot *slots,
 		kiln_extracted ex;
 		kiln_error e2;
 		long s = cand[i].slot;
+		int nul = 0;
 
 		if (s < 0) {
 			st->missing++; /* failed, or the server left it out */
 			continue;
 		}
 		ans = slots[s].answer;
-		text = choice_text(cand[i].choice);
+		text = choice_text_nul(cand[i].choice, &nul);
 		c = json_pack("{ss si ss}", "id", id, "candidate", i,
 			      "language", lang);
 		json_object_set(c, "entry_point",
@@ -601,6 +616,7 @@ static int complete_task(void *ctx, size_t ti, const kiln_teacher_slot *slots,
 			json_object_set_new(c, "solution", json_string(""));
 			json_object_set_new(c, "extraction", json_pack(
 				"{ss}", "error", text ? e2.msg
+				: nul ? "the answer holds a NUL byte (\\u0000)"
 				: "the answer has no text"));
 			st->extract_errors++;
 		}

@@ -55,11 +55,14 @@ const char *kiln__answer_text(const json_t *answer, int completions)
 	const json_t *c0 = json_array_get(json_object_get(answer, "choices"),
 					  0);
 
-	if (completions)
-		return json_string_value(json_object_get(c0, "text"));
-	return json_string_value(json_object_get(json_object_get(c0,
-							"message"),
-						"content"));
+	const json_t *s = completions ? json_object_get(c0, "text")
+			  : json_object_get(json_object_get(c0, "message"),
+					    "content");
+	const char *t = json_string_value(s);
+
+	/* A text with a NUL byte in it (\u0000) is no text kiln can read: as
+	 * if the answer had none. */
+	return t && strlen(t) == json_string_length(s) ? t : NULL;
 }
 
 static int complete(void *ctx, size_t unit, const kiln_teacher_slot *slots,

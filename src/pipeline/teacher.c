@@ -373,7 +373,7 @@ int kiln_teacher_add(kiln_teacher *c, size_t unit, const char *kind,
 	/* Answers are kept parsed; one that no longer parses is as good as
 	 * missing. */
 	if (!rc && ans)
-		un->slots[slot].answer = json_loads(ans, 0, NULL);
+		un->slots[slot].answer = json_loads(ans, JSON_ALLOW_NUL, NULL);
 	free(ans);
 	free(job.answer);
 	free(body);

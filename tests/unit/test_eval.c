@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kiln/eval.h"
+#include "kiln/llm.h"
 
 static double choose(int n, int k)
 {
@@ -144,10 +145,33 @@ static void eval_checks_its_tasks(void **state)
 	json_decref(tasks);
 }
 
+/* \u0000 is valid JSON, which a model may say: the answer is an answer
+ * (its text is then refused where it is read, generate.c), not a failed
+ * request retried six times (kiln serve's random model said it: CI). */
+static void an_answer_may_hold_a_nul(void **state)
+{
+	const char ok[] = "{\"choices\": [{\"index\": 0, \"message\": "
+			  "{\"role\": \"assistant\", \"content\": "
+			  "\"a\\u0000b\"}}], \"usage\": {\"prompt_tokens\": 3, "
+			  "\"completion_tokens\": 2}}";
+	const char bad[] = "{\"choices\": [";
+	long in, out;
+	kiln_error err;
+
+	(void)state;
+	assert_int_equal(kiln_llm_check_answer(ok, sizeof(ok) - 1, &in, &out,
+					       &err), 0);
+	assert_int_equal(in, 3);
+	assert_int_equal(out, 2);
+	assert_int_equal(kiln_llm_check_answer(bad, sizeof(bad) - 1, &in,
+					       &out, &err), KILN_EPARSE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(known_values),
+		cmocka_unit_test(an_answer_may_hold_a_nul),
 		cmocka_unit_test(matches_the_binomial_formula),
 		cmocka_unit_test(large_n),
 		cmocka_unit_test(generate_refuses_a_seed_that_overflows),
