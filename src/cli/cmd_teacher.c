@@ -578,9 +578,8 @@ const cli_cmd cli_teacher = {
 "fenced reference solution; a fenced block of assert lines from the\n"
 "task's own tests, edge cases first), a BPE tokenizer is trained on them\n"
 "(digits split: each digit its own token, so a constant in the prompt is\n"
-"the same tokens in the code),\n"
-"then a small GPT (docs/MODEL.md). The same options and thread count give\n"
-"the same file. Prints a progress line on stderr and one JSON summary on\n"
-"stdout.\n",
+"the same tokens in the code), then a small GPT (docs/MODEL.md). The same\n"
+"options and thread count give the same file. Prints a progress line on\n"
+"stderr and one JSON summary on stdout.\n",
 	.after = "Serve the result with 'kiln serve -m MODEL.bin'.\n",
 };
