@@ -39,7 +39,7 @@ struct teacher_args {
 	const char *out;
 	long long tasks, seed, steps;
 	int depth, d1_seeds, split, vocab, layers, heads, d_model, ctx, batch, threads;
-	int ntests, tests_every, quiet, hold_phrasing, no_split_digits;
+	int ntests, tests_every, quiet, hold_phrasing, split_digits;
 	double minutes, lr;
 	const char *keep;
 };
@@ -80,9 +80,10 @@ static const kiln_opt teacher_opts[] = {
 	KILN_OPT_ROW_GROUP("model and training:"),
 	KILN_OPT_ROW_INT("vocab", 0, A, vocab, 300, 65536, "N",
 		"BPE vocabulary"),
-	KILN_OPT_ROW_FLAG("no-split-digits", 0, A, no_split_digits,
-		"let the tokenizer merge digits with each other and a space "
-		"(teacher-v2's tokenizer); by default every digit is a token"),
+	KILN_OPT_ROW_FLAG("split-digits", 0, A, split_digits,
+		"a tokenizer with every digit a token of its own (kiln "
+		"tokenizer train --split-digits); not the default: it did not "
+		"raise pass@1 (docs/RUN.md)"),
 	KILN_OPT_ROW_INT("layers", 0, A, layers, 1, 64, "N", "transformer blocks"),
 	KILN_OPT_ROW_INT("heads", 0, A, heads, 1, 64, "N", "attention heads"),
 	KILN_OPT_ROW_INT("d-model", 0, A, d_model, 8, 4096, "N", "width"),
@@ -475,7 +476,7 @@ static int run_teacher(int argc, char **argv)
 	/* 2. the tokenizer */
 	to.progress = on_tok;
 	to.progress_ctx = &prog;
-	to.split_digits = !a.no_split_digits;
+	to.split_digits = a.split_digits;
 	if (kiln_tok_train_mem(&tok, a.vocab, corpus, corpus_len, &to, &err) ||
 	    kiln_tok_save(tok, tokp, &err)) {
 		kiln_progress_clear(&prog.line);
@@ -576,10 +577,9 @@ const cli_cmd cli_teacher = {
 "depth-1 tasks of several seeds, then deeper ones) are rendered with kiln\n"
 "generate's built-in solution and tests templates into chat samples (a\n"
 "fenced reference solution; a fenced block of assert lines from the\n"
-"task's own tests, edge cases first), a BPE tokenizer is trained on them\n"
-"(digits split: each digit its own token, so a constant in the prompt is\n"
-"the same tokens in the code), then a small GPT (docs/MODEL.md). The same\n"
-"options and thread count give the same file. Prints a progress line on\n"
-"stderr and one JSON summary on stdout.\n",
+"task's own tests, edge cases first), a BPE tokenizer is trained on them,\n"
+"then a small GPT (docs/MODEL.md). The same options and thread count give\n"
+"the same file. Prints a progress line on stderr and one JSON summary on\n"
+"stdout.\n",
 	.after = "Serve the result with 'kiln serve -m MODEL.bin'.\n",
 };

@@ -76,16 +76,17 @@ def main():
         q = subprocess.run([KILN, "tokenizer", "info", "--tok", path],
                            capture_output=True, text=True, timeout=60)
         return json.loads(q.stdout) if q.returncode == 0 else {}
-    check("the teacher's tokenizer splits digits by default",
+    check("the teacher's tokenizer does not split digits by default "
+          "(teacher-v2's)",
           tok_info(os.path.join(keep, "tokenizer.bin")).get("split_digits")
-          is True)
+          is False)
     d, keep_d = os.path.join(tmp, "d.bin"), os.path.join(tmp, "keep-d")
     p = subprocess.run([KILN, "teacher-train", "-o", d] + TINY +
-                       ["--steps", "1", "--no-split-digits", "--keep-data",
+                       ["--steps", "1", "--split-digits", "--keep-data",
                         keep_d], capture_output=True, text=True, timeout=600)
-    check("--no-split-digits: teacher-v2's tokenizer (digits merged)",
+    check("--split-digits: a tokenizer with every digit a token",
           p.returncode == 0 and tok_info(os.path.join(
-              keep_d, "tokenizer.bin")).get("split_digits") is False,
+              keep_d, "tokenizer.bin")).get("split_digits") is True,
           p.stderr[-1500:])
 
     srv = subprocess.Popen([KILN, "serve", "-m", a, "--port", "0"],
