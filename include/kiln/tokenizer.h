@@ -5,9 +5,10 @@
  * the last id, 256+M, is end-of-text (EOT). vocab = 257 + M. The plain byte
  * tokenizer is the case M = 0.
  *
- * Encoding. The input is first cut into chunks by a fixed pre-tokenizer
- * (GPT-2 style, written for code; docs/FORMATS.md "Tokenizer file" gives
- * the rules), and merges never cross a chunk boundary. Within a chunk the
+ * Encoding. The input is first cut into chunks by the tokenizer's
+ * pre-tokenizer (GPT-2 style, written for code, with or without digits
+ * split; docs/FORMATS.md "Tokenizer file" gives the rules), and merges
+ * never cross a chunk boundary. Within a chunk the
  * merges apply in the order they were learnt (lowest id first; equal pairs
  * left to right), exactly as GPT-2's bpe() does. Every byte sequence encodes
  * (every byte is an id), and decode(encode(x)) == x for every x: invalid
@@ -31,6 +32,14 @@ typedef struct kiln_tok kiln_tok;
  * so no token is longer than that either. */
 #define KILN_TOK_MAX_CHUNK 64
 #define KILN_TOK_MAX_VOCAB (1 << 20)
+
+/* Pre-tokenizers, stored in the tokenizer (and its file). GPT2: runs of one
+ * byte class with an optional leading space; every tokenizer written before
+ * digit splitting has it. DIGITS: the same, but every ASCII digit is a chunk
+ * of its own (no leading space, never merged with anything), as LLaMA's and
+ * GPT-4's tokenizers split numbers, so a number reads the same digit tokens
+ * in " 5", "-5" and "(5". */
+enum { KILN_TOK_PRETOK_GPT2 = 1, KILN_TOK_PRETOK_DIGITS = 2 };
 
 /* The plain byte tokenizer: ids 0..255 are bytes, 256 is EOT; vocab 257. */
 int kiln_tok_bytes(kiln_tok **out, kiln_error *err);
@@ -69,6 +78,9 @@ typedef struct kiln_tok_train_opts {
 	/* If non-NULL, receives the final figures (also on failure: what
 	 * was done until then). */
 	kiln_tok_train_stats *stats;
+	/* Nonzero: the tokenizer splits digits (KILN_TOK_PRETOK_DIGITS);
+	 * 0 (the default): KILN_TOK_PRETOK_GPT2. */
+	int split_digits;
 } kiln_tok_train_opts;
 
 #define KILN_TOK_DEFAULT_MAX_BYTES ((uint64_t)256 << 20)
@@ -95,6 +107,7 @@ int kiln_tok_train_mem(kiln_tok **out, int vocab, const void *data,
 int kiln_tok_vocab(const kiln_tok *t);
 int kiln_tok_eot(const kiln_tok *t);  /* end-of-text id: vocab - 1 */
 int kiln_tok_merges(const kiln_tok *t); /* vocab - 257 */
+int kiln_tok_pretok(const kiln_tok *t); /* KILN_TOK_PRETOK_* */
 /* The two ids that merge i (0 <= i < merges) joins into id 256+i. */
 int kiln_tok_merge(const kiln_tok *t, int i, int *left, int *right);
 
@@ -113,10 +126,13 @@ const unsigned char *kiln_tok_piece(const kiln_tok *t, int id, size_t *len);
 int kiln_tok_decode(const kiln_tok *t, const int *ids, size_t n, char **out,
 		    size_t *len, kiln_error *err);
 
-/* The pre-tokenizer: the length of the first chunk of p[0..n) (1 <= len <=
- * KILN_TOK_MAX_CHUNK; 0 only when n == 0). A length shorter than n is final:
- * bytes after p[n-1] could not change it, so a stream can be cut anywhere
- * and resumed at the start of the first chunk that reached the cut. */
+/* The pre-tokenizer `pretok` (KILN_TOK_PRETOK_*; anything else is GPT2):
+ * the length of the first chunk of p[0..n) (1 <= len <= KILN_TOK_MAX_CHUNK;
+ * 0 only when n == 0). A length shorter than n is final: bytes after p[n-1]
+ * could not change it, so a stream can be cut anywhere and resumed at the
+ * start of the first chunk that reached the cut. */
+size_t kiln_tok_chunk_pretok(int pretok, const void *p, size_t n);
+/* The same with KILN_TOK_PRETOK_GPT2. */
 size_t kiln_tok_chunk(const void *p, size_t n);
 
 /* --- files (docs/FORMATS.md, "Tokenizer file") ---------------------------- */

@@ -39,7 +39,7 @@ struct teacher_args {
 	const char *out;
 	long long tasks, seed, steps;
 	int depth, d1_seeds, split, vocab, layers, heads, d_model, ctx, batch, threads;
-	int ntests, tests_every, quiet, hold_phrasing;
+	int ntests, tests_every, quiet, hold_phrasing, split_digits;
 	double minutes, lr;
 	const char *keep;
 };
@@ -80,6 +80,10 @@ static const kiln_opt teacher_opts[] = {
 	KILN_OPT_ROW_GROUP("model and training:"),
 	KILN_OPT_ROW_INT("vocab", 0, A, vocab, 300, 65536, "N",
 		"BPE vocabulary"),
+	KILN_OPT_ROW_FLAG("split-digits", 0, A, split_digits,
+		"a tokenizer with every digit a token of its own (kiln "
+		"tokenizer train --split-digits); not the default: it did not "
+		"raise pass@1 (docs/RUN.md)"),
 	KILN_OPT_ROW_INT("layers", 0, A, layers, 1, 64, "N", "transformer blocks"),
 	KILN_OPT_ROW_INT("heads", 0, A, heads, 1, 64, "N", "attention heads"),
 	KILN_OPT_ROW_INT("d-model", 0, A, d_model, 8, 4096, "N", "width"),
@@ -472,6 +476,7 @@ static int run_teacher(int argc, char **argv)
 	/* 2. the tokenizer */
 	to.progress = on_tok;
 	to.progress_ctx = &prog;
+	to.split_digits = a.split_digits;
 	if (kiln_tok_train_mem(&tok, a.vocab, corpus, corpus_len, &to, &err) ||
 	    kiln_tok_save(tok, tokp, &err)) {
 		kiln_progress_clear(&prog.line);

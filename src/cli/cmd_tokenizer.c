@@ -19,7 +19,7 @@
 struct tok_args {
 	const char *tok, *output, *ext;
 	long long max_bytes;
-	int vocab, quiet, eot, stats;
+	int vocab, quiet, eot, stats, split_digits;
 };
 
 #define A struct tok_args
@@ -34,6 +34,9 @@ static const kiln_opt train_opts[] = {
 		"files named on the line are always read"),
 	KILN_OPT_ROW_SIZE("max-bytes", 0, A, max_bytes, 1, 1LL << 50,
 		"stop reading after SIZE bytes (suffixes k, M, G)"),
+	KILN_OPT_ROW_FLAG("split-digits", 0, A, split_digits,
+		"every digit its own token: no leading space, no merges "
+		"(stored in the file)"),
 	CLI_OPT_QUIET(A, quiet, "no progress on stderr, only the summary"),
 	KILN_OPT_ROW_END,
 };
@@ -69,7 +72,10 @@ static const cli_cmd tok_train = {
 "byte order of names; names starting with '.' are skipped): 256 byte ids,\n"
 "N-257 merges of the most frequent adjacent pairs, and end-of-text as the\n"
 "last id. The same input and N give the same file. A corpus that runs out\n"
-"of pairs gives a smaller vocabulary (the summary says so).\n",
+"of pairs gives a smaller vocabulary (the summary says so). With\n"
+"--split-digits every ASCII digit is a chunk of its own (a number is its\n"
+"digits wherever it stands: \" 5\", \"-5\" and \"(5\" hold the same token);\n"
+"the file records it, and encoding with it does the same.\n",
 };
 
 static const cli_cmd tok_encode = {
@@ -197,6 +203,7 @@ static int tok_cmd_train(int argc, char **argv)
 	output = a.output, vocab = a.vocab;
 	to.ext = a.ext;
 	to.max_bytes = (uint64_t)a.max_bytes;
+	to.split_digits = a.split_digits;
 	if (!vocab || npos < 1) {
 		cli_error(CMD, "train: %s", !vocab ? "--vocab is required"
 			  : "expected at least one PATH");
@@ -491,8 +498,10 @@ static int cmd_info(int argc, char **argv)
 			snprintf(k, sizeof(k), "%zu", l);
 			json_object_set_new(lens, k, json_integer((json_int_t)hist[l]));
 		}
-	o = json_pack("{s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:f, s:o, s:o}",
+	o = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:I, s:I, s:f, s:o, s:o}",
 		      "path", tokpath, "format", "KILNTOK1",
+		      "split_digits",
+		      kiln_tok_pretok(tok) == KILN_TOK_PRETOK_DIGITS,
 		      "vocab", kiln_tok_vocab(tok),
 		      "merges", kiln_tok_merges(tok), "eot", n,
 		      "file_bytes", (json_int_t)serlen,

@@ -9,6 +9,7 @@
 
 struct kiln_tok {
 	int vocab, nmerges, eot;  /* vocab = 257 + nmerges, eot = vocab - 1 */
+	int pretok;               /* KILN_TOK_PRETOK_* */
 	int32_t *merges;          /* [nmerges][2]: left, right */
 	uint32_t *off;            /* [vocab + 1]: id i is pieces[off[i]..off[i+1]) */
 	unsigned char *pieces;
@@ -20,10 +21,11 @@ struct kiln_tok {
 	int shift;
 };
 
-/* Builds a tokenizer from a merge list ([n][2]), checking it as the file
- * loader must: each merge joins two earlier non-EOT ids, no pair twice, no
- * token longer than KILN_TOK_MAX_CHUNK. KILN_EPARSE names the bad merge. */
+/* Builds a tokenizer from a merge list ([n][2]) and its pre-tokenizer
+ * (KILN_TOK_PRETOK_*), checking it as the file loader must: each merge joins
+ * two earlier non-EOT ids, no pair twice, no token longer than
+ * KILN_TOK_MAX_CHUNK. KILN_EPARSE names the bad merge. */
 int kiln__tok_from_merges(kiln_tok **out, const int32_t *merges, int n,
-			  kiln_error *err);
+			  int pretok, kiln_error *err);
 
 #endif

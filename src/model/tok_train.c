@@ -1,7 +1,7 @@
 /* Training byte-level BPE (kiln_tok_train).
  *
  * 1. Read: files are read in 1 MiB blocks, cut into chunks by the
- *    pre-tokenizer (kiln_tok_chunk) and each distinct chunk is counted once
+ *    pre-tokenizer (kiln_tok_chunk_pretok) and each distinct chunk is counted once
  *    in a hash table (XXH3 of its bytes). Single-byte chunks only need a
  *    count per byte: no merge can touch them.
  * 2. Words: every distinct chunk of 2+ bytes becomes a word, an array of ids
@@ -59,6 +59,7 @@ typedef struct heap_ent {
 
 typedef struct trainer {
 	const kiln_tok_train_opts *opts;
+	int pretok;             /* KILN_TOK_PRETOK_* */
 	kiln_tok_train_stats st;
 	uint64_t max_bytes;
 	const char *ext;
@@ -194,7 +195,7 @@ static int feed(trainer *tr, const unsigned char *p, size_t n, int eof,
 	int rc = 0;
 
 	while (i < n) {
-		size_t len = kiln_tok_chunk(p + i, n - i);
+		size_t len = kiln_tok_chunk_pretok(tr->pretok, p + i, n - i);
 		if (len == n - i && !eof)
 			break;
 		rc = count_chunk(tr, p + i, len);
@@ -628,7 +629,10 @@ static int train(kiln_tok **out, int vocab, const char *const *paths,
 		 int npaths, const void *data, size_t n,
 		 const kiln_tok_train_opts *opts, kiln_error *err)
 {
-	trainer tr = { .opts = opts, .err = err };
+	trainer tr = { .opts = opts, .err = err,
+		       .pretok = opts && opts->split_digits
+				 ? KILN_TOK_PRETOK_DIGITS
+				 : KILN_TOK_PRETOK_GPT2 };
 	int rc = 0;
 
 	*out = NULL;
@@ -679,7 +683,8 @@ static int train(kiln_tok **out, int vocab, const char *const *paths,
 	tr.st.tokens = tr.st.bytes;
 	if ((rc = build_words(&tr)) || (rc = merge_all(&tr)))
 		goto out;
-	rc = kiln__tok_from_merges(out, tr.merges, tr.nmerges, err);
+	rc = kiln__tok_from_merges(out, tr.merges, tr.nmerges, tr.pretok,
+				   err);
 	if (rc)
 		goto out;
 	tr.st.phase = KILN_TOK_DONE;

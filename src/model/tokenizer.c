@@ -28,7 +28,12 @@
  *     and " x" (GPT-2 would also split "\n\tx" into "\n", "\t", "x"; here
  *     only a space is left over, so tab indentation stays with its newline);
  * and a chunk longer than KILN_TOK_MAX_CHUNK bytes is cut after that many
- * (the rest is split again from there, without a leading space). */
+ * (the rest is split again from there, without a leading space).
+ *
+ * KILN_TOK_PRETOK_DIGITS differs in one thing: every digit is a chunk of
+ * its own (no leading space, no run), so a number is its digits wherever
+ * it stands (" 5", "-5", "(5" all hold the token "5"). A space before a
+ * digit is then a chunk " " (or ends a whitespace run, which keeps it). */
 enum { C_WS, C_LETTER, C_DIGIT, C_PUNCT };
 
 static inline int byte_class(unsigned c)
@@ -42,17 +47,20 @@ static inline int byte_class(unsigned c)
 	return C_PUNCT;
 }
 
-size_t kiln_tok_chunk(const void *vp, size_t n)
+size_t kiln_tok_chunk_pretok(int pretok, const void *vp, size_t n)
 {
 	const unsigned char *p = vp;
 	size_t i, max = n < KILN_TOK_MAX_CHUNK ? n : KILN_TOK_MAX_CHUNK;
-	int c;
+	int c, digits = pretok == KILN_TOK_PRETOK_DIGITS;
 
 	if (n == 0)
 		return 0;
 	c = byte_class(p[0]);
+	if (digits && c == C_DIGIT)
+		return 1;
 	if (c == C_WS) {
-		if (p[0] == ' ' && n > 1 && byte_class(p[1]) != C_WS) {
+		if (p[0] == ' ' && n > 1 && byte_class(p[1]) != C_WS &&
+		    !(digits && byte_class(p[1]) == C_DIGIT)) {
 			c = byte_class(p[1]);
 			for (i = 2; i < max && byte_class(p[i]) == c; i++)
 				;
@@ -63,14 +71,21 @@ size_t kiln_tok_chunk(const void *vp, size_t n)
 		max = n < KILN_TOK_MAX_CHUNK + 1 ? n : KILN_TOK_MAX_CHUNK + 1;
 		for (i = 1; i < max && byte_class(p[i]) == C_WS; i++)
 			;
-		/* stopped at a non-space byte: leave it a trailing ' ' */
-		if (i < max && i > 1 && p[i - 1] == ' ')
+		/* stopped at a non-space byte: leave it a trailing ' '
+		 * (not to a split digit, which takes none) */
+		if (i < max && i > 1 && p[i - 1] == ' ' &&
+		    !(digits && byte_class(p[i]) == C_DIGIT))
 			i--;
 		return i < KILN_TOK_MAX_CHUNK ? i : KILN_TOK_MAX_CHUNK;
 	}
 	for (i = 1; i < max && byte_class(p[i]) == c; i++)
 		;
 	return i;
+}
+
+size_t kiln_tok_chunk(const void *p, size_t n)
+{
+	return kiln_tok_chunk_pretok(KILN_TOK_PRETOK_GPT2, p, n);
 }
 
 /* --- tables ----------------------------------------------------------------- */
@@ -112,7 +127,7 @@ void kiln_tok_free(kiln_tok *t)
 }
 
 int kiln__tok_from_merges(kiln_tok **out, const int32_t *merges, int n,
-			  kiln_error *err)
+			  int pretok, kiln_error *err)
 {
 	kiln_tok *t = NULL;
 	size_t total = 256, slots = 4;
@@ -123,9 +138,13 @@ int kiln__tok_from_merges(kiln_tok **out, const int32_t *merges, int n,
 		return kiln_error_set(err, KILN_EINVAL, "%d merges: out of "
 				      "range (0..%d)", n,
 				      KILN_TOK_MAX_VOCAB - 257);
+	if (pretok != KILN_TOK_PRETOK_GPT2 && pretok != KILN_TOK_PRETOK_DIGITS)
+		return kiln_error_set(err, KILN_EINVAL, "unknown pre-tokenizer "
+				      "%d", pretok);
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		goto nomem;
+	t->pretok = pretok;
 	t->nmerges = n;
 	t->vocab = 257 + n;
 	t->eot = t->vocab - 1;
@@ -218,12 +237,13 @@ fail:
 
 int kiln_tok_bytes(kiln_tok **out, kiln_error *err)
 {
-	return kiln__tok_from_merges(out, NULL, 0, err);
+	return kiln__tok_from_merges(out, NULL, 0, KILN_TOK_PRETOK_GPT2, err);
 }
 
 int kiln_tok_vocab(const kiln_tok *t) { return t->vocab; }
 int kiln_tok_eot(const kiln_tok *t) { return t->eot; }
 int kiln_tok_merges(const kiln_tok *t) { return t->nmerges; }
+int kiln_tok_pretok(const kiln_tok *t) { return t->pretok; }
 
 int kiln_tok_merge(const kiln_tok *t, int i, int *left, int *right)
 {
@@ -305,7 +325,8 @@ int kiln_tok_encode(const kiln_tok *t, const void *bytes, size_t n,
 		o = n;
 	} else {
 		for (size_t i = 0; i < n;) {
-			size_t len = kiln_tok_chunk(p + i, n - i);
+			size_t len = kiln_tok_chunk_pretok(t->pretok, p + i,
+							   n - i);
 			o += encode_chunk(t, p + i, len, v + o);
 			i += len;
 		}
@@ -372,14 +393,15 @@ int kiln_tok_decode(const kiln_tok *t, const int *ids, size_t n, char **out,
  *  12  vocab                                       u32
  *  16  merges M = vocab - 257                      u32
  *  20  end-of-text id = vocab - 1                  u32
- *  24  pre-tokenizer (1: the rules above)          u32
+ *  24  pre-tokenizer (1: the rules above; 2: the    u32
+ *      same with digits split; files written before
+ *      digit splitting all hold 1)
  *  28  chunk cap (KILN_TOK_MAX_CHUNK = 64)         u32
  *  32  M x (left u32, right u32)
  *  32+8M  XXH64 (seed 0) of every byte before it  u64
  * All little-endian. */
 #define TOK_MAGIC "KILNTOK1"
 #define TOK_VERSION 1
-#define TOK_PRETOK 1
 #define TOK_HEADER 32
 
 int kiln_tok_serialize(const kiln_tok *t, unsigned char **buf, size_t *len,
@@ -398,7 +420,7 @@ int kiln_tok_serialize(const kiln_tok *t, unsigned char **buf, size_t *len,
 	kiln__put32(b + 12, (uint32_t)t->vocab);
 	kiln__put32(b + 16, (uint32_t)t->nmerges);
 	kiln__put32(b + 20, (uint32_t)t->eot);
-	kiln__put32(b + 24, TOK_PRETOK);
+	kiln__put32(b + 24, (uint32_t)t->pretok);
 	kiln__put32(b + 28, KILN_TOK_MAX_CHUNK);
 	p = b + TOK_HEADER;
 	for (int i = 0; i < 2 * t->nmerges; i++, p += 4)
@@ -453,10 +475,13 @@ int kiln_tok_deserialize(kiln_tok **out, const void *buf, size_t len,
 	if (eot != vocab - 1)
 		return kiln_error_set(err, KILN_EPARSE, "end-of-text id %u is "
 				      "not the last id (%u)", eot, vocab - 1);
-	if (pretok != TOK_PRETOK || cap != KILN_TOK_MAX_CHUNK)
+	if ((pretok != KILN_TOK_PRETOK_GPT2 &&
+	     pretok != KILN_TOK_PRETOK_DIGITS) || cap != KILN_TOK_MAX_CHUNK)
 		return kiln_error_set(err, KILN_EPARSE, "unknown pre-tokenizer"
 				      " %u with chunk cap %u (this kiln has %d"
-				      " with %d)", pretok, cap, TOK_PRETOK,
+				      " and %d with %d)", pretok, cap,
+				      KILN_TOK_PRETOK_GPT2,
+				      KILN_TOK_PRETOK_DIGITS,
 				      KILN_TOK_MAX_CHUNK);
 	want = TOK_HEADER + 8 * (size_t)nm + 8;
 	if (len < want)
@@ -477,7 +502,7 @@ int kiln_tok_deserialize(kiln_tok **out, const void *buf, size_t len,
 		/* anything >= vocab is caught as "not an earlier id" */
 		merges[i] = v > (uint32_t)INT32_MAX ? INT32_MAX : (int32_t)v;
 	}
-	rc = kiln__tok_from_merges(out, merges, (int)nm, err);
+	rc = kiln__tok_from_merges(out, merges, (int)nm, (int)pretok, err);
 	free(merges);
 	return rc;
 }

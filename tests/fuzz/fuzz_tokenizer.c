@@ -20,7 +20,8 @@
  *   - (D) encode its corpus to exactly the token count training reported,
  *     and, for inputs up to 512 bytes, have learnt the same merges as
  *     ref_train (a full recount of every pair before each merge).
- * The pre-tokenizer must cut the input as ref_chunk does.
+ * The pre-tokenizer must cut the input as ref_chunk does (both of them:
+ * ref_chunk_pretok with digits split).
  * Any failure calls abort(), so libFuzzer and the replay test see it.
  */
 #include <stdint.h>
@@ -160,6 +161,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (len != ref_chunk(data + i, size - i) || len == 0)
 			FAIL("chunk at %zu: %zu, reference %zu", i, len,
 			     ref_chunk(data + i, size - i));
+		i += len;
+	}
+	for (size_t i = 0; i < size;) {
+		size_t len = kiln_tok_chunk_pretok(KILN_TOK_PRETOK_DIGITS,
+						   data + i, size - i);
+		size_t ref = ref_chunk_pretok(KILN_TOK_PRETOK_DIGITS,
+					      data + i, size - i);
+		if (len != ref || len == 0)
+			FAIL("digits-split chunk at %zu: %zu, reference %zu",
+			     i, len, ref);
 		i += len;
 	}
 

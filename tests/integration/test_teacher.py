@@ -60,8 +60,10 @@ def main():
           filecmp.cmp(a, b, shallow=False), p2.stderr[-500:])
 
     c = os.path.join(tmp, "c.bin")
+    keep = os.path.join(tmp, "keep")
     p = subprocess.run([KILN, "teacher-train", "-o", c] + TINY +
-                       ["--depth1-seeds", "1", "--minutes", "0.0001"],
+                       ["--depth1-seeds", "1", "--minutes", "0.0001",
+                        "--keep-data", keep],
                        capture_output=True, text=True, timeout=600)
     s = json.loads(p.stdout.splitlines()[-1]) if p.stdout.strip() else {}
     check("--depth1-seeds adds the depth-1 tasks of a seed; --minutes "
@@ -69,6 +71,23 @@ def main():
           s.get("tasks", 0) > 500 and s.get("stopped_by_time") is True and
           s.get("steps", 6) < 6 and os.path.getsize(c) > 0,
           (p.returncode, s, p.stderr[-1500:]))
+
+    def tok_info(path):
+        q = subprocess.run([KILN, "tokenizer", "info", "--tok", path],
+                           capture_output=True, text=True, timeout=60)
+        return json.loads(q.stdout) if q.returncode == 0 else {}
+    check("the teacher's tokenizer does not split digits by default "
+          "(teacher-v2's)",
+          tok_info(os.path.join(keep, "tokenizer.bin")).get("split_digits")
+          is False)
+    d, keep_d = os.path.join(tmp, "d.bin"), os.path.join(tmp, "keep-d")
+    p = subprocess.run([KILN, "teacher-train", "-o", d] + TINY +
+                       ["--steps", "1", "--split-digits", "--keep-data",
+                        keep_d], capture_output=True, text=True, timeout=600)
+    check("--split-digits: a tokenizer with every digit a token",
+          p.returncode == 0 and tok_info(os.path.join(
+              keep_d, "tokenizer.bin")).get("split_digits") is True,
+          p.stderr[-1500:])
 
     srv = subprocess.Popen([KILN, "serve", "-m", a, "--port", "0"],
                            stdout=subprocess.DEVNULL,

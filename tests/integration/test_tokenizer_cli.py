@@ -69,6 +69,26 @@ def main():
           info.get("eot") == info.get("vocab") - 1 and
           info.get("file_bytes") == os.path.getsize(tok), p.stdout)
 
+    check("info: digits not split by default",
+          info.get("split_digits") is False, p.stdout)
+
+    # --split-digits: stored in the file, every digit its own token
+    digits = os.path.join(tmp, "digits.bin")
+    p = kiln("train", "-q", "--vocab", "400", "--ext", ".py",
+             "--split-digits", "-o", digits, corpus)
+    q = kiln("info", "--tok", digits)
+    check("train --split-digits: info says so",
+          p.returncode == 0 and q.returncode == 0 and
+          json.loads(q.stdout).get("split_digits") is True, p.stderr)
+    num = b"x = 12345 + f(5) - 5  # add 5 to it\n"
+    p = kiln("encode", "--tok", digits, stdin=num)
+    pieces = [kiln("decode", "--tok", digits, stdin=i).stdout
+              for i in p.stdout.split()]
+    check("--split-digits: each digit a token of its own",
+          b"".join(pieces) == num and
+          all(len(x) == 1 for x in pieces if any(48 <= c <= 57 for c in x))
+          and pieces.count(b"5") == 4, pieces)
+
     # encode / decode round trips, stdin and file
     text = open(os.path.join(corpus, "m0.py"), "rb").read()
     p = kiln("encode", "--tok", tok, stdin=text)

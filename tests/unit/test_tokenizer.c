@@ -206,31 +206,30 @@ static void byte_tokenizer(void **state)
 	kiln_tok_free(t);
 }
 
-static void chunks_known_answers(void **state)
+typedef struct chunk_case {
+	const char *in;
+	const char *out[16];
+} chunk_case;
+
+/* The pre-tokenizer's chunk length; with GPT2 also kiln_tok_chunk's. */
+static size_t chunk_len(int pretok, const void *p, size_t n)
 {
-	static const struct {
-		const char *in;
-		const char *out[12];
-	} cases[] = {
-		{ "def foo(x):\n    return x+1\n",
-		  { "def", " foo", "(", "x", "):", "\n   ", " return", " x",
-		    "+", "1", "\n" } },
-		{ "a  b", { "a", " ", " b" } },
-		{ "\n\tx = 10", { "\n\t", "x", " =", " 10" } },
-		{ "  \t x", { "  \t", " x" } },
-		{ "caf\xc3\xa9 na\xefve_2", { "caf\xc3\xa9", " na\xefve_", "2" } },
-		{ "x  ", { "x", "  " } },
-		{ " ", { " " } },
-		{ "\r\n\r\n", { "\r\n\r\n" } },
-		{ "a->b", { "a", "->", "b" } },
-	};
-	(void)state;
-	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+	size_t len = kiln_tok_chunk_pretok(pretok, p, n);
+
+	if (pretok == KILN_TOK_PRETOK_GPT2)
+		assert_int_equal(kiln_tok_chunk(p, n), len);
+	return len;
+}
+
+static void check_chunk_cases(int pretok, const chunk_case *cases,
+			      size_t ncases)
+{
+	for (size_t c = 0; c < ncases; c++) {
 		const char *p = cases[c].in;
 		size_t n = strlen(p), k = 0;
 
 		while (n > 0) {
-			size_t len = kiln_tok_chunk(p, n);
+			size_t len = chunk_len(pretok, p, n);
 			assert_non_null(cases[c].out[k]);
 			if (len != strlen(cases[c].out[k]) ||
 			    memcmp(p, cases[c].out[k], len) != 0)
@@ -243,7 +242,29 @@ static void chunks_known_answers(void **state)
 		}
 		assert_null(cases[c].out[k]);
 	}
-	assert_int_equal(kiln_tok_chunk("", 0), 0);
+	assert_int_equal(chunk_len(pretok, "", 0), 0);
+}
+
+static void chunks_known_answers(void **state)
+{
+	static const chunk_case cases[] = {
+		{ "def foo(x):\n    return x+1\n",
+		  { "def", " foo", "(", "x", "):", "\n   ", " return", " x",
+		    "+", "1", "\n" } },
+		{ "a  b", { "a", " ", " b" } },
+		{ "\n\tx = 10", { "\n\t", "x", " =", " 10" } },
+		{ "  \t x", { "  \t", " x" } },
+		{ "caf\xc3\xa9 na\xefve_2", { "caf\xc3\xa9", " na\xefve_", "2" } },
+		{ "x  ", { "x", "  " } },
+		{ " ", { " " } },
+		{ "\r\n\r\n", { "\r\n\r\n" } },
+		{ "a->b", { "a", "->", "b" } },
+		{ "add 5 to (5) -5 12345", { "add", " 5", " to", " (", "5",
+					     ")", " -", "5", " 12345" } },
+	};
+	(void)state;
+	check_chunk_cases(KILN_TOK_PRETOK_GPT2, cases,
+			  sizeof(cases) / sizeof(cases[0]));
 }
 
 static void chunks_are_capped(void **state)
@@ -266,12 +287,11 @@ static void chunks_are_capped(void **state)
 /* Inputs built from a small alphabet of interesting bytes hit every rule;
  * fully random ones hit the long runs. Also checks the streaming promise:
  * a length shorter than n stays the same when the input is cut after it. */
-static void chunks_match_reference(void **state)
+static void check_chunks_vs_reference(int pretok, const unsigned char *alpha,
+				      size_t nalpha)
 {
-	static const unsigned char alpha[] = " \t\n\r\vaZ_09(.\xc3\xff\x00\x7f";
 	unsigned char b[600];
 
-	(void)state;
 	for (int round = 0; round < 3000; round++) {
 		size_t n = next_rand() % sizeof(b), i = 0;
 
@@ -279,28 +299,252 @@ static void chunks_match_reference(void **state)
 			fill_random(b, n);
 		else
 			for (size_t j = 0; j < n; j++) {
-				size_t k = next_rand() % (sizeof(alpha) - 1);
+				size_t k = next_rand() % nalpha;
 				/* long runs of one byte now and then */
 				b[j] = (round % 3 == 2 && j && next_rand() % 8)
 					       ? b[j - 1] : alpha[k];
 			}
 		while (i < n) {
-			size_t len = kiln_tok_chunk(b + i, n - i);
-			size_t ref = ref_chunk(b + i, n - i);
+			size_t len = chunk_len(pretok, b + i, n - i);
+			size_t ref = ref_chunk_pretok(pretok, b + i, n - i);
 			if (len != ref)
 				fail_msg("round %d at %zu: chunk %zu, reference"
 					 " %zu", round, i, len, ref);
 			assert_true(len >= 1 && len <= KILN_TOK_MAX_CHUNK);
+			if (pretok == KILN_TOK_PRETOK_DIGITS &&
+			    b[i] >= '0' && b[i] <= '9')
+				assert_int_equal(len, 1);
 			/* cut the input after the chunk: the answer is the
 			 * same chunk, or "everything" (not final) */
 			for (size_t cut = len + 1; cut < n - i &&
 			     cut < len + KILN_TOK_MAX_CHUNK + 2; cut++) {
-				size_t r = kiln_tok_chunk(b + i, cut);
+				size_t r = chunk_len(pretok, b + i, cut);
 				assert_true(r == len || r == cut);
 			}
 			i += len;
 		}
 	}
+}
+
+static void chunks_match_reference(void **state)
+{
+	static const unsigned char alpha[] = " \t\n\r\vaZ_09(.\xc3\xff\x00\x7f";
+
+	(void)state;
+	check_chunks_vs_reference(KILN_TOK_PRETOK_GPT2, alpha,
+				  sizeof(alpha) - 1);
+}
+
+/* --- digits split (KILN_TOK_PRETOK_DIGITS) ------------------------------ */
+
+static void split_digits_chunks_known_answers(void **state)
+{
+	static const chunk_case cases[] = {
+		{ "add 5 to it", { "add", " ", "5", " to", " it" } },
+		{ "-5", { "-", "5" } },
+		{ "(5", { "(", "5" } },
+		{ "12345", { "1", "2", "3", "4", "5" } },
+		{ "x = 10", { "x", " =", " ", "1", "0" } },
+		{ "min(max(x, -2), 5)", { "min", "(", "max", "(", "x", ",",
+					  " -", "2", "),", " ", "5", ")" } },
+		{ "\n    42", { "\n    ", "4", "2" } },
+		{ "\n    x", { "\n   ", " x" } },
+		{ "na\xefve_2 3.14", { "na\xefve_", "2", " ", "3", ".", "1",
+				       "4" } },
+	};
+	(void)state;
+	check_chunk_cases(KILN_TOK_PRETOK_DIGITS, cases,
+			  sizeof(cases) / sizeof(cases[0]));
+}
+
+/* The same random inputs as chunks_match_reference, digits split. */
+static void split_digits_chunks_match_reference(void **state)
+{
+	static const unsigned char alpha[] = " \t\n 0123456789aZ_(.-\xc3";
+
+	(void)state;
+	check_chunks_vs_reference(KILN_TOK_PRETOK_DIGITS, alpha,
+				  sizeof(alpha) - 1);
+}
+
+/* Code full of numbers, for training with digits split. */
+static char *code_with_numbers(size_t *len)
+{
+	size_t n, o = 0;
+	char *code = real_code(&n), *all = malloc(n + 200000);
+
+	assert_non_null(all);
+	memcpy(all, code, n);
+	o = n;
+	for (int i = 0; i < 3000; i++)
+		o += (size_t)sprintf(all + o, "x = min(max(x, -%d), %d)  # add "
+				     "%d to it (%d)\n", i % 7, i % 13, i,
+				     i * 37);
+	free(code);
+	*len = o;
+	return all;
+}
+
+static void split_digits_tokenizer(void **state)
+{
+	static const char *const fives[] = { " 5", "-5", "(5", "add 5 to it",
+					     "12345", "x = 5\n", "[5, 55]" };
+	kiln_tok_train_opts o = { .split_digits = 1 };
+	size_t n, len, nids;
+	char *code = code_with_numbers(&n), *back;
+	kiln_tok *t, *u;
+	kiln_error err;
+	unsigned char *b, *b2;
+	int *ids, five;
+
+	(void)state;
+	assert_int_equal(kiln_tok_train_mem(&t, 800, code, n, &o, &err), 0);
+	assert_int_equal(kiln_tok_pretok(t), KILN_TOK_PRETOK_DIGITS);
+	/* no token holds a digit and anything else */
+	for (int id = 0; id < kiln_tok_eot(t); id++) {
+		const unsigned char *p = kiln_tok_piece(t, id, &len);
+		for (size_t i = 0; i < len && len > 1; i++)
+			if (p[i] >= '0' && p[i] <= '9')
+				fail_msg("token %d '%.*s' holds a digit", id,
+					 (int)len, (const char *)p);
+	}
+	/* "5" is the token '5' wherever it stands */
+	five = '5';
+	for (size_t c = 0; c < sizeof(fives) / sizeof(fives[0]); c++) {
+		size_t k = 0;
+
+		assert_int_equal(kiln_tok_encode(t, fives[c], strlen(fives[c]),
+						 &ids, &nids, &err), 0);
+		for (size_t i = 0; i < nids; i++) {
+			const unsigned char *p = kiln_tok_piece(t, ids[i],
+								&len);
+			if (memchr(p, '5', len)) {
+				assert_int_equal(ids[i], five);
+				k++;
+			}
+		}
+		if (k != (size_t)(strchr(fives[c], '5') ? 1 : 0) +
+		    (strcmp(fives[c], "[5, 55]") == 0 ? 2 : 0))
+			fail_msg("'%s': %zu tokens hold a 5", fives[c], k);
+		assert_roundtrip(t, fives[c], strlen(fives[c]));
+		free(ids);
+	}
+	assert_int_equal(kiln_tok_encode(t, "12345", 5, &ids, &nids, &err), 0);
+	assert_int_equal(nids, 5);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(ids[i], '1' + i);
+	free(ids);
+	/* round trip and the reference encoder, numbers and everything */
+	assert_roundtrip(t, code, n);
+	assert_same_as_reference(t, code, n);
+	assert_roundtrip(t, "0x1F 3.14e-10 -0 007 1_000_000", 30);
+	/* the file says so, and keeps it */
+	assert_int_equal(kiln_tok_serialize(t, &b, &len, &err), 0);
+	assert_int_equal(b[24], KILN_TOK_PRETOK_DIGITS);
+	assert_int_equal(kiln_tok_deserialize(&u, b, len, &err), 0);
+	assert_int_equal(kiln_tok_pretok(u), KILN_TOK_PRETOK_DIGITS);
+	assert_int_equal(kiln_tok_serialize(u, &b2, &nids, &err), 0);
+	assert_int_equal(nids, len);
+	assert_memory_equal(b, b2, len);
+	assert_int_equal(kiln_tok_encode(u, "add 12 to 5", 11, &ids, &nids,
+					 &err), 0);
+	assert_int_equal(kiln_tok_decode(u, ids, nids, &back, &len, &err), 0);
+	assert_string_equal(back, "add 12 to 5");
+	free(back);
+	free(ids);
+	free(b2);
+	free(b);
+	kiln_tok_free(u);
+	kiln_tok_free(t);
+	free(code);
+}
+
+static void split_digits_training_matches_reference(void **state)
+{
+	size_t n;
+	char *code = code_with_numbers(&n);
+	kiln_tok_train_opts o = { .split_digits = 1 };
+	kiln_tok *t;
+	kiln_error err;
+	const int want = 300;
+	int *ref = malloc(2 * want * sizeof(int)), nref;
+	size_t len = n < 40000 ? n : 40000;
+
+	(void)state;
+	assert_non_null(ref);
+	/* the end of the corpus: the numbered lines */
+	assert_int_equal(kiln_tok_train_mem(&t, 257 + want, code + n - len,
+					    len, &o, &err), 0);
+	nref = ref_train_pretok(KILN_TOK_PRETOK_DIGITS,
+				(const unsigned char *)code + n - len, len,
+				want, ref);
+	assert_int_equal(kiln_tok_merges(t), nref);
+	for (int i = 0; i < nref; i++) {
+		int l, r;
+		kiln_tok_merge(t, i, &l, &r);
+		if (l != ref[2 * i] || r != ref[2 * i + 1])
+			fail_msg("merge %d: (%d, %d), reference (%d, %d)", i,
+				 l, r, ref[2 * i], ref[2 * i + 1]);
+	}
+	kiln_tok_free(t);
+	free(ref);
+	free(code);
+}
+
+/* tests/data/tok/gpt2-v1.bin was written by kiln before digit splitting
+ * (commit c21b49e's tokenizer.c and tok_train.c: vocab 400 on a small corpus
+ * of code and bank phrasings with numbers; the corpus ran out at 379). It
+ * must load as the GPT-2 pre-tokenizer, serialize to the same bytes, and
+ * encode SAMPLE into the ids that kiln gave then. */
+static void old_format_loads_and_encodes_as_before(void **state)
+{
+	static const char sample[] =
+		"def g(xs):  # add 5, -5, (5) and 12345\n"
+		"\treturn [min(max(x, -2), 5) for x in xs]  99 0x1F 3.14 2024\n";
+	static const int want[] = {
+		368, 32, 103, 40, 120, 115, 287, 32, 32, 35, 32, 97,
+		100, 100, 269, 44, 259, 53, 44, 297, 53, 41, 32, 317,
+		100, 340, 51, 52, 53, 10, 9, 114, 273, 275, 271, 109,
+		324, 40, 327, 40, 120, 44, 259, 50, 307, 269, 41, 262,
+		292, 32, 120, 338, 32, 120, 115, 93, 32, 32, 57, 57,
+		299, 120, 49, 70, 284, 46, 49, 52, 268, 308, 52, 10,
+	};
+	char path[1200];
+	size_t flen, len, nids;
+	char *file;
+	unsigned char *b;
+	const unsigned char *p;
+	kiln_tok *t;
+	kiln_error err;
+	int *ids;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%stests/data/tok/gpt2-v1.bin",
+		 repo_root());
+	file = slurp(path, &flen);
+	assert_int_equal(file[24], KILN_TOK_PRETOK_GPT2);
+	assert_int_equal(kiln_tok_load(&t, path, &err), 0);
+	assert_int_equal(kiln_tok_pretok(t), KILN_TOK_PRETOK_GPT2);
+	assert_int_equal(kiln_tok_vocab(t), 379);
+	assert_int_equal(kiln_tok_serialize(t, &b, &len, &err), 0);
+	assert_int_equal(len, flen);
+	assert_memory_equal(b, file, len);
+	assert_int_equal(kiln_tok_encode(t, sample, sizeof(sample) - 1, &ids,
+					 &nids, &err), 0);
+	assert_int_equal(nids, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < nids; i++)
+		if (ids[i] != want[i])
+			fail_msg("id %zu: %d, kiln before digit splitting gave "
+				 "%d", i, ids[i], want[i]);
+	/* and " 5" is still one token there, as it was */
+	p = kiln_tok_piece(t, 269, &len);
+	assert_int_equal(len, 2);
+	assert_memory_equal(p, " 5", 2);
+	assert_same_as_reference(t, sample, sizeof(sample) - 1);
+	free(ids);
+	free(b);
+	free(file);
+	kiln_tok_free(t);
 }
 
 static void training_known_answer(void **state)
@@ -592,6 +836,16 @@ static void file_format_checks_everything(void **state)
 	reseal(c, len);
 	expect_parse_error(c, len, "pre-tokenizer");
 	memcpy(c, b, len);
+	put32(c + 24, 3);
+	reseal(c, len);
+	expect_parse_error(c, len, "unknown pre-tokenizer 3");
+	memcpy(c, b, len);
+	put32(c + 24, KILN_TOK_PRETOK_DIGITS); /* the same merges, digits split */
+	reseal(c, len);
+	assert_int_equal(kiln_tok_deserialize(&u, c, len, &err), 0);
+	assert_int_equal(kiln_tok_pretok(u), KILN_TOK_PRETOK_DIGITS);
+	kiln_tok_free(u);
+	memcpy(c, b, len);
 	put32(c + 32 + 8 * 5, 300); /* merge 5 (id 261) uses id 300 */
 	reseal(c, len);
 	expect_parse_error(c, len, "merge 5 (id 261)");
@@ -807,6 +1061,11 @@ int main(void)
 		cmocka_unit_test(chunks_known_answers),
 		cmocka_unit_test(chunks_are_capped),
 		cmocka_unit_test(chunks_match_reference),
+		cmocka_unit_test(split_digits_chunks_known_answers),
+		cmocka_unit_test(split_digits_chunks_match_reference),
+		cmocka_unit_test(split_digits_tokenizer),
+		cmocka_unit_test(split_digits_training_matches_reference),
+		cmocka_unit_test(old_format_loads_and_encodes_as_before),
 		cmocka_unit_test(training_known_answer),
 		cmocka_unit_test(training_matches_reference),
 		cmocka_unit_test(training_is_deterministic_and_counts_tokens),

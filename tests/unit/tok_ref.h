@@ -2,7 +2,8 @@
  * docs/FORMATS.md ("Tokenizer file"), not from src/model/tokenizer.c; used by
  * tests/unit/test_tokenizer.c and tests/fuzz/fuzz_tokenizer.c.
  *   ref_chunk   the pre-tokenizer as regex-like alternatives matched on the
- *               whole run, capped afterwards;
+ *               whole run, capped afterwards (ref_chunk_pretok: either
+ *               pre-tokenizer, digits split or not);
  *   ref_encode  each merge in rank order over the whole chunk, every
  *               occurrence left to right;
  *   ref_train   a full recount of every pair before each merge, ties to the
@@ -38,21 +39,32 @@ static size_t match_run(const unsigned char *p, size_t n, int (*cls)(int))
 	return i > start ? i : 0;
 }
 
-static size_t ref_chunk(const unsigned char *p, size_t n)
+/* KILN_TOK_PRETOK_DIGITS: a digit alone first; no run of digits; a
+ * whitespace run keeps its last space when a digit follows. */
+static size_t ref_chunk_pretok(int pretok, const unsigned char *p, size_t n)
 {
+	int digits = pretok == KILN_TOK_PRETOK_DIGITS;
 	size_t len = 0;
 
 	if (n == 0)
 		return 0;
+	if (digits && is_digit(p[0]))
+		return 1;
 	if (!(len = match_run(p, n, is_letter)) &&
-	    !(len = match_run(p, n, is_digit)) &&
+	    !(!digits && (len = match_run(p, n, is_digit))) &&
 	    !(len = match_run(p, n, is_punct))) {
 		while (len < n && is_ws(p[len]))
 			len++;
-		if (len < n && len >= 2 && p[len - 1] == ' ')
+		if (len < n && len >= 2 && p[len - 1] == ' ' &&
+		    !(digits && is_digit(p[len])))
 			len--;
 	}
 	return len > KILN_TOK_MAX_CHUNK ? KILN_TOK_MAX_CHUNK : len;
+}
+
+static inline size_t ref_chunk(const unsigned char *p, size_t n)
+{
+	return ref_chunk_pretok(KILN_TOK_PRETOK_GPT2, p, n);
 }
 
 static size_t ref_encode(const kiln_tok *t, const unsigned char *p, size_t n,
@@ -62,7 +74,8 @@ static size_t ref_encode(const kiln_tok *t, const unsigned char *p, size_t n,
 	size_t o = 0;
 
 	for (size_t i = 0; i < n;) {
-		size_t len = ref_chunk(p + i, n - i), m = len;
+		size_t len = ref_chunk_pretok(kiln_tok_pretok(t), p + i, n - i);
+		size_t m = len;
 		int sym[KILN_TOK_MAX_CHUNK];
 
 		for (size_t j = 0; j < len; j++)
@@ -108,7 +121,8 @@ static int cmp_ref_pair(const void *a, const void *b)
 
 /* Merges [want][2]; returns how many were made. Chunks are kept in a plain
  * array with a linear search: small corpora only. */
-static int ref_train(const unsigned char *p, size_t n, int want, int *merges)
+static int ref_train_pretok(int pretok, const unsigned char *p, size_t n,
+			    int want, int *merges)
 {
 	ref_word *w = calloc(n + 1, sizeof(*w));
 	ref_pair *pairs = malloc((n + 1) * sizeof(*pairs));
@@ -118,7 +132,7 @@ static int ref_train(const unsigned char *p, size_t n, int want, int *merges)
 	if (!w || !pairs)
 		abort();
 	for (size_t i = 0; i < n;) {
-		size_t len = ref_chunk(p + i, n - i), k;
+		size_t len = ref_chunk_pretok(pretok, p + i, n - i), k;
 
 		for (k = 0; k < nw; k++) {
 			if (w[k].len != len)
@@ -178,6 +192,12 @@ static int ref_train(const unsigned char *p, size_t n, int want, int *merges)
 	free(w);
 	free(pairs);
 	return done;
+}
+
+static inline int ref_train(const unsigned char *p, size_t n, int want,
+			    int *merges)
+{
+	return ref_train_pretok(KILN_TOK_PRETOK_GPT2, p, n, want, merges);
 }
 
 /* A serialized tokenizer with its checksum recomputed after an edit. */
