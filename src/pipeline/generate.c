@@ -183,13 +183,9 @@ static const char *choice_text_nul(const json_t *c0, int *nul)
 {
 	const json_t *s = json_object_get(json_object_get(c0, "message"),
 					  "content");
-	const char *t;
-
 	if (!json_is_string(s))
 		s = json_object_get(c0, "text");
-	t = json_string_value(s);
-	*nul = t && strlen(t) != json_string_length(s);
-	return *nul ? NULL : t;
+	return kiln__text_value(s, nul);
 }
 
 static const char *choice_text(const json_t *c0)

@@ -58,11 +58,17 @@ const char *kiln__answer_text(const json_t *answer, int completions)
 	const json_t *s = completions ? json_object_get(c0, "text")
 			  : json_object_get(json_object_get(c0, "message"),
 					    "content");
-	const char *t = json_string_value(s);
+	return kiln__text_value(s, NULL);
+}
 
-	/* A text with a NUL byte in it (\u0000) is no text kiln can read: as
-	 * if the answer had none. */
-	return t && strlen(t) == json_string_length(s) ? t : NULL;
+const char *kiln__text_value(const json_t *s, int *nul)
+{
+	const char *t = json_string_value(s);
+	int has = t && strlen(t) != json_string_length(s);
+
+	if (nul)
+		*nul = has;
+	return has ? NULL : t;
 }
 
 static int complete(void *ctx, size_t unit, const kiln_teacher_slot *slots,

@@ -17,4 +17,9 @@ char *kiln__request_body(const kiln_generate_opts *g, const char *prompt,
 /* The text of an answer's first choice, or NULL. */
 const char *kiln__answer_text(const json_t *answer, int completions);
 
+/* A JSON string's text, or NULL when s is not a string or holds a NUL
+ * byte (\u0000: no code or test of kiln's can), *nul then set when nul is
+ * not NULL. */
+const char *kiln__text_value(const json_t *s, int *nul);
+
 #endif
