@@ -36,6 +36,9 @@ typedef struct kiln_bank_opts {
 	int depth;              /* the most stages a task has (1..6) */
 	int split;              /* KILN_BANK_ALL, _TRAIN, _HELDOUT, ... */
 	int language;           /* KILN_BANK_PYTHON, _C */
+	int param_scale;        /* draw numeric parameters from ranges this
+				 * many times as wide (1: the bank's own);
+				 * held-out values stay held out */
 } kiln_bank_opts;
 
 kiln_bank_opts kiln_bank_opts_default(void);

@@ -34,6 +34,11 @@ static const kiln_opt bank_opts[] = {
 	KILN_OPT_ROW_ENUM("language", 'l', A, b.language, bank_langs, "LANG",
 		"the language of the prompt, the reference and the wrong "
 		"variants"),
+	KILN_OPT_ROW_INT("param-scale", 0, A, b.param_scale, 1, 1000, "S",
+		"draw numeric parameters from ranges S times as wide (1..9 "
+		"becomes 1..9S, -5..5 becomes -5S..5S): training data where "
+		"a constant must be copied from the prompt; the split's "
+		"held-out values stay held out"),
 	KILN_OPT_ROW_PATH("output", 'o', A, output, "FILE",
 		"write here (atomically) instead of stdout; after an error, "
 		"the tasks before it go to FILE.partial"),

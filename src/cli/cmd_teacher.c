@@ -40,6 +40,7 @@ struct teacher_args {
 	long long tasks, seed, steps;
 	int depth, d1_seeds, split, vocab, layers, heads, d_model, ctx, batch, threads;
 	int ntests, tests_every, quiet, hold_phrasing, split_digits;
+	int param_scale;
 	double minutes, lr;
 	const char *keep;
 };
@@ -66,6 +67,10 @@ static const kiln_opt teacher_opts[] = {
 		"docs/BANK.md)"),
 	KILN_OPT_ROW_INT("seed", 's', A, seed, 0, CLI_MAX_SEED, "N",
 		"the bank's stream, the weights and the data order"),
+	KILN_OPT_ROW_INT("param-scale", 0, A, param_scale, 1, 1000, "S",
+		"the bank's parameter ranges S times as wide (kiln bank "
+		"--param-scale): many constants per template, so that the "
+		"model must copy the prompt's"),
 	KILN_OPT_ROW_INT("tests-per-task", 0, A, ntests, 1, 32, "N",
 		"assert lines in a tests answer (edge cases first)"),
 	KILN_OPT_ROW_INT("tests-every", 0, A, tests_every, 1, 1000, "N",
@@ -260,6 +265,7 @@ static int stream_samples(const struct teacher_args *a, long long seed,
 	bo.n = 100000000;
 	bo.seed = seed;
 	bo.depth = depth;
+	bo.param_scale = a->param_scale;
 	bo.split = a->split ? KILN_BANK_TRAIN_TEMPLATE : KILN_BANK_TRAIN;
 	if ((rc = kiln_bank_open(&b, &bo, err)))
 		return rc;
@@ -414,6 +420,7 @@ static int run_teacher(int argc, char **argv)
 	a.tasks = 3000, a.seed = 1, a.depth = 2, a.ntests = 5;
 	a.tests_every = 2;
 	a.d1_seeds = 4;
+	a.param_scale = 1;
 	a.hold_phrasing = -1;
 	a.vocab = 1024, a.layers = 4, a.heads = 4, a.d_model = 128;
 	a.ctx = 384, a.batch = 4, a.steps = 3000, a.lr = 5e-3;

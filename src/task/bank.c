@@ -21,7 +21,8 @@ kiln_bank_opts kiln_bank_opts_default(void)
 {
 	kiln_bank_opts o = { .n = 100, .seed = 1, .depth = 3,
 			     .split = KILN_BANK_ALL,
-			     .language = KILN_BANK_PYTHON };
+			     .language = KILN_BANK_PYTHON,
+			     .param_scale = 1 };
 	return o;
 }
 
@@ -240,8 +241,11 @@ int kiln_bank_open(kiln_bank **bp, const kiln_bank_opts *o, kiln_error *err)
 	if (o->depth < 1 || o->depth > KILN_BANK_MAX_DEPTH || o->n < 0 ||
 	    o->seed < 0 || o->split < KILN_BANK_ALL ||
 	    o->split > KILN_BANK_HELDOUT_TEMPLATE || o->language < 0 ||
-	    o->language > KILN_BANK_C)
-		return kiln_error_set(err, KILN_EINVAL, "bad options (depth 1..6, n >= 0, seed >= 0)");
+	    o->language > KILN_BANK_C || o->param_scale < 1 ||
+	    o->param_scale > 1000)
+		return kiln_error_set(err, KILN_EINVAL, "bad options (depth "
+				      "1..6, n >= 0, seed >= 0, param scale "
+				      "1..1000)");
 	if (!(b = calloc(1, sizeof *b)))
 		goto oom;
 	b->o = *o;
@@ -353,6 +357,23 @@ static int held_pair(const bk_tmpl *a, const bk_tmpl *b)
 	return kiln_rng_mix(h) % 5 == 0;
 }
 
+/* Parameter j of a stage: from the template's range, or with
+ * --param-scale S (training data that must teach copying a constant from
+ * the prompt rather than recalling one) from a range S times as wide: a
+ * positive bound times S, a bound <= 0 kept (so 1..9 becomes 1..9S and
+ * -5..5 becomes -5S..5S); letters as they are. Values that take a task
+ * out of the bank's bounds make it fail its tests like any other. */
+static long long draw_param(kiln_bank *b, const bk_tmpl *tp, int j)
+{
+	long long lo = tp->lo[j], hi = tp->hi[j], s = b->o.param_scale;
+
+	if (!tp->chr && s > 1) {
+		lo = lo < 0 ? lo * s : lo;
+		hi = hi > 0 ? hi * s : hi;
+	}
+	return draw(&b->rng, lo, hi);
+}
+
 static int draw_composition(kiln_bank *b, btask *T)
 {
 	int cur;
@@ -380,8 +401,7 @@ static int draw_composition(kiln_bank *b, btask *T)
 			return -1;
 		T->st[k].t = t;
 		for (int j = 0; j < 2; j++)
-			T->st[k].p[j] = j < tp->np
-				? draw(&b->rng, tp->lo[j], tp->hi[j]) : 0;
+			T->st[k].p[j] = j < tp->np ? draw_param(b, tp, j) : 0;
 		T->alt[k] = (int)draw(&b->rng, 0, 3);
 		T->heldout_tmpl |= tp->heldout;
 		T->heldout |= held_stage(tp, T->st[k].p);

@@ -291,16 +291,16 @@ static char *arg_of(const char *call)
  * hidden tests' answers are the composition's, every wrong variant's
  * composition fails at least one test, the template split follows the
  * templates, and a task of depth 1 without parameters is in train. */
-static void records_agree_with_the_interpreter(void **state)
+static void records_agree(int param_scale)
 {
 	kiln_bank_opts o = kiln_bank_opts_default();
 	json_t *tmpl;
 	kiln_bank *b;
 	kiln_error err;
 
-	(void)state;
 	o.seed = 4;
 	o.depth = 4;
+	o.param_scale = param_scale;
 	assert_int_equal(kiln_bank_templates(&tmpl, &err), 0);
 	assert_true(json_array_size(tmpl) >= 200);
 	assert_int_equal(kiln_bank_open(&b, &o, &err), 0);
@@ -364,6 +364,82 @@ static void records_agree_with_the_interpreter(void **state)
 	json_decref(tmpl);
 }
 
+static void records_agree_with_the_interpreter(void **state)
+{
+	(void)state;
+	records_agree(1);
+}
+
+/* --param-scale: the same checks on tasks with wide parameters. */
+static void wide_records_agree_with_the_interpreter(void **state)
+{
+	(void)state;
+	records_agree(10);
+}
+
+/* The largest number written in a composition ("map_add(37) | sum"). */
+static long long largest_number(const char *comp)
+{
+	long long m = 0;
+
+	for (const char *c = comp; *c; c++)
+		if (*c >= '0' && *c <= '9' && (c == comp || c[-1] < '0' ||
+					       c[-1] > '9')) {
+			long long v = strtoll(c, NULL, 10);
+
+			m = v > m ? v : m;
+		}
+	return m;
+}
+
+/* --param-scale 10 draws parameters beyond the bank's own ranges, and its
+ * train split still never has a depth-1 task of the default held-out
+ * split: a teacher trained on wide parameters has not seen the held-out
+ * tasks it is measured on. */
+static void wide_parameters_keep_the_split(void **state)
+{
+	enum { N = 3000 };
+	kiln_bank_opts o = kiln_bank_opts_default();
+	char *held[1500];
+	int nheld = 0, wide = 0;
+	kiln_bank *b;
+	kiln_error err;
+	json_t *t;
+
+	(void)state;
+	o.depth = 1;
+	o.split = KILN_BANK_HELDOUT;
+	assert_int_equal(kiln_bank_open(&b, &o, &err), 0);
+	while (kiln_bank_next(b, &t, &err) == 0) {
+		assert_true(nheld < 1500);
+		held[nheld++] = strdup(json_string_value(json_object_get(
+			json_object_get(t, "bank"), "composition")));
+		json_decref(t);
+	}
+	kiln_bank_close(b);
+	assert_true(nheld > 100);
+	qsort(held, (size_t)nheld, sizeof *held, cmp_str);
+
+	o.split = KILN_BANK_TRAIN;
+	o.param_scale = 10;
+	assert_int_equal(kiln_bank_open(&b, &o, &err), 0);
+	for (int i = 0; i < N; i++) {
+		const char *comp;
+
+		t = next(b);
+		comp = json_string_value(json_object_get(json_object_get(t,
+						"bank"), "composition"));
+		assert_null(bsearch(&comp, held, (size_t)nheld, sizeof *held,
+				    cmp_str));
+		wide += largest_number(comp) > 9;
+		json_decref(t);
+	}
+	kiln_bank_close(b);
+	assert_true(wide > N / 4);
+	for (int i = 0; i < nheld; i++)
+		free(held[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +451,8 @@ int main(void)
 		cmocka_unit_test(stream_of_seed_1_is_pinned),
 		cmocka_unit_test(ten_thousand_distinct_tasks),
 		cmocka_unit_test(records_agree_with_the_interpreter),
+		cmocka_unit_test(wide_records_agree_with_the_interpreter),
+		cmocka_unit_test(wide_parameters_keep_the_split),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
