@@ -4,7 +4,7 @@ tasks (docs/RUN.md, "The default teacher").
 
 Usage: teacher-eval.py [--kiln KILN] [-n N] [--seed S]
                        [--split heldout|train|heldout-template|train-template]
-                       [--exclude TASKS] MODEL.bin
+                       [--exclude TASKS] [--keep] MODEL.bin
 
 Held-out tasks (kiln bank --split heldout: every task has a parameter
 value or a composition the teacher never saw; heldout-template: a
@@ -62,6 +62,9 @@ def main():
     ap.add_argument("--exclude", help="a kiln bank file: leave out tasks "
                     "with its fingerprints (the teacher's own training "
                     "tasks)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the work folder (tasks, answers, verdicts) "
+                    "and print its path to stderr")
     ap.add_argument("model")
     a = ap.parse_args()
     kiln = os.path.abspath(a.kiln)
@@ -135,7 +138,10 @@ def main():
                  "--kiln", kiln, tasks_path, tst])
     out["tests"] = json.loads(rates.splitlines()[-1])
     print(json.dumps(out))
-    subprocess.run(["rm", "-rf", tmp])
+    if a.keep:
+        print("kept: " + tmp, file=sys.stderr)
+    else:
+        subprocess.run(["rm", "-rf", tmp])
 
 
 if __name__ == "__main__":
