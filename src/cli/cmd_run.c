@@ -184,13 +184,13 @@ static int resolve(struct plan *p, const char *out_override)
 
 		if (c)
 			snprintf(p->teacher_buf, sizeof p->teacher_buf,
-				 "%s/teacher-v2.bin", c);
+				 "%s/teacher-v3.bin", c);
 		else if (x)
 			snprintf(p->teacher_buf, sizeof p->teacher_buf,
-				 "%s/kiln/teacher-v2.bin", x);
+				 "%s/kiln/teacher-v3.bin", x);
 		else
 			snprintf(p->teacher_buf, sizeof p->teacher_buf,
-				 "%s/.cache/kiln/teacher-v2.bin", h ? h : "/tmp");
+				 "%s/.cache/kiln/teacher-v3.bin", h ? h : "/tmp");
 		p->default_teacher = 1;
 		p->local = p->teacher_buf;
 		teacher = NULL;

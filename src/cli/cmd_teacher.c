@@ -59,8 +59,9 @@ static const kiln_opt teacher_opts[] = {
 		"the most stages a task composes"),
 	KILN_OPT_ROW_INT("depth1-seeds", 0, A, d1_seeds, 0, 1000, "K",
 		"also every depth-1 task of the split from K seeds (seed, "
-		"seed+1, ...; about 970 each: the same operations in other "
-		"phrasings, wordings and examples)"),
+		"seed+1, ...; about 7,100 each at --param-scale 10, 970 at "
+		"1: the same operations with other constants, phrasings, "
+		"wordings and examples)"),
 	KILN_OPT_ROW_ENUM("split", 0, A, split, teacher_splits, "SPLIT",
 		"train (held-out parameter values and compositions left out) "
 		"or train-template (held-out templates left out; "
@@ -419,11 +420,11 @@ static int run_teacher(int argc, char **argv)
 	memset(&a, 0, sizeof a);
 	a.tasks = 3000, a.seed = 1, a.depth = 2, a.ntests = 5;
 	a.tests_every = 2;
-	a.d1_seeds = 4;
-	a.param_scale = 1;
+	a.d1_seeds = 1;
+	a.param_scale = 10;
 	a.hold_phrasing = -1;
 	a.vocab = 1024, a.layers = 4, a.heads = 4, a.d_model = 128;
-	a.ctx = 384, a.batch = 4, a.steps = 3000, a.lr = 5e-3;
+	a.ctx = 384, a.batch = 4, a.steps = 3000, a.lr = 2e-3;
 	a.minutes = 10;
 	if ((rc = cli_parse(&cli_teacher, argc, argv, &a, sizeof a, &npos)) !=
 	    CLI_GO)

@@ -72,12 +72,24 @@ def main():
           s.get("steps", 6) < 6 and os.path.getsize(c) > 0,
           (p.returncode, s, p.stderr[-1500:]))
 
+    p1 = subprocess.run([KILN, "teacher-train", "-o",
+                         os.path.join(tmp, "p1.bin")] + TINY +
+                        ["--depth1-seeds", "1", "--param-scale", "1",
+                         "--steps", "1"],
+                        capture_output=True, text=True, timeout=600)
+    s1 = json.loads(p1.stdout.splitlines()[-1]) if p1.stdout.strip() else {}
+    check("the default --param-scale 10 gives a seed many more depth-1 "
+          "tasks (constants) than the bank's own ranges",
+          p1.returncode == 0 and 500 < s1.get("tasks", 0) < 1500 and
+          s.get("tasks", 0) > 5000, (s1.get("tasks"), s.get("tasks"),
+                                     p1.stderr[-800:]))
+
     def tok_info(path):
         q = subprocess.run([KILN, "tokenizer", "info", "--tok", path],
                            capture_output=True, text=True, timeout=60)
         return json.loads(q.stdout) if q.returncode == 0 else {}
     check("the teacher's tokenizer does not split digits by default "
-          "(teacher-v2's)",
+          "(teacher-v2's and v3's)",
           tok_info(os.path.join(keep, "tokenizer.bin")).get("split_digits")
           is False)
     d, keep_d = os.path.join(tmp, "d.bin"), os.path.join(tmp, "keep-d")
