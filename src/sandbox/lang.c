@@ -906,9 +906,14 @@ static int render_c(const struct lang *l, const kiln_job *job,
  * a lexical declaration of a non-configurable global is a SyntaxError),
  * with the intrinsics frozen by node --frozen-intrinsics (no
  * JSON.stringify or Array.prototype.map replaced for the tests). Then it
- * runs the solution and the test as two scripts, and writes the record
- * only when the test script has returned; process.exit in the solution,
- * an exception, an unfinished test: no record. */
+ * runs the solution, the set-up and the test as scripts. The test is
+ * finished when its script returned and, when the script's value is a
+ * promise (an asynchronous test: `(async () => { ... })()`), that promise
+ * fulfilled; the record is written only then and once the event loop has
+ * nothing left to run (beforeExit with no timer pending: one the
+ * solution emits while its timer is pending is ignored), so an assert in a callback or an
+ * unhandled rejection still counts. process.exit in the solution, an
+ * exception, a rejected or never-settled test promise: no record. */
 static const char js_runtime[] =
 	"'use strict';\n"
 	"// kiln's JavaScript runtime (src/sandbox/lang.c)\n"
@@ -940,10 +945,7 @@ static const char js_runtime[] =
 	"}\n"
 	"const run = (f) => vm.runInThisContext(readFileSync('/tmp/w/' + f, 'utf8'),\n"
 	"  { filename: f });\n"
-	"try {\n"
-	"  run('sol.js');\n"
-	"  run('t' + which + '.js');\n"
-	"} catch (e) {\n"
+	"const failed = (e) => {\n"
 	"  let code = 3, text = 'uncaught exception';\n"
 	"  try {\n"
 	"    if (e && e.code === 'ERR_ASSERTION') code = 1;\n"
@@ -951,9 +953,32 @@ static const char js_runtime[] =
 	"  } catch (e2) {}\n"
 	"  say(text);\n"
 	"  exit(code);\n"
-	"}\n"
-	"writeSync(3, nonce + '\\tD\\n');\n"
-	"exit(0);\n";
+	"};\n"
+	"const then = Promise.prototype.then;\n"
+	"const active = process.getActiveResourcesInfo;\n"
+	"let finished = false;\n"
+	"process.on('beforeExit', () => {\n"
+	"  // emitted by the solution while a timer is pending: not the end\n"
+	"  for (const r of active.call(process))\n"
+	"    if (r === 'Timeout' || r === 'Immediate') return;\n"
+	"  if (!finished) {\n"
+	"    say('the test did not finish: its promise never settled');\n"
+	"    exit(3);\n"
+	"  }\n"
+	"  writeSync(3, nonce + '\\tD\\n');\n"
+	"  exit(0);\n"
+	"});\n"
+	"try {\n"
+	"  run('sol.js');\n"
+	"  if (process.argv[3] === 'setup') run('setup.js');\n"
+	"  const r = run('t' + which + '.js');\n"
+	"  if (r instanceof Promise)\n"
+	"    then.call(r, () => { finished = true; }, failed);\n"
+	"  else\n"
+	"    finished = true;\n"
+	"} catch (e) {\n"
+	"  failed(e);\n"
+	"}\n";
 
 /* JavaScript (node): sol.js, t<i>.js (a test program is t0.js), kiln.js.
  * No compile step; each test runs node on kiln.js, from the files the
@@ -963,6 +988,7 @@ static int render_js(const struct lang *l, const kiln_job *job,
 		     json_t *compile, kiln_error *err)
 {
 	size_t n = job->program ? 1 : job->ntests;
+	int setup = job->setup && *job->setup;
 	char heap[64];
 
 	(void)l;
@@ -973,6 +999,10 @@ static int render_js(const struct lang *l, const kiln_job *job,
 				job->solution ? job->solution : "")))
 		return kiln_error_set(err, KILN_EPARSE,
 				      "solution is not valid UTF-8");
+	if (setup && json_object_set_new(files, "setup.js",
+					 json_string(job->setup)))
+		return kiln_error_set(err, KILN_EPARSE,
+				      "set-up is not valid UTF-8");
 	/* V8's heap bounded by --memory (its reservations are not) */
 	snprintf(heap, sizeof(heap), "--max-old-space-size=%lld",
 		 lim->memory > 0 ? (lim->memory >> 20) : 1LL << 20);
@@ -984,9 +1014,10 @@ static int render_js(const struct lang *l, const kiln_job *job,
 				i < job->ntests ? job->tests[i] : "")))
 			return kiln_error_set(err, KILN_EPARSE,
 					      "test is not valid UTF-8");
-		if (json_array_append_new(runs, json_pack("[ssssss]",
+		if (json_array_append_new(runs, json_pack("[sssssss]",
 				"/usr/bin/node", "--frozen-intrinsics",
-				"--no-warnings", heap, "/tmp/w/kiln.js", arg)))
+				"--no-warnings", heap, "/tmp/w/kiln.js", arg,
+				setup ? "setup" : "-")))
 			return kiln_error_set(err, KILN_ENOMEM,
 					      "out of memory");
 	}
@@ -1084,7 +1115,10 @@ static const struct lang langs[] = {
 	  "--version", NULL,
 	  "int add(int a, int b) { return a + b; }",
 	  "assert(add(2, 3) == 5);" },
-	{ "cpp", LANG_EXEC, render_c, 0, 0, 0, 0, NULL, "/usr/bin/g++",
+	/* new's std::bad_alloc ends in std::terminate (built without
+	 * exceptions): abort, which alone would read as a failed assert */
+	{ "cpp", LANG_EXEC, render_c, 0, 0, 0, 0, "std::bad_alloc",
+	  "/usr/bin/g++",
 	  "--version", NULL,
 	  "int add(int a, int b) { return a + b; }",
 	  "assert(add(2, 3) == 5);" },
