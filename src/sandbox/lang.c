@@ -431,7 +431,11 @@ static const char c_build_sh[] =
  * stays C (compiled by cc) and is linked first. -fkeep-inline-functions
  * is left out: in C++ it would emit every inline function of the standard
  * library's headers, and a static function named like a libc function
- * does not compile after <cstring>'s extern declaration. */
+ * does not compile after <cstring>'s extern declaration. A function
+ * that returns a value and runs off its end (undefined in C++: the
+ * caller reads whatever the register holds, which can be the expected
+ * answer) traps there (-fsanitize=return, a trap instruction, no
+ * runtime library): killed by SIGILL, never a pass. */
 static const char cpp_build_sh[] =
 	"# kiln: builds a C++ job (src/sandbox/lang.c). $1: this job's random ID,\n"
 	"# $2: main for a test program (else empty).\n"
@@ -439,7 +443,8 @@ static const char cpp_build_sh[] =
 	"cd /tmp/w\n"
 	"g++ -std=gnu++17 -fno-exceptions -E sol.cpp \"t$1.cpp\" >both.ii\n"
 	"awk -v id=\"$1\" -v ext=cpp -v entry=\"$2\" -f join.awk both.ii >main.ii\n"
-	"g++ -std=gnu++17 -O1 -pipe -fno-exceptions -fkeep-static-functions -S main.ii\n"
+	"g++ -std=gnu++17 -O1 -pipe -fno-exceptions -fkeep-static-functions \\\n"
+	"  -fsanitize=return -fsanitize-undefined-trap-on-error -S main.ii\n"
 	SYMS_SH
 	"cc -std=gnu17 -O1 -pipe -c -o \"k$1.o\" \"k$1.c\"\n"
 	"g++ -O1 -pipe -o prog \"k$1.o\" main.s -lm\n"
