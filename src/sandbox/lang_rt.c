@@ -889,36 +889,191 @@ static const char lua_rt[] =
 	"flush(stdout)\n"
 	"exit(0)\n";
 
-int kiln__render_lua(const kiln_job *job, const char *lua, json_t *files,
-		     json_t *runs, kiln_error *err)
+/* --------------------------------------------------------------- Tcl */
+
+/* kiln.tcl, the entry point and the judge. This interpreter (the
+ * master) reads the nonce and closes stdin; the solution is evaluated in
+ * a safe child interpreter (no files, sockets, exec, load, exit, no
+ * channels: puts and flush are kiln's, stdout and stderr only), the
+ * set-up and the test in a second safe interpreter, whose unknown
+ * command hands a command it lacks to the solution's: only strings cross
+ * (a name, arguments, a value or an error message), so the solution can
+ * neither redefine the test's if, expr or assert nor reach the nonce, and
+ * a break, continue or return it ends with is an error in the test, not a
+ * way out of its loop. The master prints the record when the test's
+ * evaluation returned normally; kiln's assert and tcltest's test fail
+ * with the error code {KILN FAIL} (exit 1), any other error exits 3. */
+static const char tcl_rt[] =
+	"# kiln's Tcl runtime (src/sandbox/lang_rt.c). The solution runs in one\n"
+	"# safe interpreter, the set-up and the test in another; this one, the\n"
+	"# master, holds the nonce and alone decides the record.\n"
+	"set kiln_nonce [gets stdin]\n"
+	"close stdin\n"
+	"set kiln_which [lindex $argv 0]\n"
+	"proc kiln_text {path} {\n"
+	"    if {[catch {open $path r} f]} { return \"\" }\n"
+	"    fconfigure $f -encoding utf-8\n"
+	"    set s [read $f]\n"
+	"    close $f\n"
+	"    return $s\n"
+	"}\n"
+	"proc kiln_die {code msg} {\n"
+	"    catch {puts stderr $msg}\n"
+	"    catch {flush stderr}\n"
+	"    exit $code\n"
+	"}\n"
+	"# puts and flush in the safe interpreters (they have no channels):\n"
+	"# stdout and stderr only\n"
+	"proc kiln_chan {ch} {\n"
+	"    if {$ch ni {stdout stderr}} {\n"
+	"        return -code error \"can not find channel named \\\"$ch\\\"\"\n"
+	"    }\n"
+	"    return $ch\n"
+	"}\n"
+	"proc kiln_puts {args} {\n"
+	"    set nl [expr {[lindex $args 0] ne \"-nonewline\"}]\n"
+	"    if {!$nl} { set args [lrange $args 1 end] }\n"
+	"    if {[llength $args] == 1} {\n"
+	"        set args [list stdout {*}$args]\n"
+	"    } elseif {[llength $args] != 2} {\n"
+	"        return -code error {wrong # args: should be \"puts ?-nonewline? ?channelId? string\"}\n"
+	"    }\n"
+	"    set ch [kiln_chan [lindex $args 0]]\n"
+	"    if {$nl} { puts $ch [lindex $args 1] } else { puts -nonewline $ch [lindex $args 1] }\n"
+	"}\n"
+	"proc kiln_flush {ch} { flush [kiln_chan $ch] }\n"
+	"set kiln_sol [interp create -safe]\n"
+	"set kiln_test [interp create -safe]\n"
+	"foreach i [list $kiln_sol $kiln_test] {\n"
+	"    interp alias $i puts {} kiln_puts\n"
+	"    interp alias $i flush {} kiln_flush\n"
+	"}\n"
+	"# A command the test's interpreter lacks is the solution's: only its\n"
+	"# name and arguments cross, and only a value or an error comes back (a\n"
+	"# break, continue or return from the solution is an error, not a way\n"
+	"# out of the test's loop)\n"
+	"proc kiln_call {name args} {\n"
+	"    set code [catch {interp eval $::kiln_sol [list $name {*}$args]} r]\n"
+	"    if {$code == 0} { return $r }\n"
+	"    if {$code == 1} { return -code error $r }\n"
+	"    return -code error \"$name ended with code $code, not a value\"\n"
+	"}\n"
+	"interp alias $kiln_test unknown {} kiln_call\n"
+	"# kiln's checks, in the test's interpreter: assert and tcltest's test\n"
+	"interp eval $kiln_test {\n"
+	"    proc assert {cond {msg \"\"}} {\n"
+	"        if {[uplevel 1 [list expr $cond]]} { return }\n"
+	"        if {$msg eq \"\"} { set msg \"assertion failed: $cond\" }\n"
+	"        return -code error -errorcode {KILN FAIL} $msg\n"
+	"    }\n"
+	"    namespace eval tcltest {\n"
+	"        namespace export test cleanupTests testConstraint\n"
+	"        proc testConstraint {args} { return 1 }\n"
+	"        proc cleanupTests {args} {}\n"
+	"        proc test {name desc args} {\n"
+	"            set o [dict create -setup {} -body {} -cleanup {} -result {} \\\n"
+	"                       -match exact -returnCodes {ok return}]\n"
+	"            if {[string match -* [lindex $args 0]]} {\n"
+	"                set o [dict merge $o $args]\n"
+	"            } else {\n"
+	"                if {[llength $args] == 3} { set args [lrange $args 1 end] }\n"
+	"                dict set o -body [lindex $args 0]\n"
+	"                dict set o -result [lindex $args 1]\n"
+	"            }\n"
+	"            uplevel 1 [dict get $o -setup]\n"
+	"            set code [catch {uplevel 1 [dict get $o -body]} got]\n"
+	"            uplevel 1 [dict get $o -cleanup]\n"
+	"            set codes [string map {ok 0 error 1 return 2 break 3 continue 4} \\\n"
+	"                           [dict get $o -returnCodes]]\n"
+	"            if {$code ni $codes} {\n"
+	"                if {$code == 1} { return -code error $got }\n"
+	"                set got \"code $code: $got\"\n"
+	"            }\n"
+	"            set want [dict get $o -result]\n"
+	"            switch -- [dict get $o -match] {\n"
+	"                glob { set ok [string match $want $got] }\n"
+	"                regexp { set ok [regexp -- $want $got] }\n"
+	"                default { set ok [expr {$got eq $want}] }\n"
+	"            }\n"
+	"            if {!$ok || $code ni $codes} {\n"
+	"                return -code error -errorcode {KILN FAIL} \\\n"
+	"                    \"test $name ($desc): expected \\\"$want\\\", got \\\"$got\\\"\"\n"
+	"            }\n"
+	"        }\n"
+	"    }\n"
+	"    package provide tcltest 2.5\n"
+	"    namespace import tcltest::*\n"
+	"}\n"
+	"set code [catch {interp eval $kiln_sol [kiln_text /tmp/w/sol.tcl]} r o]\n"
+	"if {$code == 1} { kiln_die 3 \"solution: [dict get $o -errorinfo]\" }\n"
+	"foreach what [list setup t$kiln_which] {\n"
+	"    set code [catch {interp eval $kiln_test [kiln_text /tmp/w/$what.tcl]} r o]\n"
+	"    if {$code == 1 && [dict get $o -errorcode] eq {KILN FAIL}} {\n"
+	"        kiln_die 1 \"test $kiln_which: $r\"\n"
+	"    }\n"
+	"    if {$code != 0 && $code != 2} {\n"
+	"        kiln_die 3 \"$what: [dict get $o -errorinfo]\"\n"
+	"    }\n"
+	"}\n"
+	"puts -nonewline stdout \"\\n$kiln_nonce\\tD\\n\"\n"
+	"flush stdout\n"
+	"exit 0\n";
+
+/* The interpreted languages whose job is kiln's runtime and the files it
+ * reads: the runtime (rt_name), the solution (sol.EXT: with the set-up
+ * behind it when setup_apart is 0, else the set-up in setup.EXT), each
+ * test in t<i>.EXT; each run is the interpreter on the runtime with the
+ * test's number. */
+static const struct script {
+	const char *lang, *rt_name, *rt, *ext;
+	int setup_apart;
+} scripts[] = {
+	/* the set-up runs with the solution, before any test */
+	{ "lua", "kiln.lua", lua_rt, "lua", 0 },
+	/* the set-up runs in the test's interpreter */
+	{ "tcl", "kiln.tcl", tcl_rt, "tcl", 1 },
+};
+
+int kiln__render_script(const kiln_job *job, const char *lang,
+			const char *interp, json_t *files, json_t *runs,
+			kiln_error *err)
 {
+	const struct script *sc = NULL;
 	size_t n = job->program ? 1 : job->ntests;
+	const char *sol = job->solution ? job->solution : "";
+	const char *setup = job->setup ? job->setup : "";
+	char name[32], path[64];
+	char *s;
 	int rc;
 
-	if ((rc = put(files, "kiln.lua", lua_rt, err)))
+	for (size_t i = 0; i < sizeof(scripts) / sizeof(*scripts); i++)
+		if (strcmp(scripts[i].lang, lang) == 0)
+			sc = &scripts[i];
+	if (!sc)
+		return kiln_error_set(err, KILN_EINVAL, "no render for %s",
+				      lang);
+	snprintf(path, sizeof(path), "/tmp/w/%s", sc->rt_name);
+	if ((rc = put(files, sc->rt_name, sc->rt, err)))
 		return rc;
-	{
-		/* the set-up runs with the solution, before any test */
-		char *s = malloc(strlen(job->solution ? job->solution : "") +
-				 strlen(job->setup ? job->setup : "") + 2);
-		if (!s)
-			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-		sprintf(s, "%s\n%s", job->solution ? job->solution : "",
-			job->setup ? job->setup : "");
-		rc = put(files, "sol.lua", s, err);
-		free(s);
-		if (rc)
-			return rc;
-	}
+	s = malloc(strlen(sol) + strlen(setup) + 2);
+	if (!s)
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	sprintf(s, "%s\n%s", sol, sc->setup_apart ? "" : setup);
+	snprintf(name, sizeof(name), "sol.%s", sc->ext);
+	rc = put(files, name, s, err);
+	free(s);
+	snprintf(name, sizeof(name), "setup.%s", sc->ext);
+	if (rc || (sc->setup_apart && (rc = put(files, name, setup, err))))
+		return rc;
 	for (size_t i = 0; i < n; i++) {
-		char name[32], arg[32];
-		snprintf(name, sizeof(name), "t%zu.lua", i);
+		char arg[32];
+		snprintf(name, sizeof(name), "t%zu.%s", i, sc->ext);
 		snprintf(arg, sizeof(arg), "%zu", i);
 		if ((rc = put(files, name, i < job->ntests ? job->tests[i] : "",
 			      err)))
 			return rc;
-		if (json_array_append_new(runs, json_pack("[sss]", lua,
-				"/tmp/w/kiln.lua", arg)))
+		if (json_array_append_new(runs, json_pack("[sss]", interp,
+				path, arg)))
 			return kiln_error_set(err, KILN_ENOMEM,
 					      "out of memory");
 	}

@@ -53,7 +53,7 @@ CASES_DIR = os.path.join(HERE, "cases")
 STATUSES = {"pass", "fail", "error", "timeout", "memory", "output_limit",
             "killed", "sandbox_error"}
 LANGUAGES = {"python", "c", "cpp", "js", "go", "java", "rust", "lua",
-             "ocaml"}
+             "ocaml", "tcl", "racket"}
 
 # One kiln verify run per group, same limits for both. "parallel" runs on
 # two boxes at once. "serial" runs on one box (-j 1), one case at a time in
@@ -165,6 +165,8 @@ class Case:
             head = "-- %s\n" % tag
         elif self.language == "ocaml":
             head = "(* %s *)\n" % tag
+        elif self.language == "racket":
+            head = "; %s\n" % tag
         else:
             head = "# %s\n" % tag
         rec = {"id": self.name, "language": self.language,
