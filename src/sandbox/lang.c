@@ -1046,8 +1046,8 @@ static int render_java(const struct lang *l, const kiln_job *job,
 }
 
 
-/* Lua, Tcl: a runtime of kiln's run by the toolchain's program (its real
- * path) */
+/* Lua, Tcl, Racket: a runtime of kiln's run by the toolchain's program
+ * (its real path) */
 static int render_interp(const struct lang *l, const kiln_job *job,
 			 const kiln_limits *lim, json_t *files, json_t *runs,
 			 json_t *compile, kiln_error *err)
@@ -1055,9 +1055,9 @@ static int render_interp(const struct lang *l, const kiln_job *job,
 	char tool[4096];
 
 	(void)lim;
-	(void)compile;
 	tool_path(l->tool, tool, sizeof(tool));
-	return kiln__render_script(job, l->name, tool, files, runs, err);
+	return kiln__render_script(job, l->name, tool, files, runs, compile,
+				   err);
 }
 
 
@@ -1079,6 +1079,12 @@ static const char *const java_env[] = {
 /* Rust: a panic's message without a backtrace (which only fills the
  * stderr tail) */
 static const char *const rust_env[] = { "RUST_BACKTRACE=0", NULL };
+
+/* Racket: kiln's rackunit (collects/rackunit, made by the build) before
+ * the installation's collections */
+static const char *const racket_env[] = {
+	"PLTCOLLECTS=/tmp/w/collects:", NULL
+};
 
 static const struct lang langs[] = {
 	{ "python", LANG_INPROC, NULL, 0, 0, 0, 0, NULL, "/usr/bin/python3",
@@ -1138,6 +1144,13 @@ static const struct lang langs[] = {
 	  "/usr/bin/tclsh8.6", NULL, "puts \"Tcl [info patchlevel]\"\n",
 	  NULL, "proc add {a b} { return [expr {$a + $b}] }",
 	  "assert {[add 2 3] == 5}" },
+	/* racket kiln.rkt (Racket CS): a failed check exits 1, any other
+	 * exception 3; when memory runs out Chez Scheme says so and aborts */
+	{ "racket", LANG_EXEC, render_interp, 0, 0,
+	  LF_INTERP | LF_NONCE_STDIN | LF_PROOF_STDOUT, 3, "out of memory",
+	  "/usr/bin/racket", "--version", NULL, racket_env,
+	  "#lang racket\n(define (add a b) (+ a b))\n",
+	  "(check-equal? (add 2 3) 5)" },
 };
 
 /* name is any of a language's names, in any case (kiln_lang_canonical,

@@ -730,15 +730,17 @@ static size_t rust_instrument(FILE *f, const char *s, const char *id)
 }
 
 /* rustc (1.63) finds its sysroot through /proc/self/exe even when given
- * --sysroot, and panics without /proc (the box has none): the compile
- * step preloads a shim, built first, that answers that one readlink
- * with rustc's path. Only the compiler runs with it. */
-static const char rust_exe_c[] =
-	"/* kiln: /proc/self/exe for rustc in a box without /proc */\n"
+ * --sysroot, and panics without /proc (the box has none); Racket CS
+ * reads its boot files from the executable /proc/self/exe names, and
+ * stops. The program is run with a shim preloaded, built first in the
+ * box (cc -DKILN_EXE='"path"'), that answers that one readlink with its
+ * path: rustc's in the compile step only, racket's in every run. */
+static const char exe_c[] =
+	"/* kiln: /proc/self/exe in a box without /proc */\n"
 	"#define _GNU_SOURCE\n"
 	"#include <dlfcn.h>\n#include <string.h>\n#include <unistd.h>\n"
 	"ssize_t readlink(const char *p, char *buf, size_t n)\n{\n"
-	"\tstatic const char exe[] = \"/usr/bin/rustc\";\n"
+	"\tstatic const char exe[] = KILN_EXE;\n"
 	"\tssize_t (*real)(const char *, char *, size_t);\n"
 	"\tif (strcmp(p, \"/proc/self/exe\") == 0) {\n"
 	"\t\tsize_t k = sizeof(exe) - 1 < n ? sizeof(exe) - 1 : n;\n"
@@ -751,7 +753,7 @@ static const char rust_build_sh[] =
 	"# kiln: builds a Rust job (src/sandbox/lang_rt.c)\n"
 	"set -e\n"
 	"cd /tmp/w\n"
-	"cc -O1 -shared -fPIC -o exe.so exe.c -ldl\n"
+	"cc -O1 -shared -fPIC -DKILN_EXE='\"/usr/bin/rustc\"' -o exe.so exe.c -ldl\n"
 	"LD_PRELOAD=/tmp/w/exe.so exec /usr/bin/rustc --sysroot=/usr \\\n"
 	"\t--edition=2021 --test -Cdebuginfo=0 -Copt-level=1 -Awarnings \\\n"
 	"\t-o /tmp/w/prog /tmp/w/main.rs\n";
@@ -797,7 +799,7 @@ int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 	}
 	if ((rc = outs_finish(&o, files, err)))
 		return rc;
-	if ((rc = put(files, "exe.c", rust_exe_c, err)) ||
+	if ((rc = put(files, "exe.c", exe_c, err)) ||
 	    (rc = put(files, "build.sh", rust_build_sh, err)) ||
 	    (rc = argv_add(compile, "/bin/sh", err)) ||
 	    (rc = argv_add(compile, "/tmp/w/build.sh", err)))
@@ -1019,6 +1021,269 @@ static const char tcl_rt[] =
 	"flush stdout\n"
 	"exit 0\n";
 
+/* ------------------------------------------------------------ Racket */
+
+/* kiln.rkt, the entry point (racket kiln.rkt <i>), and the build's check
+ * (racket kiln.rkt build <n>). It reads the nonce first, keeps the
+ * ports and the exit handler it needs, declares racket and kiln's
+ * rackunit under the original code inspector, then expands, compiles
+ * and runs the solution's module and the test's under a weaker one: they
+ * can neither reach kiln.rkt's variables (module->namespace) nor use a
+ * protected export (ffi/unsafe, racket/unsafe/ops, #%foreign, #%unsafe),
+ * so Racket's memory safety holds for them. The test module requires the
+ * solution's, which provides all it defines (kiln's check names
+ * excepted); its forms other than requires are the body of a function
+ * kiln calls inside a prompt of its own, so an abort to the default
+ * prompt from the solution cannot end one form and go on with the next.
+ * A failed check (a value only kiln's rackunit makes) exits 1, any other
+ * exception or an abort 3; the record is printed when the body returned.
+ * Compiled code cannot be kept between the build and the runs: loaded
+ * under the weak inspector it may not link to the unexported bindings
+ * racket's own macros refer to, and loaded under the original one it
+ * would get the original's rights (docs/SANDBOX.md). */
+static const char racket_rt[] =
+	"#lang racket/base\n"
+	";; kiln's Racket runtime (src/sandbox/lang_rt.c). Read and written before\n"
+	";; any code of the solution's: the nonce (stdin's first line), the ports\n"
+	";; and exit it needs. The libraries a solution may use (racket, kiln's\n"
+	";; rackunit) are declared now, under the original code inspector; the\n"
+	";; solution and the test module are then expanded, compiled and run\n"
+	";; under a weaker one, so they can neither reach this module's variables\n"
+	";; (module->namespace) nor use protected exports (ffi/unsafe,\n"
+	";; racket/unsafe/ops, #%foreign): Racket's memory safety holds for them.\n"
+	";; The record is printed when the test body returned normally.\n"
+	";;   racket kiln.rkt build N   checks that the solution and N tests expand\n"
+	";;   racket kiln.rkt I         runs test I\n"
+	"(require racket/port)\n"
+	"(define args (current-command-line-arguments))\n"
+	"(define build? (equal? (vector-ref args 0) \"build\"))\n"
+	"(define nonce (let ([l (if build? \"\" (read-line (current-input-port) 'linefeed))])\n"
+	"                (if (string? l) l \"\")))\n"
+	"(define out (current-output-port))\n"
+	"(define err (current-error-port))\n"
+	"(define quit (exit-handler))\n"
+	"(dynamic-require 'racket #f)\n"
+	"(dynamic-require 'rackunit #f)   ; kiln's (PLTCOLLECTS)\n"
+	"(define failure? (dynamic-require 'rackunit 'kiln-failure?))\n"
+	"(define failure-message (dynamic-require 'rackunit 'kiln-failure-message))\n"
+	"(define weak (make-inspector (current-code-inspector)))\n"
+	"(define ns (make-base-namespace))\n"
+	"(namespace-attach-module (current-namespace) 'racket ns)\n"
+	"(namespace-attach-module (current-namespace) 'rackunit ns)\n"
+	"(define sol-path (string->path \"/tmp/w/kiln-solution.rkt\"))\n"
+	"(define (text path)\n"
+	"  (define s (and (file-exists? path)\n"
+	"                 (call-with-input-file path (lambda (p) (port->string p)))))\n"
+	"  (if (string? s) s \"\"))\n"
+	"(define (die code fmt . vals)\n"
+	"  (with-handlers ([void void])\n"
+	"    (write-string (apply format fmt vals) err)\n"
+	"    (newline err)\n"
+	"    (flush-output err))\n"
+	"  (quit code))\n"
+	";; the forms of a text, and the language its \"#lang\" line names (racket\n"
+	";; or racket/base; no line: racket); the reader takes no #reader or #lang\n"
+	";; of its own (it would load a module of the text's choosing)\n"
+	"(define lang-rx #px\"^((?:\\\\s*;[^\\n]*\\n)*\\\\s*)#lang[ \\t]+([^\\\\s]+)\")\n"
+	"(define (forms path)\n"
+	"  (define s (text path))\n"
+	"  (define m (regexp-match lang-rx s))\n"
+	"  (define lang (if m (string->symbol (caddr m)) 'racket))\n"
+	"  (unless (memq lang '(racket racket/base))\n"
+	"    (die 3 \"~a: #lang ~a: kiln runs #lang racket and racket/base\" path lang))\n"
+	"  (define body (if m\n"
+	"                   (string-append (cadr m)\n"
+	"                                  (make-string (- (string-length (car m))\n"
+	"                                                  (string-length (cadr m)))\n"
+	"                                               #\\space)\n"
+	"                                  (substring s (string-length (car m))))\n"
+	"                   s))\n"
+	"  (define p (open-input-string body))\n"
+	"  (port-count-lines! p)\n"
+	"  (values lang\n"
+	"          (parameterize ([read-accept-reader #f] [read-accept-lang #f])\n"
+	"            (let loop ()\n"
+	"              (define f (read-syntax path p))\n"
+	"              (if (eof-object? f) '() (cons f (loop)))))))\n"
+	"(define (require-form? f)\n"
+	"  (let ([e (syntax-e f)])\n"
+	"    (and (pair? e) (identifier? (car e))\n"
+	"         (eq? (syntax-e (car e)) 'require))))\n"
+	";; the solution: a module that provides all it defines\n"
+	"(define (solution-module)\n"
+	"  (define-values (lang fs) (forms \"/tmp/w/sol.rkt\"))\n"
+	"  (datum->syntax #f `(module kiln-solution ,lang ,@fs\n"
+	"                       (provide (all-defined-out)))))\n"
+	";; a test: its requires (and the set-up's) at the module's top, the rest\n"
+	";; in the body of kiln-body, which kiln calls: an abort out of it (to\n"
+	";; the default prompt, which ends just one form of a module's body)\n"
+	";; reaches kiln's prompt, not the next form\n"
+	"(define (test-module i names)\n"
+	"  (define-values (l1 setup) (forms \"/tmp/w/setup.rkt\"))\n"
+	"  (define-values (l2 test) (forms (format \"/tmp/w/t~a.rkt\" i)))\n"
+	"  (define all (append setup test))\n"
+	"  (datum->syntax\n"
+	"   #f `(module ,(string->symbol (format \"kiln-test-~a\" i)) racket\n"
+	"         (require rackunit (only-in (file ,(path->string sol-path)) ,@names))\n"
+	"         ,@(filter require-form? all)\n"
+	"         (define (kiln-body)\n"
+	"           ,@(filter (lambda (f) (not (require-form? f))) all)\n"
+	"           (void))\n"
+	"         (provide kiln-body))))\n"
+	";; what the solution provides that the test may see (not kiln's checks)\n"
+	"(define (solution-names)\n"
+	"  (define-values (vars stxs) (module->exports sol-path))\n"
+	"  (define-values (kvars kstxs) (module->exports 'rackunit))\n"
+	"  (define (names l) (append* (map (lambda (p) (if (eqv? (car p) 0) (map car (cdr p)) '())) l)))\n"
+	"  (define (append* l) (apply append l))\n"
+	"  (define taken (append (names kvars) (names kstxs) '(kiln-body)))\n"
+	"  (filter (lambda (n) (not (memq n taken))) (append (names vars) (names stxs))))\n"
+	"(define (declare stx name)\n"
+	"  (parameterize ([current-module-declare-name (make-resolved-module-path name)])\n"
+	"    (eval stx)))\n"
+	";; under the weak inspector, in ns\n"
+	"(define (sandboxed thunk)\n"
+	"  (parameterize ([current-code-inspector weak] [current-namespace ns])\n"
+	"    (thunk)))\n"
+	"(define (report-error e)\n"
+	"  (if (exn? e) (exn-message e) (format \"uncaught exception: ~e\" e)))\n"
+	"(cond\n"
+	"  [build?\n"
+	"   ;; no file written, no program run while the candidate's macros run\n"
+	"   (define guard\n"
+	"     (make-security-guard (current-security-guard)\n"
+	"                          (lambda (who path modes)\n"
+	"                            (when (or (memq 'write modes) (memq 'delete modes)\n"
+	"                                      (memq 'execute modes))\n"
+	"                              (error who \"kiln: not while building\")))\n"
+	"                          (lambda (who host port mode)\n"
+	"                            (error who \"kiln: no network\"))\n"
+	"                          (lambda (who path target)\n"
+	"                            (error who \"kiln: not while building\"))))\n"
+	"   (with-handlers ([(lambda (e) #t)\n"
+	"                    (lambda (e) (die 1 \"~a\" (report-error e)))])\n"
+	"     (sandboxed\n"
+	"      (lambda ()\n"
+	"        (parameterize ([current-security-guard guard])\n"
+	"          (declare (solution-module) sol-path)\n"
+	"          (define names (solution-names))\n"
+	"          (for ([i (in-range (string->number (vector-ref args 1)))])\n"
+	"            (compile (test-module i names)))))))\n"
+	"   (quit 0)]\n"
+	"  [else\n"
+	"   (define i (string->number (vector-ref args 0)))\n"
+	"   (define test-path (string->path (format \"/tmp/w/kiln-test-~a.rkt\" i)))\n"
+	"   (define result\n"
+	"     (call-with-continuation-prompt\n"
+	"      (lambda ()\n"
+	"        (with-handlers ([(lambda (e) #t) (lambda (e) e)])\n"
+	"          (sandboxed\n"
+	"           (lambda ()\n"
+	"             (declare (solution-module) sol-path)\n"
+	"             (declare (test-module i (solution-names)) test-path)\n"
+	"             ((dynamic-require test-path 'kiln-body))))\n"
+	"          'pass))\n"
+	"      (default-continuation-prompt-tag)\n"
+	"      (lambda _ 'aborted)))\n"
+	"   (cond\n"
+	"     [(eq? result 'pass)\n"
+	"      (write-string (string-append \"\\n\" nonce \"\\tD\\n\") out)\n"
+	"      (flush-output out)\n"
+	"      (quit 0)]\n"
+	"     [(eq? result 'aborted)\n"
+	"      (die 3 \"test ~a: the test body was aborted (a continuation jump out of it)\" i)]\n"
+	"     [(failure? result) (die 1 \"test ~a: ~a\" i (failure-message result))]\n"
+	"     [else (die 3 \"test ~a: ~a\" i (report-error result))])])\n";
+
+/* collects/rackunit/main.rkt: kiln's rackunit, first on PLTCOLLECTS */
+static const char racket_rackunit[] =
+	"#lang racket/base\n"
+	";; kiln's rackunit (src/sandbox/lang_rt.c): the checks a Racket test\n"
+	";; calls. A failed check raises a kiln-failure, a value no other module\n"
+	";; can make; nothing here reads a parameter, so a solution cannot change\n"
+	";; what a check does (rackunit's own current-check-handler could be set\n"
+	";; by the solution to ignore failures).\n"
+	"(provide check-equal? check-not-equal? check-eq? check-not-eq? check-eqv?\n"
+	"         check-not-eqv? check-true check-false check-not-false check-pred\n"
+	"         check-= check-within check-exn check-not-exn check fail\n"
+	"         test-case test-begin\n"
+	"         (protect-out kiln-failure? kiln-failure-message))\n"
+	"(struct kiln-failure (message))\n"
+	"(define (failed name msg fmt . vals)\n"
+	"  (raise (kiln-failure (string-append (symbol->string name) \": \"\n"
+	"                                      (if msg (format \"~a: \" msg) \"\")\n"
+	"                                      (apply format fmt vals)))))\n"
+	"(define (check-equal? a b [msg #f])\n"
+	"  (unless (equal? a b) (failed 'check-equal? msg \"~e is not ~e\" a b)))\n"
+	"(define (check-not-equal? a b [msg #f])\n"
+	"  (when (equal? a b) (failed 'check-not-equal? msg \"both ~e\" a)))\n"
+	"(define (check-eq? a b [msg #f])\n"
+	"  (unless (eq? a b) (failed 'check-eq? msg \"~e is not ~e\" a b)))\n"
+	"(define (check-not-eq? a b [msg #f])\n"
+	"  (when (eq? a b) (failed 'check-not-eq? msg \"both ~e\" a)))\n"
+	"(define (check-eqv? a b [msg #f])\n"
+	"  (unless (eqv? a b) (failed 'check-eqv? msg \"~e is not ~e\" a b)))\n"
+	"(define (check-not-eqv? a b [msg #f])\n"
+	"  (when (eqv? a b) (failed 'check-not-eqv? msg \"both ~e\" a)))\n"
+	"(define (check-true v [msg #f])\n"
+	"  (unless (eq? v #t) (failed 'check-true msg \"~e\" v)))\n"
+	"(define (check-false v [msg #f])\n"
+	"  (unless (eq? v #f) (failed 'check-false msg \"~e\" v)))\n"
+	"(define (check-not-false v [msg #f])\n"
+	"  (unless v (failed 'check-not-false msg \"#f\")))\n"
+	"(define (check-pred p v [msg #f])\n"
+	"  (unless (p v) (failed 'check-pred msg \"~e fails ~e\" v p)))\n"
+	"(define (check-= a b eps [msg #f])\n"
+	"  (unless (<= (magnitude (- a b)) eps)\n"
+	"    (failed 'check-= msg \"~e is not within ~e of ~e\" a eps b)))\n"
+	";; equal?, numbers within eps, through pairs, vectors and boxes\n"
+	"(define (within? a b eps)\n"
+	"  (cond [(and (number? a) (number? b)) (<= (magnitude (- a b)) eps)]\n"
+	"        [(and (pair? a) (pair? b))\n"
+	"         (and (within? (car a) (car b) eps) (within? (cdr a) (cdr b) eps))]\n"
+	"        [(and (vector? a) (vector? b) (= (vector-length a) (vector-length b)))\n"
+	"         (for/and ([x (in-vector a)] [y (in-vector b)]) (within? x y eps))]\n"
+	"        [(and (box? a) (box? b)) (within? (unbox a) (unbox b) eps)]\n"
+	"        [else (equal? a b)]))\n"
+	"(define (check-within a b eps [msg #f])\n"
+	"  (unless (within? a b eps)\n"
+	"    (failed 'check-within msg \"~e is not within ~e of ~e\" a eps b)))\n"
+	";; what the thunk raised, or none\n"
+	"(define (raised thunk)\n"
+	"  (let/ec k\n"
+	"    (with-handlers ([(lambda (e) (not (kiln-failure? e))) k])\n"
+	"      (thunk)\n"
+	"      none)))\n"
+	"(define none (string->uninterned-symbol \"none\"))\n"
+	"(define (check-exn want thunk [msg #f])\n"
+	"  (define e (raised thunk))\n"
+	"  (cond [(eq? e none) (failed 'check-exn msg \"no exception raised\")]\n"
+	"        [(regexp? want)\n"
+	"         (unless (and (exn? e) (regexp-match? want (exn-message e)))\n"
+	"           (failed 'check-exn msg \"~e does not match ~e\" e want))]\n"
+	"        [(not (want e)) (failed 'check-exn msg \"~e fails ~e\" e want)]))\n"
+	"(define (check-not-exn thunk [msg #f])\n"
+	"  (define e (raised thunk))\n"
+	"  (unless (eq? e none)\n"
+	"    (failed 'check-not-exn msg \"raised ~e\" (if (exn? e) (exn-message e) e))))\n"
+	"(define (check op a b [msg #f])\n"
+	"  (unless (op a b) (failed 'check msg \"(~e ~e ~e) is false\" op a b)))\n"
+	"(define (fail [msg #f]) (failed 'fail msg \"failed\"))\n"
+	"(define-syntax-rule (test-case name body ...) (let () body ... (void)))\n"
+	"(define-syntax-rule (test-begin body ...) (let () body ... (void)))\n";
+
+/* $1: racket, $2: how many tests. The build runs no code of the
+ * candidate's but its macros, under the weak inspector and a security
+ * guard that lets them write, delete or run nothing. */
+static const char racket_build_sh[] =
+	"# kiln: checks that a Racket job expands (src/sandbox/lang_rt.c)\n"
+	"set -e\n"
+	"cd /tmp/w\n"
+	"cc -O1 -shared -fPIC -DKILN_EXE=\"\\\"$1\\\"\" -o exe.so exe.c -ldl\n"
+	"mkdir -p collects/rackunit\n"
+	"mv rackunit.rkt collects/rackunit/main.rkt\n"
+	"LD_PRELOAD=/tmp/w/exe.so exec \"$1\" /tmp/w/kiln.rkt build \"$2\"\n";
+
 /* The interpreted languages whose job is kiln's runtime and the files it
  * reads: the runtime (rt_name), the solution (sol.EXT: with the set-up
  * behind it when setup_apart is 0, else the set-up in setup.EXT), each
@@ -1027,16 +1292,23 @@ static const char tcl_rt[] =
 static const struct script {
 	const char *lang, *rt_name, *rt, *ext;
 	int setup_apart;
+	/* a library file of kiln's, and a build script: the compile step
+	 * runs it as build.sh INTERP NTESTS; it builds exe.so, which every
+	 * run preloads */
+	const char *lib_name, *lib, *build_sh;
 } scripts[] = {
 	/* the set-up runs with the solution, before any test */
-	{ "lua", "kiln.lua", lua_rt, "lua", 0 },
+	{ "lua", "kiln.lua", lua_rt, "lua", 0, NULL, NULL, NULL },
 	/* the set-up runs in the test's interpreter */
-	{ "tcl", "kiln.tcl", tcl_rt, "tcl", 1 },
+	{ "tcl", "kiln.tcl", tcl_rt, "tcl", 1, NULL, NULL, NULL },
+	/* the set-up's forms go into each test's module */
+	{ "racket", "kiln.rkt", racket_rt, "rkt", 1, "rackunit.rkt",
+	  racket_rackunit, racket_build_sh },
 };
 
 int kiln__render_script(const kiln_job *job, const char *lang,
 			const char *interp, json_t *files, json_t *runs,
-			kiln_error *err)
+			json_t *compile, kiln_error *err)
 {
 	const struct script *sc = NULL;
 	size_t n = job->program ? 1 : job->ntests;
@@ -1065,6 +1337,20 @@ int kiln__render_script(const kiln_job *job, const char *lang,
 	snprintf(name, sizeof(name), "setup.%s", sc->ext);
 	if (rc || (sc->setup_apart && (rc = put(files, name, setup, err))))
 		return rc;
+	if (sc->lib && (rc = put(files, sc->lib_name, sc->lib, err)))
+		return rc;
+	if (sc->build_sh && (rc = put(files, "exe.c", exe_c, err)))
+		return rc;
+	if (sc->build_sh) {
+		char count[32];
+		snprintf(count, sizeof(count), "%zu", n);
+		if ((rc = put(files, "build.sh", sc->build_sh, err)) ||
+		    (rc = argv_add(compile, "/bin/sh", err)) ||
+		    (rc = argv_add(compile, "/tmp/w/build.sh", err)) ||
+		    (rc = argv_add(compile, interp, err)) ||
+		    (rc = argv_add(compile, count, err)))
+			return rc;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char arg[32];
 		snprintf(name, sizeof(name), "t%zu.%s", i, sc->ext);
@@ -1072,8 +1358,12 @@ int kiln__render_script(const kiln_job *job, const char *lang,
 		if ((rc = put(files, name, i < job->ntests ? job->tests[i] : "",
 			      err)))
 			return rc;
-		if (json_array_append_new(runs, json_pack("[sss]", interp,
-				path, arg)))
+		/* with the build's readlink shim: env, under /usr */
+		json_t *run = sc->build_sh ?
+			json_pack("[sssss]", "/usr/bin/env",
+				  "LD_PRELOAD=/tmp/w/exe.so", interp, path, arg) :
+			json_pack("[sss]", interp, path, arg);
+		if (json_array_append_new(runs, run))
 			return kiln_error_set(err, KILN_ENOMEM,
 					      "out of memory");
 	}

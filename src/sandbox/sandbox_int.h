@@ -24,11 +24,11 @@ int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 		      json_t *runs, json_t *compile, kiln_error *err);
 int kiln__render_ocaml(const kiln_job *job, const char *id, json_t *files,
 		       json_t *runs, json_t *compile, kiln_error *err);
-/* Lua and Tcl (lang names them): kiln's runtime and the files it reads,
- * run by interp */
+/* Lua, Tcl, Racket (lang names them): kiln's runtime and the files it
+ * reads, run by interp (Racket's with a build step) */
 int kiln__render_script(const kiln_job *job, const char *lang,
 			const char *interp, json_t *files, json_t *runs,
-			kiln_error *err);
+			json_t *compile, kiln_error *err);
 
 /* The seccomp program every box process runs under, built once. */
 int kiln__seccomp_program(const struct sock_fprog **prog, kiln_error *err);
