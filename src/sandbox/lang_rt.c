@@ -1,20 +1,24 @@
 /* The languages whose runtime takes the run's nonce on stdin: Go, Java,
- * Rust, Lua (src/sandbox/lang.c's table names them; docs/SANDBOX.md
- * "Languages").
+ * Rust, Lua, OCaml, Tcl, Racket (src/sandbox/lang.c's table names them;
+ * docs/SANDBOX.md "Languages").
  *
- * Every one of them is built (or, for Lua, written) once per job and run
- * as one process per test, like C: the harness puts the nonce on the
- * run's stdin, a pipe that holds that one line ("nonce_stdin"), and kiln's
- * runtime reads it before any code of the solution's runs, so the solution
- * reads EOF there, and nothing of it is in the environment (a JVM cannot
- * take a variable out of System.getenv). The runtime writes the completion
- * record ("<nonce>\tD") only after the test body ran to its end: to fd 3
- * (Go, Rust) or as a line of stdout (Java, Lua: "proof": "stdout"; they
- * have no way to write fd 3 without /proc).
+ * Every one of them is built (or, for Lua and Tcl, written; for Racket,
+ * checked) once per job and run as one process per test, like C: the
+ * harness puts the nonce on the run's stdin, a pipe that holds that one
+ * line ("nonce_stdin"), and kiln's runtime reads it before any code of
+ * the solution's runs, so the solution reads EOF there, and nothing of it
+ * is in the environment (a JVM cannot take a variable out of
+ * System.getenv). The runtime writes the completion record ("<nonce>\tD")
+ * only after the test body ran to its end: to fd 3 (Go, Rust) or as a
+ * line of stdout (the others: "proof": "stdout"; they have no way to
+ * write fd 3 without /proc).
  *
- * Each job has a random ID ($ID in the templates below, 16 hex digits),
- * which names the runtime's symbols: the solution cannot name them.
- * What a solution can still do inside its process is in docs/SANDBOX.md.
+ * Each job of Go, Java, Rust and OCaml has a random ID ($ID in the
+ * templates below, 16 hex digits), which names the runtime's symbols: the
+ * solution cannot name them. Tcl and Racket keep the solution out of the
+ * runtime's reach by the language's own means (a safe interpreter, a
+ * weaker code inspector). What a solution can still do inside its
+ * process is in docs/SANDBOX.md.
  */
 #include <stdio.h>
 #include <stdlib.h>
