@@ -1384,12 +1384,11 @@ int kiln__render_script(const kiln_job *job, const char *lang,
 		return rc;
 	if (sc->lib && (rc = put(files, sc->lib_name, sc->lib, err)))
 		return rc;
-	if (sc->build_sh && (rc = put(files, "exe.c", exe_c, err)))
-		return rc;
 	if (sc->build_sh) {
 		char count[32];
 		snprintf(count, sizeof(count), "%zu", n);
-		if ((rc = put(files, "build.sh", sc->build_sh, err)) ||
+		if ((rc = put(files, "exe.c", exe_c, err)) ||
+		    (rc = put(files, "build.sh", sc->build_sh, err)) ||
 		    (rc = argv_add(compile, "/bin/sh", err)) ||
 		    (rc = argv_add(compile, "/tmp/w/build.sh", err)) ||
 		    (rc = argv_add(compile, interp, err)) ||
