@@ -1029,8 +1029,9 @@ static const char tcl_rt[] =
 
 /* kiln.rkt, the entry point (racket kiln.rkt <i>), and the build's check
  * (racket kiln.rkt build <n>). It reads the nonce first, keeps the
- * ports and the exit handler it needs, declares racket and kiln's
- * rackunit under the original code inspector, then expands, compiles
+ * ports and the exit handler it needs, declares racket (with
+ * racket/hash, racket/random, racket/date, srfi/1) and kiln's rackunit
+ * under the original code inspector, then expands, compiles
  * and runs the solution's module and the test's under a weaker one: they
  * can neither reach kiln.rkt's variables (module->namespace) nor use a
  * protected export (ffi/unsafe, racket/unsafe/ops, #%foreign, #%unsafe),
@@ -1050,8 +1051,9 @@ static const char racket_rt[] =
 	"#lang racket/base\n"
 	";; kiln's Racket runtime (src/sandbox/lang_rt.c). Read and written before\n"
 	";; any code of the solution's: the nonce (stdin's first line), the ports\n"
-	";; and exit it needs. The libraries a solution may use (racket, kiln's\n"
-	";; rackunit) are declared now, under the original code inspector; the\n"
+	";; and exit it needs. The libraries a solution may use (racket and a few\n"
+	";; more, kiln's rackunit) are declared now, under the original code\n"
+	";; inspector; the\n"
 	";; solution and the test module are then expanded, compiled and run\n"
 	";; under a weaker one, so they can neither reach this module's variables\n"
 	";; (module->namespace) nor use protected exports (ffi/unsafe,\n"
@@ -1067,14 +1069,16 @@ static const char racket_rt[] =
 	"(define out (current-output-port))\n"
 	"(define err (current-error-port))\n"
 	"(define quit (exit-handler))\n"
-	"(dynamic-require 'racket #f)\n"
-	"(dynamic-require 'rackunit #f)   ; kiln's (PLTCOLLECTS)\n"
+	";; what a solution may require: racket, a few libraries beside it, kiln's\n"
+	";; rackunit (PLTCOLLECTS); any other is loaded under the weak inspector,\n"
+	";; which refuses compiled code\n"
+	"(define libraries '(racket racket/hash racket/random racket/date srfi/1 rackunit))\n"
+	"(for ([m (in-list libraries)]) (dynamic-require m #f))\n"
 	"(define failure? (dynamic-require 'rackunit 'kiln-failure?))\n"
 	"(define failure-message (dynamic-require 'rackunit 'kiln-failure-message))\n"
 	"(define weak (make-inspector (current-code-inspector)))\n"
 	"(define ns (make-base-namespace))\n"
-	"(namespace-attach-module (current-namespace) 'racket ns)\n"
-	"(namespace-attach-module (current-namespace) 'rackunit ns)\n"
+	"(for ([m (in-list libraries)]) (namespace-attach-module (current-namespace) m ns))\n"
 	"(define sol-path (string->path \"/tmp/w/kiln-solution.rkt\"))\n"
 	"(define (text path)\n"
 	"  (define s (and (file-exists? path)\n"
