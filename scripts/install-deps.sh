@@ -36,6 +36,9 @@ packages=(
   rustc               # rust: rustc and its std (1.63 on bookworm); no cargo
   lua5.4              # lua: the interpreter (~0.5 MB)
   ocaml-nox           # ocaml: ocamlopt, no X11 libraries
+  tcl8.6              # tcl: tclsh8.6 (safe interpreters are Tcl's own)
+  racket              # racket: Racket CS 8.7 (337 MB installed, with its
+                      # libraries; kiln loads racket and its own rackunit)
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(python3-torch)

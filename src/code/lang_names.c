@@ -40,6 +40,10 @@ static const struct lang_name {
 	{ "lua", "lua", 0 },
 	{ "ocaml", "ocaml", 0 },
 	{ "ml", "ocaml", 1 },
+	{ "tcl", "tcl", 0 },
+	{ "tclsh", "tcl", 1 },
+	{ "racket", "racket", 0 },
+	{ "rkt", "racket", 1 },
 };
 
 static const char *lookup(const char *s, size_t len, int tags)
@@ -81,7 +85,7 @@ static const struct {
 	{ "python", "Python" }, { "c", "C" }, { "cpp", "C++" },
 	{ "js", "JavaScript" }, { "go", "Go" }, { "java", "Java" },
 	{ "rust", "Rust" }, { "lua", "Lua" }, { "ocaml", "OCaml" },
-	{ "racket", "Racket" }, { "r", "R" },
+	{ "tcl", "Tcl" }, { "racket", "Racket" }, { "r", "R" },
 };
 
 const char *kiln_lang_display(const char *name)

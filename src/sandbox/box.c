@@ -104,6 +104,9 @@ static const char *const etc_paths[] = {
 	/* the JVM's configuration (jvm.cfg, security properties): the
 	 * JDK's lib/ links into it */
 	"/etc/java-17-openjdk",
+	/* Racket's installation paths (config.rktd: collections, compiled
+	 * files under /usr/lib/racket/compiled) */
+	"/etc/racket",
 };
 static const char *const dev_nodes[] = { "/dev/null", "/dev/zero",
 					 "/dev/full", "/dev/random",

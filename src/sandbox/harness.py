@@ -2729,6 +2729,15 @@ class Box:
         finally:
             os.close(prog)
 
+    def oom_seen(self, texts):
+        """The first of texts in the run's stderr, or None: its tail,
+        and its head too (Go prints every goroutine's stack after "fatal
+        error: runtime: out of memory")."""
+        for t in texts:
+            if t.encode() in self.err_tail or t.encode() in self.err_head:
+                return t
+        return None
+
     def all_runs(self, results, status, detail, cpu_total, rss_max):
         """Every run of a job ends with status, before it started."""
         for i in range(len(results)):
@@ -2746,6 +2755,10 @@ class Box:
         timeout = float(job["limits"]["timeout_ms"])
         expect = job.get("expect") or [None] * len(runs)
         atol = float(job.get("atol") or 0.0)
+        # oom_text: what the runtime prints when memory ran out (lines:
+        # any of them; Tcl panics or raises an error)
+        oom_texts = [t for t in (job.get("oom_text") or "").split("\n")
+                     if t]
         for i, argv in enumerate(runs):
             if snap is not None and i > 0 and not restore_workdir(snap):
                 results[i] = {"status": "sandbox_error", "wall_ms": 0.0,
@@ -2813,12 +2826,8 @@ class Box:
             wall = round(now_ms() - t0, 3)
             if how:
                 st, detail = how, death_detail(how, status)
-            elif job.get("oom_text") and not done["ok"] and \
-                    (job["oom_text"].encode() in self.err_tail or
-                     job["oom_text"].encode() in self.err_head):
-                # the head too: Go prints every goroutine's stack after
-                # "fatal error: runtime: out of memory"
-                st, detail = "memory", job["oom_text"]
+            elif not done["ok"] and self.oom_seen(oom_texts):
+                st, detail = "memory", self.oom_seen(oom_texts)
             elif os.WIFSIGNALED(status):
                 sig = os.WTERMSIG(status)
                 if sig == signal.SIGABRT:

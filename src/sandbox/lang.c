@@ -53,12 +53,15 @@ struct lang {
 	long long compile_as_extra;
 	int flags;
 	int error_exit;        /* exit status that means an uncaught error */
-	const char *oom_text;  /* stderr text that means out of memory */
+	/* stderr text that means out of memory (lines: any of them) */
+	const char *oom_text;
 	/* The toolchain: the program that runs or builds it (its real path
 	 * is what the box execs: /etc/alternatives links are resolved) and
-	 * the argument that prints its version (kiln languages). */
+	 * the argument that prints its version (kiln languages), or NULL
+	 * and the script on its stdin that does (tclsh has no option). */
 	const char *tool;
 	const char *version_arg;
+	const char *version_stdin;
 	/* Variables added to the environment of the compile step and the
 	 * runs, "NAME=value" (NULL-terminated) */
 	const char *const *env;
@@ -1079,16 +1082,18 @@ static int render_java(const struct lang *l, const kiln_job *job,
 }
 
 
-static int render_lua(const struct lang *l, const kiln_job *job,
-		      const kiln_limits *lim, json_t *files, json_t *runs,
-		      json_t *compile, kiln_error *err)
+/* Lua, Tcl, Racket: a runtime of kiln's run by the toolchain's program
+ * (its real path) */
+static int render_interp(const struct lang *l, const kiln_job *job,
+			 const kiln_limits *lim, json_t *files, json_t *runs,
+			 json_t *compile, kiln_error *err)
 {
-	char lua[4096];
+	char tool[4096];
 
 	(void)lim;
-	(void)compile;
-	tool_path(l->tool, lua, sizeof(lua));
-	return kiln__render_lua(job, lua, files, runs, err);
+	tool_path(l->tool, tool, sizeof(tool));
+	return kiln__render_script(job, l->name, tool, files, runs, compile,
+				   err);
 }
 
 
@@ -1111,31 +1116,36 @@ static const char *const java_env[] = {
  * stderr tail) */
 static const char *const rust_env[] = { "RUST_BACKTRACE=0", NULL };
 
+/* Racket: kiln's rackunit (collects/rackunit, made by the build) before
+ * the installation's collections */
+static const char *const racket_env[] = {
+	"PLTCOLLECTS=/tmp/w/collects:", NULL
+};
+
 static const struct lang langs[] = {
 	{ "python", LANG_INPROC, NULL, 0, 0, 0, 0, NULL, "/usr/bin/python3",
-	  "--version", NULL,
+	  "--version", NULL, NULL,
 	  "def add(a, b):\n    return a + b\n",
 	  "assert add(2, 3) == 5" },
 	{ "c", LANG_EXEC, render_c, 0, 0, 0, 0, NULL, "/usr/bin/cc",
-	  "--version", NULL,
+	  "--version", NULL, NULL,
 	  "int add(int a, int b) { return a + b; }",
 	  "assert(add(2, 3) == 5);" },
 	/* new's std::bad_alloc ends in std::terminate (built without
 	 * exceptions): abort, which alone would read as a failed assert */
 	{ "cpp", LANG_EXEC, render_c, 0, 0, 0, 0, "std::bad_alloc",
-	  "/usr/bin/g++",
-	  "--version", NULL,
+	  "/usr/bin/g++", "--version", NULL, NULL,
 	  "int add(int a, int b) { return a + b; }",
 	  "assert(add(2, 3) == 5);" },
 	{ "js", LANG_EXEC, render_js, 2LL << 30, 0, LF_INTERP, 3,
-	  "JavaScript heap out of memory", "/usr/bin/node", "--version",
+	  "JavaScript heap out of memory", "/usr/bin/node", "--version", NULL,
 	  NULL,
 	  "function add(a, b) { return a + b; }",
 	  "console.assert(add(2, 3) === 5);" },
 	/* go test's binary: panic exits 2; the runtime's arenas want some
 	 * 800 MiB of address space before the heap grows */
 	{ "go", LANG_EXEC, render_id, 1LL << 30, 1LL << 30, LF_NONCE_STDIN, 2,
-	  "runtime: out of memory", "/usr/bin/go", "version", go_env,
+	  "runtime: out of memory", "/usr/bin/go", "version", NULL, go_env,
 	  "func Add(a, b int) int { return a + b }",
 	  "if Add(2, 3) != 5 { t.Fatal(\"Add\") }" },
 	/* the JVM reserves its class space, code cache and thread stacks
@@ -1143,27 +1153,42 @@ static const struct lang langs[] = {
 	{ "java", LANG_EXEC, render_java, 2LL << 30, 2LL << 30,
 	  LF_INTERP | LF_NONCE_STDIN | LF_PROOF_STDOUT, 3,
 	  "java.lang.OutOfMemoryError", "/usr/lib/jvm/default-java/bin/java",
-	  "-version", java_env,
+	  "-version", NULL, java_env,
 	  "class Solution { static int add(int a, int b) { return a + b; } }",
 	  "assert Solution.add(2, 3) == 5;" },
 	/* libtest: a panic (assert!, or any other) exits 101, a failed
 	 * test; the heap is bounded by --memory itself */
 	{ "rust", LANG_EXEC, render_id, 0, 0, LF_NONCE_STDIN, 0,
-	  "memory allocation of", "/usr/bin/rustc", "--version", rust_env,
+	  "memory allocation of", "/usr/bin/rustc", "--version", NULL, rust_env,
 	  "fn add(a: i32, b: i32) -> i32 { a + b }",
 	  "assert_eq!(add(2, 3), 5);" },
-	{ "lua", LANG_EXEC, render_lua, 0, 0,
+	{ "lua", LANG_EXEC, render_interp, 0, 0,
 	  LF_INTERP | LF_NONCE_STDIN | LF_PROOF_STDOUT, 3,
-	  "not enough memory", "/usr/bin/lua5.4", "-v", NULL,
+	  "not enough memory", "/usr/bin/lua5.4", "-v", NULL, NULL,
 	  "function add(a, b) return a + b end",
 	  "assert(add(2, 3) == 5)" },
 	/* ocamlopt to native code; Out_of_memory is raised, or the runtime
 	 * says so */
 	{ "ocaml", LANG_EXEC, render_id, 0, 0,
 	  LF_NONCE_STDIN | LF_PROOF_STDOUT, 3, "Out of memory",
-	  "/usr/bin/ocamlopt", "-version", NULL,
+	  "/usr/bin/ocamlopt", "-version", NULL, NULL,
 	  "let add a b = a + b",
 	  "assert (add 2 3 = 5)" },
+	/* a failed assert (or tcltest test) exits 1, any other error 3;
+	 * Tcl panics when an allocation fails, or raises an error */
+	{ "tcl", LANG_EXEC, render_interp, 0, 0,
+	  LF_INTERP | LF_NONCE_STDIN | LF_PROOF_STDOUT, 3,
+	  "unable to alloc\nunable to realloc\nout of memory allocating",
+	  "/usr/bin/tclsh8.6", NULL, "puts \"Tcl [info patchlevel]\"\n",
+	  NULL, "proc add {a b} { return [expr {$a + $b}] }",
+	  "assert {[add 2 3] == 5}" },
+	/* racket kiln.rkt (Racket CS): a failed check exits 1, any other
+	 * exception 3; when memory runs out Chez Scheme says so and aborts */
+	{ "racket", LANG_EXEC, render_interp, 0, 0,
+	  LF_INTERP | LF_NONCE_STDIN | LF_PROOF_STDOUT, 3, "out of memory",
+	  "/usr/bin/racket", "--version", NULL, racket_env,
+	  "#lang racket\n(define (add a b) (+ a b))\n",
+	  "(check-equal? (add 2 3) 5)" },
 };
 
 /* name is any of a language's names, in any case (kiln_lang_canonical,
@@ -1381,7 +1406,7 @@ int kiln_lang_version(const char *name, char *buf, size_t n, kiln_error *err)
 {
 	const struct lang *l = find(name);
 	char tool[4096], out[4096];
-	int fds[2], status;
+	int fds[2], in[2] = { -1, -1 }, status;
 	size_t len = 0;
 	pid_t pid;
 
@@ -1394,13 +1419,24 @@ int kiln_lang_version(const char *name, char *buf, size_t n, kiln_error *err)
 	if (access(tool, X_OK) != 0)
 		return kiln_error_set(err, KILN_EIO, "%s: not installed "
 				      "(scripts/install-deps.sh)", l->tool);
-	if (pipe(fds) != 0)
+	if (pipe(fds) != 0 || (l->version_stdin && pipe(in) != 0))
 		return kiln_error_set(err, KILN_EIO, "pipe: %s",
 				      strerror(errno));
+	if (l->version_stdin) {   /* a line: the pipe holds it */
+		if (write(in[1], l->version_stdin,
+			  strlen(l->version_stdin)) < 0) {
+			close(in[0]);
+			in[0] = -1;
+		}
+		close(in[1]);
+	}
 	pid = fork();
 	if (pid == 0) {
 		char *argv[] = { tool, (char *)l->version_arg, NULL };
-		close(0);
+		if (in[0] >= 0)
+			dup2(in[0], 0);
+		else
+			close(0);
 		dup2(fds[1], 1);
 		dup2(fds[1], 2);
 		close(fds[0]);
@@ -1419,6 +1455,8 @@ int kiln_lang_version(const char *name, char *buf, size_t n, kiln_error *err)
 	}
 	out[len] = 0;
 	close(fds[0]);
+	if (in[0] >= 0)
+		close(in[0]);
 	if (pid < 0)
 		return kiln_error_set(err, KILN_EIO, "fork: %s",
 				      strerror(errno));
@@ -1430,6 +1468,7 @@ int kiln_lang_version(const char *name, char *buf, size_t n, kiln_error *err)
 	}
 	if (!buf[0])
 		return kiln_error_set(err, KILN_EIO, "%s %s printed nothing",
-				      tool, l->version_arg);
+				      tool, l->version_arg ? l->version_arg
+							   : "(version_stdin)");
 	return 0;
 }

@@ -1,20 +1,24 @@
 /* The languages whose runtime takes the run's nonce on stdin: Go, Java,
- * Rust, Lua (src/sandbox/lang.c's table names them; docs/SANDBOX.md
- * "Languages").
+ * Rust, Lua, OCaml, Tcl, Racket (src/sandbox/lang.c's table names them;
+ * docs/SANDBOX.md "Languages").
  *
- * Every one of them is built (or, for Lua, written) once per job and run
- * as one process per test, like C: the harness puts the nonce on the
- * run's stdin, a pipe that holds that one line ("nonce_stdin"), and kiln's
- * runtime reads it before any code of the solution's runs, so the solution
- * reads EOF there, and nothing of it is in the environment (a JVM cannot
- * take a variable out of System.getenv). The runtime writes the completion
- * record ("<nonce>\tD") only after the test body ran to its end: to fd 3
- * (Go, Rust) or as a line of stdout (Java, Lua: "proof": "stdout"; they
- * have no way to write fd 3 without /proc).
+ * Every one of them is built (or, for Lua and Tcl, written; for Racket,
+ * checked) once per job and run as one process per test, like C: the
+ * harness puts the nonce on the run's stdin, a pipe that holds that one
+ * line ("nonce_stdin"), and kiln's runtime reads it before any code of
+ * the solution's runs, so the solution reads EOF there, and nothing of it
+ * is in the environment (a JVM cannot take a variable out of
+ * System.getenv). The runtime writes the completion record ("<nonce>\tD")
+ * only after the test body ran to its end: to fd 3 (Go, Rust) or as a
+ * line of stdout (the others: "proof": "stdout"; they have no way to
+ * write fd 3 without /proc).
  *
- * Each job has a random ID ($ID in the templates below, 16 hex digits),
- * which names the runtime's symbols: the solution cannot name them.
- * What a solution can still do inside its process is in docs/SANDBOX.md.
+ * Each job of Go, Java, Rust and OCaml has a random ID ($ID in the
+ * templates below, 16 hex digits), which names the runtime's symbols: the
+ * solution cannot name them. Tcl and Racket keep the solution out of the
+ * runtime's reach by the language's own means (a safe interpreter, a
+ * weaker code inspector). What a solution can still do inside its
+ * process is in docs/SANDBOX.md.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -730,15 +734,17 @@ static size_t rust_instrument(FILE *f, const char *s, const char *id)
 }
 
 /* rustc (1.63) finds its sysroot through /proc/self/exe even when given
- * --sysroot, and panics without /proc (the box has none): the compile
- * step preloads a shim, built first, that answers that one readlink
- * with rustc's path. Only the compiler runs with it. */
-static const char rust_exe_c[] =
-	"/* kiln: /proc/self/exe for rustc in a box without /proc */\n"
+ * --sysroot, and panics without /proc (the box has none); Racket CS
+ * reads its boot files from the executable /proc/self/exe names, and
+ * stops. The program is run with a shim preloaded, built first in the
+ * box (cc -DKILN_EXE='"path"'), that answers that one readlink with its
+ * path: rustc's in the compile step only, racket's in every run. */
+static const char exe_c[] =
+	"/* kiln: /proc/self/exe in a box without /proc */\n"
 	"#define _GNU_SOURCE\n"
 	"#include <dlfcn.h>\n#include <string.h>\n#include <unistd.h>\n"
 	"ssize_t readlink(const char *p, char *buf, size_t n)\n{\n"
-	"\tstatic const char exe[] = \"/usr/bin/rustc\";\n"
+	"\tstatic const char exe[] = KILN_EXE;\n"
 	"\tssize_t (*real)(const char *, char *, size_t);\n"
 	"\tif (strcmp(p, \"/proc/self/exe\") == 0) {\n"
 	"\t\tsize_t k = sizeof(exe) - 1 < n ? sizeof(exe) - 1 : n;\n"
@@ -751,7 +757,7 @@ static const char rust_build_sh[] =
 	"# kiln: builds a Rust job (src/sandbox/lang_rt.c)\n"
 	"set -e\n"
 	"cd /tmp/w\n"
-	"cc -O1 -shared -fPIC -o exe.so exe.c -ldl\n"
+	"cc -O1 -shared -fPIC -DKILN_EXE='\"/usr/bin/rustc\"' -o exe.so exe.c -ldl\n"
 	"LD_PRELOAD=/tmp/w/exe.so exec /usr/bin/rustc --sysroot=/usr \\\n"
 	"\t--edition=2021 --test -Cdebuginfo=0 -Copt-level=1 -Awarnings \\\n"
 	"\t-o /tmp/w/prog /tmp/w/main.rs\n";
@@ -797,7 +803,7 @@ int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 	}
 	if ((rc = outs_finish(&o, files, err)))
 		return rc;
-	if ((rc = put(files, "exe.c", rust_exe_c, err)) ||
+	if ((rc = put(files, "exe.c", exe_c, err)) ||
 	    (rc = put(files, "build.sh", rust_build_sh, err)) ||
 	    (rc = argv_add(compile, "/bin/sh", err)) ||
 	    (rc = argv_add(compile, "/tmp/w/build.sh", err)))
@@ -889,36 +895,523 @@ static const char lua_rt[] =
 	"flush(stdout)\n"
 	"exit(0)\n";
 
-int kiln__render_lua(const kiln_job *job, const char *lua, json_t *files,
-		     json_t *runs, kiln_error *err)
+/* --------------------------------------------------------------- Tcl */
+
+/* kiln.tcl, the entry point and the judge. This interpreter (the
+ * master) reads the nonce and closes stdin; the solution is evaluated in
+ * a safe child interpreter (no files, sockets, exec, load, exit, no
+ * channels: puts and flush are kiln's, stdout and stderr only), the
+ * set-up and the test in a second safe interpreter, whose unknown
+ * command hands a command it lacks to the solution's: only strings cross
+ * (a name, arguments, a value or an error message), so the solution can
+ * neither redefine the test's if, expr or assert nor reach the nonce, and
+ * a break, continue or return it ends with is an error in the test, not a
+ * way out of its loop. The master prints the record when the test's
+ * evaluation returned normally; kiln's assert and tcltest's test fail
+ * with the error code {KILN FAIL} (exit 1), any other error exits 3. */
+static const char tcl_rt[] =
+	"# kiln's Tcl runtime (src/sandbox/lang_rt.c). The solution runs in one\n"
+	"# safe interpreter, the set-up and the test in another; this one, the\n"
+	"# master, holds the nonce and alone decides the record.\n"
+	"set kiln_nonce [gets stdin]\n"
+	"close stdin\n"
+	"set kiln_which [lindex $argv 0]\n"
+	"proc kiln_text {path} {\n"
+	"    if {[catch {open $path r} f]} { return \"\" }\n"
+	"    fconfigure $f -encoding utf-8\n"
+	"    set s [read $f]\n"
+	"    close $f\n"
+	"    return $s\n"
+	"}\n"
+	"proc kiln_die {code msg} {\n"
+	"    catch {puts stderr $msg}\n"
+	"    catch {flush stderr}\n"
+	"    exit $code\n"
+	"}\n"
+	"# puts and flush in the safe interpreters (they have no channels):\n"
+	"# stdout and stderr only\n"
+	"proc kiln_chan {ch} {\n"
+	"    if {$ch ni {stdout stderr}} {\n"
+	"        return -code error \"can not find channel named \\\"$ch\\\"\"\n"
+	"    }\n"
+	"    return $ch\n"
+	"}\n"
+	"proc kiln_puts {args} {\n"
+	"    set nl [expr {[lindex $args 0] ne \"-nonewline\"}]\n"
+	"    if {!$nl} { set args [lrange $args 1 end] }\n"
+	"    if {[llength $args] == 1} {\n"
+	"        set args [list stdout {*}$args]\n"
+	"    } elseif {[llength $args] != 2} {\n"
+	"        return -code error {wrong # args: should be \"puts ?-nonewline? ?channelId? string\"}\n"
+	"    }\n"
+	"    set ch [kiln_chan [lindex $args 0]]\n"
+	"    if {$nl} { puts $ch [lindex $args 1] } else { puts -nonewline $ch [lindex $args 1] }\n"
+	"}\n"
+	"proc kiln_flush {ch} { flush [kiln_chan $ch] }\n"
+	"set kiln_sol [interp create -safe]\n"
+	"set kiln_test [interp create -safe]\n"
+	"foreach i [list $kiln_sol $kiln_test] {\n"
+	"    interp alias $i puts {} kiln_puts\n"
+	"    interp alias $i flush {} kiln_flush\n"
+	"}\n"
+	"# A command the test's interpreter lacks is the solution's: only its\n"
+	"# name and arguments cross, and only a value or an error comes back (a\n"
+	"# break, continue or return from the solution is an error, not a way\n"
+	"# out of the test's loop)\n"
+	"proc kiln_call {name args} {\n"
+	"    set code [catch {interp eval $::kiln_sol [list $name {*}$args]} r]\n"
+	"    if {$code == 0} { return $r }\n"
+	"    if {$code == 1} { return -code error $r }\n"
+	"    return -code error \"$name ended with code $code, not a value\"\n"
+	"}\n"
+	"interp alias $kiln_test unknown {} kiln_call\n"
+	"# kiln's checks, in the test's interpreter: assert and tcltest's test\n"
+	"interp eval $kiln_test {\n"
+	"    proc assert {cond {msg \"\"}} {\n"
+	"        if {[uplevel 1 [list expr $cond]]} { return }\n"
+	"        if {$msg eq \"\"} { set msg \"assertion failed: $cond\" }\n"
+	"        return -code error -errorcode {KILN FAIL} $msg\n"
+	"    }\n"
+	"    namespace eval tcltest {\n"
+	"        namespace export test cleanupTests testConstraint\n"
+	"        proc testConstraint {args} { return 1 }\n"
+	"        proc cleanupTests {args} {}\n"
+	"        proc test {name desc args} {\n"
+	"            set o [dict create -setup {} -body {} -cleanup {} -result {} \\\n"
+	"                       -match exact -returnCodes {ok return}]\n"
+	"            if {[string match -* [lindex $args 0]]} {\n"
+	"                set o [dict merge $o $args]\n"
+	"            } else {\n"
+	"                if {[llength $args] == 3} { set args [lrange $args 1 end] }\n"
+	"                dict set o -body [lindex $args 0]\n"
+	"                dict set o -result [lindex $args 1]\n"
+	"            }\n"
+	"            uplevel 1 [dict get $o -setup]\n"
+	"            set code [catch {uplevel 1 [dict get $o -body]} got]\n"
+	"            uplevel 1 [dict get $o -cleanup]\n"
+	"            set codes [string map {ok 0 error 1 return 2 break 3 continue 4} \\\n"
+	"                           [dict get $o -returnCodes]]\n"
+	"            if {$code ni $codes} {\n"
+	"                if {$code == 1} { return -code error $got }\n"
+	"                set got \"code $code: $got\"\n"
+	"            }\n"
+	"            set want [dict get $o -result]\n"
+	"            switch -- [dict get $o -match] {\n"
+	"                glob { set ok [string match $want $got] }\n"
+	"                regexp { set ok [regexp -- $want $got] }\n"
+	"                default { set ok [expr {$got eq $want}] }\n"
+	"            }\n"
+	"            if {!$ok || $code ni $codes} {\n"
+	"                return -code error -errorcode {KILN FAIL} \\\n"
+	"                    \"test $name ($desc): expected \\\"$want\\\", got \\\"$got\\\"\"\n"
+	"            }\n"
+	"        }\n"
+	"    }\n"
+	"    package provide tcltest 2.5\n"
+	"    namespace import tcltest::*\n"
+	"}\n"
+	"set code [catch {interp eval $kiln_sol [kiln_text /tmp/w/sol.tcl]} r o]\n"
+	"if {$code == 1} { kiln_die 3 \"solution: [dict get $o -errorinfo]\" }\n"
+	"foreach what [list setup t$kiln_which] {\n"
+	"    set code [catch {interp eval $kiln_test [kiln_text /tmp/w/$what.tcl]} r o]\n"
+	"    if {$code == 1 && [dict get $o -errorcode] eq {KILN FAIL}} {\n"
+	"        kiln_die 1 \"test $kiln_which: $r\"\n"
+	"    }\n"
+	"    if {$code != 0 && $code != 2} {\n"
+	"        kiln_die 3 \"$what: [dict get $o -errorinfo]\"\n"
+	"    }\n"
+	"}\n"
+	"puts -nonewline stdout \"\\n$kiln_nonce\\tD\\n\"\n"
+	"flush stdout\n"
+	"exit 0\n";
+
+/* ------------------------------------------------------------ Racket */
+
+/* kiln.rkt, the entry point (racket kiln.rkt <i>), and the build's check
+ * (racket kiln.rkt build <n>). It reads the nonce first, keeps the
+ * ports and the exit handler it needs, declares racket (with
+ * racket/hash, racket/random, racket/date, srfi/1) and kiln's rackunit
+ * under the original code inspector, then expands, compiles
+ * and runs the solution's module and the test's under a weaker one: they
+ * can neither reach kiln.rkt's variables (module->namespace) nor use a
+ * protected export (ffi/unsafe, racket/unsafe/ops, #%foreign, #%unsafe),
+ * so Racket's memory safety holds for them. The test module requires the
+ * solution's, which provides all it defines (but the names racket and
+ * kiln's rackunit export: a solution's let, = or #%app would rewrite the
+ * test); its forms other than requires are the body of a function
+ * kiln calls inside a prompt of its own, so an abort to the default
+ * prompt from the solution cannot end one form and go on with the next.
+ * A failed check (a value only kiln's rackunit makes) exits 1, any other
+ * exception or an abort 3; the record is printed when the body returned.
+ * Compiled code cannot be kept between the build and the runs: loaded
+ * under the weak inspector it may not link to the unexported bindings
+ * racket's own macros refer to, and loaded under the original one it
+ * would get the original's rights (docs/SANDBOX.md). */
+static const char racket_rt[] =
+	"#lang racket/base\n"
+	";; kiln's Racket runtime (src/sandbox/lang_rt.c). Read and written before\n"
+	";; any code of the solution's: the nonce (stdin's first line), the ports\n"
+	";; and exit it needs. The libraries a solution may use (racket and a few\n"
+	";; more, kiln's rackunit) are declared now, under the original code\n"
+	";; inspector; the\n"
+	";; solution and the test module are then expanded, compiled and run\n"
+	";; under a weaker one, so they can neither reach this module's variables\n"
+	";; (module->namespace) nor use protected exports (ffi/unsafe,\n"
+	";; racket/unsafe/ops, #%foreign): Racket's memory safety holds for them.\n"
+	";; The record is printed when the test body returned normally.\n"
+	";;   racket kiln.rkt build N   checks that the solution and N tests expand\n"
+	";;   racket kiln.rkt I         runs test I\n"
+	"(require racket/port)\n"
+	"(define args (current-command-line-arguments))\n"
+	"(define build? (equal? (vector-ref args 0) \"build\"))\n"
+	"(define nonce (let ([l (if build? \"\" (read-line (current-input-port) 'linefeed))])\n"
+	"                (if (string? l) l \"\")))\n"
+	"(define out (current-output-port))\n"
+	"(define err (current-error-port))\n"
+	"(define quit (exit-handler))\n"
+	";; what a solution may require: racket, a few libraries beside it, kiln's\n"
+	";; rackunit (PLTCOLLECTS); any other is loaded under the weak inspector,\n"
+	";; which refuses compiled code\n"
+	"(define libraries '(racket racket/hash racket/random racket/date srfi/1 rackunit))\n"
+	"(for ([m (in-list libraries)]) (dynamic-require m #f))\n"
+	"(define failure? (dynamic-require 'rackunit 'kiln-failure?))\n"
+	"(define failure-message (dynamic-require 'rackunit 'kiln-failure-message))\n"
+	"(define weak (make-inspector (current-code-inspector)))\n"
+	"(define ns (make-base-namespace))\n"
+	"(for ([m (in-list libraries)]) (namespace-attach-module (current-namespace) m ns))\n"
+	"(define sol-path (string->path \"/tmp/w/kiln-solution.rkt\"))\n"
+	"(define (text path)\n"
+	"  (define s (and (file-exists? path)\n"
+	"                 (call-with-input-file path (lambda (p) (port->string p)))))\n"
+	"  (if (string? s) s \"\"))\n"
+	"(define (die code fmt . vals)\n"
+	"  (with-handlers ([void void])\n"
+	"    (write-string (apply format fmt vals) err)\n"
+	"    (newline err)\n"
+	"    (flush-output err))\n"
+	"  (quit code))\n"
+	";; the forms of a text, and the language its \"#lang\" line names (racket\n"
+	";; or racket/base; no line: racket); the reader takes no #reader or #lang\n"
+	";; of its own (it would load a module of the text's choosing)\n"
+	"(define lang-rx #px\"^((?:\\\\s*;[^\\n]*\\n)*\\\\s*)#lang[ \\t]+([^\\\\s]+)\")\n"
+	"(define (forms path)\n"
+	"  (define s (text path))\n"
+	"  (define m (regexp-match lang-rx s))\n"
+	"  (define lang (if m (string->symbol (caddr m)) 'racket))\n"
+	"  (unless (memq lang '(racket racket/base))\n"
+	"    (die 3 \"~a: #lang ~a: kiln runs #lang racket and racket/base\" path lang))\n"
+	"  (define body (if m\n"
+	"                   (string-append (cadr m)\n"
+	"                                  (make-string (- (string-length (car m))\n"
+	"                                                  (string-length (cadr m)))\n"
+	"                                               #\\space)\n"
+	"                                  (substring s (string-length (car m))))\n"
+	"                   s))\n"
+	"  (define p (open-input-string body))\n"
+	"  (port-count-lines! p)\n"
+	"  (values lang\n"
+	"          (with-handlers ([exn:fail? (lambda (e) (die 3 \"~a\" (exn-message e)))])\n"
+	"            (parameterize ([read-accept-reader #f] [read-accept-lang #f])\n"
+	"              (let loop ()\n"
+	"                (define f (read-syntax path p))\n"
+	"                (if (eof-object? f) '() (cons f (loop))))))))\n"
+	"(define (require-form? f)\n"
+	"  (let ([e (syntax-e f)])\n"
+	"    (and (pair? e) (identifier? (car e))\n"
+	"         (eq? (syntax-e (car e)) 'require))))\n"
+	";; every text is read now, with the reader's default parameters: the\n"
+	";; solution's macros run before a test's module is made, and could\n"
+	";; change them (read-decimal-as-inexact: 0.5 would read as 1/2)\n"
+	"(define-values (sol-lang sol-forms) (forms \"/tmp/w/sol.rkt\"))\n"
+	"(define-values (setup-lang setup-forms) (forms \"/tmp/w/setup.rkt\"))\n"
+	"(define test-forms\n"
+	"  (for/hash ([i (if build?\n"
+	"                    (in-range (string->number (vector-ref args 1)))\n"
+	"                    (in-value (string->number (vector-ref args 0))))])\n"
+	"    (define-values (lang fs) (forms (format \"/tmp/w/t~a.rkt\" i)))\n"
+	"    (values i fs)))\n"
+	";; the solution: a module that provides all it defines\n"
+	"(define (solution-module)\n"
+	"  (datum->syntax #f `(module kiln-solution ,sol-lang ,@sol-forms\n"
+	"                       (provide (all-defined-out)))))\n"
+	";; a test: its requires (and the set-up's) at the module's top, the rest\n"
+	";; in the body of kiln-body, which kiln calls: an abort out of it (to\n"
+	";; the default prompt, which ends just one form of a module's body)\n"
+	";; reaches kiln's prompt, not the next form\n"
+	"(define (test-module i names)\n"
+	"  (define all (append setup-forms (hash-ref test-forms i)))\n"
+	"  (datum->syntax\n"
+	"   #f `(module ,(string->symbol (format \"kiln-test-~a\" i)) racket\n"
+	"         (require rackunit (only-in (file ,(path->string sol-path)) ,@names))\n"
+	"         ,@(filter require-form? all)\n"
+	"         (define (kiln-body)\n"
+	"           ,@(filter (lambda (f) (not (require-form? f))) all)\n"
+	"           (void))\n"
+	"         (provide kiln-body))))\n"
+	";; what the solution provides that the test sees: not a name racket or\n"
+	";; kiln's rackunit exports (a solution's own let, =, #%app or\n"
+	";; check-equal? would rewrite the test), computed before it runs\n"
+	"(define (exported mod)\n"
+	"  (define-values (vars stxs) (module->exports mod))\n"
+	"  (for*/list ([l (list vars stxs)] [p (in-list l)] #:when (eqv? (car p) 0)\n"
+	"              [n (in-list (cdr p))])\n"
+	"    (car n)))\n"
+	"(define taken\n"
+	"  (for/hash ([n (in-list (append (exported 'racket) (exported 'rackunit)\n"
+	"                                 '(kiln-body)))])\n"
+	"    (values n #t)))\n"
+	"(define (solution-names)\n"
+	"  (filter (lambda (n) (not (hash-ref taken n #f))) (exported sol-path)))\n"
+	"(define (declare stx name)\n"
+	"  (parameterize ([current-module-declare-name (make-resolved-module-path name)])\n"
+	"    (eval stx)))\n"
+	";; under the weak inspector, in ns, with fresh values of what loading,\n"
+	";; declaring and evaluating a module read: a parameter the solution set\n"
+	";; (its macros run while it is declared) does not reach the test's\n"
+	";; declaration (its own current-eval could swap the test for another)\n"
+	"(define eval0 (current-eval))\n"
+	"(define load0 (current-load))\n"
+	"(define load/use-compiled0 (current-load/use-compiled))\n"
+	"(define compiled-paths0 (use-compiled-file-paths))\n"
+	"(define compiled-roots0 (current-compiled-file-roots))\n"
+	"(define collection-paths0 (current-library-collection-paths))\n"
+	"(define collection-links0 (current-library-collection-links))\n"
+	"(define (sandboxed thunk)\n"
+	"  (parameterize ([current-code-inspector weak] [current-namespace ns]\n"
+	"                 [current-eval eval0] [current-load load0]\n"
+	"                 [current-load/use-compiled load/use-compiled0]\n"
+	"                 [use-compiled-file-paths compiled-paths0]\n"
+	"                 [current-compiled-file-roots compiled-roots0]\n"
+	"                 [current-library-collection-paths collection-paths0]\n"
+	"                 [current-library-collection-links collection-links0]\n"
+	"                 [current-load-relative-directory #f]\n"
+	"                 [current-module-declare-name #f]\n"
+	"                 [read-accept-compiled #f]\n"
+	"                 [compile-enforce-module-constants #t])\n"
+	"    (thunk)))\n"
+	"(define (report-error e)\n"
+	"  (if (exn? e) (exn-message e) (format \"uncaught exception: ~e\" e)))\n"
+	"(cond\n"
+	"  [build?\n"
+	"   ;; no file written, no program run while the candidate's macros run\n"
+	"   (define guard\n"
+	"     (make-security-guard (current-security-guard)\n"
+	"                          (lambda (who path modes)\n"
+	"                            (when (or (memq 'write modes) (memq 'delete modes)\n"
+	"                                      (memq 'execute modes))\n"
+	"                              (error who \"kiln: not while building\")))\n"
+	"                          (lambda (who host port mode)\n"
+	"                            (error who \"kiln: no network\"))\n"
+	"                          (lambda (who path target)\n"
+	"                            (error who \"kiln: not while building\"))))\n"
+	"   (with-handlers ([(lambda (e) #t)\n"
+	"                    (lambda (e) (die 1 \"~a\" (report-error e)))])\n"
+	"     (parameterize ([current-security-guard guard])\n"
+	"       (sandboxed (lambda () (declare (solution-module) sol-path)))\n"
+	"       (define names (sandboxed solution-names))\n"
+	"       (for ([i (in-hash-keys test-forms)])\n"
+	"         (sandboxed (lambda () (compile (test-module i names)))))))\n"
+	"   (quit 0)]\n"
+	"  [else\n"
+	"   (define i (string->number (vector-ref args 0)))\n"
+	"   (define test-path (string->path (format \"/tmp/w/kiln-test-~a.rkt\" i)))\n"
+	"   (define result\n"
+	"     (call-with-continuation-prompt\n"
+	"      (lambda ()\n"
+	"        (with-handlers ([(lambda (e) #t) (lambda (e) e)])\n"
+	"          (sandboxed (lambda () (declare (solution-module) sol-path)))\n"
+	"          (define names (sandboxed solution-names))\n"
+	"          (sandboxed (lambda () (declare (test-module i names) test-path)))\n"
+	"          (sandboxed (lambda () ((dynamic-require test-path 'kiln-body))))\n"
+	"          'pass))\n"
+	"      (default-continuation-prompt-tag)\n"
+	"      (lambda _ 'aborted)))\n"
+	"   (cond\n"
+	"     [(eq? result 'pass)\n"
+	"      (write-string (string-append \"\\n\" nonce \"\\tD\\n\") out)\n"
+	"      (flush-output out)\n"
+	"      (quit 0)]\n"
+	"     [(eq? result 'aborted)\n"
+	"      (die 3 \"test ~a: the test body was aborted (a continuation jump out of it)\" i)]\n"
+	"     [(failure? result) (die 1 \"test ~a: ~a\" i (failure-message result))]\n"
+	"     [else (die 3 \"test ~a: ~a\" i (report-error result))])])\n";
+
+/* collects/rackunit/main.rkt: kiln's rackunit, first on PLTCOLLECTS */
+static const char racket_rackunit[] =
+	"#lang racket/base\n"
+	";; kiln's rackunit (src/sandbox/lang_rt.c): the checks a Racket test\n"
+	";; calls. A failed check raises a kiln-failure, a value no other module\n"
+	";; can make; nothing here reads a parameter, so a solution cannot change\n"
+	";; what a check does (rackunit's own current-check-handler could be set\n"
+	";; by the solution to ignore failures).\n"
+	"(provide check-equal? check-not-equal? check-eq? check-not-eq? check-eqv?\n"
+	"         check-not-eqv? check-true check-false check-not-false check-pred\n"
+	"         check-= check-within check-exn check-not-exn check fail\n"
+	"         test-case test-begin\n"
+	"         (protect-out kiln-failure? kiln-failure-message))\n"
+	"(struct kiln-failure (message))\n"
+	"(define (failed name msg fmt . vals)\n"
+	"  (raise (kiln-failure (string-append (symbol->string name) \": \"\n"
+	"                                      (if msg (format \"~a: \" msg) \"\")\n"
+	"                                      (apply format fmt vals)))))\n"
+	"(define (check-equal? a b [msg #f])\n"
+	"  (unless (equal? a b) (failed 'check-equal? msg \"~e is not ~e\" a b)))\n"
+	"(define (check-not-equal? a b [msg #f])\n"
+	"  (when (equal? a b) (failed 'check-not-equal? msg \"both ~e\" a)))\n"
+	"(define (check-eq? a b [msg #f])\n"
+	"  (unless (eq? a b) (failed 'check-eq? msg \"~e is not ~e\" a b)))\n"
+	"(define (check-not-eq? a b [msg #f])\n"
+	"  (when (eq? a b) (failed 'check-not-eq? msg \"both ~e\" a)))\n"
+	"(define (check-eqv? a b [msg #f])\n"
+	"  (unless (eqv? a b) (failed 'check-eqv? msg \"~e is not ~e\" a b)))\n"
+	"(define (check-not-eqv? a b [msg #f])\n"
+	"  (when (eqv? a b) (failed 'check-not-eqv? msg \"both ~e\" a)))\n"
+	"(define (check-true v [msg #f])\n"
+	"  (unless (eq? v #t) (failed 'check-true msg \"~e\" v)))\n"
+	"(define (check-false v [msg #f])\n"
+	"  (unless (eq? v #f) (failed 'check-false msg \"~e\" v)))\n"
+	"(define (check-not-false v [msg #f])\n"
+	"  (unless v (failed 'check-not-false msg \"#f\")))\n"
+	"(define (check-pred p v [msg #f])\n"
+	"  (unless (p v) (failed 'check-pred msg \"~e fails ~e\" v p)))\n"
+	"(define (check-= a b eps [msg #f])\n"
+	"  (unless (<= (magnitude (- a b)) eps)\n"
+	"    (failed 'check-= msg \"~e is not within ~e of ~e\" a eps b)))\n"
+	";; equal?, numbers within eps, through pairs, vectors and boxes\n"
+	"(define (within? a b eps)\n"
+	"  (cond [(and (number? a) (number? b)) (<= (magnitude (- a b)) eps)]\n"
+	"        [(and (pair? a) (pair? b))\n"
+	"         (and (within? (car a) (car b) eps) (within? (cdr a) (cdr b) eps))]\n"
+	"        [(and (vector? a) (vector? b) (= (vector-length a) (vector-length b)))\n"
+	"         (for/and ([x (in-vector a)] [y (in-vector b)]) (within? x y eps))]\n"
+	"        [(and (box? a) (box? b)) (within? (unbox a) (unbox b) eps)]\n"
+	"        [else (equal? a b)]))\n"
+	"(define (check-within a b eps [msg #f])\n"
+	"  (unless (within? a b eps)\n"
+	"    (failed 'check-within msg \"~e is not within ~e of ~e\" a eps b)))\n"
+	";; what the thunk raised, or none\n"
+	"(define (raised thunk)\n"
+	"  (let/ec k\n"
+	"    (with-handlers ([(lambda (e) (not (kiln-failure? e))) k])\n"
+	"      (thunk)\n"
+	"      none)))\n"
+	"(define none (string->uninterned-symbol \"none\"))\n"
+	"(define (check-exn want thunk [msg #f])\n"
+	"  (define e (raised thunk))\n"
+	"  (cond [(eq? e none) (failed 'check-exn msg \"no exception raised\")]\n"
+	"        [(regexp? want)\n"
+	"         (unless (and (exn? e) (regexp-match? want (exn-message e)))\n"
+	"           (failed 'check-exn msg \"~e does not match ~e\" e want))]\n"
+	"        [(not (want e)) (failed 'check-exn msg \"~e fails ~e\" e want)]))\n"
+	"(define (check-not-exn thunk [msg #f])\n"
+	"  (define e (raised thunk))\n"
+	"  (unless (eq? e none)\n"
+	"    (failed 'check-not-exn msg \"raised ~e\" (if (exn? e) (exn-message e) e))))\n"
+	"(define (check op a b [msg #f])\n"
+	"  (unless (op a b) (failed 'check msg \"(~e ~e ~e) is false\" op a b)))\n"
+	"(define (fail [msg #f]) (failed 'fail msg \"failed\"))\n"
+	"(define-syntax-rule (test-case name body ...) (let () body ... (void)))\n"
+	"(define-syntax-rule (test-begin body ...) (let () body ... (void)))\n";
+
+/* $1: racket, $2: how many tests. kiln's own modules are compiled first
+ * when the job has 6 tests or more (raco make costs some 0.55 s of CPU,
+ * a compiled runtime saves some 0.1 s a run; a compiled file older than
+ * its source after /tmp/w is put back is compiled again in memory); then
+ * the check, which runs no code of the candidate's but its macros, under
+ * the weak inspector and a security guard that lets them write, delete
+ * or run nothing. */
+static const char racket_build_sh[] =
+	"# kiln: checks that a Racket job expands (src/sandbox/lang_rt.c)\n"
+	"set -e\n"
+	"cd /tmp/w\n"
+	"cc -O1 -shared -fPIC -DKILN_EXE=\"\\\"$1\\\"\" -o exe.so exe.c -ldl\n"
+	"mkdir -p collects/rackunit\n"
+	"mv rackunit.rkt collects/rackunit/main.rkt\n"
+	"export LD_PRELOAD=/tmp/w/exe.so\n"
+	"if [ \"$2\" -ge 6 ]; then\n"
+	"\t\"$1\" -l- raco make kiln.rkt collects/rackunit/main.rkt\n"
+	"fi\n"
+	"exec \"$1\" /tmp/w/kiln.rkt build \"$2\"\n";
+
+/* The interpreted languages whose job is kiln's runtime and the files it
+ * reads: the runtime (rt_name), the solution (sol.EXT: with the set-up
+ * behind it when setup_apart is 0, else the set-up in setup.EXT), each
+ * test in t<i>.EXT; each run is the interpreter on the runtime with the
+ * test's number. */
+static const struct script {
+	const char *lang, *rt_name, *rt, *ext;
+	int setup_apart;
+	/* a library file of kiln's, and a build script: the compile step
+	 * runs it as build.sh INTERP NTESTS; it builds exe.so, which every
+	 * run preloads */
+	const char *lib_name, *lib, *build_sh;
+} scripts[] = {
+	/* the set-up runs with the solution, before any test */
+	{ "lua", "kiln.lua", lua_rt, "lua", 0, NULL, NULL, NULL },
+	/* the set-up runs in the test's interpreter */
+	{ "tcl", "kiln.tcl", tcl_rt, "tcl", 1, NULL, NULL, NULL },
+	/* the set-up's forms go into each test's module */
+	{ "racket", "kiln.rkt", racket_rt, "rkt", 1, "rackunit.rkt",
+	  racket_rackunit, racket_build_sh },
+};
+
+int kiln__render_script(const kiln_job *job, const char *lang,
+			const char *interp, json_t *files, json_t *runs,
+			json_t *compile, kiln_error *err)
 {
+	const struct script *sc = NULL;
 	size_t n = job->program ? 1 : job->ntests;
+	const char *sol = job->solution ? job->solution : "";
+	const char *setup = job->setup ? job->setup : "";
+	char name[32], path[64];
+	char *s;
 	int rc;
 
-	if ((rc = put(files, "kiln.lua", lua_rt, err)))
+	for (size_t i = 0; i < sizeof(scripts) / sizeof(*scripts); i++)
+		if (strcmp(scripts[i].lang, lang) == 0)
+			sc = &scripts[i];
+	if (!sc)
+		return kiln_error_set(err, KILN_EINVAL, "no render for %s",
+				      lang);
+	snprintf(path, sizeof(path), "/tmp/w/%s", sc->rt_name);
+	if ((rc = put(files, sc->rt_name, sc->rt, err)))
 		return rc;
-	{
-		/* the set-up runs with the solution, before any test */
-		char *s = malloc(strlen(job->solution ? job->solution : "") +
-				 strlen(job->setup ? job->setup : "") + 2);
-		if (!s)
-			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-		sprintf(s, "%s\n%s", job->solution ? job->solution : "",
-			job->setup ? job->setup : "");
-		rc = put(files, "sol.lua", s, err);
-		free(s);
-		if (rc)
+	s = malloc(strlen(sol) + strlen(setup) + 2);
+	if (!s)
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	sprintf(s, "%s\n%s", sol, sc->setup_apart ? "" : setup);
+	snprintf(name, sizeof(name), "sol.%s", sc->ext);
+	rc = put(files, name, s, err);
+	free(s);
+	snprintf(name, sizeof(name), "setup.%s", sc->ext);
+	if (rc || (sc->setup_apart && (rc = put(files, name, setup, err))))
+		return rc;
+	if (sc->lib && (rc = put(files, sc->lib_name, sc->lib, err)))
+		return rc;
+	if (sc->build_sh) {
+		char count[32];
+		snprintf(count, sizeof(count), "%zu", n);
+		if ((rc = put(files, "exe.c", exe_c, err)) ||
+		    (rc = put(files, "build.sh", sc->build_sh, err)) ||
+		    (rc = argv_add(compile, "/bin/sh", err)) ||
+		    (rc = argv_add(compile, "/tmp/w/build.sh", err)) ||
+		    (rc = argv_add(compile, interp, err)) ||
+		    (rc = argv_add(compile, count, err)))
 			return rc;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char name[32], arg[32];
-		snprintf(name, sizeof(name), "t%zu.lua", i);
+		char arg[32];
+		snprintf(name, sizeof(name), "t%zu.%s", i, sc->ext);
 		snprintf(arg, sizeof(arg), "%zu", i);
 		if ((rc = put(files, name, i < job->ntests ? job->tests[i] : "",
 			      err)))
 			return rc;
-		if (json_array_append_new(runs, json_pack("[sss]", lua,
-				"/tmp/w/kiln.lua", arg)))
+		/* with the build's readlink shim: env, under /usr */
+		json_t *run = sc->build_sh ?
+			json_pack("[sssss]", "/usr/bin/env",
+				  "LD_PRELOAD=/tmp/w/exe.so", interp, path, arg) :
+			json_pack("[sss]", interp, path, arg);
+		if (json_array_append_new(runs, run))
 			return kiln_error_set(err, KILN_ENOMEM,
 					      "out of memory");
 	}

@@ -11,9 +11,9 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 		       json_t **req, kiln_error *err);
 
 /* The renders of the languages whose runtime takes the nonce on stdin
- * (lang_rt.c; OCaml too): each writes the job's files, its compile argv and its
- * runs' argv; id is the job's random ID (16 hex digits), java, javac and
- * lua the toolchain's real paths. */
+ * (lang_rt.c; OCaml, Tcl and Racket too): each writes the job's files, its
+ * compile argv and its runs' argv; id is the job's random ID (16 hex
+ * digits), java and javac the toolchain's real paths. */
 int kiln__render_go(const kiln_job *job, const char *id, json_t *files,
 		    json_t *runs, json_t *compile, kiln_error *err);
 int kiln__render_java(const kiln_job *job, const kiln_limits *lim,
@@ -24,8 +24,11 @@ int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 		      json_t *runs, json_t *compile, kiln_error *err);
 int kiln__render_ocaml(const kiln_job *job, const char *id, json_t *files,
 		       json_t *runs, json_t *compile, kiln_error *err);
-int kiln__render_lua(const kiln_job *job, const char *lua, json_t *files,
-		     json_t *runs, kiln_error *err);
+/* Lua, Tcl, Racket (lang names them): kiln's runtime and the files it
+ * reads, run by interp (Racket's with a build step) */
+int kiln__render_script(const kiln_job *job, const char *lang,
+			const char *interp, json_t *files, json_t *runs,
+			json_t *compile, kiln_error *err);
 
 /* The seccomp program every box process runs under, built once. */
 int kiln__seccomp_program(const struct sock_fprog **prog, kiln_error *err);

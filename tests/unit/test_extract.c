@@ -103,7 +103,8 @@ static void language_names_and_aliases(void **state)
 		{ "pythonx", NULL }, { "rust", "rust" }, { "RS", "rust" },
 		{ "go", "go" }, { "golang", "go" }, { "Java", "java" },
 		{ "lua", "lua" }, { "OCaml", "ocaml" }, { "ml", NULL },
-		{ "racket", NULL }, { "r", NULL }, { "cpp", "cpp" },
+		{ "racket", "racket" }, { "Tcl", "tcl" }, { "tclsh", NULL },
+		{ "rkt", NULL }, { "r", NULL }, { "cpp", "cpp" },
 		{ "C++", "cpp" }, { "cxx", "cpp" }, { "cc", NULL },
 		{ "js", "js" }, { "JavaScript", "js" }, { "node", "js" },
 		{ "mjs", NULL }, { "python ", NULL },
@@ -128,7 +129,10 @@ static void language_names_and_aliases(void **state)
 	assert_string_equal(kiln_lang_of_tag("mjs", 3), "js");
 	assert_string_equal(kiln_lang_of_tag("rust", 4), "rust");
 	assert_string_equal(kiln_lang_of_tag("ml", 2), "ocaml");
-	assert_null(kiln_lang_of_tag("racket", 6));
+	assert_string_equal(kiln_lang_of_tag("racket", 6), "racket");
+	assert_string_equal(kiln_lang_of_tag("rkt", 3), "racket");
+	assert_string_equal(kiln_lang_of_tag("tcl", 3), "tcl");
+	assert_null(kiln_lang_of_tag("r", 1));
 	assert_null(kiln_lang_of_tag("", 0));
 	assert_null(kiln_lang_of_tag(NULL, 0));
 }
