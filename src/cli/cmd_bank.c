@@ -147,7 +147,7 @@ const cli_cmd cli_bank = {
 "interpreter computes (edge cases first, then random inputs) and at least\n"
 "five planted wrong variants (off_by_one, wrong_branch, wrong_op,\n"
 "dropped_case, dropped_step, wrong_order), each failing at least one\n"
-"hidden test. No two tasks of a\n"
-"stream behave alike on the bank's probe inputs.\n"
+"hidden test. No two tasks of a stream behave alike on the bank's probe\n"
+"inputs.\n"
 "  kiln bank -n 2000 --seed 7 | kiln verify      every reference passes\n",
 };
