@@ -6,12 +6,12 @@ least one, the very tests its Python twin fails.
 
 Usage: test_bank_lua.py KILN_BINARY [--full]
 
-The tasks come from several seeds at depths 1 and 2 (and one of depth 3);
-the ones verified are chosen to cover every template the pools use: in a
-reference, or else in a wrong variant. --full
-verifies every task of the pools and every variant (minutes). Every
-solution runs only inside kiln's sandbox (kiln verify); this driver only
-writes JSON and reads what kiln wrote.
+The tasks come from several seeds at depths 1 and 2 (and one of depth 3,
+one with wide parameters); the ones verified are chosen to cover every
+template the pools use: in a reference, or else in a wrong variant.
+--full verifies every task of the pools and every variant (about an hour
+on 2 cores). Every solution runs only inside kiln's sandbox (kiln
+verify); this driver only writes JSON and reads what kiln wrote.
 """
 import ast
 import heapq
