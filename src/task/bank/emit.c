@@ -337,12 +337,10 @@ static void c_args(const bk_val *v, bk_buf *b)
 void bk_emit_call(int lang, const bk_val *v, bk_buf *b)
 {
 	bk_puts(b, "f(");
-	if (lang == BK_PY)
-		bk_literal(v, b);
-	else if (lang == BK_LUA)
-		bk_literal_in(BK_LUA, v, b);
-	else
+	if (lang == BK_C)
 		c_args(v, b);
+	else
+		bk_literal_in(lang, v, b);
 	bk_puts(b, ")");
 }
 
