@@ -570,6 +570,10 @@ void bk_prompt(const bk_table *tb, int lang, int frame, const int *alt,
 		example(lang, out, ex_in, ex_out, b);
 		break;
 	}
+	/* the tests are chunks of their own: a local f is not theirs to
+	 * call (frame 2's stub shows the global function) */
+	if (lang == BK_LUA && frame != 2)
+		bk_puts(b, "\nDefine `f` as a global function.");
 	if (sig.oom)
 		b->oom = 1;
 	bk_free(&sig);
