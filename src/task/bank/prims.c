@@ -1,8 +1,9 @@
 /* prims.c - the bank's templates: for each, its semantics (the reference
  * interpreter), its code in each language ({ Python, C, Lua }), its
- * phrasings and its wrong variants (docs/BANK.md). Families expand into many templates: an op on
- * one integer is a scalar template and a map over lists, a predicate
- * meets every consumer (filter, count, any, all, index, ...).
+ * phrasings and its wrong variants (docs/BANK.md). Families expand into
+ * many templates: an op on one integer is a scalar template and a map
+ * over lists, a predicate meets every consumer (filter, count, any, all,
+ * index, ...).
  *
  * Code templates use $I (the input variable), $N (its length), $O (the
  * output), $M (the output's length: the C code's lists and strings are
@@ -168,7 +169,8 @@ const bk_op bk_ops[] = {
 	  { "replace $E by its remainder modulo $1 (never negative)",
 	    "reduce $E modulo $1, giving a result from 0 to $1 minus 1" },
 	  o_mod, { { DC, "tmod", PT_SAME, 0 } }, 0 },
-	{ "neg", P0, { "-$X", "-$X", "-$X" }, { "negate $E", "flip the sign of $E" },
+	{ "neg", P0, { "-$X", "-$X", "-$X" },
+	  { "negate $E", "flip the sign of $E" },
 	  o_neg, { { WO, "abs", PT_SAME, 0 } }, 0 },
 	{ "abs", P0, { "abs($X)", "llabs($X)", "math.abs($X)" },
 	  { "replace $E by its absolute value",
@@ -255,7 +257,8 @@ const bk_op bk_ops[] = {
 	{ "sign2", P0, { "(1 if $X > 0 else -1)", "($X > 0 ? 1 : -1)",
 	    "($X > 0 and 1 or -1)" },
 	  { NULL, NULL }, o_sign2, { { 0 } }, 1 },
-	{ "lastdigs", P0, { "$X % 10", "floormod($X, 10)", "$X % 10" }, { NULL, NULL },
+	{ "lastdigs", P0, { "$X % 10", "floormod($X, 10)", "$X % 10" },
+	  { NULL, NULL },
 	  o_lastdigs, { { 0 } }, 1 },
 	{ "collatzs", P0, { "(3 * $X + 1 if $X % 2 == 0 else $X // 2)",
 	    "($X % 2 == 0 ? 3 * $X + 1 : floordiv($X, 2))",
@@ -263,12 +266,12 @@ const bk_op bk_ops[] = {
 	  o_collatzs, { { 0 } }, 1 },
 	{ "ledouble", P1(-5, 5), { "($X * 2 if $X <= $1 else $X)",
 	    "($X <= $1 ? $X * 2 : $X)",
-	    "($X <= $1 and $X * 2 or $X)" }, { NULL, NULL }, o_ledouble, { { 0 } },
-	  1 },
+	    "($X <= $1 and $X * 2 or $X)" },
+	  { NULL, NULL }, o_ledouble, { { 0 } }, 1 },
 	{ "gedouble", P1(-5, 5), { "($X * 2 if $X >= $1 else $X)",
 	    "($X >= $1 ? $X * 2 : $X)",
-	    "($X >= $1 and $X * 2 or $X)" }, { NULL, NULL }, o_gedouble, { { 0 } },
-	  1 },
+	    "($X >= $1 and $X * 2 or $X)" },
+	  { NULL, NULL }, o_gedouble, { { 0 } }, 1 },
 	{ "evensquare", P0, { "($X * $X if $X % 2 == 0 else $X // 2)",
 	    "($X % 2 == 0 ? $X * $X : floordiv($X, 2))",
 	    "($X % 2 == 0 and $X * $X or $X // 2)" }, { NULL, NULL },
@@ -347,9 +350,11 @@ static int c_nonchar(long long c, const long long *p) { return c != p[0]; }
 #define L1 1, { 'a', 0 }, { 'z', 0 }
 
 const bk_pred bk_preds[] = {
-	{ "even", P0, { "$X % 2 == 0", "$X % 2 == 0", "$X % 2 == 0" }, { "is even", NULL },
+	{ "even", P0, { "$X % 2 == 0", "$X % 2 == 0", "$X % 2 == 0" },
+	  { "is even", NULL },
 	  p_even, "odd", { { 0 } }, 0, 0 },
-	{ "odd", P0, { "$X % 2 == 1", "$X % 2 != 0", "$X % 2 == 1" }, { "is odd", NULL },
+	{ "odd", P0, { "$X % 2 == 1", "$X % 2 != 0", "$X % 2 == 1" },
+	  { "is odd", NULL },
 	  p_odd, "even", { { 0 } }, 0, 0 },
 	{ "gt", P1(-5, 5), { "$X > $1", "$X > $1", "$X > $1" },
 	  { "is greater than $1", "exceeds $1" }, p_gt, "le",
@@ -374,12 +379,14 @@ const bk_pred bk_preds[] = {
 	{ "ndiv", P1(2, 5), { "$X % $1 != 0", "$X % $1 != 0", "$X % $1 ~= 0" },
 	  { "is not divisible by $1", "is not a multiple of $1" }, p_ndiv,
 	  "div", { { 0 } }, 0, 0 },
-	{ "pos", P0, { "$X > 0", "$X > 0", "$X > 0" }, { "is positive", NULL }, p_pos,
+	{ "pos", P0, { "$X > 0", "$X > 0", "$X > 0" },
+	  { "is positive", NULL }, p_pos,
 	  "nonpos", { { OB, "nonneg", PT_SAME, 0 } }, 0, 0 },
 	{ "nonpos", P0, { "$X <= 0", "$X <= 0", "$X <= 0" },
 	  { "is zero or negative", "is not positive" }, p_nonpos, "pos",
 	  { { OB, "neg", PT_SAME, 0 } }, 0, 0 },
-	{ "neg", P0, { "$X < 0", "$X < 0", "$X < 0" }, { "is negative", NULL }, p_neg,
+	{ "neg", P0, { "$X < 0", "$X < 0", "$X < 0" },
+	  { "is negative", NULL }, p_neg,
 	  "nonneg", { { OB, "nonpos", PT_SAME, 0 } }, 0, 0 },
 	{ "nonneg", P0, { "$X >= 0", "$X >= 0", "$X >= 0" },
 	  { "is zero or positive", "is not negative" }, p_nonneg, "neg",
@@ -430,8 +437,7 @@ const bk_pred bk_preds[] = {
 	  { "is a letter", NULL }, c_letter, "nonletter", { { 0 } }, 0, 1 },
 	{ "nonletter", P0, { "not $X.isalpha()", "!isalpha((unsigned char)$X)",
 	    "$X:match(\"[A-Za-z]\") == nil" },
-	  { "is not a letter", NULL }, c_nonletter, "letter", { { 0 } }, 0,
-	  1 },
+	  { "is not a letter", NULL }, c_nonletter, "letter", { { 0 } }, 0, 1 },
 	{ "digit", P0, { "$X.isdigit()", "isdigit((unsigned char)$X)",
 	    "$X:match(\"[0-9]\") ~= nil" },
 	  { "is a decimal digit", NULL }, c_digit, "nondigit", { { 0 } }, 0,
@@ -440,9 +446,11 @@ const bk_pred bk_preds[] = {
 	    "$X:match(\"[0-9]\") == nil" },
 	  { "is not a decimal digit", NULL }, c_nondigit, "digit", { { 0 } },
 	  0, 1 },
-	{ "space", P0, { "$X == ' '", "$X == ' '", "$X == \" \"" }, { "is a space", NULL },
+	{ "space", P0, { "$X == ' '", "$X == ' '", "$X == \" \"" },
+	  { "is a space", NULL },
 	  c_space, "nonspace", { { 0 } }, 0, 1 },
-	{ "nonspace", P0, { "$X != ' '", "$X != ' '", "$X ~= \" \"" }, { "is not a space", NULL },
+	{ "nonspace", P0, { "$X != ' '", "$X != ' '", "$X ~= \" \"" },
+	  { "is not a space", NULL },
 	  c_nonspace, "space", { { 0 } }, 0, 1 },
 	{ "upper", P0, { "$X.isupper()", "isupper((unsigned char)$X)",
 	    "$X:match(\"[A-Z]\") ~= nil" },
@@ -523,8 +531,7 @@ const bk_cons bk_conses[] = {
 	    "$Q, or -1 if no element does",
 	    "return the index of the first element that $Q (-1 if there is "
 	    "none)" },
-	  { { OB, "index1", PT_SAME, 0 }, { DC, "indexlen", PT_SAME, 0 } },
-	  0 },
+	  { { OB, "index1", PT_SAME, 0 }, { DC, "indexlen", PT_SAME, 0 } }, 0 },
 	{ "takewhile", BK_LIST, BK_LIST, 0, C_TAKEWHILE,
 	  { "$O = []\nfor x in $I:\n    if not ($P):\n        break\n"
 	    "    $O.append(x)",
@@ -579,7 +586,8 @@ const bk_cons bk_conses[] = {
 	    "$O = $N > 0;\n" LOOP "\tif (!($P)) {\n\t\t$O = false;\n\t\tbreak;\n"
 	    "\t}\n}",
 	    "local $O = #$I > 0\n" LLOOP "  if not ($P) then\n"
-	    "    $O = false\n    break\n  end\nend" }, { NULL, NULL }, { { 0 } }, 1 },
+	    "    $O = false\n    break\n  end\nend" },
+	  { NULL, NULL }, { { 0 } }, 1 },
 	{ "index1", BK_LIST, BK_INT, 0, C_INDEX1,
 	  { "$O = next((i + 1 for i, x in enumerate($I) if $P), -1)",
 	    "$O = -1;\n" LOOP "\tif ($P) {\n\t\t$O = i + 1;\n\t\tbreak;\n\t}\n}",
@@ -639,7 +647,8 @@ const bk_cons bk_conses[] = {
 	    "$O = $N > 0;\n" CLOOP "\tif (!($P)) {\n\t\t$O = false;\n\t\tbreak;\n"
 	    "\t}\n}",
 	    "local $O = #$I > 0\n" LCLOOP "  if not ($P) then\n"
-	    "    $O = false\n    break\n  end\nend" }, { NULL, NULL }, { { 0 } }, 1 },
+	    "    $O = false\n    break\n  end\nend" },
+	  { NULL, NULL }, { { 0 } }, 1 },
 	{ "find1", BK_STR, BK_INT, 1, C_INDEX1,
 	  { "$O = next((i + 1 for i, ch in enumerate($I) if $P), -1)",
 	    "$O = -1;\n" CLOOP "\tif ($P) {\n\t\t$O = i + 1;\n\t\tbreak;\n\t}\n}",
@@ -1503,13 +1512,15 @@ const bk_spec bk_specs[] = {
 	      "of 0s and 1s (no prefix)"), s_binstr, V1(WO, "tostr"), 0 },
 	HID("range1", II, LL, N0, "$O = list(range($I + 1))",
 	    "for (long long i = 0; i <= $I; i++)\n\t$O[$M++] = i;",
-	    "local $O = {}\nfor i = 0, $I do\n  $O[#$O + 1] = i\nend", s_range1),
+	    "local $O = {}\nfor i = 0, $I do\n  $O[#$O + 1] = i\nend",
+	    s_range1),
 	HID("pdivisors", II, LL, N0,
 	    "$O = [d for d in range(1, abs($I)) if $I % d == 0]",
 	    "for (long long d = 1; d < llabs($I); d++)\n\tif ($I % d == 0)\n"
 	    "\t\t$O[$M++] = d;",
 	    "local $O = {}\nfor d = 1, math.abs($I) - 1 do\n"
-	    "  if $I % d == 0 then\n    $O[#$O + 1] = d\n  end\nend", s_pdivisors),
+	    "  if $I % d == 0 then\n    $O[#$O + 1] = d\n  end\nend",
+	    s_pdivisors),
 
 	/* string -> string */
 #define CMAP(e) "for (int i = 0; i < $N; i++) {\n\tchar ch = $I[i];\n" \
@@ -1728,7 +1739,8 @@ const bk_spec bk_specs[] = {
 	HID("nwordssp", SS, II, N0, "$O = $I.count(' ') + 1",
 	    "$O = 1;\nfor (int i = 0; i < $N; i++)\n\tif ($I[i] == ' ')\n"
 	    "\t\t$O++;",
-	    "local $O = 1\nfor _ in $I:gmatch(\" \") do\n  $O = $O + 1\nend", s_nwordssp),
+	    "local $O = 1\nfor _ in $I:gmatch(\" \") do\n  $O = $O + 1\nend",
+	    s_nwordssp),
 	HID("alphapos0", SS, LL, N0,
 	    "$O = [ord(ch) - 97 if 'a' <= ch <= 'z' else 0 for ch in $I]",
 	    "for (int i = 0; i < $N; i++)\n\t$O[$M++] = $I[i] >= 'a' && $I[i] "
