@@ -2,7 +2,7 @@
  *
  * Function-synthesis tasks composed from templates of primitives over
  * integers, lists and strings: each task a pipeline of 1..depth stages,
- * with a phrasing, reference solutions in Python and C, hidden I/O tests
+ * with a phrasing, reference solutions in Python, C or Lua, hidden tests
  * whose answers kiln's own interpreter computes (edge cases first, then
  * random inputs), and at least five planted wrong variants, each failing
  * at least one hidden test. The stream of tasks is a function of the seed
@@ -25,7 +25,7 @@
  * stricter measure: operations never seen). */
 enum { KILN_BANK_ALL, KILN_BANK_TRAIN, KILN_BANK_HELDOUT,
        KILN_BANK_TRAIN_TEMPLATE, KILN_BANK_HELDOUT_TEMPLATE };
-enum { KILN_BANK_PYTHON, KILN_BANK_C };
+enum { KILN_BANK_PYTHON, KILN_BANK_C, KILN_BANK_LUA };
 
 #define KILN_BANK_MAX_DEPTH 6
 #define KILN_BANK_MIN_VARIANTS 5
@@ -35,7 +35,7 @@ typedef struct kiln_bank_opts {
 	long long seed;
 	int depth;              /* the most stages a task has (1..6) */
 	int split;              /* KILN_BANK_ALL, _TRAIN, _HELDOUT, ... */
-	int language;           /* KILN_BANK_PYTHON, _C */
+	int language;           /* KILN_BANK_PYTHON, _C, _LUA */
 	int param_scale;        /* draw numeric parameters from ranges this
 				 * many times as wide (1: the bank's own);
 				 * held-out values stay held out */

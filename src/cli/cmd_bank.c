@@ -13,7 +13,7 @@ struct bank_args {
 
 static const char *const bank_splits[] = { "all", "train", "heldout",
 	"train-template", "heldout-template", NULL };
-static const char *const bank_langs[] = { "python", "c", NULL };
+static const char *const bank_langs[] = { "python", "c", "lua", NULL };
 
 #define A struct bank_args
 
@@ -32,8 +32,8 @@ static const kiln_opt bank_opts[] = {
 		"composition; *-template: when it has a held-out template "
 		"(docs/BANK.md); ids are the same in every split"),
 	KILN_OPT_ROW_ENUM("language", 'l', A, b.language, bank_langs, "LANG",
-		"the language of the prompt, the reference and the wrong "
-		"variants"),
+		"the language of the prompt, the reference, the tests and the "
+		"wrong variants: python, c or lua"),
 	KILN_OPT_ROW_INT("param-scale", 0, A, b.param_scale, 1, 1000, "S",
 		"draw numeric parameters from ranges S times as wide (1..9 "
 		"becomes 1..9S, -5..5 becomes -5S..5S): training data where "
@@ -137,16 +137,17 @@ const cli_cmd cli_bank = {
 	.name = "bank", .run = run_bank, .opts = bank_opts,
 	.summary = "procedural tasks: hidden tests, planted wrong variants",
 	.synopsis = "usage: kiln bank [-n N] [--seed S] [--depth D] "
-		    "[--split all|train|heldout|...] [--language python|c] "
+		    "[--split all|train|heldout|...] [--language python|c|lua] "
 		    "[-o FILE]",
 	.about =
 "Writes task records (docs/FORMATS.md) composed from the bank's templates\n"
 "of primitives over integers, lists and strings (docs/BANK.md): each task\n"
 "a pipeline of 1..D stages, phrased in one of four frames, with a reference\n"
-"solution, hidden I/O tests whose answers kiln's own interpreter computes\n"
-"(edge cases first, then random inputs) and at least five planted wrong\n"
-"variants (off_by_one, wrong_branch, wrong_op, dropped_case, dropped_step,\n"
-"wrong_order), each failing at least one hidden test. No two tasks of a\n"
-"stream behave alike on the bank's probe inputs.\n"
+"solution in Python, C or Lua, hidden tests whose answers kiln's own\n"
+"interpreter computes (edge cases first, then random inputs) and at least\n"
+"five planted wrong variants (off_by_one, wrong_branch, wrong_op,\n"
+"dropped_case, dropped_step, wrong_order), each failing at least one\n"
+"hidden test. No two tasks of a stream behave alike on the bank's probe\n"
+"inputs.\n"
 "  kiln bank -n 2000 --seed 7 | kiln verify      every reference passes\n",
 };

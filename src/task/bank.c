@@ -241,7 +241,7 @@ int kiln_bank_open(kiln_bank **bp, const kiln_bank_opts *o, kiln_error *err)
 	if (o->depth < 1 || o->depth > KILN_BANK_MAX_DEPTH || o->n < 0 ||
 	    o->seed < 0 || o->split < KILN_BANK_ALL ||
 	    o->split > KILN_BANK_HELDOUT_TEMPLATE || o->language < 0 ||
-	    o->language > KILN_BANK_C || o->param_scale < 1 ||
+	    o->language > KILN_BANK_LUA || o->param_scale < 1 ||
 	    o->param_scale > 1000)
 		return kiln_error_set(err, KILN_EINVAL, "bad options (depth "
 				      "1..6, n >= 0, seed >= 0, param scale "
@@ -658,14 +658,22 @@ static int plant_variants(kiln_bank *b, btask *T)
 static const char *const type_names[BK_NTYPES] = {
 	"int", "list", "str", "bool" };
 
+/* The text, "" when nothing was ever written (a variant that drops the
+ * only stage has the empty composition in every language), NULL after a
+ * failed allocation. */
 static json_t *str_or_null(const bk_buf *s)
 {
-	return s->oom || !s->p ? NULL : json_string(s->p);
+	return s->oom ? NULL : json_string(s->p ? s->p : "");
 }
+
+/* By KILN_BANK_PYTHON, _C, _LUA: emit.c's language, the record's name. */
+static const int emit_lang[] = { BK_PY, BK_C, BK_LUA };
+static const char *const lang_names[] = { "python", "c", "lua" };
 
 static json_t *record(kiln_bank *b, const btask *T, long long k)
 {
-	int lang = b->o.language == KILN_BANK_C ? BK_C : BK_PY;
+	int lang = emit_lang[b->o.language];
+	const char *setup;
 	int out = T->tout[0].type, ex = T->nedge < T->ntest ? T->nedge : 0;
 	json_t *rec = json_object(), *tests = json_array(),
 	       *wv = json_array(), *meta = json_object(),
@@ -681,7 +689,7 @@ static json_t *record(kiln_bank *b, const btask *T, long long k)
 		  &T->tin[ex], &T->tout[ex], &s);
 	oom |= json_object_set_new(rec, "prompt", str_or_null(&s));
 	oom |= json_object_set_new(rec, "language",
-				   json_string(lang == BK_C ? "c" : "python"));
+				   json_string(lang_names[b->o.language]));
 	oom |= json_object_set_new(rec, "entry_point", json_string("f"));
 	bk_reset(&s);
 	bk_emit(&b->tb, lang, T->in, T->st, T->depth, &s);
@@ -689,8 +697,8 @@ static json_t *record(kiln_bank *b, const btask *T, long long k)
 	for (int i = 0; i < T->ntest; i++) {
 		bk_reset(&s);
 		bk_reset(&t);
-		if (lang == BK_C && out == BK_LIST) {
-			bk_emit_c_list_test(&T->tin[i], &T->tout[i], &s);
+		if (!bk_io_test(lang, out)) {
+			bk_emit_code_test(lang, &T->tin[i], &T->tout[i], &s);
 			oom |= json_array_append_new(tests, str_or_null(&s));
 			continue;
 		}
@@ -700,6 +708,9 @@ static json_t *record(kiln_bank *b, const btask *T, long long k)
 			"call", str_or_null(&s), "expect", str_or_null(&t)));
 	}
 	oom |= json_object_set_new(rec, "tests", tests);
+	if ((setup = bk_test_setup(lang, out)) != NULL)
+		oom |= json_object_set_new(rec, "test_setup",
+					   json_string(setup));
 	for (int v = 0; v < T->nvar; v++) {
 		bk_reset(&s);
 		bk_reset(&t);

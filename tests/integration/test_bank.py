@@ -241,7 +241,7 @@ def cli_errors():
     p = kiln("bank", "--help")
     check("--help", p.returncode == 0 and b"--split" in p.stdout)
     for args in (["--depth", "0"], ["--depth", "7"], ["-n", "0"],
-                 ["--split", "test"], ["--language", "lua"], ["x"]):
+                 ["--split", "test"], ["--language", "cobol"], ["x"]):
         p = kiln("bank", *args, ok=False)
         check("refused: %s" % " ".join(args), p.returncode == 2, p.stderr)
     p = kiln("bank", "-n", "3", "--depth", "1", "-q")

@@ -1,8 +1,9 @@
 /* The procedural task bank (kiln/bank.h): known answers of the
  * primitives' semantics (Python's), determinism, distinctness, and the
  * records against the interpreter: every hidden test's answer is the
- * reference's, every wrong variant fails one. The emitted code is run in
- * the sandbox by tests/integration/test_bank.py. */
+ * reference's, every wrong variant fails one; every row has code in every
+ * language. The emitted code is run in the sandbox by
+ * tests/integration/test_bank.py and test_bank_lua.py. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "kiln/bank.h"
+#include "task/bank/bank_int.h"
 
 static void eq(const char *comp, const char *in, const char *want)
 {
@@ -211,25 +213,102 @@ static void same_seed_same_tasks(void **state)
 	kiln_bank_close(b);
 }
 
-/* The stream of seed 1 is pinned: a change to the table, the draws or the
- * interpreter changes the bank's tasks, and must be meant (docs/BANK.md). */
-static void stream_of_seed_1_is_pinned(void **state)
+/* The first task of seed 1 (default options) in a language. */
+static json_t *first_of_seed_1(int language)
 {
 	kiln_bank_opts o = kiln_bank_opts_default();
 	kiln_bank *b;
 	kiln_error err;
 	json_t *t;
 
-	(void)state;
+	o.language = language;
 	assert_int_equal(kiln_bank_open(&b, &o, &err), 0);
 	t = next(b);
+	kiln_bank_close(b);
 	assert_string_equal(json_string_value(json_object_get(t, "id")),
 			    "bank/1/0");
 	assert_string_equal(json_string_value(json_object_get(
 		json_object_get(t, "bank"), "composition")),
 		"dupeach | map_sub(5)");
+	return t;
+}
+
+/* The stream of seed 1 is pinned: a change to the table, the draws or the
+ * interpreter changes the bank's tasks, and must be meant (docs/BANK.md). */
+static void stream_of_seed_1_is_pinned(void **state)
+{
+	(void)state;
+	json_decref(first_of_seed_1(KILN_BANK_PYTHON));
+}
+
+/* ... and in Lua, the same task (the stream does not depend on the
+ * language), its solution pinned too. */
+static void lua_task_of_seed_1_is_pinned(void **state)
+{
+	json_t *t = first_of_seed_1(KILN_BANK_LUA);
+
+	(void)state;
+	assert_string_equal(json_string_value(json_object_get(t, "language")),
+			    "lua");
+	assert_string_equal(json_string_value(json_object_get(t, "solution")),
+		"function f(xs)\n"
+		"  local r1 = {}\n"
+		"  for _, x in ipairs(xs) do\n"
+		"    r1[#r1 + 1] = x\n"
+		"    r1[#r1 + 1] = x\n"
+		"  end\n"
+		"  local r2 = {}\n"
+		"  for i, x in ipairs(r1) do\n"
+		"    r2[i] = x - 5\n"
+		"  end\n"
+		"  return r2\n"
+		"end\n");
+	assert_string_equal(json_string_value(json_array_get(
+		json_object_get(t, "tests"), 1)),
+		"assert(deep_equal(f({0}), {-5, -5}))");
+	assert_non_null(strstr(json_string_value(json_object_get(
+		t, "test_setup")), "function deep_equal(a, b)"));
 	json_decref(t);
-	kiln_bank_close(b);
+}
+
+/* Lua code that is not Lua 5.4's integer arithmetic: '/' (a float), '^'
+ * (a float), '--' (a comment: "x - -3" needs its space). */
+static void lua_code_is_integer_lua(const char *name, const char *code)
+{
+	if (!code)
+		fail_msg("%s has no code", name);
+	if (strstr(code, " / ") || strstr(code, " ^ ") || strstr(code, "--"))
+		fail_msg("%s: %s", name, code);
+}
+
+/* Every row has code in every language; a Lua stage declares its output
+ * (local $O = ...). */
+static void every_row_has_code_in_every_language(void **state)
+{
+	(void)state;
+	for (const bk_op *r = bk_ops; r->name; r++) {
+		for (int l = 0; l < BK_NLANGS; l++)
+			assert_non_null(r->code[l]);
+		lua_code_is_integer_lua(r->name, r->code[BK_LUA]);
+	}
+	for (const bk_pred *r = bk_preds; r->name; r++) {
+		for (int l = 0; l < BK_NLANGS; l++)
+			assert_non_null(r->code[l]);
+		lua_code_is_integer_lua(r->name, r->code[BK_LUA]);
+	}
+	for (const bk_cons *r = bk_conses; r->prefix; r++) {
+		for (int l = 0; l < BK_NLANGS; l++)
+			assert_non_null(r->code[l]);
+		lua_code_is_integer_lua(r->prefix, r->code[BK_LUA]);
+		assert_non_null(strstr(r->code[BK_LUA], "local $O = "));
+	}
+	for (const bk_spec *r = bk_specs; r->name; r++) {
+		for (int l = 0; l < BK_NLANGS; l++)
+			assert_non_null(r->code[l]);
+		lua_code_is_integer_lua(r->name, r->code[BK_LUA]);
+		if (!strstr(r->code[BK_LUA], "local $O = "))
+			fail_msg("%s does not declare its output", r->name);
+	}
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -449,6 +528,8 @@ int main(void)
 		cmocka_unit_test(bad_text_is_refused),
 		cmocka_unit_test(same_seed_same_tasks),
 		cmocka_unit_test(stream_of_seed_1_is_pinned),
+		cmocka_unit_test(lua_task_of_seed_1_is_pinned),
+		cmocka_unit_test(every_row_has_code_in_every_language),
 		cmocka_unit_test(ten_thousand_distinct_tasks),
 		cmocka_unit_test(records_agree_with_the_interpreter),
 		cmocka_unit_test(wide_records_agree_with_the_interpreter),

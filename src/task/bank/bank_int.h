@@ -36,6 +36,9 @@ void bk_free(bk_buf *b);
 
 enum { BK_INT, BK_LIST, BK_STR, BK_BOOL, BK_NTYPES };
 
+/* Languages of emit.c: the code columns of the rows of prims.c. */
+enum { BK_PY, BK_C, BK_LUA, BK_NLANGS };
+
 #define BK_MAX 64
 #define BK_LIM 1000000000LL
 
@@ -69,7 +72,7 @@ typedef struct bk_var {
 typedef struct bk_op {
 	const char *name;
 	int np, lo[2], hi[2];
-	const char *py, *c;     /* expressions over $X, $1, $2 */
+	const char *code[BK_NLANGS]; /* expressions over $X, $1, $2 */
 	const char *say[2];     /* verb phrases over $E (the operand) */
 	int (*eval)(long long x, const long long *p, long long *r);
 	bk_var var[BK_NVAR];
@@ -80,7 +83,7 @@ typedef struct bk_op {
 typedef struct bk_pred {
 	const char *name;
 	int np, lo[2], hi[2];
-	const char *py, *c;     /* conditions over $X, $1, $2 */
+	const char *code[BK_NLANGS]; /* conditions over $X, $1, $2 */
 	const char *say[2];     /* "is even": singular, third person */
 	int (*eval)(long long x, const long long *p);
 	const char *neg;        /* the predicate that is its negation */
@@ -100,7 +103,8 @@ typedef struct bk_cons {
 	const char *prefix;     /* "filter" gives filter_even */
 	int in, out, chr;       /* chr: over the characters of a string */
 	int id;                 /* what bk_apply does (CONS_*) */
-	const char *py, *c;     /* over $I, $O, $N, $M and $P (the condition) */
+	const char *code[BK_NLANGS]; /* over $I, $O, $N, $M, $P (the
+				      * condition) */
 	const char *say[2];     /* over $Q (the predicate's phrase) */
 	bk_var var[BK_NVAR];    /* to: another consumer's prefix */
 	int hidden;
@@ -110,7 +114,7 @@ typedef struct bk_cons {
 typedef struct bk_spec {
 	const char *name;
 	int in, out, np, lo[2], hi[2], chr; /* chr: parameters are letters */
-	const char *py, *c;
+	const char *code[BK_NLANGS];
 	const char *say[2];
 	int (*eval)(const bk_val *in, const long long *p, bk_val *out);
 	bk_var var[BK_NVAR];
@@ -164,6 +168,9 @@ int bk_run(const bk_table *tb, const bk_stage *st, int n, const bk_val *in,
 
 /* The value as a Python literal (1, [1, 2], 'ab', True). */
 void bk_literal(const bk_val *v, bk_buf *b);
+/* ... or as a Lua literal (lang BK_LUA: 1, {1, 2}, "ab", true; other
+ * bytes than printable ASCII as \ddd). */
+void bk_literal_in(int lang, const bk_val *v, bk_buf *b);
 /* Two values equal (same type and contents). */
 int bk_equal(const bk_val *a, const bk_val *b);
 
@@ -175,17 +182,21 @@ int bk_compose_parse(const bk_table *tb, const char *text, bk_stage *st,
 		     int *n);
 int bk_literal_parse(const char *text, bk_val *v);
 
-/* Languages of emit.c. */
-enum { BK_PY, BK_C, BK_NLANGS };
-
 /* A solution of the pipeline in language lang, input of type in. */
 void bk_emit(const bk_table *tb, int lang, int in, const bk_stage *st,
 	     int n, bk_buf *b);
-/* The call of the I/O test on input v (C: only for non-list outputs), or
- * the code test of C's list outputs. */
+/* The tests: I/O tests (1) in Python, and in C for answers other than
+ * lists; code tests (0) in C for lists and in Lua. */
+int bk_io_test(int lang, int out);
+/* The call of an I/O test on input v. */
 void bk_emit_call(int lang, const bk_val *v, bk_buf *b);
+/* A code test: f on input in answers want (C: assert on the array out;
+ * Lua: assert(f(...) == want), or deep_equal of the set-up for lists). */
+void bk_emit_code_test(int lang, const bk_val *in, const bk_val *want,
+		       bk_buf *b);
+/* The test set-up of the tests of an answer of type out, or NULL. */
+const char *bk_test_setup(int lang, int out);
 void bk_c_signature(int in, int out, bk_buf *b);
-void bk_emit_c_list_test(const bk_val *in, const bk_val *want, bk_buf *b);
 
 /* The prompt: phrasing frame (0..BK_NFRAMES-1), the wording choices
  * (one per stage: 0 or 1) and an example. */

@@ -1,7 +1,7 @@
-/* emit.c - a pipeline as a Python or C solution, test calls, and the
+/* emit.c - a pipeline as a Python, C or Lua solution, its tests, and the
  * prompt in one of the phrasing frames (docs/BANK.md). One emitter per
  * language: another language is another case of bk_emit, with its own
- * code text in the tables (prims.c). */
+ * code column in the tables (prims.c). */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -105,7 +105,35 @@ static const char *const c_helpers[][2] = {
 	  "\t\tr = r * 10 + v % 10;\n\treturn r;\n}\n" },
 };
 
+static const char *const lua_helpers[][2] = {
+	{ "is_prime(",
+	  "local function is_prime(v)\n  if v < 2 then\n    return false\n"
+	  "  end\n  local d = 2\n  while d * d <= v do\n"
+	  "    if v % d == 0 then\n      return false\n    end\n"
+	  "    d = d + 1\n  end\n  return true\nend\n" },
+	{ "is_square(",
+	  "local function is_square(v)\n  if v < 0 then\n    return false\n"
+	  "  end\n  local r = math.floor(math.sqrt(v))\n"
+	  "  while r * r > v do\n    r = r - 1\n  end\n"
+	  "  while (r + 1) * (r + 1) <= v do\n    r = r + 1\n  end\n"
+	  "  return r * r == v\nend\n" },
+	{ "digit_sum(",
+	  "local function digit_sum(v)\n  local s = 0\n  v = math.abs(v)\n"
+	  "  while v > 0 do\n    s = s + v % 10\n    v = v // 10\n  end\n"
+	  "  return s\nend\n" },
+};
+
 static const char *const arg_name[BK_NTYPES] = { "num", "xs", "s", "b" };
+
+/* An op's statement, on one integer and mapped over a list ($P: the op's
+ * expression over $X = x). */
+static const char *const op_scalar[BK_NLANGS] = {
+	"$O = $P", "$O = $P;", "local $O = $P" };
+static const char *const op_map[BK_NLANGS] = {
+	"$O = [$P for x in $I]",
+	"for (int i = 0; i < $N; i++) {\n\tlong long x = $I[i];\n"
+	"\t$O[$M++] = $P;\n}",
+	"local $O = {}\nfor i, x in ipairs($I) do\n  $O[i] = $P\nend" };
 
 /* The code of stage st (input variable in/inn, output out/outn). */
 static void stage_code(const bk_table *tb, int lang, const bk_stage *st,
@@ -118,34 +146,42 @@ static void stage_code(const bk_table *tb, int lang, const bk_stage *st,
 	bk_buf e = { 0 };
 
 	if (t->op) {
-		const char *ex = lang == BK_PY ? t->op->py : t->op->c;
-
 		s.X = t->in == BK_INT ? in : "x";
-		expand(&e, ex, &s);
+		expand(&e, t->op->code[lang], &s);
 		s.P = e.p;
-		if (t->in == BK_INT)
-			expand(b, lang == BK_PY ? "$O = $P" : "$O = $P;", &s);
-		else
-			expand(b, lang == BK_PY ? "$O = [$P for x in $I]"
-			       : "for (int i = 0; i < $N; i++) {\n"
-				 "\tlong long x = $I[i];\n\t$O[$M++] = $P;\n}",
-			       &s);
+		expand(b, t->in == BK_INT ? op_scalar[lang] : op_map[lang], &s);
 	} else if (t->cons) {
 		s.X = t->in == BK_INT ? in : t->pred->chr ? "ch" : "x";
-		expand(&e, lang == BK_PY ? t->pred->py : t->pred->c, &s);
+		expand(&e, t->pred->code[lang], &s);
 		s.P = e.p;
-		expand(b, lang == BK_PY ? t->cons->py : t->cons->c, &s);
+		expand(b, t->cons->code[lang], &s);
 	} else {
-		expand(b, lang == BK_PY ? t->spec->py : t->spec->c, &s);
+		expand(b, t->spec->code[lang], &s);
 	}
 	if (e.oom)
 		b->oom = 1;
 	bk_free(&e);
 }
 
-static void emit_py(const bk_table *tb, int in, const bk_stage *st, int n,
-		    bk_buf *b)
+/* A language whose solution is a function of statements, one stage after
+ * the other, without declarations of types: Python and Lua. */
+typedef struct script_lang {
+	const char *const (*helpers)[2];
+	size_t nhelpers;
+	const char *ind, *def, *body, *end, *after_helper;
+} script_lang;
+
+#define HELPERS(h) h, sizeof h / sizeof h[0]
+
+static const script_lang py_script = {
+	HELPERS(py_helpers), "    ", "def f(", "):\n", "", "\n\n" };
+static const script_lang lua_script = {
+	HELPERS(lua_helpers), "  ", "function f(", ")\n", "end\n", "\n" };
+
+static void emit_script(const bk_table *tb, int lang, int in,
+			const bk_stage *st, int n, bk_buf *b)
 {
+	const script_lang *L = lang == BK_LUA ? &lua_script : &py_script;
 	bk_buf body = { 0 }, code = { 0 };
 	char cur[16], nxt[16];
 
@@ -153,16 +189,17 @@ static void emit_py(const bk_table *tb, int in, const bk_stage *st, int n,
 	for (int k = 0; k < n; k++) {
 		snprintf(nxt, sizeof nxt, "r%d", k + 1);
 		bk_reset(&code);
-		stage_code(tb, BK_PY, &st[k], cur, "", nxt, "", &code);
-		indent(&body, code.p ? code.p : "", "    ");
+		stage_code(tb, lang, &st[k], cur, "", nxt, "", &code);
+		indent(&body, code.p ? code.p : "", L->ind);
 		memcpy(cur, nxt, sizeof cur);
 	}
-	bk_printf(&body, "    return %s\n", cur);
-	for (size_t h = 0; h < sizeof py_helpers / sizeof py_helpers[0]; h++)
-		if (body.p && strstr(body.p, py_helpers[h][0]))
-			bk_printf(b, "%s\n\n", py_helpers[h][1]);
-	bk_printf(b, "def f(%s):\n", arg_name[in]);
+	bk_printf(&body, "%sreturn %s\n", L->ind, cur);
+	for (size_t h = 0; h < L->nhelpers; h++)
+		if (body.p && strstr(body.p, L->helpers[h][0]))
+			bk_printf(b, "%s%s", L->helpers[h][1], L->after_helper);
+	bk_printf(b, "%s%s%s", L->def, arg_name[in], L->body);
 	bk_puts(b, body.p ? body.p : "");
+	bk_puts(b, L->end);
 	if (body.oom || code.oom)
 		b->oom = 1;
 	bk_free(&body);
@@ -273,10 +310,10 @@ static void emit_c(const bk_table *tb, int in, const bk_stage *st, int n,
 void bk_emit(const bk_table *tb, int lang, int in, const bk_stage *st,
 	     int n, bk_buf *b)
 {
-	if (lang == BK_PY)
-		emit_py(tb, in, st, n, b);
-	else
+	if (lang == BK_C)
 		emit_c(tb, in, st, n, b);
+	else
+		emit_script(tb, lang, in, st, n, b);
 }
 
 /* The argument list of a C call on v (without the parentheses). */
@@ -300,14 +337,45 @@ static void c_args(const bk_val *v, bk_buf *b)
 void bk_emit_call(int lang, const bk_val *v, bk_buf *b)
 {
 	bk_puts(b, "f(");
-	if (lang == BK_PY)
-		bk_literal(v, b);
-	else
+	if (lang == BK_C)
 		c_args(v, b);
+	else
+		bk_literal_in(lang, v, b);
 	bk_puts(b, ")");
 }
 
-void bk_emit_c_list_test(const bk_val *in, const bk_val *want, bk_buf *b)
+int bk_io_test(int lang, int out)
+{
+	return lang == BK_PY || (lang == BK_C && out != BK_LIST);
+}
+
+/* Lua's tables compare by identity: a list answer is compared by this
+ * function of the tests' set-up (any table: the same keys, with equal
+ * values). */
+static const char lua_deep_equal[] =
+	"function deep_equal(a, b)\n"
+	"  if type(a) ~= \"table\" or type(b) ~= \"table\" then\n"
+	"    return a == b\n"
+	"  end\n"
+	"  for k, v in pairs(a) do\n"
+	"    if not deep_equal(v, b[k]) then\n"
+	"      return false\n"
+	"    end\n"
+	"  end\n"
+	"  for k in pairs(b) do\n"
+	"    if a[k] == nil then\n"
+	"      return false\n"
+	"    end\n"
+	"  end\n"
+	"  return true\n"
+	"end\n";
+
+const char *bk_test_setup(int lang, int out)
+{
+	return lang == BK_LUA && out == BK_LIST ? lua_deep_equal : NULL;
+}
+
+static void c_list_test(const bk_val *in, const bk_val *want, bk_buf *b)
 {
 	bk_printf(b, "long long out[%d] = {0};\nconst long long want[] = {",
 		  BK_MAX);
@@ -320,21 +388,41 @@ void bk_emit_c_list_test(const bk_val *in, const bk_val *want, bk_buf *b)
 		  want->n);
 }
 
+void bk_emit_code_test(int lang, const bk_val *in, const bk_val *want,
+		       bk_buf *b)
+{
+	if (lang == BK_C) {
+		c_list_test(in, want, b);
+		return;
+	}
+	bk_puts(b, want->type == BK_LIST ? "assert(deep_equal(" : "assert(");
+	bk_emit_call(lang, in, b);
+	bk_puts(b, want->type == BK_LIST ? ", " : " == ");
+	bk_literal_in(BK_LUA, want, b);
+	bk_puts(b, want->type == BK_LIST ? "))" : ")");
+}
+
 /* ---- prompts ---- */
 
-static const char *const py_in[BK_NTYPES] = {
-	"an integer `num`", "a list of integers `xs`", "a string `s`", "" };
-static const char *const py_out[BK_NTYPES] = {
-	"an integer", "a list of integers", "a string", "True or False" };
-static const char *const c_in[BK_NTYPES] = {
-	"an integer `num`", "an array `xs` of `n` integers",
-	"a NUL-terminated string `s`", "" };
-static const char *const c_out[BK_NTYPES] = {
-	"a `long long`",
-	("the resulting integers, written into `out` (it has room for 64), "
-	 "with their count as the return value"),
-	"a newly allocated string (the caller frees it)",
-	"`true` or `false`" };
+static const char *const lang_name[BK_NLANGS] = { "Python", "C", "Lua" };
+static const char *const in_say[BK_NLANGS][BK_NTYPES] = {
+	{ "an integer `num`", "a list of integers `xs`", "a string `s`", "" },
+	{ "an integer `num`", "an array `xs` of `n` integers",
+	  "a NUL-terminated string `s`", "" },
+	{ "an integer `num`",
+	  "a list of integers `xs` (a sequence table, indexed from 1)",
+	  "a string `s`", "" },
+};
+static const char *const out_say[BK_NLANGS][BK_NTYPES] = {
+	{ "an integer", "a list of integers", "a string", "True or False" },
+	{ "a `long long`",
+	  ("the resulting integers, written into `out` (it has room for 64), "
+	   "with their count as the return value"),
+	  "a newly allocated string (the caller frees it)",
+	  "`true` or `false`" },
+	{ "an integer", "a list of integers, as a sequence table", "a string",
+	  "`true` or `false`" },
+};
 
 /* The phrase of one stage. */
 static void step(const bk_table *tb, const bk_stage *st, int alt, bk_buf *b)
@@ -386,7 +474,7 @@ static void example(int lang, int out, const bk_val *in, const bk_val *ex,
 		bk_literal(ex, b);
 		return;
 	}
-	if (out == BK_LIST) {
+	if (lang == BK_C && out == BK_LIST) {
 		bk_buf call = { 0 };
 
 		bk_emit_call(BK_C, in, &call);
@@ -402,9 +490,11 @@ static void example(int lang, int out, const bk_val *in, const bk_val *ex,
 		bk_free(&call);
 		return;
 	}
-	bk_emit_call(BK_C, in, b);
+	bk_emit_call(lang, in, b);
 	bk_puts(b, " returns ");
-	if (out == BK_BOOL)
+	if (lang == BK_LUA)
+		bk_literal_in(BK_LUA, ex, b);
+	else if (out == BK_BOOL)
 		bk_puts(b, ex->i ? "true" : "false");
 	else if (out == BK_STR)
 		bk_printf(b, "\"%s\"", ex->s);
@@ -417,15 +507,14 @@ void bk_prompt(const bk_table *tb, int lang, int frame, const int *alt,
 	       const bk_val *ex_out, bk_buf *b)
 {
 	int out = ex_out->type;
-	const char *ind = lang == BK_PY ? py_in[in] : c_in[in];
-	const char *outd = lang == BK_PY ? py_out[out] : c_out[out];
-	const char *L = lang == BK_PY ? "Python" : "C";
+	const char *ind = in_say[lang][in], *outd = out_say[lang][out];
+	const char *L = lang_name[lang];
 	bk_buf sig = { 0 };
 
-	if (lang == BK_PY)
-		bk_printf(&sig, "f(%s)", arg_name[in]);
-	else
+	if (lang == BK_C)
 		bk_c_signature(in, out, &sig);
+	else
+		bk_printf(&sig, "f(%s)", arg_name[in]);
 	switch (frame) {
 	case 0:
 		bk_printf(b, "Write a %s function `%s` that takes %s and "
@@ -456,6 +545,14 @@ void bk_prompt(const bk_table *tb, int lang, int frame, const int *alt,
 			bk_puts(b, "\n    ");
 			bk_literal(ex_out, b);
 			bk_puts(b, "\n    \"\"\"\n");
+		} else if (lang == BK_LUA) {
+			bk_printf(b, "-- Given %s: ", ind);
+			steps(tb, st, n, alt, ". Then ", 0, b);
+			bk_printf(b, ". Return the result (%s).\n"
+				  "-- Example: ", outd);
+			example(lang, out, ex_in, ex_out, b);
+			bk_printf(b, ".\nfunction %s\nend\n",
+				  sig.p ? sig.p : "");
 		} else {
 			bk_printf(b, "/* Given %s: ", ind);
 			steps(tb, st, n, alt, ". Then ", 0, b);
@@ -473,6 +570,10 @@ void bk_prompt(const bk_table *tb, int lang, int frame, const int *alt,
 		example(lang, out, ex_in, ex_out, b);
 		break;
 	}
+	/* the tests are chunks of their own: a local f is not theirs to
+	 * call (frame 2's stub shows the global function) */
+	if (lang == BK_LUA && frame != 2)
+		bk_puts(b, "\nDefine `f` as a global function.");
 	if (sig.oom)
 		b->oom = 1;
 	bk_free(&sig);

@@ -324,38 +324,57 @@ int bk_run(const bk_table *tb, const bk_stage *st, int n, const bk_val *in,
 	return 0;
 }
 
-/* ---- values as Python literals ---- */
+/* ---- values as literals ---- */
 
-void bk_literal(const bk_val *v, bk_buf *b)
+/* Python's and Lua's literals differ in their words, brackets, quotes and
+ * escapes only. */
+static const struct {
+	const char *yes, *no, *open, *close;
+	char quote;
+} syntax[BK_NLANGS] = {
+	[BK_PY] = { "True", "False", "[", "]", '\'' },
+	[BK_LUA] = { "true", "false", "{", "}", '"' },
+};
+
+void bk_literal_in(int lang, const bk_val *v, bk_buf *b)
 {
+	if (lang != BK_LUA)
+		lang = BK_PY;
 	switch (v->type) {
 	case BK_INT:
 		bk_printf(b, "%lld", v->i);
 		break;
 	case BK_BOOL:
-		bk_puts(b, v->i ? "True" : "False");
+		bk_puts(b, v->i ? syntax[lang].yes : syntax[lang].no);
 		break;
 	case BK_LIST:
-		bk_puts(b, "[");
+		bk_puts(b, syntax[lang].open);
 		for (int i = 0; i < v->n; i++)
 			bk_printf(b, "%s%lld", i ? ", " : "", v->v[i]);
-		bk_puts(b, "]");
+		bk_puts(b, syntax[lang].close);
 		break;
 	case BK_STR:
 		/* the bank's strings are printable ASCII without quotes or
-		 * backslashes: repr() is the text in single quotes */
-		bk_puts(b, "'");
+		 * backslashes: Python's repr() is the text in single quotes */
+		bk_putn(b, &syntax[lang].quote, 1);
 		for (int i = 0; i < v->n; i++) {
 			unsigned char c = (unsigned char)v->s[i];
 
-			if (c < 32 || c > 126 || c == '\'' || c == '\\')
-				bk_printf(b, "\\x%02x", c);
+			if (c < 32 || c > 126 || c == syntax[lang].quote ||
+			    c == '\\')
+				bk_printf(b, lang == BK_LUA ? "\\%03d"
+					  : "\\x%02x", c);
 			else
 				bk_putn(b, (const char *)&c, 1);
 		}
-		bk_puts(b, "'");
+		bk_putn(b, &syntax[lang].quote, 1);
 		break;
 	}
+}
+
+void bk_literal(const bk_val *v, bk_buf *b)
+{
+	bk_literal_in(BK_PY, v, b);
 }
 
 int bk_equal(const bk_val *a, const bk_val *b)
