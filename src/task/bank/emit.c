@@ -131,8 +131,8 @@ static const char *const op_scalar[BK_NLANGS] = {
 	"$O = $P", "$O = $P;", "local $O = $P" };
 static const char *const op_map[BK_NLANGS] = {
 	"$O = [$P for x in $I]",
-	"for (int i = 0; i < $N; i++) {\n\tlong long x = $I[i];\n"
-	"\t$O[$M++] = $P;\n}",
+	("for (int i = 0; i < $N; i++) {\n\tlong long x = $I[i];\n"
+	 "\t$O[$M++] = $P;\n}"),
 	"local $O = {}\nfor i, x in ipairs($I) do\n  $O[i] = $P\nend" };
 
 /* The code of stage st (input variable in/inn, output out/outn). */
