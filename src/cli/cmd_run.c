@@ -178,7 +178,10 @@ static int resolve(struct plan *p, const char *out_override)
 	if (!teacher || (json_is_string(teacher) &&
 			 !strcmp(json_string_value(teacher), "default"))) {
 		/* the embedded default: a small model trained on bank tasks
-		 * disjoint from the ones it is asked, built on first use */
+		 * disjoint from the ones it is asked. The one in the cache
+		 * (trained here) if there is one, else the one shipped in
+		 * data/models/ (docs/RUN.md: its command), else one trained
+		 * into the cache on first use */
 		const char *c = getenv("KILN_CACHE"), *x = getenv(
 			"XDG_CACHE_HOME"), *h = getenv("HOME");
 
@@ -192,6 +195,12 @@ static int resolve(struct plan *p, const char *out_override)
 			snprintf(p->teacher_buf, sizeof p->teacher_buf,
 				 "%s/.cache/kiln/teacher-v3.bin", h ? h : "/tmp");
 		p->default_teacher = 1;
+		if (access(p->teacher_buf, R_OK) != 0 &&
+		    access(KILN_DATA_DIR "/models/teacher-v3.bin", R_OK) == 0) {
+			snprintf(p->teacher_buf, sizeof p->teacher_buf, "%s",
+				 KILN_DATA_DIR "/models/teacher-v3.bin");
+			p->default_teacher = 0;
+		}
 		p->local = p->teacher_buf;
 		teacher = NULL;
 	} else if (!json_is_object(teacher)) {
@@ -841,6 +850,16 @@ static int run_run(int argc, char **argv)
 	if (mkdirs(p.dir)) {
 		rc = 1;
 		goto out;
+	}
+	if (a.dry_run) {
+		if (p.url)
+			printf("# teacher: %s (model %s)\n", p.url,
+			       p.model ? p.model : "default");
+		else
+			printf("# teacher: %s%s\n", p.local,
+			       !p.default_teacher ? "" :
+			       access(p.local, R_OK) == 0 ? " (trained before)" :
+			       " (trained on first use: kiln teacher-train)");
 	}
 	if ((rc = check_configs(&p, a.dry_run)) != 0 || a.dry_run)
 		goto out;
