@@ -107,6 +107,10 @@ struct plan {
 	char cfgpath[S_N][2100];
 };
 
+/* The default teacher's file name, in the cache and in data/models/ (a
+ * new recipe gets a new name, so an old cached teacher is not reused). */
+#define TEACHER_FILE "teacher-v3.bin"
+
 static int path_in(const struct plan *p, char *buf, size_t n,
 		   const char *name)
 {
@@ -187,18 +191,18 @@ static int resolve(struct plan *p, const char *out_override)
 
 		if (c)
 			snprintf(p->teacher_buf, sizeof p->teacher_buf,
-				 "%s/teacher-v3.bin", c);
+				 "%s/" TEACHER_FILE, c);
 		else if (x)
 			snprintf(p->teacher_buf, sizeof p->teacher_buf,
-				 "%s/kiln/teacher-v3.bin", x);
+				 "%s/kiln/" TEACHER_FILE, x);
 		else
 			snprintf(p->teacher_buf, sizeof p->teacher_buf,
-				 "%s/.cache/kiln/teacher-v3.bin", h ? h : "/tmp");
+				 "%s/.cache/kiln/" TEACHER_FILE, h ? h : "/tmp");
 		p->default_teacher = 1;
 		if (access(p->teacher_buf, R_OK) != 0 &&
-		    access(KILN_DATA_DIR "/models/teacher-v3.bin", R_OK) == 0) {
+		    access(KILN_DATA_DIR "/models/" TEACHER_FILE, R_OK) == 0) {
 			snprintf(p->teacher_buf, sizeof p->teacher_buf, "%s",
-				 KILN_DATA_DIR "/models/teacher-v3.bin");
+				 KILN_DATA_DIR "/models/" TEACHER_FILE);
 			p->default_teacher = 0;
 		}
 		p->local = p->teacher_buf;
