@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdarg.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -374,7 +375,7 @@ static int run_kiln(const struct plan *p, const json_t *av, int err_fd,
 {
 	size_t n = json_array_size(av);
 	char **argv = calloc(n + 3, sizeof(*argv));
-	pid_t pid;
+	pid_t pid, parent;
 	int st;
 
 	if (!argv)
@@ -384,13 +385,16 @@ static int run_kiln(const struct plan *p, const json_t *av, int err_fd,
 		argv[i + 1] = (char *)json_string_value(json_array_get(av, i));
 	if (quiet)   /* not part of the stage's recorded command line */
 		argv[n + 1] = "-q";
+	parent = getpid();
 	pid = fork();
 	if (pid == 0) {
 		/* a stage never outlives kiln run (kill -9 included): it
 		 * gets SIGTERM and stops as it does on one, keeping what it
-		 * finished */
+		 * finished. If kiln run died before the prctl, the child has
+		 * a new parent already (init, or a subreaper: not always pid
+		 * 1) and must not start. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() == 1)
+		if (getppid() != parent)
 			_exit(128 + SIGTERM);
 		if (err_fd >= 0)
 			dup2(err_fd, 2);
@@ -405,6 +409,43 @@ static int run_kiln(const struct plan *p, const json_t *av, int err_fd,
 		;
 	child_pid = 0;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A stage of a run killed with SIGKILL gets SIGTERM (PR_SET_PDEATHSIG)
+ * and stops as on one: it may take a moment to finish the request or the
+ * test it is in, holding its store's run lock until it exits. A run
+ * started again waits for it (for up to a minute), rather than failing
+ * with "in use"; the stage itself still refuses a store that stays
+ * busy. */
+static void wait_for_lock(const char *path, int quiet)
+{
+	char lpath[2300];
+	int fd;
+
+	snprintf(lpath, sizeof lpath, "%s-lock", path);
+	if ((fd = open(lpath, O_RDONLY | O_CLOEXEC)) < 0)
+		return;     /* never locked: nobody to wait for */
+	for (int tries = 0; tries < 1200 && !stop_sig; tries++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			flock(fd, LOCK_UN);
+			break;
+		}
+		if (tries == 20 && !quiet)
+			fprintf(stderr, "kiln run: waiting for the stage "
+				"stopped before to let go of %s\n", path);
+		usleep(50 * 1000);
+	}
+	close(fd);
+}
+
+static void wait_for_stores(const json_t *av, int quiet)
+{
+	for (size_t i = 0; i + 1 < json_array_size(av); i++) {
+		const char *a = json_string_value(json_array_get(av, i));
+		if (a && !strcmp(a, "--store"))
+			wait_for_lock(json_string_value(json_array_get(av,
+							i + 1)), quiet);
+	}
 }
 
 static int mkdirs(const char *dir)
@@ -572,13 +613,15 @@ static int start_local(const struct plan *p, char *url, size_t n)
 	int fds[2];
 	char line[1024];
 	size_t len = 0;
-	pid_t pid;
+	pid_t pid, parent = getpid();
 
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return -1;
 	pid = fork();
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(128 + SIGTERM);
 		dup2(fds[1], 2);
 		execl(p->self, p->self, "serve", "-m", p->local, "--port", "0",
 		      "--max-batch", "8", (char *)NULL);
@@ -747,6 +790,7 @@ static int execute(struct plan *p, int fresh, int quiet)
 		if (!quiet)
 			fprintf(stderr, "kiln run: [%d/%d] %s\n", k, n_on,
 				stages[s].key);
+		wait_for_stores(p->argv[s], quiet);
 		t0 = now_s();
 		rc = run_kiln(p, p->argv[s], -1, quiet);
 		if (stages[s].teacher && p->local) {

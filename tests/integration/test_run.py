@@ -9,6 +9,7 @@ Usage: test_run.py KILN_BINARY FAKEAI_BINARY SHARED_DATA_DIR
 
 Candidate code runs only inside kiln's sandbox (kiln verify, kiln score).
 """
+import fcntl
 import json
 import os
 import random
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 KILN = os.path.abspath(sys.argv[1])
@@ -274,10 +276,21 @@ export: {}
     with open(pipe, "w") as f:
         f.write(text.replace("reward: {min-reward: 0.5}",
                              "reward: {min-reward: 0.99}"))
+    # ... while a stage stopped before still holds its store (it got
+    # SIGTERM from a killed run and is finishing): the run waits for it
+    # instead of failing with "in use" (this lock is held by the test)
+    lock = os.open(os.path.join(run, "rewrite.store-lock"),
+                   os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    threading.Timer(2.5, os.close, (lock,)).start()
     p = kiln("run", pipe)
     check("a changed option reruns its stage and the later ones only",
           p.returncode == 0 and p.stderr.count("done before, unchanged")
           == 4 and "[5/8] reward\n" in p.stderr, p.stderr[-800:])
+    check("... waiting for a store another process still holds",
+          p.returncode == 0 and "waiting for the stage stopped before to "
+          "let go of %s" % os.path.join(run, "rewrite.store") in p.stderr,
+          p.stderr[-800:])
 
     # the teacher down: the stage fails, kiln run says so and exits 1;
     # the same server back: run again, the failed requests are sent again
