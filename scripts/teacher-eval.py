@@ -4,7 +4,7 @@ tasks (docs/RUN.md, "The default teacher").
 
 Usage: teacher-eval.py [--kiln KILN] [-n N] [--seed S]
                        [--split heldout|train|heldout-template|train-template]
-                       [--exclude TASKS] [--keep] MODEL.bin
+                       [--exclude TASKS] [--phrasing K] [--keep] MODEL.bin
 
 Held-out tasks (kiln bank --split heldout: every task has a parameter
 value or a composition the teacher never saw; heldout-template: a
@@ -15,6 +15,9 @@ asks it (greedy) for one solution a task (--test-sets 0: the task's own
 hidden tests judge it) and kiln verify gives pass@1, by depth and by
 phrasing frame; a second kiln generate asks for one test set a task and
 scripts/bank-test-rates.py gives the tests' validity and discrimination.
+With --phrasing K only tasks of phrasing frame K are asked (n of them a
+depth): for a teacher trained with --hold-out-phrasing K, pass@1 on
+phrasings it never saw, against the same teacher on a frame it saw.
 Prints one JSON object. Candidate code runs only in kiln's sandbox.
 """
 import argparse
@@ -62,6 +65,8 @@ def main():
     ap.add_argument("--exclude", help="a kiln bank file: leave out tasks "
                     "with its fingerprints (the teacher's own training "
                     "tasks)")
+    ap.add_argument("--phrasing", type=int, choices=[0, 1, 2, 3],
+                    help="only tasks of this phrasing frame")
     ap.add_argument("--keep", action="store_true",
                     help="keep the work folder (tasks, answers, verdicts) "
                     "and print its path to stderr")
@@ -74,7 +79,8 @@ def main():
     if a.exclude:
         seen = {t["bank"]["fingerprint"] for t in read_jsonl(a.exclude)}
     tasks = []
-    for depth, n in ((1, 4 * a.n), (2, 8 * a.n)):
+    more = 1 if a.phrasing is None else 4   # a frame is about 1 in 4
+    for depth, n in ((1, 4 * more * a.n), (2, 8 * more * a.n)):
         path = os.path.join(tmp, "d%d.jsonl" % depth)
         while True:  # depth 1 has few distinct tasks: ask for fewer
             p = subprocess.run([kiln, "bank", "-n", str(n), "--seed",
@@ -87,7 +93,9 @@ def main():
                 sys.exit(p.stderr)
             n //= 2
         rows = [t for t in read_jsonl(path) if t["bank"]["depth"] == depth
-                and t["bank"]["fingerprint"] not in seen][:a.n]
+                and t["bank"]["fingerprint"] not in seen and
+                (a.phrasing is None or t["bank"]["phrasing"] == a.phrasing)
+                ][:a.n]
         tasks += rows
     tasks_path = os.path.join(tmp, "tasks.jsonl")
     write_jsonl(tasks_path, tasks)
@@ -131,6 +139,7 @@ def main():
             n, p = by.get(key, (0, 0))
             by[key] = (n + 1, p + (status.get(t["id"]) == "pass"))
     out = {"model": a.model, "tasks_per_depth": a.n, "seed": a.seed,
+           "phrasing": a.phrasing,
            "split": a.split, "excluded": len(seen),
            "pass@1": {k: round(p / n, 3) for k, (n, p) in sorted(by.items())},
            "n": {k: n for k, (n, p) in sorted(by.items())}}
