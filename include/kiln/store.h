@@ -109,6 +109,17 @@ int kiln_store_open_with(kiln_store **out, const char *url, unsigned flags,
 			 kiln_error *err);
 void kiln_store_close(kiln_store *s);
 
+/* The run lock a store in a file takes, for other things kept in files
+ * that one run at a time may change (kiln dedup's --index): an flock on
+ * PATH-lock beside path, exclusive (shared = 0) or shared, which the
+ * kernel drops when the process ends however it ends. On success *fd
+ * holds it; KILN_STORE_BUSY says who holds it ("PATH is in use by kiln
+ * dedup (pid N on host H) since T; wait or use another NOUN"). */
+int kiln_lock_path(const char *path, int shared, const char *noun, int *fd,
+		   kiln_error *err);
+/* Drops it (exclusive: the file forgets the holder); fd < 0: nothing. */
+void kiln_unlock_path(int fd, int exclusive);
+
 /* The backend's name ("sqlite") and the store's location, for messages. */
 const char *kiln_store_backend(const kiln_store *s);
 const char *kiln_store_where(const kiln_store *s);

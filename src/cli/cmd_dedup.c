@@ -32,7 +32,8 @@ static const kiln_opt dedup_opts[] = {
 		"the text field to compare"),
 	KILN_OPT_ROW_PATH("index", 0, A, d.index, "DIR",
 		"dedup against every record kept into DIR before, and add "
-		"this run's kept records to it (made if missing)"),
+		"this run's kept records to it (made if missing); one run at "
+		"a time"),
 	KILN_OPT_ROW_GROUP("MinHash (the preset's unless given)"),
 	{ .name = "ngram", .kind = KILN_OPT_INT, KILN_OPT_F_(A, d.ngram),
 	  .lo = 1, .hi = KILN_MINHASH_MAX_NGRAM, .arg = "N", .def = "5",

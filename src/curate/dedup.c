@@ -39,7 +39,8 @@
  * and writes each record kept or dropped. The index's files are appended
  * last, its index.json replaced atomically (a run that stops before that
  * leaves the index as it was: a longer file is cut back to what
- * index.json counts). */
+ * index.json counts). One run at a time uses an index: DIR/index-lock,
+ * the run lock stores take (kiln_lock_path). */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -55,6 +56,7 @@
 #include "curate/dedup_int.h"
 #include "kiln/dedup.h"
 #include "kiln/output.h"
+#include "kiln/store.h"
 #include "kiln/utf8.h"
 
 const char *const kiln_dedup_presets[] = { "code", "datatrove", NULL };
@@ -140,6 +142,7 @@ typedef struct run {
 	FILE **band;                /* bands + 1 (the last: exact keys) */
 	int nband;
 	/* the index */
+	int idx_lock;               /* its run lock's fd, -1 if none */
 	int idx_sigs, idx_docs;     /* fds, -1 if none */
 	size_t m;                   /* its documents */
 	uint64_t idx_docs_bytes;
@@ -325,6 +328,11 @@ static int index_open(run *r)
 	if (mkdir(r->o->index, 0777) && errno != EEXIST)
 		return kiln_error_set(r->err, KILN_EIO, "dedup: --index: %s: "
 				      "%s", r->o->index, strerror(errno));
+	/* One run at a time appends: two would both count their documents
+	 * from the same index.json and interleave their files. */
+	if ((rc = index_path(r, path, sizeof path, "index")) ||
+	    (rc = kiln_lock_path(path, 0, "index", &r->idx_lock, r->err)))
+		return rc;
 	if ((rc = index_path(r, path, sizeof path, "index.json")))
 		return rc;
 	if (stat(path, &sb) && errno == ENOENT)
@@ -1551,7 +1559,7 @@ int kiln_dedup(const char *const *inputs, size_t ninputs, kiln_out *out,
 
 	memset(&r, 0, sizeof r);
 	r.o = o, r.st = st, r.err = err, r.t0 = now();
-	r.idx_sigs = r.idx_docs = -1;
+	r.idx_sigs = r.idx_docs = r.idx_lock = -1;
 	r.inputs = inputs, r.ninputs = ninputs;
 	if ((rc = kiln_dedup_params(o, &r.p, err)))
 		return kiln_error_prefix(err, "dedup: ");
@@ -1651,6 +1659,7 @@ out:
 		close(r.idx_sigs);
 	if (r.idx_docs >= 0)
 		close(r.idx_docs);
+	kiln_unlock_path(r.idx_lock, 1);
 	kiln_minhash_free(r.mh);
 	free(r.tbuf), free(r.idbuf);
 	free(r.band), free(r.sig), free(r.sig2), free(r.rec), free(r.rec2);

@@ -78,6 +78,12 @@ static void read_holder(int fd, char *buf, size_t size)
 int kiln__store_lock_file(const char *path, int shared, int *fd,
 			  kiln_error *err)
 {
+	return kiln_lock_path(path, shared, "store", fd, err);
+}
+
+int kiln_lock_path(const char *path, int shared, const char *noun, int *fd,
+		   kiln_error *err)
+{
 	char *lpath = NULL, holder[400];
 	int rc = 0;
 
@@ -88,27 +94,27 @@ int kiln__store_lock_file(const char *path, int shared, int *fd,
 	strcat(lpath, "-lock");
 	*fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	if (*fd < 0) {
-		rc = kiln_error_set(err, KILN_EIO, "%s: cannot open the store's "
-				    "lock file: %s", lpath, strerror(errno));
+		rc = kiln_error_set(err, KILN_EIO, "%s: cannot open the %s's "
+				    "lock file: %s", lpath, noun, strerror(errno));
 		goto out;
 	}
 	if (flock(*fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
 		if (errno != EWOULDBLOCK) {
 			rc = kiln_error_set(err, KILN_EIO, "%s: cannot lock the "
-					    "store: %s", lpath,
+					    "%s: %s", lpath, noun,
 					    strerror(errno));
 			goto out;
 		}
 		read_holder(*fd, holder, sizeof(holder));
 		if (holder[0])
 			rc = kiln_error_set(err, KILN_STORE_BUSY, "%s is in use "
-					    "by %s; wait or use another store",
-					    path, holder);
+					    "by %s; wait or use another %s",
+					    path, holder, noun);
 		else
 			rc = kiln_error_set(err, KILN_STORE_BUSY, "%s is in use "
 					    "by workers claiming its items (or "
 					    "a run that is starting); wait or "
-					    "use another store", path);
+					    "use another %s", path, noun);
 		goto out;
 	}
 	if (shared) {
@@ -146,6 +152,11 @@ out:
 }
 
 void kiln__store_unlock_file(int fd, int exclusive)
+{
+	kiln_unlock_path(fd, exclusive);
+}
+
+void kiln_unlock_path(int fd, int exclusive)
 {
 	if (fd < 0)
 		return;

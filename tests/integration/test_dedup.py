@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 KILN = os.path.abspath(sys.argv[1])
 results = []
@@ -224,6 +225,26 @@ def main():
     r = kiln("dedup", "-q", "--preset", "datatrove", "--index", idx, p("in2.jsonl"), "-o", p("k3.jsonl"))
     check("index: other parameters refused", r.returncode == 1 and "was made with" in r.stderr
           and not os.path.exists(p("k3.jsonl")), r.stderr)
+    # one run at a time: a real kiln dedup holds the index while it reads
+    # its input from a pipe the test keeps open; a second one is refused,
+    # naming it, and changes nothing; the first then finishes
+    first = subprocess.Popen([KILN, "dedup", "-q", "--index", idx, "-", "-o", p("k4.jsonl")],
+                             stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 20
+    lockf = os.path.join(idx, "index-lock")
+    while time.time() < deadline and "\t%d\t" % first.pid not in open(lockf).read():
+        time.sleep(0.02)
+    r = kiln("dedup", "-q", "--index", idx, p("in2.jsonl"), "-o", p("k5.jsonl"))
+    check("index: a second run while one holds it is refused, naming the holder",
+          r.returncode == 1 and "index is in use by kiln dedup (pid %d" % first.pid in r.stderr
+          and "use another index" in r.stderr and not os.path.exists(p("k5.jsonl"))
+          and json.load(open(os.path.join(idx, "index.json")))["docs"] == meta["docs"], r.stderr)
+    extra = [{"id": "late-%d" % i, "solution": "def late_%d(x):\n    return x * %d + %d\n" % (i, i, i * i)}
+             for i in range(5)]
+    _, ferr = first.communicate("".join(json.dumps(x) + "\n" for x in extra).encode(), timeout=60)
+    meta2 = json.load(open(os.path.join(idx, "index.json")))
+    check("index: ... and the holder finishes and appends",
+          first.returncode == 0 and meta2["docs"] == meta["docs"] + len(read_jsonl(p("k4.jsonl"))), ferr)
 
     # errors
     with open(p("bad.jsonl"), "w") as f:
