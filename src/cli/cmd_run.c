@@ -448,6 +448,25 @@ static void wait_for_stores(const json_t *av, int quiet)
 	}
 }
 
+/* 1 if the task file is there and has nothing but white space (a
+ * missing or unreadable one is the generate stage's to report). */
+static int no_tasks(const char *path)
+{
+	char buf[4096];
+	size_t n;
+	int empty = 1;
+	FILE *f = fopen(path, "rb");
+
+	if (!f)
+		return 0;
+	while (empty && (n = fread(buf, 1, sizeof buf, f)) > 0)
+		for (size_t i = 0; i < n && empty; i++)
+			empty = buf[i] == ' ' || buf[i] == '\n' ||
+				buf[i] == '\r' || buf[i] == '\t';
+	fclose(f);
+	return empty;
+}
+
 static int mkdirs(const char *dir)
 {
 	char buf[2200];
@@ -786,6 +805,16 @@ static int execute(struct plan *p, int fresh, int quiet)
 			json_array_insert_new(p->argv[s], 3,
 					      json_string("--backend"));
 			json_array_insert_new(p->argv[s], 4, json_string(url));
+		}
+		if (s == S_GENERATE && no_tasks(p->tasks)) {
+			/* an empty task file is a mistake, not an empty
+			 * dataset to report */
+			cli_error("run", "%s holds no tasks: nothing to "
+				  "generate", p->tasks);
+			status = 1;
+			json_decref(cfg);
+			json_decref(hashes);
+			break;
 		}
 		if (!quiet)
 			fprintf(stderr, "kiln run: [%d/%d] %s\n", k, n_on,

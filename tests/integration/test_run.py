@@ -205,6 +205,17 @@ export: {}
     check("an unknown key is an error naming it", p.returncode == 2 and
           "unknown key 'stray'" in p.stderr, p.stderr)
 
+    # an empty task file is an error, not an empty dataset
+    empty = os.path.join(tmp, "empty.jsonl")
+    open(empty, "w").write("\n")
+    with open(bad, "w") as f:
+        f.write(text.replace(tasks, empty).replace(run, run + "-empty"))
+    p = kiln("run", bad)
+    check("an empty task file: exit 1, named, no dataset",
+          p.returncode == 1 and "%s holds no tasks" % empty in p.stderr and
+          not os.path.exists(os.path.join(run + "-empty", "dataset.jsonl")),
+          (p.returncode, p.stderr[-500:]))
+
     # the uninterrupted run
     p = kiln("run", pipe)
     ok = p.returncode == 0
