@@ -19,10 +19,45 @@
 
 #define P KILN_MINHASH_PRIME
 
+/* Sixteen permutations (a block) as the AVX2 kernel reads them: the
+ * 32-bit halves of a for the cross terms, eight permutations a vector;
+ * the low halves again as 64-bit lanes, and b, four a vector in the order
+ * the kernel's unpacking leaves the cross terms in (vector 2g + s holds
+ * the permutations 8g + ord[s][0..3]); idx[] is each lane's permutation
+ * in the block. */
+struct perm16 {
+	uint32_t ah[16], al[16];
+	uint64_t al64[16], b[16];
+	int idx[16];
+};
+
+static void perm16_layout(const uint64_t *a, const uint64_t *b, int np,
+			  struct perm16 *blk)
+{
+	static const int ord[2][4] = { { 0, 1, 4, 5 }, { 2, 3, 6, 7 } };
+
+	for (int k0 = 0; k0 + 16 <= np; k0 += 16) {
+		struct perm16 *q = blk + k0 / 16;
+		for (int k = 0; k < 16; k++) {
+			q->ah[k] = (uint32_t)(a[k0 + k] >> 32);
+			q->al[k] = (uint32_t)a[k0 + k];
+		}
+		for (int g = 0; g < 2; g++)
+			for (int s = 0; s < 2; s++)
+				for (int l = 0; l < 4; l++) {
+					int lane = 4 * (2 * g + s) + l;
+					int k = 8 * g + ord[s][l];
+					q->al64[lane] = (uint32_t)a[k0 + k];
+					q->b[lane] = b[k0 + k];
+					q->idx[lane] = k;
+				}
+	}
+}
+
 struct kiln_minhash {
 	kiln_minhash_params p;
 	uint64_t *a, *b;        /* permutations values each */
-	uint64_t *ah;           /* a >> 32 (the AVX2 path) */
+	struct perm16 *blk;     /* a and b in the AVX2 kernel's layout */
 	char *text;             /* the token text: tokens split by ' ' */
 	size_t text_cap;
 	size_t *starts;         /* token starts in text */
@@ -153,8 +188,9 @@ int kiln_minhash_new(kiln_minhash **out, const kiln_minhash_params *p,
 	m->p = *p;
 	m->a = malloc(sizeof(uint64_t) * (size_t)p->permutations);
 	m->b = malloc(sizeof(uint64_t) * (size_t)p->permutations);
-	m->ah = malloc(sizeof(uint64_t) * (size_t)p->permutations);
-	if (!m->a || !m->b || !m->ah) {
+	m->blk = malloc(sizeof(struct perm16) *
+			(size_t)(p->permutations / 16 + 1));
+	if (!m->a || !m->b || !m->blk) {
 		kiln_minhash_free(m);
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	}
@@ -163,8 +199,7 @@ int kiln_minhash_new(kiln_minhash **out, const kiln_minhash_params *p,
 		m->a[k] = np_randint(&mt, 1, P);
 	for (int k = 0; k < p->permutations; k++)
 		m->b[k] = np_randint(&mt, 0, P);
-	for (int k = 0; k < p->permutations; k++)
-		m->ah[k] = m->a[k] >> 32;
+	perm16_layout(m->a, m->b, p->permutations, m->blk);
 	*out = m;
 	return 0;
 }
@@ -175,7 +210,7 @@ void kiln_minhash_free(kiln_minhash *m)
 		return;
 	free(m->a);
 	free(m->b);
-	free(m->ah);
+	free(m->blk);
 	free(m->text);
 	free(m->starts);
 	free(m->set);
@@ -841,24 +876,18 @@ static void permute_ref(const uint64_t *h, size_t n, const uint64_t *a,
 #ifdef __AVX2__
 #include <immintrin.h>
 
-/* x * a + b (mod 2^64) on four lanes: x's low half in xl, its high half
- * in xh, a's high half in ah[]; three 32 x 32 -> 64 multiplies. */
-static inline __m256i mul_add(__m256i xl, __m256i xh, const uint64_t *a,
-			      const uint64_t *ah, const uint64_t *b)
-{
-	__m256i va = _mm256_loadu_si256((const __m256i *)(const void *)a);
-	__m256i vah = _mm256_loadu_si256((const __m256i *)(const void *)ah);
-	__m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)b);
-	__m256i lo = _mm256_mul_epu32(xl, va);
-	__m256i c = _mm256_add_epi64(_mm256_mul_epu32(xh, va),
-				     _mm256_mul_epu32(xl, vah));
-
-	return _mm256_add_epi64(_mm256_add_epi64(lo, _mm256_slli_epi64(c, 32)),
-				vb);
-}
-
 /* The fast form with AVX2, 16 permutations a block (four vectors of
- * minima held in registers while every shingle passes), in two forms.
+ * minima held in registers while every shingle passes).
+ *
+ * The product h * a (mod 2^64) is al * hl + ((ah * hl + al * hh) mod 2^32)
+ * << 32, with hl, hh and al, ah the 32-bit halves: the full 64-bit al *
+ * hl for four permutations a multiply (vpmuludq), the two cross terms
+ * low 32 bits for eight permutations a multiply (vpmulld), their sum
+ * moved into the high halves by unpacking against zero. The unpacking
+ * works within 128-bit lanes, so a block's permutations sit in the
+ * vectors in the order perm16_layout makes (idx[] maps them back).
+ *
+ * Then two forms.
  *
  * MASKED (the code preset's 32 bits): r = (v & P) + (v >> 61), v = h * a
  * + b (mod 2^64), which is v mod (2^61 - 1) unless r >= P (then r - P).
@@ -877,41 +906,59 @@ static inline __m256i mul_add(__m256i xl, __m256i xh, const uint64_t *a,
  * again by the exact kernel. Three steps (shift, add, and) where the
  * masked form takes six.
  *
- * Values stay below 2^62, so signed compares order them. ah[] is
- * a[] >> 32. */
+ * Values stay below 2^62, so signed compares order them. */
 static inline int permute_avx2_block(const uint64_t *h, size_t n,
-				     const uint64_t *a, const uint64_t *ah,
-				     const uint64_t *b, uint64_t mask,
+				     const struct perm16 *q, uint64_t mask,
 				     int masked, uint64_t *sig)
 {
 	const __m256i vp = _mm256_set1_epi64x((long long)P);
 	const __m256i one = _mm256_set1_epi64x(1);
 	const __m256i vm = _mm256_set1_epi64x((long long)mask);
-	uint64_t b1[16];
+	const __m256i zero = _mm256_setzero_si256();
+	uint64_t b1[16], out[16];
 	__m256i acc[4], flag = _mm256_setzero_si256();
 
 	for (int k = 0; k < 16; k++)
-		b1[k] = masked ? b[k] : b[k] + 1;
+		b1[k] = masked ? q->b[k] : q->b[k] + 1;
 	for (int j = 0; j < 4; j++)
 		acc[j] = _mm256_set1_epi64x(INT64_MAX);
 	for (size_t i = 0; i < n; i++) {
 		__m256i xl = _mm256_set1_epi64x((long long)h[i]);
-		__m256i xh = _mm256_srli_epi64(xl, 32);
-		for (int j = 0; j < 4; j++) {
-			__m256i v = mul_add(xl, xh, a + 4 * j, ah + 4 * j,
-					    b1 + 4 * j);
-			if (masked) {
-				v = _mm256_add_epi64(_mm256_and_si256(v, vp),
-						     _mm256_srli_epi64(v, 61));
-				flag = _mm256_or_si256(flag,
-						       _mm256_add_epi64(v, one));
-				v = _mm256_and_si256(v, vm);
-			} else {
-				v = _mm256_and_si256(_mm256_add_epi64(v,
-					_mm256_srli_epi64(v, 61)), vp);
+		__m256i hl = _mm256_set1_epi32((int)(uint32_t)h[i]);
+		__m256i hh = _mm256_set1_epi32((int)(uint32_t)(h[i] >> 32));
+		for (int g = 0; g < 2; g++) {
+			__m256i c = _mm256_add_epi32(
+				_mm256_mullo_epi32(hl, _mm256_loadu_si256(
+					(const __m256i *)(const void *)
+					(q->ah + 8 * g))),
+				_mm256_mullo_epi32(hh, _mm256_loadu_si256(
+					(const __m256i *)(const void *)
+					(q->al + 8 * g))));
+			for (int s = 0; s < 2; s++) {
+				int j = 2 * g + s;
+				__m256i v = _mm256_add_epi64(
+					_mm256_mul_epu32(xl, _mm256_loadu_si256(
+						(const __m256i *)(const void *)
+						(q->al64 + 4 * j))),
+					s ? _mm256_unpackhi_epi32(zero, c) :
+					    _mm256_unpacklo_epi32(zero, c));
+				v = _mm256_add_epi64(v, _mm256_loadu_si256(
+					(const __m256i *)(const void *)
+					(b1 + 4 * j)));
+				if (masked) {
+					v = _mm256_add_epi64(
+						_mm256_and_si256(v, vp),
+						_mm256_srli_epi64(v, 61));
+					flag = _mm256_or_si256(flag,
+						_mm256_add_epi64(v, one));
+					v = _mm256_and_si256(v, vm);
+				} else {
+					v = _mm256_and_si256(_mm256_add_epi64(v,
+						_mm256_srli_epi64(v, 61)), vp);
+				}
+				acc[j] = _mm256_blendv_epi8(acc[j], v,
+					_mm256_cmpgt_epi64(acc[j], v));
 			}
-			acc[j] = _mm256_blendv_epi8(acc[j], v,
-				_mm256_cmpgt_epi64(acc[j], v));
 		}
 	}
 	if (!n) {
@@ -932,22 +979,23 @@ static inline int permute_avx2_block(const uint64_t *h, size_t n,
 			acc[j] = _mm256_sub_epi64(acc[j], one);
 	}
 	for (int j = 0; j < 4; j++)
-		_mm256_storeu_si256((__m256i *)(void *)(sig + 4 * j), acc[j]);
+		_mm256_storeu_si256((__m256i *)(void *)(out + 4 * j), acc[j]);
+	for (int k = 0; k < 16; k++)
+		sig[q->idx[k]] = out[k];
 	return 0;
 }
 
 static void permute_avx2(const uint64_t *h, size_t n, const uint64_t *a,
-			 const uint64_t *ah, const uint64_t *b, int np,
+			 const uint64_t *b, const struct perm16 *blk, int np,
 			 uint64_t mask, uint64_t *sig)
 {
 	int k0 = 0;
 
 	for (; k0 + 16 <= np; k0 += 16) {
+		const struct perm16 *q = blk + k0 / 16;
 		int rc = mask == UINT64_MAX ?
-			 permute_avx2_block(h, n, a + k0, ah + k0, b + k0, mask,
-					    0, sig + k0) :
-			 permute_avx2_block(h, n, a + k0, ah + k0, b + k0, mask,
-					    1, sig + k0);
+			 permute_avx2_block(h, n, q, mask, 0, sig + k0) :
+			 permute_avx2_block(h, n, q, mask, 1, sig + k0);
 		if (rc) {
 			for (int k = 0; k < 16; k++)
 				sig[k0 + k] = UINT64_MAX;
@@ -998,10 +1046,11 @@ static void permute(const uint64_t *h, size_t n, const uint64_t *a,
 int kiln__minhash_permute_check(uint64_t seed, size_t n, int np)
 {
 	uint64_t *h = malloc((n + 1) * 8), *a = malloc((size_t)np * 8),
-		 *ah = malloc((size_t)np * 8), *b = malloc((size_t)np * 8),
+		 *b = malloc((size_t)np * 8),
 		 *s1 = malloc((size_t)np * 8), *s2 = malloc((size_t)np * 8),
 		 *s3 = malloc((size_t)np * 8);
-	int bad = !h || !a || !ah || !b || !s1 || !s2 || !s3;
+	struct perm16 *blk = malloc(sizeof(*blk) * (size_t)(np / 16 + 1));
+	int bad = !h || !a || !blk || !b || !s1 || !s2 || !s3;
 
 	for (int pass = 0; pass < 4 && !bad; pass++) {
 		uint64_t mask = pass & 1 ? 0xffffffffu : UINT64_MAX;
@@ -1010,7 +1059,7 @@ int kiln__minhash_permute_check(uint64_t seed, size_t n, int np)
 			h[i] = seed ^ (seed >> 29);
 		for (int k = 0; k < np; k++) {
 			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-			a[k] = 1 + (seed >> 3) % (P - 1), ah[k] = a[k] >> 32;
+			a[k] = 1 + (seed >> 3) % (P - 1);
 			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
 			b[k] = (seed >> 3) % P;
 			s1[k] = s2[k] = UINT64_MAX;
@@ -1018,7 +1067,7 @@ int kiln__minhash_permute_check(uint64_t seed, size_t n, int np)
 		if (pass >= 2 && n) {   /* h = (P - b) / a mod 2^64, a odd */
 			int k = (int)(seed % (uint64_t)np);
 			uint64_t inv;
-			a[k] |= 1, ah[k] = a[k] >> 32;
+			a[k] |= 1;
 			inv = a[k];   /* Newton: 3, 6, 12, 24, 48, 96 bits */
 			for (int it = 0; it < 5; it++)
 				inv *= 2 - a[k] * inv;
@@ -1028,12 +1077,13 @@ int kiln__minhash_permute_check(uint64_t seed, size_t n, int np)
 		permute(h, n, a, b, np, mask, s2);
 		memcpy(s3, s2, (size_t)np * 8);
 #ifdef __AVX2__
-		permute_avx2(h, n, a, ah, b, np, mask, s3);
+		perm16_layout(a, b, np, blk);
+		permute_avx2(h, n, a, b, blk, np, mask, s3);
 #endif
 		bad = memcmp(s1, s2, (size_t)np * 8) ||
 		      memcmp(s1, s3, (size_t)np * 8);
 	}
-	free(h), free(a), free(ah), free(b), free(s1), free(s2), free(s3);
+	free(h), free(a), free(blk), free(b), free(s1), free(s2), free(s3);
 	return bad ? -1 : 0;
 }
 
@@ -1125,7 +1175,7 @@ static long sign(kiln_minhash *m, const char *text, size_t len, int ref,
 	}
 	if (!ref)
 #ifdef __AVX2__
-		permute_avx2(m->perm_in, nset, m->a, m->ah, m->b, np, mask,
+		permute_avx2(m->perm_in, nset, m->a, m->b, m->blk, np, mask,
 			     sig);
 #else
 		permute(m->perm_in, nset, m->a, m->b, np, mask, sig);
