@@ -52,6 +52,12 @@ typedef struct kiln_job {
 	 * literal it must return ("3"), compared by kiln (docs/FORMATS.md). */
 	const char *const *expect;
 	double atol;                  /* float tolerance of I/O tests; 0 = exact */
+	/* Python: the function under test (the record's entry_point), or
+	 * NULL. A code test may use the solution's own object under a
+	 * standard-library member's name (median, gcd) only for this name:
+	 * any other such name is a check the test meant to be the
+	 * library's (docs/SANDBOX.md). */
+	const char *entry_point;
 	/* C only, nothing run: the solution and each tests[i] (a whole
 	 * variant of the solution, such as a mutant) are compiled in the box
 	 * to object files at -O2; test i passes when its object file is the

@@ -767,7 +767,7 @@ static int render(kiln_box *box, const kiln_job *job, struct inflight *q,
 		  kiln_error *err)
 {
 	static const char *const part_b[] = { "tests", "setup", "expect",
-					       "atol" };
+					       "atol", "entry" };
 	const kiln_limits *l = &box->cfg.limits;
 	long timeout = job->timeout_ms > 0 ? job->timeout_ms : l->timeout_ms;
 	json_t *req = NULL, *b = NULL;

@@ -184,7 +184,22 @@ def _stdlib_name(v):
             obj = getattr(obj, part)
     except Exception:
         return None
-    return (mod, qual) if obj is v else None
+    if obj is not v:
+        return None
+    if t in _BY_NAME_TYPES and (mod.startswith("_") or "." in mod):
+        # a function of a private module (functools.reduce is
+        # _functools.reduce): the public module that holds it by that name
+        for pub, pm in list(sys.modules.items()):
+            if "." not in pub and not pub.startswith("_") and \
+                    pub in _STDLIB and getattr(pm, qual, None) is v:
+                return (pub, qual)
+        return None
+    return (mod, qual)
+
+
+# module, built-in function (math.isclose, len), Python function
+# (statistics.mean)
+_BY_NAME_TYPES = (type(sys), type(len), type(_stdlib_name))
 
 
 class _Unresolved:
@@ -319,11 +334,13 @@ class Encoder:
             out += b"r"
             out += _pack_q(rid)
             return
-        # By name: modules and classes of the standard library from the
-        # candidate (so that `except ValueError`, isinstance and a test's
-        # math.sqrt use the judge's own), anything of it from the judge.
+        # By name: modules, classes and functions of the standard library
+        # from the candidate (so that `except ValueError`, isinstance, a
+        # test's math.sqrt and the isclose a solution imported are the
+        # judge's own: a fake one the candidate planted under that name
+        # never runs for the judge), anything of it from the judge.
         name = _stdlib_name(v) if ep.judge or isinstance(v, type) or \
-            type(v) is type(sys) else None
+            type(v) in _BY_NAME_TYPES else None
         if name is not None:
             out += b"g"
             self._str(name[0], out)
@@ -756,9 +773,9 @@ class Endpoint:
             return values
 
     def by_name(self, mod, qual):
-        """The judge resolves only modules and classes of the standard
-        library (no private names), never imports one that acts when
-        imported, and checks what it got."""
+        """The judge resolves only modules, classes and functions of the
+        standard library (no private names), never imports one that acts
+        when imported, and checks what it got."""
         if self.judge:
             # Top-level public stdlib modules and their public classes
             # only: never a dotted name (x.__main__ runs code when
@@ -776,8 +793,9 @@ class Endpoint:
             if qual and not hasattr(obj, qual):
                 return _UNRESOLVED
             obj = getattr(obj, qual) if qual else obj
-            if not (isinstance(obj, type) or type(obj) is type(sys)):
-                raise WireError("not a module or class: %s.%s" % (mod, qual))
+            if not (isinstance(obj, type) or type(obj) in _BY_NAME_TYPES):
+                raise WireError("not a module, class or function: %s.%s" %
+                                (mod, qual))
             return obj
         try:
             obj = __import__(mod, fromlist=["_"]) if "." in mod \
@@ -787,8 +805,9 @@ class Endpoint:
         except Exception:
             raise WireError("cannot resolve %s.%s" % (mod, qual))
         if self.judge and not (isinstance(obj, type) or
-                               type(obj) is type(sys)):
-            raise WireError("not a module or class: %s.%s" % (mod, qual))
+                               type(obj) in _BY_NAME_TYPES):
+            raise WireError("not a module, class or function: %s.%s" %
+                            (mod, qual))
         return obj
 
     # -- messages ----------------------------------------------------------
@@ -1158,6 +1177,106 @@ def shadows(name, value):
     return False
 
 
+# Modules whose public members a test may use by their bare names, having
+# relied on the solution's `from M import name` (isclose, Counter, mean,
+# Fraction, maxsize): under such a name a code test gets the library's own
+# object or nothing (check_library_names).
+_LIBRARY_MODULES = ("math", "cmath", "decimal", "fractions", "numbers",
+                    "statistics", "random", "string", "re", "textwrap",
+                    "unicodedata", "difflib", "collections",
+                    "collections.abc", "heapq", "bisect", "array", "copy",
+                    "itertools", "functools", "operator", "typing",
+                    "datetime", "calendar", "sys", "json", "enum",
+                    "dataclasses", "struct", "binascii", "base64", "hashlib",
+                    "zlib")
+_library_index = []
+
+
+def library_members(name):
+    """The objects named `name` in _LIBRARY_MODULES (imported the first
+    time a test needs it: once per judge), or None if no such module has a
+    public member of that name."""
+    if not _library_index:
+        idx = {}
+        for m in _LIBRARY_MODULES:
+            try:
+                __import__(m)
+                mod = sys.modules[m]
+            except Exception:
+                continue
+            for k, v in list(vars(mod).items()):
+                if not k.startswith("_") and type(v) is not type(sys):
+                    idx.setdefault(k, []).append(v)
+        _library_index.append(idx)
+    return _library_index[0].get(name)
+
+
+def is_library_object(name, value):
+    """Whether value is what a library module means by name: the very
+    object, or for plain scalars an equal one of the same type (pi =
+    3.141592653589793). Never calls candidate code: a Handle is neither.
+    The module of that name is its own (import time)."""
+    if value is sys.modules.get(name) and type(value) is type(sys):
+        return True
+    for obj in library_members(name):
+        if value is obj:
+            return True
+        if type(obj) in (int, float, complex, str, bytes) and \
+                type(value) is type(obj) and value == obj:
+            return True
+    return False
+
+
+def _global_uses(code, loads, stores, top=True):
+    import dis
+    for ins in dis.get_instructions(code):
+        if ins.opname in ("LOAD_NAME", "LOAD_GLOBAL"):
+            loads.add(ins.argval)
+        elif top and ins.opname in ("STORE_NAME", "STORE_GLOBAL"):
+            stores.add(ins.argval)
+    for c in code.co_consts:
+        if type(c) is type(code):
+            _global_uses(c, loads, stores, False)
+
+
+def check_library_names(code, ns, cand, entry):
+    """Refuses a test (or set-up) that uses, by its bare name, a member of
+    a library module (isclose, sqrt, Counter, mean, Fraction, maxsize)
+    which the solution bound to something of its own, or to another
+    library object (Counter = list): the test meant the library's, and
+    with the candidate's the candidate would decide the test's own check.
+    An error, never a pass. The function under test may be named like one
+    (median, gcd, add): the record's entry_point; without one, the only
+    solution name the test uses (a test that uses the solution's area and
+    isclose means its own isclose; one that uses two such names cannot
+    say which is under test; modules and library objects the solution
+    imported do not count). A name the test binds itself is its own."""
+    if not cand:
+        return
+    if type(code) is str:
+        code = compile(code, "<setup>", "exec")
+    maybe = code_names(code) & cand
+    if not maybe or maybe == {entry}:
+        return
+    loads, stores = set(), set()
+    _global_uses(code, loads, stores)
+    used = (maybe & loads) - stores
+    bad = {n for n in used if library_members(n) is not None and
+           not is_library_object(n, ns.get(n))}
+    if entry is not None:
+        bad.discard(entry)
+    elif len(bad) == 1 and not any(type(ns.get(n)) is Handle
+                                   for n in used - bad):
+        bad = set()     # the one function of the solution the test uses
+    if bad:
+        raise NameError("the solution binds %s, which the test uses as the "
+                        "standard library's (the function under test%s "
+                        "may be the solution's own)" % (
+                            ", ".join(repr(b) for b in sorted(bad)[:3]),
+                            ", %r," % entry if entry else
+                            " (the record's entry_point)"))
+
+
 def code_names(code):
     """Every global name a compiled test may look up (nested functions,
     lambdas and comprehensions included)."""
@@ -1260,6 +1379,9 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
     ep.ticks = tick
     ns = {"__name__": "__main__", "__builtins__": builtins}
     shadowed = {}
+    cand = set()    # the names the solution bound in ns
+    entry = spec.get("entry")
+    entry = entry if type(entry) is str else None
     load_error = None
     try:
         msg = ep.recv()
@@ -1287,6 +1409,7 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                         shadowed[name] = value
                         continue
                     ns[name] = value
+                    cand.add(name)
             # Whatever the candidate sent, these are the judge's.
             ns["__name__"] = "__main__"
             ns["__builtins__"] = builtins
@@ -1295,6 +1418,7 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                 # Test-side set-up (MBPP's test_setup_code): it may use
                 # what the solution defines, so it runs after it.
                 check_shadowed(setup, shadowed)
+                check_library_names(setup, ns, cand, entry)
                 exec(compile(setup, "<setup>", "exec"), ns)
     except ChannelLost:
         return ep.exit_code or EXIT_PROTOCOL
@@ -1333,6 +1457,40 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                 return "io", form
         return "isolated", None
 
+    def reveals(wants, args, kw):
+        """Whether a call's arguments hold, anywhere in them, what an
+        earlier call of the same batch must return (the whole value, or
+        for text a part of it): a batch shows the candidate its later
+        calls before it answers the first, and a round trip
+        (encode("abc") == "bcd", then decode("bcd") == "abc") would hand
+        it the answer. Plain data only (no candidate code runs); a value
+        too large to search counts as revealing."""
+        todo, budget = [args, kw], 20000
+        while todo:
+            v = todo.pop()
+            budget -= 1
+            if budget < 0:
+                return True
+            t = type(v)
+            for w in wants:
+                tw = type(w)
+                if t is tw and t in (str, bytes):
+                    hit = w in v
+                elif tw in (bool, type(None)) or t in (bool, type(None)):
+                    hit = t is tw and v == w
+                elif tw in (int, float, complex):
+                    hit = t in (int, float, complex) and v == w
+                else:   # a list, tuple, set or dict: an equal one
+                    hit = t is tw and v == w
+                if hit:
+                    return True
+            if t in (list, tuple, set, frozenset):
+                todo.extend(v)
+            elif t is dict:
+                todo.extend(v.keys())
+                todo.extend(v.values())
+        return False
+
     plans = {}      # test -> io_plan(), made ahead by plan_batch
     batched = set()  # tests whose call went in a batch
 
@@ -1343,7 +1501,7 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
         instead of waiting for the judge between tests. Each test keeps
         its own verdict, its own deadline (PID 1's clock) and its
         order."""
-        calls, size, j = [], 0, i
+        calls, wants, size, j = [], [], 0, i
         while j < n and len(calls) < BATCH_MAX and size < BATCH_BYTES:
             plans[j] = plan = io_plan(j)
             form = plan[1]
@@ -1352,7 +1510,10 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
             f = ns.get(form[0], shadowed.get(form[0]))
             if type(f) is not Handle:
                 break
+            if wants and reveals(wants, form[1], form[2]):
+                break
             calls.append((f, form[1], form[2]))
+            wants.append(form[3])
             size += len(tests[j]) + len(expect[j] or "")
             j += 1
         if len(calls) >= 2:
@@ -1377,7 +1538,12 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                     got = ep.batch_result()
                 else:
                     f = ns.get(name, shadowed.get(name))
-                    if type(f) is not Handle:
+                    # the candidate's function, or a library function or
+                    # class it imported (from math import gcd), which
+                    # crossed by name: the judge's own
+                    if type(f) is not Handle and not (
+                            type(f) in _BY_NAME_TYPES[1:] or
+                            isinstance(f, type)):
                         raise NameError("I/O test: the solution defines "
                                         "no function %r" % name)
                     got = f(*args, **kw)
@@ -1390,6 +1556,7 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                 tick.flush()
                 code = compile(tests[i], "<test %d>" % i, "exec")
                 check_shadowed(code, shadowed)
+                check_library_names(code, ns, cand, entry)
                 exec(code, ns)
             st, text = "pass", ""
         except BaseException as e:
@@ -1695,11 +1862,15 @@ def child_enter(limits, out_w, err_w, keep, cpu=True, sigint=True):
 
 
 def high_fd(fd, floor=10):
-    """fd moved to >= floor, away from 0-2 and what dup2 will touch."""
+    """fd moved to >= floor, away from 0-2 and what dup2 will touch;
+    close-on-exec, as every descriptor here is until a dup2 or
+    set_inheritable hands it on (F_DUPFD would not be: the sealed program
+    a C test runs from reached the test program as its fd 10 wherever
+    PID 1 had fewer than ten open)."""
     import fcntl
     if fd >= floor:
         return fd
-    new = fcntl.fcntl(fd, fcntl.F_DUPFD, floor)
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
     os.close(fd)
     return new
 

@@ -1371,6 +1371,8 @@ int kiln__lang_request(const kiln_job *job, const kiln_limits *lim, int cold,
 	}
 	if (job->atol > 0)
 		json_object_set_new(req, "atol", json_real(job->atol));
+	if (job->entry_point && l->kind == LANG_INPROC)
+		json_object_set_new(req, "entry", json_string(job->entry_point));
 	*out = req;
 	return 0;
 oom:

@@ -41,7 +41,8 @@ int kiln_job_from_record(const json_t *rec, kiln_job *job, kiln_error *err)
 				      "field 'id' must be a non-empty string");
 	if ((rc = opt_string(rec, "language", &job->language, err)) ||
 	    (rc = opt_string(rec, "test_setup", &job->setup, err)) ||
-	    (rc = opt_string(rec, "solution", &job->solution, err)))
+	    (rc = opt_string(rec, "solution", &job->solution, err)) ||
+	    (rc = opt_string(rec, "entry_point", &job->entry_point, err)))
 		return rc;
 	if (job->language && !kiln_lang_known(job->language))
 		return kiln_error_set(err, KILN_EPARSE,

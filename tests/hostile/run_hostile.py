@@ -179,6 +179,8 @@ class Case:
             rec["test_setup"] = subst(self.setup)
         if self.meta.get("atol"):
             rec["atol"] = float(self.meta["atol"])
+        if self.meta.get("entry_point"):
+            rec["entry_point"] = self.meta["entry_point"]
         if self.program is not None:
             rec["tests"] = subst(self.program)
         else:
