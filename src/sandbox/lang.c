@@ -118,14 +118,17 @@ static const char c_prelude[] =
  * solution can neither name the runtime's symbols nor shadow them with a
  * static function of the same name (which would bind the tests' calls in
  * the shared unit). What the solution can still do to the tests through
- * the shared unit, join.awk refuses: asm (labels rename what a name binds
- * to, file-scope asm defines symbols) and pragmas other than harmless
- * ones (redefine_extname, weak, visibility); and ifunc, whose resolver
- * runs before the runtime does. build.sh also refuses a solution that
- * defines a name the C library exports (strcmp, memcmp, __libc_start_main
- * ...): it would replace the library's function for the tests, and for
- * the start-up code, too (syms.awk). docs/notes-cbox.md says what remains
- * possible in one process. */
+ * the shared unit, join.awk refuses, whatever macro wrote it: asm (labels
+ * rename what a name binds to, file-scope asm defines symbols), aliases,
+ * weakrefs, inline-only (gnu_inline) bodies and pragmas other than
+ * harmless ones (redefine_extname, weak, visibility); and ifunc, whose
+ * resolver runs before the runtime does. A header's line that holds one
+ * must be what the header says without the solution's macros. build.sh
+ * also refuses a solution that defines a name the C library exports
+ * (strcmp, memcmp, __libc_start_main ...): it would replace the
+ * library's function for the tests, and for the start-up code, too
+ * (syms.awk). docs/notes-cbox.md says what remains possible in one
+ * process. */
 
 /* kiln's runtime. KILN_SYM is defined in front of it (with the job's ID),
  * the dispatch behind it. */
@@ -286,56 +289,134 @@ static const char c_runtime[] =
  * after it the system-header lines that the first unit already has word
  * for word (same file, same line, same text: a header that both the
  * solution and a test program include). The tests' own lines are never
- * blanked. In the solution's lines (those not marked as a system
- * header's: render_c refuses line markers in a solution, so the flag is
- * the preprocessor's own) it refuses asm and the pragmas that would reach
- * the tests, and ifunc (a resolver runs while the dynamic linker
+ * blanked. In the first unit, a line is the solution's unless its marker
+ * names a real header (an absolute path) with the system-header flag:
+ * the flag says where a token was spelled, so what glibc's __REDIRECT or
+ * __glibc_macro_warning1 expands to on the solution's line is flagged too
+ * (render_c refuses markers in a solution). In the solution's lines it
+ * refuses asm, alias("...") and weakref (they rename what the tests call),
+ * gnu_inline (an inline-only body replaces a library function in the
+ * tests' calls), ifunc (a resolver runs while the dynamic linker
  * relocates, before the runtime's .preinit_array entry has taken the
- * nonce); after those lines it resets what the allowed pragmas may have
+ * nonce), _Pragma and the pragmas that would reach the tests. A header's
+ * line that holds any of those counts only as the header writes it: the
+ * solution's macros reach the headers it includes after them (#define
+ * __THROW __REDIRECT (, , mine) before <ctype.h>). Such a line must be in
+ * the tests' unit word for word, else it goes to sus.txt, the prelude's
+ * and the solution's <...> includes to ref.c, and build.sh preprocesses
+ * ref.c alone and runs awk -v check=1 sus.txt ref.i, which refuses a line
+ * not found there. -dI's copies of #include directives are blanked.
+ * After the solution's lines it resets what the allowed pragmas may have
  * changed (optimize and target options, packing). In a test program it
  * puts the token's declaration at the top of main's body. */
 static const char c_join_awk[] =
 	"function refuse(what, why) {\n"
 	"\tprint \"kiln: \" what \" is not accepted in a C solution (\" why \")\" \\\n"
 	"\t      > \"/dev/stderr\"\n"
-	"\tbad = 1\n\texit 1\n}\n"
-	"BEGIN { part = 1; tu2 = \"\\\"t\" id \".\" (ext ? ext : \"c\") \"\\\"\"\n"
-	"\tend_prelude = \"typedef int kiln_\" id \"_prelude_end;\" }\n"
-	"/^# [0-9]+ \"/ {\n"
-	"\tif (part == 1 && $0 == \"# 0 \" tu2) {\n"
-	"\t\tpart = 2\n\t\tprelude = 1\n"
-	"\t\tprint \"#pragma GCC reset_options\"\n"
-	"\t\tprint \"#pragma pack()\"\n\t}\n"
+	"\tbad = 1\n"
+	"\texit 1\n"
+	"}\n"
+	"# What in a line could rename what the tests call or run before kiln's\n"
+	"# runtime: a pragma other than the harmless ones, asm, alias(\"...\") and\n"
+	"# weakref (a static one names a function the tests' header declares\n"
+	"# after it, and the compiler folds it away: no symbol shows it), ifunc,\n"
+	"# an inline-only body (gnu_inline); \"\" if nothing.\n"
+	"function danger(s,    w) {\n"
+	"\tif (s ~ /^[ \\t]*#[ \\t]*pragma/ && s !~ /^[ \\t]*#[ \\t]*pragma[ \\t]+(GCC[ \\t]+(optimize|target|push_options|pop_options|diagnostic|unroll|ivdep|warning|error)|omp|pack|STDC|message)([ \\t(]|$)/)\n"
+	"\t\treturn \"this #pragma\"\n"
+	"\tif (match(s, /(^|[^A-Za-z0-9_$])(alias|__alias__)[ \\t]*\\([ \\t]*\"/))\n"
+	"\t\treturn \"the alias attribute\"\n"
+	"\tif (!match(s, /(^|[^A-Za-z0-9_$])(asm|__asm|__asm__|ifunc|__ifunc__|weakref|__weakref__|gnu_inline|__gnu_inline__|_Pragma)([^A-Za-z0-9_$]|$)/))\n"
+	"\t\treturn \"\"\n"
+	"\tw = substr(s, RSTART, RLENGTH)\n"
+	"\tgsub(/[^A-Za-z0-9_]/, \"\", w)\n"
+	"\treturn w\n"
+	"}\n"
+	"function why(w) {\n"
+	"\tif (w ~ /ifunc/)\n"
+	"\t\treturn \"it runs before kiln's runtime\"\n"
+	"\tif (w ~ /gnu_inline/)\n"
+	"\t\treturn \"its body would replace a library function in the tests' calls\"\n"
+	"\tif (w ~ /pragma/)\n"
+	"\t\treturn \"it would apply to the tests\"\n"
+	"\treturn \"it can rename what the tests call\"\n"
+	"}\n"
+	"# A line marker: where the next line comes from, and whether that is a\n"
+	"# system header's real line (an absolute path, flag 3).\n"
+	"function marker(    f) {\n"
 	"\tline = $2 + 0\n"
 	"\tfile = substr($0, index($0, \"\\\"\"))\n"
 	"\tmatch(file, /\"[ 0-9]*$/)\n"
 	"\tflags = substr(file, RSTART + 1)\n"
 	"\tsys = flags ~ / 3( |$)/\n"
 	"\tfile = substr(file, 1, RSTART)\n"
+	"\ttrusted = sys && file ~ /^\"\\//\n"
+	"}\n"
+	"BEGIN {\n"
+	"\tpart = 1\n"
+	"\ttu2 = \"\\\"t\" id \".\" (ext ? ext : \"c\") \"\\\"\"\n"
+	"\tmain1 = \"\\\"sol.\" (ext ? ext : \"c\") \"\\\"\"\n"
+	"\tend_prelude = \"typedef int kiln_\" id \"_prelude_end;\"\n"
+	"}\n"
+	"# The reference check (check=1): sus.txt, then the headers preprocessed\n"
+	"# without the solution (ref.i).\n"
+	"check && NR == FNR { want[$0] = 1; next }\n"
+	"check && /^# [0-9]+ \"/ { marker(); next }\n"
+	"check {\n"
+	"\tif (trusted)\n"
+	"\t\tdelete want[file SUBSEP line SUBSEP $0]\n"
+	"\tline++\n"
+	"\tnext\n"
+	"}\n"
+	"/^# [0-9]+ \"/ {\n"
+	"\tif (part == 1 && $0 == \"# 0 \" tu2) {\n"
+	"\t\tpart = 2\n"
+	"\t\tprelude = 1\n"
+	"\t\tprint \"#pragma GCC reset_options\"\n"
+	"\t\tprint \"#pragma pack()\"\n"
+	"\t}\n"
+	"\tmarker()\n"
 	"\tif (part == 2 && !prelude && flags ~ /^ 1( |$)/)\n"
 	"\t\ttests_include = 1   # the tests include a header themselves\n"
-	"\tprint\n\tnext\n}\n"
+	"\tprint\n"
+	"\tnext\n"
+	"}\n"
+	"# -dI's copy of an #include directive (the preprocessor writes it in\n"
+	"# column 1 and nothing else can: a # from a macro gets a space before\n"
+	"# it). The main file's <...> ones make the reference unit.\n"
+	"/^#(include|include_next|import) / {\n"
+	"\tif (part == 1 && (file == \"\\\"solution\\\"\" || file == main1) &&\n"
+	"\t    match($0, /<[^>]*>/))\n"
+	"\t\tincs[ninc++] = \"#include \" substr($0, RSTART, RLENGTH)\n"
+	"\tprint \"\"\n"
+	"\tline++\n"
+	"\tnext\n"
+	"}\n"
 	"part == 1 {\n"
-	"\tif (!sys) {\n"
-	"\t\tif ($0 ~ /^[ \\t]*#[ \\t]*pragma/ && $0 !~ /^[ \\t]*#[ \\t]*pragma[ \\t]+(GCC[ \\t]+(optimize|target|push_options|pop_options|diagnostic|unroll|ivdep)|omp|pack|STDC|message)([ \\t(]|$)/)\n"
-	"\t\t\trefuse(\"this #pragma\", \"it would apply to the tests\")\n"
-	"\t\tif (match($0, /(^|[^A-Za-z0-9_$])(asm|__asm|__asm__|ifunc|__ifunc__)([^A-Za-z0-9_$]|$)/)) {\n"
-	"\t\t\tword = substr($0, RSTART, RLENGTH)\n"
-	"\t\t\tgsub(/[^A-Za-z0-9_]/, \"\", word)\n"
-	"\t\t\twhy = \"it can rename what the tests call\"\n"
-	"\t\t\tif (word ~ /ifunc/)\n"
-	"\t\t\t\twhy = \"it runs before kiln's runtime\"\n"
-	"\t\t\trefuse(word, why)\n\t\t}\n\t}\n"
+	"\tw = danger($0)\n"
+	"\tif (w != \"\" && !trusted)\n"
+	"\t\trefuse(w, why(w))\n"
+	"\tif (w != \"\")\n"
+	"\t\tsus[file SUBSEP line SUBSEP $0] = 1\n"
 	"\tseen[file, line] = $0\n"
-	"\tline++\n\tprint\n\tnext\n}\n"
+	"\tline++\n"
+	"\tprint\n"
+	"\tnext\n"
+	"}\n"
 	"{\n"
-	"\tif (!sys && $0 == end_prelude)\n\t\tprelude = 0\n"
+	"\tif (trusted && (file SUBSEP line SUBSEP $0) in sus)\n"
+	"\t\tdelete sus[file SUBSEP line SUBSEP $0]\n"
+	"\tif (!sys && $0 == end_prelude)\n"
+	"\t\tprelude = 0\n"
 	"\tif (prelude || (sys && file ~ /^\"\\// && (file, line) in seen &&\n"
 	"\t    seen[file, line] == $0))\n"
 	"\t\tprint \"\"\n"
-	"\telse if (!sys && !hooked)\n\t\tprint hook($0)\n"
-	"\telse\n\t\tprint\n"
-	"\tline++\n}\n"
+	"\telse if (!sys && !hooked)\n"
+	"\t\tprint hook($0)\n"
+	"\telse\n"
+	"\t\tprint\n"
+	"\tline++\n"
+	"}\n"
 	"# A test program's main (renamed user_main): its body starts by\n"
 	"# declaring the token whose cleanup hands it to the runtime.\n"
 	"function hook(s,    i, c) {\n"
@@ -344,26 +425,62 @@ static const char c_join_awk[] =
 	"\t\tif (!match(s, \"(^|[^A-Za-z0-9_])\" (entry ? entry : \"kiln_\" id \"_user_main\") \"[ \\t]*\\\\(\"))\n"
 	"\t\t\treturn s\n"
 	"\t\ti = RSTART + RLENGTH - 1\n"
-	"\t\tseek = 1\n\t\tdepth = 0\n\t}\n"
+	"\t\tseek = 1\n"
+	"\t\tdepth = 0\n"
+	"\t}\n"
 	"\tfor (; i <= length(s); i++) {\n"
 	"\t\tc = substr(s, i, 1)\n"
-	"\t\tif (c == \"(\")\n\t\t\tdepth++\n"
-	"\t\telse if (c == \")\")\n\t\t\tdepth--\n"
+	"\t\tif (c == \"(\")\n"
+	"\t\t\tdepth++\n"
+	"\t\telse if (c == \")\")\n"
+	"\t\t\tdepth--\n"
 	"\t\telse if (depth == 0 && c == \";\") {\n"
 	"\t\t\tseek = 0    # a declaration, not the definition\n"
 	"\t\t\treturn s\n"
 	"\t\t} else if (depth == 0 && c == \"{\") {\n"
-	"\t\t\tseek = 0\n\t\t\thooked = 1\n"
+	"\t\t\tseek = 0\n"
+	"\t\t\thooked = 1\n"
 	"\t\t\treturn substr(s, 1, i) \" unsigned long long kiln_c_ \" \\\n"
 	"\t\t\t    \"__attribute__((cleanup(kiln_\" id \"_end))) = kiln_\" \\\n"
 	"\t\t\t    id \"_tok;\" substr(s, i + 1)\n"
-	"\t\t}\n\t}\n"
-	"\treturn s\n}\n"
+	"\t\t}\n"
+	"\t}\n"
+	"\treturn s\n"
+	"}\n"
 	"END {\n"
-	"\tif (!bad && part != 2) {\n"
+	"\tif (bad)\n"
+	"\t\texit 1\n"
+	"\tif (check) {\n"
+	"\t\tfor (k in want) {\n"
+	"\t\t\tsplit(k, f, SUBSEP)\n"
+	"\t\t\tw = danger(f[3])\n"
+	"\t\t\tprint \"kiln: \" w \" in \" f[1] \":\" f[2] \" differs from what\" \\\n"
+	"\t\t\t      \" that header says on its own (the solution's macros\" \\\n"
+	"\t\t\t      \" changed it): not accepted in a C solution (\" \\\n"
+	"\t\t\t      why(w) \")\" > \"/dev/stderr\"\n"
+	"\t\t\texit 1\n"
+	"\t\t}\n"
+	"\t\texit 0\n"
+	"\t}\n"
+	"\tif (part != 2) {\n"
 	"\t\tprint \"kiln: the tests' unit is missing\" > \"/dev/stderr\"\n"
-	"\t\texit 1\n\t}\n"
-	"\tif (tests_include)\n\t\tprint 1 > \"tests-include\"\n}\n";
+	"\t\texit 1\n"
+	"\t}\n"
+	"\tif (tests_include)\n"
+	"\t\tprint 1 > \"tests-include\"\n"
+	"\tfor (k in sus) {\n"
+	"\t\t# System headers' lines that the tests' unit does not have\n"
+	"\t\t# word for word: build.sh preprocesses the same headers without\n"
+	"\t\t# the solution (ref.c) and join.awk -v check=1 compares.\n"
+	"\t\tfor (i = 0; i < ninc; i++)\n"
+	"\t\t\tprint incs[i] > (\"ref.\" (ext ? ext : \"c\"))\n"
+	"\t\tif (!ninc)\n"
+	"\t\t\tprint \"\" > (\"ref.\" (ext ? ext : \"c\"))\n"
+	"\t\tfor (k in sus)\n"
+	"\t\t\tprint k > \"sus.txt\"\n"
+	"\t\tbreak\n"
+	"\t}\n"
+	"}\n";
 
 /* Refuses a solution that defines a name the C library exports (libc.txt:
  * one name a line, possibly name@version; then the unit's assembly, where
@@ -380,12 +497,13 @@ static const char c_syms_awk[] =
 	"\tif (n in libc)\n\t\tdef[n] = 1\n}\n"
 	"NR == FNR { sub(/@.*/, \"\"); libc[$0] = 1; next }\n"
 	"/^[A-Za-z_.$][A-Za-z0-9_.$]*:/ { defined(substr($0, 1, index($0, \":\") - 1)) }\n"
-	"/^[ \\t]*\\.(globl|weak|set|equ|equiv|comm|lcomm|symver)[ \\t]/ {\n"
+	"/^[ \\t]*\\.(globl|weak|set|equ|equiv|comm|lcomm|symver|weakref)[ \\t]/ {\n"
 	"\tsplit($0, f, /[ \\t,]+/)\n"
 	"\tk = f[1] == \"\" ? 2 : 1\n"
-	"\tif (f[k] ~ /globl|weak|comm|symver/ && f[k] != \".lcomm\")\n"
+	"\tif (f[k] ~ /^\\.(globl|weak|comm|symver)$/)\n"
 	"\t\tglobal[f[k + 1]] = 1\n"
-	"\tif (f[k] !~ /globl|weak/)\n\t\tdefined(f[k + 1])\n"
+	"\tif (f[k] !~ /^\\.(globl|weak)$/)  # .weakref: a local alias\n"
+	"\t\tdefined(f[k + 1])\n"
 	"\tif (f[k] == \".symver\") {\n"
 	"\t\tdefined(f[k + 2])\n"
 	"\t\tn = f[k + 2]\n\t\tsub(/@.*/, \"\", n)\n\t\tglobal[n] = 1\n\t}\n}\n"
@@ -421,8 +539,12 @@ static const char c_build_sh[] =
 	"# kiln: builds a C job (src/sandbox/lang.c). $1: this job's random ID.\n"
 	"set -e\n"
 	"cd /tmp/w\n"
-	"cc -std=gnu17 -E sol.c \"t$1.c\" >both.i\n"
+	"cc -std=gnu17 -E -dI sol.c \"t$1.c\" >both.i\n"
 	"awk -v id=\"$1\" -f join.awk both.i >main.i\n"
+	"if [ -e ref.c ]; then\n"
+	"\tcc -std=gnu17 -E -dI ref.c >ref.i\n"
+	"\tawk -v check=1 -f join.awk sus.txt ref.i\n"
+	"fi\n"
 	"cc -std=gnu17 -O1 -pipe -fkeep-static-functions -fkeep-inline-functions \\\n"
 	"\t-S main.i\n"
 	SYMS_SH
@@ -444,8 +566,12 @@ static const char cpp_build_sh[] =
 	"# $2: main for a test program (else empty).\n"
 	"set -e\n"
 	"cd /tmp/w\n"
-	"g++ -std=gnu++17 -fno-exceptions -E sol.cpp \"t$1.cpp\" >both.ii\n"
+	"g++ -std=gnu++17 -fno-exceptions -E -dI sol.cpp \"t$1.cpp\" >both.ii\n"
 	"awk -v id=\"$1\" -v ext=cpp -v entry=\"$2\" -f join.awk both.ii >main.ii\n"
+	"if [ -e ref.cpp ]; then\n"
+	"\tg++ -std=gnu++17 -fno-exceptions -E -dI ref.cpp >ref.ii\n"
+	"\tawk -v check=1 -f join.awk sus.txt ref.ii\n"
+	"fi\n"
 	"g++ -std=gnu++17 -O1 -pipe -fno-exceptions -fkeep-static-functions \\\n"
 	"  -fsanitize=return -fsanitize-undefined-trap-on-error -S main.ii\n"
 	SYMS_SH
@@ -628,8 +754,9 @@ static const char *skip_comment(const char *s)
 
 /* Whether C source has a #line or a line-marker directive ("# 33 "f" 3"),
  * as the preprocessor sees it (lines spliced, comments as spaces, %: for
- * #). join.awk trusts the system-header flag of line markers: a solution
- * must not be able to mark its own lines as a system header's. */
+ * #). join.awk reads line markers to tell the solution's lines from a
+ * header's: a solution must not be able to mark its own lines as a
+ * system header's. */
 static int has_line_directive(const char *s)
 {
 	int bol = 1;
@@ -684,6 +811,25 @@ static int has_line_directive(const char *s)
 			bol = 0;
 			s++;
 		}
+	}
+	return 0;
+}
+
+/* Whether a physical line starts with # and a number in its first column,
+ * which join.awk reads as a line marker. A raw string (R"(...)", C++ and
+ * GNU C) keeps its lines as they are through the preprocessor, and
+ * has_line_directive's lexer, which does not know raw strings, can take
+ * one for a short string and a comment. */
+static int has_marker_line(const char *s)
+{
+	for (; s; s = strchr(s, '\n'), s = s ? s + 1 : NULL) {
+		const char *t = s;
+		if (*t++ != '#')
+			continue;
+		while (*t == ' ' || *t == '\t')
+			t++;
+		if (*t >= '0' && *t <= '9')
+			return 1;
 	}
 	return 0;
 }
@@ -801,7 +947,8 @@ static int render_c(const struct lang *l, const kiln_job *job,
 	rc = open_streams(fs, bufs, lens, NSTREAM, err);
 	if (rc)
 		return rc;
-	if (job->solution && has_line_directive(job->solution))
+	if (job->solution && (has_line_directive(job->solution) ||
+			      has_marker_line(job->solution)))
 		fprintf(fs[SOL], "#error \"kiln: #line and line markers are not"
 			" accepted in a C solution (they can pass its code off"
 			" as a system header's)\"\n");
