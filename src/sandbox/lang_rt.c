@@ -467,16 +467,61 @@ out:
 
 /* -------------------------------------------------------------- Java */
 
-/* The entry point (class K<ID>, its own file). It reads the nonce from
- * System.in before any class of the solution's is loaded (classes load
- * on first use), keeps System.out as it is now, runs the test, and
- * prints the record on that stream only when the test returned. An
- * AssertionError is a failed test (exit 1), any other Throwable an
- * error (exit 3; an OutOfMemoryError is named so in stderr); it halts
- * (no shutdown hook of the solution's runs after the verdict's record). */
+/* The entry point (class k<ID>.K<ID>, its own file and package: names
+ * in kiln's code resolve in its own package and java.lang, never to a
+ * type of the solution's, which is in the default package: a solution's
+ * `class System` was kiln's System.in, `java_shadow_runtime_classes`).
+ * It reads the nonce from System.in before any class of the solution's
+ * is loaded (classes load on first use), keeps System.out as it is now,
+ * refuses a job whose top-level types hide library types from the tests
+ * (below), runs the test (T<ID>.run, by reflection: a named package
+ * cannot name the default package's types), and prints the record on
+ * that stream only when the test returned. An AssertionError is a
+ * failed test (exit 1), any other Throwable an error (exit 3; an
+ * OutOfMemoryError is named so in stderr); it halts (no shutdown hook of
+ * the solution's runs after the verdict's record).
+ *
+ * The refusal: the solution, the set-up and the tests are one
+ * compilation unit in the default package, whose top-level types shadow
+ * every type-import-on-demand (JLS 6.4.1), java.lang's included, and
+ * obscure packages of the same name (6.4.2: a type `java` makes
+ * `java.util.Arrays` its member). So a solution's `class Arrays` or
+ * `class Math` was what the tests' checks called
+ * (`java_shadow_library_classes`). Before the test's classes load, the
+ * top-level classes the build wrote (/tmp/w/<N>.class) are checked: a
+ * public type N of java.lang or of a package the unit imports on demand
+ * (`$IMPORTS`, from java_imports), a public member type N of a type
+ * imported with `import static T.*`, or N the first name of a package of
+ * the JDK: exit 3 with a message naming both. */
 static const char java_main[] =
 	"// kiln's Java runtime (src/sandbox/lang_rt.c)\n"
-	"final class K$ID {\n"
+	"package k$ID;\n"
+	"public final class K$ID {\n"
+	"  private static final String[] IMPORTS = { \"java.lang\", $IMPORTS };\n"
+	"  private static String hidden() {\n"
+	"    final String[] files = new java.io.File(\"/tmp/w\").list();\n"
+	"    final java.util.Set<String> roots = new java.util.HashSet<>();\n"
+	"    for (Module m : ModuleLayer.boot().modules())\n"
+	"      for (String p : m.getPackages())\n"
+	"        roots.add(p.split(\"\\\\.\")[0]);\n"
+	"    final ClassLoader pl = ClassLoader.getPlatformClassLoader();\n"
+	"    for (String f : files == null ? new String[0] : files) {\n"
+	"      if (!f.endsWith(\".class\") || f.indexOf('$') >= 0) continue;\n"
+	"      final String n = f.substring(0, f.length() - 6);\n"
+	"      if (roots.contains(n)) return n + \" (the package \" + n + \")\";\n"
+	"      for (String p : IMPORTS) {\n"
+	"        final String c = p.startsWith(\"!\") ? p.substring(1) + \"$\" + n\n"
+	"          : p + \".\" + n;\n"
+	"        try {\n"
+	"          final Class<?> k = Class.forName(c, false, pl);\n"
+	"          if (java.lang.reflect.Modifier.isPublic(k.getModifiers()))\n"
+	"            return n + \" (\" + k.getName() + \")\";\n"
+	"        } catch (ClassNotFoundException | LinkageError e) {\n"
+	"        }\n"
+	"      }\n"
+	"    }\n"
+	"    return null;\n"
+	"  }\n"
 	"  public static void main(String[] a) throws Throwable {\n"
 	"    final java.io.PrintStream out = System.out, err = System.err;\n"
 	"    final Runtime rt = Runtime.getRuntime();\n"
@@ -486,7 +531,23 @@ static const char java_main[] =
 	"      b[n++] = (byte) c;\n"
 	"    final String nonce = new String(b, 0, n, \"UTF-8\");\n"
 	"    try {\n"
-	"      T$ID.run(Integer.parseInt(a[0]));\n"
+	"      final String h = hidden();\n"
+	"      if (h != null) {\n"
+	"        err.println(\"kiln: the job declares a top-level type named \" + h\n"
+	"          + \": it would hide the library's from the tests; a type named\"\n"
+	"          + \" like one of java.lang, of a package imported with .*, or\"\n"
+	"          + \" like a package, is refused\");\n"
+	"        err.flush();\n"
+	"        rt.halt(3);\n"
+	"      }\n"
+	"      final java.lang.reflect.Method run = Class.forName(\"T$ID\", false,\n"
+	"        K$ID.class.getClassLoader()).getDeclaredMethod(\"run\", int.class);\n"
+	"      run.setAccessible(true);\n"
+	"      try {\n"
+	"        run.invoke(null, Integer.parseInt(a[0]));\n"
+	"      } catch (java.lang.reflect.InvocationTargetException e) {\n"
+	"        throw e.getCause();\n"
+	"      }\n"
 	"    } catch (Throwable e) {\n"
 	"      try {\n"
 	"        e.printStackTrace(err);\n"
@@ -500,6 +561,137 @@ static const char java_main[] =
 	"    rt.halt(0);\n"
 	"  }\n"
 	"}\n";
+
+/* Java source with its Unicode escapes decoded (JLS 3.3: a backslash
+ * preceded by an even number of backslashes, one or more u's, four hex
+ * digits); a non-ASCII result is written as '_' (no package of the
+ * JDK's has one). NULL when out of memory. */
+static char *java_unescape(const char *s)
+{
+	char *out = malloc(strlen(s) + 1), *o = out;
+	unsigned bs = 0;
+
+	if (!out)
+		return NULL;
+	while (*s) {
+		if (*s == '\\' && bs % 2 == 0 && s[1] == 'u') {
+			const char *q = s + 1;
+			unsigned v = 0;
+			int k;
+			while (*q == 'u')
+				q++;
+			for (k = 0; k < 4 && q[k] &&
+				    strchr("0123456789abcdefABCDEF", q[k]); k++)
+				v = v * 16 + (unsigned)(q[k] <= '9' ? q[k] - '0'
+						: (q[k] | 0x20) - 'a' + 10);
+			if (k == 4) {
+				*o++ = v && v < 0x80 ? (char)v : '_';
+				s = q + 4;
+				bs = 0;
+				continue;
+			}
+		}
+		bs = *s == '\\' ? bs + 1 : 0;
+		*o++ = *s++;
+	}
+	*o = 0;
+	return out;
+}
+
+/* The next token of decoded Java source at *pp: an identifier (copied to
+ * buf, 'a' returned), another character (returned), or -1 at the end.
+ * Comments, white space, string, character and text-block literals are
+ * skipped. */
+static int java_token(const char **pp, char *buf, size_t n)
+{
+	const char *p = *pp;
+	int c;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' ||
+		       *p == '\f')
+			p++;
+		if (p[0] == '/' && p[1] == '/') {
+			p += strcspn(p, "\n");
+		} else if (p[0] == '/' && p[1] == '*') {
+			const char *e = strstr(p + 2, "*/");
+			p = e ? e + 2 : p + strlen(p);
+		} else if (strncmp(p, "\"\"\"", 3) == 0) {
+			for (p += 3; *p && strncmp(p, "\"\"\"", 3) != 0; p++)
+				if (*p == '\\' && p[1])
+					p++;
+			p += *p ? 3 : 0;
+		} else if (*p == '"' || *p == '\'') {
+			char q = *p++;
+			for (; *p && *p != q && *p != '\n'; p++)
+				if (*p == '\\' && p[1])
+					p++;
+			p += *p == q;
+		} else {
+			break;
+		}
+	}
+	if (!*p) {
+		*pp = p;
+		return -1;
+	}
+	if (is_ident((unsigned char)*p) || (unsigned char)*p >= 0x80) {
+		size_t len = 0;
+		while (is_ident((unsigned char)*p) || (unsigned char)*p >= 0x80) {
+			if (len + 1 < n)
+				buf[len++] = *p;
+			p++;
+		}
+		buf[len] = 0;
+		*pp = p;
+		return 'a';
+	}
+	c = (unsigned char)*p;
+	*pp = p + 1;
+	return c;
+}
+
+/* Writes to f, as Java string literals each followed by ", ", the
+ * packages text imports on demand (`import p.*;`) and, with a leading
+ * '!', the types whose members it imports on demand (`import static
+ * T.*;`): the names kiln's runtime checks the job's top-level types
+ * against. */
+static int java_imports(FILE *f, const char *text)
+{
+	char *s = java_unescape(text), name[512], tok[256];
+	const char *p = s;
+	int t;
+
+	if (!s)
+		return -1;
+	while ((t = java_token(&p, tok, sizeof(tok))) != -1) {
+		int stat = 0;
+		size_t len = 0;
+		if (t != 'a' || strcmp(tok, "import") != 0)
+			continue;
+		t = java_token(&p, tok, sizeof(tok));
+		if (t == 'a' && strcmp(tok, "static") == 0) {
+			stat = 1;
+			t = java_token(&p, tok, sizeof(tok));
+		}
+		name[0] = 0;
+		for (; t == 'a' || t == '.' || t == '*';
+		     t = java_token(&p, tok, sizeof(tok))) {
+			const char *piece = t == 'a' ? tok : t == '.' ? "." : "*";
+			size_t k = strlen(piece);
+			if (len + k >= sizeof(name))
+				break;
+			memcpy(name + len, piece, k + 1);
+			len += k;
+		}
+		if (t != ';' || len < 3 || strcmp(name + len - 2, ".*") != 0)
+			continue;
+		name[len - 2] = 0;
+		fprintf(f, "\"%s%s\", ", stat ? "!" : "", name);
+	}
+	free(s);
+	return 0;
+}
 
 /* The class a Java test program declares public (its file must be named
  * after it; its static main is what a test program's run calls), or
@@ -604,8 +796,22 @@ int kiln__render_java(const kiln_job *job, const kiln_limits *lim,
 		}
 	}
 	snprintf(name, sizeof(name), "K%s.java", id);
-	if ((f = out_file(&o, name)))
-		subst(f, java_main, id);
+	if ((f = out_file(&o, name))) {
+		const char *imp = strstr(java_main, "$IMPORTS");
+		char *head = strndup(java_main, (size_t)(imp - java_main));
+		int bad = !head;
+		if (head)
+			subst(f, head, id);
+		free(head);
+		bad = bad || java_imports(f, job->solution ? job->solution
+							   : "") ||
+		      java_imports(f, job->setup ? job->setup : "");
+		for (size_t i = 0; !bad && i < job->ntests; i++)
+			bad = java_imports(f, job->tests[i]);
+		if (bad)
+			o.oom = 1;   /* outs_finish reports it */
+		subst(f, imp + strlen("$IMPORTS"), id);
+	}
 	if ((rc = outs_finish(&o, files, err)))
 		return rc;
 	/* javac on every .java file: the build script's glob */
@@ -624,7 +830,7 @@ int kiln__render_java(const kiln_job *job, const kiln_limits *lim,
 		return rc;
 	snprintf(heap, sizeof(heap), "-Xmx%lldm", lim->memory > 0 ?
 		 (lim->memory >> 20) : 4096LL);
-	snprintf(name, sizeof(name), "K%s", id);
+	snprintf(name, sizeof(name), "k%s.K%s", id, id);
 	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
 		snprintf(arg, sizeof(arg), "%zu", i);
 		if (json_array_append_new(runs, json_pack(
