@@ -1036,9 +1036,12 @@ int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 /* kiln.lua, the entry point. It reads the nonce, keeps the functions it
  * needs in locals, takes away what reads or corrupts the VM's own state
  * (the debug library, binary chunks: load, loadfile, dofile load text
- * only, string.dump is gone), runs the solution, then the test with an
- * assert of kiln's own (the solution may replace the global one), and
- * prints the record only when the test returned. A failed assert exits
+ * only, string.dump is gone), copies the standard library, runs the
+ * solution, then the set-up and the test in an environment of their own
+ * (their globals, then the copy's, with an assert of kiln's own, then the
+ * solution's: the solution may replace the global assert, math.abs,
+ * pairs; strings' methods are the string library's functions as they
+ * were), and prints the record only when the test returned. A failed assert exits
  * 1, any other error 3 ("not enough memory" is memory). */
 static const char lua_rt[] =
 	"-- kiln's Lua runtime (src/sandbox/lang_rt.c)\n"
@@ -1078,10 +1081,51 @@ static const char lua_rt[] =
 	"  pcall(stderr.write, stderr, s .. '\\n')\n"
 	"  exit(code)\n"
 	"end\n"
+	"-- the standard library as it is now, before the solution runs: every\n"
+	"-- global's value, tables copied (deep, shared tables once); _G in it\n"
+	"-- is the test's environment\n"
+	"local G, next0, rawset0, rawget0 = _G, next, rawset, rawget\n"
+	"local env, memo = {}, {}\n"
+	"memo[G] = env\n"
+	"local function copy(v)\n"
+	"  if type0(v) ~= 'table' then return v end\n"
+	"  local c = memo[v]\n"
+	"  if c then return c end\n"
+	"  c = {}\n"
+	"  memo[v] = c\n"
+	"  for k, x in next0, v do rawset0(c, k, copy(x)) end\n"
+	"  return c\n"
+	"end\n"
+	"local std = {}\n"
+	"for k, v in next0, G do std[k] = copy(v) end\n"
+	"std.assert = kassert\n"
+	"local require0, loaded = require, std.package.loaded\n"
+	"std.require = function(name)\n"
+	"  local m = rawget0(loaded, name)\n"
+	"  if m ~= nil then return m end\n"
+	"  return require0(name)\n"
+	"end\n"
+	"loaded._G = env\n"
+	"-- the set-up's and the test's globals: their own, then the standard\n"
+	"-- library's as it was, then the solution's\n"
+	"setmetatable0(env, { __index = function(_, k)\n"
+	"  local v = std[k]\n"
+	"  if v ~= nil then return v end\n"
+	"  return G[k]\n"
+	"end })\n"
+	"-- strings' methods: the string library's functions as they are now,\n"
+	"-- then what the solution adds to it; the metatable out of its reach\n"
+	"do\n"
+	"  local smt, methods = getmetatable(''), {}\n"
+	"  for k, v in next0, string do methods[k] = v end\n"
+	"  smt.__index = setmetatable0(methods, { __index = string })\n"
+	"  smt.__metatable = { __index = string }\n"
+	"end\n"
 	"local sol, e1 = load0(text('/tmp/w/sol.lua') or '', '=solution', 't')\n"
 	"if not sol then die(3, e1) end\n"
-	"local env = setmetatable0({ assert = kassert },\n"
-	"  { __index = _G, __newindex = _G })\n"
+	"local setup, e3 = load0(text('/tmp/w/setup.lua') or '', '=setup', 't',\n"
+	"  env)\n"
+	"if not setup then die(3, e3) end\n"
 	"local test, e2 = load0(text('/tmp/w/t' .. which .. '.lua') or '',\n"
 	"  '=test ' .. which, 't', env)\n"
 	"if not test then die(3, e2) end\n"
@@ -1090,7 +1134,7 @@ static const char lua_rt[] =
 	"  local ok, t = pcall(traceback, tostring0(e), 2)\n"
 	"  return ok and t or tostring0(e)\n"
 	"end\n"
-	"local ok, e = xpcall0(function() sol() test() end, handler)\n"
+	"local ok, e = xpcall0(function() sol() setup() test() end, handler)\n"
 	"if not ok then\n"
 	"  if type0(e) == 'table' and e[1] == FAIL then\n"
 	"    die(1, 'test ' .. which .. ': ' .. e[2])\n"
@@ -1552,8 +1596,8 @@ static const struct script {
 	 * run preloads */
 	const char *lib_name, *lib, *build_sh;
 } scripts[] = {
-	/* the set-up runs with the solution, before any test */
-	{ "lua", "kiln.lua", lua_rt, "lua", 0, NULL, NULL, NULL },
+	/* the set-up runs in the test's environment */
+	{ "lua", "kiln.lua", lua_rt, "lua", 1, NULL, NULL, NULL },
 	/* the set-up runs in the test's interpreter */
 	{ "tcl", "kiln.tcl", tcl_rt, "tcl", 1, NULL, NULL, NULL },
 	/* the set-up's forms go into each test's module */
