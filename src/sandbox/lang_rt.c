@@ -968,6 +968,67 @@ static const char rust_build_sh[] =
 	"\t--edition=2021 --test -Cdebuginfo=0 -Copt-level=1 -Awarnings \\\n"
 	"\t-o /tmp/w/prog /tmp/w/main.rs\n";
 
+/* What the tests' module says besides `use super::*;`: the std prelude
+ * as a glob of its own (a prelude name the solution also defines, `fn
+ * Some`, is then ambiguous, a compile error, instead of the solution's),
+ * and std's macros by name (an explicit import beats the solution's
+ * macros that `use super::*` brings: #[macro_export], `pub(crate) use`). */
+static const char rust_test_uses[] =
+	"    #[allow(unused_imports)]\n"
+	"    use ::std::prelude::rust_2021::*;\n"
+	"    #[allow(unused_imports)]\n"
+	"    use ::std::{assert, assert_eq, assert_ne, debug_assert,"
+	" debug_assert_eq,\n"
+	"        debug_assert_ne, panic, unreachable, unimplemented, todo,"
+	" vec, format,\n"
+	"        write, writeln, print, println, eprint, eprintln, matches,"
+	" dbg};\n";
+
+/* The length of the inner attributes (#![...]) and comments (inner doc
+ * comments included) the solution starts with: they must stay at the top
+ * of main.rs, before the tests' module. */
+static size_t rust_head(const char *s)
+{
+	const char *p = s, *end = s;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (p[0] == '/' && p[1] == '/') {
+			p += strcspn(p, "\n");
+		} else if (p[0] == '/' && p[1] == '*') {
+			/* nested block comments */
+			int depth = 1;
+			for (p += 2; *p && depth; p++) {
+				if (p[0] == '/' && p[1] == '*')
+					depth++, p++;
+				else if (p[0] == '*' && p[1] == '/')
+					depth--, p++;
+			}
+		} else if (p[0] == '#' && p[1] == '!') {
+			const char *q = p + 2;
+			int depth = 0;
+			while (*q == ' ' || *q == '\t')
+				q++;
+			if (*q != '[')
+				break;   /* a shebang */
+			for (; *q; q++) {
+				if (*q == '[')
+					depth++;
+				else if (*q == ']' && --depth == 0)
+					break;
+			}
+			if (!*q)
+				break;
+			p = q + 1;
+		} else {
+			break;
+		}
+		end = p;
+	}
+	return (size_t)(end - s);
+}
+
 int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 		      json_t *runs, json_t *compile, kiln_error *err)
 {
@@ -984,19 +1045,21 @@ int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 		if (strstr(sol, rust_refused[i]))
 			bad = rust_refused[i];
 	if ((f = out_file(&o, "main.rs"))) {
-		if (bad)
-			fprintf(f, "compile_error!(\"kiln: %s is not accepted in"
-				" a Rust solution (it runs code before the tests"
-				" or replaces what they call)\");\n", bad);
-		else
-			fprintf(f, "%s\n", sol);
+		/* the tests' module comes before the solution, so that no
+		 * macro_rules! of the solution's is in its textual scope */
+		size_t head = bad ? 0 : rust_head(sol);
+		fwrite(sol, 1, head, f);
+		fputc('\n', f);
 		if (job->program) {
+			fprintf(f, "#[allow(unused_imports)]\nmod p%s {\n", id);
 			want = rust_instrument(f, job->ntests ? job->tests[0]
 							      : "", id);
+			fprintf(f, "\n    #[allow(unused_imports)]\n"
+				"    use super::*;\n%s}\n", rust_test_uses);
 		} else {
-			fprintf(f, "\n#[cfg(test)]\nmod t%s {\n"
+			fprintf(f, "#[cfg(test)]\nmod t%s {\n"
 				"    #[allow(unused_imports)]\n"
-				"    use super::*;\n%s\n", id,
+				"    use super::*;\n%s%s\n", id, rust_test_uses,
 				job->setup ? job->setup : "");
 			for (size_t i = 0; i < job->ntests; i++)
 				fprintf(f, "    #[test]\n    fn k%s_%zu() {\n"
@@ -1004,6 +1067,12 @@ int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 					"\n%s\n    }\n", id, i, id, job->tests[i]);
 			fputs("}\n", f);
 		}
+		if (bad)
+			fprintf(f, "compile_error!(\"kiln: %s is not accepted in"
+				" a Rust solution (it runs code before the tests"
+				" or replaces what they call)\");\n", bad);
+		else
+			fprintf(f, "%s\n", sol + head);
 		subst(f, rust_rt, id);
 		fprintf(f, "    const WANT: usize = %zu;\n}\n", want);
 	}
