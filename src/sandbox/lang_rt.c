@@ -1739,14 +1739,21 @@ int kiln__render_script(const kiln_job *job, const char *lang,
 
 /* ------------------------------------------------------------- OCaml */
 
-/* main.ml, built by ocamlopt: kiln's head (the nonce, read from stdin
- * before the solution's top level runs, and the functions the end needs,
- * bound before the solution can shadow exit, print_string or Stdlib),
- * the solution, the set-up, the tests, kiln's end. Each code test is a
- * function; a test program is the body of a local module, so an
- * exception in it is caught like a test's. A failed assert (Assert_failure)
- * exits 1, any other exception 3; the record goes to stdout only when the
- * test returned. */
+/* Three compilation units, linked in this order (OCaml initializes units
+ * in link order): kiln_<ID>_head.ml (the nonce, read from stdin before the
+ * solution's top level runs, and the functions the end needs, bound
+ * before the solution can shadow exit, print_string or Stdlib),
+ * kiln_<ID>_sol.ml (the solution: a unit of its own, whose definitions
+ * end where its file ends), and main.ml: the set-up, the tests, kiln's
+ * end. main.ml opens the solution's unit over Stdlib with warnings 44
+ * and 45 ("this open statement shadows ... (which is later used)") made
+ * errors: the set-up and the tests see the solution's names and
+ * Stdlib's, and a name both define that they use (a solution's `( = )`,
+ * abs_float, module List, exception Not_found) is a compile error, never
+ * the solution's silently. Each code test is a function; a test program
+ * is the body of a local module, so an exception in it is caught like a
+ * test's. A failed assert (Assert_failure) exits 1, any other exception
+ * 3; the record goes to stdout only when the test returned. */
 static const char ocaml_head[] =
 	"(* kiln's OCaml runtime (src/sandbox/lang_rt.c) *)\n"
 	"let kiln_$ID_nonce = try Stdlib.input_line Stdlib.stdin with _ -> \"\"\n"
@@ -1759,14 +1766,23 @@ static const char ocaml_head[] =
 	"let kiln_$ID_which = try int_of_string Sys.argv.(1) with _ -> -1\n"
 	"let kiln_$ID_failed (e : exn) = match e with\n"
 	"  | Assert_failure _ -> true | _ -> false\n"
-	"# 1 \"solution\"\n";
+	"let kiln_$ID_cat = Stdlib.( ^ )\n"
+	"let kiln_$ID_fail = Stdlib.failwith\n";
+
+/* main.ml's start: kiln's names, then the solution's over Stdlib's */
+static const char ocaml_main[] =
+	"(* kiln's OCaml runtime (src/sandbox/lang_rt.c) *)\n"
+	"open Kiln_$ID_head\n"
+	"[@@@ocaml.warning \"@44@45\"]\n"
+	"open Kiln_$ID_sol\n";
 
 static const char ocaml_tail[] =
 	"let () =\n"
 	"  (try kiln_$ID_run kiln_$ID_which with e ->\n"
 	"    (try kiln_$ID_err (kiln_$ID_show e) with _ -> ());\n"
 	"    kiln_$ID_exit (if kiln_$ID_failed e then 1 else 3));\n"
-	"  kiln_$ID_out (\"\\n\" ^ kiln_$ID_nonce ^ \"\\tD\\n\");\n"
+	"  kiln_$ID_out (kiln_$ID_cat \"\\n\"\n"
+	"    (kiln_$ID_cat kiln_$ID_nonce \"\\tD\\n\"));\n"
 	"  kiln_$ID_flush kiln_$ID_stdout;\n"
 	"  kiln_$ID_exit 0\n";
 
@@ -1774,12 +1790,19 @@ int kiln__render_ocaml(const kiln_job *job, const char *id, json_t *files,
 		       json_t *runs, json_t *compile, kiln_error *err)
 {
 	struct outs o = { .n = 0 };
+	char name[64];
 	FILE *f;
 	int rc;
 
-	if ((f = out_file(&o, "main.ml"))) {
+	snprintf(name, sizeof(name), "kiln_%s_head.ml", id);
+	if ((f = out_file(&o, name)))
 		subst(f, ocaml_head, id);
-		fprintf(f, "%s\n", job->solution ? job->solution : "");
+	snprintf(name, sizeof(name), "kiln_%s_sol.ml", id);
+	if ((f = out_file(&o, name)))
+		fprintf(f, "# 1 \"solution\"\n%s\n",
+			job->solution ? job->solution : "");
+	if ((f = out_file(&o, "main.ml"))) {
+		subst(f, ocaml_main, id);
 		if (job->setup && *job->setup)
 			fprintf(f, "# 1 \"setup\"\n%s\n", job->setup);
 		if (job->program) {
@@ -1794,15 +1817,16 @@ int kiln__render_ocaml(const kiln_job *job, const char *id, json_t *files,
 			fprintf(f, "let kiln_%s_run i = match i with\n", id);
 			for (size_t i = 0; i < job->ntests; i++)
 				fprintf(f, "  | %zu -> kiln_%s_t%zu ()\n", i, id, i);
-			fputs("  | _ -> failwith \"no such test\"\n", f);
+			fprintf(f, "  | _ -> kiln_%s_fail \"no such test\"\n", id);
 		}
 		subst(f, ocaml_tail, id);
 	}
-	if ((rc = outs_finish(&o, files, err)) ||
-	    (rc = put(files, "build.sh",
-		      "# kiln: builds an OCaml job (src/sandbox/lang_rt.c)\n"
+	if ((f = out_file(&o, "build.sh")))
+		subst(f, "# kiln: builds an OCaml job (src/sandbox/lang_rt.c)\n"
 		      "set -e\ncd /tmp/w\n"
-		      "exec ocamlopt -w -a -o prog main.ml\n", err)) ||
+		      "exec ocamlopt -w -a -o prog kiln_$ID_head.ml"
+		      " kiln_$ID_sol.ml main.ml\n", id);
+	if ((rc = outs_finish(&o, files, err)) ||
 	    (rc = argv_add(compile, "/bin/sh", err)) ||
 	    (rc = argv_add(compile, "/tmp/w/build.sh", err)))
 		return rc;
