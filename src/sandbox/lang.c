@@ -1060,8 +1060,12 @@ static int render_c(const struct lang *l, const kiln_job *job,
  * (so no `console = ...`, no top-level `let console` in a later script:
  * a lexical declaration of a non-configurable global is a SyntaxError),
  * with the intrinsics frozen by node --frozen-intrinsics (no
- * JSON.stringify or Array.prototype.map replaced for the tests). Then it
- * runs the solution, the set-up and the test as scripts. The test is
+ * JSON.stringify or Array.prototype.map replaced for the tests). The
+ * modules tests check with (assert, assert/strict, util, util/types) are
+ * loaded and deep-frozen before the solution runs, and the scripts'
+ * require hands out these objects for those names without node's
+ * (writable) loader. Then it runs the solution, the set-up and the test
+ * as scripts. The test is
  * finished when its script returned and, when the script's value is a
  * promise (an asynchronous test: `(async () => { ... })()`), that promise
  * fulfilled; the record is written only then and once the event loop has
@@ -1089,7 +1093,46 @@ static const char js_runtime[] =
 	"};\n"
 	"Object.defineProperty(globalThis, 'console', { value: Object.freeze(con),\n"
 	"  writable: false, configurable: false });\n"
-	"globalThis.require = require;\n"
+	"// the modules tests check with are loaded and deep-frozen now, and\n"
+	"// the scripts' require hands out these objects without node's loader\n"
+	"// (Module._load and Module.prototype.require are writable)\n"
+	"// (--frozen-intrinsics froze the intrinsics' graph: a frozen object is\n"
+	"// a leaf here)\n"
+	"const guarded = new Map(), base = require, seen = new WeakSet();\n"
+	"const freezeDeep = (root) => {\n"
+	"  const todo = [root];\n"
+	"  for (const k of Reflect.ownKeys(root))  // lazy exports become values\n"
+	"    try { void root[k]; } catch (e) {}\n"
+	"  while (todo.length) {\n"
+	"    const o = todo.pop();\n"
+	"    if (o === null || (typeof o !== 'object' && typeof o !== 'function')\n"
+	"        || seen.has(o) || Object.isFrozen(o)) continue;\n"
+	"    seen.add(o);\n"
+	"    for (const k of Reflect.ownKeys(o)) {\n"
+	"      const d = Reflect.getOwnPropertyDescriptor(o, k);\n"
+	"      if (d && 'value' in d) todo.push(d.value);\n"
+	"      else if (d) todo.push(d.get, d.set);\n"
+	"    }\n"
+	"    todo.push(Reflect.getPrototypeOf(o));\n"
+	"    try { Object.freeze(o); } catch (e) {}\n"
+	"    if (!Object.isFrozen(o) && !ArrayBuffer.isView(o))\n"
+	"      throw new Error('kiln: cannot freeze a module of the tests');\n"
+	"  }\n"
+	"};\n"
+	"for (const n of ['assert', 'assert/strict', 'util', 'util/types']) {\n"
+	"  const m = base(n);\n"
+	"  freezeDeep(m);\n"
+	"  guarded.set(n, m);\n"
+	"  guarded.set('node:' + n, m);\n"
+	"}\n"
+	"const get = Map.prototype.get, has = Map.prototype.has;\n"
+	"const req = function require(id) {\n"
+	"  return has.call(guarded, id) ? get.call(guarded, id) : base(id);\n"
+	"};\n"
+	"for (const k of ['resolve', 'main', 'extensions', 'cache'])\n"
+	"  req[k] = base[k];\n"
+	"Object.freeze(req);\n"
+	"globalThis.require = req;\n"
 	"for (const k of Reflect.ownKeys(globalThis)) {\n"
 	"  const d = Object.getOwnPropertyDescriptor(globalThis, k);\n"
 	"  if (!d || !d.configurable) continue;\n"

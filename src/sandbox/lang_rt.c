@@ -467,16 +467,61 @@ out:
 
 /* -------------------------------------------------------------- Java */
 
-/* The entry point (class K<ID>, its own file). It reads the nonce from
- * System.in before any class of the solution's is loaded (classes load
- * on first use), keeps System.out as it is now, runs the test, and
- * prints the record on that stream only when the test returned. An
- * AssertionError is a failed test (exit 1), any other Throwable an
- * error (exit 3; an OutOfMemoryError is named so in stderr); it halts
- * (no shutdown hook of the solution's runs after the verdict's record). */
+/* The entry point (class k<ID>.K<ID>, its own file and package: names
+ * in kiln's code resolve in its own package and java.lang, never to a
+ * type of the solution's, which is in the default package: a solution's
+ * `class System` was kiln's System.in, `java_shadow_runtime_classes`).
+ * It reads the nonce from System.in before any class of the solution's
+ * is loaded (classes load on first use), keeps System.out as it is now,
+ * refuses a job whose top-level types hide library types from the tests
+ * (below), runs the test (T<ID>.run, by reflection: a named package
+ * cannot name the default package's types), and prints the record on
+ * that stream only when the test returned. An AssertionError is a
+ * failed test (exit 1), any other Throwable an error (exit 3; an
+ * OutOfMemoryError is named so in stderr); it halts (no shutdown hook of
+ * the solution's runs after the verdict's record).
+ *
+ * The refusal: the solution, the set-up and the tests are one
+ * compilation unit in the default package, whose top-level types shadow
+ * every type-import-on-demand (JLS 6.4.1), java.lang's included, and
+ * obscure packages of the same name (6.4.2: a type `java` makes
+ * `java.util.Arrays` its member). So a solution's `class Arrays` or
+ * `class Math` was what the tests' checks called
+ * (`java_shadow_library_classes`). Before the test's classes load, the
+ * top-level classes the build wrote (/tmp/w/<N>.class) are checked: a
+ * public type N of java.lang or of a package the unit imports on demand
+ * (`$IMPORTS`, from java_imports), a public member type N of a type
+ * imported with `import static T.*`, or N the first name of a package of
+ * the JDK: exit 3 with a message naming both. */
 static const char java_main[] =
 	"// kiln's Java runtime (src/sandbox/lang_rt.c)\n"
-	"final class K$ID {\n"
+	"package k$ID;\n"
+	"public final class K$ID {\n"
+	"  private static final String[] IMPORTS = { \"java.lang\", $IMPORTS };\n"
+	"  private static String hidden() {\n"
+	"    final String[] files = new java.io.File(\"/tmp/w\").list();\n"
+	"    final java.util.Set<String> roots = new java.util.HashSet<>();\n"
+	"    for (Module m : ModuleLayer.boot().modules())\n"
+	"      for (String p : m.getPackages())\n"
+	"        roots.add(p.split(\"\\\\.\")[0]);\n"
+	"    final ClassLoader pl = ClassLoader.getPlatformClassLoader();\n"
+	"    for (String f : files == null ? new String[0] : files) {\n"
+	"      if (!f.endsWith(\".class\") || f.indexOf('$') >= 0) continue;\n"
+	"      final String n = f.substring(0, f.length() - 6);\n"
+	"      if (roots.contains(n)) return n + \" (the package \" + n + \")\";\n"
+	"      for (String p : IMPORTS) {\n"
+	"        final String c = p.startsWith(\"!\") ? p.substring(1) + \"$\" + n\n"
+	"          : p + \".\" + n;\n"
+	"        try {\n"
+	"          final Class<?> k = Class.forName(c, false, pl);\n"
+	"          if (java.lang.reflect.Modifier.isPublic(k.getModifiers()))\n"
+	"            return n + \" (\" + k.getName() + \")\";\n"
+	"        } catch (ClassNotFoundException | LinkageError e) {\n"
+	"        }\n"
+	"      }\n"
+	"    }\n"
+	"    return null;\n"
+	"  }\n"
 	"  public static void main(String[] a) throws Throwable {\n"
 	"    final java.io.PrintStream out = System.out, err = System.err;\n"
 	"    final Runtime rt = Runtime.getRuntime();\n"
@@ -486,7 +531,23 @@ static const char java_main[] =
 	"      b[n++] = (byte) c;\n"
 	"    final String nonce = new String(b, 0, n, \"UTF-8\");\n"
 	"    try {\n"
-	"      T$ID.run(Integer.parseInt(a[0]));\n"
+	"      final String h = hidden();\n"
+	"      if (h != null) {\n"
+	"        err.println(\"kiln: the job declares a top-level type named \" + h\n"
+	"          + \": it would hide the library's from the tests; a type named\"\n"
+	"          + \" like one of java.lang, of a package imported with .*, or\"\n"
+	"          + \" like a package, is refused\");\n"
+	"        err.flush();\n"
+	"        rt.halt(3);\n"
+	"      }\n"
+	"      final java.lang.reflect.Method run = Class.forName(\"T$ID\", false,\n"
+	"        K$ID.class.getClassLoader()).getDeclaredMethod(\"run\", int.class);\n"
+	"      run.setAccessible(true);\n"
+	"      try {\n"
+	"        run.invoke(null, Integer.parseInt(a[0]));\n"
+	"      } catch (java.lang.reflect.InvocationTargetException e) {\n"
+	"        throw e.getCause();\n"
+	"      }\n"
 	"    } catch (Throwable e) {\n"
 	"      try {\n"
 	"        e.printStackTrace(err);\n"
@@ -500,6 +561,137 @@ static const char java_main[] =
 	"    rt.halt(0);\n"
 	"  }\n"
 	"}\n";
+
+/* Java source with its Unicode escapes decoded (JLS 3.3: a backslash
+ * preceded by an even number of backslashes, one or more u's, four hex
+ * digits); a non-ASCII result is written as '_' (no package of the
+ * JDK's has one). NULL when out of memory. */
+static char *java_unescape(const char *s)
+{
+	char *out = malloc(strlen(s) + 1), *o = out;
+	unsigned bs = 0;
+
+	if (!out)
+		return NULL;
+	while (*s) {
+		if (*s == '\\' && bs % 2 == 0 && s[1] == 'u') {
+			const char *q = s + 1;
+			unsigned v = 0;
+			int k;
+			while (*q == 'u')
+				q++;
+			for (k = 0; k < 4 && q[k] &&
+				    strchr("0123456789abcdefABCDEF", q[k]); k++)
+				v = v * 16 + (unsigned)(q[k] <= '9' ? q[k] - '0'
+						: (q[k] | 0x20) - 'a' + 10);
+			if (k == 4) {
+				*o++ = v && v < 0x80 ? (char)v : '_';
+				s = q + 4;
+				bs = 0;
+				continue;
+			}
+		}
+		bs = *s == '\\' ? bs + 1 : 0;
+		*o++ = *s++;
+	}
+	*o = 0;
+	return out;
+}
+
+/* The next token of decoded Java source at *pp: an identifier (copied to
+ * buf, 'a' returned), another character (returned), or -1 at the end.
+ * Comments, white space, string, character and text-block literals are
+ * skipped. */
+static int java_token(const char **pp, char *buf, size_t n)
+{
+	const char *p = *pp;
+	int c;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' ||
+		       *p == '\f')
+			p++;
+		if (p[0] == '/' && p[1] == '/') {
+			p += strcspn(p, "\n");
+		} else if (p[0] == '/' && p[1] == '*') {
+			const char *e = strstr(p + 2, "*/");
+			p = e ? e + 2 : p + strlen(p);
+		} else if (strncmp(p, "\"\"\"", 3) == 0) {
+			for (p += 3; *p && strncmp(p, "\"\"\"", 3) != 0; p++)
+				if (*p == '\\' && p[1])
+					p++;
+			p += *p ? 3 : 0;
+		} else if (*p == '"' || *p == '\'') {
+			char q = *p++;
+			for (; *p && *p != q && *p != '\n'; p++)
+				if (*p == '\\' && p[1])
+					p++;
+			p += *p == q;
+		} else {
+			break;
+		}
+	}
+	if (!*p) {
+		*pp = p;
+		return -1;
+	}
+	if (is_ident((unsigned char)*p) || (unsigned char)*p >= 0x80) {
+		size_t len = 0;
+		while (is_ident((unsigned char)*p) || (unsigned char)*p >= 0x80) {
+			if (len + 1 < n)
+				buf[len++] = *p;
+			p++;
+		}
+		buf[len] = 0;
+		*pp = p;
+		return 'a';
+	}
+	c = (unsigned char)*p;
+	*pp = p + 1;
+	return c;
+}
+
+/* Writes to f, as Java string literals each followed by ", ", the
+ * packages text imports on demand (`import p.*;`) and, with a leading
+ * '!', the types whose members it imports on demand (`import static
+ * T.*;`): the names kiln's runtime checks the job's top-level types
+ * against. */
+static int java_imports(FILE *f, const char *text)
+{
+	char *s = java_unescape(text), name[512], tok[256];
+	const char *p = s;
+	int t;
+
+	if (!s)
+		return -1;
+	while ((t = java_token(&p, tok, sizeof(tok))) != -1) {
+		int stat = 0;
+		size_t len = 0;
+		if (t != 'a' || strcmp(tok, "import") != 0)
+			continue;
+		t = java_token(&p, tok, sizeof(tok));
+		if (t == 'a' && strcmp(tok, "static") == 0) {
+			stat = 1;
+			t = java_token(&p, tok, sizeof(tok));
+		}
+		name[0] = 0;
+		for (; t == 'a' || t == '.' || t == '*';
+		     t = java_token(&p, tok, sizeof(tok))) {
+			const char *piece = t == 'a' ? tok : t == '.' ? "." : "*";
+			size_t k = strlen(piece);
+			if (len + k >= sizeof(name))
+				break;
+			memcpy(name + len, piece, k + 1);
+			len += k;
+		}
+		if (t != ';' || len < 3 || strcmp(name + len - 2, ".*") != 0)
+			continue;
+		name[len - 2] = 0;
+		fprintf(f, "\"%s%s\", ", stat ? "!" : "", name);
+	}
+	free(s);
+	return 0;
+}
 
 /* The class a Java test program declares public (its file must be named
  * after it; its static main is what a test program's run calls), or
@@ -604,8 +796,22 @@ int kiln__render_java(const kiln_job *job, const kiln_limits *lim,
 		}
 	}
 	snprintf(name, sizeof(name), "K%s.java", id);
-	if ((f = out_file(&o, name)))
-		subst(f, java_main, id);
+	if ((f = out_file(&o, name))) {
+		const char *imp = strstr(java_main, "$IMPORTS");
+		char *head = strndup(java_main, (size_t)(imp - java_main));
+		int bad = !head;
+		if (head)
+			subst(f, head, id);
+		free(head);
+		bad = bad || java_imports(f, job->solution ? job->solution
+							   : "") ||
+		      java_imports(f, job->setup ? job->setup : "");
+		for (size_t i = 0; !bad && i < job->ntests; i++)
+			bad = java_imports(f, job->tests[i]);
+		if (bad)
+			o.oom = 1;   /* outs_finish reports it */
+		subst(f, imp + strlen("$IMPORTS"), id);
+	}
 	if ((rc = outs_finish(&o, files, err)))
 		return rc;
 	/* javac on every .java file: the build script's glob */
@@ -624,7 +830,7 @@ int kiln__render_java(const kiln_job *job, const kiln_limits *lim,
 		return rc;
 	snprintf(heap, sizeof(heap), "-Xmx%lldm", lim->memory > 0 ?
 		 (lim->memory >> 20) : 4096LL);
-	snprintf(name, sizeof(name), "K%s", id);
+	snprintf(name, sizeof(name), "k%s.K%s", id, id);
 	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
 		snprintf(arg, sizeof(arg), "%zu", i);
 		if (json_array_append_new(runs, json_pack(
@@ -762,6 +968,67 @@ static const char rust_build_sh[] =
 	"\t--edition=2021 --test -Cdebuginfo=0 -Copt-level=1 -Awarnings \\\n"
 	"\t-o /tmp/w/prog /tmp/w/main.rs\n";
 
+/* What the tests' module says besides `use super::*;`: the std prelude
+ * as a glob of its own (a prelude name the solution also defines, `fn
+ * Some`, is then ambiguous, a compile error, instead of the solution's),
+ * and std's macros by name (an explicit import beats the solution's
+ * macros that `use super::*` brings: #[macro_export], `pub(crate) use`). */
+static const char rust_test_uses[] =
+	"    #[allow(unused_imports)]\n"
+	"    use ::std::prelude::rust_2021::*;\n"
+	"    #[allow(unused_imports)]\n"
+	"    use ::std::{assert, assert_eq, assert_ne, debug_assert,"
+	" debug_assert_eq,\n"
+	"        debug_assert_ne, panic, unreachable, unimplemented, todo,"
+	" vec, format,\n"
+	"        write, writeln, print, println, eprint, eprintln, matches,"
+	" dbg};\n";
+
+/* The length of the inner attributes (#![...]) and comments (inner doc
+ * comments included) the solution starts with: they must stay at the top
+ * of main.rs, before the tests' module. */
+static size_t rust_head(const char *s)
+{
+	const char *p = s, *end = s;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (p[0] == '/' && p[1] == '/') {
+			p += strcspn(p, "\n");
+		} else if (p[0] == '/' && p[1] == '*') {
+			/* nested block comments */
+			int depth = 1;
+			for (p += 2; *p && depth; p++) {
+				if (p[0] == '/' && p[1] == '*')
+					depth++, p++;
+				else if (p[0] == '*' && p[1] == '/')
+					depth--, p++;
+			}
+		} else if (p[0] == '#' && p[1] == '!') {
+			const char *q = p + 2;
+			int depth = 0;
+			while (*q == ' ' || *q == '\t')
+				q++;
+			if (*q != '[')
+				break;   /* a shebang */
+			for (; *q; q++) {
+				if (*q == '[')
+					depth++;
+				else if (*q == ']' && --depth == 0)
+					break;
+			}
+			if (!*q)
+				break;
+			p = q + 1;
+		} else {
+			break;
+		}
+		end = p;
+	}
+	return (size_t)(end - s);
+}
+
 int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 		      json_t *runs, json_t *compile, kiln_error *err)
 {
@@ -778,19 +1045,21 @@ int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 		if (strstr(sol, rust_refused[i]))
 			bad = rust_refused[i];
 	if ((f = out_file(&o, "main.rs"))) {
-		if (bad)
-			fprintf(f, "compile_error!(\"kiln: %s is not accepted in"
-				" a Rust solution (it runs code before the tests"
-				" or replaces what they call)\");\n", bad);
-		else
-			fprintf(f, "%s\n", sol);
+		/* the tests' module comes before the solution, so that no
+		 * macro_rules! of the solution's is in its textual scope */
+		size_t head = bad ? 0 : rust_head(sol);
+		fwrite(sol, 1, head, f);
+		fputc('\n', f);
 		if (job->program) {
+			fprintf(f, "#[allow(unused_imports)]\nmod p%s {\n", id);
 			want = rust_instrument(f, job->ntests ? job->tests[0]
 							      : "", id);
+			fprintf(f, "\n    #[allow(unused_imports)]\n"
+				"    use super::*;\n%s}\n", rust_test_uses);
 		} else {
-			fprintf(f, "\n#[cfg(test)]\nmod t%s {\n"
+			fprintf(f, "#[cfg(test)]\nmod t%s {\n"
 				"    #[allow(unused_imports)]\n"
-				"    use super::*;\n%s\n", id,
+				"    use super::*;\n%s%s\n", id, rust_test_uses,
 				job->setup ? job->setup : "");
 			for (size_t i = 0; i < job->ntests; i++)
 				fprintf(f, "    #[test]\n    fn k%s_%zu() {\n"
@@ -798,6 +1067,12 @@ int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 					"\n%s\n    }\n", id, i, id, job->tests[i]);
 			fputs("}\n", f);
 		}
+		if (bad)
+			fprintf(f, "compile_error!(\"kiln: %s is not accepted in"
+				" a Rust solution (it runs code before the tests"
+				" or replaces what they call)\");\n", bad);
+		else
+			fprintf(f, "%s\n", sol + head);
 		subst(f, rust_rt, id);
 		fprintf(f, "    const WANT: usize = %zu;\n}\n", want);
 	}
@@ -830,9 +1105,12 @@ int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 /* kiln.lua, the entry point. It reads the nonce, keeps the functions it
  * needs in locals, takes away what reads or corrupts the VM's own state
  * (the debug library, binary chunks: load, loadfile, dofile load text
- * only, string.dump is gone), runs the solution, then the test with an
- * assert of kiln's own (the solution may replace the global one), and
- * prints the record only when the test returned. A failed assert exits
+ * only, string.dump is gone), copies the standard library, runs the
+ * solution, then the set-up and the test in an environment of their own
+ * (their globals, then the copy's, with an assert of kiln's own, then the
+ * solution's: the solution may replace the global assert, math.abs,
+ * pairs; strings' methods are the string library's functions as they
+ * were), and prints the record only when the test returned. A failed assert exits
  * 1, any other error 3 ("not enough memory" is memory). */
 static const char lua_rt[] =
 	"-- kiln's Lua runtime (src/sandbox/lang_rt.c)\n"
@@ -872,10 +1150,51 @@ static const char lua_rt[] =
 	"  pcall(stderr.write, stderr, s .. '\\n')\n"
 	"  exit(code)\n"
 	"end\n"
+	"-- the standard library as it is now, before the solution runs: every\n"
+	"-- global's value, tables copied (deep, shared tables once); _G in it\n"
+	"-- is the test's environment\n"
+	"local G, next0, rawset0, rawget0 = _G, next, rawset, rawget\n"
+	"local env, memo = {}, {}\n"
+	"memo[G] = env\n"
+	"local function copy(v)\n"
+	"  if type0(v) ~= 'table' then return v end\n"
+	"  local c = memo[v]\n"
+	"  if c then return c end\n"
+	"  c = {}\n"
+	"  memo[v] = c\n"
+	"  for k, x in next0, v do rawset0(c, k, copy(x)) end\n"
+	"  return c\n"
+	"end\n"
+	"local std = {}\n"
+	"for k, v in next0, G do std[k] = copy(v) end\n"
+	"std.assert = kassert\n"
+	"local require0, loaded = require, std.package.loaded\n"
+	"std.require = function(name)\n"
+	"  local m = rawget0(loaded, name)\n"
+	"  if m ~= nil then return m end\n"
+	"  return require0(name)\n"
+	"end\n"
+	"loaded._G = env\n"
+	"-- the set-up's and the test's globals: their own, then the standard\n"
+	"-- library's as it was, then the solution's\n"
+	"setmetatable0(env, { __index = function(_, k)\n"
+	"  local v = std[k]\n"
+	"  if v ~= nil then return v end\n"
+	"  return G[k]\n"
+	"end })\n"
+	"-- strings' methods: the string library's functions as they are now,\n"
+	"-- then what the solution adds to it; the metatable out of its reach\n"
+	"do\n"
+	"  local smt, methods = getmetatable(''), {}\n"
+	"  for k, v in next0, string do methods[k] = v end\n"
+	"  smt.__index = setmetatable0(methods, { __index = string })\n"
+	"  smt.__metatable = { __index = string }\n"
+	"end\n"
 	"local sol, e1 = load0(text('/tmp/w/sol.lua') or '', '=solution', 't')\n"
 	"if not sol then die(3, e1) end\n"
-	"local env = setmetatable0({ assert = kassert },\n"
-	"  { __index = _G, __newindex = _G })\n"
+	"local setup, e3 = load0(text('/tmp/w/setup.lua') or '', '=setup', 't',\n"
+	"  env)\n"
+	"if not setup then die(3, e3) end\n"
 	"local test, e2 = load0(text('/tmp/w/t' .. which .. '.lua') or '',\n"
 	"  '=test ' .. which, 't', env)\n"
 	"if not test then die(3, e2) end\n"
@@ -884,7 +1203,7 @@ static const char lua_rt[] =
 	"  local ok, t = pcall(traceback, tostring0(e), 2)\n"
 	"  return ok and t or tostring0(e)\n"
 	"end\n"
-	"local ok, e = xpcall0(function() sol() test() end, handler)\n"
+	"local ok, e = xpcall0(function() sol() setup() test() end, handler)\n"
 	"if not ok then\n"
 	"  if type0(e) == 'table' and e[1] == FAIL then\n"
 	"    die(1, 'test ' .. which .. ': ' .. e[2])\n"
@@ -1346,8 +1665,8 @@ static const struct script {
 	 * run preloads */
 	const char *lib_name, *lib, *build_sh;
 } scripts[] = {
-	/* the set-up runs with the solution, before any test */
-	{ "lua", "kiln.lua", lua_rt, "lua", 0, NULL, NULL, NULL },
+	/* the set-up runs in the test's environment */
+	{ "lua", "kiln.lua", lua_rt, "lua", 1, NULL, NULL, NULL },
 	/* the set-up runs in the test's interpreter */
 	{ "tcl", "kiln.tcl", tcl_rt, "tcl", 1, NULL, NULL, NULL },
 	/* the set-up's forms go into each test's module */
@@ -1420,14 +1739,21 @@ int kiln__render_script(const kiln_job *job, const char *lang,
 
 /* ------------------------------------------------------------- OCaml */
 
-/* main.ml, built by ocamlopt: kiln's head (the nonce, read from stdin
- * before the solution's top level runs, and the functions the end needs,
- * bound before the solution can shadow exit, print_string or Stdlib),
- * the solution, the set-up, the tests, kiln's end. Each code test is a
- * function; a test program is the body of a local module, so an
- * exception in it is caught like a test's. A failed assert (Assert_failure)
- * exits 1, any other exception 3; the record goes to stdout only when the
- * test returned. */
+/* Three compilation units, linked in this order (OCaml initializes units
+ * in link order): kiln_<ID>_head.ml (the nonce, read from stdin before the
+ * solution's top level runs, and the functions the end needs, bound
+ * before the solution can shadow exit, print_string or Stdlib),
+ * kiln_<ID>_sol.ml (the solution: a unit of its own, whose definitions
+ * end where its file ends), and main.ml: the set-up, the tests, kiln's
+ * end. main.ml opens the solution's unit over Stdlib with warnings 44
+ * and 45 ("this open statement shadows ... (which is later used)") made
+ * errors: the set-up and the tests see the solution's names and
+ * Stdlib's, and a name both define that they use (a solution's `( = )`,
+ * abs_float, module List, exception Not_found) is a compile error, never
+ * the solution's silently. Each code test is a function; a test program
+ * is the body of a local module, so an exception in it is caught like a
+ * test's. A failed assert (Assert_failure) exits 1, any other exception
+ * 3; the record goes to stdout only when the test returned. */
 static const char ocaml_head[] =
 	"(* kiln's OCaml runtime (src/sandbox/lang_rt.c) *)\n"
 	"let kiln_$ID_nonce = try Stdlib.input_line Stdlib.stdin with _ -> \"\"\n"
@@ -1440,14 +1766,23 @@ static const char ocaml_head[] =
 	"let kiln_$ID_which = try int_of_string Sys.argv.(1) with _ -> -1\n"
 	"let kiln_$ID_failed (e : exn) = match e with\n"
 	"  | Assert_failure _ -> true | _ -> false\n"
-	"# 1 \"solution\"\n";
+	"let kiln_$ID_cat = Stdlib.( ^ )\n"
+	"let kiln_$ID_fail = Stdlib.failwith\n";
+
+/* main.ml's start: kiln's names, then the solution's over Stdlib's */
+static const char ocaml_main[] =
+	"(* kiln's OCaml runtime (src/sandbox/lang_rt.c) *)\n"
+	"open Kiln_$ID_head\n"
+	"[@@@ocaml.warning \"@44@45\"]\n"
+	"open Kiln_$ID_sol\n";
 
 static const char ocaml_tail[] =
 	"let () =\n"
 	"  (try kiln_$ID_run kiln_$ID_which with e ->\n"
 	"    (try kiln_$ID_err (kiln_$ID_show e) with _ -> ());\n"
 	"    kiln_$ID_exit (if kiln_$ID_failed e then 1 else 3));\n"
-	"  kiln_$ID_out (\"\\n\" ^ kiln_$ID_nonce ^ \"\\tD\\n\");\n"
+	"  kiln_$ID_out (kiln_$ID_cat \"\\n\"\n"
+	"    (kiln_$ID_cat kiln_$ID_nonce \"\\tD\\n\"));\n"
 	"  kiln_$ID_flush kiln_$ID_stdout;\n"
 	"  kiln_$ID_exit 0\n";
 
@@ -1455,12 +1790,19 @@ int kiln__render_ocaml(const kiln_job *job, const char *id, json_t *files,
 		       json_t *runs, json_t *compile, kiln_error *err)
 {
 	struct outs o = { .n = 0 };
+	char name[64];
 	FILE *f;
 	int rc;
 
-	if ((f = out_file(&o, "main.ml"))) {
+	snprintf(name, sizeof(name), "kiln_%s_head.ml", id);
+	if ((f = out_file(&o, name)))
 		subst(f, ocaml_head, id);
-		fprintf(f, "%s\n", job->solution ? job->solution : "");
+	snprintf(name, sizeof(name), "kiln_%s_sol.ml", id);
+	if ((f = out_file(&o, name)))
+		fprintf(f, "# 1 \"solution\"\n%s\n",
+			job->solution ? job->solution : "");
+	if ((f = out_file(&o, "main.ml"))) {
+		subst(f, ocaml_main, id);
 		if (job->setup && *job->setup)
 			fprintf(f, "# 1 \"setup\"\n%s\n", job->setup);
 		if (job->program) {
@@ -1475,15 +1817,16 @@ int kiln__render_ocaml(const kiln_job *job, const char *id, json_t *files,
 			fprintf(f, "let kiln_%s_run i = match i with\n", id);
 			for (size_t i = 0; i < job->ntests; i++)
 				fprintf(f, "  | %zu -> kiln_%s_t%zu ()\n", i, id, i);
-			fputs("  | _ -> failwith \"no such test\"\n", f);
+			fprintf(f, "  | _ -> kiln_%s_fail \"no such test\"\n", id);
 		}
 		subst(f, ocaml_tail, id);
 	}
-	if ((rc = outs_finish(&o, files, err)) ||
-	    (rc = put(files, "build.sh",
-		      "# kiln: builds an OCaml job (src/sandbox/lang_rt.c)\n"
+	if ((f = out_file(&o, "build.sh")))
+		subst(f, "# kiln: builds an OCaml job (src/sandbox/lang_rt.c)\n"
 		      "set -e\ncd /tmp/w\n"
-		      "exec ocamlopt -w -a -o prog main.ml\n", err)) ||
+		      "exec ocamlopt -w -a -o prog kiln_$ID_head.ml"
+		      " kiln_$ID_sol.ml main.ml\n", id);
+	if ((rc = outs_finish(&o, files, err)) ||
 	    (rc = argv_add(compile, "/bin/sh", err)) ||
 	    (rc = argv_add(compile, "/tmp/w/build.sh", err)))
 		return rc;
