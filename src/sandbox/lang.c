@@ -120,7 +120,10 @@ static const char c_prelude[] =
  * the shared unit). What the solution can still do to the tests through
  * the shared unit, join.awk refuses, whatever macro wrote it: asm (labels
  * rename what a name binds to, file-scope asm defines symbols), aliases,
- * weakrefs, inline-only (gnu_inline) bodies and pragmas other than
+ * weakrefs, inline-only (gnu_inline) bodies, attributes that tell the
+ * compiler what callers may assume (returns_nonnull, pure ...: on a
+ * library function's redeclaration they change the tests' calls) and
+ * pragmas other than
  * harmless ones (redefine_extname, weak, visibility); and ifunc, whose
  * resolver runs before the runtime does. A header's line that holds one
  * must be what the header says without the solution's macros. build.sh
@@ -332,6 +335,30 @@ static const char c_join_awk[] =
 	"\tgsub(/[^A-Za-z0-9_]/, \"\", w)\n"
 	"\treturn w\n"
 	"}\n"
+	"# An attribute (GNU or [[...]]) in the solution's line that tells the\n"
+	"# compiler what a function's callers may assume (returns_nonnull, pure,\n"
+	"# const, noreturn, malloc, nonnull ...): on a redeclaration of a library\n"
+	"# function it changes how the tests' calls compile (strstr(...) != NULL\n"
+	"# folded to true). \"\" if none. An attribute list must end on its line.\n"
+	"function assumes(s,    t, a, w) {\n"
+	"\tt = s\n"
+	"\twhile (match(t, /(__attribute__|__attribute)[ \\t]*\\(\\(|\\[\\[/)) {\n"
+	"\t\tt = substr(t, RSTART + RLENGTH)\n"
+	"\t\tif (!match(t, /\\)\\)|\\]\\]/))\n"
+	"\t\t\treturn \"an attribute list that does not end on its line\"\n"
+	"\t\ta = substr(t, 1, RSTART - 1)\n"
+	"\t\tt = substr(t, RSTART + RLENGTH)\n"
+	"\t\twhile (match(a, /[A-Za-z_][A-Za-z0-9_]*/)) {\n"
+	"\t\t\tw = substr(a, RSTART, RLENGTH)\n"
+	"\t\t\ta = substr(a, RSTART + RLENGTH)\n"
+	"\t\t\tsub(/^__/, \"\", w)\n"
+	"\t\t\tsub(/__$/, \"\", w)\n"
+	"\t\t\tif (w ~ /^(returns_nonnull|nonnull|pure|const|noreturn|malloc|alloc_size|alloc_align|assume_aligned|access|leaf|returns_twice|nothrow|target_clones|simd)$/)\n"
+	"\t\t\t\treturn \"the \" w \" attribute\"\n"
+	"\t\t}\n"
+	"\t}\n"
+	"\treturn \"\"\n"
+	"}\n"
 	"function why(w) {\n"
 	"\tif (w ~ /ifunc/)\n"
 	"\t\treturn \"it runs before kiln's runtime\"\n"
@@ -374,6 +401,8 @@ static const char c_join_awk[] =
 	"\t\tprelude = 1\n"
 	"\t\tprint \"#pragma GCC reset_options\"\n"
 	"\t\tprint \"#pragma pack()\"\n"
+	"\t\tif (ext == \"cpp\")\n"
+	"\t\t\tprint \"#pragma GCC optimize(\\\"no-inline\\\")\"\n"
 	"\t}\n"
 	"\tmarker()\n"
 	"\tif (part == 2 && !prelude && flags ~ /^ 1( |$)/)\n"
@@ -396,6 +425,8 @@ static const char c_join_awk[] =
 	"\tw = danger($0)\n"
 	"\tif (w != \"\" && !trusted)\n"
 	"\t\trefuse(w, why(w))\n"
+	"\tif (!trusted && (w = assumes($0)) != \"\")\n"
+	"\t\trefuse(w, \"on a library function's redeclaration it changes how the tests' calls compile\")\n"
 	"\tif (w != \"\")\n"
 	"\t\tsus[file SUBSEP line SUBSEP $0] = 1\n"
 	"\tseen[file, line] = $0\n"
@@ -515,6 +546,97 @@ static const char c_syms_awk[] =
 	"\t\t\t      \"library (it would replace it for the tests)\"\n\t\t}\n"
 	"\texit bad\n}\n";
 
+/* C++: which functions the tests' code calls, before any inlining (the
+ * unit's cfg dump, -fdump-tree-cfg-lineno-asmname: every function that
+ * was compiled, with its assembler name, its statements' source files and
+ * its calls by assembler name). A function is the solution's if a
+ * statement of it is on a "solution" line, the tests' if one is on a
+ * test's, the set-up's or the test program's. It refuses a solution
+ * function that takes the place of a library one for the tests: an
+ * extern "C" definition of a C library name (an inline or constexpr
+ * strcmp is inlined into the tests' calls and never emitted, so
+ * syms.awk never sees it), any function of namespace std or __gnu_cxx
+ * (an explicit specialisation of std::operator== for vector<int>); and,
+ * where the tests' code calls it or takes its address, an operator other
+ * than () (a global operator== on std::string, preferred to libstdc++'s
+ * templates by overload resolution; a member operator== or operator bool
+ * of a type the solution returns in place of the library's), and an
+ * overload of a C library name or of a function the tests define
+ * (strlen(char *) is a better match for a char array than <string.h>'s)
+ * unless it is the entry point (the record's entry_point, -v entry).
+ * The tests' half is compiled with optimize("no-inline"), which also
+ * keeps the front end from folding a call to a constexpr function with
+ * constant arguments away (the folded function is never compiled, so
+ * the dump would not show it). */
+static const char cpp_fns_awk[] =
+	"function base(n) {\n"
+	"\twhile (gsub(/<[^<>]*>/, \"\", n))\n"
+	"\t\t;\n"
+	"\tsub(/.*::/, \"\", n)\n"
+	"\treturn n\n"
+	"}\n"
+	"function refuse(msg) {\n"
+	"\tprint \"kiln: \" msg\n"
+	"\tbad = 1\n"
+	"}\n"
+	"NR == FNR { sub(/@.*/, \"\"); libc[$0] = 1; next }\n"
+	"/^;; Function / {\n"
+	"\tfn = $0\n"
+	"\tsub(/^;; Function /, \"\", fn)\n"
+	"\ti = index(fn, \" (\")\n"
+	"\tname[fn = substr(fn, i + 2)] = substr($0, 13, i - 1)\n"
+	"\tsub(/[,)].*/, \"\", fn)\n"
+	"\tname[fn] = substr($0, 13, i - 1)\n"
+	"\tnext\n"
+	"}\n"
+	"fn != \"\" && /\\[[^]]*:[0-9]+:[0-9]+\\]/ {\n"
+	"\ts = $0\n"
+	"\twhile (match(s, /\\[[^]]*:[0-9]+:[0-9]+\\]/)) {\n"
+	"\t\tf = substr(s, RSTART + 1, RLENGTH - 2)\n"
+	"\t\tsub(/:[0-9]+:[0-9]+$/, \"\", f)\n"
+	"\t\tif (f == \"solution\")\n"
+	"\t\t\tsol[fn] = 1\n"
+	"\t\telse if (f ~ /^(test [0-9]+|setup|test program)$/ || f == tfile)\n"
+	"\t\t\ttst[fn] = 1\n"
+	"\t\ts = substr(s, RSTART + RLENGTH)\n"
+	"\t}\n"
+	"}\n"
+	"fn != \"\" {\n"
+	"\ts = $0\n"
+	"\twhile (match(s, /[A-Za-z_][A-Za-z0-9_.$]*/)) {\n"
+	"\t\tbody[fn, substr(s, RSTART, RLENGTH)] = 1\n"
+	"\t\ts = substr(s, RSTART + RLENGTH)\n"
+	"\t}\n"
+	"}\n"
+	"END {\n"
+	"\tfor (f in tst)\n"
+	"\t\ttname[base(name[f])] = 1\n"
+	"\tfor (f in sol) {\n"
+	"\t\tb = base(name[f])\n"
+	"\t\tif (f in libc) {\n"
+	"\t\t\trefuse(\"the solution defines \" f \", a name of the C library (it would replace it for the tests)\")\n"
+	"\t\t\tcontinue\n"
+	"\t\t}\n"
+	"\t\tif (f ~ /^_Z(N[rVKRO]*)?(St|9__gnu_cxx|10__cxxabiv1)/) {\n"
+	"\t\t\trefuse(\"the solution defines \" name[f] \" in the standard library's namespace (it would replace the library's for the tests)\")\n"
+	"\t\t\tcontinue\n"
+	"\t\t}\n"
+	"\t\tused = 0\n"
+	"\t\tfor (t in tst)\n"
+	"\t\t\tif ((t, f) in body)\n"
+	"\t\t\t\tused = 1\n"
+	"\t\tif (!used || b == entry)\n"
+	"\t\t\tcontinue\n"
+	"\t\tif (b ~ /^operator/ && b !~ /^operator\\(\\)$/)\n"
+	"\t\t\trefuse(\"the tests' \" b \" would be the solution's \" name[f] \" (the tests' operators are the library's)\")\n"
+	"\t\telse if (b in libc)\n"
+	"\t\t\trefuse(\"the tests' calls to \" b \" would be the solution's \" name[f] \" (an overload of the C library's)\")\n"
+	"\t\telse if (b in tname && !(f in tst))\n"
+	"\t\t\trefuse(\"the tests' calls to \" b \" would be the solution's \" name[f] \" (an overload of the tests' own)\")\n"
+	"\t}\n"
+	"\texit bad\n"
+	"}\n";
+
 /* The build, in the box. libc.txt comes with the job (kiln reads the
  * names from the libc and libm it has loaded itself: the box binds the
  * same /usr); nm makes it when it does not. The assembly keeps every
@@ -563,7 +685,7 @@ static const char c_build_sh[] =
  * runtime library): killed by SIGILL, never a pass. */
 static const char cpp_build_sh[] =
 	"# kiln: builds a C++ job (src/sandbox/lang.c). $1: this job's random ID,\n"
-	"# $2: main for a test program (else empty).\n"
+	"# $2: main for a test program (else empty), $3: the entry point (or empty).\n"
 	"set -e\n"
 	"cd /tmp/w\n"
 	"g++ -std=gnu++17 -fno-exceptions -E -dI sol.cpp \"t$1.cpp\" >both.ii\n"
@@ -573,8 +695,11 @@ static const char cpp_build_sh[] =
 	"\tawk -v check=1 -f join.awk sus.txt ref.ii\n"
 	"fi\n"
 	"g++ -std=gnu++17 -O1 -pipe -fno-exceptions -fkeep-static-functions \\\n"
-	"  -fsanitize=return -fsanitize-undefined-trap-on-error -S main.ii\n"
+	"  -fsanitize=return -fsanitize-undefined-trap-on-error \\\n"
+	"  -fdump-tree-cfg-lineno-asmname=cfg.txt -S main.ii\n"
 	SYMS_SH
+	"awk -v tfile=\"t$1.cpp\" -v entry=\"$3\" -f fns.awk libc.txt cfg.txt >&2\n"
+	"rm -f cfg.txt\n"
 	"cc -std=gnu17 -O1 -pipe -c -o \"k$1.o\" \"k$1.c\"\n"
 	"g++ -O1 -pipe -o prog \"k$1.o\" main.s -lm\n"
 	"chmod 111 prog\n";
@@ -912,6 +1037,18 @@ static int render_c_objects(const kiln_job *job, json_t *files,
 	return 0;
 }
 
+/* Whether s is a C identifier (an entry point fit for awk -v). */
+static int c_ident(const char *s)
+{
+	if (!s || !*s || (*s >= '0' && *s <= '9'))
+		return 0;
+	for (; *s; s++)
+		if (!(*s == '_' || (*s >= '0' && *s <= '9') ||
+		      ((*s | 32) >= 'a' && (*s | 32) <= 'z')))
+			return 0;
+	return 1;
+}
+
 static int render_c(const struct lang *l, const kiln_job *job,
 		    const kiln_limits *lim, json_t *files, json_t *runs,
 		    json_t *compile, kiln_error *err)
@@ -1042,7 +1179,12 @@ static int render_c(const struct lang *l, const kiln_job *job,
 	    json_array_append_new(compile, json_string("/tmp/w/build.sh")) ||
 	    json_array_append_new(compile, json_string(id)) ||
 	    (cpp && json_array_append_new(compile, json_string(
-					   job->program ? "main" : ""))))
+					   job->program ? "main" : ""))) ||
+	    (cpp && json_array_append_new(compile, json_string(
+					   c_ident(job->entry_point) ?
+					   job->entry_point : ""))) ||
+	    (cpp && json_object_set_new(files, "fns.awk",
+					json_string(cpp_fns_awk))))
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
 		char arg[32];
