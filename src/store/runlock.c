@@ -75,12 +75,6 @@ static void read_holder(int fd, char *buf, size_t size)
 	}
 }
 
-int kiln__store_lock_file(const char *path, int shared, int *fd,
-			  kiln_error *err)
-{
-	return kiln_lock_path(path, shared, "store", fd, err);
-}
-
 int kiln_lock_path(const char *path, int shared, const char *noun, int *fd,
 		   kiln_error *err)
 {
@@ -149,11 +143,6 @@ out:
 	}
 	free(lpath);
 	return rc;
-}
-
-void kiln__store_unlock_file(int fd, int exclusive)
-{
-	kiln_unlock_path(fd, exclusive);
 }
 
 void kiln_unlock_path(int fd, int exclusive)

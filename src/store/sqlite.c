@@ -247,7 +247,7 @@ static void sq_close(kiln_store *s)
 	sqlite3_finalize(q->finish);
 	sqlite3_finalize(q->fail);
 	sqlite3_close(q->db);
-	kiln__store_unlock_file(q->lock_fd, q->exclusive);
+	kiln_unlock_path(q->lock_fd, q->exclusive);
 	free(q->base.where);
 	free(q);
 }
@@ -272,8 +272,8 @@ static int sq_open(kiln_store **out, const char *path, unsigned flags,
 	}
 	q->exclusive = !ro && !(flags & KILN_STORE_SHARED);
 	if (!ro && strcmp(path, ":memory:") != 0 &&
-	    (rc = kiln__store_lock_file(path, !q->exclusive, &q->lock_fd,
-					err)))
+	    (rc = kiln_lock_path(path, !q->exclusive, "store", &q->lock_fd,
+				 err)))
 		goto out;
 	if (sqlite3_open_v2(path, &q->db, (ro ? SQLITE_OPEN_READONLY :
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |

@@ -74,13 +74,8 @@ struct kiln_store {
 /* The store's time now, by its clock. */
 double kiln__store_now(const kiln_store *s);
 
-/* runlock.c: the run lock of a store in a file at path (PATH-lock beside
- * it): exclusive for a run (shared = 0), shared for workers. On success
- * *fd holds it; KILN_STORE_BUSY names the holder where the file says. */
-int kiln__store_lock_file(const char *path, int shared, int *fd,
-			  kiln_error *err);
-/* Drops it (exclusive: as taken; the file forgets the holder). */
-void kiln__store_unlock_file(int fd, int exclusive);
+/* runlock.c: the run lock of a store in a file is kiln_lock_path
+ * (kiln/store.h), exclusive for a run, shared for workers. */
 
 extern const struct kiln_store_backend kiln__store_sqlite;
 
