@@ -1211,12 +1211,16 @@ def library_members(name):
     return _library_index[0].get(name)
 
 
+def is_module_named(name, value):
+    return type(value) is type(sys) and value is sys.modules.get(name)
+
+
 def is_library_object(name, value):
     """Whether value is what a library module means by name: the very
     object, or for plain scalars an equal one of the same type (pi =
     3.141592653589793). Never calls candidate code: a Handle is neither.
     The module of that name is its own (import time)."""
-    if value is sys.modules.get(name) and type(value) is type(sys):
+    if is_module_named(name, value):
         return True
     for obj in library_members(name):
         if value is obj:
@@ -1255,13 +1259,16 @@ def check_library_names(code, ns, cand, entry):
         return
     if type(code) is str:
         code = compile(code, "<setup>", "exec")
-    maybe = code_names(code) & cand
+    maybe = code_names(code) & cand.keys()
     if not maybe or maybe == {entry}:
         return
     loads, stores = set(), set()
     _global_uses(code, loads, stores)
     used = (maybe & loads) - stores
-    bad = {n for n in used if library_members(n) is not None and
+    # a module crossed by name needs no look-up (nor the imports the
+    # first look-up makes)
+    bad = {n for n in used if not is_module_named(n, ns.get(n)) and
+           library_members(n) is not None and
            not is_library_object(n, ns.get(n))}
     if entry is not None:
         bad.discard(entry)
@@ -1379,7 +1386,7 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
     ep.ticks = tick
     ns = {"__name__": "__main__", "__builtins__": builtins}
     shadowed = {}
-    cand = set()    # the names the solution bound in ns
+    cand = {}       # the names the solution bound in ns, and to what
     entry = spec.get("entry")
     entry = entry if type(entry) is str else None
     load_error = None
@@ -1409,7 +1416,7 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                         shadowed[name] = value
                         continue
                     ns[name] = value
-                    cand.add(name)
+                    cand[name] = value
             # Whatever the candidate sent, these are the judge's.
             ns["__name__"] = "__main__"
             ns["__builtins__"] = builtins
@@ -1420,6 +1427,9 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                 check_shadowed(setup, shadowed)
                 check_library_names(setup, ns, cand, entry)
                 exec(compile(setup, "<setup>", "exec"), ns)
+                # what the set-up bound over the solution's is test code
+                # (HumanEval/32's poly): no longer the solution's name
+                cand = {k: v for k, v in cand.items() if ns.get(k) is v}
     except ChannelLost:
         return ep.exit_code or EXIT_PROTOCOL
     except BaseException as e:
