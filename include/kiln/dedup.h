@@ -44,7 +44,8 @@ typedef struct kiln_dedup_opts {
 	const char *index;        /* a directory: dedup against it and add
 				     the kept records to it (NULL: none) */
 	const char *tmpdir;       /* NULL: $TMPDIR or /tmp */
-	size_t memory;            /* bytes for sorting band keys in memory */
+	size_t memory;            /* bytes for sorting band keys in memory,
+				   and for --dropped figures kept */
 	const char *sigs_out;     /* this batch's signatures, permutations
 				     little-endian uint64 a record */
 	const char *params_out;   /* the a's, then the b's (same format) */

@@ -25,9 +25,12 @@
  * line, and its kept neighbour from the neighbour's line (read by offset,
  * pread, unless pass 2 has passed it already and kept its figures in
  * memory until its last dropped member: at most --memory of them, which
- * clustering no longer needs). A gzip input cannot be read by offset:
- * then the work files as above. Only the records in clusters are signed
- * twice. Identifier tokens (SHA-1) cost more to sign twice than to write.
+ * clustering no longer needs). Pass 1 keeps (up to half of --memory) the
+ * figures of a record one of whose band keys an earlier record had (a
+ * blocked Bloom filter of the keys seen): the later member of any pair,
+ * so that pass 2 signs only the earlier one. A gzip input cannot be
+ * read by offset: then the work files as above. Only the records in
+ * clusters are signed twice. Identifier tokens (SHA-1) cost more to sign twice than to write.
  *
  * A record whose text equals an earlier one's (XXH3-128 and exact key,
  * a table of documents over th) is joined to it in pass 1 and neither
@@ -130,6 +133,16 @@ typedef struct bkey {
 	uint32_t id, pad;
 } bkey;
 
+/* A document's signature, shingle set and id, kept from pass 1 or worked
+ * out again from its input line: data[0, np) the signature, then nset shingle hashes, then
+ * the id's JSON (idlen bytes). */
+typedef struct dcache {
+	size_t bytes;
+	uint32_t nset, idlen;
+	int sig;           /* 0: the id alone (for a record of the same text) */
+	uint64_t data[];
+} dcache;
+
 typedef struct run {
 	const kiln_dedup_opts *o;
 	kiln_dedup_stats *st;
@@ -171,8 +184,14 @@ typedef struct run {
 	uint32_t *last;             /* a kept doc's last dropped member */
 	const char *const *inputs;
 	size_t ninputs;
-	struct dcache **cache;      /* a kept doc's figures, while needed */
+	dcache **cache;             /* a doc's figures, while needed */
 	size_t cache_bytes;
+	/* pass 1 keeps the figures of a document some band key of which an
+	 * earlier document had (it is in a cluster, the later member of a
+	 * pair), up to pre_limit bytes, so that pass 2 need not sign it
+	 * again: a blocked Bloom filter of the band keys seen */
+	uint64_t *bloom;
+	size_t bloom_mask, pre_limit, pre_kept;
 	/* a record whose text equals an earlier one's is joined to it and
 	 * not signed (r->same_text: nothing needs its signature) */
 	int same_text;
@@ -266,7 +285,8 @@ static int grow_docs(run *r)
 	r->F = p;
 	GROW(parent) GROW(rk) GROW(ekey) GROW(doff)
 	if (r->recompute) {
-		GROW(dlen)
+		GROW(dlen) GROW(cache)
+		memset(r->cache + r->cap, 0, (cap - r->cap) * sizeof *r->cache);
 	}
 	if (r->same_text) {
 		GROW(th)
@@ -276,18 +296,45 @@ static int grow_docs(run *r)
 	return 0;
 }
 
-static int write_bands(run *r, uint32_t id, const uint64_t *sig, int valid,
-		       uint64_t ekey)
+/* The blocked Bloom filter's word for band key x, and the four bits of
+ * it that stand for x (from the key's high bits; the word from its low
+ * ones). */
+static uint64_t bloom_bits(uint64_t x)
 {
+	return 1ull << (x >> 40 & 63) | 1ull << (x >> 46 & 63) |
+	       1ull << (x >> 52 & 63) | 1ull << (x >> 58);
+}
+
+/* Writes document id's band keys; *seen (with r->bloom) 1 if an earlier
+ * document may have had one of them (never 0 when one did). The filter's
+ * words are fetched while the keys are written, so that their cache
+ * misses overlap. */
+static int write_bands(run *r, uint32_t id, const uint64_t *sig, int valid,
+		       uint64_t ekey, int *seen)
+{
+	uint64_t keys[KILN_MINHASH_MAX_PERM];   /* bands <= permutations */
 	bkey k = { 0 };
 
 	k.id = id;
+	*seen = 0;
 	for (int b = 0; valid && b < r->p.bands; b++) {
-		k.key = XXH3_64bits(sig + (size_t)b * (size_t)r->p.rows,
-				    (size_t)r->p.rows * sizeof(uint64_t));
+		keys[b] = XXH3_64bits(sig + (size_t)b * (size_t)r->p.rows,
+				      (size_t)r->p.rows * sizeof(uint64_t));
+		if (r->bloom)
+			__builtin_prefetch(&r->bloom[keys[b] & r->bloom_mask]);
+	}
+	for (int b = 0; valid && b < r->p.bands; b++) {
+		k.key = keys[b];
 		if (fwrite(&k, sizeof k, 1, r->band[b]) != 1)
 			return io_error(r, "band keys");
 	}
+	if (valid && r->bloom)
+		for (int b = 0; b < r->p.bands; b++) {
+			uint64_t *w = &r->bloom[keys[b] & r->bloom_mask];
+			uint64_t m = bloom_bits(keys[b]);
+			*seen |= !(m & ~*w);
+			*w |= m;
+		}
 	k.key = ekey;
 	if (fwrite(&k, sizeof k, 1, r->band[r->p.bands]) != 1)
 		return io_error(r, "band keys");
@@ -444,7 +491,9 @@ static int index_load(run *r)
 		r->doff[r->n] = off;
 		memset(&r->rk[r->n], 0, sizeof(rank));
 		r->rk[r->n].nosig = !valid;
-		if ((rc = write_bands(r, (uint32_t)r->n, r->sig, valid, ek)))
+		int seen;
+		if ((rc = write_bands(r, (uint32_t)r->n, r->sig, valid, ek,
+				      &seen)))
 			goto out;
 		r->n++;
 	}
@@ -577,6 +626,18 @@ static int is_stream(const char *path)
 	return strcmp(path, "-") == 0 || stat(path, &sb) || !S_ISREG(sb.st_mode);
 }
 
+/* The inputs' bytes (a stream counts 256 MB), to size the Bloom filter. */
+static uint64_t inputs_size(const char *const *inputs, size_t ninputs)
+{
+	uint64_t total = 0;
+	struct stat sb;
+
+	for (size_t k = 0; k < ninputs; k++)
+		total += is_stream(inputs[k]) || stat(inputs[k], &sb) ?
+			 256u << 20 : (uint64_t)sb.st_size;
+	return total;
+}
+
 /* What dedup needs of one input line: the scanner's fast path, else
  * jansson (which also names what is wrong with a bad line). *rec is the
  * parsed record on the slow path (the fields point into it), else NULL. */
@@ -588,8 +649,9 @@ static int read_fields(run *r, const char *path, long lineno,
 	int rc;
 
 	*rec = NULL;
+	/* (a NUL byte anywhere makes the scanner give up: no memchr here) */
 	if ((len < 3 || memcmp(line, "\xef\xbb\xbf", 3)) &&
-	    !memchr(line, '\0', len) && kiln_utf8_check(line, len) < 0) {
+	    kiln_utf8_check(line, len) < 0) {
 		rc = kiln__dedup_scan(line, len, r->o->field, f, &r->tbuf,
 				      &r->tcap);
 		if (rc < 0)
@@ -662,6 +724,30 @@ static long same_text_as(run *r, uint32_t i)
 	}
 }
 
+/* Keeps document i's figures (r->sig, its set, its id) for pass 2, if
+ * pre_limit allows. */
+static int pre_keep(run *r, size_t i, const kiln__dedup_fields *f,
+		    const uint64_t *set, size_t nset)
+{
+	size_t np = (size_t)r->p.permutations;
+	size_t bytes = sizeof(dcache) + (np + nset) * 8 + f->id_len;
+
+	if (r->cache_bytes + bytes > r->pre_limit)
+		return 0;
+	dcache *e = malloc(bytes);
+	if (!e)
+		return oom(r);
+	e->bytes = bytes, e->nset = (uint32_t)nset, e->sig = 1;
+	e->idlen = (uint32_t)f->id_len;
+	memcpy(e->data, r->sig, np * 8);
+	memcpy(e->data + np, set, nset * 8);
+	memcpy((char *)(e->data + np + nset), f->id, f->id_len);
+	r->cache[i] = e;
+	r->cache_bytes += bytes;
+	r->pre_kept++;
+	return 0;
+}
+
 static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
 		       size_t linelen, uint64_t off)
 {
@@ -728,10 +814,13 @@ static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
 		r->docs_bytes += 8 + hdr[0] + (uint64_t)hdr[1] * 8;
 	if (!nset)
 		r->st->short_docs++;
+	int seen = 0;
 	if (same != (long)NONE)
 		unite(r->parent, (uint32_t)same, (uint32_t)i);
 	else if ((rc = write_bands(r, (uint32_t)i, r->sig, nset > 0,
-				   r->ekey[i])))
+				   r->ekey[i], &seen)))
+		goto out;
+	if (seen && (rc = pre_keep(r, i, &f, set, (size_t)nset)))
 		goto out;
 	r->n++;
 out:
@@ -1025,7 +1114,8 @@ static int cluster(run *r)
 			r->st->clusters++;
 	if (r->recompute) {   /* pass 2's: when a kept doc's figures go */
 		if (!(r->last = malloc((n ? n : 1) * sizeof *r->last)) ||
-		    !(r->cache = calloc(n ? n : 1, sizeof *r->cache)))
+		    (!r->cache &&
+		     !(r->cache = calloc(n ? n : 1, sizeof *r->cache))))
 			return oom(r);
 		for (size_t i = 0; i < n; i++)
 			r->last[i] = NONE;
@@ -1085,16 +1175,6 @@ static void fmt_real(char *buf, size_t n, double x)
 }
 
 /* ---- pass 2's figures, recomputed (r->recompute) ------------------- */
-
-/* A document's signature, shingle set and id, worked out again from its
- * input line: data[0, np) the signature, then nset shingle hashes, then
- * the id's JSON (idlen bytes). */
-typedef struct dcache {
-	size_t bytes;
-	uint32_t nset, idlen;
-	int sig;           /* 0: the id alone (for a record of the same text) */
-	uint64_t data[];
-} dcache;
 
 static const char *dcache_id(const run *r, const dcache *e)
 {
@@ -1222,7 +1302,11 @@ static int drop_details_again(run *r, const char *path, long lineno,
 	int rc = 0, temp = 0, same = same_text(r, i, k);
 
 	*out = NULL;
-	if (!same && (rc = doc_figures(r, path, lineno, line, len, 1, &di)))
+	if (!same && r->cache[i] && r->cache[i]->sig)   /* kept by pass 1 */
+		di = r->cache[i], r->cache[i] = NULL,
+		r->cache_bytes -= di->bytes;
+	else if (!same &&
+		 (rc = doc_figures(r, path, lineno, line, len, 1, &di)))
 		return rc;
 	if (dk && !same && !dk->sig)   /* the id alone: not enough */
 		dk = NULL;
@@ -1373,6 +1457,10 @@ static int write_record(run *r, kiln_jsonl_reader *in, const char *line,
 	char *details = NULL;
 	int rc;
 
+	if (r->recompute && r->cache[i] &&
+	    (k != i || r->last[i] == NONE || r->last[i] < i) &&
+	    (k == i || same_text(r, i, k)))
+		cache_drop(r, i);   /* pass 1 kept figures nothing needs */
 	if (k == i) {
 		char v[64];
 		if (r->recompute && r->last[i] != NONE && r->last[i] > i &&
@@ -1593,8 +1681,17 @@ int kiln_dedup(const char *const *inputs, size_t ninputs, kiln_out *out,
 		for (size_t k = 0; r.fds && k < ninputs; k++)
 			r.fds[k] = -1;
 	}
+	if (r.recompute) {   /* the Bloom filter: ~24 bits a band key */
+		size_t words = 1u << 10;
+		uint64_t bytes = inputs_size(inputs, ninputs);
+		while (words < (1u << 21) && words * 64 < bytes / 3)
+			words *= 2;
+		r.bloom = calloc(words, sizeof *r.bloom);
+		r.bloom_mask = words - 1;
+		r.pre_limit = o->memory / 2;
+	}
 	if (!r.sig || !r.sig2 || !r.band ||
-	    (r.recompute && (!r.first || !r.fds))) {
+	    (r.recompute && (!r.first || !r.fds || !r.bloom))) {
 		rc = oom(&r);
 		goto out;
 	}
@@ -1670,6 +1767,6 @@ out:
 		if (r.fds[k] >= 0 && !is_stream(inputs[k]))
 			close(r.fds[k]);
 	free(r.cache), free(r.last), free(r.first), free(r.fds), free(r.dlen);
-	free(r.th), free(r.ttab);
+	free(r.th), free(r.ttab), free(r.bloom);
 	return rc;
 }

@@ -78,6 +78,57 @@ static int string(scan *s, const char **a, const char **b, int *esc)
 	return 1;
 }
 
+/* The field's string at s->p: as string(), and where it has escapes,
+ * decoded into *buf as it is scanned (one pass): *a and *b then bound
+ * the decoded text. 0 to give up, -1 when out of memory. */
+static int string_decoded(scan *s, const char **a, const char **b,
+			  char **buf, size_t *cap)
+{
+	const char *p = s->p + 1, *start = p;
+	size_t o;
+
+	p = plain_run(p, s->end);
+	if (p < s->end && *p == '"') {   /* no escape: the raw text */
+		*a = start, *b = p;
+		s->p = p + 1;
+		return 1;
+	}
+	if ((size_t)(s->end - start) + 1 > *cap) {
+		char *n = realloc(*buf, (size_t)(s->end - start) + 1);
+		if (!n)
+			return -1;
+		*buf = n, *cap = (size_t)(s->end - start) + 1;
+	}
+	o = (size_t)(p - start);
+	memcpy(*buf, start, o);
+	for (;;) {
+		if (p >= s->end || (unsigned char)*p < 0x20)
+			return 0;
+		if (*p == '"')
+			break;
+		if (p + 1 >= s->end)
+			return 0;
+		switch (p[1]) {
+		case 'b': (*buf)[o++] = '\b'; break;
+		case 'f': (*buf)[o++] = '\f'; break;
+		case 'n': (*buf)[o++] = '\n'; break;
+		case 'r': (*buf)[o++] = '\r'; break;
+		case 't': (*buf)[o++] = '\t'; break;
+		case '"': case '\\': case '/': (*buf)[o++] = p[1]; break;
+		default:
+			return 0;
+		}
+		const char *q = plain_run(p + 2, s->end);
+		memcpy(*buf + o, p + 2, (size_t)(q - (p + 2)));
+		o += (size_t)(q - (p + 2));
+		p = q;
+	}
+	(*buf)[o] = '\0';
+	*a = *buf, *b = *buf + o;
+	s->p = p + 1;
+	return 1;
+}
+
 /* A number; *v its value. Gives up on forms jansson might refuse (too
  * many digits, three-digit exponents). */
 static int number(scan *s, double *v)
@@ -224,40 +275,6 @@ static int value(scan *s)
 	}
 }
 
-/* Decodes the raw inside of a string (escapes other than \u) into *buf. */
-static int decode(const char *a, const char *b, char **buf, size_t *cap,
-		  size_t *n)
-{
-	size_t need = (size_t)(b - a) + 1, o = 0;
-
-	if (need > *cap) {
-		char *p = realloc(*buf, need);
-		if (!p)
-			return -1;
-		*buf = p, *cap = need;
-	}
-	while (a < b) {
-		const char *q = memchr(a, '\\', (size_t)(b - a));
-		size_t run = q ? (size_t)(q - a) : (size_t)(b - a);
-		memcpy(*buf + o, a, run);
-		o += run, a += run;
-		if (!q)
-			break;
-		switch (q[1]) {
-		case 'b': (*buf)[o++] = '\b'; break;
-		case 'f': (*buf)[o++] = '\f'; break;
-		case 'n': (*buf)[o++] = '\n'; break;
-		case 'r': (*buf)[o++] = '\r'; break;
-		case 't': (*buf)[o++] = '\t'; break;
-		default: (*buf)[o++] = q[1];   /* " \ / */
-		}
-		a = q + 2;
-	}
-	(*buf)[o] = '\0';
-	*n = o;
-	return 0;
-}
-
 int kiln__dedup_scan(const char *line, size_t len, const char *field,
 		     kiln__dedup_fields *out, char **buf, size_t *cap)
 {
@@ -265,7 +282,7 @@ int kiln__dedup_scan(const char *line, size_t len, const char *field,
 	const char *ka[MAX_KEYS], *kb[MAX_KEYS];
 	const char *fa = NULL, *fb = NULL;
 	size_t flen = strlen(field);
-	int nk = 0, fesc = 0;
+	int nk = 0;
 
 	memset(out, 0, sizeof *out);
 	out->tests = out->reward = -INFINITY;
@@ -283,9 +300,11 @@ int kiln__dedup_scan(const char *line, size_t len, const char *field,
 		size_t kl = (size_t)(b - a);
 		va = s.p;
 		if (kl == flen && !memcmp(a, field, kl)) {
-			if (s.p >= s.end || *s.p != '"' ||
-			    !string(&s, &fa, &fb, &fesc))
+			int rc;
+			if (s.p >= s.end || *s.p != '"')
 				return 0;
+			if ((rc = string_decoded(&s, &fa, &fb, buf, cap)) <= 0)
+				return rc;
 		} else if ((kl == 12 && !memcmp(a, "tests_passed", 12)) ||
 			   (kl == 6 && !memcmp(a, "reward", 6))) {
 			double v;
@@ -321,12 +340,6 @@ int kiln__dedup_scan(const char *line, size_t len, const char *field,
 	ws(&s);
 	if (s.p != s.end || !fa)
 		return 0;
-	if (!fesc) {
-		out->text = fa, out->text_len = (size_t)(fb - fa);
-		return 1;
-	}
-	if (decode(fa, fb, buf, cap, &out->text_len))
-		return -1;
-	out->text = *buf;
+	out->text = fa, out->text_len = (size_t)(fb - fa);
 	return 1;
 }

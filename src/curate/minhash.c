@@ -906,7 +906,19 @@ static void permute_ref(const uint64_t *h, size_t n, const uint64_t *a,
  * again by the exact kernel. Three steps (shift, add, and) where the
  * masked form takes six.
  *
- * Values stay below 2^62, so signed compares order them. */
+ * Values stay below 2^62, so min61 orders them. */
+/* The lesser of two vectors of integers in [0, 2^62): as IEEE doubles
+ * their bit patterns are positive numbers (subnormal below 2^52) that
+ * order as the integers do, and none is a NaN, so one vminpd does what
+ * a 64-bit compare and a blend would (AVX2 has no 64-bit min). Exact as
+ * long as subnormals are not flushed to zero (MXCSR's DAZ, off unless a
+ * program sets it; kiln never does). */
+static inline __m256i min61(__m256i a, __m256i b)
+{
+	return _mm256_castpd_si256(_mm256_min_pd(_mm256_castsi256_pd(a),
+						 _mm256_castsi256_pd(b)));
+}
+
 static inline int permute_avx2_block(const uint64_t *h, size_t n,
 				     const struct perm16 *q, uint64_t mask,
 				     int masked, uint64_t *sig)
@@ -920,8 +932,8 @@ static inline int permute_avx2_block(const uint64_t *h, size_t n,
 
 	for (int k = 0; k < 16; k++)
 		b1[k] = masked ? q->b[k] : q->b[k] + 1;
-	for (int j = 0; j < 4; j++)
-		acc[j] = _mm256_set1_epi64x(INT64_MAX);
+	for (int j = 0; j < 4; j++)   /* above every key, and no NaN */
+		acc[j] = _mm256_set1_epi64x(1LL << 62);
 	for (size_t i = 0; i < n; i++) {
 		__m256i xl = _mm256_set1_epi64x((long long)h[i]);
 		__m256i hl = _mm256_set1_epi32((int)(uint32_t)h[i]);
@@ -956,8 +968,7 @@ static inline int permute_avx2_block(const uint64_t *h, size_t n,
 					v = _mm256_and_si256(_mm256_add_epi64(v,
 						_mm256_srli_epi64(v, 61)), vp);
 				}
-				acc[j] = _mm256_blendv_epi8(acc[j], v,
-					_mm256_cmpgt_epi64(acc[j], v));
+				acc[j] = min61(acc[j], v);
 			}
 		}
 	}
@@ -1206,17 +1217,18 @@ uint64_t kiln_minhash_exact_key(const char *text, size_t len)
 
 	/* Most texts are already normal: no blank line, no white space at a
 	 * line's end, ending in a line feed. Then the key is the hash of the
-	 * text itself (XXH3's streaming form gives the one-shot hash). */
-	for (;;) {
-		const char *nl = i < len ? memchr(text + i, '\n', len - i) : NULL;
-		size_t end = nl ? (size_t)(nl - text) : len;
-		char c = end > i ? text[end - 1] : ' ';
-		if (!nl && end == i && i == len && len)
+	 * text itself (XXH3's streaming form gives the one-shot hash). One
+	 * branch-free pass (vectorised) looks for a line feed after white
+	 * space or another line feed, or at the start. */
+	if (len && text[len - 1] == '\n' && text[0] != '\n') {
+		const unsigned char *u = (const unsigned char *)text;
+		unsigned bad = 0;
+		for (size_t k = 1; k < len; k++)
+			bad |= (u[k] == '\n') &
+			       (((unsigned char)(u[k - 1] - '\t') < 5) |
+				(u[k - 1] == ' '));
+		if (!bad)
 			return XXH3_64bits(text, len);
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\f' ||
-		    c == '\v' || !nl)
-			break;
-		i = end + 1;
 	}
 	i = 0;
 
