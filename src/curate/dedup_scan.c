@@ -47,86 +47,75 @@ static const char *plain_run(const char *p, const char *end)
 	return p;
 }
 
-/* A string at s->p (the opening quote); sets [*a, *b) to its raw inside
- * and *esc if it has escapes. 0 to give up. \u escapes give up. */
-static int string(scan *s, const char **a, const char **b, int *esc)
+/* The escape at p (a backslash) as the byte it stands for, or -1 for
+ * what the scanner gives up on (\u escapes, anything unknown). */
+static int unescape(char c)
 {
-	const char *p = s->p + 1;
+	switch (c) {
+	case 'b': return '\b';
+	case 'f': return '\f';
+	case 'n': return '\n';
+	case 'r': return '\r';
+	case 't': return '\t';
+	case '"': case '\\': case '/': return c;
+	default: return -1;
+	}
+}
+
+/* A string at s->p (the opening quote), in one pass: [*a, *b) its raw
+ * inside when it has no escape (*esc 0), else (*esc 1) with buf its
+ * text decoded into *buf (grown as needed), without buf its raw inside.
+ * 0 to give up, -1 when out of memory. */
+static int string_at(scan *s, const char **a, const char **b, int *esc,
+		     char **buf, size_t *cap)
+{
+	const char *p = s->p + 1, *start = p;
+	size_t o = 0;
 
 	*esc = 0;
-	*a = p;
 	for (;;) {
-		p = plain_run(p, s->end);
+		const char *q = plain_run(p, s->end);
+		if (*esc && buf) {
+			memcpy(*buf + o, p, (size_t)(q - p));
+			o += (size_t)(q - p);
+		}
+		p = q;
 		if (p >= s->end || (unsigned char)*p < 0x20)
 			return 0;
 		if (*p == '"')
 			break;
-		if (p + 1 >= s->end)
+		int c = p + 1 < s->end ? unescape(p[1]) : -1;
+		if (c < 0)
 			return 0;
-		switch (p[1]) {
-		case '"': case '\\': case '/': case 'b': case 'f': case 'n':
-		case 'r': case 't':
-			break;
-		default:
-			return 0;
+		if (!*esc && buf) {   /* the first escape: decode from here */
+			size_t need = (size_t)(s->end - start) + 1;
+			if (need > *cap) {
+				char *n = realloc(*buf, need);
+				if (!n)
+					return -1;
+				*buf = n, *cap = need;
+			}
+			o = (size_t)(p - start);
+			memcpy(*buf, start, o);
 		}
 		*esc = 1;
+		if (buf)
+			(*buf)[o++] = (char)c;
 		p += 2;
 	}
-	*b = p;
+	if (*esc && buf) {
+		(*buf)[o] = '\0';
+		*a = *buf, *b = *buf + o;
+	} else {
+		*a = start, *b = p;
+	}
 	s->p = p + 1;
 	return 1;
 }
 
-/* The field's string at s->p: as string(), and where it has escapes,
- * decoded into *buf as it is scanned (one pass): *a and *b then bound
- * the decoded text. 0 to give up, -1 when out of memory. */
-static int string_decoded(scan *s, const char **a, const char **b,
-			  char **buf, size_t *cap)
+static int string(scan *s, const char **a, const char **b, int *esc)
 {
-	const char *p = s->p + 1, *start = p;
-	size_t o;
-
-	p = plain_run(p, s->end);
-	if (p < s->end && *p == '"') {   /* no escape: the raw text */
-		*a = start, *b = p;
-		s->p = p + 1;
-		return 1;
-	}
-	if ((size_t)(s->end - start) + 1 > *cap) {
-		char *n = realloc(*buf, (size_t)(s->end - start) + 1);
-		if (!n)
-			return -1;
-		*buf = n, *cap = (size_t)(s->end - start) + 1;
-	}
-	o = (size_t)(p - start);
-	memcpy(*buf, start, o);
-	for (;;) {
-		if (p >= s->end || (unsigned char)*p < 0x20)
-			return 0;
-		if (*p == '"')
-			break;
-		if (p + 1 >= s->end)
-			return 0;
-		switch (p[1]) {
-		case 'b': (*buf)[o++] = '\b'; break;
-		case 'f': (*buf)[o++] = '\f'; break;
-		case 'n': (*buf)[o++] = '\n'; break;
-		case 'r': (*buf)[o++] = '\r'; break;
-		case 't': (*buf)[o++] = '\t'; break;
-		case '"': case '\\': case '/': (*buf)[o++] = p[1]; break;
-		default:
-			return 0;
-		}
-		const char *q = plain_run(p + 2, s->end);
-		memcpy(*buf + o, p + 2, (size_t)(q - (p + 2)));
-		o += (size_t)(q - (p + 2));
-		p = q;
-	}
-	(*buf)[o] = '\0';
-	*a = *buf, *b = *buf + o;
-	s->p = p + 1;
-	return 1;
+	return string_at(s, a, b, esc, NULL, NULL);
 }
 
 /* A number; *v its value. Gives up on forms jansson might refuse (too
@@ -300,10 +289,10 @@ int kiln__dedup_scan(const char *line, size_t len, const char *field,
 		size_t kl = (size_t)(b - a);
 		va = s.p;
 		if (kl == flen && !memcmp(a, field, kl)) {
-			int rc;
+			int rc, esc;
 			if (s.p >= s.end || *s.p != '"')
 				return 0;
-			if ((rc = string_decoded(&s, &fa, &fb, buf, cap)) <= 0)
+			if ((rc = string_at(&s, &fa, &fb, &esc, buf, cap)) <= 0)
 				return rc;
 		} else if ((kl == 12 && !memcmp(a, "tests_passed", 12)) ||
 			   (kl == 6 && !memcmp(a, "reward", 6))) {

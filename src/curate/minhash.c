@@ -1170,7 +1170,22 @@ static long sign(kiln_minhash *m, const char *text, size_t len, int ref,
 	    grow((void **)&m->tab, &m->tab_cap, cap, sizeof(uint64_t)))
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	memset(m->tab, 0, cap * sizeof(uint64_t));
-	for (size_t j = 0; j < nsh; j++) {
+	if (!ref && !ident) {
+		/* the hashes first, then the table: no probe's branch waits
+		 * on a hash, so that the hashes of several shingles overlap */
+		for (size_t j = 0; j < nsh; j++) {
+			const char *g = m->text + m->starts[j];
+			size_t glen = m->starts[j + (size_t)ng] - 1 -
+				      m->starts[j];
+			m->perm_in[j] = XXH64(g, glen, 0);
+		}
+		for (size_t j = 0; j < nsh; j++) {
+			uint64_t x = m->perm_in[j];
+			if (tab_insert(m->tab, cap, &has_zero, x))
+				m->set[nset] = x, m->perm_in[nset++] = x;
+		}
+	}
+	for (size_t j = 0; (ref || ident) && j < nsh; j++) {
 		const char *g = m->text + m->starts[j];
 		size_t glen = m->starts[j + (size_t)ng] - 1 - m->starts[j];
 		uint64_t x = XXH64(g, glen, 0);
@@ -1182,7 +1197,7 @@ static long sign(kiln_minhash *m, const char *text, size_t len, int ref,
 		if (!tab_insert(m->tab, cap, &has_zero, x))
 			continue;
 		m->set[nset] = x;
-		m->perm_in[nset++] = ident ? sha1_le32(g, glen) : x;
+		m->perm_in[nset++] = sha1_le32(g, glen);
 	}
 	if (!ref)
 #ifdef __AVX2__
