@@ -606,6 +606,161 @@ static size_t simplify_ascii(const unsigned char *s, size_t n, char *out,
 #undef ONES
 #undef HIGH
 
+#ifdef __AVX2__
+#include <immintrin.h>
+
+/* simplify_ascii 32 bytes a step. A byte is a letter (kept, lower-cased),
+ * a digit (the first of a run of digits becomes '0', the rest go) or a
+ * separator (the first of a run becomes ' ', the rest go): the kept bytes
+ * are packed eight at a time with a shuffle from a table of the 256 masks.
+ * A space is written at a run of separators' start (none at the text's
+ * start: the byte before it counts as a separator) and taken back at the
+ * end. A '.' or ',' between two digits may join a number's fraction
+ * (simplify_ascii's rule, which depends on the number's earlier bytes):
+ * a block that holds one goes byte by byte (simplify_step), as do the
+ * last bytes. The word starts are read off the output afterwards. */
+static uint64_t pack_tab[256];
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+
+static void pack_init(void)
+{
+	for (unsigned m = 0; m < 256; m++) {
+		uint64_t v = 0;
+		unsigned k = 0;
+		for (unsigned b = 0; b < 8; b++)
+			if (m >> b & 1)
+				v |= (uint64_t)b << (8 * k++);
+		for (; k < 8; k++)
+			v |= (uint64_t)0x80 << (8 * k);   /* pshufb: zero */
+		pack_tab[m] = v;
+	}
+}
+
+typedef struct sstate {
+	int prev;       /* the byte before: 0 separator, 1 letter, 2 digit,
+			 * 3 a number's joining '.' or ',' */
+	int frac;       /* the current number has joined its fraction */
+} sstate;
+
+/* One byte of simplify_ascii's rule, c at s[i] (s[i + 1] looked at). */
+static inline size_t simplify_step(const unsigned char *s, size_t n,
+				   size_t i, char *out, size_t o, sstate *st)
+{
+	unsigned c = s[i];
+
+	if (((c | 32) - 'a') < 26u) {
+		out[o++] = (char)(c | 32);
+		st->prev = 1;
+	} else if (c - '0' < 10u) {
+		if (st->prev < 2) {
+			out[o++] = '0';
+			st->frac = 0;
+		}
+		st->prev = 2;
+	} else if ((c == '.' || c == ',') && st->prev == 2 && !st->frac &&
+		   i + 1 < n && (unsigned)s[i + 1] - '0' < 10u) {
+		st->prev = 3, st->frac = 1;
+	} else {
+		if (st->prev && o)
+			out[o++] = ' ';
+		st->prev = 0;
+	}
+	return o;
+}
+
+static size_t simplify_avx2(const unsigned char *s, size_t n, char *out,
+			    size_t *starts, size_t *ntok)
+{
+	const __m256i a1 = _mm256_set1_epi8('a' - 1), z1 = _mm256_set1_epi8('z' + 1);
+	const __m256i d0 = _mm256_set1_epi8('0' - 1), d9 = _mm256_set1_epi8('9' + 1);
+	const __m256i lc = _mm256_set1_epi8(0x20), dot = _mm256_set1_epi8('.');
+	const __m256i com = _mm256_set1_epi8(','), zero = _mm256_set1_epi8('0');
+	const __m256i sp = _mm256_set1_epi8(' ');
+	sstate st = { 0, 0 };
+	size_t i = 0, o = 0, t = 1;
+
+	pthread_once(&pack_once, pack_init);
+	while (i + 33 <= n) {   /* the byte after the block is looked at */
+		__m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(s + i));
+		__m256i y = _mm256_or_si256(x, lc);
+		__m256i l = _mm256_and_si256(_mm256_cmpgt_epi8(y, a1),
+					     _mm256_cmpgt_epi8(z1, y));
+		__m256i d = _mm256_and_si256(_mm256_cmpgt_epi8(x, d0),
+					     _mm256_cmpgt_epi8(d9, x));
+		uint32_t ml = (uint32_t)_mm256_movemask_epi8(l);
+		uint32_t md = (uint32_t)_mm256_movemask_epi8(d);
+		uint32_t mp = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(
+			_mm256_cmpeq_epi8(x, dot), _mm256_cmpeq_epi8(x, com)));
+		uint32_t cd = st.prev >= 2, cs = st.prev == 0;
+		uint32_t pd = md << 1 | cd;
+		uint32_t nd = md >> 1 | (uint32_t)((unsigned)s[i + 32] - '0' < 10u) << 31;
+		if (mp & pd & nd) {   /* a number's fraction may join */
+			for (size_t e = i + 32; i < e; i++)
+				o = simplify_step(s, n, i, out, o, &st);
+			continue;
+		}
+		uint32_t ms = ~(ml | md);
+		uint32_t keep = ml | (md & ~pd) | (ms & ~(ms << 1 | cs));
+		if (!o)   /* no space before the first word */
+			keep &= ~(ms & ((ml | md) ? (((ml | md) & -(ml | md)) - 1) : ~0u));
+		/* letters lower-cased, digits '0', separators ' ' */
+		__m256i v = _mm256_blendv_epi8(_mm256_blendv_epi8(sp, zero, d),
+					       y, l);
+		uint64_t w[4];
+		_mm256_storeu_si256((__m256i *)(void *)w, v);
+		for (int k = 0; k < 4; k++) {
+			unsigned m = keep >> (8 * k) & 0xff;
+			__m128i b = _mm_shuffle_epi8(_mm_cvtsi64_si128((long long)w[k]),
+				_mm_cvtsi64_si128((long long)pack_tab[m]));
+			_mm_storel_epi64((__m128i *)(void *)(out + o), b);
+			o += (size_t)__builtin_popcount(m);
+		}
+		st.prev = md >> 31 ? 2 : ml >> 31 ? 1 : 0;
+		if (~md)   /* a number that goes on into the block has no fraction */
+			st.frac = 0;
+		i += 32;
+	}
+	for (; i < n; i++)
+		o = simplify_step(s, n, i, out, o, &st);
+	if (o && out[o - 1] == ' ')
+		o--;
+	if (starts) {   /* after each space a word starts; eight written a
+			 * step whatever the count (starts has room: n >= 64) */
+		size_t k = 0;
+		for (; k + 32 <= o; k += 32) {
+			uint64_t m = (uint32_t)_mm256_movemask_epi8(
+				_mm256_cmpeq_epi8(_mm256_loadu_si256(
+					(const __m256i *)(const void *)(out + k)), sp));
+			size_t cnt = (size_t)__builtin_popcountll(m);
+			for (size_t j = 0; j < cnt; j += 8)
+				for (int u = 0; u < 8; u++) {
+					starts[t + j + (size_t)u] = k + 1 +
+						(size_t)__builtin_ctzll(m | 1ull << 32);
+					m &= m - 1;
+				}
+			t += cnt;
+		}
+		for (; k < o; k++)
+			if (out[k] == ' ')
+				starts[t++] = k + 1;
+		starts[0] = 0, *ntok = t;
+	}
+	return o;
+}
+#endif
+
+/* ASCII text simplified: 32 bytes a step where AVX2 is built and the text
+ * is long enough for it to pay, else 8. */
+static size_t simplify_fast(const unsigned char *s, size_t n, char *out,
+			    size_t *starts, size_t *ntok)
+{
+#ifdef __AVX2__
+	if (n >= 64)
+		return simplify_avx2(s, n, out, starts, ntok);
+#endif
+	return simplify_ascii(s, n, out, starts, ntok);
+}
+
 int kiln_minhash_simplify(const char *text, size_t len, int ref, char **out,
 			  size_t *outlen, kiln_error *err)
 {
@@ -616,7 +771,7 @@ int kiln_minhash_simplify(const char *text, size_t len, int ref, char **out,
 		char *res = malloc(len + 8);
 		if (!res)
 			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-		*outlen = simplify_ascii(s, len, res, NULL, NULL);
+		*outlen = simplify_fast(s, len, res, NULL, NULL);
 		res[*outlen] = '\0';
 		*out = res;
 		return 0;
@@ -831,7 +986,7 @@ static long tokenize(kiln_minhash *m, const char *text, size_t len, int ref,
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	if (m->p.tokens == KILN_MINHASH_WORDS) {
 		if (ascii) {
-			n = simplify_ascii(s, len, m->text, m->starts, &ntok);
+			n = simplify_fast(s, len, m->text, m->starts, &ntok);
 		} else {
 			char *t;
 			int rc = simplify_general(s, len, &t, &n, err);
