@@ -25,25 +25,55 @@ static void ws(scan *s)
 		s->p++;
 }
 
+#ifdef __AVX2__
+#include <immintrin.h>
+
+/* The bytes of the 32 at p that are '"', '\\' or controls, as a mask. */
+static inline uint32_t special32(const char *p)
+{
+	__m256i x = _mm256_loadu_si256((const __m256i *)(const void *)p);
+	__m256i c = _mm256_cmpeq_epi8(_mm256_min_epu8(x,
+					_mm256_set1_epi8(0x1f)), x);
+	c = _mm256_or_si256(c, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('"')));
+	c = _mm256_or_si256(c, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\\')));
+	return (uint32_t)_mm256_movemask_epi8(c);
+}
+#endif
+
 /* The end of the run of bytes at p that are neither '"', '\\' nor
- * controls (< 0x20): 8 bytes a step (a byte's test borrows only from
- * the bytes after a hit, so "some hit in the word" is exact), then byte
- * by byte from the word with the hit. */
-static const char *plain_run(const char *p, const char *end)
+ * controls (< 0x20): 32 bytes a step with AVX2, then 8 (a byte's test
+ * borrows only from the bytes after a hit, so "some hit in the word" is
+ * exact), then byte by byte from the word with the hit. With out (room
+ * for the run and 32 bytes more), the run is copied there too. */
+static const char *plain_run_copy(const char *p, const char *end, char *out)
 {
 	const uint64_t ones = 0x0101010101010101ull, high = ones << 7;
 
+#ifdef __AVX2__
+	while (end - p >= 32) {
+		uint32_t m = special32(p);
+		if (out)   /* all 32, whatever the run's length */
+			memcpy(out, p, 32);
+		if (m)
+			return p + __builtin_ctz(m);
+		p += 32;
+		out = out ? out + 32 : NULL;
+	}
+#endif
+	const char *q = p;
 	while (end - p >= 8) {
-		uint64_t x, q, b;
+		uint64_t x, qq, b;
 		memcpy(&x, p, 8);
-		q = x ^ (ones * '"'), b = x ^ (ones * '\\');
-		if ((((q - ones) & ~q) | ((b - ones) & ~b) |
+		qq = x ^ (ones * '"'), b = x ^ (ones * '\\');
+		if ((((qq - ones) & ~qq) | ((b - ones) & ~b) |
 		     (x - ones * 0x20)) & ~x & high)
 			break;
 		p += 8;
 	}
 	while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
 		p++;
+	if (out)
+		memcpy(out, q, (size_t)(p - q));
 	return p;
 }
 
@@ -74,11 +104,9 @@ static int string_at(scan *s, const char **a, const char **b, int *esc,
 
 	*esc = 0;
 	for (;;) {
-		const char *q = plain_run(p, s->end);
-		if (*esc && buf) {
-			memcpy(*buf + o, p, (size_t)(q - p));
-			o += (size_t)(q - p);
-		}
+		const char *q = plain_run_copy(p, s->end,
+					       *esc && buf ? *buf + o : NULL);
+		o += *esc && buf ? (size_t)(q - p) : 0;
 		p = q;
 		if (p >= s->end || (unsigned char)*p < 0x20)
 			return 0;
@@ -88,7 +116,7 @@ static int string_at(scan *s, const char **a, const char **b, int *esc,
 		if (c < 0)
 			return 0;
 		if (!*esc && buf) {   /* the first escape: decode from here */
-			size_t need = (size_t)(s->end - start) + 1;
+			size_t need = (size_t)(s->end - start) + 33;
 			if (need > *cap) {
 				char *n = realloc(*buf, need);
 				if (!n)

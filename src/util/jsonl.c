@@ -36,8 +36,9 @@ struct kiln_jsonl_reader {
 	int zinit;           /* zs is initialised */
 	long members;        /* gzip members finished */
 	int in_eof;          /* read(2) returned 0 */
-	char *line;          /* current line */
+	char *line;          /* a line read across refills */
 	size_t line_cap;
+	char *cur;           /* the current line: in rbuf, or line */
 	int eof;
 	int skipping;        /* inside a line already reported as too long */
 	volatile int *stop;  /* kiln_jsonl_set_stop */
@@ -279,10 +280,11 @@ static int skip_rest(kiln_jsonl_reader *r, kiln_error *err)
 	return 0;
 }
 
-/* Reads one raw line into r->line (NUL-terminated, no newline). Returns its
- * length, KILN_EEOF, KILN_EIO, or KILN_ELIMIT: the line passed the cap,
- * which is said at once (a line that never ends is not waited for); the
- * next call skips the rest of it. */
+/* Reads one raw line into r->cur (NUL-terminated, no newline: in rbuf
+ * where it is there whole, its line end overwritten, else copied into
+ * r->line). Returns its length, KILN_EEOF, KILN_EIO, or KILN_ELIMIT: the
+ * line passed the cap, which is said at once (a line that never ends is
+ * not waited for); the next call skips the rest of it. */
 static long read_line(kiln_jsonl_reader *r, kiln_error *err)
 {
 	size_t len = 0;
@@ -314,6 +316,15 @@ static long read_line(kiln_jsonl_reader *r, kiln_error *err)
 					      "bytes", r->path, r->lineno,
 					      r->max_line);
 		}
+		if (nl && !len) {   /* all of it in rbuf: handed over there */
+			r->rpos += take + 1;
+			r->lineno++;
+			if (take && start[take - 1] == '\r')
+				take--;
+			start[take] = '\0';
+			r->cur = start;
+			return (long)take;
+		}
 		if (len + take + 1 > r->line_cap) {
 			size_t cap = r->line_cap ? r->line_cap : 4096;
 			char *p;
@@ -339,6 +350,7 @@ static long read_line(kiln_jsonl_reader *r, kiln_error *err)
 	if (len && r->line[len - 1] == '\r')
 		len--;
 	r->line[len] = '\0';
+	r->cur = r->line;
 	return (long)len;
 }
 
@@ -358,9 +370,9 @@ int kiln_jsonl_next_line(kiln_jsonl_reader *r, const char **line,
 
 		if (n < 0)
 			return (int)n;
-		if (is_blank(r->line, (size_t)n))
+		if (is_blank(r->cur, (size_t)n))
 			continue;
-		*line = r->line, *len = (size_t)n;
+		*line = r->cur, *len = (size_t)n;
 		return 0;
 	}
 }
@@ -374,9 +386,9 @@ int kiln_jsonl_next(kiln_jsonl_reader *r, json_t **obj, kiln_error *err)
 
 		if (n < 0)
 			return (int)n;
-		if (is_blank(r->line, (size_t)n))
+		if (is_blank(r->cur, (size_t)n))
 			continue;
-		rc = kiln_jsonl_parse_line(r->line, (size_t)n, obj, err);
+		rc = kiln_jsonl_parse_line(r->cur, (size_t)n, obj, err);
 		if (rc)
 			kiln_error_prefix(err, "%s:%ld: ", r->path, r->lineno);
 		return rc;
