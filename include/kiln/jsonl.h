@@ -78,6 +78,9 @@ int kiln_out_write(kiln_out *o, const json_t *obj, kiln_error *err);
  * record (for a stage that passes input lines through as they are). */
 int kiln_out_write_line(kiln_out *o, const char *line, size_t n,
 			kiln_error *err);
+/* The same for the record a[0, an) followed by b[0, bn) (one line). */
+int kiln_out_write_line2(kiln_out *o, const char *a, size_t an,
+			 const char *b, size_t bn, kiln_error *err);
 /* Records that have reached the output whole (a file's buffer holds the
  * rest until it is flushed). */
 long kiln_out_records(const kiln_out *o);

@@ -1432,21 +1432,26 @@ static int add_member(run *r, kiln_out *o, const char *line, size_t len,
 	for (b = e - 1; b && (line[b - 1] == ' ' || line[b - 1] == '\t' ||
 			      line[b - 1] == '\r'); b--)
 		;
-	size_t vl = strlen(value), need = e + strlen(key) + vl + 64;
-	if (!(buf = malloc(need)))
+	/* the line up to its closing brace, then the member (built here) */
+	char small[256];
+	size_t vl = strlen(value), kl = strlen(key), n = 0;
+	size_t need = kl + vl + (reason ? strlen(reason) : 0) + 64;
+	if (!(buf = need <= sizeof small ? small : malloc(need)))
 		return oom(r);
-	memcpy(buf, line, e - 1);
-	size_t n = e - 1;
-	n += (size_t)snprintf(buf + n, need - n, "%s\"%s\":{", b && line[b - 1]
-			      == '{' ? "" : ",", key);
+	if (!(b && line[b - 1] == '{'))
+		buf[n++] = ',';
+	buf[n++] = '"';
+	memcpy(buf + n, key, kl), n += kl;
+	memcpy(buf + n, "\":{", 3), n += 3;
 	if (reason)
 		n += (size_t)snprintf(buf + n, need - n, "\"stage\":\"dedup\","
 				      "\"reason\":\"%s\",", reason);
 	memcpy(buf + n, value, vl);
 	n += vl;
 	buf[n++] = '}', buf[n++] = '}';
-	rc = kiln_out_write_line(o, buf, n, r->err);
-	free(buf);
+	rc = kiln_out_write_line2(o, line, e - 1, buf, n, r->err);
+	if (buf != small)
+		free(buf);
 	return rc;
 }
 
@@ -1476,7 +1481,14 @@ static int write_record(run *r, kiln_jsonl_reader *in, const char *line,
 			if (!cache_put(r, i, e))
 				free(e);
 		}
-		snprintf(v, sizeof v, "\"cluster_size\":%u", r->best[i]);
+		char digits[16], *d = digits + sizeof digits;
+		uint32_t cs = r->best[i];
+		do   /* (snprintf's %u, without its cost a kept record) */
+			*--d = (char)('0' + cs % 10);
+		while (cs /= 10);
+		memcpy(v, "\"cluster_size\":", 15);
+		memcpy(v + 15, d, (size_t)(digits + sizeof digits - d));
+		v[15 + (digits + sizeof digits - d)] = '\0';
 		r->st->stage.kept++;
 		return add_member(r, out, line, len, r->rk[i].reparse, "dedup",
 				  NULL, v);

@@ -146,12 +146,14 @@ static int string(scan *s, const char **a, const char **b, int *esc)
 	return string_at(s, a, b, esc, NULL, NULL);
 }
 
-/* A number; *v its value. Gives up on forms jansson might refuse (too
- * many digits, three-digit exponents). */
+/* A number; *v (unless v is NULL: checked only) its value. Gives up on
+ * forms jansson might refuse (too many digits, three-digit exponents). An
+ * integer of at most 15 digits is exact as a double, so summed here;
+ * other forms go through strtod. */
 static int number(scan *s, double *v)
 {
 	const char *p = s->p, *start = p;
-	int digits = 0;
+	int digits = 0, integer = 1;
 
 	if (p < s->end && *p == '-')
 		p++;
@@ -163,7 +165,7 @@ static int number(scan *s, double *v)
 	else
 		return 0;
 	if (p < s->end && *p == '.') {
-		p++;
+		p++, integer = 0;
 		if (p >= s->end || !(*p >= '0' && *p <= '9'))
 			return 0;
 		for (; p < s->end && *p >= '0' && *p <= '9'; p++)
@@ -171,7 +173,7 @@ static int number(scan *s, double *v)
 	}
 	if (p < s->end && (*p == 'e' || *p == 'E')) {
 		int ed = 0;
-		p++;
+		p++, integer = 0;
 		if (p < s->end && (*p == '+' || *p == '-'))
 			p++;
 		for (; p < s->end && *p >= '0' && *p <= '9'; p++)
@@ -181,6 +183,15 @@ static int number(scan *s, double *v)
 	}
 	if (digits > 15)
 		return 0;
+	if (!v || integer) {
+		double x = 0;
+		for (const char *q = start + (*start == '-'); v && q < p; q++)
+			x = x * 10 + (*q - '0');
+		if (v)   /* -0 as jansson reads it: a negative zero */
+			*v = *start == '-' ? -x : x;
+		s->p = p;
+		return 1;
+	}
 	char tmp[64];
 	if ((size_t)(p - start) >= sizeof tmp)
 		return 0;
@@ -270,7 +281,6 @@ static int literal(scan *s, const char *w)
 static int value(scan *s)
 {
 	const char *a, *b;
-	double v;
 	int esc;
 
 	if (s->p >= s->end)
@@ -288,7 +298,7 @@ static int value(scan *s)
 	case 'n':
 		return literal(s, "null");
 	default:
-		return number(s, &v);
+		return number(s, NULL);
 	}
 }
 

@@ -564,17 +564,27 @@ int kiln_out_write(kiln_out *o, const json_t *obj, kiln_error *err)
 int kiln_out_write_line(kiln_out *o, const char *line, size_t n,
 			kiln_error *err)
 {
+	return kiln_out_write_line2(o, line, n, NULL, 0, err);
+}
+
+int kiln_out_write_line2(kiln_out *o, const char *a, size_t an,
+			 const char *b, size_t bn, kiln_error *err)
+{
+	size_t n = an + bn;
+
 	if (o->len + n + 1 > o->cap) {
 		size_t cap = o->cap ? o->cap : 4096;
-		char *b;
+		char *nb;
 		while (cap < o->len + n + 1)
 			cap *= 2;
-		if (!(b = realloc(o->buf, cap)))
+		if (!(nb = realloc(o->buf, cap)))
 			return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-		o->buf = b;
+		o->buf = nb;
 		o->cap = cap;
 	}
-	memcpy(o->buf + o->len, line, n);
+	memcpy(o->buf + o->len, a, an);
+	if (bn)
+		memcpy(o->buf + o->len + an, b, bn);
 	o->len += n;
 	o->buf[o->len++] = '\n';
 	o->records++;
