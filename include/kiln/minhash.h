@@ -76,9 +76,17 @@ const uint64_t *kiln_minhash_b(const kiln_minhash *m);
  * a negative KILN_E* (invalid UTF-8, longer than KILN_MINHASH_MAX_TEXT,
  * out of memory). With set non-NULL, *set points to the distinct shingles'
  * 64-bit hashes (xxh64 of the shingle text, in no order; valid until the
- * next call on m): the sets whose exact Jaccard similarity is reported. */
+ * next call on m): the sets whose exact Jaccard similarity is reported.
+ * With set NULL and word tokens, the distinct shingles are not worked out
+ * (a repeated one changes no minimum) and the count returned is of all
+ * shingles; kiln_minhash_last_set gives the set afterwards if needed. */
 long kiln_minhash_sign(kiln_minhash *m, const char *text, size_t len,
 		       uint64_t *sig, const uint64_t **set, kiln_error *err);
+
+/* The distinct shingles of the last kiln_minhash_sign on m that asked for
+ * no set (word tokens, at least n tokens): *set as kiln_minhash_sign's,
+ * their count returned; -1 if there is no such sign, KILN_ENOMEM. */
+long kiln_minhash_last_set(kiln_minhash *m, const uint64_t **set);
 
 /* The same, the plain way (every shingle permuted with %, no fast paths):
  * the reference the fast path is tested against. */

@@ -724,14 +724,18 @@ static long same_text_as(run *r, uint32_t i)
 	}
 }
 
-/* Keeps document i's figures (r->sig, its set, its id) for pass 2, if
- * pre_limit allows. */
-static int pre_keep(run *r, size_t i, const kiln__dedup_fields *f,
-		    const uint64_t *set, size_t nset)
+/* Keeps document i's figures (r->sig, its set of distinct shingles, its
+ * id) for pass 2, if pre_limit allows. */
+static int pre_keep(run *r, size_t i, const kiln__dedup_fields *f)
 {
 	size_t np = (size_t)r->p.permutations;
-	size_t bytes = sizeof(dcache) + (np + nset) * 8 + f->id_len;
+	const uint64_t *set;
+	long n = kiln_minhash_last_set(r->mh, &set);   /* (words: recompute) */
 
+	if (n < 0)
+		return n == KILN_ENOMEM ? oom(r) : 0;
+	size_t nset = (size_t)n;
+	size_t bytes = sizeof(dcache) + (np + nset) * 8 + f->id_len;
 	if (r->cache_bytes + bytes > r->pre_limit)
 		return 0;
 	dcache *e = malloc(bytes);
@@ -782,7 +786,7 @@ static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
 		nset = r->rk[same].nosig ? 0 : 1;
 	else
 		nset = kiln_minhash_sign(r->mh, f.text, f.text_len, r->sig,
-					 &set, r->err);
+					 r->need_sets ? &set : NULL, r->err);
 	if (nset < 0) {
 		kiln_error_prefix(r->err, "%s:%ld: \"%s\": ",
 				  kiln_jsonl_path(in), kiln_jsonl_lineno(in),
@@ -820,7 +824,7 @@ static int sign_record(run *r, kiln_jsonl_reader *in, const char *line,
 	else if ((rc = write_bands(r, (uint32_t)i, r->sig, nset > 0,
 				   r->ekey[i], &seen)))
 		goto out;
-	if (seen && (rc = pre_keep(r, i, &f, set, (size_t)nset)))
+	if (seen && (rc = pre_keep(r, i, &f)))
 		goto out;
 	r->n++;
 out:

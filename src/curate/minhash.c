@@ -67,6 +67,8 @@ struct kiln_minhash {
 	size_t set_cap, perm_cap;
 	uint64_t *tab;          /* open addressing over set (0 = empty) */
 	size_t tab_cap;
+	size_t raw;             /* the last sign without a set: perm_in
+				 * holds its raw hashes (raw of them) */
 };
 
 /* ---- parameters ---------------------------------------------------- */
@@ -1309,6 +1311,7 @@ static long sign(kiln_minhash *m, const char *text, size_t len, int ref,
 	uint64_t mask = ident ? 0xffffffffu : UINT64_MAX;
 	size_t nsh, nset = 0, cap = 16;
 
+	m->raw = 0;
 	for (int k = 0; k < np; k++)
 		sig[k] = UINT64_MAX;
 	if (set)
@@ -1324,21 +1327,28 @@ static long sign(kiln_minhash *m, const char *text, size_t len, int ref,
 	    grow((void **)&m->perm_in, &m->perm_cap, nsh, sizeof(uint64_t)) ||
 	    grow((void **)&m->tab, &m->tab_cap, cap, sizeof(uint64_t)))
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
-	memset(m->tab, 0, cap * sizeof(uint64_t));
 	if (!ref && !ident) {
-		/* the hashes first, then the table: no probe's branch waits
-		 * on a hash, so that the hashes of several shingles overlap */
+		/* the hashes first, then (when the set is asked for) the
+		 * table: no probe's branch waits on a hash, so that the
+		 * hashes of several shingles overlap */
 		for (size_t j = 0; j < nsh; j++) {
 			const char *g = m->text + m->starts[j];
 			size_t glen = m->starts[j + (size_t)ng] - 1 -
 				      m->starts[j];
 			m->perm_in[j] = XXH64(g, glen, 0);
 		}
+		if (!set) {   /* a repeated shingle changes no minimum */
+			nset = m->raw = nsh;
+			goto permute;
+		}
+		memset(m->tab, 0, cap * sizeof(uint64_t));
 		for (size_t j = 0; j < nsh; j++) {
 			uint64_t x = m->perm_in[j];
 			if (tab_insert(m->tab, cap, &has_zero, x))
 				m->set[nset] = x, m->perm_in[nset++] = x;
 		}
+	} else {
+		memset(m->tab, 0, cap * sizeof(uint64_t));
 	}
 	for (size_t j = 0; (ref || ident) && j < nsh; j++) {
 		const char *g = m->text + m->starts[j];
@@ -1354,6 +1364,7 @@ static long sign(kiln_minhash *m, const char *text, size_t len, int ref,
 		m->set[nset] = x;
 		m->perm_in[nset++] = sha1_le32(g, glen);
 	}
+permute:
 	if (!ref)
 #ifdef __AVX2__
 		permute_avx2(m->perm_in, nset, m->a, m->b, m->blk, np, mask,
@@ -1370,6 +1381,26 @@ long kiln_minhash_sign(kiln_minhash *m, const char *text, size_t len,
 		       uint64_t *sig, const uint64_t **set, kiln_error *err)
 {
 	return sign(m, text, len, 0, sig, set, err);
+}
+
+long kiln_minhash_last_set(kiln_minhash *m, const uint64_t **set)
+{
+	size_t cap = 16, nset = 0;
+	int has_zero = 0;
+
+	*set = m->set;
+	if (!m->raw)
+		return -1;
+	while (cap < 2 * m->raw)
+		cap *= 2;
+	if (grow((void **)&m->tab, &m->tab_cap, cap, sizeof(uint64_t)))
+		return KILN_ENOMEM;
+	memset(m->tab, 0, cap * sizeof(uint64_t));
+	for (size_t j = 0; j < m->raw; j++)
+		if (tab_insert(m->tab, cap, &has_zero, m->perm_in[j]))
+			m->set[nset++] = m->perm_in[j];
+	*set = m->set;
+	return (long)nset;
 }
 
 long kiln_minhash_sign_ref(kiln_minhash *m, const char *text, size_t len,
