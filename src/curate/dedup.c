@@ -908,7 +908,10 @@ static int bkey_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* LSD radix sort by key, 16 bits a pass (stable: ids stay in order). */
+/* Sorts by key, then id: LSD radix sort of the keys' high 32 bits, 16 a
+ * pass (stable: ids stay in order), then each run of keys whose high
+ * halves are equal (equal keys, or one pair in 2^32) put in order by
+ * insertion. */
 static int sort_keys(bkey *a, size_t n)
 {
 	bkey *tmp;
@@ -924,7 +927,7 @@ static int sort_keys(bkey *a, size_t n)
 		free(tmp), free(cnt);
 		return -1;
 	}
-	for (int shift = 0; shift < 64; shift += 16) {
+	for (int shift = 32; shift < 64; shift += 16) {
 		memset(cnt, 0, 65536 * sizeof *cnt);
 		for (size_t i = 0; i < n; i++)
 			cnt[(a[i].key >> shift) & 0xffff]++;
@@ -939,7 +942,43 @@ static int sort_keys(bkey *a, size_t n)
 		memcpy(a, tmp, n * sizeof *a);
 	}
 	free(tmp), free(cnt);
+	for (size_t i = 1; i < n; i++)
+		if (a[i].key >> 32 == a[i - 1].key >> 32 &&
+		    bkey_cmp(&a[i - 1], &a[i]) > 0) {
+			bkey x = a[i];
+			size_t j = i;
+			for (; j && a[j - 1].key >> 32 == x.key >> 32 &&
+			       bkey_cmp(&a[j - 1], &x) > 0; j--)
+				a[j] = a[j - 1];
+			a[j] = x;
+		}
 	return 0;
+}
+
+int kiln__dedup_sort_check(uint64_t seed, size_t n)
+{
+	bkey *a = malloc((n ? n : 1) * sizeof *a);
+	uint64_t sum = 0, xor = 0;
+	int bad = !a;
+
+	for (size_t i = 0; a && i < n; i++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t hi = seed >> 60, lo = (seed >> 20) & 3;   /* collide */
+		a[i] = (bkey){ hi << 32 | (seed & 1 ? lo : lo << 40),
+			       (uint32_t)i, 0 };
+		if (seed >> 59 & 1)
+			a[i].key = seed;
+		sum += a[i].key + a[i].id, xor ^= a[i].key * 31 + a[i].id;
+	}
+	if (!bad && sort_keys(a, n))
+		bad = 1;
+	for (size_t i = 0; !bad && i < n; i++) {
+		sum -= a[i].key + a[i].id, xor ^= a[i].key * 31 + a[i].id;
+		if (i && bkey_cmp(&a[i - 1], &a[i]) >= 0)
+			bad = 1;
+	}
+	free(a);
+	return bad || sum || xor ? -1 : 0;
 }
 
 static void join_sorted(run *r, const bkey *a, size_t n, bkey *prev,

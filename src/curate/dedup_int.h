@@ -39,4 +39,9 @@ int kiln__minhash_permute_check(uint64_t seed, size_t n, int np);
  * extensions (nothing compared), -1 when they differ. */
 int kiln__sha1_check(uint64_t seed);
 
+/* dedup's band-key sort on n (key, id) pairs from seed, many of whose
+ * keys share their high 32 bits or are equal: 0 when it leaves them in
+ * (key, id) order, a permutation of what went in. */
+int kiln__dedup_sort_check(uint64_t seed, size_t n);
+
 #endif

@@ -176,6 +176,17 @@ static void permute_kernels_agree(void **state)
 			(size_t)(seed * 7 % 50), (int)(1 + seed * 13 % 300)), 0);
 }
 
+/* The band-key sort, by qsort (small) and by radix on the keys' high
+ * halves with runs of equal high halves put in order (large). */
+static void band_key_sort(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed < 6; seed++) {
+		assert_int_equal(kiln__dedup_sort_check(seed, 1000), 0);
+		assert_int_equal(kiln__dedup_sort_check(seed, 200000), 0);
+	}
+}
+
 /* SHA-1 with the CPU's SHA extensions against the plain rounds (skipped
  * where the CPU has none). */
 static void sha1_kernels_agree(void **state)
@@ -749,6 +760,7 @@ int main(void)
 		cmocka_unit_test(code_matches_reference),
 		cmocka_unit_test(simplify_ascii_equals_general),
 		cmocka_unit_test(permute_kernels_agree),
+		cmocka_unit_test(band_key_sort),
 		cmocka_unit_test(sha1_kernels_agree),
 		cmocka_unit_test(simplify_known_answers),
 		cmocka_unit_test(s_curve_and_params),
