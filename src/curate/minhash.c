@@ -20,14 +20,15 @@
 #define P KILN_MINHASH_PRIME
 
 /* Sixteen permutations (a block) as the AVX2 kernel reads them: the
- * 32-bit halves of a for the cross terms, eight permutations a vector;
- * the low halves again as 64-bit lanes, and b, four a vector in the order
- * the kernel's unpacking leaves the cross terms in (vector 2g + s holds
- * the permutations 8g + ord[s][0..3]); idx[] is each lane's permutation
- * in the block. */
+ * 32-bit halves of a for the cross terms and of b (b + 1 unmasked) for
+ * the addend, eight permutations a vector; the low halves of a again as
+ * 64-bit lanes, four a vector in the order the kernel's unpacking leaves
+ * the cross terms in (vector 2g + s holds the permutations 8g +
+ * ord[s][0..3]); idx[] is each lane's permutation in the block. */
 struct perm16 {
 	uint32_t ah[16], al[16];
-	uint64_t al64[16], b[16];
+	uint32_t bh[2][16], bl[2][16];  /* [masked]: b + 1 or b, halves */
+	uint64_t al64[16];
 	int idx[16];
 };
 
@@ -41,6 +42,11 @@ static void perm16_layout(const uint64_t *a, const uint64_t *b, int np,
 		for (int k = 0; k < 16; k++) {
 			q->ah[k] = (uint32_t)(a[k0 + k] >> 32);
 			q->al[k] = (uint32_t)a[k0 + k];
+			for (int m = 0; m < 2; m++) {
+				uint64_t b1 = b[k0 + k] + (m ? 0 : 1);
+				q->bh[m][k] = (uint32_t)(b1 >> 32);
+				q->bl[m][k] = (uint32_t)b1;
+			}
 		}
 		for (int g = 0; g < 2; g++)
 			for (int s = 0; s < 2; s++)
@@ -48,7 +54,6 @@ static void perm16_layout(const uint64_t *a, const uint64_t *b, int np,
 					int lane = 4 * (2 * g + s) + l;
 					int k = 8 * g + ord[s][l];
 					q->al64[lane] = (uint32_t)a[k0 + k];
-					q->b[lane] = b[k0 + k];
 					q->idx[lane] = k;
 				}
 	}
@@ -1040,9 +1045,12 @@ static void permute_ref(const uint64_t *h, size_t n, const uint64_t *a,
  * << 32, with hl, hh and al, ah the 32-bit halves: the full 64-bit al *
  * hl for four permutations a multiply (vpmuludq), the two cross terms
  * low 32 bits for eight permutations a multiply (vpmulld), their sum
- * moved into the high halves by unpacking against zero. The unpacking
- * works within 128-bit lanes, so a block's permutations sit in the
- * vectors in the order perm16_layout makes (idx[] maps them back).
+ * moved into the high halves by unpacking. The addend b (or b + 1) goes
+ * in on the way: its high half added to the cross terms (mod 2^32, as
+ * the high half of a 64-bit sum is), its low half the unpacking's other
+ * half, so that one 64-bit add gives h * a + b, carry included. The
+ * unpacking works within 128-bit lanes, so a block's permutations sit in
+ * the vectors in the order perm16_layout makes (idx[] maps them back).
  *
  * Then two forms.
  *
@@ -1083,12 +1091,16 @@ static inline int permute_avx2_block(const uint64_t *h, size_t n,
 	const __m256i vp = _mm256_set1_epi64x((long long)P);
 	const __m256i one = _mm256_set1_epi64x(1);
 	const __m256i vm = _mm256_set1_epi64x((long long)mask);
-	const __m256i zero = _mm256_setzero_si256();
-	uint64_t b1[16], out[16];
+	uint64_t out[16];
 	__m256i acc[4], flag = _mm256_setzero_si256();
+	__m256i bh[2], bl[2];
 
-	for (int k = 0; k < 16; k++)
-		b1[k] = masked ? q->b[k] : q->b[k] + 1;
+	for (int g = 0; g < 2; g++) {
+		bh[g] = _mm256_loadu_si256((const __m256i *)(const void *)
+					   (q->bh[masked] + 8 * g));
+		bl[g] = _mm256_loadu_si256((const __m256i *)(const void *)
+					   (q->bl[masked] + 8 * g));
+	}
 	for (int j = 0; j < 4; j++)   /* above every key, and no NaN */
 		acc[j] = _mm256_set1_epi64x(1LL << 62);
 	for (size_t i = 0; i < n; i++) {
@@ -1096,24 +1108,21 @@ static inline int permute_avx2_block(const uint64_t *h, size_t n,
 		__m256i hl = _mm256_set1_epi32((int)(uint32_t)h[i]);
 		__m256i hh = _mm256_set1_epi32((int)(uint32_t)(h[i] >> 32));
 		for (int g = 0; g < 2; g++) {
-			__m256i c = _mm256_add_epi32(
+			__m256i c = _mm256_add_epi32(_mm256_add_epi32(
 				_mm256_mullo_epi32(hl, _mm256_loadu_si256(
 					(const __m256i *)(const void *)
 					(q->ah + 8 * g))),
 				_mm256_mullo_epi32(hh, _mm256_loadu_si256(
 					(const __m256i *)(const void *)
-					(q->al + 8 * g))));
+					(q->al + 8 * g)))), bh[g]);
 			for (int s = 0; s < 2; s++) {
 				int j = 2 * g + s;
 				__m256i v = _mm256_add_epi64(
 					_mm256_mul_epu32(xl, _mm256_loadu_si256(
 						(const __m256i *)(const void *)
 						(q->al64 + 4 * j))),
-					s ? _mm256_unpackhi_epi32(zero, c) :
-					    _mm256_unpacklo_epi32(zero, c));
-				v = _mm256_add_epi64(v, _mm256_loadu_si256(
-					(const __m256i *)(const void *)
-					(b1 + 4 * j)));
+					s ? _mm256_unpackhi_epi32(bl[g], c) :
+					    _mm256_unpacklo_epi32(bl[g], c));
 				if (masked) {
 					v = _mm256_add_epi64(
 						_mm256_and_si256(v, vp),
