@@ -154,6 +154,8 @@ typedef struct run {
 	FILE *sigs, *docs, *spool;
 	FILE **band;                /* bands + 1 (the last: exact keys) */
 	int nband;
+	bkey *bbuf;                 /* BBUF keys a band on their way to it */
+	size_t *bbuf_n;
 	/* the index */
 	int idx_lock;               /* its run lock's fd, -1 if none */
 	int idx_sigs, idx_docs;     /* fds, -1 if none */
@@ -305,6 +307,26 @@ static uint64_t bloom_bits(uint64_t x)
 	       1ull << (x >> 52 & 63) | 1ull << (x >> 58);
 }
 
+#define BBUF 512
+
+/* Band b's buffered keys to its file. */
+static int band_flush(run *r, int b)
+{
+	size_t n = r->bbuf_n[b];
+
+	r->bbuf_n[b] = 0;
+	if (n && fwrite(r->bbuf + (size_t)b * BBUF, sizeof(bkey), n,
+			r->band[b]) != n)
+		return io_error(r, "band keys");
+	return 0;
+}
+
+static int band_put(run *r, int b, uint64_t key, uint32_t id)
+{
+	r->bbuf[(size_t)b * BBUF + r->bbuf_n[b]++] = (bkey){ key, id, 0 };
+	return r->bbuf_n[b] == BBUF ? band_flush(r, b) : 0;
+}
+
 /* Writes document id's band keys; *seen (with r->bloom) 1 if an earlier
  * document may have had one of them (never 0 when one did). The filter's
  * words are fetched while the keys are written, so that their cache
@@ -313,9 +335,8 @@ static int write_bands(run *r, uint32_t id, const uint64_t *sig, int valid,
 		       uint64_t ekey, int *seen)
 {
 	uint64_t keys[KILN_MINHASH_MAX_PERM];   /* bands <= permutations */
-	bkey k = { 0 };
+	int rc;
 
-	k.id = id;
 	*seen = 0;
 	for (int b = 0; valid && b < r->p.bands; b++) {
 		keys[b] = XXH3_64bits(sig + (size_t)b * (size_t)r->p.rows,
@@ -323,11 +344,9 @@ static int write_bands(run *r, uint32_t id, const uint64_t *sig, int valid,
 		if (r->bloom)
 			__builtin_prefetch(&r->bloom[keys[b] & r->bloom_mask]);
 	}
-	for (int b = 0; valid && b < r->p.bands; b++) {
-		k.key = keys[b];
-		if (fwrite(&k, sizeof k, 1, r->band[b]) != 1)
-			return io_error(r, "band keys");
-	}
+	for (int b = 0; valid && b < r->p.bands; b++)
+		if ((rc = band_put(r, b, keys[b], id)))
+			return rc;
 	if (valid && r->bloom)
 		for (int b = 0; b < r->p.bands; b++) {
 			uint64_t *w = &r->bloom[keys[b] & r->bloom_mask];
@@ -335,10 +354,7 @@ static int write_bands(run *r, uint32_t id, const uint64_t *sig, int valid,
 			*seen |= !(m & ~*w);
 			*w |= m;
 		}
-	k.key = ekey;
-	if (fwrite(&k, sizeof k, 1, r->band[r->p.bands]) != 1)
-		return io_error(r, "band keys");
-	return 0;
+	return band_put(r, r->p.bands, ekey, id);
 }
 
 /* ---- the index ----------------------------------------------------- */
@@ -1108,6 +1124,8 @@ static int cluster(run *r)
 		progress(r, "clustering", (size_t)b, (size_t)r->nband);
 		if (stopped(r))
 			return 0;
+		if ((rc = band_flush(r, b)))
+			return rc;
 		if (fflush(f) || (end = ftell(f)) < 0)
 			return io_error(r, "band keys");
 		size_t cnt = (size_t)end / sizeof(bkey);
@@ -1730,6 +1748,8 @@ int kiln_dedup(const char *const *inputs, size_t ninputs, kiln_out *out,
 	r.sig = malloc((size_t)r.p.permutations * 8);
 	r.sig2 = malloc((size_t)r.p.permutations * 8);
 	r.band = calloc((size_t)r.nband, sizeof *r.band);
+	r.bbuf = malloc((size_t)r.nband * BBUF * sizeof *r.bbuf);
+	r.bbuf_n = calloc((size_t)r.nband, sizeof *r.bbuf_n);
 	if (r.recompute) {
 		r.first = malloc((ninputs + 1) * sizeof *r.first);
 		r.fds = malloc(ninputs * sizeof *r.fds);
@@ -1745,7 +1765,7 @@ int kiln_dedup(const char *const *inputs, size_t ninputs, kiln_out *out,
 		r.bloom_mask = words - 1;
 		r.pre_limit = o->memory / 2;
 	}
-	if (!r.sig || !r.sig2 || !r.band ||
+	if (!r.sig || !r.sig2 || !r.band || !r.bbuf || !r.bbuf_n ||
 	    (r.recompute && (!r.first || !r.fds || !r.bloom))) {
 		rc = oom(&r);
 		goto out;
@@ -1815,6 +1835,7 @@ out:
 	kiln_minhash_free(r.mh);
 	free(r.tbuf), free(r.idbuf);
 	free(r.band), free(r.sig), free(r.sig2), free(r.rec), free(r.rec2);
+	free(r.bbuf), free(r.bbuf_n);
 	free(r.parent), free(r.best), free(r.rk), free(r.ekey), free(r.doff);
 	for (size_t i = 0; r.cache && i < r.n; i++)
 		free(r.cache[i]);
