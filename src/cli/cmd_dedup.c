@@ -53,8 +53,8 @@ static const kiln_opt dedup_opts[] = {
 	KILN_OPT_ROW_GROUP("Resources and checks"),
 	KILN_OPT_ROW_SIZE("memory", 0, A, d.memory, 1 << 20, 1LL << 40,
 		"band keys sorted in memory up to this (beyond it in sorted "
-		"runs on disk), and the figures of records in clusters kept "
-		"for --dropped"),
+		"runs on disk); half as much again for the figures of records "
+		"in clusters kept for --dropped"),
 	KILN_OPT_ROW_PATH("tmpdir", 0, A, d.tmpdir, "DIR",
 		"work files here (default $TMPDIR or /tmp)"),
 	KILN_OPT_ROW_PATH("sigs-out", 0, A, d.sigs_out, "FILE",

@@ -723,7 +723,8 @@ static size_t simplify_avx2(const unsigned char *s, size_t n, char *out,
 			o += (size_t)__builtin_popcount(m);
 		}
 		st.prev = md >> 31 ? 2 : ml >> 31 ? 1 : 0;
-		if (~md)   /* a number that goes on into the block has no fraction */
+		if (~md || !cd)   /* a number that starts or ends in the block:
+				   * no fraction joined yet */
 			st.frac = 0;
 		i += 32;
 	}
@@ -1076,8 +1077,9 @@ static void permute_ref(const uint64_t *h, size_t n, const uint64_t *a,
  * their bit patterns are positive numbers (subnormal below 2^52) that
  * order as the integers do, and none is a NaN, so one vminpd does what
  * a 64-bit compare and a blend would (AVX2 has no 64-bit min). Exact as
- * long as subnormals are not flushed to zero (MXCSR's DAZ, off unless a
- * program sets it; kiln never does). */
+ * long as subnormals are not read as zero: where MXCSR's DAZ is set (kiln
+ * never sets it; a program that links libkiln might), permute_avx2 takes
+ * the portable kernel. */
 static inline __m256i min61(__m256i a, __m256i b)
 {
 	return _mm256_castpd_si256(_mm256_min_pd(_mm256_castsi256_pd(a),
@@ -1162,11 +1164,19 @@ static inline int permute_avx2_block(const uint64_t *h, size_t n,
 	return 0;
 }
 
+static void permute(const uint64_t *h, size_t n, const uint64_t *a,
+		    const uint64_t *b, int np, uint64_t mask, uint64_t *sig);
+
 static void permute_avx2(const uint64_t *h, size_t n, const uint64_t *a,
 			 const uint64_t *b, const struct perm16 *blk, int np,
 			 uint64_t mask, uint64_t *sig)
 {
 	int k0 = 0;
+
+	if (_mm_getcsr() & 0x40) {   /* DAZ: min61 would not be exact */
+		permute(h, n, a, b, np, mask, sig);
+		return;
+	}
 
 	for (; k0 + 16 <= np; k0 += 16) {
 		const struct perm16 *q = blk + k0 / 16;
