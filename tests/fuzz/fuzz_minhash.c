@@ -43,6 +43,18 @@ static void one(const char *preset, const char *s, size_t n)
 		if (a > 0 && kiln_minhash_jaccard(set, (size_t)a, set,
 						  (size_t)a) != 1.0)
 			FAIL("%s: set not equal to itself (repeats?)", preset);
+		/* asking for no set (word tokens: no distinct-shingle table),
+		 * then for the set afterwards */
+		uint64_t sig2[256];
+		const uint64_t *set2;
+		long c = kiln_minhash_sign(m, s, n, sig2, NULL, &err);
+		if (c < 0 || memcmp(sig, sig2, (size_t)p.permutations * 8))
+			FAIL("%s: signature without the set differs", preset);
+		long d = kiln_minhash_last_set(m, &set2);
+		if (p.tokens == KILN_MINHASH_WORDS && a > 0 &&
+		    (d != a || kiln_minhash_jaccard(set, (size_t)a, set2,
+						    (size_t)d) != 1.0))
+			FAIL("%s: the set afterwards differs", preset);
 	} else if (!err.msg[0]) {
 		FAIL("%s: an error without a message", preset);
 	}
