@@ -30,7 +30,8 @@
  * blocked Bloom filter of the keys seen): the later member of any pair,
  * so that pass 2 signs only the earlier one. A gzip input cannot be
  * read by offset: then the work files as above. Only the records in
- * clusters are signed twice. Identifier tokens (SHA-1) cost more to sign twice than to write.
+ * clusters are signed twice. Identifier tokens (SHA-1) cost more to sign
+ * twice than to write.
  *
  * A record whose text equals an earlier one's (XXH3-128 and exact key,
  * a table of documents over th) is joined to it in pass 1 and neither
@@ -134,8 +135,8 @@ typedef struct bkey {
 } bkey;
 
 /* A document's signature, shingle set and id, kept from pass 1 or worked
- * out again from its input line: data[0, np) the signature, then nset shingle hashes, then
- * the id's JSON (idlen bytes). */
+ * out again from its input line: data[0, np) the signature, then nset
+ * shingle hashes, then the id's JSON (idlen bytes). */
 typedef struct dcache {
 	size_t bytes;
 	uint32_t nset, idlen;

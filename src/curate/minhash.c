@@ -678,8 +678,10 @@ static inline size_t simplify_step(const unsigned char *s, size_t n,
 static size_t simplify_avx2(const unsigned char *s, size_t n, char *out,
 			    size_t *starts, size_t *ntok)
 {
-	const __m256i a1 = _mm256_set1_epi8('a' - 1), z1 = _mm256_set1_epi8('z' + 1);
-	const __m256i d0 = _mm256_set1_epi8('0' - 1), d9 = _mm256_set1_epi8('9' + 1);
+	const __m256i a1 = _mm256_set1_epi8('a' - 1);
+	const __m256i z1 = _mm256_set1_epi8('z' + 1);
+	const __m256i d0 = _mm256_set1_epi8('0' - 1);
+	const __m256i d9 = _mm256_set1_epi8('9' + 1);
 	const __m256i lc = _mm256_set1_epi8(0x20), dot = _mm256_set1_epi8('.');
 	const __m256i com = _mm256_set1_epi8(','), zero = _mm256_set1_epi8('0');
 	const __m256i sp = _mm256_set1_epi8(' ');
@@ -688,7 +690,8 @@ static size_t simplify_avx2(const unsigned char *s, size_t n, char *out,
 
 	pthread_once(&pack_once, pack_init);
 	while (i + 33 <= n) {   /* the byte after the block is looked at */
-		__m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(s + i));
+		__m256i x = _mm256_loadu_si256(
+			(const __m256i *)(const void *)(s + i));
 		__m256i y = _mm256_or_si256(x, lc);
 		__m256i l = _mm256_and_si256(_mm256_cmpgt_epi8(y, a1),
 					     _mm256_cmpgt_epi8(z1, y));
@@ -700,7 +703,8 @@ static size_t simplify_avx2(const unsigned char *s, size_t n, char *out,
 			_mm256_cmpeq_epi8(x, dot), _mm256_cmpeq_epi8(x, com)));
 		uint32_t cd = st.prev >= 2, cs = st.prev == 0;
 		uint32_t pd = md << 1 | cd;
-		uint32_t nd = md >> 1 | (uint32_t)((unsigned)s[i + 32] - '0' < 10u) << 31;
+		uint32_t nd = md >> 1 |
+			      (uint32_t)((unsigned)s[i + 32] - '0' < 10u) << 31;
 		if (mp & pd & nd) {   /* a number's fraction may join */
 			for (size_t e = i + 32; i < e; i++)
 				o = simplify_step(s, n, i, out, o, &st);
@@ -708,8 +712,10 @@ static size_t simplify_avx2(const unsigned char *s, size_t n, char *out,
 		}
 		uint32_t ms = ~(ml | md);
 		uint32_t keep = ml | (md & ~pd) | (ms & ~(ms << 1 | cs));
-		if (!o)   /* no space before the first word */
-			keep &= ~(ms & ((ml | md) ? (((ml | md) & -(ml | md)) - 1) : ~0u));
+		if (!o) {   /* no space before the first word */
+			uint32_t w = ml | md;
+			keep &= ~(ms & (w ? (w & -w) - 1 : ~0u));
+		}
 		/* letters lower-cased, digits '0', separators ' ' */
 		__m256i v = _mm256_blendv_epi8(_mm256_blendv_epi8(sp, zero, d),
 					       y, l);
@@ -717,7 +723,8 @@ static size_t simplify_avx2(const unsigned char *s, size_t n, char *out,
 		_mm256_storeu_si256((__m256i *)(void *)w, v);
 		for (int k = 0; k < 4; k++) {
 			unsigned m = keep >> (8 * k) & 0xff;
-			__m128i b = _mm_shuffle_epi8(_mm_cvtsi64_si128((long long)w[k]),
+			__m128i b = _mm_shuffle_epi8(
+				_mm_cvtsi64_si128((long long)w[k]),
 				_mm_cvtsi64_si128((long long)pack_tab[m]));
 			_mm_storel_epi64((__m128i *)(void *)(out + o), b);
 			o += (size_t)__builtin_popcount(m);
@@ -736,14 +743,16 @@ static size_t simplify_avx2(const unsigned char *s, size_t n, char *out,
 			 * step whatever the count (starts has room: n >= 64) */
 		size_t k = 0;
 		for (; k + 32 <= o; k += 32) {
+			__m256i y = _mm256_loadu_si256(
+				(const __m256i *)(const void *)(out + k));
 			uint64_t m = (uint32_t)_mm256_movemask_epi8(
-				_mm256_cmpeq_epi8(_mm256_loadu_si256(
-					(const __m256i *)(const void *)(out + k)), sp));
+				_mm256_cmpeq_epi8(y, sp));
 			size_t cnt = (size_t)__builtin_popcountll(m);
 			for (size_t j = 0; j < cnt; j += 8)
 				for (int u = 0; u < 8; u++) {
-					starts[t + j + (size_t)u] = k + 1 +
-						(size_t)__builtin_ctzll(m | 1ull << 32);
+					size_t bit = (size_t)__builtin_ctzll(
+						m | 1ull << 32);
+					starts[t + j + (size_t)u] = k + 1 + bit;
 					m &= m - 1;
 				}
 			t += cnt;
