@@ -194,7 +194,7 @@ typedef struct run {
 	 * pair), up to pre_limit bytes, so that pass 2 need not sign it
 	 * again: a blocked Bloom filter of the band keys seen */
 	uint64_t *bloom;
-	size_t bloom_mask, pre_limit, pre_kept;
+	size_t bloom_mask, pre_limit;
 	/* a record whose text equals an earlier one's is joined to it and
 	 * not signed (r->same_text: nothing needs its signature) */
 	int same_text;
@@ -299,9 +299,9 @@ static int grow_docs(run *r)
 	return 0;
 }
 
-/* The blocked Bloom filter's word for band key x, and the four bits of
- * it that stand for x (from the key's high bits; the word from its low
- * ones). */
+/* The four bits that stand for band key x in its word of the blocked
+ * Bloom filter (from the key's high bits; the word is chosen by its low
+ * ones, & bloom_mask). */
 static uint64_t bloom_bits(uint64_t x)
 {
 	return 1ull << (x >> 40 & 63) | 1ull << (x >> 46 & 63) |
@@ -741,31 +741,50 @@ static long same_text_as(run *r, uint32_t i)
 	}
 }
 
+/* The bytes of a dcache with (sig) r->sig and nset shingles, and an id
+ * of idlen bytes. */
+static size_t dcache_bytes(const run *r, int sig, size_t nset, size_t idlen)
+{
+	return sizeof(dcache) + ((sig ? (size_t)r->p.permutations : 0) +
+				 nset) * 8 + idlen;
+}
+
+/* A dcache of (sig) r->sig, set[0, nset) and the id (malloc'd; NULL when
+ * out of memory). */
+static dcache *dcache_new(const run *r, int sig, const uint64_t *set,
+			  size_t nset, const char *id, size_t idlen)
+{
+	size_t np = sig ? (size_t)r->p.permutations : 0;
+	size_t bytes = dcache_bytes(r, sig, nset, idlen);
+	dcache *e = malloc(bytes);
+
+	if (!e)
+		return NULL;
+	e->bytes = bytes, e->nset = (uint32_t)nset, e->sig = sig;
+	e->idlen = (uint32_t)idlen;
+	memcpy(e->data, r->sig, np * 8);
+	if (nset)
+		memcpy(e->data + np, set, nset * 8);
+	memcpy((char *)(e->data + np + nset), id, idlen);
+	return e;
+}
+
 /* Keeps document i's figures (r->sig, its set of distinct shingles, its
  * id) for pass 2, if pre_limit allows. */
 static int pre_keep(run *r, size_t i, const kiln__dedup_fields *f)
 {
-	size_t np = (size_t)r->p.permutations;
 	const uint64_t *set;
 	long n = kiln_minhash_last_set(r->mh, &set);   /* (words: recompute) */
 
 	if (n < 0)
 		return n == KILN_ENOMEM ? oom(r) : 0;
-	size_t nset = (size_t)n;
-	size_t bytes = sizeof(dcache) + (np + nset) * 8 + f->id_len;
+	size_t bytes = dcache_bytes(r, 1, (size_t)n, f->id_len);
 	if (r->cache_bytes + bytes > r->pre_limit)
 		return 0;
-	dcache *e = malloc(bytes);
-	if (!e)
+	if (!(r->cache[i] = dcache_new(r, 1, set, (size_t)n, f->id,
+				       f->id_len)))
 		return oom(r);
-	e->bytes = bytes, e->nset = (uint32_t)nset, e->sig = 1;
-	e->idlen = (uint32_t)f->id_len;
-	memcpy(e->data, r->sig, np * 8);
-	memcpy(e->data + np, set, nset * 8);
-	memcpy((char *)(e->data + np + nset), f->id, f->id_len);
-	r->cache[i] = e;
 	r->cache_bytes += bytes;
-	r->pre_kept++;
 	return 0;
 }
 
@@ -1252,7 +1271,6 @@ static int doc_figures(run *r, const char *path, long lineno,
 	kiln__dedup_fields f;
 	json_t *rec = NULL;
 	const uint64_t *set = NULL;
-	size_t np = (size_t)r->p.permutations;
 	long nset;
 	int rc;
 
@@ -1265,23 +1283,10 @@ static int doc_figures(run *r, const char *path, long lineno,
 		rc = (int)nset;
 		goto out;
 	}
-	if (!sig)
-		np = 0;
 	if (!f.id || f.id_len > MAX_ID_JSON)
 		f.id = "null", f.id_len = 4;
-	size_t bytes = sizeof(dcache) + (np + (size_t)nset) * 8 + f.id_len;
-	dcache *e = malloc(bytes);
-	if (!e) {
+	if (!(*out = dcache_new(r, sig, set, (size_t)nset, f.id, f.id_len)))
 		rc = oom(r);
-		goto out;
-	}
-	e->bytes = bytes, e->nset = (uint32_t)nset, e->sig = sig;
-	e->idlen = (uint32_t)f.id_len;
-	memcpy(e->data, r->sig, np * 8);
-	if (nset)
-		memcpy(e->data + np, set, (size_t)nset * 8);
-	memcpy((char *)(e->data + np + nset), f.id, f.id_len);
-	*out = e;
 out:
 	json_decref(rec);
 	return rc;

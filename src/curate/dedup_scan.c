@@ -185,10 +185,12 @@ static int number(scan *s, double *v)
 		return 0;
 	if (!v || integer) {
 		double x = 0;
-		for (const char *q = start + (*start == '-'); v && q < p; q++)
-			x = x * 10 + (*q - '0');
-		if (v)   /* -0 as jansson reads it: a negative zero */
-			*v = *start == '-' ? -x : x;
+		if (v) {
+			for (const char *q = start + (*start == '-'); q < p;
+			     q++)
+				x = x * 10 + (*q - '0');
+			*v = *start == '-' ? -x : x;   /* -0 as strtod's */
+		}
 		s->p = p;
 		return 1;
 	}

@@ -1045,8 +1045,7 @@ static void permute_ref(const uint64_t *h, size_t n, const uint64_t *a,
 		}
 }
 
-#ifdef __AVX2__
-#include <immintrin.h>
+#ifdef __AVX2__   /* (immintrin.h included above) */
 
 /* The fast form with AVX2, 16 permutations a block (four vectors of
  * minima held in registers while every shingle passes).
