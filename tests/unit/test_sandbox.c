@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -643,6 +644,62 @@ static void handles_serve_common_tests(void **state)
 	json_decref(v);
 }
 
+static const char *test_detail(const json_t *v, size_t i)
+{
+	return json_string_value(json_object_get(
+		json_array_get(json_object_get(v, "tests"), i), "detail"));
+}
+
+/* The box's judge is kept from job to job unless a job's test code changed
+ * it. Tests without an entry_point that use two of the solution's names
+ * make the judge import the library modules it checks names against: those
+ * imports are the judge's own and must not get it replaced (which cost a
+ * new judge and ~9 ms of imports every such job), while a test that
+ * changed the judge, before those imports or after, still gets it
+ * replaced. Each job's last test fails with the judge's pid in its detail. */
+static void judge_kept_unless_a_test_changed_it(void **state)
+{
+	const char *sol = "def f(x):\n    return x + 1\n"
+			  "def g(x):\n    return x\n";
+	const char *use = "assert f(g(1)) == 2";
+	const char *pid = "import os\nassert False, 'judge %d' % os.getpid()";
+	const char *plain[] = { use, pid };
+	const char *before[] = { "import math\nmath.tau = 1", use, pid };
+	const char *after[] = { use, "import math\nmath.e = 1", pid };
+	const char *check[] = { "import math\nassert math.tau > 6 and "
+				"math.e > 2", pid };
+	char first[64];
+	json_t *v;
+
+	(void)state;
+	v = run_in(warm, "python", sol, plain, 2, 0);
+	assert_string_equal(test_status(v, 0), "pass");
+	snprintf(first, sizeof first, "%s", test_detail(v, 1));
+	assert_non_null(strstr(first, "judge "));
+	json_decref(v);
+	for (int i = 0; i < 3; i++) {
+		v = run_in(warm, "python", sol, plain, 2, 0);
+		assert_string_equal(test_status(v, 0), "pass");
+		assert_string_equal(test_detail(v, 1), first);
+		json_decref(v);
+	}
+	v = run_in(warm, "python", sol, before, 3, 0);
+	assert_string_equal(test_status(v, 1), "pass");
+	json_decref(v);
+	v = run_in(warm, "python", sol, check, 2, 0);
+	assert_string_equal(test_status(v, 0), "pass");
+	assert_string_not_equal(test_detail(v, 1), first);
+	snprintf(first, sizeof first, "%s", test_detail(v, 1));
+	json_decref(v);
+	v = run_in(warm, "python", sol, after, 3, 0);
+	assert_string_equal(test_status(v, 0), "pass");
+	json_decref(v);
+	v = run_in(warm, "python", sol, check, 2, 0);
+	assert_string_equal(test_status(v, 0), "pass");
+	assert_string_not_equal(test_detail(v, 1), first);
+	json_decref(v);
+}
+
 /* C I/O tests: the program prints what the call returned (by type); the
  * harness compares it with the expected value, which the program never
  * sees. A test of a type kiln cannot compare does not compile. */
@@ -725,6 +782,7 @@ int main(void)
 		cmocka_unit_test(flooded_result_pipe_keeps_the_deadline),
 		cmocka_unit_test(c_io_tests_are_judged_by_kiln),
 		cmocka_unit_test(handles_serve_common_tests),
+		cmocka_unit_test(judge_kept_unless_a_test_changed_it),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
