@@ -1198,25 +1198,47 @@ def library_members(name):
     time a test needs it: once per judge), or None if no such module has a
     public member of that name."""
     if not _library_index:
-        # These imports are the judge's own, not a test's: if the tests of
-        # this job have changed nothing so far, the judge's clean state
-        # (judge_server) is taken again after them, so that a judge is not
-        # replaced for them (and re-imports them all, ~9 ms, every job).
-        unchanged = _judge_clean and _state_of_judge() == _judge_clean[0]
         idx = {}
+        judge_imports(_LIBRARY_MODULES)
         for m in _LIBRARY_MODULES:
-            try:
-                __import__(m)
-                mod = sys.modules[m]
-            except Exception:
+            mod = sys.modules.get(m)
+            if mod is None:
                 continue
             for k, v in list(vars(mod).items()):
                 if not k.startswith("_") and type(v) is not type(sys):
                     idx.setdefault(k, []).append(v)
         _library_index.append(idx)
-        if unchanged:
-            _judge_clean[0] = _state_of_judge()
     return _library_index[0].get(name)
+
+
+def judge_imports(mods):
+    """Imports mods in the judge, as its own imports, not a test's: if the
+    tests of this job have changed nothing so far, the judge's clean state
+    (judge_server) is taken again after them. Otherwise a watched module's
+    first import (a test's `import statistics`, the library index) made
+    the judge differ from its clean state and be replaced after every such
+    job, to import it again in the next (9 to 20 ms a job)."""
+    missing = [m for m in mods if m not in sys.modules]
+    if not missing:
+        return
+    unchanged = _judge_clean and _state_of_judge() == _judge_clean[0]
+    for m in missing:
+        try:
+            __import__(m)
+        except Exception:
+            pass
+    if unchanged:
+        _judge_clean[0] = _state_of_judge()
+
+
+def import_watched(code):
+    """Before test code runs: the watched modules it names (an import is a
+    name of its code) that the judge has not loaded yet, imported by the
+    judge (judge_imports)."""
+    if type(code) is str:
+        code = compile(code, "<setup>", "exec")
+    names = code_names(code)
+    judge_imports([m for m in _WATCHED_MODULES if m in names])
 
 
 def is_module_named(name, value):
@@ -1440,7 +1462,9 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                 # what the solution defines, so it runs after it.
                 check_shadowed(setup, shadowed)
                 check_library_names(setup, ns, cand, entry)
-                exec(compile(setup, "<setup>", "exec"), ns)
+                setup = compile(setup, "<setup>", "exec")
+                import_watched(setup)
+                exec(setup, ns)
                 # what the set-up bound over the solution's is test code
                 # (HumanEval/32's poly): no longer the solution's name
                 cand = {k: v for k, v in cand.items() if ns.get(k) is v}
@@ -1581,6 +1605,7 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                 code = compile(tests[i], "<test %d>" % i, "exec")
                 check_shadowed(code, shadowed)
                 check_library_names(code, ns, cand, entry)
+                import_watched(code)
                 exec(code, ns)
             st, text = "pass", ""
         except BaseException as e:

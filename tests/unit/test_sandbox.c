@@ -656,7 +656,8 @@ static const char *test_detail(const json_t *v, size_t i)
  * imports are the judge's own and must not get it replaced (which cost a
  * new judge and ~9 ms of imports every such job), while a test that
  * changed the judge, before those imports or after, still gets it
- * replaced. Each job's last test fails with the judge's pid in its detail. */
+ * replaced. The same for a test's own import of a module the judge watches
+ * (unittest): the judge imports it first. Each job's last test fails with the judge's pid in its detail. */
 static void judge_kept_unless_a_test_changed_it(void **state)
 {
 	const char *sol = "def f(x):\n    return x + 1\n"
@@ -668,6 +669,8 @@ static void judge_kept_unless_a_test_changed_it(void **state)
 	const char *after[] = { use, "import math\nmath.e = 1", pid };
 	const char *check[] = { "import math\nassert math.tau > 6 and "
 				"math.e > 2", pid };
+	const char *imp[] = { "import unittest\nassert unittest.TestCase",
+			      pid };
 	char first[64];
 	json_t *v;
 
@@ -677,8 +680,10 @@ static void judge_kept_unless_a_test_changed_it(void **state)
 	snprintf(first, sizeof first, "%s", test_detail(v, 1));
 	assert_non_null(strstr(first, "judge "));
 	json_decref(v);
-	for (int i = 0; i < 3; i++) {
-		v = run_in(warm, "python", sol, plain, 2, 0);
+	for (int i = 0; i < 4; i++) {
+		/* a test's import of a watched module the judge had not
+		 * loaded: the judge imports it first, as its own */
+		v = run_in(warm, "python", sol, i == 1 ? imp : plain, 2, 0);
 		assert_string_equal(test_status(v, 0), "pass");
 		assert_string_equal(test_detail(v, 1), first);
 		json_decref(v);
