@@ -1736,17 +1736,25 @@ def zygote_server(ctl):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sock = _socket.socket(fileno=ctl)
+    recv_fds, fork, close, wait4, send = _socket.recv_fds, os.fork, \
+        os.close, os.wait4, sock.send
+    last, req = None, None
+    # Every page this process writes while a candidate shares it is
+    # copied (a fault each): the loop does little, on few objects (the
+    # request is parsed once while it does not change, the answers are
+    # plain text).
     while True:
-        msg, fds, _, _ = _socket.recv_fds(sock, 4096, 4)
+        msg, fds, _, _ = recv_fds(sock, 4096, 4)
         if not msg or len(fds) != 4:
             os._exit(0)
-        req = json.loads(msg)
+        if msg != last:
+            req, last = json.loads(msg), msg
         c_fd, out_w, err_w, sol_fd = fds
         # The candidate runs none of its code before its pid has reached
         # PID 1: it could otherwise kill the zygote first, and the run
         # would be charged to a sandbox that lost track of it.
         go_r, go_w = os.pipe()
-        pid = os.fork()
+        pid = fork()
         if pid == 0:
             try:
                 os.close(go_w)
@@ -1771,16 +1779,16 @@ def zygote_server(ctl):
             except BaseException:
                 pass
             os._exit(0)
-        os.close(go_r)
+        close(go_r)
         for fd in fds:
-            os.close(fd)
-        sock.send(json.dumps({"pid": pid}).encode())
+            close(fd)
+        send(b"%d" % pid)
         os.write(go_w, b"g")
-        os.close(go_w)
-        _, status, ru = os.wait4(pid, 0)
-        sock.send(json.dumps({"status": status, "cpu_ms": round(
-            (ru.ru_utime + ru.ru_stime) * 1000.0, 3),
-            "maxrss": ru.ru_maxrss}).encode())
+        close(go_w)
+        _, status, ru = wait4(pid, 0)
+        # "status cpu_ms maxrss"
+        send(b"%d %.3f %d" % (status, (ru.ru_utime + ru.ru_stime) *
+                               1000.0, ru.ru_maxrss))
 
 
 def read_solution(fd):
@@ -2676,7 +2684,7 @@ class Box:
                 for _ in range(40):
                     try:
                         msg = self.zygote_ctl.recv(4096)
-                        return int(json.loads(msg)["pid"]) if msg else -1
+                        return int(msg) if msg else -1
                     except TimeoutError:
                         os.kill(self.zygote_pid, signal.SIGCONT)
             except (OSError, ValueError, KeyError):
@@ -2702,9 +2710,8 @@ class Box:
                 msg = self.zygote_ctl.recv(4096)
             finally:
                 self.zygote_ctl.settimeout(None)
-            rep = json.loads(msg)
-            return int(rep["status"]), float(rep["cpu_ms"]), \
-                int(rep["maxrss"])
+            status, cpu_ms, maxrss = msg.split()
+            return int(status), float(cpu_ms), int(maxrss)
         except (OSError, ValueError, KeyError, TypeError):
             self.zygote_down()
             return None, 0.0, 0
