@@ -151,6 +151,26 @@ _NO_IMPORT = frozenset({"antigravity", "this", "idlelib", "turtle",
                         "test", "ensurepip", "venv", "lib2to3", "pdb",
                         "code", "pydoc_data"})
 _PLAIN_SCALARS = (type(None), bool, int, float, complex, str, bytes)
+# What the judge never resolves for the candidate by name (Endpoint.by_name):
+# builtins that run, import or reach code, frames and attributes, and every
+# function and class (exception classes aside) of the modules that reach
+# the process, the interpreter or the file system. The modules themselves
+# still cross (a solution's `import os` is the judge's os for the tests).
+_NO_BUILTINS = frozenset({"exec", "eval", "compile", "open", "input",
+                          "breakpoint", "globals", "locals", "vars",
+                          "getattr", "setattr", "delattr", "help", "exit",
+                          "quit"})
+_NO_MEMBERS = frozenset({"os", "posix", "sys", "subprocess", "shutil",
+                         "importlib", "runpy", "pickle", "marshal", "shelve",
+                         "dbm", "ctypes", "gc", "inspect", "code", "codeop",
+                         "pty", "tty", "termios", "signal", "resource",
+                         "socket", "select", "selectors", "asyncio",
+                         "threading", "multiprocessing", "concurrent", "io",
+                         "pathlib", "tempfile", "glob", "fcntl", "mmap",
+                         "sqlite3", "pkgutil", "zipimport", "atexit",
+                         "weakref", "trace", "tracemalloc", "faulthandler",
+                         "pdb", "bdb", "sysconfig", "site", "unittest",
+                         "doctest", "types", "copyreg", "builtins_"})
 
 
 def _builtin_exc_base(cls):
@@ -796,6 +816,14 @@ class Endpoint:
             if not (isinstance(obj, type) or type(obj) in _BY_NAME_TYPES):
                 raise WireError("not a module, class or function: %s.%s" %
                                 (mod, qual))
+            if qual and (mod in _NO_MEMBERS or (
+                    mod == "builtins" and qual in _NO_BUILTINS)) and not (
+                    isinstance(obj, type) and issubclass(obj, BaseException)):
+                # The judge's own exec, setattr, os.system, Popen...: a
+                # test that calls what the candidate named with what the
+                # candidate returned would run the candidate's code in the
+                # judge. Left out, as a name the judge does not hold.
+                return _UNRESOLVED
             return obj
         try:
             obj = __import__(mod, fromlist=["_"]) if "." in mod \
@@ -949,7 +977,8 @@ class Endpoint:
 
     def _exception(self, msg):
         _, base, cls, args = msg
-        if isinstance(cls, type) and issubclass(cls, BaseException):
+        if isinstance(cls, type) and issubclass(cls, BaseException) and \
+                not (self.judge and _skips(cls)):
             k = cls
         else:
             k = getattr(builtins, base, None) if type(base) is str else None
@@ -1056,9 +1085,16 @@ class Endpoint:
 
     def _perform_judge(self, op, target, args):
         """What the candidate may do with the judge's objects: call the
-        functions a test passed it and advance the iterators."""
-        if type(target) is Handle:
-            raise TypeError("not the judge's object")
+        functions a test passed it and advance the iterators. Only those:
+        an object the judge exported to it (sent as a Handle, named back
+        by reference). Whatever else a request names (a standard-library
+        function by name: builtins.exec, setattr, os.system) the judge
+        never calls for the candidate: that would run the candidate's
+        choice of code in the judge (hostile 9406)."""
+        eid = self.export_ids.get(id(target))
+        if eid is None or self.exports.get(eid) is not target:
+            raise TypeError("not an object the judge passed to the "
+                            "candidate")
         if op == "call" and callable(target) and not isinstance(target,
                                                                  type):
             pos, kw = args
@@ -1221,7 +1257,8 @@ def judge_imports(mods):
     missing = [m for m in mods if m not in sys.modules]
     if not missing:
         return
-    unchanged = _judge_clean and _state_of_judge() == _judge_clean[0]
+    unchanged = _judge_clean and _same_state(_state_of_judge(),
+                                                 _judge_clean[0])
     for m in missing:
         try:
             __import__(m)
@@ -1507,37 +1544,41 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
 
     def reveals(wants, args, kw):
         """Whether a call's arguments hold, anywhere in them, what an
-        earlier call of the same batch must return (the whole value, or
-        for text a part of it): a batch shows the candidate its later
-        calls before it answers the first, and a round trip
-        (encode("abc") == "bcd", then decode("bcd") == "abc") would hand
-        it the answer. Plain data only (no candidate code runs); a value
-        too large to search counts as revealing."""
-        todo, budget = [args, kw], 20000
+        earlier call of the same batch must return, in any guise: a batch
+        shows the candidate its later calls before it answers the first,
+        and a round trip (encode("abc") == "bcd", then decode("bcd") ==
+        "abc") would hand it the answer. Compared loosely, so that a
+        container of the same items in another type or order (a list for
+        an expected tuple or set, pairs for a dict), text as bytes or
+        bytes as text, a list of its characters, or a number as text all
+        count (hostile 9408). Plain data only (no candidate code runs); a
+        value too large to search counts as revealing."""
+        budget = [20000]
+        norms, texts = set(), []
+        for w in wants:
+            norms.add(_reveal_norm(w, budget))
+            texts.extend(_reveal_texts(w))
+        todo = [args, kw]
         while todo:
             v = todo.pop()
-            budget -= 1
-            if budget < 0:
+            if budget[0] < 0:
+                return True
+            if _reveal_norm(v, budget) in norms:
                 return True
             t = type(v)
-            for w in wants:
-                tw = type(w)
-                if t is tw and t in (str, bytes):
-                    hit = w in v
-                elif tw in (bool, type(None)) or t in (bool, type(None)):
-                    hit = t is tw and v == w
-                elif tw in (int, float, complex):
-                    hit = t in (int, float, complex) and v == w
-                else:   # a list, tuple, set or dict: an equal one
-                    hit = t is tw and v == w
-                if hit:
-                    return True
+            if t in (str, bytes, bytearray) or (
+                    t in (list, tuple) and v and
+                    all(type(c) is str and len(c) == 1 for c in v)):
+                for have in _reveal_texts(v if t in (str, bytes, bytearray)
+                                          else "".join(v)):
+                    if any(w in have for w in texts):
+                        return True
             if t in (list, tuple, set, frozenset):
                 todo.extend(v)
             elif t is dict:
                 todo.extend(v.keys())
                 todo.extend(v.values())
-        return False
+        return budget[0] < 0
 
     plans = {}      # test -> io_plan(), made ahead by plan_batch
     batched = set()  # tests whose call went in a batch
@@ -1624,27 +1665,123 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
     return 0
 
 
+def _skips(cls):
+    """Whether an exception class means "skip this test" to unittest (a
+    skip is no failure): unittest.SkipTest and its subclasses. The
+    candidate's exception of such a class, named by the standard library's
+    name, reaches the tests as its built-in base instead (hostile 9407)."""
+    ut = sys.modules.get("unittest")
+    skip = getattr(ut, "SkipTest", None)
+    return isinstance(skip, type) and issubclass(cls, skip)
+
+
+def _reveal_norm(v, budget):
+    """A loose form of plain data for reveals(): numbers by value (True is
+    1), text and bytes alike (bytes as Latin-1), any container as the sorted
+    forms of its items (a dict as its (key, value) pairs)."""
+    budget[0] -= 1
+    t = type(v)
+    if t in (bool, int, float, complex):
+        return ("n", v)
+    if t is str:
+        return ("t", v)
+    if t is bytes or t is bytearray:
+        return ("t", bytes(v).decode("latin-1"))
+    if t is dict:
+        v = list(v.items())
+    elif t not in (list, tuple, set, frozenset):
+        return ("o", repr(v) if v is None or v is Ellipsis else id(v))
+    if budget[0] < 0 or len(v) > budget[0]:
+        budget[0] = -1
+        return ("o", None)
+    return ("c", tuple(sorted((_reveal_norm(x, budget) for x in v),
+                              key=repr)))
+
+
+def _reveal_texts(v):
+    """The texts under which a value shows as part of a string: text itself,
+    bytes decoded (UTF-8 and Latin-1), a number of two digits or more."""
+    t = type(v)
+    if t is str:
+        return [v]
+    if t is bytes or t is bytearray:
+        return [bytes(v).decode("utf-8", "ignore"),
+                bytes(v).decode("latin-1")]
+    if t in (int, float) and t is not bool and len(str(v)) >= 2:
+        return [str(v)]
+    return []
+
+
 def _state_of_judge():
     """What one job's test code could change in the persistent judge that
     would change a later job's verdict: the bindings of builtins, of the
     harness itself and of the modules tests use, process-wide hooks and
-    settings. Compared after every job; a judge that changed is replaced."""
-    mods = [sys.modules.get(m) for m in _WATCHED_MODULES]
-    # Keys and values as tuples (built and compared in C: ~0.1 ms in all);
-    # values compare by identity first, so a rebinding shows.
-    return ([(tuple(m.__dict__), tuple(map(id, m.__dict__.values())))
-             for m in mods if m],
-            sys.get_int_max_str_digits(), sys.getdefaultencoding(),
-            tuple(map(id, getattr(sys.modules.get("warnings"), "filters",
-                                  ()))),
-            sys.modules["_thread"]._count(),
-            sys.gettrace(), sys.getprofile(), sys.getrecursionlimit(),
-            sys.getswitchinterval(), umask(),
-            gc.isenabled(), threading_count(), sorted(os.environ.items()),
-            [signal.getsignal(x) for x in _IGNORED_IN_JUDGE],
-            sys.stdout, sys.stderr, sys.stdin, sys.excepthook,
-            sys.displayhook, sys.path[:], tuple(sys.meta_path),
-            resource.getrlimit(resource.RLIMIT_AS))
+    settings. Compared after every job (_same_state); a judge that changed
+    is replaced. Returns (plain data compared by value, objects compared by
+    identity): an object that claims to equal anything still shows."""
+    vals, refs = [], []
+    for name in _WATCHED_MODULES:
+        m = sys.modules.get(name)
+        if m is None:
+            vals.append(None)
+            continue
+        d = m.__dict__
+        vals.append(tuple(d))
+        refs.extend(d.values())
+        # and the dicts of its classes that code can change (Counter's
+        # __eq__; a built-in type's cannot be)
+        for c in _mutable_classes(name, m):
+            vals.append(tuple(c.__dict__))
+            refs.extend(c.__dict__.values())
+    # The harness's own functions by their code and defaults, its classes
+    # by their dicts: a swapped __code__ (equal, status_of) keeps the
+    # function's identity (hostile 9309, 9406).
+    for v in list(globals().values()):
+        if type(v) is type(_state_of_judge):
+            refs += (v.__code__, v.__defaults__, v.__kwdefaults__)
+        elif isinstance(v, type) and v.__module__ == __name__:
+            vals.append(tuple(v.__dict__))
+            refs.extend(v.__dict__.values())
+    filters = getattr(sys.modules.get("warnings"), "filters", ())
+    hooks = [sys.gettrace(), sys.getprofile(), sys.stdout, sys.stderr,
+             sys.stdin, sys.excepthook, sys.displayhook]
+    hooks += [signal.getsignal(x) for x in _IGNORED_IN_JUDGE]
+    hooks += list(sys.meta_path)
+    hooks += list(filters)
+    refs.extend(hooks)
+    vals.append((sys.get_int_max_str_digits(), sys.getdefaultencoding(),
+                 len(filters), len(sys.meta_path),
+                 sys.modules["_thread"]._count(), sys.getrecursionlimit(),
+                 sys.getswitchinterval(), umask(), gc.isenabled(),
+                 threading_count(), sorted(os.environ.items()),
+                 sys.path[:], resource.getrlimit(resource.RLIMIT_AS)))
+    return vals, refs
+
+
+_class_cache = {}
+
+
+def _mutable_classes(name, m):
+    """The classes a watched module defines whose dict code can change
+    (not built-in, immutable types), found once per module object; not
+    those of ast and typing."""
+    if name in ("ast", "typing"):
+        return ()   # 186 classes (node kinds, typing's machinery): 0.3
+        # ms a job to watch; left out (docs/SANDBOX.md)
+    got = _class_cache.get(name)
+    if got is None or got[0] is not m:
+        got = (m, [v for v in list(m.__dict__.values())
+                   if isinstance(v, type) and v.__module__ == m.__name__ and
+                   not v.__flags__ & (1 << 8)])   # Py_TPFLAGS_IMMUTABLETYPE
+        _class_cache[name] = got
+    return got[1]
+
+
+def _same_state(a, b):
+    """Whether two _state_of_judge() results are the same: the plain data
+    equal, the objects the very same ones."""
+    return a[0] == b[0] and len(a[1]) == len(b[1]) and \
+        all(map(operator.is_, a[1], b[1]))
 
 
 def umask():
@@ -1875,7 +2012,8 @@ def judge_server(ctl, tick_fd):
         flush_stdio()
         # Whether this judge goes on is part of its last word on the job,
         # so that PID 1 never hands a job to a judge on its way out.
-        leaving = jobs + 1 >= JUDGE_JOBS_MAX or _state_of_judge() != _judge_clean[0]
+        leaving = jobs + 1 >= JUDGE_JOBS_MAX or not _same_state(
+            _state_of_judge(), _judge_clean[0])
         r1 = resource.getrusage(resource.RUSAGE_SELF)
         tick("E", code, round((r1.ru_utime + r1.ru_stime - r0.ru_utime -
                                r0.ru_stime) * 1000.0, 3), leaving)

@@ -671,6 +671,17 @@ static void judge_kept_unless_a_test_changed_it(void **state)
 				"math.e > 2", pid };
 	const char *imp[] = { "import unittest\nassert unittest.TestCase",
 			      pid };
+	const char *patch_class[] = { "import collections\n"
+				      "collections.Counter.__eq__ = "
+				      "lambda a, b: True", pid };
+	const char *patch_code[] = { "import sys\n"
+				     "h = sys.modules.get('harness') or "
+				     "sys.modules['__main__']\n"
+				     "h.equal.__code__ = (lambda expected, got, "
+				     "atol: True).__code__", pid };
+	const char *counter[] = { "from collections import Counter\n"
+				  "assert Counter('a') != Counter('b')",
+				  "assert f(1) == 3", pid };
 	char first[64];
 	json_t *v;
 
@@ -702,7 +713,21 @@ static void judge_kept_unless_a_test_changed_it(void **state)
 	v = run_in(warm, "python", sol, check, 2, 0);
 	assert_string_equal(test_status(v, 0), "pass");
 	assert_string_not_equal(test_detail(v, 1), first);
+	snprintf(first, sizeof first, "%s", test_detail(v, 1));
 	json_decref(v);
+	/* a class's dict (Counter's __eq__) and a harness function's code
+	 * (equal's __code__, same function object) are watched too */
+	for (int i = 0; i < 2; i++) {
+		v = run_in(warm, "python", sol, i ? patch_code : patch_class,
+			   2, 0);
+		json_decref(v);
+		v = run_in(warm, "python", sol, counter, 3, 0);
+		assert_string_equal(test_status(v, 0), "pass");
+		assert_string_equal(test_status(v, 1), "fail");
+		assert_string_not_equal(test_detail(v, 2), first);
+		snprintf(first, sizeof first, "%s", test_detail(v, 2));
+		json_decref(v);
+	}
 }
 
 /* C I/O tests: the program prints what the call returned (by type); the
