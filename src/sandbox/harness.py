@@ -151,15 +151,38 @@ _NO_IMPORT = frozenset({"antigravity", "this", "idlelib", "turtle",
                         "test", "ensurepip", "venv", "lib2to3", "pdb",
                         "code", "pydoc_data"})
 _PLAIN_SCALARS = (type(None), bool, int, float, complex, str, bytes)
-# What the judge never resolves for the candidate by name (Endpoint.by_name):
-# builtins that run, import or reach code, frames and attributes, and every
-# function and class (exception classes aside) of the modules that reach
-# the process, the interpreter or the file system. The modules themselves
-# still cross (a solution's `import os` is the judge's os for the tests).
+# What the judge never resolves for the candidate by name (Endpoint.by_name,
+# _may_name): builtins that run, import or reach code, frames and
+# attributes; functions of modules not in _FUNCTION_MODULES; classes
+# (exception classes aside) of the modules that reach the process, the
+# interpreter, the files or code. The modules themselves still cross (a
+# solution's `import os` is the judge's os for the tests).
 _NO_BUILTINS = frozenset({"exec", "eval", "compile", "open", "input",
                           "breakpoint", "globals", "locals", "vars",
                           "getattr", "setattr", "delattr", "help", "exit",
                           "quit"})
+# Modules whose functions the candidate may name (a solution's `from math
+# import gcd`, `reduce`, `heapq.heappush`): pure computation on data.
+_FUNCTION_MODULES = frozenset({
+    "math", "cmath", "decimal", "fractions", "numbers", "statistics",
+    "random", "string", "re", "textwrap", "unicodedata", "difflib",
+    "collections", "heapq", "bisect", "array", "copy", "itertools",
+    "functools", "operator", "datetime", "calendar", "json", "struct",
+    "binascii", "base64", "hashlib", "zlib"})
+
+
+def _may_name(mod, qual, obj):
+    """Whether the judge resolves mod.qual for the candidate: a function
+    only of builtins (not _NO_BUILTINS) or of _FUNCTION_MODULES; a class
+    of any other standard module but those of _NO_MEMBERS (exception
+    classes of any)."""
+    if isinstance(obj, type):
+        return mod not in _NO_MEMBERS or issubclass(obj, BaseException)
+    if mod == "builtins":
+        return qual not in _NO_BUILTINS
+    return mod in _FUNCTION_MODULES
+
+
 _NO_MEMBERS = frozenset({"os", "posix", "sys", "subprocess", "shutil",
                          "importlib", "runpy", "pickle", "marshal", "shelve",
                          "dbm", "ctypes", "gc", "inspect", "code", "codeop",
@@ -170,7 +193,8 @@ _NO_MEMBERS = frozenset({"os", "posix", "sys", "subprocess", "shutil",
                          "sqlite3", "pkgutil", "zipimport", "atexit",
                          "weakref", "trace", "tracemalloc", "faulthandler",
                          "pdb", "bdb", "sysconfig", "site", "unittest",
-                         "doctest", "types", "copyreg", "builtins_"})
+                         "doctest", "types", "copyreg", "timeit",
+                         "profile", "cProfile", "typing", "dataclasses"})
 
 
 def _builtin_exc_base(cls):
@@ -816,13 +840,12 @@ class Endpoint:
             if not (isinstance(obj, type) or type(obj) in _BY_NAME_TYPES):
                 raise WireError("not a module, class or function: %s.%s" %
                                 (mod, qual))
-            if qual and (mod in _NO_MEMBERS or (
-                    mod == "builtins" and qual in _NO_BUILTINS)) and not (
-                    isinstance(obj, type) and issubclass(obj, BaseException)):
-                # The judge's own exec, setattr, os.system, Popen...: a
-                # test that calls what the candidate named with what the
-                # candidate returned would run the candidate's code in the
-                # judge. Left out, as a name the judge does not hold.
+            if qual and not _may_name(mod, qual, obj):
+                # The judge's own exec, setattr, os.system, Popen,
+                # timeit.timeit, typing.get_type_hints...: a test that
+                # calls what the candidate named with what the candidate
+                # returned would run the candidate's code in the judge.
+                # Left out, as a name the judge does not hold.
                 return _UNRESOLVED
             return obj
         try:
