@@ -4,14 +4,17 @@ tasks (docs/RUN.md, "The default teacher").
 
 Usage: teacher-eval.py [--kiln KILN] [-n N] [--seed S]
                        [--split heldout|train|heldout-template|train-template]
-                       [--exclude TASKS] [--phrasing K] [--keep] MODEL.bin
+                       [--exclude TASKS] [--phrasing K]
+                       [--best-of B [--temperature T]] [--keep] MODEL.bin
 
 Held-out tasks (kiln bank --split heldout: every task has a parameter
 value or a composition the teacher never saw; heldout-template: a
 template it never saw, for a teacher trained with --split train-template)
 of depth 1 and of depth 2 (from --depth 2, the tasks with bank.depth ==
 2). kiln serve serves MODEL on loopback; kiln generate
-asks it (greedy) for one solution a task (--test-sets 0: the task's own
+asks it (greedy; or with --best-of B, the best of B samples by the model's
+own mean token log-probability) for one solution a task (--test-sets 0:
+the task's own
 hidden tests judge it) and kiln verify gives pass@1, by depth and by
 phrasing frame; a second kiln generate asks for one test set a task and
 scripts/bank-test-rates.py gives the tests' validity and discrimination.
@@ -67,6 +70,12 @@ def main():
                     "tasks)")
     ap.add_argument("--phrasing", type=int, choices=[0, 1, 2, 3],
                     help="only tasks of this phrasing frame")
+    ap.add_argument("--best-of", type=int, default=0,
+                    help="each solution the best of B samples by the "
+                    "model's mean token log-probability (kiln generate "
+                    "--best-of), at --temperature; tests stay greedy")
+    ap.add_argument("--temperature", type=float, default=0.8,
+                    help="with --best-of: the samples' temperature")
     ap.add_argument("--keep", action="store_true",
                     help="keep the work folder (tasks, answers, verdicts) "
                     "and print its path to stderr")
@@ -116,8 +125,11 @@ def main():
     store = os.path.join(tmp, "gen.store")
     try:
         sol = os.path.join(tmp, "sol.jsonl")
+        decode = ["--temperature", "0"] if a.best_of <= 1 else \
+            ["--temperature", str(a.temperature), "--best-of",
+             str(a.best_of)]
         run([kiln, "generate", "--backend", url, "-m", "teacher", "-k", "1",
-             "--test-sets", "0", "--temperature", "0", "--max-tokens",
+             "--test-sets", "0"] + decode + ["--max-tokens",
              "256", "-c", "8", "--store", store, "-q", "-o", sol,
              tasks_path])
         tst = os.path.join(tmp, "tests.jsonl")
@@ -139,7 +151,8 @@ def main():
             n, p = by.get(key, (0, 0))
             by[key] = (n + 1, p + (status.get(t["id"]) == "pass"))
     out = {"model": a.model, "tasks_per_depth": a.n, "seed": a.seed,
-           "phrasing": a.phrasing,
+           "phrasing": a.phrasing, "best_of": a.best_of,
+           "temperature": a.temperature if a.best_of > 1 else 0,
            "split": a.split, "excluded": len(seen),
            "pass@1": {k: round(p / n, 3) for k, (n, p) in sorted(by.items())},
            "n": {k: n for k, (n, p) in sorted(by.items())}}

@@ -52,6 +52,9 @@ typedef struct kiln_generate_opts {
 	int joint;             /* solution + tests in one answer (not with
 				  completions) */
 	int test_sets;         /* test requests per task (default 1; 0: none) */
+	int best_of;           /* each answer the best of this many samples
+				  by mean token log-probability (the API's
+				  best_of = best_of x n); 0 or 1: off */
 	double temperature;    /* default 0.8 */
 	double top_p;          /* default 0.95 */
 	int max_tokens;        /* default 1024 */

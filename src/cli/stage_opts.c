@@ -69,6 +69,10 @@ const kiln_opt cli_teacher_opts[] = {
 		"requests"),
 	KILN_OPT_ROW_DOUBLE("temperature", 't', G, temperature, 0, 2, "T",
 		"sampling temperature, 0 = greedy"),
+	KILN_OPT_ROW_INT("best-of", 0, G, best_of, 0, 128, "B",
+		"each answer the best of B samples by the model's mean token "
+		"log-probability (the API's best_of: B x choices; needs a "
+		"temperature > 0; kiln serve, vLLM); 0 or 1 = off"),
 	{ .name = "top-p", .kind = KILN_OPT_DOUBLE, KILN_OPT_F_(G, top_p),
 	  .dlo = 0, .dhi = 1, .flags = KILN_OPT_LO_OPEN, .arg = "P",
 	  .help = "nucleus sampling: the most likely tokens that together "

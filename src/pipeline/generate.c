@@ -61,6 +61,9 @@ char *kiln__request_body(const kiln_generate_opts *o, const char *prompt,
 	json_object_set_new(r, "max_tokens", json_integer(o->max_tokens));
 	json_object_set_new(r, "seed", json_integer(seed));
 	json_object_set_new(r, "n", json_integer(n));
+	if (o->best_of > 1)   /* absent otherwise: older cache keys hold */
+		json_object_set_new(r, "best_of",
+				    json_integer((json_int_t)o->best_of * n));
 	if (o->stop)
 		json_object_set_new(r, "stop", json_pack("[s]", o->stop));
 	text = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -633,6 +636,9 @@ static int complete_task(void *ctx, size_t ti, const kiln_teacher_slot *slots,
 			"temperature", o->temperature, "top_p", o->top_p,
 			"max_tokens", o->max_tokens,
 			"seed", (json_int_t)o->seed + (json_int_t)a[s].req);
+		if (o->best_of > 1)
+			json_object_set_new(teacher, "best_of",
+					    json_integer(o->best_of));
 		if (o->n > 1) {
 			int ch = 0;
 			while (ch < a[s].n && a[s].cand[ch] != i)

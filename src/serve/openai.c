@@ -311,15 +311,6 @@ static int text_modality(const json_t *v, const json_t *o)
 	       json_is_string(t) && !strcmp(json_string_value(t), "text");
 }
 
-/* best_of n (or 1 when n is absent): the n samples themselves. */
-static int best_of_n(const json_t *v, const json_t *o)
-{
-	const json_t *n = json_object_get(o, "n");
-	double want = json_is_number(n) ? json_number_value(n) : 1;
-
-	return json_is_number(v) && json_number_value(v) == want;
-}
-
 static const struct unsupported unsupported[] = {
 	{ "tools", 1, empty_array, "call tools" },
 	{ "tool_choice", 1, no_tool_choice, "call tools" },
@@ -332,8 +323,6 @@ static const struct unsupported unsupported[] = {
 	{ "presence_penalty", 3, is_zero, "apply penalties (only 0)" },
 	{ "frequency_penalty", 3, is_zero, "apply penalties (only 0)" },
 	{ "echo", 2, is_false, "echo the prompt" },
-	{ "best_of", 2, best_of_n,
-	  "rank samples (best_of must be n, or absent)" },
 	{ "suffix", 2, empty_string, "insert text (suffix)" },
 	{ "audio", 1, never, "produce audio" },
 	{ "modalities", 1, text_modality, "produce anything but text" },
@@ -720,7 +709,8 @@ int kiln__openai_parse(int chat, const char *body, size_t len,
 {
 	json_error_t jerr;
 	json_t *o, *v;
-	long long top_k, max_tokens, n, seed = 0;
+	long long top_k, max_tokens, n, seed = 0, best_of = 0;
+	int best_given = 0;
 	int rc = -1;
 
 	memset(a, 0, sizeof(*a));
@@ -772,20 +762,35 @@ int kiln__openai_parse(int chat, const char *body, size_t len,
 		      ? "max_completion_tokens" : "max_tokens", 1,
 		      MAX_TOKENS_CAP, &max_tokens, &a->max_given, e) ||
 	    int_param(o, "n", 1, KILN__SERVE_MAX_CHOICES, &n, NULL, e) ||
+	    int_param(o, "best_of", 1, KILN__SERVE_MAX_CHOICES, &best_of,
+		      &best_given, e) ||
 	    int_param(o, "seed", INT64_MIN, INT64_MAX, &seed, &a->seed_given, e))
 		goto out;
-	if (n * a->n_prompts > KILN__SERVE_MAX_PROMPTS) {
-		BAD(e, "invalid_value", "n", "%d prompts of %lld choices: at "
-		    "most %d choices in all", a->n_prompts, n,
-		    KILN__SERVE_MAX_PROMPTS);
+	if (!best_given)
+		best_of = n;
+	if (best_of < n) {
+		BAD(e, "invalid_value", "best_of", "best_of (%lld) must be at "
+		    "least n (%lld)", best_of, n);
 		goto out;
 	}
+	if (best_of * a->n_prompts > KILN__SERVE_MAX_PROMPTS) {
+		BAD(e, "invalid_value", best_given ? "best_of" : "n",
+		    "%d prompts of %lld choices: at most %d choices in all",
+		    a->n_prompts, best_of, KILN__SERVE_MAX_PROMPTS);
+		goto out;
+	}
+	a->best_of = (int)best_of;
 	a->p.top_k = top_k < 0 ? 0 : (int)top_k; /* -1: no limit, as vLLM */
 	a->p.max_tokens = (int)max_tokens;
 	a->n = (int)n;
 	a->p.seed = (uint64_t)seed;
 	if (get_bool(o, "stream", &a->stream, e) < 0)
 		goto out;
+	if (a->stream && a->best_of > a->n) {
+		BAD(e, "invalid_value", "best_of", "best_of greater than n "
+		    "cannot be streamed (the best are known at the end)");
+		goto out;
+	}
 	v = json_object_get(o, "stream_options");
 	if (json_is_object(v) &&
 	    get_bool(v, "include_usage", &a->include_usage, e) < 0)
@@ -837,11 +842,12 @@ int kiln__serve_parse_request(int chat, const char *body, size_t len,
 		}
 	}
 	*view = stop && prompts ?
-		json_pack("{sb so sf sf si si si sI sb sb sb sb so sb si}",
+		json_pack("{sb so sf sf si si si si sI sb sb sb sb so sb si}",
 			  "chat", a.chat, "prompts", prompts,
 			  "temperature", a.p.temperature,
 			  "top_p", a.p.top_p, "top_k", a.p.top_k,
 			  "max_tokens", a.p.max_tokens, "n", a.n,
+			  "best_of", a.best_of,
 			  "seed", (json_int_t)a.p.seed,
 			  "seed_given", a.seed_given,
 			  "max_given", a.max_given, "stream", a.stream,

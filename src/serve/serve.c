@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -80,6 +81,7 @@ struct req {
 	struct kiln__answer ans; /* ans.id points at id */
 	int include_usage;
 	int logprobs, top_logprobs; /* as asked (openai.c) */
+	int n, best_of;         /* choices a prompt returned, sampled */
 	char id[48];
 	int prompt_tokens, completion_tokens;
 	const char *finish;
@@ -188,26 +190,89 @@ static int logprobs_json(struct req *r, int i, size_t from, size_t before,
 	return 0;
 }
 
+/* The mean log-probability of choice i's tokens (-INFINITY for none):
+ * best_of's measure, "the highest log probability per token". */
+static int mean_logprob(struct req *r, int i, double *mean)
+{
+	kiln_token_logprob *lp;
+	size_t n;
+	double sum = 0;
+
+	if (kiln_batch_read_logprobs(r->br, i, 0, &lp, &n, NULL))
+		return -1;
+	for (size_t k = 0; k < n; k++)
+		sum += lp[k].logprob;
+	free(lp);
+	*mean = n ? sum / (double)n : -INFINITY;
+	return 0;
+}
+
+/* With best_of > n: order[] = for each prompt, the indices of its n
+ * choices of highest mean log-probability, best first (ties: the
+ * earlier sample). Without: the choices as they are. -1: no memory. */
+static int rank_choices(struct req *r, int *order)
+{
+	int per = r->best_of, prompts = kiln_batch_choices(r->br) / per;
+	double score[KILN__SERVE_MAX_PROMPTS];
+	int idx[KILN__SERVE_MAX_PROMPTS];
+
+	for (int k = 0; k < prompts; k++) {
+		for (int j = 0; j < per; j++) {
+			int at = j;
+
+			score[j] = 0;
+			if (per > r->n && mean_logprob(r, k * per + j,
+						       &score[j]))
+				return -1;
+			/* insertion, stable: after every equal score */
+			while (at > 0 && score[idx[at - 1]] < score[j]) {
+				idx[at] = idx[at - 1];
+				at--;
+			}
+			idx[at] = j;
+		}
+		for (int j = 0; j < r->n; j++)
+			order[k * r->n + j] = k * per + idx[j];
+	}
+	return 0;
+}
+
 /* The whole answer of a finished request. */
 static json_t *answer_json(struct req *r)
 {
 	json_t *a = kiln__openai_head(&r->ans, 0), *choices = json_array();
-	int n = kiln_batch_choices(r->br);
+	int total = kiln_batch_choices(r->br);
+	int n = total / r->best_of * r->n;
+	int order[KILN__SERVE_MAX_PROMPTS];
 
-	if (!a || !choices)
+	if (!a || !choices || rank_choices(r, order))
 		goto fail;
 	r->completion_tokens = 0;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < total; i++) {   /* every sample counts */
 		enum kiln_finish f;
 		char *text;
 		size_t len;
 		int tokens;
+
+		if (kiln_batch_read(r->br, i, 0, &text, &len, &f, &tokens,
+				    NULL))
+			goto fail;
+		free(text);
+		r->completion_tokens += tokens;
+	}
+	for (int i = 0; i < n; i++) {
+		enum kiln_finish f;
+		char *text;
+		size_t len;
 		size_t used;
 		json_t *ch, *lp;
 
-		if (kiln_batch_read(r->br, i, 0, &text, &len, &f, &tokens, NULL))
+		int tokens;
+
+		if (kiln_batch_read(r->br, order[i], 0, &text, &len, &f,
+				    &tokens, NULL))
 			goto fail;
-		if (logprobs_json(r, i, 0, SIZE_MAX, &lp, &used)) {
+		if (logprobs_json(r, order[i], 0, SIZE_MAX, &lp, &used)) {
 			free(text);
 			goto fail;
 		}
@@ -216,7 +281,6 @@ static json_t *answer_json(struct req *r)
 		free(text);
 		if (!ch || json_array_append_new(choices, ch))
 			goto fail;
-		r->completion_tokens += tokens;
 		r->finish = kiln__openai_finish(f);
 	}
 	if (json_object_set_new(a, "choices", choices) ||
@@ -489,6 +553,10 @@ static enum MHD_Result handle_generate(struct req *r)
 	r->include_usage = a.include_usage;
 	r->logprobs = a.p.logprobs;
 	r->top_logprobs = a.p.top_logprobs;
+	r->n = a.n;
+	r->best_of = a.best_of;
+	if (a.best_of > a.n)
+		a.p.logprobs = 1;   /* to rank them */
 	n_prompts = a.n_prompts;
 	if (encode_prompts(r, &a, ids, n_ids, &e)) {
 		rc = -1;
@@ -505,7 +573,7 @@ static enum MHD_Result handle_generate(struct req *r)
 	r->ans.created = (long long)time(NULL);
 	r->ans.model = s->model_name;
 	rc = kiln_batch_submit_many(s->b, (const int *const *)ids, n_ids,
-				    n_prompts, a.n, &a.p, &r->br, &err);
+				    n_prompts, a.best_of, &a.p, &r->br, &err);
 	if (rc) {
 		if (rc == KILN_ELIMIT)
 			apierr_set(&e, 503, "server_error", "queue_full", NULL,

@@ -55,6 +55,7 @@ struct kiln__ask {
 				   p.top_logprobs as asked */
 	int seed_given, max_given;
 	int n, stream, include_usage;
+	int best_of;            /* samples a prompt, the n best returned */
 	char **stop;
 	int n_stop;
 };

@@ -200,6 +200,51 @@ def seeds_test(srv):
     check("seed: other seed, other text", text_of(a) != text_of(c), (a, c))
 
 
+def best_of_test(srv):
+    """best_of B with n: the n of B samples (the same B a request with n=B
+    and that seed gives) of highest mean token log-probability, best
+    first; usage counts every sample."""
+    for path, body in (
+            ("/completions", {"prompt": "def main():\n", "max_tokens": 24,
+                              "temperature": 1.0, "seed": 5}),
+            ("/chat/completions", {"messages": [
+                {"role": "user", "content": "write a sort"}],
+                "max_tokens": 24, "temperature": 1.0, "seed": 6})):
+        chat = path.startswith("/chat")
+        all6 = srv.post(path, dict(body, n=6, logprobs=True if chat
+                                   else 0))[1]
+
+        def mean(c):
+            lp = c["logprobs"]["content"] if chat else \
+                c["logprobs"]["token_logprobs"]
+            lp = [x["logprob"] for x in lp] if chat else lp
+            return sum(lp) / len(lp) if lp else float("-inf")
+        means = [mean(c) for c in all6["choices"]]
+        rank = sorted(range(6), key=lambda i: (-means[i], i))
+        one = srv.post(path, dict(body, n=1, best_of=6))[1]
+        two = srv.post(path, dict(body, n=2, best_of=6))[1]
+        check("best_of %s: the sample of highest mean log-probability" %
+              path, text_of(one) == text_of(all6, rank[0]) and
+              len(one["choices"]) == 1 and
+              one["choices"][0]["logprobs"] is None, (one, means))
+        check("best_of %s: n=2 gives the two best, best first" % path,
+              [text_of(two, 0), text_of(two, 1)] ==
+              [text_of(all6, rank[0]), text_of(all6, rank[1])] and
+              [c["index"] for c in two["choices"]] == [0, 1], two)
+        check("best_of %s: usage counts every sample" % path,
+              one["usage"]["completion_tokens"] ==
+              all6["usage"]["completion_tokens"], (one["usage"],
+                                                   all6["usage"]))
+    st, j = srv.post("/completions", {"prompt": "x", "n": 3,
+                                      "best_of": 2})[:2]
+    check("best_of < n: 400", st == 400 and is_error(j, "invalid_value")
+          and j["error"]["param"] == "best_of", (st, j))
+    st, j = srv.post("/completions", {"prompt": "x", "best_of": 2,
+                                      "stream": True})[:2]
+    check("best_of > n with stream: 400", st == 400 and
+          is_error(j, "invalid_value"), (st, j))
+
+
 def batching_test(srv):
     def ask(p):
         return srv.post("/completions", {"prompt": p, "max_tokens": 48,
@@ -618,6 +663,19 @@ def generate_test(tmp, model):
         check("generate: answers and usage recorded",
               all("solution" in c and c["usage"]["completion_tokens"] > 0
                   for c in cands), cands[:1])
+        out2 = os.path.join(tmp, "cands-best.jsonl")
+        p = subprocess.run([KILN, "generate", "--backend", srv.url, "-m",
+                            "gen", "-k", "1", "--max-tokens", "32",
+                            "--best-of", "4", "--test-sets", "0", "-q",
+                            tasks, "-o", out2],
+                           capture_output=True, text=True, timeout=300)
+        best = [json.loads(l) for l in open(out2)] if p.returncode == 0 \
+            else []
+        check("generate --best-of: each answer the best of 4, recorded",
+              len(best) == 3 and all(
+                  c["teacher"].get("best_of") == 4 and
+                  c["usage"]["completion_tokens"] > 0 for c in best),
+              (p.stderr[-1500:], best[:1]))
     finally:
         check("generate: server exits 0", srv.stop() == 0)
 
@@ -637,6 +695,7 @@ def main():
     try:
         routes_test(srv)
         seeds_test(srv)
+        best_of_test(srv)
         batching_test(srv)
         limits_test(srv)
         errors_test(srv, tmp)
