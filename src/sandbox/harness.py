@@ -163,12 +163,14 @@ _NO_BUILTINS = frozenset({"exec", "eval", "compile", "open", "input",
                           "quit"})
 # Modules whose functions the candidate may name (a solution's `from math
 # import gcd`, `reduce`, `heapq.heappush`): pure computation on data.
+# Not calendar's nor decimal's: their setfirstweekday and setcontext set
+# state for the whole process (hostile 9411).
 _FUNCTION_MODULES = frozenset({
-    "math", "cmath", "decimal", "fractions", "numbers", "statistics",
-    "random", "string", "re", "textwrap", "unicodedata", "difflib",
-    "collections", "heapq", "bisect", "array", "copy", "itertools",
-    "functools", "operator", "datetime", "calendar", "json", "struct",
-    "binascii", "base64", "hashlib", "zlib"})
+    "math", "cmath", "fractions", "numbers", "statistics", "random",
+    "string", "re", "textwrap", "unicodedata", "difflib", "collections",
+    "heapq", "bisect", "array", "copy", "itertools", "functools",
+    "operator", "datetime", "json", "struct", "binascii", "base64",
+    "hashlib", "zlib"})
 
 
 def _may_name(mod, qual, obj):
@@ -1301,6 +1303,29 @@ def import_watched(code):
     judge_imports([m for m in _WATCHED_MODULES if m in names])
 
 
+# Names that tests use for well-known libraries, and the module each means.
+_LIBRARY_ALIASES = {"np": "numpy", "numpy": "numpy", "pd": "pandas",
+                    "pandas": "pandas", "plt": "matplotlib.pyplot",
+                    "mpl": "matplotlib", "matplotlib": "matplotlib",
+                    "sp": "scipy", "scipy": "scipy", "nx": "networkx",
+                    "networkx": "networkx", "sympy": "sympy",
+                    "torch": "torch", "tf": "tensorflow",
+                    "tensorflow": "tensorflow", "jnp": "jax.numpy",
+                    "jax": "jax", "sklearn": "sklearn", "sns": "seaborn"}
+
+
+def library_alias(name):
+    """The judge's own import of the library a test's `np` (`pd`, `plt`...)
+    means, or None if it cannot import it (installed system packages only:
+    -I keeps the working directory and user paths out)."""
+    mod = _LIBRARY_ALIASES[name]
+    m = sys.modules.get(mod)
+    if m is None:
+        judge_imports([mod])
+        m = sys.modules.get(mod)
+    return m
+
+
 def is_module_named(name, value):
     return type(value) is type(sys) and value is sys.modules.get(name)
 
@@ -1505,6 +1530,15 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                     name, value = item
                     if value is _UNRESOLVED:
                         continue   # a module the judge will not import
+                    if name in _LIBRARY_ALIASES:
+                        # np, pd, plt...: the test means the library; the
+                        # judge's own import of it, or nothing, never the
+                        # candidate's object (a fake np.allclose that
+                        # always holds: hostile 9412)
+                        lib = library_alias(name)
+                        if lib is not None:
+                            ns[name] = lib
+                        continue
                     if shadows(name, value):
                         # Code tests keep the real one, and one that uses
                         # the name is refused (check_shadowed); an I/O test
@@ -1574,8 +1608,10 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
         container of the same items in another type or order (a list for
         an expected tuple or set, pairs for a dict), text as bytes or
         bytes as text, a list of its characters, or a number as text all
-        count (hostile 9408). Plain data only (no candidate code runs); a
-        value too large to search counts as revealing."""
+        count (hostile 9410), and so does a string of 3 characters or
+        more that is part of an expected text (9413). Plain data only (no
+        candidate code runs); a value too large to search counts as
+        revealing."""
         budget = [20000]
         norms, texts = set(), []
         for w in wants:
@@ -1595,6 +1631,10 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
                 for have in _reveal_texts(v if t in (str, bytes, bytearray)
                                           else "".join(v)):
                     if any(w in have for w in texts):
+                        return True
+                    # a piece of an expected text (its words in a list,
+                    # across arguments: hostile 9413), 3 characters or more
+                    if len(have) >= 3 and any(have in w for w in texts):
                         return True
             if t in (list, tuple, set, frozenset):
                 todo.extend(v)
@@ -1772,6 +1812,18 @@ def _state_of_judge():
     hooks += list(sys.meta_path)
     hooks += list(filters)
     refs.extend(hooks)
+    # process-wide settings of modules tests use: decimal's context (of
+    # this thread), calendar's first weekday
+    dec = sys.modules.get("decimal")
+    if dec is not None:
+        c = dec.getcontext()
+        vals.append((c.prec, c.rounding, c.Emin, c.Emax, c.capitals,
+                     c.clamp, tuple(sorted((k.__name__, v) for k, v in
+                                           c.traps.items()))))
+        refs.append(c)
+    cal = sys.modules.get("calendar")
+    if cal is not None:
+        vals.append(cal.firstweekday())
     vals.append((sys.get_int_max_str_digits(), sys.getdefaultencoding(),
                  len(filters), len(sys.meta_path),
                  sys.modules["_thread"]._count(), sys.getrecursionlimit(),

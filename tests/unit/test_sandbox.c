@@ -679,9 +679,15 @@ static void judge_kept_unless_a_test_changed_it(void **state)
 				     "sys.modules['__main__']\n"
 				     "h.equal.__code__ = (lambda expected, got, "
 				     "atol: True).__code__", pid };
+	const char *patch_decimal[] = { "import decimal\n"
+					"decimal.getcontext().prec = 5", pid };
 	const char *counter[] = { "from collections import Counter\n"
-				  "assert Counter('a') != Counter('b')",
+				  "assert Counter('a') != Counter('b')\n"
+				  "import decimal\n"
+				  "assert len(str(decimal.Decimal(1) / 3)) == 30",
 				  "assert f(1) == 3", pid };
+	const char *const *patches[] = { patch_class, patch_code,
+					 patch_decimal };
 	char first[64];
 	json_t *v;
 
@@ -715,11 +721,11 @@ static void judge_kept_unless_a_test_changed_it(void **state)
 	assert_string_not_equal(test_detail(v, 1), first);
 	snprintf(first, sizeof first, "%s", test_detail(v, 1));
 	json_decref(v);
-	/* a class's dict (Counter's __eq__) and a harness function's code
-	 * (equal's __code__, same function object) are watched too */
-	for (int i = 0; i < 2; i++) {
-		v = run_in(warm, "python", sol, i ? patch_code : patch_class,
-			   2, 0);
+	/* a class's dict (Counter's __eq__), a harness function's code
+	 * (equal's __code__, same function object) and decimal's context
+	 * are watched too */
+	for (int i = 0; i < 3; i++) {
+		v = run_in(warm, "python", sol, patches[i], 2, 0);
 		json_decref(v);
 		v = run_in(warm, "python", sol, counter, 3, 0);
 		assert_string_equal(test_status(v, 0), "pass");
