@@ -46,6 +46,11 @@ typedef struct kiln_job {
 	size_t ntests;
 	int program;
 	long timeout_ms;              /* > 0 overrides the box's limit */
+	/* Python I/O tests one call at a time, never in a batch: a batch shows
+	 * the candidate later calls' inputs, so it can spend an earlier test's
+	 * time on a later one (docs/SANDBOX.md); with this each test's
+	 * deadline is its own. Slower. */
+	int no_batch;
 	/* I/O tests (Python): NULL, or one entry per test, NULL for a code
 	 * test; where expect[i] is set, tests[i] is a call of the solution's
 	 * function with literal arguments ("f(1, [2])") and expect[i] the

@@ -45,6 +45,9 @@ typedef struct kiln_verify_opts {
 	 * slowest test), the reference being run once per task. */
 	double timeout_factor;     /* finite, >= 0 (else KILN_EINVAL) */
 	long timeout_floor_ms;
+	/* Python I/O tests one call at a time (kiln_job.no_batch): each
+	 * test's deadline its own. Implied by relative timeouts. */
+	int no_batch;
 	const json_t *references;
 	/* Each output line is the record itself with its verdict in a
 	 * "verdict" field (less id and candidate), instead of the verdict

@@ -34,6 +34,10 @@ static const kiln_opt verify_opts[] = {
 		  "slowest test, at least the floor" },
 	KILN_OPT_ROW_DURATION("timeout-floor", 0, A, v.timeout_floor_ms, 1,
 		CLI_MAX_DURATION_MS, "the floor"),
+	KILN_OPT_ROW_FLAG("no-batch", 0, A, v.no_batch,
+		"Python I/O tests one call at a time, so that each test's "
+		"deadline is its own (a batch shows the candidate later "
+		"inputs early; slower); implied by --timeout-factor"),
 	KILN_OPT_ROW_FLAG("carry", 0, A, v.carry,
 		"write each record with its verdict in a \"verdict\" field "
 		"(what the curation stages read) instead of the verdict "

@@ -794,7 +794,9 @@ static int render(kiln_box *box, const kiln_job *job, struct inflight *q,
 				(json_int_t)json_array_size(
 					json_object_get(b, "tests")))) != 0 ||
 		    json_object_set_new(req, "cpu", json_integer(
-				box->cfg.cpu - 1)) != 0)
+				box->cfg.cpu - 1)) != 0 ||
+		    (job->no_batch &&
+		     json_object_set_new(req, "batch", json_false()) != 0))
 			goto oom;
 		tb = json_dumps(b, JSON_COMPACT);
 	} else {

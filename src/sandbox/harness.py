@@ -1477,7 +1477,7 @@ _IGNORED_IN_JUDGE = [getattr(signal, n) for n in (
     "SIGIO", "SIGPWR", "SIGSTKFLT") if hasattr(signal, n)]
 
 
-def judge_job(chan, tick, det_fd, spec_fd, start):
+def judge_job(chan, tick, det_fd, spec_fd, start, batch=True):
     """Runs tests[start:] of one job against the candidate at the other end
     of chan, reporting each test's status (ticks, to PID 1) and its detail
     (to det_fd: spliced by PID 1 into the reply, unread). Returns 0, or
@@ -1668,7 +1668,7 @@ def judge_job(chan, tick, det_fd, spec_fd, start):
             wants.append(form[3])
             size += len(tests[j]) + len(expect[j] or "")
             j += 1
-        if len(calls) >= 2:
+        if len(calls) >= 2 and batch:
             try:
                 ep.send_batch(calls)
             except (WireError, RecursionError, ValueError, TypeError):
@@ -2071,13 +2071,17 @@ def judge_server(ctl, tick_fd):
             break
         req = json.loads(msg)
         spec_fd, chan, det_fd = fds
+        batch = req.get("batch") is not False
+        # without batches every tick goes out at once: each test's
+        # deadline is then its own to the tick
         tick.hold_s = min(TICK_HOLD_S, float(req.get("timeout_ms", 0)) /
-                          8000.0)
+                          8000.0) if batch else 0.0
         os.chdir(WORKDIR)   # made afresh by PID 1 for every job
         random.setstate(rand_state)   # every job's tests start alike
         r0 = resource.getrusage(resource.RUSAGE_SELF)
         try:
-            code = judge_job(chan, tick, det_fd, spec_fd, req["start"])
+            code = judge_job(chan, tick, det_fd, spec_fd, req["start"],
+                             batch)
         finally:
             for fd in fds:
                 try:
@@ -2658,6 +2662,7 @@ class Box:
         self.out_bytes = 0
         self.err_tail = b""
         self.timeout_ms = float(lim["timeout_ms"])
+        self.batch = job.get("batch") is not False
         self.err_head = b""   # a run's first stderr bytes (oom_text)
         t_start = now_ms()
         try:
@@ -2993,7 +2998,8 @@ class Box:
             try:
                 _socket.send_fds(self.judge_ctl, [json.dumps(
                     {"op": "job", "start": start,
-                     "timeout_ms": self.timeout_ms}).encode()],
+                     "timeout_ms": self.timeout_ms,
+                     "batch": self.batch}).encode()],
                     [spec_fd, j_fd, det_w])
             except OSError:
                 self.judge_down()

@@ -44,7 +44,7 @@ static double now_s(void)
 /* Sends a record's job to the box (the job's text is rendered now: the
  * record may change afterwards without harm). */
 static int submit_record(kiln_box *box, const json_t *rec, long timeout_ms,
-			 kiln_error *err)
+			 int no_batch, kiln_error *err)
 {
 	kiln_job job;
 	int rc = kiln_job_from_record(rec, &job, err);
@@ -52,6 +52,7 @@ static int submit_record(kiln_box *box, const json_t *rec, long timeout_ms,
 	if (rc)
 		return rc;
 	job.timeout_ms = timeout_ms;
+	job.no_batch = no_batch;
 	rc = kiln_box_submit(box, &job, err);
 	kiln_job_release(&job);
 	return rc;
@@ -100,7 +101,7 @@ static int collect_verdict(kiln_box *box, const json_t *rec, long timeout_ms,
 int kiln_verify_record(kiln_box *box, const json_t *rec, long timeout_ms,
 		       json_t **verdict, kiln_error *err)
 {
-	int rc = submit_record(box, rec, timeout_ms, err);
+	int rc = submit_record(box, rec, timeout_ms, 0, err);
 
 	*verdict = NULL;
 	return rc ? rc : collect_verdict(box, rec, timeout_ms, 0, verdict,
@@ -246,6 +247,10 @@ static void *worker_main(void *arg)
 	 * verdict. */
 	int pipeline = r->io->timeout_ms ||
 		       !(r->o->timeout_factor > 0 && r->o->references);
+	/* Relative timeouts measure each test's own time: no batches, in
+	 * which a candidate can spend one test's time on a later one. */
+	int no_batch = r->o->no_batch ||
+		       (r->o->timeout_factor > 0 && r->o->references);
 	struct slot *s = NULL, *nx = NULL;
 	long t = 0, tn = 0;
 
@@ -260,7 +265,8 @@ static void *worker_main(void *arg)
 			t = r->io->timeout_ms ?
 			    r->io->timeout_ms(r->io->ctx, s->rec) :
 			    relative_timeout(r, w->box, s->rec);
-			s->rc = submit_record(w->box, s->rec, t, &s->err);
+			s->rc = submit_record(w->box, s->rec, t, no_batch,
+					      &s->err);
 			pthread_mutex_lock(&r->mu);
 			if (s->rc) {
 				s->done = 1;
@@ -274,7 +280,8 @@ static void *worker_main(void *arg)
 			pthread_mutex_unlock(&r->mu);
 			tn = r->io->timeout_ms ?
 			     r->io->timeout_ms(r->io->ctx, nx->rec) : 0;
-			nx->rc = submit_record(w->box, nx->rec, tn, &nx->err);
+			nx->rc = submit_record(w->box, nx->rec, tn, no_batch,
+					       &nx->err);
 			pthread_mutex_lock(&r->mu);
 			if (nx->rc) {
 				nx->done = 1;

@@ -117,6 +117,43 @@ def main():
           v and statuses(v) == ["pass"] * 3 + ["error"] + ["pass"] * 3 +
           ["error"], v and statuses(v))
 
+    # --no-batch (and relative timeouts, which imply it): the candidate
+    # never sees a batch, so it cannot spend one test's time on a later
+    # test's input (docs/SANDBOX.md). This solution answers right only
+    # when no message of calls ("B") ever reached it.
+    peek = ("import sys\n"
+            "def _batched():\n"
+            "    f = sys._getframe(1)\n"
+            "    while f is not None:\n"
+            "        m = f.f_locals.get('msg')\n"
+            "        if type(m) is tuple and m and m[0] == 'B':\n"
+            "            return True\n"
+            "        f = f.f_back\n"
+            "    return False\n"
+            "def f(x):\n"
+            "    return x + (100 if _batched() else 1)\n")
+    # (arguments 0, 10, 20, 30 hold no earlier expected value: one batch)
+    tens = [{"call": "f(%d)" % (10 * i), "expect": str(10 * i + 1)}
+            for i in range(4)]
+    rec = {"id": "peek", "solution": peek, "tests": tens}
+    _, got = verify(tmp, "peek-batch", [rec])
+    check("batched: the candidate sees the batch",
+          got.get("peek") and statuses(got["peek"]) == ["fail"] * 4,
+          got.get("peek"))
+    _, got = verify(tmp, "peek-nobatch", [rec], "--no-batch")
+    check("--no-batch: one call at a time, no batch ever reaches it",
+          got.get("peek") and statuses(got["peek"]) == ["pass"] * 4,
+          got.get("peek"))
+    ref = os.path.join(tmp, "ref.jsonl")
+    write_jsonl(ref, [{"id": "peek", "solution":
+                       "def f(x):\n    return x + 1\n",
+                       "tests": tens}])
+    _, got = verify(tmp, "peek-relative", [rec], "--tasks", ref,
+                    "--timeout-factor", "4")
+    check("relative timeouts imply --no-batch",
+          got.get("peek") and statuses(got["peek"]) == ["pass"] * 4,
+          got.get("peek"))
+
     run("rm", "-rf", tmp)
     return check.finish()
 
