@@ -653,7 +653,7 @@ static const char cpp_fns_awk[] =
 	"\tnm -D --defined-only \"$(cc -print-file-name=libc.so.6)\" \\\n" \
 	"\t\t\"$(cc -print-file-name=libm.so.6)\" | awk '{ print $NF }' >libc.txt\n" \
 	"fi\n" \
-	"all=0\n" \
+	"all=${syms_all:-0}\n" \
 	"[ -e tests-include ] && all=1\n" \
 	"awk -v all=$all -f syms.awk libc.txt main.s >&2\n"
 
@@ -669,6 +669,10 @@ static const char c_build_sh[] =
 	"fi\n"
 	"cc -std=gnu17 -O1 -pipe -fkeep-static-functions -fkeep-inline-functions \\\n"
 	"\t-S main.i\n"
+	"# C: a static named like a C-library function is refused whatever the\n"
+	"# tests include (one outside kiln's prelude, isupper of <ctype.h>,\n"
+	"# took the tests' implicitly declared calls: hostile 9418)\n"
+	"syms_all=1\n"
 	SYMS_SH
 	"cc -std=gnu17 -O1 -pipe -o prog \"k$1.c\" main.s -lm\n"
 	"chmod 111 prog\n";
