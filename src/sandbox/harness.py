@@ -1530,9 +1530,10 @@ def judge_job(chan, tick, det_fd, spec_fd, start, batch=True):
                     name, value = item
                     if value is _UNRESOLVED:
                         continue   # a module the judge will not import
-                    if name in _LIBRARY_ALIASES:
-                        # np, pd, plt...: the test means the library; the
-                        # judge's own import of it, or nothing, never the
+                    if name in _LIBRARY_ALIASES and name != entry:
+                        # np, pd, plt...: the test means the library (but
+                        # for the record's own entry_point); the judge's
+                        # own import of it, or nothing, never the
                         # candidate's object (a fake np.allclose that
                         # always holds: hostile 9412)
                         lib = library_alias(name)

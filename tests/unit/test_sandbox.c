@@ -736,6 +736,27 @@ static void judge_kept_unless_a_test_changed_it(void **state)
 	}
 }
 
+/* A test's np, tf, pd... mean the library (hostile 9412), but the record's
+ * own entry_point under such a name is the solution's function. */
+static void library_alias_but_entry_point(void **state)
+{
+	const char *tests[] = { "assert tf(1) == 2", "assert tf(5) == 6" };
+	kiln_job job = { .language = "python", .solution =
+			 "def tf(x):\n    return x + 1\n", .tests = tests,
+			 .ntests = 2, .entry_point = "tf" };
+	kiln_error err;
+	json_t *v = NULL;
+
+	(void)state;
+	assert_int_equal(kiln_box_run(warm, &job, &v, &err), 0);
+	assert_string_equal(status(v), "pass");
+	json_decref(v);
+	job.entry_point = NULL;   /* then tf is tensorflow's name: not hers */
+	assert_int_equal(kiln_box_run(warm, &job, &v, &err), 0);
+	assert_string_not_equal(status(v), "pass");
+	json_decref(v);
+}
+
 /* C I/O tests: the program prints what the call returned (by type); the
  * harness compares it with the expected value, which the program never
  * sees. A test of a type kiln cannot compare does not compile. */
@@ -819,6 +840,7 @@ int main(void)
 		cmocka_unit_test(c_io_tests_are_judged_by_kiln),
 		cmocka_unit_test(handles_serve_common_tests),
 		cmocka_unit_test(judge_kept_unless_a_test_changed_it),
+		cmocka_unit_test(library_alias_but_entry_point),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
