@@ -534,6 +534,15 @@ static const char c_syms_awk[] =
 	"function defined(n) {\n"
 	"\tsub(/@.*/, \"\", n)\n"
 	"\tif (n in libc)\n\t\tdef[n] = 1\n}\n"
+	"BEGIN {\n"
+	"\t# the identifiers of the tests' own text (C: a static named like\n"
+	"\t# a C-library function that the tests name takes their calls)\n"
+	"\tif (tests != \"\")\n"
+	"\t\twhile ((getline line < tests) > 0) {\n"
+	"\t\t\tgsub(/[^A-Za-z0-9_]+/, \" \", line)\n"
+	"\t\t\tnw = split(line, w, \" \")\n"
+	"\t\t\tfor (j = 1; j <= nw; j++)\n\t\t\t\tnamed[w[j]] = 1\n"
+	"\t\t}\n}\n"
 	"NR == FNR { sub(/@.*/, \"\"); libc[$0] = 1; next }\n"
 	"/^[A-Za-z_.$][A-Za-z0-9_.$]*:/ { defined(substr($0, 1, index($0, \":\") - 1)) }\n"
 	"/^[ \\t]*\\.(globl|weak|set|equ|equiv|comm|lcomm|symver|weakref)[ \\t]/ {\n"
@@ -548,7 +557,7 @@ static const char c_syms_awk[] =
 	"\t\tn = f[k + 2]\n\t\tsub(/@.*/, \"\", n)\n\t\tglobal[n] = 1\n\t}\n}\n"
 	"END {\n"
 	"\tfor (n in def)\n"
-	"\t\tif (all || n in global) {\n"
+	"\t\tif (all || n in global || n in named) {\n"
 	"\t\t\tbad = 1\n"
 	"\t\t\tprint \"kiln: the solution defines \" n \", a name of the C \" \\\n"
 	"\t\t\t      \"library (it would replace it for the tests)\"\n\t\t}\n"
@@ -661,9 +670,9 @@ static const char cpp_fns_awk[] =
 	"\tnm -D --defined-only \"$(cc -print-file-name=libc.so.6)\" \\\n" \
 	"\t\t\"$(cc -print-file-name=libm.so.6)\" | awk '{ print $NF }' >libc.txt\n" \
 	"fi\n" \
-	"all=${syms_all:-0}\n" \
+	"all=0\n" \
 	"[ -e tests-include ] && all=1\n" \
-	"awk -v all=$all -f syms.awk libc.txt main.s >&2\n"
+	"awk -v all=$all -v tests=\"$syms_tests\" -f syms.awk libc.txt main.s >&2\n"
 
 static const char c_build_sh[] =
 	"# kiln: builds a C job (src/sandbox/lang.c). $1: this job's random ID.\n"
@@ -677,10 +686,11 @@ static const char c_build_sh[] =
 	"fi\n"
 	"cc -std=gnu17 -O1 -pipe -fkeep-static-functions -fkeep-inline-functions \\\n"
 	"\t-S main.i\n"
-	"# C: a static named like a C-library function is refused whatever the\n"
-	"# tests include (one outside kiln's prelude, isupper of <ctype.h>,\n"
-	"# took the tests' implicitly declared calls: hostile 9418)\n"
-	"syms_all=1\n"
+	"# C: a static named like a C-library function that the tests name is\n"
+	"# refused whatever they include (one outside kiln's prelude, isupper\n"
+	"# of <ctype.h>, took the tests' implicitly declared calls: hostile\n"
+	"# 9418); a helper the tests never name (error) stays allowed\n"
+	"syms_tests=\"t$1.c\"\n"
 	SYMS_SH
 	"cc -std=gnu17 -O1 -pipe -o prog \"k$1.c\" main.s -lm\n"
 	"chmod 111 prog\n";
