@@ -273,8 +273,18 @@ async function errors() {
         'penalties 0) are accepted', ok.choices.length === 1, ok);
   await expectError('echo: true: unsupported',
     () => complete('a', { echo: true }), 400, 'unsupported_parameter', 'echo');
-  await expectError('best_of 3 with n 1: unsupported',
-    () => complete('a', { best_of: 3 }), 400, 'unsupported_parameter',
+  // best_of (docs/SERVE.md): the official client's field reaches kiln;
+  // fewer than n is refused
+  const opts = { max_tokens: 4, temperature: 1, seed: 3 };
+  const best = await complete('a', { ...opts, best_of: 3 });
+  const all3 = await complete('a', { ...opts, n: 3 });
+  check('best_of 3 with n 1: one of the three samples, usage of all three',
+        best.choices.length === 1 &&
+        all3.choices.some((c) => c.text === best.choices[0].text) &&
+        best.usage.completion_tokens === all3.usage.completion_tokens,
+        [best, all3]);
+  await expectError('best_of 1 with n 2: invalid_value',
+    () => complete('a', { best_of: 1, n: 2 }), 400, 'invalid_value',
     'best_of');
   await expectError('suffix: unsupported',
     () => complete('a', { suffix: '}' }), 400, 'unsupported_parameter',
