@@ -574,13 +574,23 @@ static const char c_syms_awk[] =
  * strcmp is inlined into the tests' calls and never emitted, so
  * syms.awk never sees it), any function of namespace std or __gnu_cxx
  * (an explicit specialisation of std::operator== for vector<int>); and,
- * where the tests' code calls it or takes its address, an operator other
+ * where the tests' code reaches it (calls it or takes its address,
+ * directly or through functions of neither half: libstdc++'s
+ * optional<Evil> == 3 calls Evil's operator==), an operator other
  * than () (a global operator== on std::string, preferred to libstdc++'s
  * templates by overload resolution; a member operator== or operator bool
  * of a type the solution returns in place of the library's), and an
  * overload of a C library name or of a function the tests define
  * (strlen(char *) is a better match for a char array than <string.h>'s)
  * unless it is the entry point (the record's entry_point, -v entry).
+ * It also checks the type of each function the tests call directly,
+ * from the probes (KILN_SYM(probe)<decltype(P), P>, whose name in the
+ * dump spells the type): one function returning a plain value (a
+ * number, bool, string, or a standard container, pair or tuple of
+ * them: with std::optional<bool>, assert(f(x)) asks "has a value"). The
+ * entry point's probe is in the unit; the other functions' names go to
+ * -v calls=FILE for build.sh's second build, whose dump is checked with
+ * -v checked=NAMES.
  * The tests' half is compiled with optimize("no-inline"), which also
  * keeps the front end from folding a call to a constexpr function with
  * constant arguments away (the folded function is never compiled, so
@@ -592,18 +602,84 @@ static const char cpp_fns_awk[] =
 	"\tsub(/.*::/, \"\", n)\n"
 	"\treturn n\n"
 	"}\n"
+	"# Where pat first starts in t outside <> and (), or 0\n"
+	"function top(t, pat,    k, d, c) {\n"
+	"\tfor (k = 1; k <= length(t); k++) {\n"
+	"\t\tc = substr(t, k, 1)\n"
+	"\t\tif (!d && substr(t, k, length(pat)) == pat)\n"
+	"\t\t\treturn k\n"
+	"\t\tif (c == \"<\" || c == \"(\")\n"
+	"\t\t\td++\n"
+	"\t\telse if (c == \">\" || c == \")\")\n"
+	"\t\t\td--\n"
+	"\t}\n"
+	"\treturn 0\n"
+	"}\n"
+	"# A function's name as the dump prints it, as C++ can name it again\n"
+	"function fnorm(s) {\n"
+	"\tgsub(/\\{anonymous\\}::/, \"\", s)\n"
+	"\tgsub(/^ +| +$/, \"\", s)\n"
+	"\tif (s ~ /^\\(&.*\\)$/)\n"
+	"\t\ts = substr(s, 3, length(s) - 3)\n"
+	"\tsub(/^ *& */, \"\", s)\n"
+	"\tsub(/ +$/, \"\", s)\n"
+	"\treturn s\n"
+	"}\n"
 	"function refuse(msg) {\n"
 	"\tprint \"kiln: \" msg\n"
 	"\tbad = 1\n"
 	"}\n"
+	"# Whether t, a type as the dump prints it, is a plain value: a number,\n"
+	"# bool, char, a string, or a standard container, pair or tuple of them\n"
+	"function plain(t,   a, n, k, x, inner) {\n"
+	"\twhile (match(t, /[A-Za-z_][A-Za-z0-9_:]*<[^<>]*>/)) {\n"
+	"\t\tx = substr(t, RSTART, RLENGTH)\n"
+	"\t\tinner = substr(x, index(x, \"<\") + 1)\n"
+	"\t\tinner = substr(inner, 1, length(inner) - 1)\n"
+	"\t\tif (!(substr(x, 1, index(x, \"<\") - 1) in tmpl))\n"
+	"\t\t\treturn 0\n"
+	"\t\tn = split(inner, a, \",\")\n"
+	"\t\tfor (k = 1; k <= n; k++) {\n"
+	"\t\t\tgsub(/^ +| +$|(^| )const( |$)/, \"\", a[k])\n"
+	"\t\t\tif (a[k] != \"P\" && !(a[k] in fund) && a[k] !~ /^[0-9]+$/)\n"
+	"\t\t\t\treturn 0\n"
+	"\t\t}\n"
+	"\t\tt = substr(t, 1, RSTART - 1) \"P\" substr(t, RSTART + RLENGTH)\n"
+	"\t}\n"
+	"\tgsub(/^ +| +$|(^| )const( |$)/, \"\", t)\n"
+	"\tsub(/ *&$/, \"\", t)\n"
+	"\treturn t == \"P\" || t in fund\n"
+	"}\n"
+	"BEGIN {\n"
+	"\tsplit(\"bool char signed_char unsigned_char wchar_t char16_t char32_t\" \\\n"
+	"\t      \" short short_int unsigned_short short_unsigned_int int\" \\\n"
+	"\t      \" unsigned_int unsigned long long_int unsigned_long\" \\\n"
+	"\t      \" long_unsigned_int long_long long_long_int unsigned_long_long\" \\\n"
+	"\t      \" long_long_unsigned_int __int128 __int128_unsigned\" \\\n"
+	"\t      \" float double long_double void\", w, \" \")\n"
+	"\tfor (k in w) {\n"
+	"\t\tgsub(/_/, \" \", w[k])\n"
+	"\t\tfund[w[k]] = 1\n"
+	"\t}\n"
+	"\tfund[\"__int128\"] = 1\n"
+	"\tsplit(\"std::vector std::allocator std::char_traits\" \\\n"
+	"\t      \" std::__cxx11::basic_string std::basic_string std::pair\" \\\n"
+	"\t      \" std::tuple std::array std::map std::multimap std::set\" \\\n"
+	"\t      \" std::multiset std::unordered_map std::unordered_set\" \\\n"
+	"\t      \" std::unordered_multimap std::unordered_multiset std::less\" \\\n"
+	"\t      \" std::greater std::hash std::equal_to std::deque std::list\" \\\n"
+	"\t      \" std::__cxx11::list\", w, \" \")\n"
+	"\tfor (k in w)\n"
+	"\t\ttmpl[w[k]] = 1\n"
+	"\tprobe = \"kiln_\" substr(tfile, 2, length(tfile) - 5) \"_probe<\"\n"
+	"}\n"
 	"NR == FNR { sub(/@.*/, \"\"); libc[$0] = 1; next }\n"
 	"/^;; Function / {\n"
-	"\tfn = $0\n"
-	"\tsub(/^;; Function /, \"\", fn)\n"
-	"\ti = index(fn, \" (\")\n"
-	"\tname[fn = substr(fn, i + 2)] = substr($0, 13, i - 1)\n"
-	"\tsub(/[,)].*/, \"\", fn)\n"
-	"\tname[fn] = substr($0, 13, i - 1)\n"
+	"\tfn = \"\"\n"
+	"\tif (!match($0, / \\([^ ,()]+, funcdef_no=/))\n"
+	"\t\tnext\n"
+	"\tfn = substr($0, RSTART + 2, RLENGTH - 15)\n"
+	"\tname[fn] = substr($0, 13, RSTART - 13)\n"
 	"\tnext\n"
 	"}\n"
 	"fn != \"\" && /\\[[^]]*:[0-9]+:[0-9]+\\]/ {\n"
@@ -621,14 +697,40 @@ static const char cpp_fns_awk[] =
 	"fn != \"\" {\n"
 	"\ts = $0\n"
 	"\twhile (match(s, /[A-Za-z_][A-Za-z0-9_.$]*/)) {\n"
-	"\t\tbody[fn, substr(s, RSTART, RLENGTH)] = 1\n"
+	"\t\tw1 = substr(s, RSTART, RLENGTH)\n"
+	"\t\tif (!((fn, w1) in body)) {\n"
+	"\t\t\tbody[fn, w1] = 1\n"
+	"\t\t\tids[fn] = ids[fn] \" \" w1\n"
+	"\t\t}\n"
 	"\t\ts = substr(s, RSTART + RLENGTH)\n"
 	"\t}\n"
 	"}\n"
 	"END {\n"
 	"\tfor (f in tst)\n"
 	"\t\ttname[base(name[f])] = 1\n"
+	"\t# what the tests' code reaches: the functions they call, and through\n"
+	"\t# functions of neither half (the library's templates, the compiler's\n"
+	"\t# own) the functions those call; a solution function is an end\n"
+	"\tn = 0\n"
+	"\tfor (f in tst) {\n"
+	"\t\tq[++n] = f\n"
+	"\t\tseen[f] = 1\n"
+	"\t}\n"
+	"\tfor (k = 1; k <= n; k++) {\n"
+	"\t\tm = split(ids[q[k]], w, \" \")\n"
+	"\t\tfor (j = 1; j <= m; j++) {\n"
+	"\t\t\tg = w[j]\n"
+	"\t\t\tif (!(g in name) || g in seen)\n"
+	"\t\t\t\tcontinue\n"
+	"\t\t\tseen[g] = 1\n"
+	"\t\t\tvia[g] = q[k] in tst ? \"\" : (via[q[k]] != \"\" ? via[q[k]] : name[q[k]])\n"
+	"\t\t\tif (!(g in sol))\n"
+	"\t\t\t\tq[++n] = g\n"
+	"\t\t}\n"
+	"\t}\n"
 	"\tfor (f in sol) {\n"
+	"\t\tif (checked != \"\")\n"
+	"\t\t\tbreak        # the second build: its probes only\n"
 	"\t\tb = base(name[f])\n"
 	"\t\tif (f in libc) {\n"
 	"\t\t\trefuse(\"the solution defines \" f \", a name of the C library (it would replace it for the tests)\")\n"
@@ -638,20 +740,103 @@ static const char cpp_fns_awk[] =
 	"\t\t\trefuse(\"the solution defines \" name[f] \" in the standard library's namespace (it would replace the library's for the tests)\")\n"
 	"\t\t\tcontinue\n"
 	"\t\t}\n"
-	"\t\tused = 0\n"
-	"\t\tfor (t in tst)\n"
-	"\t\t\tif ((t, f) in body)\n"
-	"\t\t\t\tused = 1\n"
-	"\t\tif (!used || b == entry)\n"
+	"\t\tif (!(f in seen) || b == entry)\n"
 	"\t\t\tcontinue\n"
+	"\t\thow = via[f] == \"\" ? \"\" : \" (through the library's \" via[f] \")\"\n"
 	"\t\tif (b ~ /^operator/ && b !~ /^operator\\(\\)$/)\n"
-	"\t\t\trefuse(\"the tests' \" b \" would be the solution's \" name[f] \" (the tests' operators are the library's)\")\n"
+	"\t\t\trefuse(\"the tests' \" b \" would be the solution's \" name[f] how \" (the tests' operators are the library's)\")\n"
 	"\t\telse if (b in libc)\n"
-	"\t\t\trefuse(\"the tests' calls to \" b \" would be the solution's \" name[f] \" (an overload of the C library's)\")\n"
+	"\t\t\trefuse(\"the tests' calls to \" b \" would be the solution's \" name[f] how \" (an overload of the C library's)\")\n"
 	"\t\telse if (b in tname && !(f in tst))\n"
-	"\t\t\trefuse(\"the tests' calls to \" b \" would be the solution's \" name[f] \" (an overload of the tests' own)\")\n"
+	"\t\t\trefuse(\"the tests' calls to \" b \" would be the solution's \" name[f] how \" (an overload of the tests' own)\")\n"
+	"\t}\n"
+	"\t# each probe the build instantiated, kiln_ID_probe<decltype(P), P>\n"
+	"\t# where P is &::F (the entry point's) or, in the second build, the\n"
+	"\t# function F that the tests call picked by its parameters' types:\n"
+	"\t# it must be a function (not an object) that returns a plain value\n"
+	"\tfor (f in name) {\n"
+	"\t\tif (index(name[f], probe) != 1)\n"
+	"\t\t\tcontinue\n"
+	"\t\tt = substr(name[f], length(probe) + 1, length(name[f]) - length(probe) - 1)\n"
+	"\t\tk = top(t, \",\")\n"
+	"\t\tfname = fnorm(substr(t, k + 2))\n"
+	"\t\tt = substr(t, 1, k - 1)\n"
+	"\t\tprobed[fname] = 1\n"
+	"\t\tnprobe++\n"
+	"\t\tk = top(t, \" (\")\n"
+	"\t\tr = k ? substr(t, 1, k - 1) : \"\"\n"
+	"\t\tif (substr(t, k + 1) !~ /^\\(([A-Za-z_][^()]*::)?\\*\\)\\(/)\n"
+	"\t\t\tr = \"\"\n"
+	"\t\tif (r == \"\")\n"
+	"\t\t\trefuse(\"the tests call \" fname \", which is not a function (its type is \" t \")\")\n"
+	"\t\telse if (!plain(r))\n"
+	"\t\t\trefuse(\"the tests' calls to \" fname \" return \" r \": a test judges only a number, bool, character, string or a standard container, pair or tuple of them (with a type of the solution's, a pointer or std::optional, library code whose meaning is not the task's would judge)\")\n"
+	"\t}\n"
+	"\tif (checked == \"\" && entry != \"\" && !(entry in libc) && !nprobe)\n"
+	"\t\trefuse(\"the entry point \" entry \" was not found in the build\")\n"
+	"\twhile (checked != \"\" && (getline c < checked) > 0)\n"
+	"\t\tif (!(c in probed))\n"
+	"\t\t\trefuse(\"the tests call \" c \", which the check could not find\")\n"
+	"\t# the solution's functions that the tests call directly, but the\n"
+	"\t# entry point where its probe is there: their types come from a\n"
+	"\t# second build with a probe each (-v calls=FILE: assembler name, tab,\n"
+	"\t# name)\n"
+	"\tfor (f in sol) {\n"
+	"\t\tnm = fnorm(name[f])\n"
+	"\t\tb = base(nm)\n"
+	"\t\tif (calls == \"\" || !(f in seen) || via[f] != \"\" ||\n"
+	"\t\t    (nprobe && (nm == entry || nm ~ (\"::\" entry \"$\"))) ||\n"
+	"\t\t    (b ~ /^operator/ && b != \"operator()\") || b ~ /^~/)\n"
+	"\t\t\tcontinue\n"
+	"\t\tc = nm\n"
+	"\t\tif (sub(/::[^:]*$/, \"\", c) && base(c) == b)\n"
+	"\t\t\tcontinue     # a constructor\n"
+	"\t\tif (nm ~ /<lambda|[{}\"';#\\\\]/)\n"
+	"\t\t\trefuse(\"the tests call the solution's \" name[f] \", which a check cannot name (a lambda?): give the record an entry_point function\")\n"
+	"\t\telse\n"
+	"\t\t\tprint f \"\\t\" nm > calls\n"
 	"\t}\n"
 	"\texit bad\n"
+	"}\n";
+
+/* C++, the second build's probes (build.sh): calls.txt (fns.awk: the
+ * assembler name and the name of each function the tests call that the
+ * first build did not probe), then the same names demangled by c++filt,
+ * whose parameter list gives the types that pick the overload the tests
+ * called: sig<A...>::pick(&::F) deduces only a function of parameters
+ * A..., so the probe's type is that function's. */
+static const char cpp_probe_awk[] =
+	"# calls.txt (a function's assembler name, a tab, its name), then the\n"
+	"# same assembler names demangled (c++filt), one a line: a probe for each\n"
+	"# that picks the function by its parameters' types\n"
+	"NR == FNR {\n"
+	"\tsplit($0, a, \"\\t\")\n"
+	"\tfname[FNR] = a[2]\n"
+	"\tnext\n"
+	"}\n"
+	"{\n"
+	"\ts = $0\n"
+	"\twhile (sub(/ (const|volatile|&|&&)$/, \"\", s))\n"
+	"\t\t;\n"
+	"\td = 0\n"
+	"\tfor (k = length(s); k > 0; k--) {\n"
+	"\t\tc = substr(s, k, 1)\n"
+	"\t\tif (c == \")\" || c == \">\")\n"
+	"\t\t\td++\n"
+	"\t\telse if (c == \"(\" || c == \"<\")\n"
+	"\t\t\td--\n"
+	"\t\tif (d == 0)\n"
+	"\t\t\tbreak\n"
+	"\t}\n"
+	"\tif (k < 1 || substr(s, length(s)) != \")\") {\n"
+	"\t\tprint \"kiln: cannot read the signature \" $0 > \"/dev/stderr\"\n"
+	"\t\texit 1\n"
+	"\t}\n"
+	"\tp = substr(s, k + 1, length(s) - k - 1)\n"
+	"\tif (p == \"void\")\n"
+	"\t\tp = \"\"\n"
+	"\tq = \"kiln_\" id \"_sig<\" p \">::pick(&::\" fname[FNR] \")\"\n"
+	"\tprint \"template void kiln_\" id \"_probe<decltype(\" q \"), \" q \">();\"\n"
 	"}\n";
 
 /* The build, in the box. libc.txt comes with the job (kiln reads the
@@ -728,8 +913,27 @@ static const char cpp_build_sh[] =
 	"\texit 1\n"
 	"fi\n"
 	SYMS_SH
-	"awk -v tfile=\"t$1.cpp\" -v entry=\"$3\" -f fns.awk libc.txt cfg.txt >&2\n"
-	"rm -f cfg.txt\n"
+	": >calls.txt\n"
+	"awk -v tfile=\"t$1.cpp\" -v entry=\"$3\" -v calls=calls.txt -f fns.awk \\\n"
+	"\tlibc.txt cfg.txt >&2\n"
+	"# the solution's functions that the tests call but the entry point\n"
+	"# (fns.awk wrote their names): the unit again with a probe each, for\n"
+	"# their types\n"
+	"if [ -s calls.txt ]; then\n"
+	"\tcut -f1 calls.txt | c++filt >sigs.txt\n"
+	"\t{\n"
+	"\t\tcat main.ii\n"
+	"\t\techo '# 1 \"kiln check of the functions the tests call\"'\n"
+	"\t\tawk -v id=\"$1\" -f probe.awk calls.txt sigs.txt\n"
+	"\t} >probe.ii\n"
+	"\tcut -f2 calls.txt >names.txt\n"
+	"\tg++ -std=gnu++17 -O0 -pipe -fno-exceptions \\\n"
+	"\t  -fdump-tree-cfg-lineno-asmname=cfg.txt -S -o /dev/null probe.ii\n"
+	"\tawk -v tfile=\"t$1.cpp\" -v checked=names.txt -f fns.awk libc.txt \\\n"
+	"\t\tcfg.txt >&2\n"
+	"\trm -f probe.ii sigs.txt names.txt\n"
+	"fi\n"
+	"rm -f cfg.txt calls.txt\n"
 	"cc -std=gnu17 -O1 -pipe -c -o \"k$1.o\" \"k$1.c\"\n"
 	"g++ -O1 -pipe -o prog \"k$1.o\" main.s -lm\n"
 	"chmod 111 prog\n";
@@ -800,6 +1004,21 @@ static void libc_read(void)
 	}
 }
 
+/* Whether the C library or libm loaded into kiln defines name. */
+static int libc_has(const char *name)
+{
+	size_t n = strlen(name);
+
+	pthread_once(&libc_once, libc_read);
+	for (const char *p = libc_names; p && *p; p = strchr(p, '\n') + 1) {
+		if (!strncmp(p, name, n) && p[n] == '\n')
+			return 1;
+		if (!strchr(p, '\n'))
+			break;
+	}
+	return 0;
+}
+
 /* A fresh random ID (16 hex digits) for a job's build. */
 static int c_build_id(char id[17], kiln_error *err)
 {
@@ -844,9 +1063,21 @@ static void c_tests_head(FILE *f, const kiln_job *job, const char *id,
 	fprintf(f, "#define KILN_SYM(n) kiln_%s_##n\n"
 		"#define __assert_fail KILN_SYM(fail)\n%s"
 		"typedef int KILN_SYM(prelude_end);\n", id, c_prelude);
-	/* In C++ as <assert.h> declares it (extern "C", noexcept) */
+	/* In C++ as <assert.h> declares it (extern "C", noexcept). The
+	 * probe: fns.awk reads a function's type from the name of its
+	 * instantiation probe<decltype(&F), &F> in the cfg dump */
 	if (cpp)
-		fputs("extern \"C\" void KILN_SYM(end)(unsigned long long *);\n"
+		fputs("template <class KILN_SYM(T), KILN_SYM(T) KILN_SYM(F)>"
+		      " __attribute__((used)) void KILN_SYM(probe)() {}\n"
+		      "template <class... A> struct KILN_SYM(sig) {\n"
+		      "\ttemplate <class R> static constexpr auto"
+		      " pick(R (*f)(A...)) { return f; }\n"
+		      "\ttemplate <class R, class C> static constexpr auto"
+		      " pick(R (C::*f)(A...)) { return f; }\n"
+		      "\ttemplate <class R, class C> static constexpr auto"
+		      " pick(R (C::*f)(A...) const) { return f; }\n"
+		      "};\n"
+		      "extern \"C\" void KILN_SYM(end)(unsigned long long *);\n"
 		      "extern \"C\" void KILN_SYM(fail)(const char *,"
 		      " const char *, unsigned int, const char *) noexcept"
 		      " __attribute__((noreturn));\n", f);
@@ -1183,6 +1414,18 @@ static int render_c(const struct lang *l, const kiln_job *job,
 		fputs("\tdefault: return 2;\n\t}\n"
 		      "\treturn rt_finish(t);\n}\n", fs[RT]);
 	}
+	/* C++: the entry point's type, for fns.awk (the probe's name in
+	 * the cfg dump spells it): one function, not an overload set, a
+	 * template or an object, that returns a plain value. &::F, not &F:
+	 * a name the tests' using namespace std also finds (unique) stays
+	 * the solution's. One named like a C library function is an
+	 * overload set with it (strlen(string)): build.sh's second build
+	 * picks the function the tests call by its parameters instead. */
+	if (cpp && c_ident(job->entry_point) && !libc_has(job->entry_point))
+		fprintf(fs[TESTS], "#line 1 \"kiln entry point check: one"
+			" function, not overloaded, not a template\"\n"
+			"template void KILN_SYM(probe)<decltype(&::%s),"
+			" &::%s>();\n", job->entry_point, job->entry_point);
 	for (int k = 0; k < NSTREAM; k++) {
 		if (prefix[k])
 			snprintf(name, sizeof(name), "%c%s.%s", prefix[k], id,
@@ -1214,7 +1457,9 @@ static int render_c(const struct lang *l, const kiln_job *job,
 					   c_ident(job->entry_point) ?
 					   job->entry_point : ""))) ||
 	    (cpp && json_object_set_new(files, "fns.awk",
-					json_string(cpp_fns_awk))))
+					json_string(cpp_fns_awk))) ||
+	    (cpp && json_object_set_new(files, "probe.awk",
+					json_string(cpp_probe_awk))))
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
 		char arg[32];
