@@ -44,7 +44,13 @@ def main():
     ap.add_argument("tasks")
     ap.add_argument("candidates", nargs="+")
     a = ap.parse_args()
-    tasks = {t["id"]: t for t in read_jsonl(a.tasks)}
+    tasks = {}
+    for t in read_jsonl(a.tasks):
+        if t["id"] in tasks:
+            sys.exit("%s: task id %r appears twice (a candidate's tests "
+                     "would be judged against the wrong task)" %
+                     (a.tasks, t["id"]))
+        tasks[t["id"]] = t
     # (teacher, task) -> distinct tests, in order
     pools = {}
     for path in a.candidates:

@@ -106,6 +106,11 @@ def main():
                 (a.phrasing is None or t["bank"]["phrasing"] == a.phrasing)
                 ][:a.n]
         tasks += rows
+    # verdicts and tests are matched to tasks by id: the two depths'
+    # streams must not share one (kiln bank names a stream's depth in its
+    # ids; before it did, tasks of one id were judged by one verdict)
+    if len({t["id"] for t in tasks}) != len(tasks):
+        sys.exit("teacher-eval: the tasks' ids are not unique")
     tasks_path = os.path.join(tmp, "tasks.jsonl")
     write_jsonl(tasks_path, tasks)
 

@@ -682,7 +682,18 @@ static json_t *record(kiln_bank *b, const btask *T, long long k)
 	char id[96], fp[20];
 	int oom = !rec || !tests || !wv || !meta || !names || !wording;
 
-	snprintf(id, sizeof id, "bank/%lld/%lld", b->o.seed, k);
+	/* the stream is (seed, depth, param scale): one other than the
+	 * defaults' names its depth and scale, so that two streams never
+	 * share an id (tasks of --depth 1 and --depth 2 written together) */
+	kiln_bank_opts d = kiln_bank_opts_default();
+	if (b->o.depth == d.depth && b->o.param_scale == d.param_scale)
+		snprintf(id, sizeof id, "bank/%lld/%lld", b->o.seed, k);
+	else if (b->o.param_scale == d.param_scale)
+		snprintf(id, sizeof id, "bank/%lld-d%d/%lld", b->o.seed,
+			 b->o.depth, k);
+	else
+		snprintf(id, sizeof id, "bank/%lld-d%d-x%d/%lld", b->o.seed,
+			 b->o.depth, b->o.param_scale, k);
 	snprintf(fp, sizeof fp, "%016llx", (unsigned long long)T->fp);
 	oom |= json_object_set_new(rec, "id", json_string(id));
 	bk_prompt(&b->tb, lang, T->frame, T->alt, T->in, T->st, T->depth,

@@ -235,6 +235,23 @@ def test_rates(tmp):
           b.get("validity_rate") == 1.0 and
           b.get("discrimination_rate") == 0.0 and
           b.get("variants_killed") == 0, b)
+    # tasks of two streams of one seed written together: depth 1 and
+    # depth 2 (a teacher's eval does): each task keeps its own id, and a
+    # file with an id twice is refused rather than matched to the wrong
+    # task's reference
+    both = []
+    for depth in ("1", "2"):
+        p = kiln("bank", "-n", "30", "--seed", "11", "--depth", depth, "-q")
+        both += records(p.stdout)
+    ids = [t["id"] for t in both]
+    check("bank: ids of --depth 1 and --depth 2 differ",
+          len(set(ids)) == len(ids), sorted(ids)[:6])
+    dup = os.path.join(tmp, "rate-dup.jsonl")
+    write_jsonl(dup, tasks + [dict(tasks[1], id=tasks[0]["id"])])
+    p = subprocess.run([sys.executable, script, "--kiln", KILN, dup, cpath],
+                       capture_output=True, text=True, timeout=900)
+    check("rates: a task id twice is refused",
+          p.returncode != 0 and "appears twice" in p.stderr, p.stderr[-300:])
 
 
 def cli_errors():

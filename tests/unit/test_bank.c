@@ -519,6 +519,50 @@ static void wide_parameters_keep_the_split(void **state)
 		free(held[i]);
 }
 
+/* Streams of one seed with other depths or parameter scales are other
+ * tasks under the same indices: their ids differ, so that tasks of
+ * --depth 1 and --depth 2 written into one file never share one (a
+ * teacher's eval did, and judged a depth-2 task by a depth-1 task's
+ * answer). The default stream's ids stay bank/SEED/INDEX. */
+static void streams_never_share_an_id(void **state)
+{
+	static const struct { int depth, scale; const char *first; } s[] = {
+		{ 3, 1, "bank/1/0" }, { 1, 1, "bank/1-d1/0" },
+		{ 2, 1, "bank/1-d2/0" }, { 1, 10, "bank/1-d1-x10/0" },
+		{ 3, 10, "bank/1-d3-x10/0" },
+	};
+	enum { NS = sizeof s / sizeof s[0], N = 40 };
+	char *ids[NS * N];
+	int n = 0;
+
+	(void)state;
+	for (int i = 0; i < NS; i++) {
+		kiln_bank_opts o = kiln_bank_opts_default();
+		kiln_bank *b;
+		kiln_error err;
+
+		o.depth = s[i].depth;
+		o.param_scale = s[i].scale;
+		assert_int_equal(kiln_bank_open(&b, &o, &err), 0);
+		for (int k = 0; k < N; k++) {
+			json_t *t = next(b);
+
+			ids[n] = strdup(json_string_value(json_object_get(t,
+								   "id")));
+			if (k == 0)
+				assert_string_equal(ids[n], s[i].first);
+			n++;
+			json_decref(t);
+		}
+		kiln_bank_close(b);
+	}
+	qsort(ids, (size_t)n, sizeof *ids, cmp_str);
+	for (int i = 1; i < n; i++)
+		assert_string_not_equal(ids[i - 1], ids[i]);
+	for (int i = 0; i < n; i++)
+		free(ids[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -534,6 +578,7 @@ int main(void)
 		cmocka_unit_test(records_agree_with_the_interpreter),
 		cmocka_unit_test(wide_records_agree_with_the_interpreter),
 		cmocka_unit_test(wide_parameters_keep_the_split),
+		cmocka_unit_test(streams_never_share_an_id),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
