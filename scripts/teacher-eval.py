@@ -5,7 +5,8 @@ tasks (docs/RUN.md, "The default teacher").
 Usage: teacher-eval.py [--kiln KILN] [-n N] [--seed S]
                        [--split heldout|train|heldout-template|train-template]
                        [--exclude TASKS] [--phrasing K]
-                       [--best-of B [--temperature T]] [--keep] MODEL.bin
+                       [--best-of B] [--tests-best-of B] [--temperature T]
+                       [--keep] MODEL.bin
 
 Held-out tasks (kiln bank --split heldout: every task has a parameter
 value or a composition the teacher never saw; heldout-template: a
@@ -76,6 +77,9 @@ def main():
                     "--best-of), at --temperature; tests stay greedy")
     ap.add_argument("--temperature", type=float, default=0.8,
                     help="with --best-of: the samples' temperature")
+    ap.add_argument("--tests-best-of", type=int, default=0,
+                    help="the tests too the best of B samples by mean "
+                    "token log-probability, at --temperature")
     ap.add_argument("--keep", action="store_true",
                     help="keep the work folder (tasks, answers, verdicts) "
                     "and print its path to stderr")
@@ -139,7 +143,10 @@ def main():
              tasks_path])
         tst = os.path.join(tmp, "tests.jsonl")
         run([kiln, "generate", "--backend", url, "-m", "teacher", "-k", "1",
-             "--test-sets", "1", "--temperature", "0", "--max-tokens",
+             "--test-sets", "1"] + (["--temperature", "0"]
+             if a.tests_best_of <= 1 else
+             ["--temperature", str(a.temperature), "--best-of",
+              str(a.tests_best_of)]) + ["--max-tokens",
              "256", "-c", "8", "--store", store, "-q", "-o", tst,
              tasks_path])
     finally:
@@ -158,6 +165,7 @@ def main():
     out = {"model": a.model, "tasks_per_depth": a.n, "seed": a.seed,
            "phrasing": a.phrasing, "best_of": a.best_of,
            "temperature": a.temperature if a.best_of > 1 else 0,
+           "tests_best_of": a.tests_best_of,
            "split": a.split, "excluded": len(seen),
            "pass@1": {k: round(p / n, 3) for k, (n, p) in sorted(by.items())},
            "n": {k: n for k, (n, p) in sorted(by.items())}}
