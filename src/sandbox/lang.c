@@ -11,6 +11,7 @@
  * the candidate can neither name nor interpose): a shell, whose script can
  * read everything its trailer could, is for that reason not in the table.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
@@ -599,6 +600,8 @@ static const char cpp_fns_awk[] =
 	"function base(n) {\n"
 	"\twhile (gsub(/<[^<>]*>/, \"\", n))\n"
 	"\t\t;\n"
+	"\tif (match(n, /(^|::)operator[^A-Za-z0-9_]/))\n"
+	"\t\treturn substr(n, RSTART + (substr(n, RSTART, 1) == \":\" ? 2 : 0))\n"
 	"\tsub(/.*::/, \"\", n)\n"
 	"\treturn n\n"
 	"}\n"
@@ -631,6 +634,7 @@ static const char cpp_fns_awk[] =
 	"}\n"
 	"# Whether t, a type as the dump prints it, is a plain value: a number,\n"
 	"# bool, char, a string, or a standard container, pair or tuple of them\n"
+	"# (each accepted template becomes @, which no type's name can be)\n"
 	"function plain(t,   a, n, k, x, inner) {\n"
 	"\twhile (match(t, /[A-Za-z_][A-Za-z0-9_:]*<[^<>]*>/)) {\n"
 	"\t\tx = substr(t, RSTART, RLENGTH)\n"
@@ -641,34 +645,34 @@ static const char cpp_fns_awk[] =
 	"\t\tn = split(inner, a, \",\")\n"
 	"\t\tfor (k = 1; k <= n; k++) {\n"
 	"\t\t\tgsub(/^ +| +$|(^| )const( |$)/, \"\", a[k])\n"
-	"\t\t\tif (a[k] != \"P\" && !(a[k] in fund) && a[k] !~ /^[0-9]+$/)\n"
+	"\t\t\tif (a[k] != \"@\" && !(a[k] in fund) && a[k] !~ /^[0-9]+[ul]*$/)\n"
 	"\t\t\t\treturn 0\n"
 	"\t\t}\n"
-	"\t\tt = substr(t, 1, RSTART - 1) \"P\" substr(t, RSTART + RLENGTH)\n"
+	"\t\tt = substr(t, 1, RSTART - 1) \"@\" substr(t, RSTART + RLENGTH)\n"
 	"\t}\n"
 	"\tgsub(/^ +| +$|(^| )const( |$)/, \"\", t)\n"
 	"\tsub(/ *&$/, \"\", t)\n"
-	"\treturn t == \"P\" || t in fund\n"
+	"\treturn t == \"@\" || t in fund\n"
 	"}\n"
 	"BEGIN {\n"
-	"\tsplit(\"bool char signed_char unsigned_char wchar_t char16_t char32_t\" \\\n"
-	"\t      \" short short_int unsigned_short short_unsigned_int int\" \\\n"
-	"\t      \" unsigned_int unsigned long long_int unsigned_long\" \\\n"
-	"\t      \" long_unsigned_int long_long long_long_int unsigned_long_long\" \\\n"
-	"\t      \" long_long_unsigned_int __int128 __int128_unsigned\" \\\n"
-	"\t      \" float double long_double void\", w, \" \")\n"
+	"\tsplit(\"bool char signed+char unsigned+char wchar_t char16_t char32_t\" \\\n"
+	"\t      \" short short+int unsigned+short short+unsigned+int int\" \\\n"
+	"\t      \" unsigned+int unsigned long long+int unsigned+long\" \\\n"
+	"\t      \" long+unsigned+int long+long long+long+int unsigned+long+long\" \\\n"
+	"\t      \" long+long+unsigned+int __int128 __int128+unsigned\" \\\n"
+	"\t      \" unsigned+__int128 float double long+double void\", w, \" \")\n"
 	"\tfor (k in w) {\n"
-	"\t\tgsub(/_/, \" \", w[k])\n"
+	"\t\tgsub(/\\+/, \" \", w[k])\n"
 	"\t\tfund[w[k]] = 1\n"
 	"\t}\n"
-	"\tfund[\"__int128\"] = 1\n"
 	"\tsplit(\"std::vector std::allocator std::char_traits\" \\\n"
 	"\t      \" std::__cxx11::basic_string std::basic_string std::pair\" \\\n"
 	"\t      \" std::tuple std::array std::map std::multimap std::set\" \\\n"
 	"\t      \" std::multiset std::unordered_map std::unordered_set\" \\\n"
 	"\t      \" std::unordered_multimap std::unordered_multiset std::less\" \\\n"
 	"\t      \" std::greater std::hash std::equal_to std::deque std::list\" \\\n"
-	"\t      \" std::__cxx11::list\", w, \" \")\n"
+	"\t      \" std::__cxx11::list std::forward_list std::stack std::queue\" \\\n"
+	"\t      \" std::priority_queue std::bitset std::complex\", w, \" \")\n"
 	"\tfor (k in w)\n"
 	"\t\ttmpl[w[k]] = 1\n"
 	"\tprobe = \"kiln_\" substr(tfile, 2, length(tfile) - 5) \"_probe<\"\n"
@@ -676,6 +680,7 @@ static const char cpp_fns_awk[] =
 	"NR == FNR { sub(/@.*/, \"\"); libc[$0] = 1; next }\n"
 	"/^;; Function / {\n"
 	"\tfn = \"\"\n"
+	"\ttl = 0\n"
 	"\tif (!match($0, / \\([^ ,()]+, funcdef_no=/))\n"
 	"\t\tnext\n"
 	"\tfn = substr($0, RSTART + 2, RLENGTH - 15)\n"
@@ -690,8 +695,27 @@ static const char cpp_fns_awk[] =
 	"\t\tif (f == \"solution\")\n"
 	"\t\t\tsol[fn] = 1\n"
 	"\t\telse if (f ~ /^(test [0-9]+|setup|test program)$/ || f == tfile)\n"
-	"\t\t\ttst[fn] = 1\n"
+	"\t\t\ttst[fn] = tl = 1\n"
 	"\t\ts = substr(s, RSTART + RLENGTH)\n"
+	"\t}\n"
+	"}\n"
+	"# In the tests' statements: the simple copies (x = y;) and the calls\n"
+	"# through a pointer (a temporary or a parameter called) or a vtable\n"
+	"fn != \"\" && tl {\n"
+	"\ts = $0\n"
+	"\ttl = 0\n"
+	"\tgsub(/\\[[^]]*:[0-9]+:[0-9]+\\] /, \"\", s)\n"
+	"\tif (s ~ /^ *[A-Za-z_][A-Za-z0-9_.]* = [A-Za-z_][A-Za-z0-9_.]*;$/) {\n"
+	"\t\tsplit(s, a, / = |;/)\n"
+	"\t\tgsub(/ /, \"\", a[1])\n"
+	"\t\tasg[fn, a[1]] = a[2]\n"
+	"\t}\n"
+	"\tif (s ~ /OBJ_TYPE_REF/)\n"
+	"\t\ticall[fn] = icall[fn] \" (virtual)\"\n"
+	"\telse if (match(s, /(^ *|= )([A-Za-z_][A-Za-z0-9_]*\\.[0-9]+_[0-9]+|_[0-9]+|[A-Za-z_][A-Za-z0-9_]*_[0-9]+\\(D\\)) \\(/)) {\n"
+	"\t\tc = substr(s, RSTART, RLENGTH - 2)\n"
+	"\t\tsub(/^ *(= )?/, \"\", c)\n"
+	"\t\ticall[fn] = icall[fn] \" \" c\n"
 	"\t}\n"
 	"}\n"
 	"fn != \"\" {\n"
@@ -736,7 +760,7 @@ static const char cpp_fns_awk[] =
 	"\t\t\trefuse(\"the solution defines \" f \", a name of the C library (it would replace it for the tests)\")\n"
 	"\t\t\tcontinue\n"
 	"\t\t}\n"
-	"\t\tif (f ~ /^_Z(N[rVKRO]*)?(St|9__gnu_cxx|10__cxxabiv1)/) {\n"
+	"\t\tif (f ~ /^_Z(N[rVKRO]*)?(St|S[abdios]|9__gnu_cxx|10__cxxabiv1)/) {\n"
 	"\t\t\trefuse(\"the solution defines \" name[f] \" in the standard library's namespace (it would replace the library's for the tests)\")\n"
 	"\t\t\tcontinue\n"
 	"\t\t}\n"
@@ -749,6 +773,21 @@ static const char cpp_fns_awk[] =
 	"\t\t\trefuse(\"the tests' calls to \" b \" would be the solution's \" name[f] how \" (an overload of the C library's)\")\n"
 	"\t\telse if (b in tname && !(f in tst))\n"
 	"\t\t\trefuse(\"the tests' calls to \" b \" would be the solution's \" name[f] how \" (an overload of the tests' own)\")\n"
+	"\t\telse if (how != \"\" && !(f in tst))\n"
+	"\t\t\trefuse(\"the library's \" via[f] \" would run the solution's \" name[f] \" for the tests (only the function under test may run)\")\n"
+	"\t}\n"
+	"\t# a call of the tests' through a pointer must reach, by copies, a\n"
+	"\t# function they name (auto candidate = f; candidate(x)): the probes\n"
+	"\t# check what they name, not what a pointer of the solution's holds\n"
+	"\tfor (f in icall) {\n"
+	"\t\tm = split(icall[f], w, \" \")\n"
+	"\t\tfor (j = 1; j <= m; j++) {\n"
+	"\t\t\tv = w[j]\n"
+	"\t\t\tfor (k = 0; k < 32 && !(v in name) && (f, v) in asg; k++)\n"
+	"\t\t\t\tv = asg[f, v]\n"
+	"\t\t\tif (!(v in name))\n"
+	"\t\t\t\trefuse(\"the tests call through \" (w[j] == \"(virtual)\" ? \"a virtual function\" : w[j]) \", not a function they name (kiln cannot tell whose code it runs)\")\n"
+	"\t\t}\n"
 	"\t}\n"
 	"\t# each probe the build instantiated, kiln_ID_probe<decltype(P), P>\n"
 	"\t# where P is &::F (the entry point's) or, in the second build, the\n"
@@ -759,7 +798,10 @@ static const char cpp_fns_awk[] =
 	"\t\t\tcontinue\n"
 	"\t\tt = substr(name[f], length(probe) + 1, length(name[f]) - length(probe) - 1)\n"
 	"\t\tk = top(t, \",\")\n"
-	"\t\tfname = fnorm(substr(t, k + 2))\n"
+	"\t\tfname = substr(t, k + 2)\n"
+	"\t\tgsub(/^ +| +$/, \"\", fname)\n"
+	"\t\tpraw[fname] = 1\n"
+	"\t\tfname = fnorm(fname)\n"
 	"\t\tt = substr(t, 1, k - 1)\n"
 	"\t\tprobed[fname] = 1\n"
 	"\t\tnprobe++\n"
@@ -772,7 +814,7 @@ static const char cpp_fns_awk[] =
 	"\t\telse if (!plain(r))\n"
 	"\t\t\trefuse(\"the tests' calls to \" fname \" return \" r \": a test judges only a number, bool, character, string or a standard container, pair or tuple of them (with a type of the solution's, a pointer or std::optional, library code whose meaning is not the task's would judge)\")\n"
 	"\t}\n"
-	"\tif (checked == \"\" && entry != \"\" && !(entry in libc) && !nprobe)\n"
+	"\tif (checked == \"\" && eprobe && !nprobe)\n"
 	"\t\trefuse(\"the entry point \" entry \" was not found in the build\")\n"
 	"\twhile (checked != \"\" && (getline c < checked) > 0)\n"
 	"\t\tif (!(c in probed))\n"
@@ -784,12 +826,14 @@ static const char cpp_fns_awk[] =
 	"\tfor (f in sol) {\n"
 	"\t\tnm = fnorm(name[f])\n"
 	"\t\tb = base(nm)\n"
-	"\t\tif (calls == \"\" || !(f in seen) || via[f] != \"\" ||\n"
-	"\t\t    (nprobe && (nm == entry || nm ~ (\"::\" entry \"$\"))) ||\n"
-	"\t\t    (b ~ /^operator/ && b != \"operator()\") || b ~ /^~/)\n"
+	"\t\traw = name[f]\n"
+	"\t\tgsub(/^ +| +$/, \"\", raw)\n"
+	"\t\tif (calls == \"\" || !(f in seen) || via[f] != \"\" || f in tst ||\n"
+	"\t\t    raw in praw || (b ~ /^operator/ && b != \"operator()\") ||\n"
+	"\t\t    b ~ /^~/)\n"
 	"\t\t\tcontinue\n"
 	"\t\tc = nm\n"
-	"\t\tif (sub(/::[^:]*$/, \"\", c) && base(c) == b)\n"
+	"\t\tif (sub(/::[^:]*$/, \"\", c) && base(c) == b && (f, \"this\") in body)\n"
 	"\t\t\tcontinue     # a constructor\n"
 	"\t\tif (nm ~ /<lambda|[{}\"';#\\\\]/)\n"
 	"\t\t\trefuse(\"the tests call the solution's \" name[f] \", which a check cannot name (a lambda?): give the record an entry_point function\")\n"
@@ -892,7 +936,8 @@ static const char c_build_sh[] =
  * runtime library): killed by SIGILL, never a pass. */
 static const char cpp_build_sh[] =
 	"# kiln: builds a C++ job (src/sandbox/lang.c). $1: this job's random ID,\n"
-	"# $2: main for a test program (else empty), $3: the entry point (or empty).\n"
+	"# $2: main for a test program (else empty), $3: the entry point (or empty),\n"
+	"# $4: 1 if the tests' unit probes the entry point.\n"
 	"set -e\n"
 	"cd /tmp/w\n"
 	"g++ -std=gnu++17 -fno-exceptions -E -dI sol.cpp \"t$1.cpp\" >both.ii\n"
@@ -914,8 +959,8 @@ static const char cpp_build_sh[] =
 	"fi\n"
 	SYMS_SH
 	": >calls.txt\n"
-	"awk -v tfile=\"t$1.cpp\" -v entry=\"$3\" -v calls=calls.txt -f fns.awk \\\n"
-	"\tlibc.txt cfg.txt >&2\n"
+	"awk -v tfile=\"t$1.cpp\" -v entry=\"$3\" -v eprobe=\"$4\" \\\n"
+	"\t-v calls=calls.txt -f fns.awk libc.txt cfg.txt >&2\n"
 	"# the solution's functions that the tests call but the entry point\n"
 	"# (fns.awk wrote their names): the unit again with a probe each, for\n"
 	"# their types\n"
@@ -1016,6 +1061,35 @@ static int libc_has(const char *name)
 		if (!strchr(p, '\n'))
 			break;
 	}
+	return 0;
+}
+
+/* Whether a test's text calls name as a free function: name( not after
+ * '.', "->" or "::" (a member function entry point, LeetCode's
+ * Solution().twoSum, has no &::name to probe). */
+static int called_free(const kiln_job *job, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < job->ntests; i++)
+		for (const char *t = job->tests[i], *p = t;
+		     t && (p = strstr(p, name)); p += n) {
+			const char *q = p + n, *b = p;
+
+			while (*q == ' ' || *q == '\t' || *q == '\n')
+				q++;
+			if (*q != '(' || (p > t && (isalnum((unsigned char)p[-1]) ||
+						    p[-1] == '_')) ||
+			    isalnum((unsigned char)p[n]) || p[n] == '_')
+				continue;
+			while (b > t && (b[-1] == ' ' || b[-1] == '\t' ||
+					 b[-1] == '\n'))
+				b--;
+			if (b > t && (b[-1] == '.' || b[-1] == ':' ||
+				      (b[-1] == '>' && b - 1 > t && b[-2] == '-')))
+				continue;
+			return 1;
+		}
 	return 0;
 }
 
@@ -1322,7 +1396,7 @@ static int render_c(const struct lang *l, const kiln_job *job,
 		(void)lim;
 		return render_c_objects(job, files, runs, compile, err);
 	}
-	int cpp = strcmp(l->name, "cpp") == 0;
+	int cpp = strcmp(l->name, "cpp") == 0, eprobe = 0;
 	const char *ext = cpp ? "cpp" : "c";
 	const char *xc = cpp ? "extern \"C\" " : "";
 
@@ -1420,8 +1494,12 @@ static int render_c(const struct lang *l, const kiln_job *job,
 	 * a name the tests' using namespace std also finds (unique) stays
 	 * the solution's. One named like a C library function is an
 	 * overload set with it (strlen(string)): build.sh's second build
-	 * picks the function the tests call by its parameters instead. */
-	if (cpp && c_ident(job->entry_point) && !libc_has(job->entry_point))
+	 * picks the function the tests call by its parameters instead, as
+	 * it does a member function entry point (s.twoSum(...)). */
+	eprobe = cpp && c_ident(job->entry_point) &&
+		 !libc_has(job->entry_point) &&
+		 called_free(job, job->entry_point);
+	if (eprobe)
 		fprintf(fs[TESTS], "#line 1 \"kiln entry point check: one"
 			" function, not overloaded, not a template\"\n"
 			"template void KILN_SYM(probe)<decltype(&::%s),"
@@ -1456,6 +1534,8 @@ static int render_c(const struct lang *l, const kiln_job *job,
 	    (cpp && json_array_append_new(compile, json_string(
 					   c_ident(job->entry_point) ?
 					   job->entry_point : ""))) ||
+	    (cpp && json_array_append_new(compile, json_string(
+					   eprobe ? "1" : "0"))) ||
 	    (cpp && json_object_set_new(files, "fns.awk",
 					json_string(cpp_fns_awk))) ||
 	    (cpp && json_object_set_new(files, "probe.awk",
