@@ -436,7 +436,13 @@ static const char c_join_awk[] =
 	"\t\trefuse(w, why(w))\n"
 	"\tif (!trusted && (w = assumes($0)) != \"\")\n"
 	"\t\trefuse(w, \"on a library function's redeclaration it changes how the tests' calls compile\")\n"
-	"\tif (w != \"\")\n"
+	"\t# C++: the solution's text, joined, for a declaration in the\n"
+	"\t# library's namespaces (END)\n"
+	"\tif (ext == \"cpp\" && !trusted && file !~ /^\"\\//)\n"
+	"\t\tsoltext = soltext \" \" $0\n"
+	"\t# macros=1 (the solution defines or undefines a macro): every\n"
+	"\t# header line is checked against the headers on their own\n"
+	"\tif (w != \"\" || (macros && trusted))\n"
 	"\t\tsus[file SUBSEP line SUBSEP $0] = 1\n"
 	"\tseen[file, line] = $0\n"
 	"\tline++\n"
@@ -490,10 +496,17 @@ static const char c_join_awk[] =
 	"END {\n"
 	"\tif (bad)\n"
 	"\t\texit 1\n"
+	"\t# a C++ declaration in std (a specialisation of std::vector<int>\n"
+	"\t# with no function, only data members, changes the tests' vectors)\n"
+	"\tgsub(/(^|[^A-Za-z0-9_])using[ \\t]+namespace[^A-Za-z0-9_]/, \" \", soltext)\n"
+	"\tif (match(soltext, /(^|[^A-Za-z0-9_:])namespace[ \\t]+(std|__gnu_cxx|__cxxabiv1)([^A-Za-z0-9_]|$)|template[ \\t]*<[ \\t]*>[^;{}]*[^A-Za-z0-9_](std|__gnu_cxx)[ \\t]*::/))\n"
+	"\t\trefuse(\"a declaration in namespace std\", \"it would change the library's types or functions for the tests\")\n"
 	"\tif (check) {\n"
 	"\t\tfor (k in want) {\n"
 	"\t\t\tsplit(k, f, SUBSEP)\n"
 	"\t\t\tw = danger(f[3])\n"
+	"\t\t\tif (w == \"\")\n"
+	"\t\t\t\tw = \"this line\"\n"
 	"\t\t\tprint \"kiln: \" w \" in \" f[1] \":\" f[2] \" differs from what\" \\\n"
 	"\t\t\t      \" that header says on its own (the solution's macros\" \\\n"
 	"\t\t\t      \" changed it): not accepted in a C solution (\" \\\n"
@@ -618,6 +631,20 @@ static const char cpp_fns_awk[] =
 	"\t}\n"
 	"\treturn 0\n"
 	"}\n"
+	"# The compiled function a call names: a call of a complete object's\n"
+	"# constructor or destructor (C1, D1, D0) runs the base object's (C2, D2),\n"
+	"# which is the one the dump has a body for\n"
+	"function alias(g,    i, h) {\n"
+	"\tif (g in name || g !~ /^_Z/)\n"
+	"\t\treturn g\n"
+	"\tfor (i = 1; i < length(g); i++)\n"
+	"\t\tif (substr(g, i, 2) ~ /^(C1|D1|D0)$/) {\n"
+	"\t\t\th = substr(g, 1, i) \"2\" substr(g, i + 2)\n"
+	"\t\t\tif (h in name)\n"
+	"\t\t\t\treturn h\n"
+	"\t\t}\n"
+	"\treturn g\n"
+	"}\n"
 	"# A function's name as the dump prints it, as C++ can name it again\n"
 	"function fnorm(s) {\n"
 	"\tgsub(/\\{anonymous\\}::/, \"\", s)\n"
@@ -718,6 +745,13 @@ static const char cpp_fns_awk[] =
 	"\t\ticall[fn] = icall[fn] \" \" c\n"
 	"\t}\n"
 	"}\n"
+	"# the function's declaration: the line before its body's first \"{\"\n"
+	"fn != \"\" && !(fn in opened) {\n"
+	"\tif ($0 == \"{\")\n"
+	"\t\topened[fn] = 1\n"
+	"\telse\n"
+	"\t\tdecl[fn] = $0\n"
+	"}\n"
 	"fn != \"\" {\n"
 	"\ts = $0\n"
 	"\twhile (match(s, /[A-Za-z_][A-Za-z0-9_.$]*/)) {\n"
@@ -743,7 +777,7 @@ static const char cpp_fns_awk[] =
 	"\tfor (k = 1; k <= n; k++) {\n"
 	"\t\tm = split(ids[q[k]], w, \" \")\n"
 	"\t\tfor (j = 1; j <= m; j++) {\n"
-	"\t\t\tg = w[j]\n"
+	"\t\t\tg = alias(w[j])\n"
 	"\t\t\tif (!(g in name) || g in seen)\n"
 	"\t\t\t\tcontinue\n"
 	"\t\t\tseen[g] = 1\n"
@@ -758,6 +792,10 @@ static const char cpp_fns_awk[] =
 	"\t\tb = base(name[f])\n"
 	"\t\tif (f in libc) {\n"
 	"\t\t\trefuse(\"the solution defines \" f \", a name of the C library (it would replace it for the tests)\")\n"
+	"\t\t\tcontinue\n"
+	"\t\t}\n"
+	"\t\tif (f ~ /^_Z(nw|na|dl|da)/ || f ~ /^(__cxa_|__gxx_|_Unwind_)/) {\n"
+	"\t\t\trefuse(\"the solution defines \" name[f] \", which would replace the C++ runtime's for the tests and the library\")\n"
 	"\t\t\tcontinue\n"
 	"\t\t}\n"
 	"\t\tif (f ~ /^_Z(N[rVKRO]*)?(St|S[abdios]|9__gnu_cxx|10__cxxabiv1)/) {\n"
@@ -833,7 +871,8 @@ static const char cpp_fns_awk[] =
 	"\t\t    b ~ /^~/)\n"
 	"\t\t\tcontinue\n"
 	"\t\tc = nm\n"
-	"\t\tif (sub(/::[^:]*$/, \"\", c) && base(c) == b && (f, \"this\") in body)\n"
+	"\t\tif (sub(/::[^:]*$/, \"\", c) && base(c) == b &&\n"
+	"\t\t    decl[f] ~ /[(, ]this[,)]/)\n"
 	"\t\t\tcontinue     # a constructor\n"
 	"\t\tif (nm ~ /<lambda|[{}\"';#\\\\]/)\n"
 	"\t\t\trefuse(\"the tests call the solution's \" name[f] \", which a check cannot name (a lambda?): give the record an entry_point function\")\n"
@@ -937,11 +976,13 @@ static const char c_build_sh[] =
 static const char cpp_build_sh[] =
 	"# kiln: builds a C++ job (src/sandbox/lang.c). $1: this job's random ID,\n"
 	"# $2: main for a test program (else empty), $3: the entry point (or empty),\n"
-	"# $4: 1 if the tests' unit probes the entry point.\n"
+	"# $4: 1 if the tests' unit probes the entry point, $5: 1 if the solution\n"
+	"# may define a macro (its header lines are checked against the headers').\n"
 	"set -e\n"
 	"cd /tmp/w\n"
 	"g++ -std=gnu++17 -fno-exceptions -E -dI sol.cpp \"t$1.cpp\" >both.ii\n"
-	"awk -v id=\"$1\" -v ext=cpp -v entry=\"$2\" -f join.awk both.ii >main.ii\n"
+	"awk -v id=\"$1\" -v ext=cpp -v entry=\"$2\" -v macros=\"$5\" -f join.awk both.ii \\\n"
+	"\t>main.ii\n"
 	"if [ -e ref.cpp ]; then\n"
 	"\tg++ -std=gnu++17 -fno-exceptions -E -dI ref.cpp >ref.ii\n"
 	"\tawk -v check=1 -f join.awk sus.txt ref.ii\n"
@@ -1091,6 +1132,41 @@ static int called_free(const kiln_job *job, const char *name)
 			return 1;
 		}
 	return 0;
+}
+
+/* Whether a solution's text may define or undefine a macro: "define" or
+ * "undef" anywhere once line splices are taken out (a directive can be
+ * spelled #, %: or ??=, with comments between). A C++ solution's macros
+ * reach the library headers it includes after them, whose class
+ * templates the tests share (a size() of 0 put into std::vector through
+ * a libstdc++ concept-check hook): build.sh then checks every header
+ * line of the solution's unit against the headers preprocessed alone. */
+static int may_define(const char *s)
+{
+	char *t;
+	size_t n = 0;
+	int r;
+
+	if (!s)
+		return 0;
+	t = malloc(strlen(s) + 1);
+	if (!t)
+		return 1;
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] == '\n') {
+			s++;
+			continue;
+		}
+		if (s[0] == '\\' && s[1] == '\r' && s[2] == '\n') {
+			s += 2;
+			continue;
+		}
+		t[n++] = *s;
+	}
+	t[n] = 0;
+	r = strstr(t, "define") || strstr(t, "undef");
+	free(t);
+	return r;
 }
 
 /* A fresh random ID (16 hex digits) for a job's build. */
@@ -1536,6 +1612,9 @@ static int render_c(const struct lang *l, const kiln_job *job,
 					   job->entry_point : ""))) ||
 	    (cpp && json_array_append_new(compile, json_string(
 					   eprobe ? "1" : "0"))) ||
+	    (cpp && json_array_append_new(compile, json_string(
+					   may_define(job->solution) ?
+					   "1" : "0"))) ||
 	    (cpp && json_object_set_new(files, "fns.awk",
 					json_string(cpp_fns_awk))) ||
 	    (cpp && json_object_set_new(files, "probe.awk",
@@ -1711,6 +1790,32 @@ static const char js_runtime[] =
 	"  failed(e);\n"
 	"}\n";
 
+/* node's permission model, where /usr/bin/node has one (node 20 on):
+ * with it a script may read and write /tmp only (the box's), and may not
+ * open the inspector
+ * (an in-process inspector session read kiln.js's nonce out of its
+ * closure: hostile 9439), start a worker (whose inspector can connect to
+ * the main thread), a child process or a native addon. Node 18 (Debian
+ * 12's) has none: there that finding stays open (docs/SANDBOX.md). */
+static pthread_once_t node_once = PTHREAD_ONCE_INIT;
+static const char *node_permission = "";
+
+static void node_probe(void)
+{
+	FILE *p = popen("/usr/bin/node --version 2>/dev/null", "r");
+	int major = 0;
+
+	if (!p)
+		return;
+	if (fscanf(p, "v%d", &major) != 1)
+		major = 0;
+	pclose(p);
+	if (major >= 23)
+		node_permission = "--permission";
+	else if (major >= 20)
+		node_permission = "--experimental-permission";
+}
+
 /* JavaScript (node): sol.js, t<i>.js (a test program is t0.js), kiln.js.
  * No compile step; each test runs node on kiln.js, from the files the
  * harness puts back before every test ("interp"). */
@@ -1724,6 +1829,7 @@ static int render_js(const struct lang *l, const kiln_job *job,
 
 	(void)l;
 	(void)compile;
+	pthread_once(&node_once, node_probe);
 	if (json_object_set_new(files, "kiln.js", json_string(js_runtime)))
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	if (json_object_set_new(files, "sol.js", json_string(
@@ -1745,10 +1851,17 @@ static int render_js(const struct lang *l, const kiln_job *job,
 				i < job->ntests ? job->tests[i] : "")))
 			return kiln_error_set(err, KILN_EPARSE,
 					      "test is not valid UTF-8");
-		if (json_array_append_new(runs, json_pack("[sssssss]",
-				"/usr/bin/node", "--frozen-intrinsics",
-				"--no-warnings", heap, "/tmp/w/kiln.js", arg,
-				setup ? "setup" : "-")))
+		json_t *run = *node_permission ?
+			json_pack("[ssssssssss]", "/usr/bin/node",
+				  node_permission, "--allow-fs-read=/tmp/*",
+				  "--allow-fs-write=/tmp/*",
+				  "--frozen-intrinsics", "--no-warnings", heap,
+				  "/tmp/w/kiln.js", arg, setup ? "setup" : "-") :
+			json_pack("[sssssss]", "/usr/bin/node",
+				  "--frozen-intrinsics", "--no-warnings", heap,
+				  "/tmp/w/kiln.js", arg, setup ? "setup" : "-");
+
+		if (json_array_append_new(runs, run))
 			return kiln_error_set(err, KILN_ENOMEM,
 					      "out of memory");
 	}

@@ -20,6 +20,7 @@
  * weaker code inspector). What a solution can still do inside its
  * process is in docs/SANDBOX.md.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,12 @@ static const char go_build_sh[] =
 	"# build cache under /tmp (inside the box), no cgo, no vet.\n"
 	"set -e\n"
 	"cd /tmp/w\n"
+	"if [ -e refused.txt ]; then\n"
+	"\techo \"kiln: the solution declares $(cat refused.txt) at package\" \\\n"
+	"\t     \"level, a name of Go's universe block: it would be the tests'\" \\\n"
+	"\t     \"too (they share package main)\" >&2\n"
+	"\texit 1\n"
+	"fi\n"
 	"a=gopath/src/github.com/stretchr/testify/assert\n"
 	"mkdir -p \"$a\"\n"
 	"mv assert.go \"$a/\"\n"
@@ -366,6 +373,140 @@ static size_t go_rename_tests(FILE *f, const char *s, const char *id,
 	return n;
 }
 
+/* Go's universe block: a package-level declaration of one of these in
+ * the solution would be the tests' too (they share package main): a
+ * `const true = false` made assert.Equal(true, f(x)) hold for a wrong f
+ * (hostile 9442). Go 1.21's min, max and clear are left out: Debian 12's
+ * Go 1.19 has none, and solutions declare their own max. */
+static const char *const go_universe[] = {
+	"bool", "byte", "comparable", "complex64", "complex128", "error",
+	"float32", "float64", "int", "int8", "int16", "int32", "int64",
+	"rune", "string", "uint", "uint8", "uint16", "uint32", "uint64",
+	"uintptr", "any", "true", "false", "iota", "nil", "append", "cap",
+	"close", "complex", "copy", "delete", "imag", "len", "make", "new",
+	"panic", "print", "println", "real", "recover",
+};
+
+/* The next token of Go source at *p (comments, strings, runes and raw
+ * strings skipped as one token of kind '"'), its kind: 'a' an
+ * identifier, '\n' a newline, '"' a literal, or the character itself;
+ * 0 at the end. An identifier is copied to id. */
+static int go_token(const char **p, char *id, size_t n)
+{
+	const char *s = *p;
+
+	for (;;) {
+		while (*s == ' ' || *s == '\t' || *s == '\r')
+			s++;
+		if (s[0] == '/' && s[1] == '/') {
+			while (*s && *s != '\n')
+				s++;
+			continue;
+		}
+		if (s[0] == '/' && s[1] == '*') {
+			const char *e = strstr(s + 2, "*/");
+			int nl = 0;
+			for (const char *q = s; q < (e ? e : s + strlen(s)); q++)
+				nl |= *q == '\n';
+			s = e ? e + 2 : s + strlen(s);
+			if (nl) {
+				*p = s;
+				return '\n';
+			}
+			continue;
+		}
+		break;
+	}
+	if (!*s) {
+		*p = s;
+		return 0;
+	}
+	if (*s == '"' || *s == '\'' || *s == '`') {
+		char q = *s++;
+		while (*s && *s != q && !(q != '`' && *s == '\n')) {
+			if (q != '`' && *s == '\\' && s[1])
+				s++;
+			s++;
+		}
+		if (*s == q)
+			s++;
+		*p = s;
+		return '"';
+	}
+	if (isalpha((unsigned char)*s) || *s == '_' || (unsigned char)*s >= 0x80) {
+		size_t k = 0;
+		while (isalnum((unsigned char)*s) || *s == '_' ||
+		       (unsigned char)*s >= 0x80) {
+			if (k + 1 < n)
+				id[k++] = *s;
+			s++;
+		}
+		id[k] = 0;
+		*p = s;
+		return 'a';
+	}
+	*p = s + 1;
+	return (unsigned char)*s;
+}
+
+/* The first name of Go's universe block that the source declares at
+ * package level (const, var, type, a function without a receiver), or
+ * NULL. In a const or var spec the names are the identifiers before the
+ * type or the "=": a comma-separated list. */
+static const char *go_shadows(const char *src)
+{
+	const char *p = src ? src : "";
+	char id[64];
+	int depth = 0, kind = 0, group = 0, names = 0, t;
+
+	while ((t = go_token(&p, id, sizeof id))) {
+		if (t == '(' && depth == 0 && kind && kind != 'f' &&
+		    names == 1 && !group) {  /* const ( ... ) */
+			group = 1;
+			continue;
+		}
+		if (t == '(' && depth == 0 && kind == 'f' && names == 1)
+			names = 0;      /* a method's receiver: not a name */
+		if (t == '{' || t == '[' || t == '(')
+			depth++;
+		else if (t == '}' || t == ']')
+			depth--;
+		else if (t == ')' && depth == 0 && group) {
+			group = kind = names = 0;
+			continue;
+		} else if (t == ')')
+			depth--;
+		if (depth != 0)
+			continue;
+		if (t == 'a' && !kind && !group &&
+		    (!strcmp(id, "const") || !strcmp(id, "var") ||
+		     !strcmp(id, "type") || !strcmp(id, "func"))) {
+			kind = id[0];
+			names = 1;
+			continue;
+		}
+		if (!kind)
+			continue;
+		if (t == 'a' && names == 1) {
+			for (size_t i = 0; i < sizeof go_universe /
+			     sizeof *go_universe; i++)
+				if (!strcmp(id, go_universe[i]))
+					return go_universe[i];
+			names = kind == 'f' || kind == 't' ? 0 : 2;
+		} else if (t == ',' && names == 2) {
+			names = 1;
+		} else if (t == '\n' || t == ';') {
+			if (group)
+				names = 1;  /* the next spec */
+			else
+				kind = names = 0;
+		} else {
+			names = 0;
+		}
+	}
+	return NULL;
+}
+
 int kiln__render_go(const kiln_job *job, const char *id, json_t *files,
 		    json_t *runs, json_t *compile, kiln_error *err)
 {
@@ -379,11 +520,13 @@ int kiln__render_go(const kiln_job *job, const char *id, json_t *files,
 	FILE *f;
 	size_t want = 1;
 	int rc;
+	const char *shadow;
 
 	if (!setup || !prog || !sol || !names) {
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		goto out;
 	}
+	shadow = go_shadows(job->solution);
 	/* t<ID>_test.go: kiln's package clause, the union of the imports
 	 * (testing under a name of kiln's own too), the solution, the
 	 * set-up and the tests */
@@ -444,6 +587,7 @@ int kiln__render_go(const kiln_job *job, const char *id, json_t *files,
 	if ((rc = outs_finish(&o, files, err)) ||
 	    (rc = put(files, "assert.go", go_assert, err)) ||
 	    (rc = put(files, "build.sh", go_build_sh, err)) ||
+	    (shadow && (rc = put(files, "refused.txt", shadow, err))) ||
 	    (rc = argv_add(compile, "/bin/sh", err)) ||
 	    (rc = argv_add(compile, "/tmp/w/build.sh", err)) ||
 	    (rc = argv_add(compile, id, err)))
@@ -526,14 +670,47 @@ static const char java_main[] =
 	"    }\n"
 	"    return null;\n"
 	"  }\n"
+	"  // a class of the job (nested and anonymous ones too) that extends a\n"
+	"  // library class or is a collection, a map, a number or a char\n"
+	"  // sequence, and declares equals: the tests' list.equals(expected)\n"
+	"  // would run the solution's (hostile 9443)\n"
+	"  private static String equalsOwn() {\n"
+	"    final String[] files = new java.io.File(\"/tmp/w\").list();\n"
+	"    final ClassLoader l = K$ID.class.getClassLoader();\n"
+	"    for (String f : files == null ? new String[0] : files) {\n"
+	"      if (!f.endsWith(\".class\")) continue;\n"
+	"      try {\n"
+	"        final Class<?> k = Class.forName(f.substring(0, f.length() - 6),\n"
+	"          false, l);\n"
+	"        final Class<?> sup = k.getSuperclass();\n"
+	"        boolean lib = sup != null && sup != Object.class &&\n"
+	"          sup.getClassLoader() != l;\n"
+	"        for (Class<?> t : new Class<?>[] { java.util.Collection.class,\n"
+	"            java.util.Map.class, Number.class, CharSequence.class })\n"
+	"          lib |= t.isAssignableFrom(k);\n"
+	"        if (lib) {\n"
+	"          k.getDeclaredMethod(\"equals\", Object.class);\n"
+	"          return k.getName() + \" (a \" + (sup == null ? \"?\" : sup.getName())\n"
+	"            + \")\";\n"
+	"        }\n"
+	"      } catch (ReflectiveOperationException | LinkageError e) {\n"
+	"      }\n"
+	"    }\n"
+	"    return null;\n"
+	"  }\n"
 	"  public static void main(String[] a) throws Throwable {\n"
 	"    final java.io.PrintStream out = System.out, err = System.err;\n"
 	"    final Runtime rt = Runtime.getRuntime();\n"
 	"    final byte[] b = new byte[128];\n"
 	"    int n = 0, c;\n"
-	"    while (n < b.length && (c = System.in.read()) >= 0 && c != '\\n')\n"
+	"    // the nonce byte by byte from fd 0, not through System.in, whose\n"
+	"    // buffer would keep it for sun.misc.Unsafe to read (hostile 9441)\n"
+	"    final java.io.FileInputStream in0 =\n"
+	"      new java.io.FileInputStream(java.io.FileDescriptor.in);\n"
+	"    while (n < b.length && (c = in0.read()) >= 0 && c != '\\n')\n"
 	"      b[n++] = (byte) c;\n"
 	"    final String nonce = new String(b, 0, n, \"UTF-8\");\n"
+	"    java.util.Arrays.fill(b, (byte) 0);\n"
 	"    try {\n"
 	"      final String h = hidden();\n"
 	"      if (h != null) {\n"
@@ -541,6 +718,13 @@ static const char java_main[] =
 	"          + \": it would hide the library's from the tests; a type named\"\n"
 	"          + \" like one of java.lang, of a package imported with .*, or\"\n"
 	"          + \" like a package, is refused\");\n"
+	"        err.flush();\n"
+	"        rt.halt(3);\n"
+	"      }\n"
+	"      final String q = equalsOwn();\n"
+	"      if (q != null) {\n"
+	"        err.println(\"kiln: the job's class \" + q + \" declares equals: a\"\n"
+	"          + \" library type's comparison in the tests would be its own\");\n"
 	"        err.flush();\n"
 	"        rt.halt(3);\n"
 	"      }\n"
@@ -838,9 +1022,12 @@ int kiln__render_java(const kiln_job *job, const kiln_limits *lim,
 	for (size_t i = 0; i < (job->program ? 1 : job->ntests); i++) {
 		snprintf(arg, sizeof(arg), "%zu", i);
 		if (json_array_append_new(runs, json_pack(
-				"[ssssssssssssss]", java, heap,
+				"[sssssssssssssss]", java, heap,
 				/* no agent attaches from another process */
 				"-XX:+DisableAttachMechanism",
+				/* java.base only: no sun.misc.Unsafe
+				 * (jdk.unsupported) to read memory with */
+				"--limit-modules=java.base",
 				"-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 				"-XX:-UsePerfData", "-XX:CompressedClassSpaceSize=64m",
 				"-XX:ReservedCodeCacheSize=64m", "-Xss8m", "-ea",
@@ -914,6 +1101,34 @@ static const char *const rust_refused[] = {
 	"asm!",
 };
 
+/* The comparison trait an impl of the solution's implements, or NULL:
+ * an impl whose header (from `impl` to its `{` or `;`) names PartialEq,
+ * PartialOrd, Deref or DerefMut. A type of the solution's returned where
+ * the task's returns a bool or a number, with a PartialEq<bool> that
+ * always holds, took every assert_eq! (hostile 9446); #[derive] stays
+ * (derived comparisons compare the fields). */
+static const char *rust_impl_cmp(const char *s)
+{
+	static const char *const traits[] = { "PartialEq", "PartialOrd",
+					      "DerefMut", "Deref" };
+
+	for (const char *p = s; (p = strstr(p, "impl")); p += 4) {
+		size_t n = strcspn(p, "{;");
+		if ((p > s && (isalnum((unsigned char)p[-1]) || p[-1] == '_')) ||
+		    isalnum((unsigned char)p[4]) || p[4] == '_')
+			continue;
+		for (size_t i = 0; i < sizeof traits / sizeof *traits; i++)
+			for (const char *q = p; (q = strstr(q, traits[i])) &&
+			     q < p + n; q++) {
+				size_t m = strlen(traits[i]);
+				if (!isalnum((unsigned char)q[-1]) && q[-1] != '_' &&
+				    !isalnum((unsigned char)q[m]) && q[m] != '_')
+					return traits[i];
+			}
+	}
+	return NULL;
+}
+
 /* The test program with each #[test] function renamed k<ID>_NAME and
  * its body starting with the guard; returns how many. */
 static size_t rust_instrument(FILE *f, const char *s, const char *id)
@@ -975,11 +1190,17 @@ static const char rust_build_sh[] =
 /* What the tests' module says besides `use super::*;`: the std prelude
  * as a glob of its own (a prelude name the solution also defines, `fn
  * Some`, is then ambiguous, a compile error, instead of the solution's),
+ * std::collections and std::cmp the same way (a solution's own HashMap,
+ * which `use super::*` gave the tests, built their expected map: 9447),
  * and std's macros by name (an explicit import beats the solution's
  * macros that `use super::*` brings: #[macro_export], `pub(crate) use`). */
 static const char rust_test_uses[] =
 	"    #[allow(unused_imports)]\n"
 	"    use ::std::prelude::rust_2021::*;\n"
+	"    #[allow(unused_imports)]\n"
+	"    use ::std::collections::*;\n"
+	"    #[allow(unused_imports)]\n"
+	"    use ::std::cmp::*;\n"
 	"    #[allow(unused_imports)]\n"
 	"    use ::std::{assert, assert_eq, assert_ne, debug_assert,"
 	" debug_assert_eq,\n"
@@ -1039,7 +1260,7 @@ int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 	struct outs o = { .n = 0 };
 	char filter[96];
 	const char *sol = job->solution ? job->solution : "";
-	const char *bad = NULL;
+	const char *bad = NULL, *cmp = NULL;
 	size_t want = 1;
 	FILE *f;
 	int rc;
@@ -1048,6 +1269,8 @@ int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 	     i++)
 		if (strstr(sol, rust_refused[i]))
 			bad = rust_refused[i];
+	if (!bad && (cmp = rust_impl_cmp(sol)))
+		bad = cmp;
 	if ((f = out_file(&o, "main.rs"))) {
 		/* the tests' module comes before the solution, so that no
 		 * macro_rules! of the solution's is in its textual scope */
@@ -1072,9 +1295,11 @@ int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 			fputs("}\n", f);
 		}
 		if (bad)
-			fprintf(f, "compile_error!(\"kiln: %s is not accepted in"
-				" a Rust solution (it runs code before the tests"
-				" or replaces what they call)\");\n", bad);
+			fprintf(f, "compile_error!(\"kiln: %s%s is not accepted in"
+				" a Rust solution (%s)\");\n", cmp ? "an impl of " :
+				"", bad, cmp ? "the tests' comparisons would be"
+				" its code; #[derive] it instead" : "it runs code"
+				" before the tests or replaces what they call");
 		else
 			fprintf(f, "%s\n", sol + head);
 		subst(f, rust_rt, id);
@@ -1258,6 +1483,13 @@ static const char lua_rt[] =
 	"  for k, v in next0, string do methods[k] = v end\n"
 	"  smt.__index = setmetatable0(methods, { __index = string })\n"
 	"  smt.__metatable = { __index = string }\n"
+	"end\n"
+	"-- files' metatable, shared by every handle, out of reach too: a\n"
+	"-- solution's __sub on it made io.stdout - x == 0 (hostile 9444), its\n"
+	"-- __gc ran the solution's code while kiln copied a table (9445)\n"
+	"do\n"
+	"  local fmt = getmetatable(stdout)\n"
+	"  if type0(fmt) == 'table' then fmt.__metatable = false end\n"
 	"end\n"
 	"local sol, e1 = load0(text('/tmp/w/sol.lua') or '', '=solution', 't')\n"
 	"if not sol then die(3, e1) end\n"
@@ -1826,6 +2058,9 @@ int kiln__render_script(const kiln_job *job, const char *lang,
 static const char ocaml_head[] =
 	"(* kiln's OCaml runtime (src/sandbox/lang_rt.c) *)\n"
 	"let kiln_$ID_nonce = try Stdlib.input_line Stdlib.stdin with _ -> \"\"\n"
+	"(* stdin's buffer still holds the nonce: seek_in within it reread it\n"
+	"   (hostile 9440); a closed channel seeks nowhere *)\n"
+	"let () = try Stdlib.close_in Stdlib.stdin with _ -> ()\n"
 	"let kiln_$ID_exit = Stdlib.exit\n"
 	"let kiln_$ID_out = Stdlib.print_string\n"
 	"let kiln_$ID_flush = Stdlib.flush\n"
