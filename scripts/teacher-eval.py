@@ -164,7 +164,8 @@ def main():
             by[key] = (n + 1, p + (status.get(t["id"]) == "pass"))
     out = {"model": a.model, "tasks_per_depth": a.n, "seed": a.seed,
            "phrasing": a.phrasing, "best_of": a.best_of,
-           "temperature": a.temperature if a.best_of > 1 else 0,
+           "temperature": a.temperature
+           if a.best_of > 1 or a.tests_best_of > 1 else 0,
            "tests_best_of": a.tests_best_of,
            "split": a.split, "excluded": len(seen),
            "pass@1": {k: round(p / n, 3) for k, (n, p) in sorted(by.items())},

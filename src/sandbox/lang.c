@@ -499,8 +499,13 @@ static const char c_join_awk[] =
 	"\t# a C++ declaration in std (a specialisation of std::vector<int>\n"
 	"\t# with no function, only data members, changes the tests' vectors)\n"
 	"\tgsub(/(^|[^A-Za-z0-9_])using[ \\t]+namespace[^A-Za-z0-9_]/, \" \", soltext)\n"
-	"\tif (match(soltext, /(^|[^A-Za-z0-9_:])namespace[ \\t]+(std|__gnu_cxx|__cxxabiv1)([^A-Za-z0-9_]|$)|template[ \\t]*<[ \\t]*>[^;{}]*[^A-Za-z0-9_](std|__gnu_cxx)[ \\t]*::/))\n"
-	"\t\trefuse(\"a declaration in namespace std\", \"it would change the library's types or functions for the tests\")\n"
+	"\t# (namespace std { ... }, struct std::vector<int, A> (a partial\n"
+	"\t# specialisation by a qualified name), namespace s = std (an alias)\n"
+	"\tstdns = \"(::[ \\t]*)?(std|__gnu_cxx|__cxxabiv1)\"\n"
+	"\tif (match(soltext, \"(^|[^A-Za-z0-9_:])namespace[ \\t]+\" stdns \"([^A-Za-z0-9_]|$)\") ||\n"
+	"\t    match(soltext, \"(^|[^A-Za-z0-9_])namespace[ \\t]+[A-Za-z_][A-Za-z0-9_]*[ \\t]*=[ \\t]*\" stdns \"([^A-Za-z0-9_]|$)\") ||\n"
+	"\t    match(soltext, \"(^|[^A-Za-z0-9_])(struct|class|union)[ \\t]+\" stdns \"[ \\t]*::\"))\n"
+	"\t\trefuse(\"a declaration in namespace std (or an alias of it)\", \"it would change the library's types or functions for the tests\")\n"
 	"\tif (check) {\n"
 	"\t\tfor (k in want) {\n"
 	"\t\t\tsplit(k, f, SUBSEP)\n"
@@ -1105,23 +1110,68 @@ static int libc_has(const char *name)
 	return 0;
 }
 
-/* Whether a test's text calls name as a free function: name( not after
- * '.', "->" or "::" (a member function entry point, LeetCode's
- * Solution().twoSum, has no &::name to probe). */
+/* A copy of C++ text without its comments and its string and character
+ * literals (each a space), for called_free; NULL when out of memory. */
+static char *cpp_code_only(const char *s)
+{
+	char *t = malloc(strlen(s) + 1), *o = t;
+
+	if (!t)
+		return NULL;
+	while (*s) {
+		if (s[0] == '/' && s[1] == '/') {
+			while (*s && *s != '\n')
+				s++;
+		} else if (s[0] == '/' && s[1] == '*') {
+			const char *e = strstr(s + 2, "*/");
+			s = e ? e + 2 : s + strlen(s);
+			*o++ = ' ';
+		} else if (*s == '"' || *s == '\'') {
+			char q = *s++;
+			while (*s && *s != q && *s != '\n') {
+				if (*s == '\\' && s[1])
+					s++;
+				s++;
+			}
+			if (*s == q)
+				s++;
+			*o++ = ' ';
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = 0;
+	return t;
+}
+
+/* Whether the tests' code calls name as a free function: name( not
+ * after '.', "->", "::" or `new`, and name never used as a type (name x,
+ * name<, name::): a member function entry point (LeetCode's
+ * Solution().twoSum) or a class (MinStack) has no &::name to probe.
+ * Comments and literals do not count. */
 static int called_free(const kiln_job *job, const char *name)
 {
 	size_t n = strlen(name);
+	int free_call = 0;
 
-	for (size_t i = 0; i < job->ntests; i++)
-		for (const char *t = job->tests[i], *p = t;
-		     t && (p = strstr(p, name)); p += n) {
+	for (size_t i = 0; i < job->ntests; i++) {
+		char *t = job->tests[i] ? cpp_code_only(job->tests[i]) : NULL;
+
+		for (const char *p = t; t && (p = strstr(p, name)); p += n) {
 			const char *q = p + n, *b = p;
 
+			if ((p > t && (isalnum((unsigned char)p[-1]) ||
+				       p[-1] == '_')) ||
+			    isalnum((unsigned char)*q) || *q == '_')
+				continue;
 			while (*q == ' ' || *q == '\t' || *q == '\n')
 				q++;
-			if (*q != '(' || (p > t && (isalnum((unsigned char)p[-1]) ||
-						    p[-1] == '_')) ||
-			    isalnum((unsigned char)p[n]) || p[n] == '_')
+			if (*q == '<' || (q[0] == ':' && q[1] == ':') ||
+			    isalpha((unsigned char)*q) || *q == '_') {
+				free(t);
+				return 0;       /* a type */
+			}
+			if (*q != '(')
 				continue;
 			while (b > t && (b[-1] == ' ' || b[-1] == '\t' ||
 					 b[-1] == '\n'))
@@ -1129,9 +1179,17 @@ static int called_free(const kiln_job *job, const char *name)
 			if (b > t && (b[-1] == '.' || b[-1] == ':' ||
 				      (b[-1] == '>' && b - 1 > t && b[-2] == '-')))
 				continue;
-			return 1;
+			if (b - t >= 3 && !strncmp(b - 3, "new", 3) &&
+			    (b - t == 3 || !(isalnum((unsigned char)b[-4]) ||
+					     b[-4] == '_'))) {
+				free(t);
+				return 0;       /* new name(...): a type */
+			}
+			free_call = 1;
 		}
-	return 0;
+		free(t);
+	}
+	return free_call;
 }
 
 /* Whether a solution's text may define or undefine a macro: "define" or

@@ -457,9 +457,18 @@ static const char *go_shadows(const char *src)
 {
 	const char *p = src ? src : "";
 	char id[64];
-	int depth = 0, kind = 0, group = 0, names = 0, t;
+	int depth = 0, kind = 0, group = 0, names = 0, t, ends = 0;
 
 	while ((t = go_token(&p, id, sizeof id))) {
+		/* a newline ends a spec only where Go inserts a semicolon:
+		 * after an identifier (not a keyword that starts one), a
+		 * literal, a number, ) ] or } (var\ntrue = false is one) */
+		if (t == '\n' && !ends)
+			continue;
+		ends = (t == 'a' && strcmp(id, "var") && strcmp(id, "const") &&
+			strcmp(id, "type") && strcmp(id, "func")) || t == '"' ||
+		       t == ')' || t == ']' || t == '}' ||
+		       (t >= '0' && t <= '9') || t == '.';
 		if (t == '(' && depth == 0 && kind && kind != 'f' &&
 		    names == 1 && !group) {  /* const ( ... ) */
 			group = 1;
@@ -672,8 +681,9 @@ static const char java_main[] =
 	"  }\n"
 	"  // a class of the job (nested and anonymous ones too) that extends a\n"
 	"  // library class or is a collection, a map, a number or a char\n"
-	"  // sequence, and declares equals: the tests' list.equals(expected)\n"
-	"  // would run the solution's (hostile 9443)\n"
+	"  // sequence, whose equals is the job's (declared by it or by a base\n"
+	"  // class of the job's): the tests' list.equals(expected) would run\n"
+	"  // the solution's (hostile 9443)\n"
 	"  private static String equalsOwn() {\n"
 	"    final String[] files = new java.io.File(\"/tmp/w\").list();\n"
 	"    final ClassLoader l = K$ID.class.getClassLoader();\n"
@@ -688,11 +698,12 @@ static const char java_main[] =
 	"        for (Class<?> t : new Class<?>[] { java.util.Collection.class,\n"
 	"            java.util.Map.class, Number.class, CharSequence.class })\n"
 	"          lib |= t.isAssignableFrom(k);\n"
-	"        if (lib) {\n"
-	"          k.getDeclaredMethod(\"equals\", Object.class);\n"
+	"        // the equals its instances answer with, declared by a class\n"
+	"        // of the job's (its own or a base class's)\n"
+	"        if (lib && k.getMethod(\"equals\", Object.class)\n"
+	"            .getDeclaringClass().getClassLoader() == l)\n"
 	"          return k.getName() + \" (a \" + (sup == null ? \"?\" : sup.getName())\n"
 	"            + \")\";\n"
-	"        }\n"
 	"      } catch (ReflectiveOperationException | LinkageError e) {\n"
 	"      }\n"
 	"    }\n"
@@ -1025,9 +1036,9 @@ int kiln__render_java(const kiln_job *job, const kiln_limits *lim,
 				"[sssssssssssssss]", java, heap,
 				/* no agent attaches from another process */
 				"-XX:+DisableAttachMechanism",
-				/* java.base only: no sun.misc.Unsafe
-				 * (jdk.unsupported) to read memory with */
-				"--limit-modules=java.base",
+				/* Java SE's modules only: no jdk.unsupported,
+				 * so no sun.misc.Unsafe to read memory with */
+				"--limit-modules=java.se",
 				"-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 				"-XX:-UsePerfData", "-XX:CompressedClassSpaceSize=64m",
 				"-XX:ReservedCodeCacheSize=64m", "-Xss8m", "-ea",
@@ -1101,28 +1112,54 @@ static const char *const rust_refused[] = {
 	"asm!",
 };
 
-/* The comparison trait an impl of the solution's implements, or NULL:
- * an impl whose header (from `impl` to its `{` or `;`) names PartialEq,
- * PartialOrd, Deref or DerefMut. A type of the solution's returned where
- * the task's returns a bool or a number, with a PartialEq<bool> that
- * always holds, took every assert_eq! (hostile 9446); #[derive] stays
- * (derived comparisons compare the fields). */
+/* Where word starts in [p, end) as a whole identifier, or NULL. */
+static const char *rust_word(const char *p, const char *end, const char *w)
+{
+	size_t m = strlen(w);
+
+	for (const char *q = p; q + m <= end; q++)
+		if (!memcmp(q, w, m) &&
+		    (q == p || !(isalnum((unsigned char)q[-1]) || q[-1] == '_')) &&
+		    (q + m == end || !(isalnum((unsigned char)q[m]) ||
+				       q[m] == '_')))
+			return q;
+	return NULL;
+}
+
+/* Why an impl of the solution's could answer the tests' comparisons, or
+ * NULL: its header (from `impl` to its `{` or `;`) names PartialEq or
+ * PartialOrd with a type argument (a comparison with another type: a
+ * type of the solution's returned where the task's returns a bool, with
+ * a PartialEq<bool> that always held, took every assert_eq!: hostile
+ * 9446), or is written by a macro ($t); or the traits are renamed (use
+ * ... PartialEq as Pe). `impl PartialEq for T` (T with T), #[derive]
+ * and bounds stay: they compare the solution's values with its own. */
 static const char *rust_impl_cmp(const char *s)
 {
-	static const char *const traits[] = { "PartialEq", "PartialOrd",
-					      "DerefMut", "Deref" };
+	static const char *const traits[] = { "PartialEq", "PartialOrd" };
+	const char *end = s + strlen(s);
 
-	for (const char *p = s; (p = strstr(p, "impl")); p += 4) {
-		size_t n = strcspn(p, "{;");
-		if ((p > s && (isalnum((unsigned char)p[-1]) || p[-1] == '_')) ||
-		    isalnum((unsigned char)p[4]) || p[4] == '_')
-			continue;
+	for (size_t i = 0; i < sizeof traits / sizeof *traits; i++)
+		for (const char *q = s; (q = rust_word(q, end, traits[i]));
+		     q++) {
+			const char *r = q + strlen(traits[i]);
+			while (*r == ' ' || *r == '\t' || *r == '\n')
+				r++;
+			if (!strncmp(r, "as", 2) &&
+			    !(isalnum((unsigned char)r[2]) || r[2] == '_'))
+				return "a renamed comparison trait";
+		}
+	for (const char *p = s; (p = rust_word(p, end, "impl")); p += 4) {
+		const char *h = p + strcspn(p, "{;");
+		if (memchr(p, '$', (size_t)(h - p)))
+			return "an impl written by a macro";
 		for (size_t i = 0; i < sizeof traits / sizeof *traits; i++)
-			for (const char *q = p; (q = strstr(q, traits[i])) &&
-			     q < p + n; q++) {
-				size_t m = strlen(traits[i]);
-				if (!isalnum((unsigned char)q[-1]) && q[-1] != '_' &&
-				    !isalnum((unsigned char)q[m]) && q[m] != '_')
+			for (const char *q = p; (q = rust_word(q, h, traits[i]));
+			     q++) {
+				const char *r = q + strlen(traits[i]);
+				while (r < h && (*r == ' ' || *r == '\t'))
+					r++;
+				if (r < h && *r == '<')
 					return traits[i];
 			}
 	}
@@ -1296,9 +1333,11 @@ int kiln__render_rust(const kiln_job *job, const char *id, json_t *files,
 		}
 		if (bad)
 			fprintf(f, "compile_error!(\"kiln: %s%s is not accepted in"
-				" a Rust solution (%s)\");\n", cmp ? "an impl of " :
-				"", bad, cmp ? "the tests' comparisons would be"
-				" its code; #[derive] it instead" : "it runs code"
+				" a Rust solution (%s)\");\n",
+				cmp && strchr(cmp, ' ') == NULL ? "an impl of " : "",
+				bad, cmp ? "a comparison of the solution's with"
+				" another type would answer the tests'; compare a"
+				" type with itself or #[derive] it" : "it runs code"
 				" before the tests or replaces what they call");
 		else
 			fprintf(f, "%s\n", sol + head);
