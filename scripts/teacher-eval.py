@@ -6,6 +6,7 @@ Usage: teacher-eval.py [--kiln KILN] [-n N] [--seed S]
                        [--split heldout|train|heldout-template|train-template]
                        [--exclude TASKS] [--phrasing K]
                        [--best-of B] [--tests-best-of B] [--temperature T]
+                       [--test-sets N --tests-agree M]
                        [--keep] MODEL.bin
 
 Held-out tasks (kiln bank --split heldout: every task has a parameter
@@ -19,7 +20,9 @@ the task's own
 hidden tests judge it) and kiln verify gives pass@1, by depth and by
 phrasing frame; a second kiln generate asks for one test set a task and
 scripts/bank-test-rates.py gives the tests' validity and discrimination.
-With --phrasing K only tasks of phrasing frame K are asked (n of them a
+With --test-sets N --tests-agree M the tests are N sets sampled at
+--temperature, of which kiln generate keeps the tests M sets agree on (as
+the default pipeline writes them: docs/GENERATE.md). With --phrasing K only tasks of phrasing frame K are asked (n of them a
 depth): for a teacher trained with --hold-out-phrasing K, pass@1 on
 phrasings it never saw, against the same teacher on a frame it saw.
 Prints one JSON object. Candidate code runs only in kiln's sandbox.
@@ -80,6 +83,11 @@ def main():
     ap.add_argument("--tests-best-of", type=int, default=0,
                     help="the tests too the best of B samples by mean "
                     "token log-probability, at --temperature")
+    ap.add_argument("--test-sets", type=int, default=1,
+                    help="test sets a task, sampled at --temperature "
+                    "(with --tests-agree)")
+    ap.add_argument("--tests-agree", type=int, default=0,
+                    help="keep the tests M of the --test-sets agree on")
     ap.add_argument("--keep", action="store_true",
                     help="keep the work folder (tasks, answers, verdicts) "
                     "and print its path to stderr")
@@ -142,11 +150,16 @@ def main():
              "256", "-c", "8", "--store", store, "-q", "-o", sol,
              tasks_path])
         tst = os.path.join(tmp, "tests.jsonl")
-        run([kiln, "generate", "--backend", url, "-m", "teacher", "-k", "1",
-             "--test-sets", "1"] + (["--temperature", "0"]
-             if a.tests_best_of <= 1 else
-             ["--temperature", str(a.temperature), "--best-of",
-              str(a.tests_best_of)]) + ["--max-tokens",
+        if a.tests_agree > 1:
+            tdecode = ["--temperature", str(a.temperature), "--test-sets",
+                       str(a.test_sets), "--tests-agree", str(a.tests_agree)]
+        elif a.tests_best_of > 1:
+            tdecode = ["--temperature", str(a.temperature), "--best-of",
+                       str(a.tests_best_of), "--test-sets", "1"]
+        else:
+            tdecode = ["--temperature", "0", "--test-sets", "1"]
+        run([kiln, "generate", "--backend", url, "-m", "teacher", "-k", "1"]
+            + tdecode + ["--max-tokens",
              "256", "-c", "8", "--store", store, "-q", "-o", tst,
              tasks_path])
     finally:
@@ -165,8 +178,11 @@ def main():
     out = {"model": a.model, "tasks_per_depth": a.n, "seed": a.seed,
            "phrasing": a.phrasing, "best_of": a.best_of,
            "temperature": a.temperature
-           if a.best_of > 1 or a.tests_best_of > 1 else 0,
+           if a.best_of > 1 or a.tests_best_of > 1 or a.tests_agree > 1
+           else 0,
            "tests_best_of": a.tests_best_of,
+           "test_sets": a.test_sets if a.tests_agree > 1 else 1,
+           "tests_agree": a.tests_agree,
            "split": a.split, "excluded": len(seen),
            "pass@1": {k: round(p / n, 3) for k, (n, p) in sorted(by.items())},
            "n": {k: n for k, (n, p) in sorted(by.items())}}

@@ -52,6 +52,11 @@ typedef struct kiln_generate_opts {
 	int joint;             /* solution + tests in one answer (not with
 				  completions) */
 	int test_sets;         /* test requests per task (default 1; 0: none) */
+	int tests_agree;       /* keep a test only where at least this many
+				  of the task's test answers (test sets, and
+				  joint answers) wrote it, compared by tokens
+				  (kiln_code_digest); 0 or 1: every test,
+				  pooled (default) */
 	int best_of;           /* each answer the best of this many samples
 				  by mean token log-probability (the API's
 				  best_of = best_of x n); 0 or 1: off */

@@ -32,6 +32,11 @@ static const kiln_opt generate_opts[] = {
 	  KILN_OPT_F_(A, g.test_sets), .lo = 0, .hi = 100000,
 	  .def = "1, or 0 with --joint",
 	  .help = "test requests per task; 0 = none: the task's own tests" },
+	KILN_OPT_ROW_INT("tests-agree", 0, A, g.tests_agree, 0, 100000, "M",
+		"keep a test only where at least M of a task's test "
+		"answers wrote it (compared by tokens: layout and comments "
+		"do not count); M above half the answers keeps at most one "
+		"expected value a call; 0 or 1 = every test, pooled"),
 	KILN_OPT_ROW_FLAG("joint", 0, A, g.joint,
 		"each of the k requests asks for a solution and its tests "
 		"together (template joint); every candidate gets all k "

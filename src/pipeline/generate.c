@@ -482,6 +482,31 @@ static void drop_definition(char *code, const char *name)
 	*w = '\0';
 }
 
+/* The tests of a task's answers (its test sets, and with --joint its joint
+ * answers), gathered one answer at a time.
+ *
+ * Pooled (agree <= 1): every snippet, once (k answers often repeat the same
+ * assert), as written. Agreed (agree > 1): snippets are compared by their
+ * tokens (kiln_code_digest: layout and comments do not count), each answer
+ * that wrote one gives it a vote, and pool_take() keeps those with at least
+ * `agree` votes, in the order and the text first written. Sampled test
+ * sets disagree most about expected values; a wrong expected value is
+ * rarely written the same way twice, so agreement keeps the tests whose
+ * answers are right more often than any one sample (docs/GENERATE.md).
+ * With agree above half the answers, two expected values for one call
+ * cannot both be kept. */
+struct pool {
+	int agree;
+	int answer;             /* the answer being read: each votes once */
+	json_t *tests;          /* snippets, first-written text and order */
+	struct vote {
+		uint64_t digest;
+		int votes, last;    /* last: the answer that last voted */
+	} *v;                   /* agreed: tests[i]'s */
+	size_t cap;
+	json_t *preamble;       /* the first non-empty set-up code */
+};
+
 static int has_string(const json_t *array, const char *s)
 {
 	size_t i;
@@ -493,29 +518,62 @@ static int has_string(const json_t *array, const char *s)
 	return 0;
 }
 
-/* Appends the test snippets of one answer that are not there already
- * (k answers often repeat the same assert) to `tests`; the first non-empty
- * set-up code, less any definition of the entry point, becomes *preamble.
- * Only the blocks that hold tests are read: an answer may repeat the
- * solution in a block of its own. An answer without tests adds nothing. */
-static void pool_tests(const char *text, const char *lang, const char *entry,
-		       json_t *tests, json_t **preamble)
+static void pool_add(struct pool *p, const char *t, const char *lang)
+{
+	size_t n = json_array_size(p->tests);
+	uint64_t d;
+	kiln_error e2;
+
+	if (p->agree <= 1) {
+		if (!has_string(p->tests, t))
+			json_array_append_new(p->tests, json_string(t));
+		return;
+	}
+	if (kiln_code_digest(t, strlen(t), lang, &d, &e2))
+		return;   /* out of memory: the snippet gets no vote */
+	for (size_t i = 0; i < n; i++)
+		if (p->v[i].digest == d) {
+			if (p->v[i].last != p->answer) {
+				p->v[i].votes++;
+				p->v[i].last = p->answer;
+			}
+			return;
+		}
+	if (n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 16;
+		struct vote *v = realloc(p->v, cap * sizeof(*v));
+		if (!v)
+			return;
+		p->v = v;
+		p->cap = cap;
+	}
+	if (json_array_append_new(p->tests, json_string(t)) == 0)
+		p->v[n] = (struct vote){ .digest = d, .votes = 1,
+					 .last = p->answer };
+}
+
+/* Reads one answer's tests into the pool; the first non-empty set-up code,
+ * less any definition of the entry point, becomes the preamble. Only the
+ * blocks that hold tests are read: an answer may repeat the solution in a
+ * block of its own. An answer without tests adds nothing. */
+static void pool_tests(struct pool *p, const char *text, const char *lang,
+		       const char *entry)
 {
 	char *pre = NULL, **ts = NULL;
 	size_t nts = 0;
 	kiln_extracted ex;
 	kiln_error e2;
 
+	p->answer++;
 	if (!text || kiln_extract_tests(text, strlen(text), lang, &ex, &e2))
 		return;
 	if (kiln_split_tests(ex.code, strlen(ex.code), lang, &pre, &ts, &nts,
 			     &e2) == 0) {
 		for (size_t i = 0; i < nts; i++)
-			if (!has_string(tests, ts[i]))
-				json_array_append_new(tests, json_string(ts[i]));
-		if (!*preamble && pre && *pre) {
+			pool_add(p, ts[i], lang);
+		if (!p->preamble && pre && *pre) {
 			drop_definition(pre, entry);
-			*preamble = json_string(pre);
+			p->preamble = json_string(pre);
 		}
 		kiln_tests_free(ts, nts);
 		free(pre);
@@ -523,6 +581,24 @@ static void pool_tests(const char *text, const char *lang, const char *entry,
 	free(ex.code);
 }
 
+/* The pool's tests: all of them, or those enough answers agree on. */
+static json_t *pool_take(struct pool *p)
+{
+	json_t *kept, *all = p->tests;
+
+	p->tests = NULL;
+	if (p->agree <= 1 || !all)
+		return all;
+	if (!(kept = json_array())) {
+		json_decref(all);
+		return NULL;
+	}
+	for (size_t i = 0; i < json_array_size(all); i++)
+		if (p->v[i].votes >= p->agree)
+			json_array_append(kept, json_array_get(all, i));
+	json_decref(all);
+	return kept;
+}
 
 /* complete: the candidates of one task. */
 static int complete_task(void *ctx, size_t ti, const kiln_teacher_slot *slots,
@@ -536,29 +612,36 @@ static int complete_task(void *ctx, size_t ti, const kiln_teacher_slot *slots,
 	const char *lang = json_string_value(json_object_get(task, "language"));
 	const char *entry = json_string_value(json_object_get(task,
 							      "entry_point"));
-	json_t *tests = json_array(), *preamble = NULL;
+	struct pool pool = { .agree = o->tests_agree, .tests = json_array() };
+	json_t *tests = NULL, *preamble = NULL;
 	const char *tests_source = "none";
 	struct source *cand = calloc((size_t)o->k + 1, sizeof(*cand));
 	struct asked *a = NULL;
 	int rc = 0;
 
-	if (!tests || !cand || map_choices(g, slots, n, cand, &a)) {
+	if (!pool.tests || !cand || map_choices(g, slots, n, cand, &a)) {
 		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
 		goto out;
 	}
 	if (!lang)
 		lang = "python";
-	/* The teacher's tests, all sets pooled; with joint prompts, also the
-	 * tests of every joint answer (each candidate then meets the tests
-	 * written beside the other candidates too, as CodeT pools them). */
+	/* The teacher's tests, all sets pooled (or agreed on); with joint
+	 * prompts, also the tests of every joint answer (each candidate then
+	 * meets the tests written beside the other candidates too, as CodeT
+	 * pools them). */
 	for (size_t s = 0; s < n; s++)
 		if (TAG_KIND(slots[s].tag) == TAG_TESTS && slots[s].answer)
-			pool_tests(choice_text(choice_at(slots[s].answer, 0, 1)),
-				   lang, entry, tests, &preamble);
+			pool_tests(&pool, choice_text(choice_at(
+				   slots[s].answer, 0, 1)), lang, entry);
 	for (int j = 0; o->joint && j < o->k; j++)
 		if (cand[j].slot >= 0)
-			pool_tests(choice_text(cand[j].choice), lang, entry,
-				   tests, &preamble);
+			pool_tests(&pool, choice_text(cand[j].choice), lang,
+				   entry);
+	preamble = pool.preamble;
+	if (!(tests = pool_take(&pool))) {
+		rc = kiln_error_set(err, KILN_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (json_array_size(tests) > 0) {
 		tests_source = "teacher";
 	} else if (json_object_get(task, "tests")) {
@@ -639,6 +722,9 @@ static int complete_task(void *ctx, size_t ti, const kiln_teacher_slot *slots,
 		if (o->best_of > 1)
 			json_object_set_new(teacher, "best_of",
 					    json_integer(o->best_of));
+		if (o->tests_agree > 1)
+			json_object_set_new(teacher, "tests_agree",
+					    json_integer(o->tests_agree));
 		if (o->n > 1) {
 			int ch = 0;
 			while (ch < a[s].n && a[s].cand[ch] != i)
@@ -663,6 +749,8 @@ static int complete_task(void *ctx, size_t ti, const kiln_teacher_slot *slots,
 	}
 out:
 	json_decref(tests);
+	json_decref(pool.tests);
+	free(pool.v);
 	json_decref(preamble);
 	free(cand);
 	asked_free(a, n);
@@ -699,6 +787,13 @@ static int check_run(const json_t *tasks, const kiln_generate_opts *o,
 	if (o->n < 1 || o->k < 0 || o->test_sets < 0)
 		return kiln_error_set(err, KILN_EINVAL, "k and test_sets must "
 				      "be 0 or more, and n 1 or more");
+	if (o->tests_agree > 1 &&
+	    o->tests_agree > o->test_sets + (o->joint ? o->k : 0))
+		return kiln_error_set(err, KILN_EINVAL, "tests_agree %d asks "
+				      "more answers to agree than a task has "
+				      "(%d test sets%s): no test could be kept",
+				      o->tests_agree, o->test_sets, o->joint
+				      ? " and its k joint answers" : "");
 	if (o->seed > LONG_MAX - span)
 		return kiln_error_set(err, KILN_EINVAL, "seed %ld is too large:"
 				      " requests are sent seed + i for i up to "

@@ -470,6 +470,61 @@ def joint_test(tmp):
     srv.stop()
 
 
+def agree_test(tmp):
+    """--tests-agree M: a test is kept only where M of a task's test sets
+    wrote it, compared by tokens (layout and comments do not count), each
+    set voting once; the first-written text is kept. The fake server gives
+    each test set (same prompt, seed + i) its own answer (by_seed)."""
+    write_tasks(os.path.join(tmp, "a.jsonl"), 1, "a")
+    # test request i is sent seed 1234 + i: texts[1], texts[2], texts[0]
+    sets = ["```python\nassert add_0(1, 2) == 3\nassert add_0(2, 2) == 4\n"
+            "assert add_0(0, 0) == 1\n```\n",
+            "```python\nassert add_0(1,2) == 3  # same test\n"
+            "assert add_0(2, 2) == 5\n```\n",
+            "```python\nassert add_0(1, 2)==3\nassert add_0(2, 2) == 4\n"
+            "assert add_0(9, 9) == 0\nassert add_0(9, 9) == 0\n```\n"]
+    srv = Server(tmp, "agree", {"answers": [
+        {"match": "Write unit tests", "texts": sets, "by_seed": True},
+        {"text": "```python\ndef add_0(a, b):\n    return a + b\n```\n"}]})
+    src = os.path.join(tmp, "a.jsonl")
+
+    def tests_of(*flags):
+        out = os.path.join(tmp, "a.out")
+        p = kiln("generate", "--backend", srv.url, "-m", "m",
+                 "--test-sets", "3", *flags, src, "-o", out)
+        cs = read_jsonl(out) if p.returncode == 0 else []
+        return p, (cs[0] if cs else {})
+
+    p, c = tests_of()
+    check("agree: without --tests-agree every distinct test is pooled",
+          p.returncode == 0 and len(c.get("tests", [])) == 7 and
+          "tests_agree" not in c.get("teacher", {}), (p.stderr, c))
+    p, c = tests_of("--tests-agree", "2")
+    check("agree 2: the tests two sets wrote, first-written text, in order",
+          p.returncode == 0 and c.get("tests") == [
+              "assert add_0(1,2) == 3  # same test\n",
+              "assert add_0(2, 2) == 4\n"] and
+          c.get("tests_source") == "teacher", (p.stderr, c.get("tests")))
+    check("agree 2: the teacher record says so",
+          c.get("teacher", {}).get("tests_agree") == 2, c.get("teacher"))
+    p, c = tests_of("--tests-agree", "3")
+    check("agree 3: only the test all three sets wrote",
+          p.returncode == 0 and c.get("tests") ==
+          ["assert add_0(1,2) == 3  # same test\n"], (p.stderr, c))
+    out = os.path.join(tmp, "a.out")
+    p = kiln("verify", "-q", out)
+    v = [json.loads(l) for l in p.stdout.splitlines()]
+    check("agree: the candidate is judged by the agreed test",
+          v and v[0]["status"] == "pass" and v[0].get("tests_total",
+                                                      1) == 1, v[:1])
+    nreq = len(srv.requests())
+    p, c = tests_of("--tests-agree", "4")
+    check("agree 4 of 3 sets: refused before anything is sent",
+          p.returncode != 0 and "tests_agree 4" in p.stderr and
+          len(srv.requests()) == nreq, (p.returncode, p.stderr))
+    srv.stop()
+
+
 def choices_test(tmp):
     """--n: k candidates from ceil(k/n) requests, each asking for n choices
     (the last for what is left); candidate j is choice j % n of request
@@ -1072,7 +1127,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="kiln-gen-")
     only = os.environ.get("KILN_TEST_ONLY", "")  # e.g. "joint": one test
     for t in (faults_test, kill_resume_test, limits_test, teacher_tests_test,
-              joint_test, choices_test, empty_test, duplicate_ids_test,
+              joint_test, agree_test, choices_test, empty_test,
+              duplicate_ids_test,
               old_store_test, retry_scope_test, store_lag_test,
               two_runs_test, store_failure_test,
               eval_test, honest_exits_test, odd_servers_test,

@@ -216,8 +216,10 @@ export: {}
           not os.path.exists(os.path.join(run + "-empty", "dataset.jsonl")),
           (p.returncode, p.stderr[-500:]))
 
-    # the uninterrupted run
+    # the uninterrupted run (timed: the kills below fall within its length)
+    t0 = time.time()
     p = kiln("run", pipe)
+    full = time.time() - t0
     ok = p.returncode == 0
     ds = read_jsonl(os.path.join(run, "dataset.jsonl")) if ok else []
     check("kiln run: tasks to a dataset (exit 0, 12 samples: 6 tasks x 2)",
@@ -270,7 +272,9 @@ export: {}
         proc = subprocess.Popen([KILN, "run", "-q", pipe],
                                 stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.05, 1.2))
+        # within the run's length, which is about 1 s on 2 cores (a
+        # fixed 0.05-1.2 s let runs on a quiet machine finish unkilled)
+        time.sleep(rng.uniform(0.05, max(0.3, 0.8 * full)))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

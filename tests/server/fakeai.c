@@ -99,6 +99,8 @@ struct answer {
 	const char *match;      /* NULL: any prompt */
 	const char *text;       /* NULL when only texts is given */
 	json_t *texts;          /* array of strings, or NULL */
+	int by_seed;            /* choice i of a request with seed s gets
+				   texts[(s + i) % len] */
 };
 
 struct script {
@@ -293,11 +295,13 @@ static int opt_int(json_t *obj, const char *key, long long min,
 
 static int load_answer(json_t *a, struct answer *out, size_t i)
 {
-	static const char *const keys[] = { "match", "text", "texts", NULL };
+	static const char *const keys[] = { "match", "text", "texts",
+					    "by_seed", NULL };
 	char what[48];
 	json_t *m = json_object_get(a, "match");
 	json_t *t = json_object_get(a, "text");
 	json_t *ts = json_object_get(a, "texts");
+	json_t *bs = json_object_get(a, "by_seed");
 
 	snprintf(what, sizeof(what), "answers[%zu]", i);
 	if (!json_is_object(a)) {
@@ -332,6 +336,12 @@ static int load_answer(json_t *a, struct answer *out, size_t i)
 		warnx_("script: %s needs \"text\" or \"texts\"", what);
 		return -1;
 	}
+	if (bs && (!json_is_boolean(bs) || (json_is_true(bs) && (!ts || t)))) {
+		warnx_("script: %s: \"by_seed\" must be a boolean, and true "
+		       "only with \"texts\" and no \"text\"", what);
+		return -1;
+	}
+	out->by_seed = json_is_true(bs);
 	out->match = m ? json_string_value(m) : NULL;
 	out->text = t ? json_string_value(t) : NULL;
 	out->texts = ts;
@@ -561,7 +571,7 @@ static const struct fault *fault_pick(struct server *s, const char *prompt)
 
 /* Text of choice i for this prompt (see README: answers). */
 static const char *answer_text(const struct script *sc, const char *prompt,
-			       size_t i)
+			       size_t i, long long seed)
 {
 	for (size_t a = 0; a < sc->nanswers; a++) {
 		const struct answer *an = &sc->answers[a];
@@ -570,6 +580,9 @@ static const char *answer_text(const struct script *sc, const char *prompt,
 		if (an->match && !strstr(prompt, an->match))
 			continue;
 		nt = an->texts ? json_array_size(an->texts) : 0;
+		if (an->by_seed)
+			return json_string_value(json_array_get(an->texts,
+				(size_t)(((unsigned long long)seed + i) % nt)));
 		if (i < nt)
 			return json_string_value(json_array_get(an->texts, i));
 		if (an->text)
@@ -818,6 +831,7 @@ struct gen {
 	const char *stop[MAX_STOP];
 	size_t nstop;
 	int stream;
+	long long seed;         /* 0 when absent or null */
 };
 
 static void gen_free(struct gen *g)
@@ -935,6 +949,7 @@ static int gen_parse(struct gen *g, const struct req *r, int chat,
 		snprintf(msg, msgsz, "'seed' must be an integer");
 		return -1;
 	}
+	g->seed = json_is_integer(v) ? json_integer_value(v) : 0;
 	v = json_object_get(g->root, "stream");
 	if (v && !json_is_null(v) && !json_is_boolean(v)) {
 		snprintf(msg, msgsz, "'stream' must be a boolean");
@@ -1214,7 +1229,8 @@ static int gen_outcome(struct server *s, const struct gen *g, long long n,
 	snprintf(id, sizeof(id), "%s-fakeai-%lld", g->chat ? "chatcmpl" : "cmpl",
 		 n);
 	for (int i = 0; i < g->n; i++)
-		make_choice(g, answer_text(&s->sc, g->prompt, (size_t)i), &cs[i]);
+		make_choice(g, answer_text(&s->sc, g->prompt, (size_t)i,
+					   g->seed), &cs[i]);
 
 	o->status = MHD_HTTP_OK;
 	o->fault = f ? fault_names[f->kind] : NULL;
