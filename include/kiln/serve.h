@@ -47,6 +47,24 @@ int kiln_serve_start(kiln_server **out, const kiln_gpt *m,
 		     const kiln_tok *tok, const kiln_serve_config *cfg,
 		     kiln_error *err);
 
+/* In-process: the same batching and answers with no socket and no HTTP,
+ * for kiln_serve_answer calls only (cfg's host, port and connection
+ * settings are not used). kiln generate's `--backend local:MODEL.bin`. */
+int kiln_serve_local(kiln_server **out, const kiln_gpt *m,
+		     const kiln_tok *tok, const kiln_serve_config *cfg,
+		     kiln_error *err);
+
+/* One request answered as POST /v1{path} would be ("/chat/completions"
+ * or "/completions"; body: its JSON), blocking until the answer is whole:
+ * *status the HTTP status it would have had (200, or an error's), *answer
+ * the JSON text (malloc'd: the answer, or an OpenAI-style error). A
+ * request with "stream": true is refused (400). Any number of threads may
+ * call it at once, on a server from kiln_serve_start or kiln_serve_local;
+ * every call must have returned before kiln_serve_free. Returns -1 (and
+ * *answer NULL) only when out of memory. */
+int kiln_serve_answer(kiln_server *s, const char *path, const char *body,
+		      size_t len, unsigned *status, char **answer);
+
 /* The port it listens on (the one chosen when cfg->port was 0). */
 int kiln_serve_port(const kiln_server *s);
 

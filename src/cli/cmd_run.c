@@ -621,75 +621,6 @@ static int done_before(const json_t *state, int s, const json_t *argv,
 	       json_equal(json_object_get(e, "inputs"), hashes);
 }
 
-/* ------------------------------------------------- the local teacher */
-
-static pid_t serve_pid;
-
-/* Starts kiln serve on the checkpoint at a free loopback port and waits
- * for its "listening on URL" line; the URL goes into url. */
-static int start_local(const struct plan *p, char *url, size_t n)
-{
-	int fds[2];
-	char line[1024];
-	size_t len = 0;
-	pid_t pid, parent = getpid();
-
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(128 + SIGTERM);
-		dup2(fds[1], 2);
-		execl(p->self, p->self, "serve", "-m", p->local, "--port", "0",
-		      "--max-batch", "8", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	if (pid < 0) {
-		close(fds[0]);
-		return -1;
-	}
-	serve_pid = pid;
-	for (;;) {
-		ssize_t k = read(fds[0], line + len, sizeof line - 1 - len);
-		char *m;
-
-		if (k <= 0)
-			break;
-		len += (size_t)k;
-		line[len] = '\0';
-		if ((m = strstr(line, "listening on http://"))) {
-			m += strlen("listening on ");
-			m[strcspn(m, " \n")] = '\0';
-			snprintf(url, n, "%s", m);
-			close(fds[0]);
-			return 0;
-		}
-		if (len >= sizeof line - 1) {
-			memmove(line, line + len / 2, len - len / 2);
-			len -= len / 2;
-		}
-	}
-	close(fds[0]);
-	cli_error("run", "teacher: kiln serve -m %s did not start: %s",
-		  p->local, line);
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
-	serve_pid = 0;
-	return -1;
-}
-
-static void stop_local(void)
-{
-	if (serve_pid > 0) {
-		kill(serve_pid, SIGTERM);
-		waitpid(serve_pid, NULL, 0);
-		serve_pid = 0;
-	}
-}
-
 /* The embedded default teacher: trained on first use by kiln
  * teacher-train (bank tasks disjoint from those it is asked) and cached;
  * the cache's directory is made as needed. */
@@ -749,7 +680,7 @@ static double now_s(void)
 static int execute(struct plan *p, int fresh, int quiet)
 {
 	json_t *state = load_state(p->dir);
-	char url[512], out[2200];
+	char url[2200], out[2200];
 	int status = 0, n_on = 0, k = 0;
 	double t_all = now_s();
 
@@ -795,13 +726,11 @@ static int execute(struct plan *p, int fresh, int quiet)
 			break;
 		}
 		if (stages[s].teacher && p->local) {
-			if (start_local(p, url, sizeof url) != 0) {
-				status = 1;
-				json_decref(cfg);
-				json_decref(hashes);
-				break;
-			}
-			/* the backend goes after the stage's own flags */
+			/* the checkpoint answers in the stage's own process
+			 * (kiln generate --backend local:MODEL.bin: no
+			 * server, no HTTP); the backend goes after the
+			 * stage's own flags */
+			snprintf(url, sizeof url, "local:%s", p->local);
 			json_array_insert_new(p->argv[s], 3,
 					      json_string("--backend"));
 			json_array_insert_new(p->argv[s], 4, json_string(url));
@@ -823,7 +752,6 @@ static int execute(struct plan *p, int fresh, int quiet)
 		t0 = now_s();
 		rc = run_kiln(p, p->argv[s], -1, quiet);
 		if (stages[s].teacher && p->local) {
-			stop_local();
 			json_array_remove(p->argv[s], 3);
 			json_array_remove(p->argv[s], 3);
 		}

@@ -59,7 +59,9 @@ const kiln_opt cli_sandbox_opts[] = {
 #define G kiln_generate_opts
 const kiln_opt cli_teacher_opts[] = {
 	KILN_OPT_ROW_STRING("backend", 'b', G, llm.base_url, "URL",
-		"base URL ending in /v1 (required)"),
+		"base URL ending in /v1 (required); or local:MODEL.bin, a "
+		"kiln train checkpoint answered in this process (no "
+		"server, no HTTP)"),
 	KILN_OPT_ROW_STRING("model", 'm', G, model, "NAME",
 		"model name sent with each request"),
 	KILN_OPT_ROW_FLAG("completions", 0, G, completions,

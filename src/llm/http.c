@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "kiln/llm.h"
+#include "llm/llm_int.h"
 #include "kiln/rng.h"
 #include "util/buf.h"
 #include "util/dl.h"
@@ -103,6 +104,7 @@ struct kiln_llm {
 	kiln_rng rng;             /* retry jitter */
 	pthread_mutex_t mu;       /* guards multi for kiln_llm_wakeup */
 	CURLM *multi;             /* while a run is on */
+	struct kiln__local *local; /* local:MODEL.bin: in-process (local.c) */
 };
 
 /* A token bucket: capacity = the per-minute limit, refilled continuously.
@@ -217,11 +219,32 @@ int kiln_llm_open(kiln_llm **out, const kiln_llm_config *cfg,
 	size_t n;
 
 	*out = NULL;
+	if (cfg->base_url && !strncmp(cfg->base_url, KILN_LLM_LOCAL_PREFIX,
+				      strlen(KILN_LLM_LOCAL_PREFIX))) {
+		int rc;
+
+		if (!(l = calloc(1, sizeof(*l))))
+			return kiln_error_set(err, KILN_ENOMEM,
+					      "out of memory");
+		l->cfg = *cfg;
+		if (l->cfg.concurrency <= 0)
+			l->cfg.concurrency = 16;
+		if ((rc = kiln__local_open(cfg->base_url +
+					   strlen(KILN_LLM_LOCAL_PREFIX),
+					   &l->cfg, &l->local, err))) {
+			free(l);
+			return rc;
+		}
+		pthread_mutex_init(&l->mu, NULL);
+		*out = l;
+		return 0;
+	}
 	if (!cfg->base_url || strncmp(cfg->base_url, "http", 4) != 0)
 		return kiln_error_set(err, KILN_EINVAL,
 				      "backend URL '%s' must start with http:// "
-				      "or https://", cfg->base_url ?
-				      cfg->base_url : "");
+				      "or https://, or be local:MODEL.bin (a "
+				      "kiln train checkpoint, in-process)",
+				      cfg->base_url ? cfg->base_url : "");
 	if ((e = kiln__dl_load(&curl_lib)))
 		return kiln_error_set(err, KILN_EINVAL, "%s", e);
 	l = calloc(1, sizeof(*l));
@@ -260,7 +283,9 @@ void kiln_llm_close(kiln_llm *l)
 {
 	if (!l)
 		return;
-	api.slist_free_all(l->headers);
+	kiln__local_close(l->local);
+	if (l->headers)
+		api.slist_free_all(l->headers);
 	pthread_mutex_destroy(&l->mu);
 	free(l->base);
 	free(l);
@@ -539,6 +564,10 @@ static void checker_stop(struct checker *k)
 
 void kiln_llm_wakeup(kiln_llm *l)
 {
+	if (l->local) {
+		kiln__local_wakeup(l->local);
+		return;
+	}
 	pthread_mutex_lock(&l->mu);
 	if (l->multi)
 		api.multi_wakeup(l->multi);
@@ -634,8 +663,23 @@ static int settle(kiln_llm *l, struct check *c, const char *body,
 	return rc;
 }
 
+static int http_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
+			   kiln_llm_done_fn done_fn, void *ctx,
+			   kiln_error *err);
+
 int kiln_llm_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
 			kiln_llm_done_fn done_fn, void *ctx, kiln_error *err)
+{
+	if (l->local)
+		return kiln__local_run(l->local, l->cfg.concurrency, next, src,
+				       done_fn, ctx, err);
+	return http_run_stream(l, next, src, done_fn, ctx, err);
+}
+
+/* kiln_llm_run_stream over HTTP (libcurl's multi interface). */
+static int http_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
+			   kiln_llm_done_fn done_fn, void *ctx,
+			   kiln_error *err)
 {
 	int conc = l->cfg.concurrency;
 	kiln_llm_request *reqs = NULL;   /* what the source gave, in order */

@@ -533,21 +533,31 @@ static int encode_prompts(struct req *r, const struct kiln__ask *a,
 	return 0;
 }
 
-static enum MHD_Result handle_generate(struct req *r)
+/* A generation request, parsed, submitted and (unless it streams) waited
+ * for: 0 with *ans the answer (NULL for a stream: the request runs on),
+ * or -1 with *e the error. may_stream 0: a stream is refused. Shared by
+ * the HTTP route and kiln_serve_answer. */
+static int generate(struct req *r, int may_stream, json_t **ans,
+		    struct apierr *e)
 {
 	struct kiln_server *s = r->s;
 	int T = s->m->cfg.n_ctx, chat = r->route == R_CHAT;
-	struct apierr e;
 	struct kiln__ask a;
 	kiln_error err;
 	int *ids[KILN__SERVE_MAX_PROMPTS] = { 0 };
 	int n_ids[KILN__SERVE_MAX_PROMPTS] = { 0 };
 	int rc, stream, n_prompts;
-	json_t *ans;
 
-	if (kiln__openai_parse(chat, r->body.p, r->body.len, &a, &e)) {
+	*ans = NULL;
+	if (kiln__openai_parse(chat, r->body.p, r->body.len, &a, e)) {
 		kiln__ask_free(&a);
-		return send_error(r, &e);
+		return -1;
+	}
+	if (a.stream && !may_stream) {
+		kiln__ask_free(&a);
+		return BAD(e, "unsupported_parameter", "stream", "stream: "
+			   "true is for HTTP clients; an in-process request "
+			   "gets its whole answer");
 	}
 	r->ans.chat = chat;
 	r->include_usage = a.include_usage;
@@ -558,7 +568,7 @@ static enum MHD_Result handle_generate(struct req *r)
 	if (a.best_of > a.n)
 		a.p.logprobs = 1;   /* to rank them */
 	n_prompts = a.n_prompts;
-	if (encode_prompts(r, &a, ids, n_ids, &e)) {
+	if (encode_prompts(r, &a, ids, n_ids, e)) {
 		rc = -1;
 		goto refused;
 	}
@@ -576,16 +586,16 @@ static enum MHD_Result handle_generate(struct req *r)
 				    n_prompts, a.best_of, &a.p, &r->br, &err);
 	if (rc) {
 		if (rc == KILN_ELIMIT)
-			apierr_set(&e, 503, "server_error", "queue_full", NULL,
+			apierr_set(e, 503, "server_error", "queue_full", NULL,
 				   "the server is busy: %d requests are "
 				   "waiting already; try again later",
 				   s->cfg.queue);
 		else if (rc == KILN_EINVAL && !strcmp(err.msg,
 						       "batcher: stopping"))
-			apierr_set(&e, 503, "server_error", "shutting_down",
+			apierr_set(e, 503, "server_error", "shutting_down",
 				   NULL, "the server is shutting down");
 		else
-			apierr_set(&e, 500, "server_error", "internal_error",
+			apierr_set(e, 500, "server_error", "internal_error",
 				   NULL, "%s", err.msg);
 	}
 refused:
@@ -594,28 +604,61 @@ refused:
 	stream = a.stream;
 	kiln__ask_free(&a);
 	if (rc)
-		return send_error(r, &e);
+		return -1;
 	if (stream)
-		return send_stream(r);
+		return 0;
 	kiln_batch_wait(r->br, NULL, -1);
 	rc = kiln_batch_status(r->br, &err);
-	if (rc == KILN_EINVAL) {
-		apierr_set(&e, 503, "server_error", "shutting_down", NULL,
-			   "the server is shutting down");
-		ans = NULL;
-	} else if (rc < 0) {
-		apierr_set(&e, 500, "server_error", "internal_error", NULL,
-			   "%s", err.msg);
-		ans = NULL;
-	} else {
-		ans = answer_json(r);
-		if (!ans)
-			apierr_set(&e, 500, "server_error", "internal_error",
-				   NULL, "out of memory for the answer");
-	}
-	if (!ans)
+	if (rc == KILN_EINVAL)
+		return apierr_set(e, 503, "server_error", "shutting_down",
+				  NULL, "the server is shutting down");
+	if (rc < 0)
+		return apierr_set(e, 500, "server_error", "internal_error",
+				  NULL, "%s", err.msg);
+	if (!(*ans = answer_json(r)))
+		return apierr_set(e, 500, "server_error", "internal_error",
+				  NULL, "out of memory for the answer");
+	return 0;
+}
+
+static enum MHD_Result handle_generate(struct req *r)
+{
+	struct apierr e;
+	json_t *ans;
+
+	if (generate(r, 1, &ans, &e))
 		return send_error(r, &e);
+	if (!ans)
+		return send_stream(r);
 	return send_json(r, MHD_HTTP_OK, ans, NULL, NULL);
+}
+
+int kiln_serve_answer(kiln_server *s, const char *path, const char *body,
+		      size_t len, unsigned *status, char **answer)
+{
+	struct req r = { .s = s };
+	struct apierr e;
+	json_t *ans = NULL;
+
+	*answer = NULL;
+	r.route = !path ? R_NONE : !strcmp(path, "/chat/completions") ?
+		  R_CHAT : !strcmp(path, "/completions") ? R_COMPLETIONS :
+		  R_NONE;
+	r.body.p = (char *)body;   /* read only; never freed here */
+	r.body.len = len;
+	if (r.route != R_CHAT && r.route != R_COMPLETIONS)
+		apierr_set(&e, 404, "invalid_request_error", "not_found",
+			   NULL, "no route %s: /chat/completions or "
+			   "/completions", path ? path : "(null)");
+	else if (generate(&r, 0, &ans, &e) == 0)
+		e.status = 200;
+	kiln_batch_release(r.br);
+	if (e.status != 200)
+		ans = kiln__openai_error(&e);
+	*status = e.status;
+	*answer = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
+	json_decref(ans);
+	return *answer ? 0 : -1;
 }
 
 /* ------------------------------------------------------------ routes */
@@ -973,6 +1016,44 @@ fail:
 	return rc;
 }
 
+int kiln_serve_local(kiln_server **out, const kiln_gpt *m,
+		     const kiln_tok *tok, const kiln_serve_config *cfg,
+		     kiln_error *err)
+{
+	kiln_batcher_config bc;
+	kiln_server *s;
+	int rc;
+
+	*out = NULL;
+	if (!(s = calloc(1, sizeof(*s))))
+		return kiln_error_set(err, KILN_ENOMEM, "serve: out of memory");
+	s->m = m;
+	s->tok = tok;
+	s->cfg = *cfg;
+	s->started = time(NULL);
+	s->port = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->idle, NULL);
+	s->host = strdup("in-process");
+	s->model_name = strdup(cfg->model_name ? cfg->model_name : "kiln");
+	if (!s->host || !s->model_name) {
+		kiln_serve_free(s);
+		return kiln_error_set(err, KILN_ENOMEM, "serve: out of memory");
+	}
+	s->cfg.host = s->host;
+	s->cfg.model_name = s->model_name;
+	bc.max_batch = cfg->max_batch;
+	bc.queue = cfg->queue;
+	bc.prefill_chunk = cfg->prefill_chunk;
+	if ((rc = kiln_batcher_new(&s->b, m, tok, &bc, err))) {
+		kiln_error_prefix(err, "serve: ");
+		kiln_serve_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
 int kiln_serve_port(const kiln_server *s)
 {
 	return s->port;
@@ -1020,11 +1101,14 @@ void kiln_serve_free(kiln_server *s)
 	/* No more connections for MHD; wake every waiting handler (their
 	 * requests fail), then join the connection threads, and only then
 	 * free what they use. */
-	kiln__guard_free(s->g);
-	kiln_batcher_stop(s->b);
+	if (s->g)
+		kiln__guard_free(s->g);
+	if (s->b)
+		kiln_batcher_stop(s->b);
 	if (s->d)
 		MHD_stop_daemon(s->d);
-	kiln_batcher_free(s->b);
+	if (s->b)
+		kiln_batcher_free(s->b);
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->lock);
 	free(s->host);

@@ -676,6 +676,37 @@ def generate_test(tmp, model):
                   c["teacher"].get("best_of") == 4 and
                   c["usage"]["completion_tokens"] > 0 for c in best),
               (p.stderr[-1500:], best[:1]))
+        # --backend local:MODEL.bin: the same model answers in-process (no
+        # server, no HTTP): the same requests get the same answers as
+        # kiln serve gave over HTTP, sampled (seeded) and best-of alike
+        for src, flags in ((out, ["-k", "2", "--max-tokens", "64",
+                                  "--test-sets", "1"]),
+                           (out2, ["-k", "1", "--max-tokens", "32",
+                                   "--best-of", "4", "--test-sets", "0"])):
+            loc = src + ".local"
+            p = subprocess.run([KILN, "generate", "--backend",
+                                "local:" + model, "-m", "gen"] + flags +
+                               ["-q", tasks, "-o", loc],
+                               capture_output=True, text=True, timeout=300)
+            a = [json.loads(l) for l in open(src)]
+            b = [json.loads(l) for l in open(loc)] if p.returncode == 0 \
+                else []
+            same = ("solution", "tests", "usage", "candidate", "id")
+            check("generate --backend local: (%s): the answers kiln serve "
+                  "gave over HTTP" % " ".join(flags[:2]), len(a) == len(b)
+                  > 0 and all(all(x.get(k) == y.get(k) for k in same) and
+                              y["teacher"]["url"] == "local:" + model
+                              for x, y in zip(a, b)),
+                  (p.stderr[-1500:], [(x, y) for x, y in zip(a, b)
+                                      if any(x.get(k) != y.get(k)
+                                             for k in same)][:2]))
+        p = subprocess.run([KILN, "generate", "--backend", "local:" +
+                            os.path.join(tmp, "nowhere.bin"), "-q", tasks,
+                            "-o", os.path.join(tmp, "none.jsonl")],
+                           capture_output=True, text=True, timeout=60)
+        check("generate --backend local: a missing checkpoint is an error "
+              "naming it", p.returncode != 0 and "nowhere.bin" in p.stderr,
+              p.stderr[-500:])
     finally:
         check("generate: server exits 0", srv.stop() == 0)
 
