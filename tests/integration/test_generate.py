@@ -161,9 +161,10 @@ def faults_test(tmp):
           failed and "server_error" in failed[0][2], failed)
     # Attempts per kind: a fault that fires twice costs two retries. "slow"
     # is no failure; a valid answer under a wrong Content-Type is taken as
-    # it is; libcurl itself re-sends once on a reused connection that
-    # was reset, so "reset" may cost one attempt less.
-    want = {"slow": {1}, "content_type": {1}, "reset": {2, 3}}
+    # it is; libcurl itself re-sends a request whose reused connection
+    # was reset, so "reset" may cost one attempt less, or two when both
+    # resets hit reused connections (seen once under load: 1 attempt).
+    want = {"slow": {1}, "content_type": {1}, "reset": {1, 2, 3}}
     retried = {r[0]: r[3] for r in rows if r[1] == "done"}
     check("faults: each fault cost its retries",
           all(retried.get("f/%d" % i) in want.get(k, {3})
