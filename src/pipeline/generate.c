@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "kiln/code.h"
 #include "kiln/generate.h"
 #include "kiln/sandbox.h"
@@ -500,56 +502,88 @@ struct pool {
 	int answer;             /* the answer being read: each votes once */
 	json_t *tests;          /* snippets, first-written text and order */
 	struct vote {
-		uint64_t digest;
+		uint64_t key;       /* the text's hash, or (agreed) digest */
 		int votes, last;    /* last: the answer that last voted */
-	} *v;                   /* agreed: tests[i]'s */
+	} *v;                   /* tests[i]'s */
 	size_t cap;
+	size_t *slot;           /* open addressing: 1 + index into v, 0 free;
+				   nslot a power of two, at most half full
+				   (an answer may hold thousands of tests:
+				   finding one is O(1), not a scan) */
+	size_t nslot;
 	json_t *preamble;       /* the first non-empty set-up code */
 };
 
-static int has_string(const json_t *array, const char *s)
+/* The index of the snippet with this key (and, pooled, this text), or
+ * where to add it: *at is its slot. */
+static long pool_find(const struct pool *p, uint64_t key, const char *t,
+		      size_t *at)
 {
-	size_t i;
-	const json_t *v;
+	size_t mask = p->nslot - 1, i = (size_t)key & mask;
 
-	json_array_foreach(array, i, v)
-		if (strcmp(json_string_value(v), s) == 0)
-			return 1;
+	for (; p->slot[i]; i = (i + 1) & mask) {
+		size_t k = p->slot[i] - 1;
+
+		if (p->v[k].key == key && (p->agree > 1 || !strcmp(
+			json_string_value(json_array_get(p->tests, k)), t)))
+			return (long)k;
+	}
+	*at = i;
+	return -1;
+}
+
+/* Doubles the table (and v) when it would be more than half full. */
+static int pool_grow(struct pool *p, size_t n)
+{
+	size_t *slot, ns;
+	struct vote *v;
+
+	if (n + 1 <= p->cap && 2 * (n + 1) <= p->nslot)
+		return 0;
+	ns = p->nslot ? 2 * p->nslot : 64;
+	if (!(v = realloc(p->v, ns / 2 * sizeof(*v))))
+		return -1;
+	p->v = v;
+	p->cap = ns / 2;
+	if (!(slot = calloc(ns, sizeof(*slot))))
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = (size_t)p->v[k].key & (ns - 1);
+		while (slot[i])
+			i = (i + 1) & (ns - 1);
+		slot[i] = k + 1;
+	}
+	free(p->slot);
+	p->slot = slot;
+	p->nslot = ns;
 	return 0;
 }
 
 static void pool_add(struct pool *p, const char *t, const char *lang)
 {
-	size_t n = json_array_size(p->tests);
-	uint64_t d;
+	size_t n = json_array_size(p->tests), at = 0;
+	uint64_t key;
+	long k;
 	kiln_error e2;
 
-	if (p->agree <= 1) {
-		if (!has_string(p->tests, t))
-			json_array_append_new(p->tests, json_string(t));
+	if (p->agree <= 1)
+		key = XXH3_64bits(t, strlen(t));
+	else if (kiln_code_digest(t, strlen(t), lang, &key, &e2))
+		return;   /* out of memory: the snippet gets no vote */
+	if (pool_grow(p, n))
+		return;   /* out of memory: likewise */
+	if ((k = pool_find(p, key, t, &at)) >= 0) {
+		if (p->v[k].last != p->answer) {
+			p->v[k].votes++;
+			p->v[k].last = p->answer;
+		}
 		return;
 	}
-	if (kiln_code_digest(t, strlen(t), lang, &d, &e2))
-		return;   /* out of memory: the snippet gets no vote */
-	for (size_t i = 0; i < n; i++)
-		if (p->v[i].digest == d) {
-			if (p->v[i].last != p->answer) {
-				p->v[i].votes++;
-				p->v[i].last = p->answer;
-			}
-			return;
-		}
-	if (n == p->cap) {
-		size_t cap = p->cap ? 2 * p->cap : 16;
-		struct vote *v = realloc(p->v, cap * sizeof(*v));
-		if (!v)
-			return;
-		p->v = v;
-		p->cap = cap;
-	}
-	if (json_array_append_new(p->tests, json_string(t)) == 0)
-		p->v[n] = (struct vote){ .digest = d, .votes = 1,
+	if (json_array_append_new(p->tests, json_string(t)) == 0) {
+		p->v[n] = (struct vote){ .key = key, .votes = 1,
 					 .last = p->answer };
+		p->slot[at] = n + 1;
+	}
 }
 
 /* Reads one answer's tests into the pool; the first non-empty set-up code,
@@ -751,6 +785,7 @@ out:
 	json_decref(tests);
 	json_decref(pool.tests);
 	free(pool.v);
+	free(pool.slot);
 	json_decref(preamble);
 	free(cand);
 	asked_free(a, n);
