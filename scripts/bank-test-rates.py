@@ -2,7 +2,7 @@
 """The validity and discrimination rates of generated tests on bank tasks
 (docs/BANK.md, "Scoring generated tests").
 
-Usage: bank-test-rates.py [--kiln KILN] [-j JOBS] TASKS CANDIDATES...
+Usage: bank-test-rates.py [--kiln KILN] [-j JOBS] [--timeout DUR] TASKS CANDIDATES...
 
 TASKS is what `kiln bank` wrote; CANDIDATES are `kiln generate` outputs
 on those tasks (records with the teacher's `tests`, `tests_source:
@@ -17,7 +17,9 @@ wrong variants, as the only test of a candidate record:
 and one JSON object a teacher is printed: tests, valid, discriminating,
 validity_rate (valid / tests), discrimination_rate (discriminating /
 valid), variants, variants_killed (by at least one valid test of the
-teacher's), kill_rate. Nothing is run outside the sandbox.
+teacher's), kill_rate. Nothing is run outside the sandbox. --timeout is
+kiln verify's (the wall clock per test). `kiln test-rates` computes the
+same counts in C, in-process and with fewer sandbox runs (docs/BANK.md).
 """
 import argparse
 import json
@@ -41,6 +43,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kiln", default="kiln")
     ap.add_argument("-j", "--jobs", default=None)
+    ap.add_argument("--timeout", default=None)
     ap.add_argument("tasks")
     ap.add_argument("candidates", nargs="+")
     a = ap.parse_args()
@@ -91,6 +94,8 @@ def main():
             cmd = [a.kiln, "verify", "-q", src, "-o", out]
             if a.jobs:
                 cmd += ["-j", a.jobs]
+            if a.timeout:
+                cmd += ["--timeout", a.timeout]
             p = subprocess.run(cmd, capture_output=True, text=True)
             if p.returncode not in (0, 1) or not os.path.exists(out):
                 sys.stderr.write(p.stderr)

@@ -41,6 +41,7 @@ extern const cli_cmd cli_dedup;
 extern const cli_cmd cli_bank;
 extern const cli_cmd cli_teacher;
 extern const cli_cmd cli_languages;
+extern const cli_cmd cli_test_rates;
 
 /* -q, --quiet: a terminal matter, not an option of a JSON configuration. */
 #define CLI_OPT_QUIET(T, M, H) \
@@ -70,6 +71,14 @@ void cli_usage(const cli_cmd *cmd, const void *opts, FILE *f);
 
 /* A dispatcher over cmd->subs (kiln tokenizer train ...); also 'kiln'. */
 int cli_dispatch(const cli_cmd *cmd, int argc, char **argv);
+
+/* SIGINT and SIGTERM for the commands that stop cleanly (the work in
+ * flight finishes; what is done is kept or nothing is written):
+ * cli_catch_stop() installs handlers that only set cli_stop_sig to the
+ * signal's number (0 until then; the exit status is 128 + it), the flag
+ * a library's opts.stop points at. */
+extern volatile int cli_stop_sig;
+void cli_catch_stop(void);
 
 /* "kiln: <cmd>: <msg>" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)

@@ -100,13 +100,6 @@ static void print_s_curve(const kiln_minhash_params *p, const char *preset)
 	fputc('\n', stderr);
 }
 
-static volatile int stop_sig;
-
-static void on_signal(int sig)
-{
-	stop_sig = sig;
-}
-
 static int run_dedup(int argc, char **argv)
 {
 	struct dedup_args a;
@@ -163,14 +156,8 @@ static int run_dedup(int argc, char **argv)
 	kiln_progress_init(&line, stderr, a.quiet, 0.1, 0);
 	a.d.progress = on_progress;
 	a.d.ctx = &line;
-	{
-		struct sigaction sa = { .sa_handler = on_signal };
-
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-	}
-	a.d.stop = &stop_sig;
+	cli_catch_stop();
+	a.d.stop = &cli_stop_sig;
 	if (kiln_out_open(&out, a.output, &err) ||
 	    (a.dropped && kiln_out_open(&dropped, a.dropped, &err))) {
 		cli_error("dedup", "%s", err.msg);
@@ -186,13 +173,13 @@ static int run_dedup(int argc, char **argv)
 			cli_error("dedup", "%s; no output written", err.msg);
 		else
 			cli_error("dedup", "interrupted (%s); no output "
-				  "written", stop_sig == SIGINT ? "SIGINT" :
+				  "written", cli_stop_sig == SIGINT ? "SIGINT" :
 				  "SIGTERM");
 		kiln_out_abort(out);
 		if (dropped)
 			kiln_out_abort(dropped);
 		kiln_dedup_stats_free(&st);
-		return rc ? 1 : 128 + stop_sig;
+		return rc ? 1 : 128 + cli_stop_sig;
 	}
 	rc = dropped ? kiln_out_commit(dropped, &err) : 0;
 	if (rc)

@@ -57,8 +57,8 @@ static const kiln_opt run_opts[] = {
 #undef A
 
 /* The stages, in order. */
-enum { S_BANK, S_GENERATE, S_VERIFY, S_SELECT, S_MUTATION, S_REWARD, S_REWRITE,
-       S_DEDUP, S_DECONTAM, S_EXPORT, S_N };
+enum { S_BANK, S_GENERATE, S_TESTS, S_VERIFY, S_SELECT, S_MUTATION, S_REWARD,
+       S_REWRITE, S_DEDUP, S_DECONTAM, S_EXPORT, S_N };
 
 static const struct stage_def {
 	const char *key;       /* its section in the pipeline */
@@ -72,6 +72,10 @@ static const struct stage_def {
 	[S_BANK] = { "bank", "bank", NULL, "tasks.jsonl", 1, 0, 0 },
 	[S_GENERATE] = { "generate", "generate", NULL, "candidates.jsonl", 0,
 			 0, 1 },
+	/* beside the chain: the tasks and the candidates in, the teacher
+	 * tests' validity and discrimination out (for the report) */
+	[S_TESTS] = { "test-rates", "test-rates", NULL, "stats/tests.json", 1,
+		      0, 0 },
 	[S_VERIFY] = { "verify", "verify", "--carry", "verified.jsonl", 0, 0,
 		       0 },
 	[S_SELECT] = { "select", "select", NULL, "selected.jsonl", 1, 2, 0 },
@@ -88,8 +92,8 @@ static const struct stage_def {
 };
 
 static const char *const known_keys[] = {
-	"out", "tasks", "teacher", "generate", "verify", "select", "mutation",
-	"reward", "rewrite", "dedup", "decontam", "export", NULL,
+	"out", "tasks", "teacher", "generate", "test-rates", "verify", "select",
+	"mutation", "reward", "rewrite", "dedup", "decontam", "export", NULL,
 };
 
 struct plan {
@@ -156,9 +160,10 @@ static int resolve(struct plan *p, const char *out_override)
 			known |= strcmp(key, known_keys[i]) == 0;
 		if (!known)
 			return plan_error(p, "unknown key '%s' (known: out, "
-					  "tasks, teacher, generate, verify, "
-					  "select, mutation, reward, rewrite, "
-					  "dedup, decontam, export)", key);
+					  "tasks, teacher, generate, "
+					  "test-rates, verify, select, "
+					  "mutation, reward, rewrite, dedup, "
+					  "decontam, export)", key);
 	}
 	t = json_object_get(p->cfg, "out");
 	if (t && !json_is_string(t))
@@ -276,6 +281,19 @@ static int resolve(struct plan *p, const char *out_override)
 		if (s == S_BANK) {
 			add_arg(av, "-o");
 			add_arg(av, p->tasks);
+			continue;
+		}
+		if (s == S_TESTS) {
+			/* reads what generate wrote; the chain goes on from
+			 * generate's output (prev is left as it is) */
+			add_arg(av, "--tasks");
+			add_arg(av, p->tasks);
+			json_array_append_new(in, json_string(p->tasks));
+			add_arg(av, prev);
+			json_array_append_new(in, json_string(prev));
+			path_in(p, buf, sizeof buf, d->out);
+			add_arg(av, "-o");
+			add_arg(av, buf);
 			continue;
 		}
 		if (d->teacher) {
@@ -688,6 +706,14 @@ static int execute(struct plan *p, int fresh, int quiet)
 		n_on += p->on[s];
 	if (fresh)
 		json_object_set_new(state, "stages", json_object());
+	if (!p->on[S_TESTS]) {
+		/* turned off: an earlier run's figures must not reach this
+		 * run's report */
+		path_in(p, out, sizeof out, stages[S_TESTS].out);
+		unlink(out);
+		json_object_del(json_object_get(state, "stages"),
+				stages[S_TESTS].key);
+	}
 	for (int s = 0; s < S_N && !status; s++) {
 		json_t *cfg, *hashes, *e;
 		double t0;
@@ -708,8 +734,9 @@ static int execute(struct plan *p, int fresh, int quiet)
 			json_decref(hashes);
 			continue;
 		}
-		/* this stage runs: every later one must too */
-		for (int l = s; l < S_N; l++)
+		/* this stage runs: every later one must too (but for
+		 * test-rates, whose output no later stage reads) */
+		for (int l = s; l < (s == S_TESTS ? s + 1 : S_N); l++)
 			json_object_del(json_object_get(state, "stages"),
 					stages[l].key);
 		if (save_state(p->dir, state)) {
@@ -894,11 +921,13 @@ const cli_cmd cli_run = {
 	.synopsis = "usage: kiln run [options] [PIPELINE]",
 	.about =
 "Runs a pipeline (a YAML or JSON file, docs/RUN.md) from tasks to a\n"
-"dataset: generate (the teacher writes solutions and tests), verify (in\n"
-"the sandbox), select, mutation (test strength), reward (and an optional\n"
-"LLM judge), dedup, decontam, export, each stage kiln's own command with\n"
-"the pipeline's section as its options. Files go to the run folder; a run\n"
-"killed at any moment resumes where it stopped when started again.\n"
+"dataset: generate (the teacher writes solutions and tests), test-rates\n"
+"(the teacher's tests against tasks' ground truth, for the report), verify\n"
+"(in the sandbox), select, mutation (test strength), reward (and an\n"
+"optional LLM judge), dedup, decontam, export, each stage kiln's own\n"
+"command with the pipeline's section as its options. Files go to the run\n"
+"folder; a run killed at any moment resumes where it stopped when started\n"
+"again.\n"
 "Without PIPELINE: the default (data/pipelines/default.yaml): 100 tasks of\n"
 "the procedural bank and kiln's own small teacher, trained once on bank\n"
 "tasks it will not be asked and cached; offline, no GPU.\n",

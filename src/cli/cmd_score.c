@@ -82,13 +82,6 @@ static const kiln_opt score_opts[] = {
 };
 #undef A
 
-static volatile int stop_sig;
-
-static void on_signal(int sig)
-{
-	stop_sig = sig;
-}
-
 static void on_progress(void *ctx, long records, long mutants, long done,
 			double seconds)
 {
@@ -356,18 +349,12 @@ static int run_score(int argc, char **argv)
 		return 1;
 	}
 	a.m.mutants_out = mutants;
-	{
-		struct sigaction sa = { .sa_handler = on_signal };
-
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-	}
+	cli_catch_stop();
 	kiln_progress_init(&prog, stderr, a.quiet, 0.1, 0);
-	a.m.stop = &stop_sig;
+	a.m.stop = &cli_stop_sig;
 	a.m.progress = on_progress;
 	a.m.ctx = &prog;
-	kiln_jsonl_set_stop(in, &stop_sig);
+	kiln_jsonl_set_stop(in, &cli_stop_sig);
 	rc = kiln_mutation_score(in, out, dropped, &a.m, &st, &err);
 	kiln_jsonl_close(in);
 	kiln_progress_clear(&prog);
@@ -381,7 +368,7 @@ static int run_score(int argc, char **argv)
 		cli_error("score", "stopped by a signal");
 		finish(out, dropped, mutants, 0, &err);
 		kiln_stage_stats_free(&st.stage);
-		return 128 + stop_sig;
+		return 128 + cli_stop_sig;
 	}
 	if (finish(out, dropped, mutants, 1, &err)) {
 		cli_error("score", "%s", err.msg);

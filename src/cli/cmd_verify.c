@@ -139,16 +139,6 @@ static int load_tasks(const char *path, json_t **out)
 	return 0;
 }
 
-/* SIGINT, SIGTERM: stop reading, finish the runs in flight, keep every
- * verdict. The handler only sets the flag (which signal, for the exit
- * status). */
-static volatile int stop_sig;
-
-static void on_signal(int sig)
-{
-	stop_sig = sig;
-}
-
 /* After a run that stopped early: says where its verdicts are. Returns the
  * exit status. */
 static int keep_partial(kiln_out *out, const char *output, int status)
@@ -235,15 +225,11 @@ static int run_verify(int argc, char **argv)
 		json_decref(refs);
 		return 1;
 	}
-	{
-		struct sigaction sa = { .sa_handler = on_signal };
-
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-	}
-	o->stop = &stop_sig;
-	kiln_jsonl_set_stop(in, &stop_sig); /* a quiet pipe too */
+	/* SIGINT, SIGTERM: stop reading, finish the runs in flight, keep
+	 * every verdict */
+	cli_catch_stop();
+	o->stop = &cli_stop_sig;
+	kiln_jsonl_set_stop(in, &cli_stop_sig); /* a quiet pipe too */
 	rc = kiln_verify_stream(in, out, o, &st, &err);
 	kiln_jsonl_close(in);
 	json_decref(refs);
@@ -253,9 +239,9 @@ static int run_verify(int argc, char **argv)
 		return keep_partial(out, output, 1);
 	}
 	if (st.stopped) {
-		cli_error("verify", "interrupted (%s)", stop_sig == SIGINT ?
-			  "SIGINT" : "SIGTERM");
-		return keep_partial(out, output, 128 + stop_sig);
+		cli_error("verify", "interrupted (%s)",
+			  cli_stop_sig == SIGINT ? "SIGINT" : "SIGTERM");
+		return keep_partial(out, output, 128 + cli_stop_sig);
 	}
 	if (kiln_out_commit(out, &err)) {
 		if (output && strcmp(output, "-"))

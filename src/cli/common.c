@@ -1,6 +1,7 @@
 /* What every command shares: parsing with its table, usage, errors,
  * small files. */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -10,6 +11,22 @@
 #include <jansson.h>
 
 #include "cli.h"
+
+volatile int cli_stop_sig;
+
+static void on_stop_signal(int sig)
+{
+	cli_stop_sig = sig;
+}
+
+void cli_catch_stop(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
 
 void cli_error(const char *cmd, const char *fmt, ...)
 {

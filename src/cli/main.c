@@ -21,6 +21,7 @@ static const cli_cmd *const commands[] = {
 	&cli_bank,
 	&cli_generate,
 	&cli_verify,
+	&cli_test_rates,
 	&cli_languages,
 	&cli_dedup,
 	&cli_eval,

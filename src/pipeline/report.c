@@ -232,8 +232,8 @@ int kiln_report_data(const char *dir, json_t **data, kiln_error *err)
 					    stage_order[i], c);
 	}
 	{
-		static const char *const early[] = { "generate", "verify",
-						     NULL };
+		static const char *const early[] = { "generate", "test-rates",
+						     "verify", NULL };
 		for (int i = 0; early[i]; i++) {
 			json_t *c;
 
@@ -245,6 +245,16 @@ int kiln_report_data(const char *dir, json_t **data, kiln_error *err)
 		}
 	}
 	json_decref(dr.seen);
+	{
+		/* the teacher tests' validity and discrimination (the
+		 * test-rates stage): shown when a task had ground truth */
+		json_t *t = load_json(dir, "stats/tests.json");
+
+		if (json_is_object(t) && json_integer_value(json_object_get(
+			t, "tasks")) > 0)
+			json_object_set(d, "tests", t);
+		json_decref(t);
+	}
 	*data = d;
 	return 0;
 }

@@ -9,6 +9,7 @@ usage: test_run_default.py KILN
 """
 import json
 import os
+import re
 import sys
 import tempfile
 
@@ -71,6 +72,27 @@ def main():
         check("the manifest counts the exported samples",
               m.get("counts", {}).get("samples") == len(data),
               m.get("counts"))
+        # the teacher's tests measured on the bank's ground truth (the
+        # test-rates stage), and shown in the report
+        tpath = os.path.join(tmp, "out", "stats", "tests.json")
+        t = json.load(open(tpath)) if os.path.exists(tpath) else {}
+        check("stats/tests.json: the teacher's tests measured (tests > 0, "
+              "valid <= tests, discriminating <= valid, rates in [0, 1])",
+              t.get("tasks", 0) > 0 and t.get("tests", 0) > 0 and
+              0 <= t["discriminating"] <= t["valid"] <= t["tests"] and
+              all(t[k] is None or 0 <= t[k] <= 1 for k in (
+                  "validity_rate", "discrimination_rate", "kill_rate")) and
+              t["validity_rate"] == t["valid"] / t["tests"], t)
+        page = os.path.join(tmp, "out", "report.html")
+        html = open(page).read() if os.path.exists(page) else ""
+        m = re.search(r'<script type="application/json" id="kiln-data">'
+                      r'(.*?)</script>', html, re.S)
+        rep = json.loads(m.group(1)) if m else {}
+        check("the report's data holds those figures (\"tests\" not null)",
+              rep.get("tests") is not None and
+              rep["tests"].get("tests") == t.get("tests") and
+              rep["tests"].get("valid") == t.get("valid"),
+              rep.get("tests"))
     return check.finish()
 
 
