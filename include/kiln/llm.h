@@ -96,6 +96,14 @@ int kiln_llm_run_stream(kiln_llm *l, kiln_llm_source_fn next, void *src,
 void kiln_llm_wakeup(kiln_llm *l);
 void kiln_llm_close(kiln_llm *l);
 
+/* What names the backend in a request's cache key (kiln/teacher.h): the
+ * base URL itself, but for local:PATH the checkpoint's content
+ * ("local:xxh3-128:HEX" of the file's bytes), so that a checkpoint that
+ * changes under the same path is another teacher, and the same file under
+ * another path is the same one. KILN_EIO when the file cannot be read. */
+int kiln_llm_backend_key(const char *base_url, char *out, size_t n,
+			 kiln_error *err);
+
 /* Checks an answer: a JSON object with a non-empty "choices" array. On
  * success fills the usage counts (-1 when absent: unknown, not 0). Used by the client; public
  * for tests and for answers read back from the store. */

@@ -317,6 +317,11 @@ static int resolve(struct plan *p, const char *out_override)
 			 * down) sends again what failed; what was answered is
 			 * kept in the store */
 			add_arg(av, "--retry-failed");
+			/* a local teacher is one of the stage's inputs: a
+			 * changed checkpoint reruns it */
+			if (p->local)
+				json_array_append_new(in,
+						      json_string(p->local));
 		}
 		if (s == S_REWARD) {
 			path_in(p, buf, sizeof buf, "judge.store");
@@ -797,6 +802,10 @@ static int execute(struct plan *p, int fresh, int quiet)
 			json_decref(hashes);
 			break;
 		}
+		/* an input made for the stage (the default teacher, trained
+		 * on first use) is there now */
+		if (!hashes)
+			hashes = input_hashes(p->inputs[s]);
 		e = json_pack("{s:O, s:o, s:o, s:f}", "argv", p->argv[s],
 			      "config", cfg, "inputs", hashes ? hashes :
 			      json_object(), "seconds", now_s() - t0);

@@ -292,43 +292,52 @@ static uint64_t value(const char *p, size_t len, unsigned seed, int content)
 	return h | (content ? 1 : 0) | (seed == SEED_NUMBER ? 2 : 0);
 }
 
+/* XXH64 of p[0, len) lower-cased (ASCII letters), seeded: short texts
+ * through a buffer on the stack, long ones streamed, so that every byte
+ * counts however long the text (a 65-digit number is not its first 64). */
+static int hash_lower(const char *p, size_t len, unsigned seed, uint64_t *h)
+{
+	char buf[64];
+	XXH64_state_t *x;
+
+	if (len <= sizeof buf) {
+		for (size_t k = 0; k < len; k++)
+			buf[k] = (char)lower((unsigned char)p[k]);
+		*h = XXH64(buf, len, seed);
+		return 0;
+	}
+	if (!(x = XXH64_createState()))
+		return KILN_ENOMEM;
+	XXH64_reset(x, seed);
+	for (size_t i = 0; i < len; i += sizeof buf) {
+		size_t n = len - i < sizeof buf ? len - i : sizeof buf;
+
+		for (size_t k = 0; k < n; k++)
+			buf[k] = (char)lower((unsigned char)p[i + k]);
+		XXH64_update(x, buf, n);
+	}
+	*h = XXH64_digest(x);
+	XXH64_freeState(x);
+	return 0;
+}
+
 /* The words of p[0, len) (runs of letters, digits, '_' and non-ASCII
  * bytes), lower-cased, each a content token. */
 static int push_words(kiln_norm *st, const char *p, size_t len)
 {
-	char buf[64];
-
 	for (size_t i = 0; i < len;) {
-		size_t j = i, k = 0;
+		size_t j = i;
+		uint64_t h;
 		int rc;
 
 		if (!is_ident((unsigned char)p[i])) {
 			i++;
 			continue;
 		}
-		uint64_t h;
-		XXH64_state_t *x = NULL;
-
 		while (j < len && is_ident((unsigned char)p[j]))
 			j++;
-		/* short words (all but a few) lower-cased on the stack */
-		if (j - i <= sizeof buf) {
-			for (k = 0; k < j - i; k++)
-				buf[k] = (char)lower((unsigned char)p[i + k]);
-			h = XXH64(buf, j - i, SEED_WORD);
-		} else {
-			x = XXH64_createState();
-			if (!x)
-				return KILN_ENOMEM;
-			XXH64_reset(x, SEED_WORD);
-			for (k = i; k < j; k++) {
-				char c = (char)lower((unsigned char)p[k]);
-				XXH64_update(x, &c, 1);
-			}
-			h = XXH64_digest(x);
-			XXH64_freeState(x);
-		}
-		if ((rc = push(st, (h & ~3ull) | 1)) != 0)
+		if ((rc = hash_lower(p + i, j - i, SEED_WORD, &h)) != 0 ||
+		    (rc = push(st, (h & ~3ull) | 1)) != 0)
 			return rc;
 		i = j;
 	}
@@ -373,12 +382,11 @@ static int norm_token(void *vctx, const kiln_token *t)
 			rc = push(c->st, value(p, t->len, SEED_NAME, 1));
 		break;
 	case KILN_TOK_NUMBER: {
-		char buf[64];
-		size_t k = t->len < sizeof buf ? t->len : sizeof buf;
+		/* as value(): 0x1F and 0x1f are one number */
+		uint64_t h;
 
-		for (size_t i = 0; i < k; i++)
-			buf[i] = (char)lower((unsigned char)p[i]);
-		rc = push(c->st, value(buf, k, SEED_NUMBER, 1));
+		if ((rc = hash_lower(p, t->len, SEED_NUMBER, &h)) == 0)
+			rc = push(c->st, (h & ~3ull) | 1 | 2);
 		break;
 	}
 	default:

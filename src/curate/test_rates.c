@@ -277,64 +277,97 @@ static int read_candidates(struct tr *s, const char *path, kiln_error *err)
 
 /* ------------------------------------------- what may run as one record */
 
-static int ident_char(char c)
+/* Whether a Python test is `assert NAME(LITERALS) == LITERAL` (either
+ * side), checked on kiln_code_lex's tokens. The record's tests share the
+ * judge's namespace and the objects in it (a test `f = ...`, `x.pop()`,
+ * `next(it)` or `random.seed(1)` would reach the next test), so only this
+ * shape, which names nothing but the called function and runs nothing but
+ * the call, is batched; anything else is run alone. Literals: numbers,
+ * strings without an f prefix (an f-string runs code), True, False, None,
+ * and brackets, braces, commas, colons and signs between them. */
+struct io_shape {
+	const char *s;
+	int state;     /* 0 assert, 1 the name, 2 literals, 3 bad */
+	int names;     /* NAME tokens other than True/False/None/assert */
+	int calls;     /* '(' right after a name */
+	int eq;        /* '==' at bracket depth 0 */
+	int depth, after_name;
+};
+
+static int io_token(void *ctx, const kiln_token *t)
 {
-	return c == '_' || isalnum((unsigned char)c);
+	struct io_shape *c = ctx;
+	const char *p = c->s + t->off;
+	int after = c->after_name;
+
+	c->after_name = 0;
+	if (c->state == 0) {   /* the first token */
+		c->state = t->kind == KILN_TOK_NAME && t->len == 6 &&
+			   !memcmp(p, "assert", 6) ? 2 : 3;
+		return c->state == 3;
+	}
+	switch (t->kind) {
+	case KILN_TOK_NUMBER:
+		return 0;
+	case KILN_TOK_STRING:
+		for (size_t i = 0; i < t->len && p[i] != '\'' && p[i] != '"';
+		     i++)
+			if (p[i] == 'f' || p[i] == 'F')
+				return c->state = 3;
+		return 0;
+	case KILN_TOK_NAME:
+		if ((t->len == 4 && (!memcmp(p, "True", 4) ||
+				     !memcmp(p, "None", 4))) ||
+		    (t->len == 5 && !memcmp(p, "False", 5)))
+			return 0;
+		c->names++;
+		c->after_name = 1;
+		return 0;
+	case KILN_TOK_PUNCT:
+		if (t->len == 2 && !memcmp(p, "==", 2)) {
+			c->eq += c->depth == 0;
+			return c->depth == 0 ? 0 : (c->state = 3);
+		}
+		if (t->len != 1 || !strchr("()[]{},:-+", *p))
+			return c->state = 3;
+		if (*p == '(' && after)
+			c->calls++;
+		if (strchr("([{", *p))
+			c->depth++;
+		else if (strchr(")]}", *p) && --c->depth < 0)
+			return c->state = 3;
+		return 0;
+	default:   /* a comment */
+		return c->state = 3;
+	}
 }
 
-/* 1 if w stands in s as a name of its own (not inside a longer one). */
-static int word_in(const char *s, const char *w)
-{
-	size_t n = strlen(w);
-
-	for (const char *p = strstr(s, w); p; p = strstr(p + 1, w))
-		if (!(p > s && ident_char(p[-1])) && !ident_char(p[n]))
-			return 1;
-	return 0;
-}
-
-/* A Python test that cannot change what a later test of the same record
- * sees: the record's tests share one namespace in the judge (a test
- * `f = ...` or `x = ...` would reach the next one), so only an I/O test or
- * one `assert` line that binds no name: no `=` but in a comparison (`:=`
- * and keyword arguments count), no `;`, no `__`, and none of the builtins
- * that reach a namespace (or a file a later test could read). Anything
- * else is run alone. */
 static int python_test_apart(const json_t *test)
 {
-	static const char *const words[] = {
-		"exec", "eval", "globals", "locals", "vars", "setattr",
-		"delattr", "compile", "builtins", "open", NULL,
-	};
+	struct io_shape c = { 0 };
 	const char *s = json_string_value(test);
 	size_t n;
 
 	if (json_is_object(test))
-		return 1;
+		return 1;   /* an I/O test: kiln compares, nothing is bound */
 	if (!s)
 		return 0;
-	while (*s == ' ' || *s == '\t')
-		s++;
 	n = strlen(s);
 	while (n && strchr(" \t\r\n", s[n - 1]))
 		n--;
-	if (strncmp(s, "assert", 6) || (s[6] != ' ' && s[6] != '(') ||
-	    memchr(s, '\n', n) || memchr(s, '\r', n) || memchr(s, ';', n) ||
-	    strstr(s, "__"))
+	/* one line, one statement (the lexer skips line breaks) */
+	if (memchr(s, '\n', n) || memchr(s, '\r', n) || memchr(s, ';', n))
 		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '=')
-			continue;
-		if (s[i + 1] == '=')
-			i++;
-		else if (!(i > 0 && strchr("!<>", s[i - 1])))
-			return 0;
-	}
-	for (int i = 0; words[i]; i++)
-		if (word_in(s, words[i]))
-			return 0;
-	return 1;
+	c.s = s;
+	kiln_code_lex(s, n, "python", io_token, &c);
+	/* one name, called once, compared once; or literals alone
+	 * (assert True) */
+	return c.state == 2 && c.depth == 0 &&
+	       ((c.names == 1 && c.calls == 1 && c.eq == 1) ||
+		(c.names == 0 && c.calls == 0 && c.eq <= 1));
 }
+
+static int truthy(const json_t *v);
 
 /* Decides how the task's pool runs, and makes room for the results. */
 static int plan_task(struct task *t)
@@ -352,8 +385,10 @@ static int plan_task(struct task *t)
 	json_array_foreach(t->tests, i, test) {
 		const char *s = json_string_value(test);
 
+		/* set-up code holds objects tests can change (data.pop()) */
 		if (!strcmp(lang, "python"))
-			t->batch &= python_test_apart(test);
+			t->batch &= python_test_apart(test) &&
+				    !truthy(t->setup);
 		/* a preprocessor line reaches the tests after it */
 		else if ((!strcmp(lang, "c") || !strcmp(lang, "cpp")) && s &&
 			 strchr(s, '#'))

@@ -15,6 +15,7 @@
  * for the model's context, would be refused again). The rate limits are
  * for servers and do not apply.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <xxhash.h>
 
 #include "kiln/model.h"
 #include "kiln/serve.h"
@@ -65,7 +67,7 @@ int kiln__local_open(const char *path, const kiln_llm_config *cfg,
 	}
 	if ((rc = kiln_model_open(path, &lc->m, &lc->tok, NULL, NULL, err))) {
 		free(lc);
-		return kiln_error_prefix(err, "backend local:%s: ", path);
+		return kiln_error_prefix(err, "backend local: ");
 	}
 	kiln_serve_config_default(&sc);
 	/* as kiln serve's defaults (8 sequences decoded together); every
@@ -77,12 +79,52 @@ int kiln__local_open(const char *path, const kiln_llm_config *cfg,
 		kiln_tok_free(lc->tok);
 		kiln_gpt_free(lc->m);
 		free(lc);
-		return kiln_error_prefix(err, "backend local:%s: ", path);
+		return kiln_error_prefix(err, "backend local: ");
 	}
 	pthread_mutex_init(&lc->mu, NULL);
 	pthread_cond_init(&lc->work, NULL);
 	pthread_cond_init(&lc->done, NULL);
 	*out = lc;
+	return 0;
+}
+
+int kiln_llm_backend_key(const char *base_url, char *out, size_t n,
+			 kiln_error *err)
+{
+	const char *path;
+	XXH3_state_t *x;
+	XXH128_hash_t h;
+	char buf[1 << 16];
+	size_t got;
+	FILE *f;
+
+	if (!base_url || strncmp(base_url, KILN_LLM_LOCAL_PREFIX,
+				 strlen(KILN_LLM_LOCAL_PREFIX))) {
+		snprintf(out, n, "%s", base_url ? base_url : "");
+		return 0;
+	}
+	path = base_url + strlen(KILN_LLM_LOCAL_PREFIX);
+	if (!(f = fopen(path, "rb")))
+		return kiln_error_set(err, KILN_EIO, "backend local:%s: %s",
+				      path, strerror(errno));
+	if (!(x = XXH3_createState())) {
+		fclose(f);
+		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
+	}
+	XXH3_128bits_reset(x);
+	while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+		XXH3_128bits_update(x, buf, got);
+	if (ferror(f)) {
+		XXH3_freeState(x);
+		fclose(f);
+		return kiln_error_set(err, KILN_EIO, "backend local:%s: read "
+				      "error", path);
+	}
+	fclose(f);
+	h = XXH3_128bits_digest(x);
+	XXH3_freeState(x);
+	snprintf(out, n, "local:xxh3-128:%016llx%016llx",
+		 (unsigned long long)h.high64, (unsigned long long)h.low64);
 	return 0;
 }
 

@@ -824,11 +824,16 @@ static int check_run(const json_t *tasks, const kiln_generate_opts *o,
 				      "be 0 or more, and n 1 or more");
 	if (o->tests_agree > 1 &&
 	    o->tests_agree > o->test_sets + (o->joint ? o->k : 0))
-		return kiln_error_set(err, KILN_EINVAL, "tests_agree %d asks "
+		return kiln_error_set(err, KILN_EINVAL, "tests-agree %d asks "
 				      "more answers to agree than a task has "
-				      "(%d test sets%s): no test could be kept",
-				      o->tests_agree, o->test_sets, o->joint
-				      ? " and its k joint answers" : "");
+				      "(%d test sets, %d joint answers): no test "
+				      "could be kept", o->tests_agree,
+				      o->test_sets, o->joint ? o->k : 0);
+	if (o->tests_agree > 1 && o->temperature <= 0)
+		return kiln_error_set(err, KILN_EINVAL, "tests-agree %d needs "
+				      "sampled answers (a temperature above 0): "
+				      "greedy test sets are all the same, and "
+				      "agree on everything", o->tests_agree);
 	if (o->seed > LONG_MAX - span)
 		return kiln_error_set(err, KILN_EINVAL, "seed %ld is too large:"
 				      " requests are sent seed + i for i up to "

@@ -248,10 +248,20 @@ int kiln_report_data(const char *dir, json_t **data, kiln_error *err)
 	{
 		/* the teacher tests' validity and discrimination (the
 		 * test-rates stage): shown when a task had ground truth */
+		static const char *const counts[] = {
+			"tasks", "tests", "valid", "discriminating", "variants",
+			"variants_killed", NULL };
 		json_t *t = load_json(dir, "stats/tests.json");
+		int ok = json_is_object(t) && json_integer_value(
+			json_object_get(t, "tasks")) > 0;
 
-		if (json_is_object(t) && json_integer_value(json_object_get(
-			t, "tasks")) > 0)
+		/* the counts the page shows, whole numbers (a file that is
+		 * not test-rates' shows nothing rather than "undefined") */
+		for (int i = 0; ok && counts[i]; i++)
+			ok = json_is_integer(json_object_get(t, counts[i])) &&
+			     json_integer_value(json_object_get(t, counts[i]))
+			     >= 0;
+		if (ok)
 			json_object_set(d, "tests", t);
 		json_decref(t);
 	}

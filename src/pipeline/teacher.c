@@ -163,6 +163,8 @@ struct kiln_teacher {
 	size_t unstored;       /* answers queued, not yet in the store */
 	size_t max_unstored;   /* more: the loop sends nothing new */
 	kiln_llm *llm;         /* for kiln_llm_wakeup, once open */
+	char backend[2200];    /* the backend in cache keys
+				  (kiln_llm_backend_key) */
 	atomic_int failed;     /* the store thread stopped on an error */
 	atomic_int oom;        /* on_result could not queue an answer */
 };
@@ -334,7 +336,7 @@ int kiln_teacher_add(kiln_teacher *c, size_t unit, const char *kind,
 		return kiln_error_set(err, KILN_ENOMEM, "out of memory");
 	}
 	c->st->jobs++;
-	request_hash(c->o->llm.base_url, c->o->path, body, hex);
+	request_hash(c->backend, c->o->path, body, hex);
 	rc = kiln_store_put(c->store, id, index, kind, body, hex, &job, err);
 	if (!rc)
 		c->stored = 1;
@@ -697,6 +699,10 @@ int kiln_teacher_run(const kiln_teacher_opts *o, kiln_store *store,
 		goto out;
 	}
 	if ((rc = index_ids(&c, err)))
+		goto out;
+	/* before any item is keyed: a local checkpoint by its content */
+	if ((rc = kiln_llm_backend_key(o->llm.base_url, c.backend,
+				       sizeof c.backend, err)))
 		goto out;
 
 	/* The store thread starts adding items while libcurl loads here. */

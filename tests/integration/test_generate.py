@@ -519,9 +519,14 @@ def agree_test(tmp):
           v and v[0]["status"] == "pass" and v[0].get("tests_total",
                                                       1) == 1, v[:1])
     nreq = len(srv.requests())
+    p, c = tests_of("--tests-agree", "2", "--temperature", "0")
+    check("agree at temperature 0: refused (greedy sets are all alike), "
+          "nothing sent", p.returncode != 0 and "temperature above 0" in
+          p.stderr and len(srv.requests()) == nreq, (p.returncode,
+                                                     p.stderr))
     p, c = tests_of("--tests-agree", "4")
     check("agree 4 of 3 sets: refused before anything is sent",
-          p.returncode != 0 and "tests_agree 4" in p.stderr and
+          p.returncode != 0 and "tests-agree 4" in p.stderr and
           len(srv.requests()) == nreq, (p.returncode, p.stderr))
     srv.stop()
 

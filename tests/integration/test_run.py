@@ -119,8 +119,8 @@ def report_checks(run, tmp):
     check("... and the page made no network request", reqs == [], reqs)
     # HumanEval's tasks have no wrong variants: test-rates measured no
     # task, and the page says why there are no figures
-    check("the tests section says the tasks carry no ground truth",
-          "the tasks carry no ground truth" in dom and
+    check("the tests section says no task carries ground truth",
+          "no task carries ground truth" in dom and
           json.load(open(os.path.join(run, "stats", "tests.json")))
           ["tasks"] == 0, dom[-300:])
     check("a planted markup in a dropped solution stays text",

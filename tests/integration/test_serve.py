@@ -28,6 +28,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -636,7 +637,7 @@ def sample_test(srv, model):
                   p.returncode == 1 and want in p.stderr, p.stderr)
 
 
-def generate_test(tmp, model):
+def generate_test(tmp, model, other):
     srv = Server(tmp, "gen", model)
     try:
         tasks = os.path.join(tmp, "tasks.jsonl")
@@ -707,6 +708,40 @@ def generate_test(tmp, model):
         check("generate --backend local: a missing checkpoint is an error "
               "naming it", p.returncode != 0 and "nowhere.bin" in p.stderr,
               p.stderr[-500:])
+        # A local checkpoint is keyed in the store by its content, not its
+        # path: the same file under another name is answered from the
+        # store, and a file changed under the same name is asked again
+        # (it was answered from the store, as the old model had: stale).
+        ycopy, zcopy = os.path.join(tmp, "y.bin"), os.path.join(tmp, "z.bin")
+        store = os.path.join(tmp, "y.store")
+        shutil.copy(model, ycopy)
+        shutil.copy(model, zcopy)
+
+        def local_run(path, out, st=store):
+            return subprocess.run(
+                [KILN, "generate", "--backend", "local:" + path, "-k", "1",
+                 "--max-tokens", "24", "--test-sets", "0", "--store", st,
+                 tasks, "-o", out], capture_output=True, text=True,
+                timeout=300)
+        p1 = local_run(ycopy, os.path.join(tmp, "y1.jsonl"))
+        p2 = local_run(zcopy, os.path.join(tmp, "y2.jsonl"))
+        check("generate --backend local: the same checkpoint under another "
+              "path is answered from the store",
+              p1.returncode == 0 and "3 sent" in p1.stderr and
+              p2.returncode == 0 and "0 sent" in p2.stderr,
+              (p1.stderr[-300:], p2.stderr[-300:]))
+        shutil.copy(other, ycopy)
+        p3 = local_run(ycopy, os.path.join(tmp, "y3.jsonl"))
+        p4 = local_run(other, os.path.join(tmp, "y4.jsonl"),
+                       os.path.join(tmp, "fresh.store"))
+        sol = [[json.loads(l)["solution"] for l in open(
+            os.path.join(tmp, f))] if os.path.exists(os.path.join(tmp, f))
+            else None for f in ("y3.jsonl", "y4.jsonl")]
+        check("generate --backend local: a checkpoint changed under the same "
+              "path is asked again, and answers as the new model",
+              p3.returncode == 0 and "3 sent" in p3.stderr and
+              sol[0] == sol[1] and sol[0] is not None,
+              (p3.stderr[-300:], sol))
     finally:
         check("generate: server exits 0", srv.stop() == 0)
 
@@ -742,7 +777,7 @@ def main():
 
     queue_test(tmp, slow)
     sigterm_test(tmp, slow)
-    generate_test(tmp, big_ctx)
+    generate_test(tmp, big_ctx, small)
 
     failed = results.count(False)
     print("%d checks, %d failed" % (len(results), failed))

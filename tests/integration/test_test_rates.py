@@ -156,12 +156,12 @@ def main():
             if c["id"] == t["id"] and
             c.get("tests_source", "teacher") == "teacher"
             for x in c["tests"])) for t in tasks)
-        # the batches of tasks 0 and 5 time out (HANG; tasks 10 and 15
-        # run test by test from the start: a loop, a rebound f), and those
-        # of C task 21 do not compile: each of their solutions is run
-        # again test by test
+        # the batches of C task 21 do not compile: each of its solutions
+        # is run again test by test (Python tasks with a test that is not
+        # `assert f(literals) == literal`, such as HANG, a loop or a
+        # rebound f, run test by test from the start)
         fall = sum(1 + len(t["wrong_variants"])
-                   for i, t in enumerate(tasks) if i in (0, 5, 21))
+                   for i, t in enumerate(tasks) if i in (21,))
         check("the batches that timed out or did not compile (%d of %d "
               "whole-pool runs) were run again test by test: %d runs "
               "against the script's %d" % (fell, pools, runs, script_runs),
@@ -188,15 +188,59 @@ def main():
                 path("tiny-tasks.jsonl"), path("tiny-cands.jsonl"))
         got = json.loads(p.stdout) if p.returncode == 0 else {}
         got.pop("seconds", None)
+        # every hidden check in one assert (an `and` chain) is not one
+        # call compared with a literal: the pool runs test by test
         check("by hand: 3 distinct tests, 2 valid (every hidden check, "
               "assert True), 1 discriminating, all %d variants killed, "
-              "%d runs (one a solution)" % (n, n + 1),
+              "%d runs (a test a run)" % (n, 3 * (n + 1)),
               got == {"tasks": 1, "tests": 3, "valid": 2,
                       "discriminating": 1, "validity_rate": 2 / 3,
                       "discrimination_rate": 0.5, "variants": n,
                       "variants_killed": n, "kill_rate": 1.0,
-                      "runs": n + 1} and p.stderr == "",
+                      "runs": 3 * (n + 1)} and p.stderr == "",
               (got, p.stderr[-500:]))
+        # ... and without it, one run a solution
+        write_jsonl(path("tiny2-cands.jsonl"), [
+            {"id": t["id"], "candidate": 0, "solution": "",
+             "tests": [wrong, "assert True"], "tests_source": "teacher"}])
+        p = run(kiln, "test-rates", "-q", "--tasks",
+                path("tiny-tasks.jsonl"), path("tiny2-cands.jsonl"))
+        got = json.loads(p.stdout) if p.returncode == 0 else {}
+        check("by hand: 2 tests of the batched shape, %d runs (one a "
+              "solution), 1 valid, none discriminating" % (n + 1),
+              got.get("runs") == n + 1 and got.get("tests") == 2 and
+              got.get("valid") == 1 and got.get("discriminating") == 0,
+              (got, p.stderr[-500:]))
+
+        # --- tests that change what the set-up holds ---------------------
+        # data.pop() in one namespace passed twice in a batch: the second
+        # test saw the list the first one changed (it fails run alone,
+        # as the script runs it); next(it) likewise
+        u = tasks[4]
+        state = []
+        for setup, tests in (("data = [1, 2]", ["assert data.pop() == 2",
+                                                "assert data.pop() == 1"]),
+                             ("it = iter([1, 2])", ["assert next(it) == 1",
+                                                    "assert next(it) == 2"])):
+            state.append({"id": u["id"], "candidate": len(state),
+                          "solution": "", "test_setup": setup,
+                          "tests": tests + [py_assert(u["tests"][0])],
+                          "tests_source": "teacher"})
+        for k, c in enumerate(state):
+            write_jsonl(path("state-tasks.jsonl"), [u])
+            write_jsonl(path("state-cands.jsonl"), [c])
+            p = run(kiln, "test-rates", "-q", "--tasks",
+                    path("state-tasks.jsonl"), path("state-cands.jsonl"))
+            got = json.loads(p.stdout) if p.returncode == 0 else {}
+            s = subprocess.run([sys.executable, SCRIPT, "--kiln", kiln,
+                                path("state-tasks.jsonl"),
+                                path("state-cands.jsonl")],
+                               capture_output=True, text=True, timeout=300)
+            want = json.loads(s.stdout) if s.returncode == 0 else {}
+            check("set-up state changed by a test (%s): the script's "
+                  "counts, 2 of 3 valid" % c["test_setup"],
+                  want and all(got.get(x) == want.get(x) for x in COUNTS)
+                  and got.get("valid") == 2, (got, want))
 
         # --- no ground truth -------------------------------------------
         write_jsonl(path("bare.jsonl"), [bare])

@@ -114,6 +114,28 @@ static void normalised_streams(void **state)
 	assert_int_equal(kiln_code_digest(g, strlen(g), NULL, &c, &err), 0);
 	assert_true(a == b);
 	assert_true(a != c);
+	/* every digit of a long number counts (only the first 64 did: two
+	 * tests' different 65-digit expected values "agreed", kiln generate
+	 * --tests-agree); case does not (0X1F is 0x1f) */
+	char n1[120], n2[120];
+	memset(n1, 0, sizeof n1);
+	memcpy(n1, "assert f(1) == ", 15);
+	memset(n1 + 15, '1', 65);
+	memcpy(n2, n1, sizeof n2);
+	n2[15 + 64] = '2';
+	assert_int_equal(kiln_code_digest(n1, strlen(n1), NULL, &a, &err), 0);
+	assert_int_equal(kiln_code_digest(n2, strlen(n2), NULL, &b, &err), 0);
+	assert_true(a != b);
+	assert_true(same_stream("x = 0X1F", "x = 0x1f", KILN_NORM_CODE));
+	assert_false(same_stream("x = 0x1f", "x = 0x1e", KILN_NORM_CODE));
+	/* long words likewise, in prose */
+	memset(n1, 'a', 100);
+	n1[100] = '\0';
+	memcpy(n2, n1, 101);
+	n2[99] = 'b';
+	assert_false(same_stream(n1, n2, KILN_NORM_PROSE));
+	n2[99] = 'A';
+	assert_true(same_stream(n1, n2, KILN_NORM_PROSE));
 }
 
 /* --------------------------------------------------------- decontam */
