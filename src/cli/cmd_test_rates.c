@@ -63,6 +63,18 @@ static int run_test_rates(int argc, char **argv)
 			  "records on those tasks; - for standard input)");
 		return 2;
 	}
+	{
+		/* standard input is read once: one of the files at most */
+		int stdin_uses = a.tasks && !strcmp(a.tasks, "-");
+
+		for (int i = 1; i <= npos; i++)
+			stdin_uses += !strcmp(argv[i], "-");
+		if (stdin_uses > 1) {
+			cli_error("test-rates", "- (standard input) is given "
+				  "%d times: it can be read once", stdin_uses);
+			return 2;
+		}
+	}
 	if (kiln_output_check_distinct(a.output, a.tasks, "--tasks", &err)) {
 		cli_error("test-rates", "%s", err.msg);
 		return 2;

@@ -286,6 +286,9 @@ def main():
         check("a malformed candidate line: exit 1, FILE:LINE",
               p.returncode == 1 and "%s:4:" % path("bad.jsonl") in
               p.stderr and open(keep).read() == "old\n", p.stderr)
+        p = run(kiln, "test-rates", "--tasks", "-", "-")
+        check("- twice (tasks and candidates): exit 2, said",
+              p.returncode == 2 and "given 2 times" in p.stderr, p.stderr)
         p = run(kiln, "test-rates", path("tiny-cands.jsonl"))
         check("no --tasks: exit 2, said", p.returncode == 2 and
               "--tasks FILE is required" in p.stderr, p.stderr)
