@@ -74,6 +74,12 @@ int kiln_output_is_stream(const kiln_output *o);
 int kiln_output_save(const char *path, const void *p, size_t n,
 		     kiln_error *err);
 
+/* A JSON value to PATH the same way, as json_dumps(j, flags) writes it
+ * with a final newline (stats and measurement files). */
+struct json_t;
+int kiln_output_save_json(const char *path, const struct json_t *j,
+			  size_t flags, kiln_error *err);
+
 /* What PATH is, without opening it: sets *stream (1: streamed to, 0:
  * written atomically) and, for a file, *target to the path that will be
  * replaced (a link resolved; malloc'd; NULL for a stream). Fails for a

@@ -169,19 +169,9 @@ static void give_up(kiln_out *samples, kiln_out *pairs, kiln_out *dropped,
 
 static int save_json(const char *path, const json_t *j, kiln_error *err)
 {
-	char *text = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER |
-				JSON_REAL_PRECISION(15));
-	size_t n;
-	int rc;
-
-	if (!text)
-		return kiln_error_set(err, KILN_ENOMEM, "%s: out of memory",
-				      path);
-	n = strlen(text);
-	text[n] = '\n';   /* json_dumps's NUL becomes the final newline */
-	rc = kiln_output_save(path, text, n + 1, err);
-	free(text);
-	return rc;
+	return kiln_output_save_json(path, j, JSON_INDENT(1) |
+				     JSON_PRESERVE_ORDER |
+				     JSON_REAL_PRECISION(15), err);
 }
 
 static int run_export(int argc, char **argv)

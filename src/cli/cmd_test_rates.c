@@ -111,21 +111,10 @@ static int run_test_rates(int argc, char **argv)
 		return 1;
 	}
 	if (a.output && strcmp(a.output, "-")) {
-		char *text = json_dumps(j, JSON_INDENT(1) |
-					JSON_PRESERVE_ORDER);
-
-		rc = !text;
-		if (text) {
-			size_t n = strlen(text);
-
-			text[n] = '\n';   /* the NUL becomes the newline */
-			rc = kiln_output_save(a.output, text, n + 1, &err);
-			if (rc)
-				cli_error("test-rates", "%s", err.msg);
-		} else {
-			cli_error("test-rates", "out of memory");
-		}
-		free(text);
+		rc = kiln_output_save_json(a.output, j, JSON_INDENT(1) |
+					   JSON_PRESERVE_ORDER, &err);
+		if (rc)
+			cli_error("test-rates", "%s", err.msg);
 	} else {
 		rc = cli_print_json("test-rates", j, JSON_PRESERVE_ORDER);
 	}

@@ -79,18 +79,14 @@ int kiln_stage_stats_save(const kiln_stage_stats *s, const char *path,
 			  kiln_error *err)
 {
 	json_t *o = kiln_stage_stats_json(s);
-	char *text = o ? json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER) :
-		     NULL;
 	int rc;
 
-	json_decref(o);
-	if (!text)
+	if (!o)
 		return kiln_error_set(err, KILN_ENOMEM,
 				      "%s: stats: out of memory", s->stage);
-	size_t n = strlen(text);
-	text[n] = '\n';   /* json_dumps's NUL becomes the final newline */
-	rc = kiln_output_save(path, text, n + 1, err);
-	free(text);
+	rc = kiln_output_save_json(path, o, JSON_INDENT(1) |
+				   JSON_PRESERVE_ORDER, err);
+	json_decref(o);
 	return rc;
 }
 

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 struct kiln_output {
 	int fd;
 	int stream;      /* streamed to: never replaced */
@@ -509,6 +511,23 @@ int kiln_output_save(const char *path, const void *p, size_t n,
 		return rc;
 	}
 	return kiln_output_commit(o, err);
+}
+
+int kiln_output_save_json(const char *path, const json_t *j, size_t flags,
+			  kiln_error *err)
+{
+	char *text = j ? json_dumps(j, flags) : NULL;
+	size_t n;
+	int rc;
+
+	if (!text)
+		return kiln_error_set(err, KILN_ENOMEM, "%s: out of memory",
+				      path);
+	n = strlen(text);
+	text[n] = '\n';   /* json_dumps's NUL becomes the final newline */
+	rc = kiln_output_save(path, text, n + 1, err);
+	free(text);
+	return rc;
 }
 
 void kiln_output_abort(kiln_output *o)
